@@ -1,0 +1,157 @@
+/* ir.h: the hetc graph IR.
+ *
+ * A graph is one decoder step of a model: S new tokens enter (ids), the KV
+ * cache already holds P tokens, and the logits of the last R positions leave.
+ * Nodes are in topological order; node i's operands are nodes with smaller
+ * ids. Every node produces one tensor with a (possibly symbolic) shape and a
+ * dtype, and remembers where it came from (layer, name) for comments and
+ * error messages.
+ *
+ * Text form (printed by ir_print, read back by ir_parse, one item a line):
+ *
+ *   hetc-ir 1
+ *   graph "llama-tiny" arch="llama"
+ *   attr hidden=64 heads=4 eps=1e-05 ...
+ *   passes lower fuse
+ *   units cpu0
+ *   %0 = input() : [S] i32 @-1 "ids"
+ *   %1 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens"
+ *   %2 = embed(%0, %1) : [S,64] f32 @-1 "embed" unit=0 offset=0
+ *   ...
+ *
+ * Floats print with %.9g so text round-trips bit-exactly.
+ */
+#ifndef HETC_IR_H
+#define HETC_IR_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+#define OP(id, name, nin, attrs, view, sem) IR_OP_##id,
+#include "ops.def"
+#undef OP
+    IR_OP_COUNT
+} IrOp;
+
+typedef enum { IR_F32, IR_F16, IR_BF16, IR_I32, IR_I8, IR_DTYPE_COUNT } IrDtype;
+
+enum {
+    IR_DIM_S = -1, /* tokens in this step (1..max_chunk) */
+    IR_DIM_R = -2, /* rows whose logits are returned (1 or S) */
+};
+
+enum {
+    IR_MAX_IN = 4,
+    IR_MAX_DIMS = 4,
+    IR_MAX_ATTRS = 8,
+    IR_MAX_GRAPH_ATTRS = 32,
+    IR_MAX_UNITS = 8,
+    IR_NAME_LEN = 96,
+};
+
+typedef enum { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR } IrAttrKind;
+
+typedef struct {
+    char key[24];       /* attribute name, [a-z_0-9]+ */
+    IrAttrKind kind;
+    int64_t i;          /* IR_ATTR_INT */
+    double f;           /* IR_ATTR_FLOAT */
+    char s[IR_NAME_LEN];/* IR_ATTR_STR */
+} IrAttr;
+
+typedef struct {
+    int id;                     /* index in IrGraph.nodes, printed %id */
+    IrOp op;
+    int nin;                    /* operand count */
+    int in[IR_MAX_IN];          /* operand node ids, each < id */
+    int nattr;
+    IrAttr attr[IR_MAX_ATTRS];
+    int ndim;                   /* rank of the result, 0..IR_MAX_DIMS */
+    int64_t dim[IR_MAX_DIMS];   /* >0 static, IR_DIM_S / IR_DIM_R symbolic */
+    IrDtype dtype;              /* of the result */
+    int layer;                  /* decoder layer, -1 outside the layers */
+    char name[IR_NAME_LEN];     /* readable origin, e.g. "l3.attn.q" */
+    int unit;                   /* index in IrGraph.units after 'place', else -1 */
+    int64_t offset;             /* arena byte offset after 'memplan', else -1 */
+} IrNode;
+
+typedef struct {
+    char model[IR_NAME_LEN];    /* model name (directory base name) */
+    char arch[32];              /* architecture XML name, e.g. "llama" */
+    int nattr;
+    IrAttr attr[IR_MAX_GRAPH_ATTRS]; /* model dims: hidden, heads, vocab, ctx, max_chunk, ... */
+    unsigned passes_done;       /* bit per pass index (passes.h) */
+    int nunits;
+    char units[IR_MAX_UNITS][16];   /* unit names from the target */
+    int64_t arena_bytes;        /* activation arena size after memplan, else -1 */
+    IrNode *nodes;              /* [n] in topological order */
+    int n, cap;
+} IrGraph;
+
+/* ---- op table queries (ir_graph.c) ---- */
+const char *ir_op_name(IrOp op);
+int ir_op_from_name(const char *name);          /* -1 if unknown */
+int ir_op_ninputs(IrOp op);                     /* -1: 2 or 3 */
+const char *ir_op_attrs(IrOp op);               /* "eps:f ..." */
+int ir_op_is_view(IrOp op);
+const char *ir_op_semantics(IrOp op);
+const char *ir_dtype_name(IrDtype t);           /* "f32", "f16", "bf16", "i32", "i8" */
+int ir_dtype_from_name(const char *name);       /* -1 if unknown */
+int ir_dtype_size(IrDtype t);                   /* bytes per element */
+
+/* ---- graph building (ir_graph.c) ---- */
+void ir_graph_init(IrGraph *g, const char *model, const char *arch);
+void ir_graph_free(IrGraph *g);
+void ir_graph_copy(IrGraph *dst, const IrGraph *src);
+/* Appends a node; returns its id. Operands are given as ids; shape is copied. */
+int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t *dim,
+           IrDtype dtype, int layer, const char *name);
+void ir_set_int(IrNode *n, const char *key, int64_t v);
+void ir_set_float(IrNode *n, const char *key, double v);
+void ir_set_str(IrNode *n, const char *key, const char *v);
+const IrAttr *ir_attr(const IrNode *n, const char *key);    /* NULL if absent */
+int64_t ir_attr_int(const IrNode *n, const char *key);      /* aborts if absent */
+double ir_attr_float(const IrNode *n, const char *key);     /* aborts if absent */
+const char *ir_attr_str(const IrNode *n, const char *key);  /* aborts if absent */
+void ir_graph_set_int(IrGraph *g, const char *key, int64_t v);
+void ir_graph_set_float(IrGraph *g, const char *key, double v);
+int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt);
+double ir_graph_float(const IrGraph *g, const char *key, double dflt);
+/* Elements of a node's result with S and R replaced by the given values. */
+int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
+/* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
+void ir_compact(IrGraph *g, const unsigned char *keep);
+/* Replaces every use of node 'from' by node 'to'. */
+void ir_replace_uses(IrGraph *g, int from, int to);
+/* Internal-bug abort with location. */
+#define IR_BUG(...) ir_bug(__FILE__, __LINE__, __VA_ARGS__)
+_Noreturn void ir_bug(const char *file, int line, const char *fmt, ...);
+
+/* ---- text form (ir_print.c, ir_parse.c) ---- */
+void ir_print(FILE *f, const IrGraph *g);
+char *ir_print_str(const IrGraph *g);           /* malloc'd text form */
+/* Parses text; on error returns -1 and writes "file:line: error: ..." to err. */
+int ir_parse(IrGraph *g, const char *text, const char *filename, char *err, size_t errlen);
+
+/* ---- dumps (ir_dump.c) ---- */
+void ir_dump_json(FILE *f, const IrGraph *g);
+void ir_dump_dot(FILE *f, const IrGraph *g);
+
+/* ---- verifier (ir_verify.c) ---- */
+/* Returns 0 if well formed; else -1 with "node %id (name): ..." in err. */
+int ir_verify(const IrGraph *g, char *err, size_t errlen);
+
+/* ---- reference interpreter (ir_interp.c) ---- */
+/* Weights come through a callback: the f32 data of tensor 'name' (converted
+ * from its stored dtype), or NULL if missing. The interpreter keeps no copy. */
+typedef const float *(*IrWeightFn)(void *user, const char *name);
+typedef struct IrInterp IrInterp;
+/* ctx: KV cache capacity in tokens. Returns NULL (with err) on bad graphs. */
+IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, char *err, size_t errlen);
+/* Runs S tokens at the current cache position; writes S*vocab logits (all rows). */
+int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen);
+int ir_interp_pos(const IrInterp *it);
+void ir_interp_free(IrInterp *it);
+
+#endif

@@ -1,0 +1,146 @@
+/* hetc_rt.h: the versioned ABI between hetc-generated code and its runtime.
+ *
+ * Generated model.c includes only this header (and model.h). It declares
+ * the weights-file format, status codes, the thread pool and the CPU
+ * kernels. Everything here is C11 + pthreads; nothing allocates after
+ * init; nothing calls exit(): functions return an RtStatus.
+ *
+ * Bump HETC_RT_ABI_VERSION on any incompatible change; generated code
+ * checks it at compile time.
+ */
+#ifndef HETC_RT_H
+#define HETC_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HETC_RT_ABI_VERSION 1
+
+typedef enum {
+    RT_OK = 0,
+    RT_ERR_IO,          /* file missing, unreadable, short */
+    RT_ERR_FORMAT,      /* weights file corrupt or of another model */
+    RT_ERR_ARG,         /* bad argument (e.g. prompt past the context) */
+    RT_ERR_NOMEM,
+    RT_ERR_THREAD,
+} RtStatus;
+
+const char *rt_status_name(RtStatus s);
+/* Last error message of this thread (set by functions returning != RT_OK). */
+const char *rt_last_error(void);
+void rt_set_error(const char *fmt, ...);
+
+/* ---- dtypes of stored tensors (values match the compiler's IrDtype) ---- */
+typedef enum { RT_F32 = 0, RT_F16 = 1, RT_BF16 = 2, RT_I32 = 3, RT_I8 = 4 } RtDtype;
+
+/* ---- weights file (weights.bin) ----
+ * [RtWeightsHeader][RtTensorEntry x n_tensors][padding][data ...]
+ * every tensor's data starts at a multiple of RT_WEIGHTS_ALIGN. */
+#define RT_WEIGHTS_MAGIC "HETCWTS1"
+#define RT_WEIGHTS_VERSION 1
+#define RT_WEIGHTS_ALIGN 64
+
+typedef struct {
+    char magic[8];          /* RT_WEIGHTS_MAGIC, not NUL-terminated */
+    uint32_t version;       /* RT_WEIGHTS_VERSION */
+    uint32_t n_tensors;
+    uint64_t model_hash;    /* hash of the compiled model; must match model.h */
+    uint64_t data_offset;   /* byte offset of the first tensor's data */
+    uint64_t file_bytes;    /* total size of the file */
+} RtWeightsHeader;
+
+typedef struct {
+    char name[96];          /* model tensor name, NUL-terminated */
+    uint32_t dtype;         /* RtDtype */
+    uint32_t ndim;
+    int64_t shape[4];
+    uint64_t offset;        /* from file start, multiple of RT_WEIGHTS_ALIGN */
+    uint64_t nbytes;
+} RtTensorEntry;
+
+typedef struct {
+    const uint8_t *base;    /* mmap'd file */
+    size_t size;
+    const RtWeightsHeader *hdr;
+    const RtTensorEntry *entries;   /* [hdr->n_tensors] */
+} RtWeights;
+
+/* Maps 'path' and checks magic, version, hash and size. Errors name the file. */
+RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash);
+void rt_weights_close(RtWeights *w);
+/* Data of tensor i, checked against the expected dtype and byte size. */
+RtStatus rt_weights_tensor(const RtWeights *w, uint32_t i, const char *name, RtDtype dtype,
+                           uint64_t nbytes, const void **data);
+
+/* ---- thread pool ----
+ * n worker threads (the caller is thread 0); rt_pool_run calls
+ * fn(arg, ith, nth) on every thread and returns when all are done. */
+typedef struct RtPool RtPool;
+typedef void (*RtTaskFn)(void *arg, int ith, int nth);
+RtStatus rt_pool_create(RtPool **pool, int nthreads);   /* nthreads <= 0: core count */
+void rt_pool_run(RtPool *pool, RtTaskFn fn, void *arg);
+int rt_pool_size(const RtPool *pool);
+void rt_pool_destroy(RtPool *pool);
+int rt_cpu_count(void);
+
+/* ---- CPU kernels ----
+ * Activations are f32, row-major [rows, cols]. Weights may be f32, f16 or
+ * bf16 (RtDtype). 'pool' splits work across threads. */
+void rt_embed(RtPool *pool, float *out, const void *table, RtDtype dt, const int32_t *ids,
+              int S, int H);
+void rt_rmsnorm(RtPool *pool, float *out, const float *x, const float *w, int S, int H, float eps);
+/* out[S,N] = x[S,K] @ W[N,K]^T (+ bias[N] if not NULL; bias is f32). */
+void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
+               const float *bias, int S, int N, int K);
+/* x, out: [S, heads*head_dim]; position of row s is pos0+s; inv_freq [head_dim/2]. */
+void rt_rope(RtPool *pool, float *out, const float *x, const float *inv_freq, int S, int heads,
+             int head_dim, int pos0);
+/* KV cache of one layer: kc, vc [ctx, kv_heads*head_dim]. Writes k,v rows at
+ * pos0..pos0+S-1, then out[S, heads*head_dim] = causal attention of q over
+ * keys 0..pos0+s (window > 0: only the last 'window' of them).
+ * scratch: rt_pool_size(pool) * ctx floats. */
+void rt_attention(RtPool *pool, float *out, const float *q, const float *k, const float *v,
+                  float *kc, float *vc, int S, int pos0, int heads, int kv_heads, int head_dim,
+                  float scale, int window, int ctx, float *scratch);
+void rt_silu(RtPool *pool, float *out, const float *x, int64_t n);
+void rt_mul(RtPool *pool, float *out, const float *a, const float *b, int64_t n);
+void rt_swiglu(RtPool *pool, float *out, const float *gate, const float *up, int64_t n);
+void rt_add(RtPool *pool, float *out, const float *a, const float *b, int64_t n);
+
+/* ---- the generated model as seen by the driver (rt_cli.c) ----
+ * model.c fills one of these; main.c calls rt_main(argc, argv, &model_api). */
+typedef struct RtModel RtModel;
+typedef struct {
+    const char *name;           /* model name */
+    int vocab;                  /* logits per row */
+    int max_ctx;                /* compiled maximum context */
+    int max_chunk;              /* most tokens one forward() takes */
+    double weight_bytes;        /* bytes of weights read per forward */
+    double flops_per_token;     /* multiply-adds x2 per token, excluding attention */
+    /* Loads weights (NULL: the compiled default path), sizes the KV cache for
+     * ctx tokens (0: max_ctx), starts 'threads' threads (0: target default). */
+    RtStatus (*init)(RtModel **m, const char *weights_path, int ctx, int threads);
+    /* Feeds ids[0..S) (S <= max_chunk, position + S <= ctx) at the current
+     * position; writes the logits of the last R rows (R == 1 or R == S) to
+     * logits[R*vocab]. */
+    RtStatus (*forward)(RtModel *m, const int32_t *ids, int S, int R, float *logits);
+    void (*reset)(RtModel *m);  /* empties the KV cache */
+    int (*position)(const RtModel *m);
+    int (*context)(const RtModel *m);
+    void (*destroy)(RtModel *m);
+} RtModelApi;
+
+/* The generated program's command line: --ids, --logits, --batch, --bench,
+ * --bench-pp, --bench-tg, --ctx, -m, -t. Returns the process exit code. */
+int rt_main(int argc, char **argv, const RtModelApi *api);
+
+/* ---- helpers ---- */
+float rt_f16_to_f32(uint16_t h);
+uint16_t rt_f32_to_f16(float f);
+float rt_bf16_to_f32(uint16_t h);
+uint16_t rt_f32_to_bf16(float f);   /* round to nearest even */
+double rt_now(void);                /* monotonic seconds */
+void *rt_alloc(size_t bytes);       /* 64-byte aligned, zeroed; NULL on failure */
+void rt_free(void *p);
+
+#endif

@@ -1,0 +1,28 @@
+/* testutil.h: small helpers shared by the cmocka tests: paths from the
+ * environment, temporary directories, whole-file I/O and running commands. */
+#ifndef HETC_TESTUTIL_H
+#define HETC_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* $HETC_SHARED (the shared/ folder) or the test is skipped when unset. */
+const char *tu_shared(void);
+/* $HETC_BIN: path of the hetc binary. */
+const char *tu_hetc(void);
+/* $HETC_SRC: the source tree. */
+const char *tu_src(void);
+/* A fresh empty directory $HETC_TMP/<name> (or /tmp/hetc-test-<pid>/<name>). */
+const char *tu_tmpdir(const char *name);
+/* Formats into a static ring of buffers (8 slots), for building paths. */
+const char *tu_fmt(const char *fmt, ...);
+/* Whole file as a NUL-terminated malloc'd buffer (len may be NULL); NULL if missing. */
+char *tu_read_file(const char *path, size_t *len);
+void tu_write_file(const char *path, const void *data, size_t len);
+/* Runs a shell command; returns its exit status; stdout+stderr in *out (malloc'd) if out. */
+int tu_run(char **out, const char *fmt, ...);
+
+#endif
