@@ -152,6 +152,8 @@ IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, ch
 /* Runs S tokens at the current cache position; writes S*vocab logits (all rows). */
 int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen);
 int ir_interp_pos(const IrInterp *it);
+/* The inverse frequencies of a rope_table node ([dim[0]] floats). */
+void ir_rope_table(const IrNode *n, float *out);
 void ir_interp_free(IrInterp *it);
 
 #endif

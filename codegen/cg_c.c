@@ -1,0 +1,338 @@
+/* cg_c.c: emits model.h and model.c for cpu units.
+ *
+ * model.c is straight-line C: one forward() that calls a runtime kernel per
+ * IR node, each call under a comment naming the node, its layer and shape.
+ * Activations live at the static arena offsets memplan chose; weights are
+ * pointers into the mmap'd weights.bin; the KV cache and attention scratch
+ * are allocated once at init for the context asked for. Nothing is
+ * allocated after init.
+ */
+#include "cg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/hetc_rt.h"
+
+static const char *const rt_dtype[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
+
+typedef struct {
+    const IrGraph *g;
+    FILE *f;
+    int *cache_off;     /* [n] per attention node: first float of its slot / ctx */
+    int64_t kv_floats;  /* floats of K (or V) cache per token, all layers */
+    int nweights;
+    int last_layer;     /* layer of the last emitted call, for section comments */
+} Emit;
+
+/* "S", "R" or a number: the row count of node n as a C expression. */
+static const char *rows_expr(const IrNode *n, char *buf)
+{
+    int64_t r = n->ndim ? n->dim[0] : 1;
+    if (r == IR_DIM_S) return "S";
+    if (r == IR_DIM_R) return "R";
+    sprintf(buf, "%" PRId64, r);
+    return buf;
+}
+
+static int64_t cols(const IrNode *n)
+{
+    return n->ndim > 1 ? n->dim[1] : 1;
+}
+
+static void shape_text(const IrNode *n, char *buf, size_t cap)
+{
+    size_t k = snprintf(buf, cap, "[");
+    for (int d = 0; d < n->ndim; d++) {
+        int64_t v = n->dim[d];
+        if (v == IR_DIM_S) k += snprintf(buf + k, cap - k, "%sS", d ? "," : "");
+        else if (v == IR_DIM_R) k += snprintf(buf + k, cap - k, "%sR", d ? "," : "");
+        else k += snprintf(buf + k, cap - k, "%s%" PRId64, d ? "," : "", v);
+    }
+    snprintf(buf + k, cap - k, "] %s", ir_dtype_name(n->dtype));
+}
+
+/* The C expression for operand node id. */
+static const char *ref(const Emit *e, int id, char *buf)
+{
+    const IrNode *n = &e->g->nodes[id];
+    switch (n->op) {
+    case IR_OP_INPUT: return "ids";
+    case IR_OP_WEIGHT: sprintf(buf, "m->w[%d]", cg_weight_index(e->g, id)); return buf;
+    case IR_OP_ROPE_TABLE: sprintf(buf, "rope_table_%d", id); return buf;
+    default: sprintf(buf, "t%d", id); return buf;
+    }
+}
+
+static void emit_rope_tables(Emit *e)
+{
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->op != IR_OP_ROPE_TABLE) continue;
+        float *t = malloc((size_t)n->dim[0] * sizeof *t);
+        ir_rope_table(n, t);
+        fprintf(e->f, "/* %%%d rope_table: RoPE inverse frequencies, theta=%g type=%s */\n", i,
+                ir_attr_float(n, "theta"), ir_attr_str(n, "type"));
+        fprintf(e->f, "static const float rope_table_%d[%" PRId64 "] = {", i, n->dim[0]);
+        for (int64_t k = 0; k < n->dim[0]; k++) fprintf(e->f, "%s%.9g%s", k % 6 ? " " : "\n    ", t[k], ",");
+        fprintf(e->f, "\n};\n\n");
+        free(t);
+    }
+}
+
+static void emit_weight_table(Emit *e)
+{
+    fprintf(e->f, "/* Weights: entry k of weights.bin is m->w[k]. */\nstatic const struct {\n"
+                  "    const char *name;\n    RtDtype dtype;\n    uint64_t nbytes;\n} weight_info[%d] = {\n",
+            e->nweights);
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->op != IR_OP_WEIGHT) continue;
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", ir_attr_str(n, "name"), rt_dtype[n->dtype],
+                ir_numel(n, 1, 1) * ir_dtype_size(n->dtype));
+    }
+    fprintf(e->f, "};\n\n");
+}
+
+/* The kernel call of one compute node. */
+static void emit_call(Emit *e, const IrNode *n)
+{
+    FILE *f = e->f;
+    char a[32], b[32], c[32], d[32], rb[24];
+    const IrNode *x = n->nin ? &e->g->nodes[n->in[0]] : NULL;
+    const char *rows = rows_expr(n, rb);
+    int64_t w = cols(n);
+    switch (n->op) {
+    case IR_OP_EMBED:
+        fprintf(f, "    rt_embed(pool, t%d, %s, %s, ids, S, %" PRId64 ");\n", n->id, ref(e, n->in[1], a),
+                rt_dtype[e->g->nodes[n->in[1]].dtype], w);
+        break;
+    case IR_OP_RMSNORM:
+        fprintf(f, "    rt_rmsnorm(pool, t%d, %s, %s, %s, %" PRId64 ", %.9gf);\n", n->id, ref(e, n->in[0], a),
+                ref(e, n->in[1], b), rows, w, ir_attr_float(n, "eps"));
+        break;
+    case IR_OP_LINEAR:
+        if (n->nin > 2) sprintf(c, "(const float *)%s", ref(e, n->in[2], d));
+        else strcpy(c, "NULL");
+        fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
+                ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype[e->g->nodes[n->in[1]].dtype], c, rows, w,
+                cols(x));
+        break;
+    case IR_OP_ROPE:
+        fprintf(f, "    rt_rope(pool, t%d, %s, %s, %s, %" PRId64 ", %" PRId64 ", P);\n", n->id, ref(e, n->in[0], a),
+                ref(e, n->in[1], b), rows, ir_attr_int(n, "heads"), ir_attr_int(n, "head_dim"));
+        break;
+    case IR_OP_ATTENTION:
+        fprintf(f, "    rt_attention(pool, t%d, %s, %s, %s, m->kc + (size_t)m->ctx * %d, m->vc + (size_t)m->ctx * %d,\n"
+                   "                 S, P, %" PRId64 ", %" PRId64 ", %" PRId64 ", %.9gf, %" PRId64 ", m->ctx, m->scratch);\n",
+                n->id, ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c), e->cache_off[n->id],
+                e->cache_off[n->id], ir_attr_int(n, "heads"), ir_attr_int(n, "kv_heads"), ir_attr_int(n, "head_dim"),
+                ir_attr_float(n, "scale"), ir_attr_int(n, "window"));
+        break;
+    case IR_OP_SILU:
+        fprintf(f, "    rt_silu(pool, t%d, %s, (int64_t)%s * %" PRId64 ");\n", n->id, ref(e, n->in[0], a), rows, w);
+        break;
+    case IR_OP_MUL:
+    case IR_OP_SWIGLU:
+    case IR_OP_ADD:
+        fprintf(f, "    rt_%s(pool, t%d, %s, %s, (int64_t)%s * %" PRId64 ");\n", ir_op_name(n->op), n->id,
+                ref(e, n->in[0], a), ref(e, n->in[1], b), rows, w);
+        break;
+    default: IR_BUG("no cpu kernel for op %s", ir_op_name(n->op));
+    }
+}
+
+static int feeds_output(const IrGraph *g, int id)
+{
+    for (int i = id + 1; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_OUTPUT && g->nodes[i].in[0] == id) return 1;
+    return 0;
+}
+
+static void emit_node(Emit *e, const IrNode *n)
+{
+    FILE *f = e->f;
+    char sh[96], a[32];
+    if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
+    shape_text(n, sh, sizeof sh);
+    if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
+    if (n->layer >= 0) e->last_layer = n->layer;
+    char layer[24] = "";
+    if (n->layer >= 0) snprintf(layer, sizeof layer, " layer %d", n->layer);
+    fprintf(f, "    /* %%%d %s \"%s\"%s %s */\n", n->id, ir_op_name(n->op), n->name, layer, sh);
+    if (n->op == IR_OP_LAST_ROWS) {
+        fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
+        return;
+    }
+    if (feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
+    else fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
+    emit_call(e, n);
+}
+
+static void emit_forward(Emit *e, const char *unit)
+{
+    FILE *f = e->f;
+    fprintf(f,
+            "/* One step on unit %s: S tokens (ids) at cache position P = m->pos;\n"
+            " * logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB]. */\n"
+            "static RtStatus forward(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n"
+            "    if (S < 1 || S > MODEL_MAX_CHUNK || (R != 1 && R != S)) {\n"
+            "        rt_set_error(\"forward: %%d tokens, %%d logit rows (at most %%d tokens, 1 or all rows)\", S, R,\n"
+            "                     MODEL_MAX_CHUNK);\n"
+            "        return RT_ERR_ARG;\n    }\n"
+            "    if (m->pos + S > m->ctx) {\n"
+            "        rt_set_error(\"forward: %%d tokens at position %%d do not fit the context of %%d\", S, m->pos, m->ctx);\n"
+            "        return RT_ERR_ARG;\n    }\n"
+            "    for (int s = 0; s < S; s++)\n"
+            "        if (ids[s] < 0 || ids[s] >= MODEL_VOCAB) {\n"
+            "            rt_set_error(\"forward: token id %%d is out of range (vocab %%d)\", (int)ids[s], MODEL_VOCAB);\n"
+            "            return RT_ERR_ARG;\n        }\n"
+            "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n    const int P = m->pos;\n\n",
+            unit);
+    e->last_layer = -1;
+    for (int i = 0; i < e->g->n; i++) emit_node(e, &e->g->nodes[i]);
+    fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
+}
+
+static const char model_struct[] =
+    "struct RtModel {\n"
+    "    RtWeights file;             /* mmap'd weights.bin */\n"
+    "    const void *w[MODEL_WEIGHTS]; /* tensor data, in weight_info order */\n"
+    "    RtPool *pool;\n"
+    "    uint8_t *arena;             /* [MODEL_ARENA_BYTES] activations */\n"
+    "    float *kc, *vc;             /* [ctx][MODEL_KV_FLOATS] keys and values of every layer */\n"
+    "    float *scratch;             /* [threads][ctx] attention scores */\n"
+    "    int ctx;                    /* context of this instance (<= MODEL_MAX_CTX) */\n"
+    "    int pos;                    /* tokens in the cache */\n"
+    "};\n\n";
+
+static const char model_lifecycle[] =
+    "static void destroy(RtModel *m)\n{\n"
+    "    if (!m) return;\n"
+    "    if (m->pool) rt_pool_destroy(m->pool);\n"
+    "    rt_free(m->arena);\n    rt_free(m->kc);\n    rt_free(m->vc);\n    rt_free(m->scratch);\n"
+    "    rt_weights_close(&m->file);\n    rt_free(m);\n}\n\n"
+    "static RtStatus init(RtModel **out, const char *weights_path, int ctx, int threads)\n{\n"
+    "    *out = NULL;\n"
+    "    if (ctx <= 0) ctx = MODEL_MAX_CTX;\n"
+    "    if (ctx > MODEL_MAX_CTX) {\n"
+    "        rt_set_error(\"context %d is larger than the compiled maximum %d (hetc compile --ctx)\", ctx, MODEL_MAX_CTX);\n"
+    "        return RT_ERR_ARG;\n    }\n"
+    "    RtModel *m = rt_alloc(sizeof *m);\n"
+    "    if (!m) return RT_ERR_NOMEM;\n"
+    "    m->ctx = ctx;\n"
+    "    RtStatus st = rt_weights_open(&m->file, weights_path ? weights_path : MODEL_DEFAULT_WEIGHTS, MODEL_HASH);\n"
+    "    for (uint32_t k = 0; st == RT_OK && k < MODEL_WEIGHTS; k++)\n"
+    "        st = rt_weights_tensor(&m->file, k, weight_info[k].name, weight_info[k].dtype, weight_info[k].nbytes,\n"
+    "                               &m->w[k]);\n"
+    "    if (st == RT_OK) st = rt_pool_create(&m->pool, threads > 0 ? threads : MODEL_THREADS);\n"
+    "    if (st == RT_OK) {\n"
+    "        size_t kv = (size_t)ctx * MODEL_KV_FLOATS * sizeof(float);\n"
+    "        m->arena = rt_alloc(MODEL_ARENA_BYTES);\n"
+    "        m->kc = rt_alloc(kv);\n        m->vc = rt_alloc(kv);\n"
+    "        m->scratch = rt_alloc((size_t)rt_pool_size(m->pool) * ctx * sizeof(float));\n"
+    "        if (!m->arena || !m->kc || !m->vc || !m->scratch) {\n"
+    "            rt_set_error(\"out of memory for the arena and a KV cache of %d tokens\", ctx);\n"
+    "            st = RT_ERR_NOMEM;\n        }\n    }\n"
+    "    if (st != RT_OK) {\n        destroy(m);\n        return st;\n    }\n"
+    "    *out = m;\n    return RT_OK;\n}\n\n"
+    "static void reset(RtModel *m) { m->pos = 0; }\n"
+    "static int position(const RtModel *m) { return m->pos; }\n"
+    "static int context(const RtModel *m) { return m->ctx; }\n\n"
+    "const RtModelApi model_api = {\n"
+    "    .name = MODEL_NAME,\n    .vocab = MODEL_VOCAB,\n    .max_ctx = MODEL_MAX_CTX,\n"
+    "    .max_chunk = MODEL_MAX_CHUNK,\n    .weight_bytes = MODEL_WEIGHT_BYTES,\n"
+    "    .flops_per_token = MODEL_FLOPS_PER_TOKEN,\n"
+    "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
+    "    .context = context,\n    .destroy = destroy,\n};\n";
+
+static int64_t kv_offsets(const IrGraph *g, int *cache_off)
+{
+    int64_t total = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != IR_OP_ATTENTION) continue;
+        cache_off[i] = (int)total;
+        total += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+    }
+    return total;
+}
+
+static void totals(const IrGraph *g, double *bytes, double *flops)
+{
+    *bytes = *flops = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);
+        if (n->op == IR_OP_LINEAR) *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
+    }
+}
+
+static FILE *open_out(const CgOptions *o, const char *name, char *err, size_t errlen)
+{
+    char path[FE_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/%s", o->outdir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return f;
+}
+
+static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t hash, const Emit *e)
+{
+    double bytes, flops;
+    totals(g, &bytes, &flops);
+    fprintf(f, "/* model.h: %s (architecture %s), generated by hetc for target %s.\n"
+               " * Regenerate with: %s */\n"
+               "#ifndef MODEL_H\n#define MODEL_H\n\n#include \"hetc_rt.h\"\n\n"
+               "#if HETC_RT_ABI_VERSION != %d\n#error \"runtime ABI mismatch: regenerate with this hetc\"\n#endif\n\n",
+            g->model, g->arch, o->target ? o->target->name : "host-cpu", o->command, HETC_RT_ABI_VERSION);
+    fprintf(f, "#define MODEL_NAME \"%s\"\n", g->model);
+    fprintf(f, "#define MODEL_HASH 0x%016" PRIx64 "ULL /* must match weights.bin */\n", hash);
+    fprintf(f, "#define MODEL_VOCAB %" PRId64 "\n", ir_graph_int(g, "vocab", 0));
+    fprintf(f, "#define MODEL_LAYERS %" PRId64 "\n", ir_graph_int(g, "layers", 0));
+    fprintf(f, "#define MODEL_MAX_CTX %" PRId64 " /* tokens */\n", ir_graph_int(g, "max_ctx", 0));
+    fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
+    fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations at MODEL_MAX_CHUNK */\n", g->arena_bytes);
+    fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token, all layers */\n", e->kv_floats);
+    fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
+    fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
+    fprintf(f, "#define MODEL_FLOPS_PER_TOKEN %.0f.0 /* linear layers */\n", flops);
+    fprintf(f, "#define MODEL_THREADS %d /* 0: the core count */\n", o->threads);
+    fprintf(f, "#ifndef MODEL_DEFAULT_WEIGHTS\n#define MODEL_DEFAULT_WEIGHTS \"weights.bin\"\n#endif\n\n");
+    fprintf(f, "/* init, forward, reset, ... ; see RtModelApi in hetc_rt.h. */\nextern const RtModelApi model_api;\n\n"
+               "#endif\n");
+}
+
+int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
+{
+    Emit e = {.g = g, .cache_off = calloc((size_t)g->n, sizeof(int))};
+    e.kv_floats = kv_offsets(g, e.cache_off);
+    for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
+    FILE *h = open_out(o, "model.h", err, errlen);
+    if (!h) {
+        free(e.cache_off);
+        return -1;
+    }
+    emit_header(g, o, h, hash, &e);
+    int ok = fclose(h) == 0;
+    e.f = open_out(o, "model.c", err, errlen);
+    if (!e.f) {
+        free(e.cache_off);
+        return -1;
+    }
+    fprintf(e.f, "/* model.c: %s (architecture %s), generated by hetc. One decoder step as\n"
+                 " * straight-line calls into the runtime; each call names its IR node. */\n"
+                 "#include <stddef.h>\n#include <stdint.h>\n\n#include \"model.h\"\n\n",
+            g->model, g->arch);
+    emit_rope_tables(&e);
+    emit_weight_table(&e);
+    fputs(model_struct, e.f);
+    emit_forward(&e, g->nunits ? g->units[g->nodes[g->n - 1].unit >= 0 ? g->nodes[g->n - 1].unit : 0] : "cpu0");
+    fputs(model_lifecycle, e.f);
+    ok = fclose(e.f) == 0 && ok;
+    free(e.cache_off);
+    if (!ok) snprintf(err, errlen, "%s: writing model.c failed", o->outdir);
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,114 @@
+/* cg_project.c: writes the whole generated project into OUT_DIR:
+ * model.h and model.c (cg_c.c), weights.bin (cg_weights.c), main.c,
+ * CMakeLists.txt and runtime/ (a copy of hetc's runtime sources), so that
+ * OUT_DIR builds with CMake on a machine without hetc. */
+#include "cg.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char main_c[] =
+    "/* main.c: the command line of the generated model (see rt_main in\n"
+    " * runtime/hetc_rt.h): --ids, --logits, --batch, --bench, --ctx, -m, -t. */\n"
+    "#include \"model.h\"\n\n"
+    "int main(int argc, char **argv)\n{\n    return rt_main(argc, argv, &model_api);\n}\n";
+
+static const char cmake_lists[] =
+    "# Builds the generated model program: cmake -S . -B build && cmake --build build\n"
+    "# MODEL_NATIVE=OFF builds portable code (e.g. for a firmware image).\n"
+    "cmake_minimum_required(VERSION 3.13)\n"
+    "project(hetc_model C)\n"
+    "set(CMAKE_C_STANDARD 11)\n"
+    "set(CMAKE_C_STANDARD_REQUIRED ON)\n"
+    "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n"
+    "set(CMAKE_C_FLAGS_RELEASE \"-O3\")\n"
+    "option(MODEL_NATIVE \"Tune the kernels for the building machine\" ON)\n"
+    "find_package(Threads REQUIRED)\n"
+    "file(GLOB RUNTIME_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/*.c)\n"
+    "add_executable(model main.c model.c ${RUNTIME_SOURCES})\n"
+    "target_include_directories(model PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/runtime)\n"
+    "target_compile_definitions(model PRIVATE _GNU_SOURCE\n"
+    "  MODEL_DEFAULT_WEIGHTS=\"${CMAKE_CURRENT_SOURCE_DIR}/weights.bin\")\n"
+    "if(MODEL_NATIVE)\n  target_compile_options(model PRIVATE -march=native)\nendif()\n"
+    "target_link_libraries(model PRIVATE Threads::Threads m)\n";
+
+static int write_text(const char *dir, const char *name, const char *text, char *err, size_t errlen)
+{
+    char path[FE_PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(text, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+    char buf[FE_PATH_LEN];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(buf, 0777);
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create directory: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[1 << 16];
+    size_t n;
+    int ok = in && out;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out) ok = fclose(out) == 0 && ok;
+    if (!ok) snprintf(err, errlen, "copying %s to %s failed: %s", from, to, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
+{
+    char dst[FE_PATH_LEN + 16];
+    snprintf(dst, sizeof dst, "%s/runtime", o->outdir);
+    if (make_dir(dst, err, errlen)) return -1;
+    DIR *d = opendir(o->runtime_dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: cannot open the runtime sources", o->runtime_dir);
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 3 || (strcmp(e->d_name + len - 2, ".c") && strcmp(e->d_name + len - 2, ".h"))) continue;
+        char from[FE_PATH_LEN * 2], to[FE_PATH_LEN * 2];
+        snprintf(from, sizeof from, "%s/%s", o->runtime_dir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dst, e->d_name);
+        rc = copy_file(from, to, err, errlen);
+    }
+    closedir(d);
+    return rc;
+}
+
+int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
+{
+    if (g->arena_bytes < 0) IR_BUG("codegen needs pass 'memplan'");
+    uint64_t hash = cg_model_hash(g);
+    char wpath[FE_PATH_LEN + 16];
+    snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);
+    if (make_dir(o->outdir, err, errlen) || copy_runtime(o, err, errlen) ||
+        write_text(o->outdir, "main.c", main_c, err, errlen) ||
+        write_text(o->outdir, "CMakeLists.txt", cmake_lists, err, errlen) || cg_emit_c(g, o, hash, err, errlen) ||
+        cg_write_weights(g, o, wpath, hash, err, errlen))
+        return -1;
+    return 0;
+}

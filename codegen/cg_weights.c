@@ -1,0 +1,166 @@
+/* cg_weights.c: writes weights.bin and computes the model hash.
+ *
+ * Layout (runtime/hetc_rt.h): RtWeightsHeader, one RtTensorEntry per weight
+ * node in node order, then each tensor's data at a multiple of
+ * RT_WEIGHTS_ALIGN, converted from the checkpoint's dtype to the node's.
+ * Tensors are converted in bounded slices, so a multi-GB checkpoint needs
+ * little memory; progress goes to stderr for large files.
+ */
+#include "cg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../runtime/hetc_rt.h"
+
+enum { SLICE = 1 << 20 };   /* elements converted at a time */
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t cg_model_hash(const IrGraph *g)
+{
+    char *text = ir_print_str(g);
+    uint64_t h = fnv(0xcbf29ce484222325ULL, text, strlen(text));
+    free(text);
+    uint32_t abi = RT_WEIGHTS_VERSION;
+    return fnv(h, &abi, sizeof abi);
+}
+
+int cg_weight_index(const IrGraph *g, int id)
+{
+    int k = 0;
+    for (int i = 0; i < id; i++) k += g->nodes[i].op == IR_OP_WEIGHT;
+    return k;
+}
+
+static uint16_t to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
+    int ne = (int)e - 127 + 15;
+    if (ne >= 31) return (uint16_t)(sign | 0x7c00);
+    if (ne <= 0) {
+        if (ne < -10) return (uint16_t)sign;
+        m |= 0x800000;
+        int shift = 14 - ne;
+        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)ne << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
+}
+
+static uint16_t to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+/* Writes n elements of t starting at element 'first', converted to dt. */
+static int write_slice(FILE *f, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, float *tmp, void *out)
+{
+    int src_size = ir_dtype_size(t->dtype);
+    if (t->dtype == dt) return fwrite((const char *)t->data + first * src_size, (size_t)src_size, (size_t)n, f) == (size_t)n;
+    FeTensor view = *t;
+    view.ndim = 1;
+    view.shape[0] = n;
+    view.data = (const char *)t->data + first * src_size;
+    fe_tensor_to_f32(&view, tmp);
+    if (dt == IR_F32) return fwrite(tmp, 4, (size_t)n, f) == (size_t)n;
+    uint16_t *h = out;
+    for (int64_t i = 0; i < n; i++) h[i] = dt == IR_F16 ? to_f16(tmp[i]) : to_bf16(tmp[i]);
+    return fwrite(h, 2, (size_t)n, f) == (size_t)n;
+}
+
+static int64_t numel(const IrNode *n)
+{
+    int64_t e = 1;
+    for (int d = 0; d < n->ndim; d++) e *= n->dim[d];
+    return e;
+}
+
+static void progress(uint64_t done, uint64_t total, double *last)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+    if (total < (256u << 20) || (now - *last < 1.0 && done < total)) return;
+    *last = now;
+    fprintf(stderr, "\rhetc: writing weights.bin: %.2f / %.2f GB", done / 1e9, total / 1e9);
+    if (done == total) fputc('\n', stderr);
+}
+
+static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offset, int nw)
+{
+    uint64_t off = sizeof(RtWeightsHeader) + (uint64_t)nw * sizeof(RtTensorEntry);
+    off = (off + RT_WEIGHTS_ALIGN - 1) / RT_WEIGHTS_ALIGN * RT_WEIGHTS_ALIGN;
+    *data_offset = off;
+    int k = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != IR_OP_WEIGHT) continue;
+        RtTensorEntry *t = &e[k++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", ir_attr_str(n, "name"));
+        t->dtype = (uint32_t)n->dtype;
+        t->ndim = (uint32_t)n->ndim;
+        for (int d = 0; d < n->ndim; d++) t->shape[d] = n->dim[d];
+        t->offset = off;
+        t->nbytes = (uint64_t)numel(n) * (uint64_t)ir_dtype_size(n->dtype);
+        off = (off + t->nbytes + RT_WEIGHTS_ALIGN - 1) / RT_WEIGHTS_ALIGN * RT_WEIGHTS_ALIGN;
+    }
+}
+
+int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uint64_t hash, char *err, size_t errlen)
+{
+    int nw = 0;
+    for (int i = 0; i < g->n; i++) nw += g->nodes[i].op == IR_OP_WEIGHT;
+    RtTensorEntry *e = calloc((size_t)nw + 1, sizeof *e);
+    RtWeightsHeader h = {.version = RT_WEIGHTS_VERSION, .n_tensors = (uint32_t)nw, .model_hash = hash};
+    memcpy(h.magic, RT_WEIGHTS_MAGIC, 8);
+    build_table(g, e, &h.data_offset, nw);
+    h.file_bytes = nw ? e[nw - 1].offset + e[nw - 1].nbytes : h.data_offset;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        free(e);
+        return -1;
+    }
+    float *tmp = malloc(SLICE * sizeof(float));
+    uint16_t *half = malloc(SLICE * sizeof(uint16_t));
+    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(e, sizeof *e, (size_t)nw, f) == (size_t)nw;
+    double last = 0;
+    for (int i = 0, k = 0; ok && i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != IR_OP_WEIGHT) continue;
+        const FeTensor *t = fe_weights_find(o->weights, ir_attr_str(n, "name"));
+        if (!t) IR_BUG("weight '%s' vanished", ir_attr_str(n, "name"));
+        ok = fseek(f, (long)e[k].offset, SEEK_SET) == 0;
+        for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
+            ok = write_slice(f, t, first, total - first < SLICE ? total - first : SLICE, n->dtype, tmp, half);
+        progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
+        k++;
+    }
+    int closed = fclose(f) == 0;
+    ok = ok && closed;
+    if (!ok) snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+    free(tmp);
+    free(half);
+    free(e);
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,132 @@
+/* fe_target.c: reads and validates targets/<name>.xml (libxml2).
+ *
+ *   <target name="host-cpu" version="1">
+ *     <unit name="cpu0" kind="cpu" backend="c" threads="0"/>
+ *   </target>
+ *
+ * Checks: the root element and version, unit names unique and short,
+ * kind one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the
+ * kind, threads a non-negative integer. Errors are "FILE:LINE: error: ...".
+ */
+#include "fe.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int target_error(const FeTarget *t, const xmlNode *n, char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%ld: error: %s", t->path, n ? xmlGetLineNo(n) : 0L, msg);
+    return -1;
+}
+
+/* Attribute key of n into dst; missing or too long is an error unless optional. */
+static int attr(const FeTarget *t, const xmlNode *n, const char *key, char *dst, size_t cap, int optional,
+                char *err, size_t errlen)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)key);
+    dst[0] = 0;
+    if (!v) return optional ? 0 : target_error(t, n, err, errlen, "<%s> needs attribute '%s'", n->name, key);
+    size_t len = strlen((const char *)v);
+    int bad = len == 0 || len >= cap;
+    if (!bad) memcpy(dst, v, len + 1);
+    xmlFree(v);
+    if (bad) return target_error(t, n, err, errlen, "<%s> attribute '%s' must be 1 to %zu characters", n->name, key, cap - 1);
+    return 0;
+}
+
+static int one_of(const char *v, const char *const *set)
+{
+    for (int i = 0; set[i]; i++)
+        if (strcmp(v, set[i]) == 0) return 1;
+    return 0;
+}
+
+static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"cpu", "gpu", "npu", NULL};
+    static const char *const backends[] = {"c", "opencl", "npu-emu", NULL};
+    static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
+    if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
+    FeUnit *u = &t->units[t->nunits];
+    memset(u, 0, sizeof *u);
+    u->line = (int)xmlGetLineNo(n);
+    char threads[16];
+    if (attr(t, n, "name", u->name, sizeof u->name, 0, err, errlen) ||
+        attr(t, n, "kind", u->kind, sizeof u->kind, 0, err, errlen) ||
+        attr(t, n, "backend", u->backend, sizeof u->backend, 0, err, errlen) ||
+        attr(t, n, "threads", threads, sizeof threads, 1, err, errlen))
+        return -1;
+    if (!one_of(u->kind, kinds))
+        return target_error(t, n, err, errlen, "unit '%s': kind '%s' is not cpu, gpu or npu", u->name, u->kind);
+    if (!one_of(u->backend, backends))
+        return target_error(t, n, err, errlen, "unit '%s': backend '%s' is not c, opencl or npu-emu", u->name,
+                            u->backend);
+    char pair[32];
+    snprintf(pair, sizeof pair, "%s:%s", u->kind, u->backend);
+    if (!one_of(pair, fits))
+        return target_error(t, n, err, errlen, "unit '%s': a %s unit cannot use backend '%s'", u->name, u->kind,
+                            u->backend);
+    if (threads[0]) {
+        char *end;
+        long v = strtol(threads, &end, 10);
+        if (*end || v < 0 || v > 1024)
+            return target_error(t, n, err, errlen, "unit '%s': threads '%s' is not an integer in 0..1024", u->name,
+                                threads);
+        u->threads = (int)v;
+    }
+    for (int i = 0; i < t->nunits; i++)
+        if (strcmp(t->units[i].name, u->name) == 0)
+            return target_error(t, n, err, errlen, "unit name '%s' is used twice", u->name);
+    t->nunits++;
+    return 0;
+}
+
+static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errlen)
+{
+    char version[8];
+    if (!root || strcmp((const char *)root->name, "target") != 0)
+        return target_error(t, root, err, errlen, "root element must be <target>");
+    if (attr(t, root, "name", t->name, sizeof t->name, 0, err, errlen) ||
+        attr(t, root, "version", version, sizeof version, 0, err, errlen))
+        return -1;
+    if (strcmp(version, "1") != 0)
+        return target_error(t, root, err, errlen, "target version '%s' is not supported (this hetc reads 1)", version);
+    for (const xmlNode *n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE) continue;
+        if (strcmp((const char *)n->name, "unit") != 0)
+            return target_error(t, n, err, errlen, "unknown element <%s> in <target>", n->name);
+        if (load_unit(t, n, err, errlen)) return -1;
+    }
+    if (t->nunits == 0) return target_error(t, root, err, errlen, "the target has no <unit>");
+    return 0;
+}
+
+static void quiet(void *ctx, const char *msg, ...) {}
+
+int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    snprintf(t->path, sizeof t->path, "%s", path);
+    xmlSetGenericErrorFunc(NULL, quiet);
+    xmlDoc *doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOERROR);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        if (e && e->message && e->code != XML_IO_LOAD_ERROR)
+            snprintf(err, errlen, "%s:%d: error: malformed XML: %.*s", path, e->line,
+                     (int)strcspn(e->message, "\n"), e->message);
+        else
+            snprintf(err, errlen, "%s: error: cannot read the target file", path);
+        return -1;
+    }
+    int rc = load_target(t, xmlDocGetRootElement(doc), err, errlen);
+    xmlFreeDoc(doc);
+    return rc;
+}

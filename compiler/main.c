@@ -1,0 +1,498 @@
+/* main.c: the hetc command line.
+ *
+ *   hetc synth --preset NAME -o DIR [--dtype T] [--seed N] [--old-keys] [--shards N] [--tie 0|1] [--head-dim N]
+ *   hetc inspect MODEL [--ir [--format text|json|dot]]
+ *   hetc compile MODEL --target TARGET.xml -o OUT_DIR [options]
+ *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]
+ *   hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]
+ *
+ * Each subcommand is one function; errors print "hetc: error: ..." and
+ * exit non-zero.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "codegen/cg.h"
+#include "compiler/fe.h"
+#include "ir/ir.h"
+#include "passes/passes.h"
+
+typedef struct {
+    char dir[FE_PATH_LEN];
+    FeConfig *config;
+    FeArch arch;
+    FeWeights weights;
+    char name[IR_NAME_LEN];
+} Model;
+
+static int die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hetc: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static const char *data_dir(const char *env, const char *sub, char *buf, size_t cap)
+{
+    const char *v = getenv(env);
+    if (v && *v) return v;
+    snprintf(buf, cap, "%s/%s", HETC_SOURCE_DIR, sub);
+    return buf;
+}
+
+/* Matches "--key=value" or "--key value"; returns the value or NULL. */
+static const char *opt(int argc, char **argv, int *i, const char *key)
+{
+    size_t n = strlen(key);
+    if (strncmp(argv[*i], key, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != 0) return NULL;
+    if (*i + 1 >= argc) {
+        die("option %s needs a value", key);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+static int parse_int(const char *s, const char *what, long lo, long hi, long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtol(s, &end, 10);
+    if (errno || *end || end == s || *v < lo || *v > hi)
+        return die("%s: '%s' is not an integer in %ld..%ld", what, s, lo, hi);
+    return 0;
+}
+
+static void model_free(Model *m)
+{
+    fe_weights_free(&m->weights);
+    fe_config_free(m->config);
+}
+
+static int model_open(Model *m, const char *dir)
+{
+    char err[FE_ERR_LEN], path[FE_PATH_LEN + 16], mdir[FE_PATH_LEN];
+    memset(m, 0, sizeof *m);
+    struct stat st;
+    if (stat(dir, &st) != 0) return die("%s: no such model directory", dir);
+    if (!S_ISDIR(st.st_mode)) {
+        size_t n = strlen(dir);
+        if (n > 5 && strcmp(dir + n - 5, ".gguf") == 0)
+            return die("%s: GGUF models are not supported by this hetc yet; use a Hugging Face directory", dir);
+        return die("%s: not a Hugging Face model directory", dir);
+    }
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    const char *base = strrchr(dir, '/');
+    snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!(m->config = fe_config_load(path, err, sizeof err))) return die("%s", err);
+    const char *cls = fe_config_arch_class(m->config);
+    if (!cls) {
+        model_free(m);
+        return die("%s: key 'architectures' is missing or empty", path);
+    }
+    if (fe_arch_find(&m->arch, data_dir("HETC_MODELS", "models", mdir, sizeof mdir), cls, err, sizeof err)) {
+        model_free(m);
+        return die(strstr(err, "unknown architecture") ? "%s: %s" : "%.0s%s", path, err);
+    }
+    if (fe_weights_open_dir(&m->weights, dir, err, sizeof err)) {
+        model_free(m);
+        return die("%s", err);
+    }
+    return 0;
+}
+
+static PassCtx model_ctx(const Model *m, PassDiag *diag)
+{
+    return (PassCtx){.arch = &m->arch, .config = m->config, .weights = &m->weights, .model_name = m->name,
+                     .model_dir = m->dir, .weight_dtype = -1, .max_chunk = 128, .diag = diag};
+}
+
+static int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char *print_after)
+{
+    ir_graph_init(g, m->name, m->arch.name);
+    if (pass_run_pipeline(g, c, "lower,fuse,dce", print_after, stdout)) return die("%s", c->diag->msg);
+    return 0;
+}
+
+/* ---- inspect ---- */
+
+static void human(double v, const char *unit, char *buf, size_t cap)
+{
+    const char *pre[] = {"", "K", "M", "G", "T"};
+    int k = 0;
+    while (v >= 1000 && k < 4) v /= 1000, k++;
+    snprintf(buf, cap, "%.2f %s%s", v, pre[k], unit);
+}
+
+static void print_summary(const Model *m, const IrGraph *g)
+{
+    double params = 0, bytes[IR_DTYPE_COUNT] = {0}, flops = 0, attn = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op == IR_OP_WEIGHT) {
+            const FeTensor *t = fe_weights_find(&m->weights, ir_attr_str(n, "name"));
+            params += (double)ir_numel(n, 1, 1);
+            bytes[t->dtype] += (double)t->nbytes;
+        }
+        if (n->op == IR_OP_LINEAR) flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
+        if (n->op == IR_OP_ATTENTION) attn += 4.0 * ir_attr_int(n, "heads") * ir_attr_int(n, "head_dim");
+    }
+    char a[32], b[32];
+    int64_t kvh = ir_graph_int(g, "kv_heads", 0), hd = ir_graph_int(g, "head_dim", 0);
+    printf("model:         %s\n", m->dir);
+    printf("architecture:  %s (%s, %s)\n", m->arch.name, fe_config_arch_class(m->config), m->arch.path);
+    printf("dims:          layers %lld, hidden %lld, heads %lld (kv %lld, head_dim %lld), ffn %lld, vocab %lld\n",
+           (long long)ir_graph_int(g, "layers", 0), (long long)ir_graph_int(g, "hidden", 0),
+           (long long)ir_graph_int(g, "heads", 0), (long long)kvh, (long long)hd, (long long)ir_graph_int(g, "ffn", 0),
+           (long long)ir_graph_int(g, "vocab", 0));
+    printf("context:       %lld tokens; rope theta %g; rms eps %g; tied head %s\n",
+           (long long)ir_graph_int(g, "ctx", 0), ir_graph_float(g, "rope_theta", 0), ir_graph_float(g, "eps", 0),
+           ir_graph_int(g, "tie", 0) ? "yes" : "no");
+    human(params, "", a, sizeof a);
+    printf("parameters:    %s (%.0f)\n", a, params);
+    for (int t = 0; t < IR_DTYPE_COUNT; t++)
+        if (bytes[t] > 0) {
+            human(bytes[t], "B", a, sizeof a);
+            printf("weights %-5s  %s\n", ir_dtype_name((IrDtype)t), a);
+        }
+    human(flops, "FLOP", a, sizeof a);
+    human(attn, "FLOP", b, sizeof b);
+    printf("per token:     %s in linear layers + %s per cached token in attention\n", a, b);
+    double kv = 2.0 * ir_graph_int(g, "layers", 0) * kvh * hd * 4;
+    human(kv, "B", a, sizeof a);
+    human(kv * ir_graph_int(g, "ctx", 0), "B", b, sizeof b);
+    printf("KV cache:      %s per token (f32), %s at the full context\n", a, b);
+    printf("layer 0 of %lld:\n", (long long)ir_graph_int(g, "layers", 0));
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->layer != 0 || n->op == IR_OP_WEIGHT) continue;
+        printf("  %-14s %-10s", n->name, ir_op_name(n->op));
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *w = &g->nodes[n->in[k]];
+            if (w->op != IR_OP_WEIGHT) continue;
+            printf(" %s[", ir_dtype_name(w->dtype));
+            for (int d = 0; d < w->ndim; d++) printf("%s%lld", d ? "," : "", (long long)w->dim[d]);
+            printf("]");
+        }
+        printf(" -> [S,%lld]\n", (long long)n->dim[1]);
+    }
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    const char *dir = NULL, *format = "text";
+    int ir = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *v;
+        if (strcmp(argv[i], "--ir") == 0) ir = 1;
+        else if ((v = opt(argc, argv, &i, "--format"))) format = v;
+        else if (argv[i][0] == '-') return die("inspect: unknown option '%s'", argv[i]);
+        else dir = argv[i];
+    }
+    if (!dir) return die("usage: hetc inspect MODEL [--ir [--format text|json|dot]]");
+    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot"))
+        return die("--format: '%s' is not text, json or dot", format);
+    Model m;
+    if (model_open(&m, dir)) return 1;
+    PassDiag diag = {0};
+    PassCtx c = model_ctx(&m, &diag);
+    IrGraph g;
+    int rc = lower_model(&m, &g, &c, NULL);
+    if (!rc && !ir) print_summary(&m, &g);
+    if (!rc && ir) {
+        if (strcmp(format, "json") == 0) ir_dump_json(stdout, &g);
+        else if (strcmp(format, "dot") == 0) ir_dump_dot(stdout, &g);
+        else ir_print(stdout, &g);
+    }
+    ir_graph_free(&g);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- compile ---- */
+
+static char *join_args(int argc, char **argv)
+{
+    static char buf[4096];
+    size_t k = 0;
+    for (int i = 0; i < argc && k < sizeof buf - 1; i++)
+        k += snprintf(buf + k, sizeof buf - k, "%s%s", i ? " " : "", i == 0 ? "hetc" : argv[i]);
+    return buf;
+}
+
+static int parse_dtype(const char *v, int *dt)
+{
+    *dt = ir_dtype_from_name(v);
+    if (*dt != IR_F32 && *dt != IR_F16 && *dt != IR_BF16) return die("--weight-dtype: '%s' is not f32, f16 or bf16", v);
+    return 0;
+}
+
+static int cmd_compile(int argc, char **argv)
+{
+    const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *v;
+    long ctx = 0, chunk = 128, threads = 0;
+    int wdt = -1;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        else if ((v = opt(argc, argv, &i, "-o"))) out = v;
+        else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
+        else if ((v = opt(argc, argv, &i, "--ctx"))) { if (parse_int(v, "--ctx", 1, 1 << 24, &ctx)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--max-chunk"))) { if (parse_int(v, "--max-chunk", 1, 8192, &chunk)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--threads"))) { if (parse_int(v, "--threads", 0, 1024, &threads)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
+        else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
+        else dir = argv[i];
+    }
+    if (!dir || !target_path || !out)
+        return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
+                   "[--weight-dtype f32|f16|bf16] [--threads N] [--print-after=PASS|all]");
+    char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
+    FeTarget target;
+    if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
+    double t0 = now();
+    Model m;
+    if (model_open(&m, dir)) return 1;
+    PassDiag diag = {0};
+    PassCtx c = model_ctx(&m, &diag);
+    c.target = &target;
+    c.weight_dtype = wdt;
+    c.max_chunk = (int)chunk;
+    c.ctx = (int)ctx;
+    IrGraph g;
+    ir_graph_init(&g, m.name, m.arch.name);
+    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
+    double t1 = now();
+    if (!rc) {
+        CgOptions o = {.outdir = out, .weights = &m.weights, .target = &target, .threads = (int)threads,
+                       .runtime_dir = data_dir("HETC_RUNTIME", "runtime", rtdir, sizeof rtdir),
+                       .command = join_args(argc, argv)};
+        if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
+    }
+    if (!rc)
+        fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
+                m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
+    ir_graph_free(&g);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- opt ---- */
+
+static int cmd_opt(int argc, char **argv)
+{
+    const char *file = NULL, *passes = NULL, *print_after = NULL, *target_path = NULL, *v;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--passes"))) passes = v;
+        else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
+        else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        else if (strcmp(argv[i], "--list-passes") == 0) {
+            int n;
+            const PassInfo *p = pass_list(&n);
+            for (int k = 0; k < n; k++)
+                printf("%-8s %s%s%s\n", p[k].name, p[k].what, p[k].requires[0] ? "; requires: " : "", p[k].requires);
+            return 0;
+        } else if (argv[i][0] == '-') return die("opt: unknown option '%s'", argv[i]);
+        else file = argv[i];
+    }
+    if (!file || !passes) return die("usage: hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]");
+    char err[FE_ERR_LEN];
+    FeTarget target;
+    if (target_path && fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
+    FILE *f = fopen(file, "rb");
+    if (!f) return die("%s: cannot open: %s", file, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    IrGraph g;
+    int rc = 0;
+    if (ir_parse(&g, text, file, err, sizeof err)) {
+        free(text);
+        return die("%s", err);
+    }
+    free(text);
+    PassDiag diag = {0};
+    PassCtx c = {.target = target_path ? &target : NULL, .weight_dtype = -1, .diag = &diag};
+    if (pass_run_pipeline(&g, &c, passes, print_after, stdout)) rc = die("%s", diag.msg);
+    else if (!print_after) ir_print(stdout, &g);
+    ir_graph_free(&g);
+    return rc;
+}
+
+/* ---- run (reference interpreter) ---- */
+
+typedef struct {
+    const FeWeights *w;
+    char **names;
+    float **data;
+    int n;
+} WeightCache;
+
+static const float *weight_f32(void *user, const char *name)
+{
+    WeightCache *c = user;
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], name) == 0) return c->data[i];
+    const FeTensor *t = fe_weights_find(c->w, name);
+    if (!t) return NULL;
+    int64_t e = 1;
+    for (int d = 0; d < t->ndim; d++) e *= t->shape[d];
+    c->names = realloc(c->names, (size_t)(c->n + 1) * sizeof *c->names);
+    c->data = realloc(c->data, (size_t)(c->n + 1) * sizeof *c->data);
+    c->names[c->n] = strdup(name);
+    c->data[c->n] = malloc((size_t)e * sizeof(float));
+    fe_tensor_to_f32(t, c->data[c->n]);
+    return c->data[c->n++];
+}
+
+static int parse_ids(const char *s, int32_t **ids, int *n)
+{
+    *n = 0;
+    *ids = malloc((strlen(s) / 2 + 2) * sizeof **ids);
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX || (*end && *end != ',')) return die("--ids: bad token id list '%s'", s);
+        (*ids)[(*n)++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? 0 : die("--ids: empty list");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *v;
+    long batch = 0;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--ids"))) ids_s = v;
+        else if ((v = opt(argc, argv, &i, "--logits"))) logits_path = v;
+        else if ((v = opt(argc, argv, &i, "--batch"))) { if (parse_int(v, "--batch", 1, 1 << 20, &batch)) return 1; }
+        else if (argv[i][0] == '-') return die("run: unknown option '%s'", argv[i]);
+        else dir = argv[i];
+    }
+    if (!dir || !ids_s) return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]");
+    int32_t *ids;
+    int n;
+    if (parse_ids(ids_s, &ids, &n)) return 1;
+    Model m;
+    if (model_open(&m, dir)) return 1;
+    PassDiag diag = {0};
+    PassCtx c = model_ctx(&m, &diag);
+    IrGraph g;
+    int rc = lower_model(&m, &g, &c, NULL);
+    WeightCache wc = {.w = &m.weights};
+    char err[FE_ERR_LEN];
+    int vocab = (int)ir_graph_int(&g, "vocab", 0), ctx = (int)ir_graph_int(&g, "max_ctx", 0);
+    IrInterp *it = rc ? NULL : ir_interp_new(&g, weight_f32, &wc, ctx, err, sizeof err);
+    if (!rc && !it) rc = die("%s", err);
+    float *logits = rc ? NULL : malloc((size_t)n * vocab * sizeof(float));
+    for (int done = 0; !rc && done < n;) {
+        int step = batch > 0 && n - done > batch ? (int)batch : n - done;
+        if (ir_interp_step(it, ids + done, step, logits + (size_t)done * vocab, err, sizeof err)) rc = die("%s", err);
+        done += step;
+    }
+    if (!rc && logits_path) {
+        FILE *f = fopen(logits_path, "wb");
+        if (!f || fwrite(logits, sizeof(float), (size_t)n * vocab, f) != (size_t)n * vocab)
+            rc = die("%s: cannot write", logits_path);
+        if (f) fclose(f);
+    }
+    if (!rc) {
+        int best = 0;
+        const float *last = logits + (size_t)(n - 1) * vocab;
+        for (int j = 1; j < vocab; j++)
+            if (last[j] > last[best]) best = j;
+        printf("next token: %d (logit %.6g)\n", best, last[best]);
+    }
+    free(logits);
+    ir_interp_free(it);
+    for (int i = 0; i < wc.n; i++) free(wc.names[i]), free(wc.data[i]);
+    free(wc.names);
+    free(wc.data);
+    free(ids);
+    ir_graph_free(&g);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- synth ---- */
+
+static int cmd_synth(int argc, char **argv)
+{
+    FeSynthOpts o = {.dtype = -1, .seed = 1, .tie = -1};
+    const char *out = NULL, *v;
+    long x;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--preset"))) o.preset = v;
+        else if ((v = opt(argc, argv, &i, "-o"))) out = v;
+        else if ((v = opt(argc, argv, &i, "--dtype"))) {
+            int dt;
+            if (parse_dtype(v, &dt)) return 1;
+            o.dtype = (IrDtype)dt;
+        } else if ((v = opt(argc, argv, &i, "--seed"))) { if (parse_int(v, "--seed", 0, 1L << 62, &x)) return 1; o.seed = (uint64_t)x; }
+        else if ((v = opt(argc, argv, &i, "--shards"))) { if (parse_int(v, "--shards", 1, 999, &x)) return 1; o.shards = (int)x; }
+        else if ((v = opt(argc, argv, &i, "--tie"))) { if (parse_int(v, "--tie", 0, 1, &x)) return 1; o.tie = (int)x; }
+        else if ((v = opt(argc, argv, &i, "--head-dim"))) { if (parse_int(v, "--head-dim", 2, 1024, &x)) return 1; o.head_dim = x; }
+        else if (strcmp(argv[i], "--old-keys") == 0) o.old_keys = 1;
+        else return die("synth: unknown argument '%s'", argv[i]);
+    }
+    if (!o.preset || !out) {
+        fprintf(stderr, "usage: hetc synth --preset NAME -o DIR [--dtype f32|f16|bf16] [--seed N] [--old-keys] "
+                        "[--shards N] [--tie 0|1] [--head-dim N]\npresets:");
+        for (const char *const *p = fe_synth_presets(); *p; p++) fprintf(stderr, " %s", *p);
+        fputc('\n', stderr);
+        return 2;
+    }
+    char err[FE_ERR_LEN];
+    if (fe_synth(out, &o, err, sizeof err)) return die("%s", err);
+    return 0;
+}
+
+static void usage(void)
+{
+    fputs("usage: hetc COMMAND ...\n"
+          "  synth    --preset NAME -o DIR      write a random-weight model of a real shape\n"
+          "  inspect  MODEL [--ir [--format text|json|dot]]\n"
+          "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--weight-dtype f32|f16|bf16]\n"
+          "           [--threads N] [--print-after=PASS|all]\n"
+          "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] | --list-passes\n"
+          "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n",
+          stderr);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "synth") == 0) return cmd_synth(argc, argv);
+    if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc, argv);
+    if (strcmp(argv[1], "compile") == 0) return cmd_compile(argc, argv);
+    if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc, argv);
+    if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+    usage();
+    return die("unknown command '%s'", argv[1]);
+}

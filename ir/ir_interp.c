@@ -1,0 +1,256 @@
+/* ir_interp.c: the float32 reference interpreter of the IR.
+ *
+ * Runs a graph node by node, straight from the op semantics in ops.def, with
+ * OpenBLAS for matrix products. It keeps a KV cache so a prompt can be fed
+ * in pieces like the generated program does. Tests compare it with the
+ * transformers reference; calibration will run it over sample text.
+ * Simplicity over speed: buffers are allocated per step.
+ */
+#include "ir.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct IrInterp {
+    const IrGraph *g;
+    IrWeightFn fn;
+    void *user;
+    int ctx;                /* KV cache capacity in tokens */
+    int pos;                /* tokens already in the cache */
+    int ncache;             /* cache slots (one per attention node) */
+    float **kc, **vc;       /* [ncache][ctx * kv_dim] */
+    const float **val;      /* [g->n] result of each node in the current step */
+    float **own;            /* [g->n] buffers owned by the current step */
+    float **tables;         /* [g->n] RoPE tables, computed once */
+};
+
+void ir_rope_table(const IrNode *n, float *out)
+{
+    int half = (int)n->dim[0];
+    double theta = ir_attr_float(n, "theta"), factor = ir_attr_float(n, "factor");
+    const char *type = ir_attr_str(n, "type");
+    double orig = (double)ir_attr_int(n, "orig_ctx");
+    double low_wavelen = orig / ir_attr_float(n, "low"), high_wavelen = orig / ir_attr_float(n, "high");
+    for (int i = 0; i < half; i++) {
+        double inv = 1.0 / pow(theta, (double)(2 * i) / (double)(2 * half));
+        inv = (float)inv; /* transformers computes the table in float32 */
+        if (strcmp(type, "linear") == 0) inv /= factor;
+        if (strcmp(type, "llama3") == 0) {
+            double wavelen = 2.0 * M_PI / inv;
+            if (wavelen > low_wavelen) {
+                inv /= factor;
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (orig / wavelen - ir_attr_float(n, "low"))
+                                / (ir_attr_float(n, "high") - ir_attr_float(n, "low"));
+                inv = (1.0 - smooth) * inv / factor + smooth * inv;
+            }
+        }
+        out[i] = (float)inv;
+    }
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, char *err, size_t errlen)
+{
+    if (ir_verify(g, err, errlen)) return NULL;
+    IrInterp *it = calloc(1, sizeof *it);
+    it->g = g;
+    it->fn = fn;
+    it->user = user;
+    it->ctx = ctx;
+    it->val = calloc((size_t)g->n, sizeof *it->val);
+    it->own = calloc((size_t)g->n, sizeof *it->own);
+    it->tables = calloc((size_t)g->n, sizeof *it->tables);
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op == IR_OP_ATTENTION && ir_attr_int(n, "cache") + 1 > it->ncache)
+            it->ncache = (int)ir_attr_int(n, "cache") + 1;
+        if (n->op == IR_OP_ROPE_TABLE) {
+            it->tables[i] = malloc((size_t)n->dim[0] * sizeof(float));
+            ir_rope_table(n, it->tables[i]);
+        }
+        if (n->op == IR_OP_WEIGHT) {
+            it->val[i] = fn(user, ir_attr_str(n, "name"));
+            if (!it->val[i]) {
+                fail(err, errlen, "weight '%s' (node %%%d) is not available", ir_attr_str(n, "name"), i);
+                ir_interp_free(it);
+                return NULL;
+            }
+        }
+    }
+    it->kc = calloc((size_t)it->ncache, sizeof *it->kc);
+    it->vc = calloc((size_t)it->ncache, sizeof *it->vc);
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != IR_OP_ATTENTION) continue;
+        size_t kvdim = (size_t)(ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim"));
+        int slot = (int)ir_attr_int(n, "cache");
+        it->kc[slot] = calloc((size_t)ctx * kvdim, sizeof(float));
+        it->vc[slot] = calloc((size_t)ctx * kvdim, sizeof(float));
+    }
+    return it;
+}
+
+int ir_interp_pos(const IrInterp *it) { return it->pos; }
+
+void ir_interp_free(IrInterp *it)
+{
+    if (!it) return;
+    for (int i = 0; i < it->g->n; i++) {
+        free(it->own[i]);
+        free(it->tables[i]);
+    }
+    for (int i = 0; i < it->ncache; i++) {
+        free(it->kc[i]);
+        free(it->vc[i]);
+    }
+    free(it->kc);
+    free(it->vc);
+    free(it->val);
+    free(it->own);
+    free(it->tables);
+    free(it);
+}
+
+static void run_rmsnorm(float *out, const float *x, const float *w, int rows, int H, float eps)
+{
+    for (int s = 0; s < rows; s++) {
+        double ss = 0;
+        for (int j = 0; j < H; j++) ss += (double)x[s * H + j] * x[s * H + j];
+        float inv = (float)(1.0 / sqrt(ss / H + eps));
+        for (int j = 0; j < H; j++) out[s * H + j] = x[s * H + j] * inv * w[j];
+    }
+}
+
+static void run_rope(float *out, const float *x, const float *table, int rows, int heads, int hd, int pos0)
+{
+    int half = hd / 2;
+    for (int s = 0; s < rows; s++)
+        for (int h = 0; h < heads; h++) {
+            const float *xi = x + (size_t)s * heads * hd + h * hd;
+            float *o = out + (size_t)s * heads * hd + h * hd;
+            for (int i = 0; i < half; i++) {
+                double a = (double)(pos0 + s) * table[i];
+                float c = (float)cos(a), sn = (float)sin(a);
+                float x0 = xi[i], x1 = xi[i + half];
+                o[i] = x0 * c - x1 * sn;
+                o[i + half] = x1 * c + x0 * sn;
+            }
+        }
+}
+
+static void run_attention(IrInterp *it, const IrNode *n, float *out, const float *q, const float *k,
+                          const float *v, int S)
+{
+    int heads = (int)ir_attr_int(n, "heads"), kvh = (int)ir_attr_int(n, "kv_heads");
+    int hd = (int)ir_attr_int(n, "head_dim"), window = (int)ir_attr_int(n, "window");
+    int slot = (int)ir_attr_int(n, "cache");
+    float scale = (float)ir_attr_float(n, "scale");
+    int kvdim = kvh * hd, group = heads / kvh;
+    float *kc = it->kc[slot], *vc = it->vc[slot];
+    memcpy(kc + (size_t)it->pos * kvdim, k, (size_t)S * kvdim * sizeof(float));
+    memcpy(vc + (size_t)it->pos * kvdim, v, (size_t)S * kvdim * sizeof(float));
+    double *p = malloc((size_t)(it->pos + S) * sizeof *p);
+    for (int s = 0; s < S; s++) {
+        int qpos = it->pos + s, lo = window > 0 && qpos - window + 1 > 0 ? qpos - window + 1 : 0;
+        for (int h = 0; h < heads; h++) {
+            const float *qh = q + (size_t)s * heads * hd + h * hd;
+            int kvoff = (h / group) * hd;
+            double mx = -INFINITY, sum = 0;
+            for (int j = lo; j <= qpos; j++) {
+                double d = 0;
+                for (int e = 0; e < hd; e++) d += (double)qh[e] * kc[(size_t)j * kvdim + kvoff + e];
+                p[j] = d * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int j = lo; j <= qpos; j++) sum += p[j] = exp(p[j] - mx);
+            float *o = out + (size_t)s * heads * hd + h * hd;
+            for (int e = 0; e < hd; e++) {
+                double acc = 0;
+                for (int j = lo; j <= qpos; j++) acc += p[j] * vc[(size_t)j * kvdim + kvoff + e];
+                o[e] = (float)(acc / sum);
+            }
+        }
+    }
+    free(p);
+}
+
+static void run_linear(float *out, const float *x, const float *w, const float *b, int rows, int N, int K)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, K, 1.0f, x, K, w, K, 0.0f, out, N);
+    if (b)
+        for (int s = 0; s < rows; s++)
+            for (int j = 0; j < N; j++) out[(size_t)s * N + j] += b[j];
+}
+
+static void run_elementwise(IrOp op, float *out, const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float s = op == IR_OP_SILU || op == IR_OP_SWIGLU ? a[i] / (1.0f + expf(-a[i])) : a[i];
+        out[i] = op == IR_OP_ADD ? a[i] + b[i] : op == IR_OP_MUL ? a[i] * b[i] : op == IR_OP_SWIGLU ? s * b[i] : s;
+    }
+}
+
+static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, float *out)
+{
+    const float *a = n->nin > 0 ? it->val[n->in[0]] : NULL, *b = n->nin > 1 ? it->val[n->in[1]] : NULL;
+    int cols = n->ndim > 1 ? (int)n->dim[1] : 1;
+    const IrNode *x = n->nin ? &it->g->nodes[n->in[0]] : NULL;
+    switch (n->op) {
+    case IR_OP_EMBED:
+        for (int s = 0; s < S; s++) memcpy(out + (size_t)s * cols, b + (size_t)ids[s] * cols, cols * sizeof(float));
+        break;
+    case IR_OP_RMSNORM: run_rmsnorm(out, a, b, S, cols, (float)ir_attr_float(n, "eps")); break;
+    case IR_OP_LINEAR:
+        run_linear(out, a, b, n->nin > 2 ? it->val[n->in[2]] : NULL, (int)ir_numel(x, S, S) / (int)x->dim[1],
+                   cols, (int)x->dim[1]);
+        break;
+    case IR_OP_ROPE:
+        run_rope(out, a, b, S, (int)ir_attr_int(n, "heads"), (int)ir_attr_int(n, "head_dim"), it->pos);
+        break;
+    case IR_OP_ATTENTION: run_attention(it, n, out, a, b, it->val[n->in[2]], S); break;
+    default: run_elementwise(n->op, out, a, b, ir_numel(n, S, S)); break;
+    }
+}
+
+int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen)
+{
+    const IrGraph *g = it->g;
+    if (S <= 0 || it->pos + S > it->ctx)
+        return fail(err, errlen, "%d tokens at position %d do not fit the context of %d", S, it->pos, it->ctx);
+    int vocab = (int)ir_graph_int(g, "vocab", 0);
+    for (int s = 0; s < S; s++)
+        if (ids[s] < 0 || ids[s] >= vocab) return fail(err, errlen, "token id %d is out of range (vocab %d)", ids[s], vocab);
+    const float *result = NULL;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        switch (n->op) {
+        case IR_OP_WEIGHT: continue;
+        case IR_OP_INPUT: it->val[i] = NULL; continue;
+        case IR_OP_ROPE_TABLE: it->val[i] = it->tables[i]; continue;
+        case IR_OP_LAST_ROWS: it->val[i] = it->val[n->in[0]]; continue; /* R = S: all rows */
+        case IR_OP_OUTPUT: result = it->val[i] = it->val[n->in[0]]; continue;
+        default: break;
+        }
+        free(it->own[i]);
+        it->own[i] = malloc((size_t)ir_numel(n, S, S) * sizeof(float));
+        run_node(it, n, ids, S, it->own[i]);
+        it->val[i] = it->own[i];
+    }
+    if (!result) return fail(err, errlen, "the graph has no output");
+    memcpy(logits, result, (size_t)S * vocab * sizeof(float));
+    it->pos += S;
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* pass_memplan.c: static activation arena by liveness.
+ *
+ * Requires: place. Provides: node.offset (bytes into one arena) for every
+ * activation that needs storage, and g->arena_bytes, sized for S = R =
+ * max_chunk. A buffer of S' <= max_chunk rows fits in the same place, so one
+ * plan serves every step. Views (last_rows, output) take no storage; the
+ * result the output marks is written straight into the caller's logits
+ * buffer and takes none either. Inputs, weights and the RoPE table live
+ * outside the arena. Buffers are freed after their last use (a view's uses
+ * count as uses of its base) and placed first-fit, 64-byte aligned.
+ */
+#include "passes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { ALIGN = 64 };
+
+typedef struct {
+    int64_t off, size;      /* a free block */
+} Block;
+
+typedef struct {
+    Block *free;            /* sorted by offset */
+    int nfree, cap;
+    int64_t top;            /* end of the highest block ever used */
+} Arena;
+
+static int64_t arena_alloc(Arena *a, int64_t size)
+{
+    for (int i = 0; i < a->nfree; i++) {
+        Block *b = &a->free[i];
+        if (b->size < size) continue;
+        int64_t off = b->off;
+        b->off += size;
+        b->size -= size;
+        if (b->size == 0) memmove(b, b + 1, (size_t)(--a->nfree - i) * sizeof *b);
+        return off;
+    }
+    /* Grow: extend a free block that ends at the top, else start at the top. */
+    if (a->nfree && a->free[a->nfree - 1].off + a->free[a->nfree - 1].size == a->top) {
+        int64_t off = a->free[--a->nfree].off;
+        a->top = off + size;
+        return off;
+    }
+    int64_t off = a->top;
+    a->top += size;
+    return off;
+}
+
+static void arena_release(Arena *a, int64_t off, int64_t size)
+{
+    if (a->nfree == a->cap) a->free = realloc(a->free, (size_t)(a->cap = a->cap * 2 + 8) * sizeof *a->free);
+    int i = 0;
+    while (i < a->nfree && a->free[i].off < off) i++;
+    memmove(&a->free[i + 1], &a->free[i], (size_t)(a->nfree - i) * sizeof *a->free);
+    a->free[i] = (Block){off, size};
+    a->nfree++;
+    if (i + 1 < a->nfree && a->free[i].off + a->free[i].size == a->free[i + 1].off) {
+        a->free[i].size += a->free[i + 1].size;
+        memmove(&a->free[i + 1], &a->free[i + 2], (size_t)(a->nfree - i - 2) * sizeof *a->free);
+        a->nfree--;
+    }
+    if (i > 0 && a->free[i - 1].off + a->free[i - 1].size == a->free[i].off) {
+        a->free[i - 1].size += a->free[i].size;
+        memmove(&a->free[i], &a->free[i + 1], (size_t)(a->nfree - i - 1) * sizeof *a->free);
+        a->nfree--;
+    }
+}
+
+static int needs_storage(const IrNode *n)
+{
+    return n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_ROPE_TABLE && !ir_op_is_view(n->op);
+}
+
+/* The node whose storage n's result lives in (follows views). */
+static int base_of(const IrGraph *g, int id)
+{
+    while (ir_op_is_view(g->nodes[id].op)) id = g->nodes[id].in[0];
+    return id;
+}
+
+/* Whether an operand before k of n has the same base (freed once). */
+static int used_before(const IrGraph *g, const IrNode *n, int k, int base)
+{
+    for (int j = 0; j < k; j++)
+        if (base_of(g, n->in[j]) == base) return 1;
+    return 0;
+}
+
+void pass_memplan(IrGraph *g, const PassCtx *c)
+{
+    int64_t chunk = ir_graph_int(g, "max_chunk", 0);
+    if (chunk <= 0) {
+        pass_error(c, "memplan: the graph has no max_chunk attribute");
+        return;
+    }
+    int *last = malloc((size_t)g->n * sizeof *last);
+    unsigned char *external = calloc((size_t)g->n, 1);
+    for (int i = 0; i < g->n; i++) last[i] = i;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) last[base_of(g, n->in[k])] = i;
+        if (n->op == IR_OP_OUTPUT) external[base_of(g, n->in[0])] = 1;
+    }
+    Arena a = {0};
+    for (int i = 0; i < g->n; i++) {
+        IrNode *n = &g->nodes[i];
+        n->offset = -1;
+        if (!needs_storage(n) || external[i]) continue;
+        int64_t size = (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
+        n->offset = arena_alloc(&a, size);
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[base_of(g, n->in[k])];
+            if (last[in->id] != i || in->offset < 0 || used_before(g, n, k, in->id)) continue;
+            arena_release(&a, in->offset, (ir_numel(in, chunk, chunk) * ir_dtype_size(in->dtype) + ALIGN - 1)
+                                              / ALIGN * ALIGN);
+        }
+    }
+    g->arena_bytes = a.top;
+    free(a.free);
+    free(external);
+    free(last);
+}

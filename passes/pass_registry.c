@@ -1,0 +1,101 @@
+/* pass_registry.c: the flat, ordered list of passes and the driver that
+ * runs them, checks their prerequisites, verifies the IR between passes
+ * and prints it after the passes asked for (--print-after). */
+#include "passes.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const PassInfo passes[] = {
+    {"lower", pass_lower, "", 1, "architecture XML + config + weights -> one decoder step"},
+    {"fuse", pass_fuse, "lower", 0, "silu(a) * b -> swiglu(a, b)"},
+    {"dce", pass_dce, "lower", 0, "remove nodes the output does not depend on"},
+    {"place", pass_place, "lower", 0, "assign every node to a unit of the target"},
+    {"memplan", pass_memplan, "place", 0, "static arena offsets by liveness"},
+};
+enum { NPASSES = sizeof passes / sizeof passes[0] };
+
+const PassInfo *pass_list(int *n)
+{
+    *n = NPASSES;
+    return passes;
+}
+
+const PassInfo *pass_find(const char *name)
+{
+    for (int i = 0; i < NPASSES; i++)
+        if (strcmp(passes[i].name, name) == 0) return &passes[i];
+    return NULL;
+}
+
+int pass_done(const IrGraph *g, const char *name)
+{
+    const PassInfo *p = pass_find(name);
+    if (!p) IR_BUG("no pass '%s'", name);
+    return (g->passes_done >> (p - passes)) & 1u;
+}
+
+void pass_error(const PassCtx *c, const char *fmt, ...)
+{
+    if (c->diag->failed) return;
+    c->diag->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->diag->msg, sizeof c->diag->msg, fmt, ap);
+    va_end(ap);
+}
+
+static int check_requires(const IrGraph *g, const PassCtx *c, const PassInfo *p)
+{
+    char req[128];
+    snprintf(req, sizeof req, "%s", p->requires);
+    for (char *r = strtok(req, " "); r; r = strtok(NULL, " "))
+        if (!pass_done(g, r)) {
+            pass_error(c, "pass '%s' requires pass '%s' to have run first", p->name, r);
+            return -1;
+        }
+    return 0;
+}
+
+static int run_one(IrGraph *g, const PassCtx *c, const PassInfo *p)
+{
+    if (check_requires(g, c, p)) return -1;
+    p->run(g, c);
+    if (c->diag->failed) return -1;
+    g->passes_done |= 1u << (p - passes);
+    char err[FE_ERR_LEN];
+    if (ir_verify(g, err, sizeof err)) IR_BUG("IR invalid after pass '%s': %s", p->name, err);
+    return 0;
+}
+
+int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *list, const char *print_after, FILE *out)
+{
+    char names[512] = "";
+    if (strcmp(list, "all") == 0) {
+        for (int i = 0; i < NPASSES; i++)
+            if (!((g->passes_done >> i) & 1u) && (g->n == 0 || !passes[i].needs_model)) {
+                strcat(names, passes[i].name);
+                strcat(names, ",");
+            }
+    } else {
+        snprintf(names, sizeof names, "%s", list);
+    }
+    if (print_after && strcmp(print_after, "all") != 0 && !pass_find(print_after)) {
+        pass_error(c, "--print-after: unknown pass '%s'", print_after);
+        return -1;
+    }
+    char *save = NULL;
+    for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        const PassInfo *p = pass_find(name);
+        if (!p) {
+            pass_error(c, "unknown pass '%s' (hetc opt --list-passes lists them)", name);
+            return -1;
+        }
+        if (run_one(g, c, p)) return -1;
+        if (print_after && (strcmp(print_after, "all") == 0 || strcmp(print_after, name) == 0)) {
+            fprintf(out, "; IR after pass '%s'\n", name);
+            ir_print(out, g);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* passes.h: the pass pipeline of hetc.
+ *
+ * Passes form one flat, ordered list (pass_registry.c). Each is
+ *   void pass_x(IrGraph *g, const PassCtx *c)
+ * in its own file, opening with what it requires and what it provides.
+ * A pass that finds bad input reports through pass_error() and returns; the
+ * driver stops there. Between passes the driver runs ir_verify.
+ */
+#ifndef HETC_PASSES_H
+#define HETC_PASSES_H
+
+#include "../compiler/fe.h"
+#include "../ir/ir.h"
+
+typedef struct {
+    int failed;                 /* set by pass_error */
+    char msg[FE_ERR_LEN];       /* the first error */
+} PassDiag;
+
+typedef struct {
+    /* model inputs: NULL when running on an IR file (hetc opt) */
+    const FeArch *arch;
+    const FeConfig *config;
+    const FeWeights *weights;
+    const char *model_name;
+    const char *model_dir;      /* for error messages: "DIR/model.safetensors" */
+    /* target: NULL means a single cpu unit */
+    const FeTarget *target;
+    /* options */
+    int weight_dtype;           /* IrDtype of stored matrices, -1: as in the model */
+    int max_chunk;              /* most tokens one forward takes (memplan size) */
+    int ctx;                    /* context length, 0: the model's maximum */
+    PassDiag *diag;
+} PassCtx;
+
+void pass_error(const PassCtx *c, const char *fmt, ...);
+
+void pass_lower(IrGraph *g, const PassCtx *c);
+void pass_fuse(IrGraph *g, const PassCtx *c);
+void pass_dce(IrGraph *g, const PassCtx *c);
+void pass_place(IrGraph *g, const PassCtx *c);
+void pass_memplan(IrGraph *g, const PassCtx *c);
+
+typedef struct {
+    const char *name;
+    void (*run)(IrGraph *g, const PassCtx *c);
+    const char *requires;       /* passes that must have run, space separated */
+    int needs_model;            /* 1: reads the model (cannot run on an IR file) */
+    const char *what;           /* one line for --help */
+} PassInfo;
+
+const PassInfo *pass_list(int *n);
+const PassInfo *pass_find(const char *name);
+int pass_done(const IrGraph *g, const char *name);
+/* Runs the named passes (comma separated, or "all" for the default
+ * pipeline) on g. print_after: pass name, "all" or NULL; dumps the IR text
+ * to out after those passes. Returns 0, or -1 with the message in c->diag. */
+int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *passes, const char *print_after, FILE *out);
+
+#endif

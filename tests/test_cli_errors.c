@@ -1,0 +1,236 @@
+/* test_cli_errors.c: bad input through the hetc command line and the
+ * generated program. Every case must exit non-zero with a message that
+ * names the file and the key or tensor, and must not crash.
+ *
+ * Models are made by `hetc synth --preset tiny` and then broken: config
+ * keys patched, tensors dropped or reshaped, XML files mangled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/fe.h"
+#include "testutil.h"
+
+static const char *good;     /* a valid tiny model */
+
+/* Copies the good model to a new directory and returns it. */
+static const char *copy_model(const char *name)
+{
+    const char *dir = tu_tmpdir(name);
+    if (tu_run(NULL, "cp %s/* %s/", good, dir)) fail_msg("copy failed");
+    return dir;
+}
+
+/* Replaces the first 'from' in file by 'to'. */
+static void patch(const char *path, const char *from, const char *to)
+{
+    size_t len;
+    char *s = tu_read_file(path, &len);
+    assert_non_null(s);
+    char *p = strstr(s, from);
+    if (!p) fail_msg("%s: '%s' not found", path, from);
+    size_t a = (size_t)(p - s), fl = strlen(from), tl = strlen(to);
+    char *out = malloc(len - fl + tl + 1);
+    memcpy(out, s, a);
+    memcpy(out + a, to, tl);
+    memcpy(out + a + tl, p + fl, len - a - fl + 1);
+    tu_write_file(path, out, len - fl + tl);
+    free(out);
+    free(s);
+}
+
+/* Runs a command that must fail with 'expect' in its output. */
+static void expect_error(const char *expect, const char *cmd)
+{
+    char *out;
+    int rc = tu_run(&out, "%s", cmd);
+    if (rc == 0) fail_msg("'%s' succeeded; expected an error containing \"%s\"", cmd, expect);
+    if (rc >= 128 || strstr(out, "Sanitizer") || strstr(out, "Segmentation"))
+        fail_msg("'%s' crashed (status %d):\n%s", cmd, rc, out);
+    if (!strstr(out, expect)) fail_msg("'%s': expected \"%s\" in:\n%s", cmd, expect, out);
+    free(out);
+}
+
+static const char *inspect(const char *dir)
+{
+    return tu_fmt("%s inspect %s", tu_hetc(), dir);
+}
+
+static int setup(void **state)
+{
+    good = strdup(tu_tmpdir("errors-good"));
+    char *out;
+    if (tu_run(&out, "%s synth --preset tiny -o %s", tu_hetc(), good)) fail_msg("synth failed: %s", out);
+    free(out);
+    return 0;
+}
+
+static void test_missing_model(void **state)
+{
+    expect_error("/nonexistent/model: no such model directory", inspect("/nonexistent/model"));
+}
+
+static void test_config_malformed(void **state)
+{
+    const char *d = copy_model("bad-json");
+    patch(tu_fmt("%s/config.json", d), "\"hidden_size\"", "\"hidden_size\" oops");
+    expect_error("config.json", inspect(d));
+}
+
+static void test_config_wrong_type(void **state)
+{
+    const char *d = copy_model("bad-type");
+    patch(tu_fmt("%s/config.json", d), "\"hidden_size\": 64", "\"hidden_size\": \"64\"");
+    expect_error("config.json: key 'hidden_size'", inspect(d));
+}
+
+static void test_unknown_arch(void **state)
+{
+    const char *d = copy_model("bad-arch");
+    patch(tu_fmt("%s/config.json", d), "LlamaForCausalLM", "GPT2LMHeadModel");
+    expect_error("unknown architecture 'GPT2LMHeadModel'", inspect(d));
+}
+
+static void test_zero_heads(void **state)
+{
+    const char *d = copy_model("zero-heads");
+    patch(tu_fmt("%s/config.json", d), "\"num_attention_heads\": 4", "\"num_attention_heads\": 0");
+    expect_error("config.json: key 'num_attention_heads' is 0", inspect(d));
+}
+
+static void test_hidden_not_divisible(void **state)
+{
+    const char *d = copy_model("indivisible");
+    patch(tu_fmt("%s/config.json", d), "\"num_attention_heads\": 4", "\"num_attention_heads\": 3");
+    expect_error("not divisible", inspect(d));
+}
+
+static void test_gqa_ratio(void **state)
+{
+    const char *d = copy_model("gqa");
+    patch(tu_fmt("%s/config.json", d), "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3");
+    expect_error("num_attention_heads must be a multiple of num_key_value_heads", inspect(d));
+}
+
+static void test_unsupported_activation(void **state)
+{
+    const char *d = copy_model("gelu");
+    patch(tu_fmt("%s/config.json", d), "\"silu\"", "\"gelu\"");
+    expect_error("key 'hidden_act' is 'gelu'", inspect(d));
+}
+
+/* Rewrites the good model's weights without 'drop', or with 'reshape' given a wrong shape. */
+static const char *rewrite_weights(const char *name, const char *drop, const char *reshape)
+{
+    const char *d = copy_model(name);
+    FeWeights w = {0};
+    char err[FE_ERR_LEN];
+    if (fe_weights_open_dir(&w, good, err, sizeof err)) fail_msg("%s", err);
+    FeTensorOut *t = calloc((size_t)w.ntensors, sizeof *t);
+    int n = 0;
+    for (int i = 0; i < w.ntensors; i++) {
+        const FeTensor *s = &w.tensors[i];
+        if (drop && strcmp(s->name, drop) == 0) continue;
+        t[n] = (FeTensorOut){s->name, s->dtype, s->ndim, {0}, s->data};
+        memcpy(t[n].shape, s->shape, sizeof s->shape);
+        if (reshape && strcmp(s->name, reshape) == 0) {
+            t[n].shape[0] = s->shape[1];
+            t[n].shape[1] = s->shape[0];
+        }
+        n++;
+    }
+    if (fe_safetensors_write(tu_fmt("%s/model.safetensors", d), t, n, err, sizeof err)) fail_msg("%s", err);
+    free(t);
+    fe_weights_free(&w);
+    return d;
+}
+
+static void test_missing_tensor(void **state)
+{
+    const char *d = rewrite_weights("no-tensor", "model.layers.1.mlp.up_proj.weight", NULL);
+    expect_error("tensor 'model.layers.1.mlp.up_proj.weight' is missing", inspect(d));
+}
+
+static void test_misshaped_tensor(void **state)
+{
+    const char *d = rewrite_weights("bad-shape", NULL, "model.layers.0.mlp.down_proj.weight");
+    expect_error("model.safetensors: tensor 'model.layers.0.mlp.down_proj.weight': shape [160,64] but config.json "
+                 "implies [64,160]", inspect(d));
+}
+
+static void test_truncated_safetensors(void **state)
+{
+    const char *d = copy_model("truncated");
+    if (tu_run(NULL, "truncate -s 5000 %s/model.safetensors", d)) fail_msg("truncate failed");
+    expect_error("model.safetensors", inspect(d));
+}
+
+static void test_bad_target(void **state)
+{
+    const char *d = tu_tmpdir("bad-target");
+    const char *t = tu_fmt("%s/t.xml", d);
+    const char *xml = "<target name=\"x\" version=\"1\">\n  <unit name=\"cpu0\" kind=\"cpu\" backend=\"c\">\n</target>\n";
+    tu_write_file(t, xml, strlen(xml));
+    expect_error(tu_fmt("%s:3: error: malformed XML", t),
+                 tu_fmt("%s compile %s --target %s -o %s/out", tu_hetc(), good, t, d));
+    xml = "<target name=\"x\" version=\"1\">\n  <unit name=\"u\" kind=\"dsp\" backend=\"c\"/>\n</target>\n";
+    tu_write_file(t, xml, strlen(xml));
+    expect_error(tu_fmt("%s:2: error: unit 'u': kind 'dsp'", t),
+                 tu_fmt("%s compile %s --target %s -o %s/out", tu_hetc(), good, t, d));
+    expect_error("/nonexistent.xml: error: cannot read",
+                 tu_fmt("%s compile %s --target /nonexistent.xml -o %s/out", tu_hetc(), good, d));
+}
+
+static void test_bad_arch_xml(void **state)
+{
+    const char *d = tu_tmpdir("bad-arch-xml");
+    if (tu_run(NULL, "cp %s/models/llama.xml %s/", tu_src(), d)) fail_msg("copy failed");
+    patch(tu_fmt("%s/llama.xml", d), "op=\"silu\"", "op=\"gelu\"");
+    expect_error(tu_fmt("%s/llama.xml:", d), tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+    expect_error("unknown operator 'gelu'", tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+    patch(tu_fmt("%s/llama.xml", d), "</architecture>", "</architecture");
+    expect_error("malformed XML", tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+}
+
+/* The generated program: context overflow, wrong weights, bad ids. */
+static void test_program_errors(void **state)
+{
+    const char *d = tu_tmpdir("program-errors");
+    char *out;
+    if (tu_run(&out, "%s compile %s --target %s/targets/host-cpu.xml -o %s/a --ctx 8 && "
+                     "%s compile %s --target %s/targets/host-cpu.xml -o %s/b --max-chunk 4 && "
+                     "cmake -S %s/a -B %s/a/build >/dev/null && cmake --build %s/a/build",
+               tu_hetc(), good, tu_src(), d, tu_hetc(), good, tu_src(), d, d, d, d))
+        fail_msg("compile/build failed: %s", out);
+    free(out);
+    const char *model = tu_fmt("%s/a/build/model", d);
+    expect_error("prompt has 9 tokens but the context is 8", tu_fmt("%s --ids 1,2,3,4,5,6,7,8,9 --logits %s/l", model, d));
+    expect_error("context is 4", tu_fmt("%s --ctx 4 --ids 1,2,3,4,5 --logits %s/l", model, d));
+    expect_error("another model", tu_fmt("%s -m %s/b/weights.bin --ids 1 --logits %s/l", model, d, d));
+    expect_error("1024", tu_fmt("%s --ids 1,5000 --logits %s/l", model, d));
+    if (tu_run(NULL, "cp %s/a/weights.bin %s/short.bin && truncate -s 1000 %s/short.bin", d, d, d)) fail_msg("cp");
+    expect_error("short.bin", tu_fmt("%s -m %s/short.bin --ids 1 --logits %s/l", model, d, d));
+    expect_error("missing.bin", tu_fmt("%s -m %s/missing.bin --ids 1 --logits %s/l", model, d, d));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_config_malformed),
+        cmocka_unit_test(test_config_wrong_type),
+        cmocka_unit_test(test_unknown_arch),
+        cmocka_unit_test(test_zero_heads),
+        cmocka_unit_test(test_hidden_not_divisible),
+        cmocka_unit_test(test_gqa_ratio),
+        cmocka_unit_test(test_unsupported_activation),
+        cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_misshaped_tensor),
+        cmocka_unit_test(test_truncated_safetensors),
+        cmocka_unit_test(test_bad_target),
+        cmocka_unit_test(test_bad_arch_xml),
+        cmocka_unit_test(test_program_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,164 @@
+/* test_e2e_fixtures.c: the whole path against transformers.
+ *
+ * For every fixture in $HETC_SHARED/fixtures and every prompt of its
+ * reference.json: the reference interpreter (hetc run) and the generated
+ * program (hetc compile, cmake, model --ids --logits) with the default
+ * batch, --batch 1 and --batch 7 must give logits within relative L2 error
+ * 1e-4 of the reference at every position.
+ */
+#include <dirent.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const double TOL = 1e-4;
+
+typedef struct {
+    int n;          /* positions */
+    int vocab;
+    int32_t *ids;   /* [n] */
+    float *logits;  /* [n, vocab] */
+} Prompt;
+
+typedef struct {
+    Prompt p[16];
+    int np;
+} Reference;
+
+static void load_reference(const char *path, Reference *r)
+{
+    json_object *root = json_object_from_file(path);
+    if (!root) fail_msg("%s: cannot parse", path);
+    json_object *prompts = json_object_object_get(root, "prompts");
+    r->np = (int)json_object_array_length(prompts);
+    assert_true(r->np > 0 && r->np <= 16);
+    for (int i = 0; i < r->np; i++) {
+        json_object *p = json_object_array_get_idx(prompts, i);
+        json_object *ids = json_object_object_get(p, "ids"), *lg = json_object_object_get(p, "logits");
+        Prompt *q = &r->p[i];
+        q->n = (int)json_object_array_length(ids);
+        q->vocab = (int)json_object_array_length(json_object_array_get_idx(lg, 0));
+        q->ids = malloc(q->n * sizeof *q->ids);
+        q->logits = malloc((size_t)q->n * q->vocab * sizeof *q->logits);
+        for (int s = 0; s < q->n; s++) {
+            q->ids[s] = json_object_get_int(json_object_array_get_idx(ids, s));
+            json_object *row = json_object_array_get_idx(lg, s);
+            for (int v = 0; v < q->vocab; v++)
+                q->logits[(size_t)s * q->vocab + v] = (float)json_object_get_double(json_object_array_get_idx(row, v));
+        }
+    }
+    json_object_put(root);
+}
+
+static void free_reference(Reference *r)
+{
+    for (int i = 0; i < r->np; i++) free(r->p[i].ids), free(r->p[i].logits);
+}
+
+static const char *ids_arg(const Prompt *p)
+{
+    static char buf[1 << 14];
+    size_t k = 0;
+    for (int s = 0; s < p->n; s++) k += snprintf(buf + k, sizeof buf - k, "%s%d", s ? "," : "", p->ids[s]);
+    return buf;
+}
+
+/* Checks the logits file against the reference, position by position. */
+static void check_logits(const char *path, const Prompt *p, const char *what)
+{
+    size_t len;
+    float *got = (float *)tu_read_file(path, &len);
+    assert_non_null(got);
+    assert_int_equal(len, (size_t)p->n * p->vocab * sizeof(float));
+    double worst = 0;
+    for (int s = 0; s < p->n; s++) {
+        double num = 0, den = 0;
+        for (int v = 0; v < p->vocab; v++) {
+            double ref = p->logits[(size_t)s * p->vocab + v], d = got[(size_t)s * p->vocab + v] - ref;
+            num += d * d;
+            den += ref * ref;
+        }
+        double rel = sqrt(num / den);
+        if (!(rel < TOL)) fail_msg("%s: position %d: relative L2 error %.3g > %g", what, s, rel, TOL);
+        if (rel > worst) worst = rel;
+    }
+    printf("  %-48s %3d positions, worst relative L2 %.2e\n", what, p->n, worst);
+    free(got);
+}
+
+static void run_fixture(const char *root, const char *name)
+{
+    const char *fix = tu_fmt("%s/%s", root, name);
+    Reference r;
+    load_reference(tu_fmt("%s/reference.json", fix), &r);
+    const char *out = tu_tmpdir(tu_fmt("e2e-%s", name));
+    char *log;
+    int rc = tu_run(&log, "%s compile %s --target %s/targets/host-cpu.xml -o %s/proj", tu_hetc(), fix, tu_src(), out);
+    if (rc) fail_msg("hetc compile failed:\n%s", log);
+    free(log);
+    rc = tu_run(&log, "cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && "
+                      "cmake --build %s/proj/build", out, out, out);
+    if (rc) fail_msg("building the generated project failed:\n%s", log);
+    free(log);
+    for (int i = 0; i < r.np; i++) {
+        const Prompt *p = &r.p[i];
+        const char *lf = tu_fmt("%s/logits.bin", out);
+        rc = tu_run(&log, "%s run %s --ids %s --logits %s", tu_hetc(), fix, ids_arg(p), lf);
+        if (rc) fail_msg("hetc run failed:\n%s", log);
+        free(log);
+        check_logits(lf, p, tu_fmt("%s prompt %d interpreter", name, i));
+        static const char *const batches[] = {"", "--batch 1", "--batch 7"};
+        for (int b = 0; b < 3; b++) {
+            rc = tu_run(&log, "%s/proj/build/model --ids %s --logits %s %s", out, ids_arg(p), lf, batches[b]);
+            if (rc) fail_msg("model failed:\n%s", log);
+            free(log);
+            check_logits(lf, p, tu_fmt("%s prompt %d model %s", name, i, b ? batches[b] : "(default batch)"));
+        }
+    }
+    free_reference(&r);
+}
+
+/* Every directory with a reference.json under root; returns how many. */
+static int run_all(const char *root)
+{
+    DIR *d = opendir(root);
+    if (!d) fail_msg("%s: cannot open", root);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
+        if (!ref) continue;
+        free(ref);
+        run_fixture(root, e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_shared_fixtures(void **state)
+{
+    assert_true(run_all(tu_fmt("%s/fixtures", tu_shared())) >= 3);
+}
+
+/* Fixtures made with gen_fixtures.py beyond the shared ones, if given. */
+static void test_extra_fixtures(void **state)
+{
+    const char *extra = getenv("HETC_EXTRA_FIXTURES");
+    if (!extra || !*extra) skip();
+    assert_true(run_all(extra) >= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_fixtures),
+        cmocka_unit_test(test_extra_fixtures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

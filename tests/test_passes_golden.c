@@ -1,0 +1,83 @@
+/* test_passes_golden.c: each pass on a text IR file against a golden file.
+ *
+ * tests/golden/NAME.in.ir --passes=P--> must print exactly NAME.out.ir
+ * (`hetc opt`). The lowering of the llama-tiny and qwen2-tiny fixtures is
+ * checked the same way (`hetc inspect --ir`). HETC_UPDATE_GOLDEN=1 rewrites
+ * the golden files instead; review the diff before committing it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static void check_golden(const char *cmd, const char *golden)
+{
+    char *out;
+    int rc = tu_run(&out, "%s", cmd);
+    if (rc) fail_msg("'%s' failed:\n%s", cmd, out);
+    const char *path = tu_fmt("%s/tests/golden/%s", tu_src(), golden);
+    const char *update = getenv("HETC_UPDATE_GOLDEN");
+    if (update && *update == '1') tu_write_file(path, out, strlen(out));
+    char *want = tu_read_file(path, NULL);
+    if (!want) fail_msg("%s is missing (HETC_UPDATE_GOLDEN=1 makes it)", path);
+    if (strcmp(out, want) != 0) {
+        const char *got = tu_fmt("%s/%s.got", tu_tmpdir("golden"), golden);
+        tu_write_file(got, out, strlen(out));
+        char *diff;
+        tu_run(&diff, "diff -u %s %s | head -40", path, got);
+        fail_msg("%s differs from %s:\n%s", cmd, golden, diff);
+    }
+    free(want);
+    free(out);
+}
+
+static void check_pass(const char *name, const char *passes)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/%s.in.ir --passes=%s", tu_hetc(), tu_src(), name, passes),
+                 tu_fmt("%s.out.ir", name));
+}
+
+static void test_lower_llama(void **state)
+{
+    check_golden(tu_fmt("%s compile %s/fixtures/llama-tiny --target %s/targets/host-cpu.xml -o %s --print-after=lower",
+                        tu_hetc(), tu_shared(), tu_src(), tu_tmpdir("golden-lower")),
+                 "llama-tiny.lower.ir");
+}
+
+static void test_lower_qwen2(void **state)
+{
+    check_golden(tu_fmt("%s inspect %s/fixtures/qwen2-tiny --ir", tu_hetc(), tu_shared()), "qwen2-tiny.ir");
+}
+
+static void test_fuse(void **state) { check_pass("fuse", "fuse"); }
+static void test_dce(void **state) { check_pass("dce", "dce"); }
+static void test_place(void **state) { check_pass("place", "place"); }
+static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
+
+static void test_requires(void **state)
+{
+    char *out;
+    int rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=memplan", tu_hetc(), tu_src());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "pass 'memplan' requires pass 'place'"));
+    free(out);
+    rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=lower", tu_hetc(), tu_src());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "cannot run on an IR file"));
+    free(out);
+    rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=nosuch", tu_hetc(), tu_src());
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "unknown pass 'nosuch'"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lower_llama), cmocka_unit_test(test_lower_qwen2), cmocka_unit_test(test_fuse),
+        cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_memplan),
+        cmocka_unit_test(test_requires),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
