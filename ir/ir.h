@@ -81,7 +81,7 @@ typedef struct {
     char arch[32];              /* architecture XML name, e.g. "llama" */
     int nattr;
     IrAttr attr[IR_MAX_GRAPH_ATTRS]; /* model dims: hidden, heads, vocab, ctx, max_chunk, ... */
-    unsigned passes_done;       /* bit per pass index (passes.h) */
+    char passes[160];           /* names of the passes run so far, in order, space separated */
     int nunits;
     char units[IR_MAX_UNITS][16];   /* unit names from the target */
     int64_t arena_bytes;        /* activation arena size after memplan, else -1 */

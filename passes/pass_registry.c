@@ -30,9 +30,10 @@ const PassInfo *pass_find(const char *name)
 
 int pass_done(const IrGraph *g, const char *name)
 {
-    const PassInfo *p = pass_find(name);
-    if (!p) IR_BUG("no pass '%s'", name);
-    return (g->passes_done >> (p - passes)) & 1u;
+    size_t n = strlen(name);
+    for (const char *p = g->passes; (p = strstr(p, name)); p += n)
+        if ((p == g->passes || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
 }
 
 void pass_error(const PassCtx *c, const char *fmt, ...)
@@ -62,7 +63,8 @@ static int run_one(IrGraph *g, const PassCtx *c, const PassInfo *p)
     if (check_requires(g, c, p)) return -1;
     p->run(g, c);
     if (c->diag->failed) return -1;
-    g->passes_done |= 1u << (p - passes);
+    size_t used = strlen(g->passes);
+    snprintf(g->passes + used, sizeof g->passes - used, "%s%s", used ? " " : "", p->name);
     char err[FE_ERR_LEN];
     if (ir_verify(g, err, sizeof err)) IR_BUG("IR invalid after pass '%s': %s", p->name, err);
     return 0;
@@ -73,7 +75,7 @@ int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *list, const char
     char names[512] = "";
     if (strcmp(list, "all") == 0) {
         for (int i = 0; i < NPASSES; i++)
-            if (!((g->passes_done >> i) & 1u) && (g->n == 0 || !passes[i].needs_model)) {
+            if (!pass_done(g, passes[i].name) && (g->n == 0 || !passes[i].needs_model)) {
                 strcat(names, passes[i].name);
                 strcat(names, ",");
             }

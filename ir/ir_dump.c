@@ -1,0 +1,163 @@
+/* ir_dump.c: machine- and eye-readable dumps of a graph: JSON (written by
+ * hand, as hetc_ir does not link json-c) for tools, and Graphviz DOT with
+ * one cluster per decoder layer for looking at the graph.
+ */
+#include "ir.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* Finite floats as in the text form (always with '.' or 'e'); others null. */
+static void json_float(FILE *f, double v)
+{
+    if (!isfinite(v)) {
+        fputs("null", f);
+        return;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    fputs(buf, f);
+    if (!strpbrk(buf, ".e")) fputs(".0", f);
+}
+
+static void json_attrs(FILE *f, const IrAttr *attr, int nattr)
+{
+    fputc('{', f);
+    for (int i = 0; i < nattr; i++) {
+        const IrAttr *a = &attr[i];
+        if (i) fputc(',', f);
+        json_str(f, a->key);
+        fputc(':', f);
+        if (a->kind == IR_ATTR_INT) fprintf(f, "%lld", (long long)a->i);
+        else if (a->kind == IR_ATTR_FLOAT) json_float(f, a->f);
+        else json_str(f, a->s);
+    }
+    fputc('}', f);
+}
+
+static void json_shape(FILE *f, const IrNode *n)
+{
+    fputc('[', f);
+    for (int d = 0; d < n->ndim; d++) {
+        if (d) fputc(',', f);
+        if (n->dim[d] == IR_DIM_S) fputs("\"S\"", f);
+        else if (n->dim[d] == IR_DIM_R) fputs("\"R\"", f);
+        else fprintf(f, "%lld", (long long)n->dim[d]);
+    }
+    fputc(']', f);
+}
+
+static void json_node(FILE *f, const IrNode *n)
+{
+    fprintf(f, "{\"id\":%d,\"op\":", n->id);
+    json_str(f, ir_op_name(n->op));
+    fputs(",\"inputs\":[", f);
+    for (int k = 0; k < n->nin; k++) fprintf(f, "%s%d", k ? "," : "", n->in[k]);
+    fputs("],\"attrs\":", f);
+    json_attrs(f, n->attr, n->nattr);
+    fputs(",\"shape\":", f);
+    json_shape(f, n);
+    fprintf(f, ",\"dtype\":\"%s\",\"layer\":%d,\"name\":", ir_dtype_name(n->dtype), n->layer);
+    json_str(f, n->name);
+    fprintf(f, ",\"unit\":%d,\"offset\":%lld}", n->unit, (long long)n->offset);
+}
+
+void ir_dump_json(FILE *f, const IrGraph *g)
+{
+    fputs("{\"version\":1,\"model\":", f);
+    json_str(f, g->model);
+    fputs(",\"arch\":", f);
+    json_str(f, g->arch);
+    fputs(",\"attrs\":", f);
+    json_attrs(f, g->attr, g->nattr);
+    fputs(",\"units\":[", f);
+    for (int u = 0; u < g->nunits; u++) {
+        if (u) fputc(',', f);
+        json_str(f, g->units[u]);
+    }
+    fprintf(f, "],\"passes\":\"%s\",\"arena_bytes\":%lld,\"nodes\":[", g->passes,
+            (long long)g->arena_bytes);
+    for (int i = 0; i < g->n; i++) {
+        fputs(i ? ",\n" : "\n", f);
+        json_node(f, &g->nodes[i]);
+    }
+    fputs("\n]}\n", f);
+}
+
+/* ---- DOT ---- */
+
+/* Writes s escaped for the inside of a DOT double-quoted string. */
+static void dot_escaped(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        if (*s == '\n') fputs("\\n", f);
+        else fputc(*s, f);
+    }
+}
+
+static void dot_node(FILE *f, const IrNode *n, const char *indent)
+{
+    fprintf(f, "%sn%d [label=\"%%%d %s\\n", indent, n->id, n->id, ir_op_name(n->op));
+    dot_escaped(f, n->name);
+    fputs("\\n[", f);
+    for (int d = 0; d < n->ndim; d++) {
+        if (d) fputc(',', f);
+        if (n->dim[d] == IR_DIM_S) fputc('S', f);
+        else if (n->dim[d] == IR_DIM_R) fputc('R', f);
+        else fprintf(f, "%lld", (long long)n->dim[d]);
+    }
+    fprintf(f, "] %s\"%s];\n", ir_dtype_name(n->dtype), n->op == IR_OP_WEIGHT ? ", shape=ellipse" : "");
+}
+
+/* Whether node i is the first of its layer. */
+static int opens_layer(const IrGraph *g, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (g->nodes[j].layer == g->nodes[i].layer) return 0;
+    return 1;
+}
+
+/* The cluster of the layer that node 'first' opens. */
+static void dot_cluster(FILE *f, const IrGraph *g, int first)
+{
+    int layer = g->nodes[first].layer;
+    fprintf(f, "  subgraph cluster_L%d {\n    label=\"layer %d\";\n", layer, layer);
+    for (int i = first; i < g->n; i++)
+        if (g->nodes[i].layer == layer) dot_node(f, &g->nodes[i], "    ");
+    fputs("  }\n", f);
+}
+
+void ir_dump_dot(FILE *f, const IrGraph *g)
+{
+    fputs("digraph \"", f);
+    dot_escaped(f, g->model);
+    fputs("\" {\n  node [shape=box, fontname=\"monospace\"];\n", f);
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].layer < 0) dot_node(f, &g->nodes[i], "  ");
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].layer >= 0 && opens_layer(g, i)) dot_cluster(f, g, i);
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) fprintf(f, "  n%d -> n%d;\n", g->nodes[i].in[k], i);
+    fputs("}\n", f);
+}

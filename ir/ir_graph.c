@@ -1,0 +1,312 @@
+/* ir_graph.c: the op table (generated from ops.def), dtype names and sizes,
+ * and building and editing graphs: nodes, attributes, graph attributes,
+ * compaction and use replacement. Misuse by the caller is an internal bug
+ * and aborts through IR_BUG.
+ */
+#include "ir.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;       /* spelling in the text form */
+    int nin;                /* operand count, -1: 2 or 3 */
+    const char *attrs;      /* required attributes "key:kind ..." */
+    int view;               /* 1 when the result aliases operand 0 */
+    const char *semantics;  /* one-line description */
+} OpInfo;
+
+static const OpInfo op_table[IR_OP_COUNT] = {
+#define OP(id, name, nin, attrs, view, sem) [IR_OP_##id] = {name, nin, attrs, view, sem},
+#include "ops.def"
+#undef OP
+};
+
+static const char *const dtype_names[IR_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "i8"};
+static const int dtype_sizes[IR_DTYPE_COUNT] = {4, 2, 2, 4, 1};
+
+_Noreturn void ir_bug(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s:%d: internal error: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    abort();
+}
+
+/* ---- op table and dtypes ---- */
+
+static const OpInfo *op_info(IrOp op)
+{
+    if ((int)op < 0 || op >= IR_OP_COUNT) IR_BUG("bad op %d", (int)op);
+    return &op_table[op];
+}
+
+const char *ir_op_name(IrOp op) { return op_info(op)->name; }
+int ir_op_ninputs(IrOp op) { return op_info(op)->nin; }
+const char *ir_op_attrs(IrOp op) { return op_info(op)->attrs; }
+int ir_op_is_view(IrOp op) { return op_info(op)->view; }
+const char *ir_op_semantics(IrOp op) { return op_info(op)->semantics; }
+
+int ir_op_from_name(const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < IR_OP_COUNT; i++)
+        if (strcmp(op_table[i].name, name) == 0) return i;
+    return -1;
+}
+
+static void check_dtype(IrDtype t)
+{
+    if ((int)t < 0 || t >= IR_DTYPE_COUNT) IR_BUG("bad dtype %d", (int)t);
+}
+
+const char *ir_dtype_name(IrDtype t)
+{
+    check_dtype(t);
+    return dtype_names[t];
+}
+
+int ir_dtype_size(IrDtype t)
+{
+    check_dtype(t);
+    return dtype_sizes[t];
+}
+
+int ir_dtype_from_name(const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < IR_DTYPE_COUNT; i++)
+        if (strcmp(dtype_names[i], name) == 0) return i;
+    return -1;
+}
+
+/* ---- graphs ---- */
+
+/* Copies src into dst[size]; a string that does not fit is a caller bug. */
+static void copy_str(char *dst, size_t size, const char *src, const char *what)
+{
+    if (!src) src = "";
+    size_t len = strlen(src);
+    if (len >= size) IR_BUG("%s '%s' is longer than %zu bytes", what, src, size - 1);
+    memcpy(dst, src, len + 1);
+}
+
+void ir_graph_init(IrGraph *g, const char *model, const char *arch)
+{
+    memset(g, 0, sizeof *g);
+    copy_str(g->model, sizeof g->model, model, "model name");
+    copy_str(g->arch, sizeof g->arch, arch, "arch name");
+    g->arena_bytes = -1;
+}
+
+void ir_graph_free(IrGraph *g)
+{
+    free(g->nodes);
+    g->nodes = NULL;
+    g->n = 0;
+    g->cap = 0;
+}
+
+void ir_graph_copy(IrGraph *dst, const IrGraph *src)
+{
+    *dst = *src;
+    dst->nodes = NULL;
+    dst->cap = src->n;
+    if (src->n == 0) return;
+    dst->nodes = malloc((size_t)src->n * sizeof *dst->nodes);
+    if (!dst->nodes) IR_BUG("out of memory copying %d nodes", src->n);
+    memcpy(dst->nodes, src->nodes, (size_t)src->n * sizeof *dst->nodes);
+}
+
+static void grow(IrGraph *g)
+{
+    int cap = g->cap ? g->cap * 2 : 16;
+    IrNode *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+    if (!nodes) IR_BUG("out of memory growing the graph to %d nodes", cap);
+    g->nodes = nodes;
+    g->cap = cap;
+}
+
+int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t *dim,
+           IrDtype dtype, int layer, const char *name)
+{
+    op_info(op);
+    check_dtype(dtype);
+    if (nin < 0 || nin > IR_MAX_IN) IR_BUG("%s: %d operands", ir_op_name(op), nin);
+    if (ndim < 0 || ndim > IR_MAX_DIMS) IR_BUG("%s: rank %d", ir_op_name(op), ndim);
+    if (g->n == g->cap) grow(g);
+    IrNode *n = &g->nodes[g->n];
+    memset(n, 0, sizeof *n);
+    n->id = g->n;
+    n->op = op;
+    n->nin = nin;
+    if (nin) memcpy(n->in, in, (size_t)nin * sizeof *in);
+    n->ndim = ndim;
+    if (ndim) memcpy(n->dim, dim, (size_t)ndim * sizeof *dim);
+    n->dtype = dtype;
+    n->layer = layer;
+    copy_str(n->name, sizeof n->name, name, "node name");
+    n->unit = -1;
+    n->offset = -1;
+    return g->n++;
+}
+
+/* ---- attributes ---- */
+
+static int find_attr(const IrAttr *attr, int nattr, const char *key)
+{
+    for (int i = 0; i < nattr; i++)
+        if (strcmp(attr[i].key, key) == 0) return i;
+    return -1;
+}
+
+static int valid_key(const char *key)
+{
+    if (!key[0]) return 0;
+    for (const char *p = key; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return 0;
+    return 1;
+}
+
+/* The slot for key in attr[*nattr] (existing or appended), cleared and keyed. */
+static IrAttr *attr_slot(IrAttr *attr, int *nattr, int max, const char *key)
+{
+    if (!valid_key(key)) IR_BUG("bad attribute key '%s'", key);
+    int i = find_attr(attr, *nattr, key);
+    if (i < 0) {
+        if (*nattr == max) IR_BUG("more than %d attributes setting '%s'", max, key);
+        i = (*nattr)++;
+    }
+    memset(&attr[i], 0, sizeof attr[i]);
+    copy_str(attr[i].key, sizeof attr[i].key, key, "attribute key");
+    return &attr[i];
+}
+
+void ir_set_int(IrNode *n, const char *key, int64_t v)
+{
+    IrAttr *a = attr_slot(n->attr, &n->nattr, IR_MAX_ATTRS, key);
+    a->kind = IR_ATTR_INT;
+    a->i = v;
+}
+
+void ir_set_float(IrNode *n, const char *key, double v)
+{
+    IrAttr *a = attr_slot(n->attr, &n->nattr, IR_MAX_ATTRS, key);
+    a->kind = IR_ATTR_FLOAT;
+    a->f = v;
+}
+
+void ir_set_str(IrNode *n, const char *key, const char *v)
+{
+    IrAttr *a = attr_slot(n->attr, &n->nattr, IR_MAX_ATTRS, key);
+    a->kind = IR_ATTR_STR;
+    copy_str(a->s, sizeof a->s, v, "attribute value");
+}
+
+const IrAttr *ir_attr(const IrNode *n, const char *key)
+{
+    int i = find_attr(n->attr, n->nattr, key);
+    return i < 0 ? NULL : &n->attr[i];
+}
+
+/* The attribute key of n, which must exist and be of the given kind. */
+static const IrAttr *need_attr(const IrNode *n, const char *key, IrAttrKind kind)
+{
+    static const char *const kinds[] = {"int", "float", "string"};
+    const IrAttr *a = ir_attr(n, key);
+    if (!a) IR_BUG("node %%%d (%s) has no attribute '%s'", n->id, n->name, key);
+    if (a->kind != kind)
+        IR_BUG("node %%%d (%s): attribute '%s' is not %s", n->id, n->name, key, kinds[kind]);
+    return a;
+}
+
+int64_t ir_attr_int(const IrNode *n, const char *key) { return need_attr(n, key, IR_ATTR_INT)->i; }
+double ir_attr_float(const IrNode *n, const char *key) { return need_attr(n, key, IR_ATTR_FLOAT)->f; }
+const char *ir_attr_str(const IrNode *n, const char *key) { return need_attr(n, key, IR_ATTR_STR)->s; }
+
+void ir_graph_set_int(IrGraph *g, const char *key, int64_t v)
+{
+    IrAttr *a = attr_slot(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key);
+    a->kind = IR_ATTR_INT;
+    a->i = v;
+}
+
+void ir_graph_set_float(IrGraph *g, const char *key, double v)
+{
+    IrAttr *a = attr_slot(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key);
+    a->kind = IR_ATTR_FLOAT;
+    a->f = v;
+}
+
+/* The graph attribute key if present; a present one of another kind is a bug. */
+static const IrAttr *graph_attr(const IrGraph *g, const char *key, IrAttrKind kind)
+{
+    int i = find_attr(g->attr, g->nattr, key);
+    if (i < 0) return NULL;
+    if (g->attr[i].kind != kind)
+        IR_BUG("graph attribute '%s' is not %s", key, kind == IR_ATTR_INT ? "int" : "float");
+    return &g->attr[i];
+}
+
+int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt)
+{
+    const IrAttr *a = graph_attr(g, key, IR_ATTR_INT);
+    return a ? a->i : dflt;
+}
+
+double ir_graph_float(const IrGraph *g, const char *key, double dflt)
+{
+    const IrAttr *a = graph_attr(g, key, IR_ATTR_FLOAT);
+    return a ? a->f : dflt;
+}
+
+/* ---- shapes and editing ---- */
+
+int64_t ir_numel(const IrNode *n, int64_t S, int64_t R)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < n->ndim; d++) {
+        int64_t v = n->dim[d] == IR_DIM_S ? S : n->dim[d] == IR_DIM_R ? R : n->dim[d];
+        numel *= v;
+    }
+    return numel;
+}
+
+void ir_compact(IrGraph *g, const unsigned char *keep)
+{
+    int *newid = malloc((size_t)(g->n ? g->n : 1) * sizeof *newid);
+    if (!newid) IR_BUG("out of memory compacting %d nodes", g->n);
+    int m = 0;
+    for (int i = 0; i < g->n; i++) newid[i] = keep[i] ? m++ : -1;
+    for (int i = 0; i < g->n; i++) {
+        if (!keep[i]) continue;
+        IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            int from = n->in[k];
+            if (from < 0 || from >= i) IR_BUG("node %%%d (%s): bad operand %%%d", i, n->name, from);
+            if (newid[from] < 0)
+                IR_BUG("ir_compact: node %%%d (%s) uses removed node %%%d", i, n->name, from);
+            n->in[k] = newid[from];
+        }
+        n->id = newid[i];
+        if (newid[i] != i) g->nodes[newid[i]] = *n;
+    }
+    g->n = m;
+    free(newid);
+}
+
+void ir_replace_uses(IrGraph *g, int from, int to)
+{
+    if (from < 0 || from >= g->n || to < 0 || to >= g->n)
+        IR_BUG("ir_replace_uses(%d, %d) in a graph of %d nodes", from, to, g->n);
+    for (int i = 0; i < g->n; i++) {
+        IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] == from) n->in[k] = to;
+    }
+}

@@ -1,0 +1,485 @@
+/* ir_parse.c: reads the text form written by ir_print (see ir.h) back into
+ * a graph, then runs ir_verify on it.
+ *
+ * The text is handled one line at a time; ';' starts a comment that runs to
+ * the end of the line (outside strings), and blank lines are skipped. The
+ * first line is "hetc-ir 1", the next "graph ..."; then come directive lines
+ * (attr, passes, units, arena) and node lines with consecutive ids from 0.
+ * Every syntax error is "FILE:LINE: error: ..."; a graph that parses but
+ * fails verification is "FILE: error: node %N (...): ...". Input is never
+ * trusted: every length, number and operand is checked before it is stored.
+ */
+#include "ir.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *file;       /* name used in messages */
+    int line;               /* 1-based number of the current line */
+    const char *p;          /* cursor in the current line */
+    const char *end;        /* end of the current line ('\n' or NUL) */
+    unsigned seen;          /* bit per directive already read */
+    char *err;              /* the caller's message buffer */
+    size_t errlen;
+    char found[32];         /* scratch for found() */
+} Parser;
+
+static int fail(Parser *P, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (P->errlen) snprintf(P->err, P->errlen, "%s:%d: error: %s", P->file, P->line > 0 ? P->line : 1, msg);
+    return -1;
+}
+
+/* ---- characters and tokens ---- */
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
+static int is_alpha(char c) { return is_lower(c) || (c >= 'A' && c <= 'Z'); }
+static int is_key_char(char c) { return is_lower(c) || is_digit(c) || c == '_'; }
+static int is_word_char(char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == '.'; }
+static int is_number_char(char c) { return is_alpha(c) || is_digit(c) || c == '.' || c == '+' || c == '-'; }
+
+/* Skips blanks; a ';' comment ends the line. */
+static void skip_ws(Parser *P)
+{
+    while (P->p < P->end && is_space(*P->p)) P->p++;
+    if (P->p < P->end && *P->p == ';') P->p = P->end;
+}
+
+static int at_end(Parser *P)
+{
+    skip_ws(P);
+    return P->p >= P->end;
+}
+
+static int at_char(Parser *P, char c)
+{
+    skip_ws(P);
+    return P->p < P->end && *P->p == c;
+}
+
+/* The text at the cursor, quoted and shortened, for messages. */
+static const char *found(Parser *P)
+{
+    if (at_end(P)) return "end of line";
+    int len = 0;
+    while (P->p + len < P->end && len < 16 && !is_space(P->p[len])) len++;
+    snprintf(P->found, sizeof P->found, "'%.*s'", len, P->p);
+    return P->found;
+}
+
+static int accept(Parser *P, char c)
+{
+    if (!at_char(P, c)) return 0;
+    P->p++;
+    return 1;
+}
+
+static int expect(Parser *P, char c)
+{
+    if (accept(P, c)) return 0;
+    return fail(P, "expected '%c', found %s", c, found(P));
+}
+
+static int expect_end(Parser *P)
+{
+    if (at_end(P)) return 0;
+    return fail(P, "unexpected %s at end of line", found(P));
+}
+
+/* Reads a run of chars accepted by ok() into buf[size]. Returns its length:
+ * 0 if there is none, -1 if it does not fit (the cursor moves past it). */
+static int scan(Parser *P, int (*ok)(char), char *buf, size_t size)
+{
+    skip_ws(P);
+    size_t len = 0;
+    while (P->p + len < P->end && ok(P->p[len])) len++;
+    int fits = len < size;
+    if (fits) {
+        memcpy(buf, P->p, len);
+        buf[len] = 0;
+    }
+    P->p += len;
+    return fits ? (int)len : -1;
+}
+
+/* Reads an optionally negative decimal integer in [lo, hi]. */
+static int read_int(Parser *P, int64_t *v, int64_t lo, int64_t hi, const char *what)
+{
+    skip_ws(P);
+    const char *s = P->p;
+    if (s < P->end && *s == '-') s++;
+    const char *digits = s;
+    while (s < P->end && is_digit(*s)) s++;
+    if (s == digits) return fail(P, "expected %s, found %s", what, found(P));
+    char buf[32];
+    size_t len = (size_t)(s - P->p);
+    if (len >= sizeof buf) return fail(P, "%s out of range", what);
+    memcpy(buf, P->p, len);
+    buf[len] = 0;
+    errno = 0;
+    long long x = strtoll(buf, NULL, 10);
+    if (errno == ERANGE || x < lo || x > hi) return fail(P, "%s %s out of range", what, buf);
+    P->p = s;
+    *v = x;
+    return 0;
+}
+
+static int read_small_int(Parser *P, int *v, int lo, int hi, const char *what)
+{
+    int64_t x;
+    if (read_int(P, &x, lo, hi, what)) return -1;
+    *v = (int)x;
+    return 0;
+}
+
+static char unescape(char c)
+{
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return 0;
+    }
+}
+
+/* Reads a double-quoted string with escapes into buf[size]. */
+static int read_string(Parser *P, char *buf, size_t size, const char *what)
+{
+    if (!at_char(P, '"')) return fail(P, "expected %s in double quotes, found %s", what, found(P));
+    P->p++;
+    size_t len = 0;
+    for (;;) {
+        if (P->p >= P->end) return fail(P, "unterminated string");
+        char c = *P->p++;
+        if (c == '"') break;
+        if (c == '\\') {
+            if (P->p >= P->end) return fail(P, "unterminated string");
+            c = unescape(*P->p++);
+            if (!c) return fail(P, "bad escape '\\%c' in string", P->p[-1]);
+        }
+        if (len + 1 >= size) return fail(P, "%s longer than %zu bytes", what, size - 1);
+        buf[len++] = c;
+    }
+    buf[len] = 0;
+    return 0;
+}
+
+/* ---- attributes ---- */
+
+static int is_int_token(const char *s)
+{
+    if (*s == '-') s++;
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!is_digit(*s)) return 0;
+    return 1;
+}
+
+/* Reads an int or float attribute value token into a. */
+static int read_number(Parser *P, IrAttr *a)
+{
+    const char *start = P->p;
+    char tok[64];
+    int len = scan(P, is_number_char, tok, sizeof tok);
+    int delimited = P->p >= P->end || is_space(*P->p) || *P->p == ';';
+    P->p = start;
+    if (len <= 0 || !delimited) return fail(P, "attribute '%s' value malformed: %s", a->key, found(P));
+    errno = 0;
+    char *e;
+    if (is_int_token(tok)) {
+        a->kind = IR_ATTR_INT;
+        a->i = strtoll(tok, &e, 10);
+    } else {
+        a->kind = IR_ATTR_FLOAT;
+        a->f = strtod(tok, &e);
+        if (*e || e == tok) return fail(P, "attribute '%s' value malformed: %s", a->key, found(P));
+        if (errno == ERANGE && !isinf(a->f)) errno = 0;
+    }
+    if (errno == ERANGE) return fail(P, "attribute '%s' value %s out of range", a->key, tok);
+    P->p += len;
+    return 0;
+}
+
+/* Reads "key=value" and appends it to attr[*nattr]. */
+static int read_attr(Parser *P, IrAttr *attr, int *nattr, int max)
+{
+    IrAttr a;
+    memset(&a, 0, sizeof a);
+    int len = scan(P, is_key_char, a.key, sizeof a.key);
+    if (len < 0) return fail(P, "attribute name longer than %zu bytes", sizeof a.key - 1);
+    if (len == 0) return fail(P, "expected attribute name, found %s", found(P));
+    if (expect(P, '=')) return -1;
+    if (at_char(P, '"')) {
+        a.kind = IR_ATTR_STR;
+        if (read_string(P, a.s, sizeof a.s, "string value")) return -1;
+    } else if (read_number(P, &a)) {
+        return -1;
+    }
+    for (int i = 0; i < *nattr; i++)
+        if (strcmp(attr[i].key, a.key) == 0) return fail(P, "duplicate attribute '%s'", a.key);
+    if (*nattr == max) return fail(P, "more than %d attributes", max);
+    attr[(*nattr)++] = a;
+    return 0;
+}
+
+/* ---- header and directive lines ---- */
+
+static int parse_header(Parser *P)
+{
+    char word[16];
+    if (scan(P, is_word_char, word, sizeof word) <= 0 || strcmp(word, "hetc-ir") != 0)
+        return fail(P, "missing header 'hetc-ir 1'");
+    int version;
+    if (read_small_int(P, &version, 0, INT_MAX, "version")) return -1;
+    if (version != 1) return fail(P, "unsupported version %d (expected 1)", version);
+    return expect_end(P);
+}
+
+static int parse_graph_line(Parser *P, IrGraph *g)
+{
+    char word[16];
+    if (scan(P, is_word_char, word, sizeof word) <= 0 || strcmp(word, "graph") != 0)
+        return fail(P, "missing 'graph' line");
+    if (read_string(P, g->model, sizeof g->model, "model name")) return -1;
+    if (scan(P, is_key_char, word, sizeof word) <= 0 || strcmp(word, "arch") != 0)
+        return fail(P, "expected 'arch=' after the model name");
+    if (expect(P, '=') || read_string(P, g->arch, sizeof g->arch, "arch name")) return -1;
+    return expect_end(P);
+}
+
+static int parse_attr_line(Parser *P, IrGraph *g)
+{
+    while (!at_end(P))
+        if (read_attr(P, g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS)) return -1;
+    return 0;
+}
+
+static int parse_passes(Parser *P, IrGraph *g)
+{
+    while (!at_end(P)) {
+        char tok[32];
+        int len = scan(P, is_word_char, tok, sizeof tok);
+        if (len <= 0) return fail(P, "bad pass name %s", found(P));
+        size_t used = strlen(g->passes);
+        if (used + (size_t)len + 2 > sizeof g->passes) return fail(P, "too many passes");
+        snprintf(g->passes + used, sizeof g->passes - used, "%s%s", used ? " " : "", tok);
+    }
+    return 0;
+}
+
+static int parse_units(Parser *P, IrGraph *g)
+{
+    while (!at_end(P)) {
+        if (g->nunits == IR_MAX_UNITS) return fail(P, "more than %d units", IR_MAX_UNITS);
+        int len = scan(P, is_word_char, g->units[g->nunits], sizeof g->units[0]);
+        if (len < 0) return fail(P, "unit name longer than %zu bytes", sizeof g->units[0] - 1);
+        if (len == 0) return fail(P, "bad unit name %s", found(P));
+        g->nunits++;
+    }
+    return 0;
+}
+
+static int parse_arena(Parser *P, IrGraph *g)
+{
+    if (read_int(P, &g->arena_bytes, 0, INT64_MAX, "arena size")) return -1;
+    return expect_end(P);
+}
+
+/* ---- node lines ---- */
+
+static int parse_operands(Parser *P, IrNode *n)
+{
+    if (expect(P, '(')) return -1;
+    if (accept(P, ')')) return 0;
+    do {
+        int64_t id;
+        if (expect(P, '%') || read_int(P, &id, INT64_MIN, INT64_MAX, "operand id")) return -1;
+        if (id < 0 || id >= n->id) return fail(P, "operand %%%lld not defined before use", (long long)id);
+        if (n->nin == IR_MAX_IN) return fail(P, "more than %d operands", IR_MAX_IN);
+        n->in[n->nin++] = (int)id;
+    } while (accept(P, ','));
+    return expect(P, ')');
+}
+
+static int read_dim(Parser *P, int64_t *v)
+{
+    skip_ws(P);
+    char c = P->p < P->end ? *P->p : 0;
+    if (c == 'S' || c == 'R') {
+        P->p++;
+        *v = c == 'S' ? IR_DIM_S : IR_DIM_R;
+        return 0;
+    }
+    if (!is_digit(c)) return fail(P, "bad dimension %s", found(P));
+    if (read_int(P, v, INT64_MIN, INT64_MAX, "dimension")) return -1;
+    if (*v <= 0) return fail(P, "bad dimension %lld", (long long)*v);
+    return 0;
+}
+
+static int parse_shape(Parser *P, IrNode *n)
+{
+    if (expect(P, '[')) return -1;
+    if (accept(P, ']')) return 0;
+    do {
+        if (n->ndim == IR_MAX_DIMS) return fail(P, "more than %d dimensions", IR_MAX_DIMS);
+        if (read_dim(P, &n->dim[n->ndim++])) return -1;
+    } while (accept(P, ','));
+    return expect(P, ']');
+}
+
+static int parse_dtype(Parser *P, IrNode *n)
+{
+    char word[16];
+    int len = scan(P, is_word_char, word, sizeof word);
+    if (len == 0) return fail(P, "expected dtype, found %s", found(P));
+    int t = len < 0 ? -1 : ir_dtype_from_name(word);
+    if (t < 0) return fail(P, "bad dtype '%s'", len < 0 ? "(too long)" : word);
+    n->dtype = (IrDtype)t;
+    return 0;
+}
+
+/* The optional " unit=U offset=O" after the node name. */
+static int parse_placement(Parser *P, IrNode *n)
+{
+    while (!at_end(P)) {
+        const char *start = P->p;
+        char key[16];
+        if (scan(P, is_key_char, key, sizeof key) <= 0 || !accept(P, '=')) {
+            P->p = start;
+            return fail(P, "unexpected %s after the node name", found(P));
+        }
+        if (strcmp(key, "unit") == 0 && n->unit < 0) {
+            if (read_small_int(P, &n->unit, 0, INT_MAX, "unit")) return -1;
+        } else if (strcmp(key, "offset") == 0 && n->offset < 0) {
+            if (read_int(P, &n->offset, 0, INT64_MAX, "offset")) return -1;
+        } else {
+            return fail(P, "unexpected or repeated '%s=' after the node name", key);
+        }
+    }
+    return 0;
+}
+
+static int parse_op(Parser *P, IrNode *n)
+{
+    char word[32];
+    int len = scan(P, is_word_char, word, sizeof word);
+    if (len == 0) return fail(P, "expected op name, found %s", found(P));
+    int op = len < 0 ? -1 : ir_op_from_name(word);
+    if (op < 0) return fail(P, "unknown op '%s'", len < 0 ? "(too long)" : word);
+    n->op = (IrOp)op;
+    return 0;
+}
+
+static int parse_node_id(Parser *P, IrGraph *g, IrNode *n)
+{
+    if (read_small_int(P, &n->id, 0, INT_MAX, "node id")) return -1;
+    if (n->id < g->n) return fail(P, "duplicate node id %%%d", n->id);
+    if (n->id > g->n) return fail(P, "node ids not consecutive from 0: expected %%%d, found %%%d", g->n, n->id);
+    return expect(P, '=');
+}
+
+/* A node line after its leading '%'. */
+static int parse_node(Parser *P, IrGraph *g)
+{
+    IrNode n;
+    memset(&n, 0, sizeof n);
+    n.unit = -1;
+    n.offset = -1;
+    if (parse_node_id(P, g, &n) || parse_op(P, &n) || parse_operands(P, &n)) return -1;
+    while (!at_end(P) && is_key_char(*P->p))
+        if (read_attr(P, n.attr, &n.nattr, IR_MAX_ATTRS)) return -1;
+    if (expect(P, ':') || parse_shape(P, &n) || parse_dtype(P, &n)) return -1;
+    if (expect(P, '@') || read_small_int(P, &n.layer, INT_MIN, INT_MAX, "layer")) return -1;
+    if (read_string(P, n.name, sizeof n.name, "node name") || parse_placement(P, &n)) return -1;
+    int id = ir_add(g, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
+    IrNode *dst = &g->nodes[id];
+    memcpy(dst->attr, n.attr, sizeof n.attr);
+    dst->nattr = n.nattr;
+    dst->unit = n.unit;
+    dst->offset = n.offset;
+    return 0;
+}
+
+/* ---- lines ---- */
+
+typedef struct {
+    const char *name;                       /* first word of the line */
+    int (*parse)(Parser *, IrGraph *);      /* reads the rest */
+} Directive;
+
+static const Directive directives[] = {
+    {"attr", parse_attr_line},
+    {"passes", parse_passes},
+    {"units", parse_units},
+    {"arena", parse_arena},
+};
+
+static int parse_body_line(Parser *P, IrGraph *g)
+{
+    if (accept(P, '%')) return parse_node(P, g);
+    const char *start = P->p;
+    char word[16];
+    if (scan(P, is_word_char, word, sizeof word) > 0) {
+        for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
+            if (strcmp(word, directives[i].name) != 0) continue;
+            if (P->seen & (1u << i)) return fail(P, "duplicate '%s' line", word);
+            P->seen |= 1u << i;
+            return directives[i].parse(P, g);
+        }
+    }
+    P->p = start;
+    return fail(P, "expected a node or a directive, found %s", found(P));
+}
+
+/* Parses every line; 'stage' counts the header lines read so far (0..2). */
+static int parse_lines(Parser *P, IrGraph *g, const char *text)
+{
+    int stage = 0;
+    const char *s = text;
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        P->line++;
+        P->p = s;
+        P->end = nl ? nl : s + strlen(s);
+        s = nl ? nl + 1 : P->end;
+        if (at_end(P)) continue;
+        int rc = stage == 0 ? parse_header(P) : stage == 1 ? parse_graph_line(P, g) : parse_body_line(P, g);
+        if (rc) return -1;
+        if (stage < 2) stage++;
+    }
+    if (stage == 0) return fail(P, "missing header 'hetc-ir 1'");
+    if (stage == 1) return fail(P, "missing 'graph' line");
+    return 0;
+}
+
+int ir_parse(IrGraph *g, const char *text, const char *filename, char *err, size_t errlen)
+{
+    Parser P;
+    memset(&P, 0, sizeof P);
+    P.file = filename ? filename : "<input>";
+    P.err = err;
+    P.errlen = err ? errlen : 0;
+    ir_graph_init(g, "", "");
+    int rc = parse_lines(&P, g, text ? text : "");
+    if (rc == 0) {
+        char msg[512];
+        rc = ir_verify(g, msg, sizeof msg);
+        if (rc && P.errlen) snprintf(P.err, P.errlen, "%s: error: %s", P.file, msg);
+    }
+    if (rc) ir_graph_free(g);
+    return rc ? -1 : 0;
+}

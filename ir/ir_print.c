@@ -1,0 +1,112 @@
+/* ir_print.c: writes a graph in the text form that ir_parse reads back (see
+ * ir.h). Printing is deterministic, and print(parse(print(g))) == print(g):
+ * floats print with %.9g and always carry a '.', 'e', "inf" or "nan" so that
+ * they never read back as ints; strings are quoted with '"', '\\', newline
+ * and carriage return escaped.
+ */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void print_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        switch (*s) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fputc(*s, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void print_float(FILE *f, double v)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    fputs(buf, f);
+    if (!strpbrk(buf, ".eni")) fputs(".0", f);
+}
+
+static void print_attrs(FILE *f, const IrAttr *attr, int nattr)
+{
+    for (int i = 0; i < nattr; i++) {
+        const IrAttr *a = &attr[i];
+        fprintf(f, " %s=", a->key);
+        switch (a->kind) {
+        case IR_ATTR_INT: fprintf(f, "%lld", (long long)a->i); break;
+        case IR_ATTR_FLOAT: print_float(f, a->f); break;
+        case IR_ATTR_STR: print_str(f, a->s); break;
+        default: IR_BUG("attribute '%s' has bad kind %d", a->key, (int)a->kind);
+        }
+    }
+}
+
+static void print_shape(FILE *f, const IrNode *n)
+{
+    fputc('[', f);
+    for (int d = 0; d < n->ndim; d++) {
+        if (d) fputc(',', f);
+        if (n->dim[d] == IR_DIM_S) fputc('S', f);
+        else if (n->dim[d] == IR_DIM_R) fputc('R', f);
+        else fprintf(f, "%lld", (long long)n->dim[d]);
+    }
+    fputc(']', f);
+}
+
+static void print_header(FILE *f, const IrGraph *g)
+{
+    fputs("hetc-ir 1\ngraph ", f);
+    print_str(f, g->model);
+    fputs(" arch=", f);
+    print_str(f, g->arch);
+    fputc('\n', f);
+    if (g->nattr) {
+        fputs("attr", f);
+        print_attrs(f, g->attr, g->nattr);
+        fputc('\n', f);
+    }
+    if (g->passes[0]) fprintf(f, "passes %s\n", g->passes);
+    if (g->nunits) {
+        fputs("units", f);
+        for (int u = 0; u < g->nunits; u++) fprintf(f, " %s", g->units[u]);
+        fputc('\n', f);
+    }
+    if (g->arena_bytes >= 0) fprintf(f, "arena %lld\n", (long long)g->arena_bytes);
+}
+
+static void print_node(FILE *f, const IrNode *n)
+{
+    fprintf(f, "%%%d = %s(", n->id, ir_op_name(n->op));
+    for (int k = 0; k < n->nin; k++) fprintf(f, "%s%%%d", k ? ", " : "", n->in[k]);
+    fputc(')', f);
+    print_attrs(f, n->attr, n->nattr);
+    fputs(" : ", f);
+    print_shape(f, n);
+    fprintf(f, " %s @%d ", ir_dtype_name(n->dtype), n->layer);
+    print_str(f, n->name);
+    if (n->unit >= 0) fprintf(f, " unit=%d", n->unit);
+    if (n->offset >= 0) fprintf(f, " offset=%lld", (long long)n->offset);
+    fputc('\n', f);
+}
+
+void ir_print(FILE *f, const IrGraph *g)
+{
+    print_header(f, g);
+    for (int i = 0; i < g->n; i++) print_node(f, &g->nodes[i]);
+}
+
+char *ir_print_str(const IrGraph *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) IR_BUG("open_memstream failed");
+    ir_print(f, g);
+    if (fclose(f) != 0) IR_BUG("writing the text form to memory failed");
+    return buf;
+}

@@ -1,0 +1,382 @@
+/* ir_verify.c: checks that a graph is well formed, driven by ops.def.
+ *
+ * Per node: its id is its index, operands come before it and their count
+ * matches the op, the required attributes exist with the right kind, the
+ * dtype and rank are legal, dims are positive or symbolic, the unit is in
+ * range; then the shape rule of the op (linear: x [A,K], W [N,K] -> [A,N],
+ * and so on). The first problem found is reported as
+ * "node %12 (l0.attn.q): linear: weight is [64,32] but input has 64 columns".
+ */
+#include "ir.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+enum {
+    MAX_COUNT = 1 << 20,            /* bound on heads, kv_heads, head_dim */
+};
+static const int64_t MAX_NUMEL = (int64_t)1 << 48;  /* bound on static elements */
+
+typedef struct {
+    const IrGraph *g;
+    const IrNode *n;        /* node being checked */
+    int index;              /* its position in g->nodes */
+    char *err;              /* the caller's message buffer */
+    size_t errlen;
+} Check;
+
+typedef struct {
+    char s[128];            /* NUL-terminated text, room for 4 dims of 20 digits */
+} Text;
+
+static int op_valid(IrOp op) { return (int)op >= 0 && op < IR_OP_COUNT; }
+
+/* Writes "node %ID (NAME): OP: MESSAGE" and returns -1. */
+static int bad(const Check *c, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const IrNode *n = c->n;
+    int known = op_valid(n->op);
+    if (c->errlen)
+        snprintf(c->err, c->errlen, "node %%%d (%.*s): %s%s%s", c->index, IR_NAME_LEN, n->name,
+                 known ? ir_op_name(n->op) : "", known ? ": " : "", msg);
+    return -1;
+}
+
+/* Writes "graph: MESSAGE" and returns -1. */
+static int bad_graph(char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (errlen) snprintf(err, errlen, "graph: %s", msg);
+    return -1;
+}
+
+/* ---- shapes ---- */
+
+static Text dim_text(int64_t d)
+{
+    Text t;
+    if (d == IR_DIM_S) snprintf(t.s, sizeof t.s, "S");
+    else if (d == IR_DIM_R) snprintf(t.s, sizeof t.s, "R");
+    else snprintf(t.s, sizeof t.s, "%lld", (long long)d);
+    return t;
+}
+
+static Text shape_text(const IrNode *n)
+{
+    Text t;
+    size_t len = 0;
+    t.s[len++] = '[';
+    for (int d = 0; d < n->ndim && d < IR_MAX_DIMS; d++)
+        len += (size_t)snprintf(t.s + len, sizeof t.s - len, "%s%s", d ? "," : "", dim_text(n->dim[d]).s);
+    snprintf(t.s + len, sizeof t.s - len, "]");
+    return t;
+}
+
+static int same_shape(const IrNode *a, const IrNode *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->dim[d] != b->dim[d]) return 0;
+    return 1;
+}
+
+static const IrNode *arg(const Check *c, int k) { return &c->g->nodes[c->n->in[k]]; }
+
+static int need_rank(const Check *c, const IrNode *t, int rank, const char *what)
+{
+    if (t->ndim == rank) return 0;
+    return bad(c, "%s must be %d-D, is %s", what, rank, shape_text(t).s);
+}
+
+/* The result must be [d0,d1]. */
+static int need_result(const Check *c, int64_t d0, int64_t d1)
+{
+    IrNode want;
+    want.ndim = 2;
+    want.dim[0] = d0;
+    want.dim[1] = d1;
+    if (same_shape(c->n, &want)) return 0;
+    return bad(c, "result is %s, expected %s", shape_text(c->n).s, shape_text(&want).s);
+}
+
+static int need_result_like(const Check *c, const IrNode *t, const char *what)
+{
+    if (same_shape(c->n, t)) return 0;
+    return bad(c, "result is %s but %s is %s", shape_text(c->n).s, what, shape_text(t).s);
+}
+
+/* An int attribute in 1..MAX_COUNT (heads, head_dim, ...). */
+static int need_count(const Check *c, const char *key, int64_t *v)
+{
+    *v = ir_attr_int(c->n, key);
+    if (*v >= 1 && *v <= MAX_COUNT) return 0;
+    return bad(c, "attribute '%s' must be in 1..%d, is %lld", key, MAX_COUNT, (long long)*v);
+}
+
+static int need_nonnegative(const Check *c, const char *key)
+{
+    int64_t v = ir_attr_int(c->n, key);
+    if (v >= 0) return 0;
+    return bad(c, "attribute '%s' must be >= 0, is %lld", key, (long long)v);
+}
+
+/* ---- shape rules, one per op ---- */
+
+static int shape_leaf(const Check *c)
+{
+    IrOp op = c->n->op;
+    if (op == IR_OP_INPUT || op == IR_OP_ROPE_TABLE) return need_rank(c, c->n, 1, "result");
+    return 0;
+}
+
+static int shape_embed(const Check *c)
+{
+    const IrNode *ids = arg(c, 0), *table = arg(c, 1);
+    if (need_rank(c, ids, 1, "ids") || need_rank(c, table, 2, "table")) return -1;
+    return need_result(c, ids->dim[0], table->dim[1]);
+}
+
+static int shape_rmsnorm(const Check *c)
+{
+    const IrNode *x = arg(c, 0), *w = arg(c, 1);
+    if (need_rank(c, x, 2, "input") || need_rank(c, w, 1, "weight")) return -1;
+    if (w->dim[0] != x->dim[1])
+        return bad(c, "weight is %s but input has %s columns", shape_text(w).s, dim_text(x->dim[1]).s);
+    return need_result_like(c, x, "input");
+}
+
+static int shape_linear(const Check *c)
+{
+    const IrNode *x = arg(c, 0), *w = arg(c, 1);
+    if (need_rank(c, x, 2, "input") || need_rank(c, w, 2, "weight")) return -1;
+    if (w->dim[1] != x->dim[1])
+        return bad(c, "weight is %s but input has %s columns", shape_text(w).s, dim_text(x->dim[1]).s);
+    if (c->n->nin == 3) {
+        const IrNode *b = arg(c, 2);
+        if (need_rank(c, b, 1, "bias")) return -1;
+        if (b->dim[0] != w->dim[0])
+            return bad(c, "bias is %s but weight has %s rows", shape_text(b).s, dim_text(w->dim[0]).s);
+    }
+    return need_result(c, x->dim[0], w->dim[0]);
+}
+
+static int shape_rope(const Check *c)
+{
+    const IrNode *x = arg(c, 0), *table = arg(c, 1);
+    int64_t heads, hd;
+    if (need_count(c, "heads", &heads) || need_count(c, "head_dim", &hd)) return -1;
+    if (hd % 2) return bad(c, "head_dim %lld is odd", (long long)hd);
+    if (need_rank(c, x, 2, "input") || need_rank(c, table, 1, "table")) return -1;
+    if (x->dim[1] != heads * hd)
+        return bad(c, "input is %s but heads*head_dim is %lld", shape_text(x).s, (long long)(heads * hd));
+    if (table->dim[0] != hd / 2)
+        return bad(c, "table is %s but head_dim/2 is %lld", shape_text(table).s, (long long)(hd / 2));
+    return need_result_like(c, x, "input");
+}
+
+static int shape_attention(const Check *c)
+{
+    const IrNode *q = arg(c, 0), *k = arg(c, 1), *v = arg(c, 2);
+    int64_t heads, kv, hd;
+    if (need_count(c, "heads", &heads) || need_count(c, "kv_heads", &kv) || need_count(c, "head_dim", &hd))
+        return -1;
+    if (need_nonnegative(c, "cache") || need_nonnegative(c, "window")) return -1;
+    if (heads % kv)
+        return bad(c, "heads %lld is not a multiple of kv_heads %lld", (long long)heads, (long long)kv);
+    if (need_rank(c, q, 2, "q") || need_rank(c, k, 2, "k") || need_rank(c, v, 2, "v")) return -1;
+    if (q->dim[1] != heads * hd)
+        return bad(c, "q is %s but heads*head_dim is %lld", shape_text(q).s, (long long)(heads * hd));
+    if (k->dim[1] != kv * hd)
+        return bad(c, "k is %s but kv_heads*head_dim is %lld", shape_text(k).s, (long long)(kv * hd));
+    if (!same_shape(k, v)) return bad(c, "v is %s but k is %s", shape_text(v).s, shape_text(k).s);
+    if (k->dim[0] != q->dim[0]) return bad(c, "k is %s but q is %s", shape_text(k).s, shape_text(q).s);
+    return need_result(c, q->dim[0], heads * hd);
+}
+
+static int shape_elementwise(const Check *c)
+{
+    for (int k = 0; k < c->n->nin; k++) {
+        const IrNode *a = arg(c, k);
+        if (!same_shape(a, c->n))
+            return bad(c, "operand %%%d is %s but the result is %s", a->id, shape_text(a).s,
+                       shape_text(c->n).s);
+    }
+    return 0;
+}
+
+static int shape_last_rows(const Check *c)
+{
+    const IrNode *x = arg(c, 0);
+    if (need_rank(c, x, 2, "input")) return -1;
+    return need_result(c, IR_DIM_R, x->dim[1]);
+}
+
+static int shape_output(const Check *c) { return need_result_like(c, arg(c, 0), "its operand"); }
+
+static int check_shape_rule(const Check *c)
+{
+    switch (c->n->op) {
+    case IR_OP_EMBED: return shape_embed(c);
+    case IR_OP_RMSNORM: return shape_rmsnorm(c);
+    case IR_OP_LINEAR: return shape_linear(c);
+    case IR_OP_ROPE: return shape_rope(c);
+    case IR_OP_ATTENTION: return shape_attention(c);
+    case IR_OP_SILU:
+    case IR_OP_MUL:
+    case IR_OP_SWIGLU:
+    case IR_OP_ADD: return shape_elementwise(c);
+    case IR_OP_LAST_ROWS: return shape_last_rows(c);
+    case IR_OP_OUTPUT: return shape_output(c);
+    default: return shape_leaf(c);
+    }
+}
+
+/* ---- generic checks ---- */
+
+static int is_float_dtype(IrDtype t) { return t == IR_F32 || t == IR_F16 || t == IR_BF16; }
+
+static int check_dims(const Check *c)
+{
+    const IrNode *n = c->n;
+    if (n->ndim < 0 || n->ndim > IR_MAX_DIMS) return bad(c, "rank %d is not in 0..%d", n->ndim, IR_MAX_DIMS);
+    int64_t numel = 1;
+    for (int d = 0; d < n->ndim; d++) {
+        int64_t v = n->dim[d];
+        if (v == IR_DIM_S || v == IR_DIM_R) continue;
+        if (v <= 0) return bad(c, "dimension %d is %lld", d, (long long)v);
+        if (numel > MAX_NUMEL / v) return bad(c, "shape %s is too large", shape_text(n).s);
+        numel *= v;
+    }
+    return 0;
+}
+
+static int check_dtype(const Check *c)
+{
+    const IrNode *n = c->n;
+    if ((int)n->dtype < 0 || n->dtype >= IR_DTYPE_COUNT) return bad(c, "bad dtype %d", (int)n->dtype);
+    const char *name = ir_dtype_name(n->dtype);
+    if (n->op == IR_OP_INPUT && n->dtype != IR_I32) return bad(c, "dtype is %s, expected i32", name);
+    if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype))
+        return bad(c, "dtype is %s, expected f32, f16 or bf16", name);
+    if (n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->dtype != IR_F32)
+        return bad(c, "dtype is %s, expected f32", name);
+    return 0;
+}
+
+static int check_placement(const Check *c)
+{
+    const IrNode *n = c->n;
+    if (n->layer < -1) return bad(c, "layer %d is below -1", n->layer);
+    if (n->unit < -1 || n->unit >= c->g->nunits)
+        return bad(c, "unit %d out of range (the graph has %d units)", n->unit, c->g->nunits);
+    if (n->offset < -1) return bad(c, "offset %lld is below -1", (long long)n->offset);
+    return 0;
+}
+
+static int check_basics(const Check *c)
+{
+    const IrNode *n = c->n;
+    if (!op_valid(n->op)) return bad(c, "bad op %d", (int)n->op);
+    if (n->id != c->index) return bad(c, "id is %d but the node is at index %d", n->id, c->index);
+    return check_dims(c) || check_dtype(c) || check_placement(c) ? -1 : 0;
+}
+
+static int check_operands(const Check *c)
+{
+    const IrNode *n = c->n;
+    int want = ir_op_ninputs(n->op);
+    if (want < 0 && (n->nin < 2 || n->nin > 3)) return bad(c, "expects 2 or 3 operands, has %d", n->nin);
+    if (want >= 0 && n->nin != want)
+        return bad(c, "expects %d operand%s, has %d", want, want == 1 ? "" : "s", n->nin);
+    for (int k = 0; k < n->nin; k++) {
+        int id = n->in[k];
+        if (id < 0 || id >= c->index) return bad(c, "operand %%%d is not defined before use", id);
+        IrDtype t = c->g->nodes[id].dtype;
+        int ids = n->op == IR_OP_EMBED && k == 0;
+        if (ids && t != IR_I32) return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
+        if (!ids && !is_float_dtype(t))
+            return bad(c, "operand %%%d is %s, expected a float dtype", id, ir_dtype_name(t));
+    }
+    return 0;
+}
+
+static IrAttrKind kind_of(char k)
+{
+    switch (k) {
+    case 'i': return IR_ATTR_INT;
+    case 'f': return IR_ATTR_FLOAT;
+    case 's': return IR_ATTR_STR;
+    default: IR_BUG("ops.def: bad attribute kind '%c'", k);
+    }
+}
+
+static const char *kind_name(IrAttrKind k)
+{
+    return k == IR_ATTR_INT ? "int" : k == IR_ATTR_FLOAT ? "float" : k == IR_ATTR_STR ? "string" : "bad";
+}
+
+/* Checks attribute kinds and the attributes ops.def requires ("eps:f ..."). */
+static int check_attrs(const Check *c)
+{
+    const IrNode *n = c->n;
+    if (n->nattr < 0 || n->nattr > IR_MAX_ATTRS) return bad(c, "%d attributes", n->nattr);
+    for (int i = 0; i < n->nattr; i++)
+        if ((unsigned)n->attr[i].kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)n->attr[i].kind);
+    for (const char *s = ir_op_attrs(n->op); *s;) {
+        char key[24], k;
+        int used = 0;
+        if (sscanf(s, " %23[^:]:%c%n", key, &k, &used) != 2) IR_BUG("ops.def: bad attrs '%s'", s);
+        s += used;
+        s += strspn(s, " ");
+        IrAttrKind want = kind_of(k);
+        const IrAttr *a = ir_attr(n, key);
+        if (!a) return bad(c, "missing attribute '%s' (%s)", key, kind_name(want));
+        if (a->kind != want)
+            return bad(c, "attribute '%s' is %s, expected %s", key, kind_name(a->kind), kind_name(want));
+    }
+    return 0;
+}
+
+/* Unit names print unquoted, so they must be words of [A-Za-z0-9_.-]. */
+static int is_unit_name(const char *s, size_t size)
+{
+    size_t len = strnlen(s, size);
+    if (len == 0 || len == size) return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
+}
+
+static int check_graph(const IrGraph *g, char *err, size_t errlen)
+{
+    if (g->n < 0 || (g->n > 0 && !g->nodes)) return bad_graph(err, errlen, "bad node count %d", g->n);
+    if (g->nunits < 0 || g->nunits > IR_MAX_UNITS) return bad_graph(err, errlen, "bad unit count %d", g->nunits);
+    for (int u = 0; u < g->nunits; u++)
+        if (!is_unit_name(g->units[u], sizeof g->units[u]))
+            return bad_graph(err, errlen, "unit %d name '%.15s' is not a word of [A-Za-z0-9_.-]", u, g->units[u]);
+    if (g->nattr < 0 || g->nattr > IR_MAX_GRAPH_ATTRS)
+        return bad_graph(err, errlen, "bad attribute count %d", g->nattr);
+    for (int i = 0; i < g->nattr; i++)
+        if ((unsigned)g->attr[i].kind > IR_ATTR_STR)
+            return bad_graph(err, errlen, "attribute '%.23s' has bad kind %d", g->attr[i].key, (int)g->attr[i].kind);
+    if (g->arena_bytes < -1) return bad_graph(err, errlen, "arena size %lld is below -1", (long long)g->arena_bytes);
+    return 0;
+}
+
+int ir_verify(const IrGraph *g, char *err, size_t errlen)
+{
+    if (!err) errlen = 0;
+    if (check_graph(g, err, errlen)) return -1;
+    for (int i = 0; i < g->n; i++) {
+        Check c = {.g = g, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
+        if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c)) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,780 @@
+/* test_ir.c: the IR core: op table, graph building and editing, the text
+ * form (exact format, round trip, parser errors, garbage input), the JSON and
+ * DOT dumps, and the verifier's messages. Internal-bug aborts are checked in
+ * forked children.
+ */
+#include "testutil.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../ir/ir.h"
+
+enum { H = 64, HEADS = 4, KV = 2, HD = 16, FFN = 128, VOCAB = 256 };
+
+#define IN(...) (int[]){__VA_ARGS__}, (int)(sizeof((int[]){__VA_ARGS__}) / sizeof(int))
+
+static const char *const ODD_NAME = "l0.mlp.silu \"q\";x\\y";
+
+/* ---- graph building helpers ---- */
+
+static int weight(IrGraph *g, const char *tensor, int64_t d0, int64_t d1, IrDtype t, int layer)
+{
+    int64_t dim[2] = {d0, d1};
+    int id = ir_add(g, IR_OP_WEIGHT, 0, NULL, d1 ? 2 : 1, dim, t, layer, tensor);
+    ir_set_str(&g->nodes[id], "name", tensor);
+    return id;
+}
+
+/* A 2-D f32 node. */
+static int node2(IrGraph *g, IrOp op, const int *in, int nin, int64_t d0, int64_t d1, int layer,
+                 const char *name)
+{
+    int64_t dim[2] = {d0, d1};
+    return ir_add(g, op, nin, in, 2, dim, IR_F32, layer, name);
+}
+
+static int find(const IrGraph *g, const char *name)
+{
+    for (int i = 0; i < g->n; i++)
+        if (strcmp(g->nodes[i].name, name) == 0) return i;
+    fail_msg("no node '%s'", name);
+    return -1;
+}
+
+static int build_attention(IrGraph *g, int x)
+{
+    int wq = weight(g, "model.layers.0.self_attn.q_proj.weight", H, H, IR_F32, 0);
+    int bq = weight(g, "model.layers.0.self_attn.q_proj.bias", H, 0, IR_F32, 0);
+    int q = node2(g, IR_OP_LINEAR, IN(x, wq, bq), IR_DIM_S, H, 0, "l0.attn.q");
+    int wk = weight(g, "model.layers.0.self_attn.k_proj.weight", KV * HD, H, IR_BF16, 0);
+    int k = node2(g, IR_OP_LINEAR, IN(x, wk), IR_DIM_S, KV * HD, 0, "l0.attn.k");
+    int wv = weight(g, "model.layers.0.self_attn.v_proj.weight", KV * HD, H, IR_F16, 0);
+    int v = node2(g, IR_OP_LINEAR, IN(x, wv), IR_DIM_S, KV * HD, 0, "l0.attn.v");
+    int64_t half = HD / 2;
+    int tab = ir_add(g, IR_OP_ROPE_TABLE, 0, NULL, 1, &half, IR_F32, -1, "rope");
+    IrNode *t = &g->nodes[tab];
+    ir_set_float(t, "theta", 10000.0);
+    ir_set_str(t, "type", "llama3");
+    ir_set_float(t, "factor", 8.0);
+    ir_set_float(t, "low", 1.0);
+    ir_set_float(t, "high", 4.0);
+    ir_set_int(t, "orig_ctx", 8192);
+    int rq = node2(g, IR_OP_ROPE, IN(q, tab), IR_DIM_S, H, 0, "l0.attn.q_rope");
+    ir_set_int(&g->nodes[rq], "heads", HEADS);
+    ir_set_int(&g->nodes[rq], "head_dim", HD);
+    int rk = node2(g, IR_OP_ROPE, IN(k, tab), IR_DIM_S, KV * HD, 0, "l0.attn.k_rope");
+    ir_set_int(&g->nodes[rk], "heads", KV);
+    ir_set_int(&g->nodes[rk], "head_dim", HD);
+    int a = node2(g, IR_OP_ATTENTION, IN(rq, rk, v), IR_DIM_S, H, 0, "l0.attn");
+    IrNode *an = &g->nodes[a];
+    ir_set_int(an, "cache", 0);
+    ir_set_int(an, "heads", HEADS);
+    ir_set_int(an, "kv_heads", KV);
+    ir_set_int(an, "head_dim", HD);
+    ir_set_float(an, "scale", 0.25);
+    ir_set_int(an, "window", 0);
+    int wo = weight(g, "model.layers.0.self_attn.o_proj.weight", H, H, IR_F32, 0);
+    return node2(g, IR_OP_LINEAR, IN(a, wo), IR_DIM_S, H, 0, "l0.attn.o");
+}
+
+static int build_mlp(IrGraph *g, int x)
+{
+    int wg = weight(g, "model.layers.0.mlp.gate_proj.weight", FFN, H, IR_F32, 0);
+    int gate = node2(g, IR_OP_LINEAR, IN(x, wg), IR_DIM_S, FFN, 0, "l0.mlp.gate");
+    int wu = weight(g, "model.layers.0.mlp.up_proj.weight", FFN, H, IR_F32, 0);
+    int up = node2(g, IR_OP_LINEAR, IN(x, wu), IR_DIM_S, FFN, 0, "l0.mlp.up");
+    int fused = node2(g, IR_OP_SWIGLU, IN(gate, up), IR_DIM_S, FFN, 0, "l0.mlp.swiglu");
+    int act = node2(g, IR_OP_SILU, IN(gate), IR_DIM_S, FFN, 0, ODD_NAME);
+    int prod = node2(g, IR_OP_MUL, IN(act, up), IR_DIM_S, FFN, 0, "l0.mlp.mul");
+    int wd = weight(g, "model.layers.0.mlp.down_proj.weight", H, FFN, IR_F32, 0);
+    int d1 = node2(g, IR_OP_LINEAR, IN(fused, wd), IR_DIM_S, H, 0, "l0.mlp.down");
+    int d2 = node2(g, IR_OP_LINEAR, IN(prod, wd), IR_DIM_S, H, 0, "l0.mlp.down2");
+    return node2(g, IR_OP_ADD, IN(d1, d2), IR_DIM_S, H, 0, "l0.mlp.sum");
+}
+
+static int rmsnorm(IrGraph *g, int x, const char *tensor, int layer, const char *name)
+{
+    int w = weight(g, tensor, H, 0, IR_F32, layer);
+    int n = node2(g, IR_OP_RMSNORM, IN(x, w), IR_DIM_S, H, layer, name);
+    ir_set_float(&g->nodes[n], "eps", 1e-5);
+    return n;
+}
+
+/* One decoder layer using every op, with placement and graph attributes. */
+static void build_model(IrGraph *g)
+{
+    ir_graph_init(g, "llama-tiny", "llama");
+    ir_graph_set_int(g, "hidden", H);
+    ir_graph_set_int(g, "heads", HEADS);
+    ir_graph_set_float(g, "eps", 1e-5);
+    ir_graph_set_float(g, "rope_theta", 500000.0);
+    ir_graph_set_float(g, "odd_inf", -INFINITY);
+    ir_graph_set_float(g, "odd_nan", NAN);
+    snprintf(g->passes, sizeof g->passes, "lower fuse place");
+    g->nunits = 2;
+    strcpy(g->units[0], "cpu0");
+    strcpy(g->units[1], "npu0");
+    g->arena_bytes = 1 << 20;
+    int64_t s = IR_DIM_S;
+    int ids = ir_add(g, IR_OP_INPUT, 0, NULL, 1, &s, IR_I32, -1, "ids");
+    int tab = weight(g, "model.embed_tokens.weight", VOCAB, H, IR_BF16, -1);
+    int x = node2(g, IR_OP_EMBED, IN(ids, tab), IR_DIM_S, H, -1, "embed");
+    g->nodes[x].unit = 0;
+    g->nodes[x].offset = 0;
+    int a = build_attention(g, rmsnorm(g, x, "model.layers.0.input_layernorm.weight", 0, "l0.attn_norm"));
+    x = node2(g, IR_OP_ADD, IN(x, a), IR_DIM_S, H, 0, "l0.attn.residual");
+    g->nodes[x].unit = 1;
+    int m = build_mlp(g, rmsnorm(g, x, "model.layers.0.post_attention_layernorm.weight", 0, "l0.mlp_norm"));
+    x = node2(g, IR_OP_ADD, IN(x, m), IR_DIM_S, H, 0, "l0.mlp.residual");
+    x = rmsnorm(g, x, "model.norm.weight", -1, "norm");
+    int last = node2(g, IR_OP_LAST_ROWS, IN(x), IR_DIM_R, H, -1, "last");
+    int head = weight(g, "lm_head.weight", VOCAB, H, IR_F32, -1);
+    int logits = node2(g, IR_OP_LINEAR, IN(last, head), IR_DIM_R, VOCAB, -1, "lm_head");
+    g->nodes[logits].offset = 4096;
+    node2(g, IR_OP_OUTPUT, IN(logits), IR_DIM_R, VOCAB, -1, "logits");
+}
+
+/* A few nodes for the small tests: ids, table, embed, silu, output. */
+static void build_small(IrGraph *g)
+{
+    ir_graph_init(g, "small", "llama");
+    int64_t s = IR_DIM_S;
+    int ids = ir_add(g, IR_OP_INPUT, 0, NULL, 1, &s, IR_I32, -1, "ids");
+    int tab = weight(g, "emb", 8, 4, IR_F32, -1);
+    int x = node2(g, IR_OP_EMBED, IN(ids, tab), IR_DIM_S, 4, -1, "embed");
+    int y = node2(g, IR_OP_SILU, IN(x), IR_DIM_S, 4, 0, "act");
+    node2(g, IR_OP_OUTPUT, IN(y), IR_DIM_S, 4, -1, "out");
+}
+
+static void assert_verifies(const IrGraph *g)
+{
+    char err[512] = "";
+    int rc = ir_verify(g, err, sizeof err);
+    if (rc) fail_msg("verify: %s", err);
+}
+
+/* ---- op table, attributes, editing ---- */
+
+static void test_op_table(void **state)
+{
+    (void)state;
+    assert_int_equal(IR_OP_COUNT, 14);
+    for (int op = 0; op < IR_OP_COUNT; op++) assert_int_equal(ir_op_from_name(ir_op_name(op)), op);
+    assert_string_equal(ir_op_name(IR_OP_LAST_ROWS), "last_rows");
+    assert_int_equal(ir_op_ninputs(IR_OP_LINEAR), -1);
+    assert_int_equal(ir_op_ninputs(IR_OP_ATTENTION), 3);
+    assert_string_equal(ir_op_attrs(IR_OP_RMSNORM), "eps:f");
+    assert_true(ir_op_is_view(IR_OP_OUTPUT));
+    assert_false(ir_op_is_view(IR_OP_ADD));
+    assert_non_null(strstr(ir_op_semantics(IR_OP_SILU), "sigmoid"));
+    assert_int_equal(ir_op_from_name("nope"), -1);
+    assert_int_equal(ir_op_from_name(NULL), -1);
+    const char *names[] = {"f32", "f16", "bf16", "i32", "i8"};
+    const int sizes[] = {4, 2, 2, 4, 1};
+    for (int t = 0; t < IR_DTYPE_COUNT; t++) {
+        assert_string_equal(ir_dtype_name(t), names[t]);
+        assert_int_equal(ir_dtype_from_name(names[t]), t);
+        assert_int_equal(ir_dtype_size(t), sizes[t]);
+    }
+    assert_int_equal(ir_dtype_from_name("f64"), -1);
+}
+
+static void test_attrs(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_small(&g);
+    assert_int_equal(g.arena_bytes, -1);
+    assert_int_equal(g.nodes[2].unit, -1);
+    assert_int_equal(g.nodes[2].offset, -1);
+    IrNode *n = &g.nodes[3];
+    ir_set_int(n, "a", 7);
+    ir_set_float(n, "b", 0.5);
+    ir_set_str(n, "c", "x");
+    ir_set_int(n, "a", 9);
+    assert_int_equal(n->nattr, 3);
+    assert_string_equal(n->attr[0].key, "a");
+    assert_int_equal(ir_attr_int(n, "a"), 9);
+    assert_true(ir_attr_float(n, "b") == 0.5);
+    assert_string_equal(ir_attr_str(n, "c"), "x");
+    ir_set_float(n, "a", 2.5);
+    assert_int_equal(n->nattr, 3);
+    assert_int_equal(ir_attr(n, "a")->kind, IR_ATTR_FLOAT);
+    assert_null(ir_attr(n, "zz"));
+    ir_graph_set_int(&g, "hidden", 4);
+    ir_graph_set_float(&g, "eps", 1e-6);
+    ir_graph_set_int(&g, "hidden", 5);
+    assert_int_equal(g.nattr, 2);
+    assert_int_equal(ir_graph_int(&g, "hidden", 0), 5);
+    assert_int_equal(ir_graph_int(&g, "vocab", 77), 77);
+    assert_true(ir_graph_float(&g, "eps", 0) == 1e-6);
+    assert_true(ir_graph_float(&g, "theta", 3.0) == 3.0);
+    assert_int_equal(ir_numel(&g.nodes[2], 3, 1), 12);
+    assert_int_equal(ir_numel(&g.nodes[1], 3, 1), 32);
+    IrNode scalar = {.ndim = 0};
+    assert_int_equal(ir_numel(&scalar, 3, 1), 1);
+    ir_graph_free(&g);
+}
+
+static void test_compact_and_replace(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_small(&g);
+    /* %5 = silu(%2) duplicates %3; %6 adds them. */
+    int dup = node2(&g, IR_OP_SILU, IN(2), IR_DIM_S, 4, 0, "dup");
+    int sum = node2(&g, IR_OP_ADD, IN(3, dup), IR_DIM_S, 4, 0, "sum");
+    ir_replace_uses(&g, dup, 3);
+    assert_int_equal(g.nodes[sum].in[1], 3);
+    assert_int_equal(g.nodes[dup].in[0], 2);
+    unsigned char keep[] = {1, 1, 1, 1, 1, 0, 1};
+    ir_compact(&g, keep);
+    assert_int_equal(g.n, 6);
+    assert_string_equal(g.nodes[5].name, "sum");
+    assert_int_equal(g.nodes[5].id, 5);
+    assert_int_equal(g.nodes[5].in[0], 3);
+    assert_int_equal(g.nodes[5].in[1], 3);
+    unsigned char drop_act[] = {1, 1, 1, 0, 1, 1};
+    ir_replace_uses(&g, 3, 2);
+    ir_compact(&g, drop_act);
+    assert_int_equal(g.n, 5);
+    assert_string_equal(g.nodes[3].name, "out");
+    assert_int_equal(g.nodes[3].in[0], 2);
+    assert_string_equal(g.nodes[4].name, "sum");
+    assert_int_equal(g.nodes[4].id, 4);
+    assert_int_equal(g.nodes[4].in[0], 2);
+    assert_verifies(&g);
+    ir_graph_free(&g);
+}
+
+static void test_copy(void **state)
+{
+    (void)state;
+    IrGraph g, c;
+    build_model(&g);
+    ir_graph_copy(&c, &g);
+    ir_set_int(&g.nodes[0], "changed", 1);
+    char *a = ir_print_str(&c);
+    ir_graph_free(&g);
+    build_model(&g);
+    char *b = ir_print_str(&g);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    ir_graph_free(&g);
+    ir_graph_free(&c);
+    ir_graph_free(&c); /* a freed graph is empty: freeing it again is harmless */
+    assert_int_equal(c.n, 0);
+}
+
+/* ---- internal-bug aborts ---- */
+
+static void bug_absent_attr(void)
+{
+    IrGraph g;
+    build_small(&g);
+    ir_attr_int(&g.nodes[3], "nope");
+}
+
+static void bug_wrong_kind(void)
+{
+    IrGraph g;
+    build_small(&g);
+    ir_attr_float(&g.nodes[1], "name");
+}
+
+static void bug_compact_used(void)
+{
+    IrGraph g;
+    build_small(&g);
+    unsigned char keep[] = {1, 1, 0, 1, 1};
+    ir_compact(&g, keep);
+}
+
+static void bug_too_many_attrs(void)
+{
+    IrGraph g;
+    build_small(&g);
+    for (int i = 0; i <= IR_MAX_ATTRS; i++) ir_set_int(&g.nodes[3], tu_fmt("k%d", i), i);
+}
+
+/* Runs fn in a child; it must abort with "FILE:LINE: internal error: " and want. */
+static void expect_bug(void (*fn)(void), const char *want)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[1024];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)got;
+    close(fd[0]);
+    buf[len] = 0;
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(buf, "ir_graph.c:"));
+    assert_non_null(strstr(buf, ": internal error: "));
+    if (!strstr(buf, want)) fail_msg("'%s' does not contain '%s'", buf, want);
+}
+
+static void test_bugs_abort(void **state)
+{
+    (void)state;
+    expect_bug(bug_absent_attr, "node %3 (act) has no attribute 'nope'");
+    expect_bug(bug_wrong_kind, "attribute 'name' is not float");
+    expect_bug(bug_compact_used, "node %3 (act) uses removed node %2");
+    expect_bug(bug_too_many_attrs, "more than 8 attributes");
+}
+
+/* ---- text form ---- */
+
+static const char SMALL_TEXT[] =
+    "hetc-ir 1\n"
+    "graph \"small\" arch=\"llama\"\n"
+    "attr hidden=4 eps=1e-05 theta=10000.0 kind=\"a \\\"b\\\" \\\\c\"\n"
+    "passes lower fuse dce place memplan\n"
+    "units cpu0 npu\n"
+    "arena 128\n"
+    "%0 = input() : [S] i32 @-1 \"ids\"\n"
+    "%1 = weight() name=\"emb\" : [8,4] f32 @-1 \"emb\"\n"
+    "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=1 offset=0\n"
+    "%3 = silu(%2) : [S,4] f32 @0 \"act\" offset=64\n"
+    "%4 = output(%3) : [S,4] f32 @-1 \"out\" unit=0\n";
+
+static void test_print_exact(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_small(&g);
+    ir_graph_set_int(&g, "hidden", 4);
+    ir_graph_set_float(&g, "eps", 1e-5);
+    ir_graph_set_float(&g, "theta", 10000.0);
+    g.nattr++; /* string graph attributes have no setter; the text form has them */
+    strcpy(g.attr[3].key, "kind");
+    g.attr[3].kind = IR_ATTR_STR;
+    strcpy(g.attr[3].s, "a \"b\" \\c");
+    snprintf(g.passes, sizeof g.passes, "lower fuse dce place memplan");
+    g.nunits = 2;
+    strcpy(g.units[0], "cpu0");
+    strcpy(g.units[1], "npu");
+    g.arena_bytes = 128;
+    g.nodes[2].unit = 1;
+    g.nodes[2].offset = 0;
+    g.nodes[3].offset = 64;
+    g.nodes[4].unit = 0;
+    assert_verifies(&g);
+    char *text = ir_print_str(&g);
+    assert_string_equal(text, SMALL_TEXT);
+    free(text);
+    ir_graph_free(&g);
+}
+
+static void test_print_minimal(void **state)
+{
+    (void)state;
+    IrGraph g;
+    ir_graph_init(&g, "m", "a");
+    int64_t dims[] = {1, 2, 3, 4};
+    int w = ir_add(&g, IR_OP_WEIGHT, 0, NULL, 4, dims, IR_F16, 2, "w");
+    ir_set_str(&g.nodes[w], "name", "t");
+    ir_set_float(&g.nodes[w], "f", 3.0);
+    ir_set_float(&g.nodes[w], "g", -0.0);
+    ir_set_float(&g.nodes[w], "h", 1e30);
+    ir_set_int(&g.nodes[w], "i", -5);
+    char *text = ir_print_str(&g);
+    assert_string_equal(text, "hetc-ir 1\ngraph \"m\" arch=\"a\"\n"
+                              "%0 = weight() name=\"t\" f=3.0 g=-0.0 h=1e+30 i=-5 : [1,2,3,4] f16 @2 \"w\"\n");
+    free(text);
+    ir_graph_free(&g);
+}
+
+/* print(parse(text)) must be text; returns the parsed graph in g. */
+static void assert_round_trip(IrGraph *g, const char *text)
+{
+    char err[512] = "";
+    if (ir_parse(g, text, "rt.ir", err, sizeof err) != 0) fail_msg("parse: %s", err);
+    char *again = ir_print_str(g);
+    assert_string_equal(again, text);
+    free(again);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    IrGraph g, back;
+    build_model(&g);
+    assert_verifies(&g);
+    char *text = ir_print_str(&g);
+    assert_round_trip(&back, text);
+    assert_int_equal(back.n, g.n);
+    for (int i = 0; i < g.n; i++) {
+        const IrNode *a = &g.nodes[i], *b = &back.nodes[i];
+        assert_int_equal(a->op, b->op);
+        assert_memory_equal(a->in, b->in, sizeof a->in);
+        assert_memory_equal(a->dim, b->dim, sizeof a->dim);
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->unit, b->unit);
+        assert_int_equal(a->offset, b->offset);
+    }
+    assert_string_equal(back.nodes[find(&back, ODD_NAME)].name, ODD_NAME);
+    assert_true(ir_attr_float(&back.nodes[find(&back, "l0.attn_norm")], "eps") == 1e-5);
+    assert_true(isnan(ir_graph_float(&back, "odd_nan", 0)));
+    assert_true(ir_graph_float(&back, "odd_inf", 0) == -INFINITY);
+    assert_string_equal(back.passes, "lower fuse place");
+    assert_int_equal(back.arena_bytes, 1 << 20);
+    assert_string_equal(back.units[1], "npu0");
+    for (int op = 0; op < IR_OP_COUNT; op++)
+        if (!strstr(text, tu_fmt(" = %s(", ir_op_name(op)))) fail_msg("no %s in the graph", ir_op_name(op));
+    free(text);
+    ir_graph_free(&g);
+    ir_graph_free(&back);
+}
+
+static void test_parse_comments(void **state)
+{
+    (void)state;
+    const char *text =
+        "; a comment first\n\n"
+        "  hetc-ir   1 ; version\n"
+        "graph \"small\"   arch=\"llama\"\r\n"
+        "\t\n"
+        "units cpu0 ; the only one\n"
+        "%0 = input() : [S] i32 @-1 \"ids;not a comment\"\n"
+        "%1 = weight() name=\"emb\" : [ 8 , 4 ] f32 @-1 \"emb\"   ; trailing\n"
+        "%2 = embed(%0,%1) : [S,4] f32 @-1 \"embed\" unit=0\n"
+        "; last line without newline";
+    IrGraph g;
+    char err[512] = "";
+    if (ir_parse(&g, text, "c.ir", err, sizeof err) != 0) fail_msg("parse: %s", err);
+    assert_int_equal(g.n, 3);
+    assert_string_equal(g.nodes[0].name, "ids;not a comment");
+    assert_int_equal(g.nodes[2].unit, 0);
+    char *canon = ir_print_str(&g);
+    ir_graph_free(&g);
+    assert_round_trip(&g, canon);
+    free(canon);
+    ir_graph_free(&g);
+}
+
+typedef struct {
+    const char *text;       /* input after the header when 'header' */
+    int header;             /* 1: prefixed with the two header lines */
+    const char *want;       /* exact start of the message */
+} BadCase;
+
+#define HDR "hetc-ir 1\ngraph \"m\" arch=\"llama\"\n"
+#define IDS "%0 = input() : [S] i32 @-1 \"ids\"\n"
+
+static const BadCase bad_cases[] = {
+    {"", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
+    {"\n\n; only a comment\n", 0, "t.ir:3: error: missing header 'hetc-ir 1'"},
+    {"garbage here\n", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
+    {"\x01\x02\xff\n", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
+    {"hetc-ir 2\n", 0, "t.ir:1: error: unsupported version 2"},
+    {"hetc-ir 1 extra\n", 0, "t.ir:1: error: unexpected 'extra' at end of line"},
+    {"hetc-ir 1\n", 0, "t.ir:1: error: missing 'graph' line"},
+    {"hetc-ir 1\nnodes\n", 0, "t.ir:2: error: missing 'graph' line"},
+    {"hetc-ir 1\ngraph \"m arch=\"x\"\n", 0, "t.ir:2: error: expected 'arch=' after the model name"},
+    {"hetc-ir 1\ngraph \"m\" arch=\"x\n", 0, "t.ir:2: error: unterminated string"},
+    {"%0 = foo() : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: unknown op 'foo'"},
+    {"%0 = silu(%7) : [S,4] f32 @-1 \"x\"\n", 1, "t.ir:3: error: operand %7 not defined before use"},
+    {IDS "%1 = silu(%-1) : [S,4] f32 @-1 \"x\"\n", 1, "t.ir:4: error: operand %-1 not defined before use"},
+    {"%0 = input() : [S", 1, "t.ir:3: error: expected ']', found end of line"},
+    {"%0 = input(", 1, "t.ir:3: error: expected '%', found end of line"},
+    {"%0 =", 1, "t.ir:3: error: expected op name, found end of line"},
+    {"%0 = input() [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: expected ':', found '[S]'"},
+    {"%0 = input() : [S] f64 @-1 \"x\"\n", 1, "t.ir:3: error: bad dtype 'f64'"},
+    {"%0 = input() : [0] i32 @-1 \"x\"\n", 1, "t.ir:3: error: bad dimension 0"},
+    {"%0 = input() : [Q] i32 @-1 \"x\"\n", 1, "t.ir:3: error: bad dimension 'Q]'"},
+    {"%0 = input() : [S,1,1,1,1] i32 @-1 \"x\"\n", 1, "t.ir:3: error: more than 4 dimensions"},
+    {"%0 = input() : [S] i32 @-1 \"ids\n", 1, "t.ir:3: error: unterminated string"},
+    {"%0 = input() : [S] i32 @-1 \"a\\qb\"\n", 1, "t.ir:3: error: bad escape '\\q' in string"},
+    {"%0 = input() : [S] i32 @-1 ids\n", 1, "t.ir:3: error: expected node name in double quotes, found 'ids'"},
+    {IDS IDS, 1, "t.ir:4: error: duplicate node id %0"},
+    {"%1 = input() : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: node ids not consecutive from 0: expected %0, found %1"},
+    {"%99999999999999999999 = input()\n", 1, "t.ir:3: error: node id 99999999999999999999 out of range"},
+    {"%0 = input() : [99999999999999999999] i32 @-1 \"x\"\n", 1, "t.ir:3: error: dimension 99999999999999999999 out of range"},
+    {"%0 = weight() name=abc : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: attribute 'name' value malformed: 'abc'"},
+    {"%0 = weight() x=1.5.2 : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: attribute 'x' value malformed: '1.5.2'"},
+    {"%0 = weight() x=99999999999999999999 : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: attribute 'x' value 99999999999999999999 out of range"},
+    {"%0 = weight() name=\"a\" name=\"b\" : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: duplicate attribute 'name'"},
+    {"%0 = input() : [S] i32 @-1 \"x\" bogus\n", 1, "t.ir:3: error: unexpected 'bogus' after the node name"},
+    {"%0 = input() : [S] i32 @-1 \"x\" unit=1 unit=1\n", 1, "t.ir:3: error: unexpected or repeated 'unit='"},
+    {IDS "frobnicate 3\n", 1, "t.ir:4: error: expected a node or a directive, found 'frobnicate'"},
+    {"units a\nunits b\n", 1, "t.ir:4: error: duplicate 'units' line"},
+    {"units a b c d e f g h i\n", 1, "t.ir:3: error: more than 8 units"},
+    {"units abcdefghijklmnopq\n", 1, "t.ir:3: error: unit name longer than 15 bytes"},
+    {"passes lower \"x\"\n", 1, "t.ir:3: error: bad pass name"},
+    {"arena -4\n", 1, "t.ir:3: error: arena size -4 out of range"},
+    {"attr big=1e999\n", 1, "t.ir:3: error: attribute 'big' value 1e999 out of range"},
+    {"attr k=\n", 1, "t.ir:3: error: attribute 'k' value malformed: end of line"},
+    {"attr =3\n", 1, "t.ir:3: error: expected attribute name, found '=3'"},
+    {IDS "%1 = silu(%0, %0) : [S] f32 @-1 \"s\"\n", 1, "t.ir: error: node %1 (s): silu: expects 1 operand, has 2"},
+    {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir: error: node %0 (x): input: unit 1 out of range"},
+};
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const BadCase *c = &bad_cases[i];
+        const char *text = c->header ? tu_fmt("%s%s", HDR, c->text) : c->text;
+        IrGraph g;
+        char err[512] = "";
+        int rc = ir_parse(&g, text, "t.ir", err, sizeof err);
+        if (rc != -1 || strncmp(err, c->want, strlen(c->want)) != 0)
+            fail_msg("case %zu: rc %d, message '%s', wanted '%s'", i, rc, err, c->want);
+        assert_int_equal(g.n, 0);
+        assert_null(g.nodes);
+    }
+    IrGraph g;
+    char tiny[8];
+    assert_int_equal(ir_parse(&g, "bad", NULL, tiny, sizeof tiny), -1);
+    assert_string_equal(tiny, "<input>");
+    assert_int_equal(ir_parse(&g, NULL, "x", NULL, 0), -1);
+}
+
+/* Parses text; if accepted, its printed form must round-trip. */
+static void parse_anything(const char *text)
+{
+    IrGraph g;
+    char err[512] = "";
+    if (ir_parse(&g, text, "fuzz.ir", err, sizeof err) != 0) {
+        if (strncmp(err, "fuzz.ir", 7) != 0) fail_msg("bad message '%s'", err);
+        return;
+    }
+    char *once = ir_print_str(&g);
+    ir_graph_free(&g);
+    assert_round_trip(&g, once);
+    free(once);
+    ir_graph_free(&g);
+}
+
+static void test_parse_garbage(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_model(&g);
+    char *text = ir_print_str(&g);
+    ir_graph_free(&g);
+    size_t len = strlen(text);
+    char *buf = malloc(len + 1);
+    for (size_t cut = 0; cut <= len; cut++) {
+        memcpy(buf, text, cut);
+        buf[cut] = 0;
+        parse_anything(buf);
+    }
+    static const char pool[] = "%\"\\;[]():,=@-+.0123456789eSRx \t\r\nz\x80";
+    uint64_t seed = 12345;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(buf, text, len + 1);
+        for (int k = 0; k < 1 + round % 3; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t at = (size_t)(seed >> 33) % len;
+            int pick = (int)((seed >> 20) % (sizeof pool - 1 + 8));
+            buf[at] = pick < (int)sizeof pool - 1 ? pool[pick] : (char)(1 + (seed >> 8) % 255);
+        }
+        parse_anything(buf);
+    }
+    free(buf);
+    free(text);
+}
+
+/* ---- dumps ---- */
+
+static char *dump(void (*fn)(FILE *, const IrGraph *), const IrGraph *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fn(f, g);
+    fclose(f);
+    return buf;
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v)) fail_msg("no key '%s'", key);
+    return v;
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_model(&g);
+    char *text = dump(ir_dump_json, &g);
+    json_object *root = json_tokener_parse(text);
+    if (!root) fail_msg("invalid JSON:\n%s", text);
+    assert_int_equal(json_object_get_int(get(root, "version")), 1);
+    assert_string_equal(json_object_get_string(get(root, "model")), "llama-tiny");
+    assert_string_equal(json_object_get_string(get(root, "arch")), "llama");
+    json_object *attrs = get(root, "attrs");
+    assert_int_equal(json_object_get_int(get(attrs, "hidden")), H);
+    assert_true(json_object_is_type(get(attrs, "eps"), json_type_double));
+    assert_true(json_object_is_type(get(attrs, "rope_theta"), json_type_double));
+    assert_true(json_object_is_type(get(attrs, "odd_nan"), json_type_null));
+    assert_int_equal(json_object_array_length(get(root, "units")), 2);
+    assert_int_equal(json_object_get_int64(get(root, "arena_bytes")), 1 << 20);
+    json_object *nodes = get(root, "nodes");
+    assert_int_equal((int)json_object_array_length(nodes), g.n);
+    json_object *embed = json_object_array_get_idx(nodes, 2);
+    assert_int_equal(json_object_get_int(get(embed, "id")), 2);
+    assert_string_equal(json_object_get_string(get(embed, "op")), "embed");
+    assert_int_equal(json_object_get_int(json_object_array_get_idx(get(embed, "inputs"), 1)), 1);
+    json_object *shape = get(embed, "shape");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(shape, 0)), "S");
+    assert_int_equal(json_object_get_int(json_object_array_get_idx(shape, 1)), H);
+    assert_string_equal(json_object_get_string(get(embed, "dtype")), "f32");
+    assert_int_equal(json_object_get_int(get(embed, "layer")), -1);
+    assert_int_equal(json_object_get_int(get(embed, "unit")), 0);
+    assert_int_equal(json_object_get_int(get(embed, "offset")), 0);
+    json_object *odd = json_object_array_get_idx(nodes, find(&g, ODD_NAME));
+    assert_string_equal(json_object_get_string(get(odd, "name")), ODD_NAME);
+    json_object *w = json_object_array_get_idx(nodes, 1);
+    assert_string_equal(json_object_get_string(get(get(w, "attrs"), "name")), "model.embed_tokens.weight");
+    assert_string_equal(json_object_get_string(get(w, "dtype")), "bf16");
+    json_object_put(root);
+    free(text);
+    ir_graph_free(&g);
+}
+
+static void test_dot(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_model(&g);
+    char *text = dump(ir_dump_dot, &g);
+    assert_true(strncmp(text, "digraph \"llama-tiny\" {", 22) == 0);
+    assert_non_null(strstr(text, "subgraph cluster_L0 {"));
+    assert_null(strstr(text, "cluster_L-1"));
+    assert_non_null(strstr(text, "n0 -> n2;"));
+    assert_non_null(strstr(text, "n1 -> n2;"));
+    assert_non_null(strstr(text, "n1 [label=\"%1 weight\\nmodel.embed_tokens.weight\\n[256,64] bf16\", shape=ellipse];"));
+    assert_non_null(strstr(text, "n2 [label=\"%2 embed\\nembed\\n[S,64] f32\"];"));
+    assert_non_null(strstr(text, "silu\\nl0.mlp.silu \\\"q\\\";x\\\\y\\n"));
+    const char *cluster = strstr(text, "cluster_L0");
+    assert_true(strstr(text, "label=\"%4 rmsnorm") > cluster);
+    assert_true(text[strlen(text) - 2] == '}');
+    free(text);
+    ir_graph_free(&g);
+}
+
+/* ---- verifier ---- */
+
+/* Applies edit to a fresh model; verify must fail with exactly want. */
+static void expect_verify(void (*edit)(IrGraph *), const char *want)
+{
+    IrGraph g;
+    build_model(&g);
+    edit(&g);
+    char err[512] = "";
+    assert_int_equal(ir_verify(&g, err, sizeof err), -1);
+    assert_string_equal(err, want);
+    ir_graph_free(&g);
+}
+
+static void drop_operand(IrGraph *g) { g->nodes[find(g, "l0.attn.q")].nin = 1; }
+static void narrow_weight(IrGraph *g) { g->nodes[find(g, "model.layers.0.self_attn.k_proj.weight")].dim[1] = 32; }
+static void drop_eps(IrGraph *g) { g->nodes[find(g, "l0.attn_norm")].nattr = 0; }
+static void int_eps(IrGraph *g) { ir_set_int(&g->nodes[find(g, "l0.attn_norm")], "eps", 1); }
+static void bad_gqa(IrGraph *g) { ir_set_int(&g->nodes[find(g, "l0.attn")], "kv_heads", 3); }
+static void half_embed(IrGraph *g) { g->nodes[find(g, "embed")].dtype = IR_F16; }
+static void self_use(IrGraph *g) { g->nodes[find(g, "l0.mlp.sum")].in[1] = find(g, "l0.mlp.sum"); }
+static void far_unit(IrGraph *g) { g->nodes[find(g, "embed")].unit = 2; }
+static void rank5(IrGraph *g) { g->nodes[find(g, "embed")].ndim = 5; }
+static void zero_dim(IrGraph *g) { g->nodes[find(g, "model.norm.weight")].dim[0] = 0; }
+static void short_table(IrGraph *g) { g->nodes[find(g, "rope")].dim[0] = 4; }
+static void wrong_id(IrGraph *g) { g->nodes[3].id = 7; }
+static void bias_mismatch(IrGraph *g) { g->nodes[find(g, "model.layers.0.self_attn.q_proj.bias")].dim[0] = 32; }
+static void mixed_add(IrGraph *g) { g->nodes[find(g, "l0.mlp.down2")].dim[1] = 32; }
+static void full_rows(IrGraph *g) { g->nodes[find(g, "last")].dim[0] = IR_DIM_S; }
+static void ids_float(IrGraph *g) { g->nodes[0].dtype = IR_F32; }
+static void int8_weight(IrGraph *g) { g->nodes[1].dtype = IR_I8; }
+static void spaced_unit(IrGraph *g) { strcpy(g->units[1], "npu 0"); }
+
+static void test_verify_errors(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_model(&g);
+    int q = find(&g, "l0.attn.q"), k = find(&g, "l0.attn.k"), norm = find(&g, "l0.attn_norm");
+    int att = find(&g, "l0.attn"), sum = find(&g, "l0.mlp.sum"), down2 = find(&g, "l0.mlp.down2");
+    int qrope = find(&g, "l0.attn.q_rope"), last = find(&g, "last");
+    int wnorm = find(&g, "model.norm.weight");
+    ir_graph_free(&g);
+    expect_verify(drop_operand, tu_fmt("node %%%d (l0.attn.q): linear: expects 2 or 3 operands, has 1", q));
+    expect_verify(narrow_weight, tu_fmt("node %%%d (l0.attn.k): linear: weight is [32,32] but input has 64 columns", k));
+    expect_verify(drop_eps, tu_fmt("node %%%d (l0.attn_norm): rmsnorm: missing attribute 'eps' (float)", norm));
+    expect_verify(int_eps, tu_fmt("node %%%d (l0.attn_norm): rmsnorm: attribute 'eps' is int, expected float", norm));
+    expect_verify(bad_gqa, tu_fmt("node %%%d (l0.attn): attention: heads 4 is not a multiple of kv_heads 3", att));
+    expect_verify(half_embed, "node %2 (embed): embed: dtype is f16, expected f32");
+    expect_verify(self_use, tu_fmt("node %%%d (l0.mlp.sum): add: operand %%%d is not defined before use", sum, sum));
+    expect_verify(far_unit, "node %2 (embed): embed: unit 2 out of range (the graph has 2 units)");
+    expect_verify(rank5, "node %2 (embed): embed: rank 5 is not in 0..4");
+    expect_verify(zero_dim, tu_fmt("node %%%d (model.norm.weight): weight: dimension 0 is 0", wnorm));
+    expect_verify(short_table, tu_fmt("node %%%d (l0.attn.q_rope): rope: table is [4] but head_dim/2 is 8", qrope));
+    expect_verify(wrong_id, "node %3 (model.layers.0.input_layernorm.weight): weight: id is 7 but the node is at index 3");
+    expect_verify(bias_mismatch, tu_fmt("node %%%d (l0.attn.q): linear: bias is [32] but weight has 64 rows", q));
+    expect_verify(mixed_add, tu_fmt("node %%%d (l0.mlp.down2): linear: result is [S,32], expected [S,64]", down2));
+    expect_verify(full_rows, tu_fmt("node %%%d (last): last_rows: result is [S,64], expected [R,64]", last));
+    expect_verify(ids_float, "node %0 (ids): input: dtype is f32, expected i32");
+    expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16 or bf16");
+    expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a word of [A-Za-z0-9_.-]");
+}
+
+static void test_verify_gqa_message_in_parse(void **state)
+{
+    (void)state;
+    IrGraph g;
+    build_model(&g);
+    ir_set_int(&g.nodes[find(&g, "l0.attn")], "kv_heads", 3);
+    char *text = ir_print_str(&g);
+    ir_graph_free(&g);
+    char err[512] = "";
+    assert_int_equal(ir_parse(&g, text, "m.ir", err, sizeof err), -1);
+    assert_non_null(strstr(err, "m.ir: error: node %"));
+    assert_non_null(strstr(err, "(l0.attn): attention: heads 4 is not a multiple of kv_heads 3"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_attrs),
+        cmocka_unit_test(test_compact_and_replace),
+        cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_bugs_abort),
+        cmocka_unit_test(test_print_exact),
+        cmocka_unit_test(test_print_minimal),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_parse_comments),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_garbage),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_verify_errors),
+        cmocka_unit_test(test_verify_gqa_message_in_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
