@@ -4,7 +4,8 @@
  * reference.json: the reference interpreter (hetc run) and the generated
  * program (hetc compile, cmake, model --ids --logits) with the default
  * batch, --batch 1 and --batch 7 must give logits within relative L2 error
- * 1e-4 of the reference at every position.
+ * 1e-4 of the reference at every position. The same for the fixtures in
+ * tests/fixtures.
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -146,19 +147,19 @@ static void test_shared_fixtures(void **state)
     assert_true(run_all(tu_fmt("%s/fixtures", tu_shared())) >= 3);
 }
 
-/* Fixtures made with gen_fixtures.py beyond the shared ones, if given. */
-static void test_extra_fixtures(void **state)
+/* Our own fixtures (tests/fixtures, see its README): shapes, GQA ratios,
+ * explicit head_dim, bf16, tied heads, llama3 RoPE and old config keys that
+ * the shared ones do not cover. */
+static void test_own_fixtures(void **state)
 {
-    const char *extra = getenv("HETC_EXTRA_FIXTURES");
-    if (!extra || !*extra) skip();
-    assert_true(run_all(extra) >= 1);
+    assert_true(run_all(tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_fixtures),
-        cmocka_unit_test(test_extra_fixtures),
+        cmocka_unit_test(test_own_fixtures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
