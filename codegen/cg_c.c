@@ -161,7 +161,14 @@ static void emit_node(Emit *e, const IrNode *n)
     if (n->layer >= 0) e->last_layer = n->layer;
     char layer[24] = "";
     if (n->layer >= 0) snprintf(layer, sizeof layer, " layer %d", n->layer);
-    fprintf(f, "    /* %%%d %s \"%s\"%s %s */\n", n->id, ir_op_name(n->op), n->name, layer, sh);
+    fprintf(f, "    /* %%%d %s \"%s\"%s %s", n->id, ir_op_name(n->op), n->name, layer, sh);
+    for (int k = 0; k < n->nin; k++) {
+        const IrNode *w = &e->g->nodes[n->in[k]];
+        if (w->op != IR_OP_WEIGHT) continue;
+        shape_text(w, sh, sizeof sh);
+        fprintf(f, "\n     *   %s %s", ir_attr_str(w, "name"), sh);
+    }
+    fputs(" */\n", f);
     if (n->op == IR_OP_LAST_ROWS) {
         fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
         return;

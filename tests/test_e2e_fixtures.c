@@ -93,10 +93,11 @@ static void check_logits(const char *path, const Prompt *p, const char *what)
 
 static void run_fixture(const char *root, const char *name)
 {
-    const char *fix = tu_fmt("%s/%s", root, name);
+    char fix[4096], out[4096];
+    snprintf(fix, sizeof fix, "%s/%s", root, name);
     Reference r;
     load_reference(tu_fmt("%s/reference.json", fix), &r);
-    const char *out = tu_tmpdir(tu_fmt("e2e-%s", name));
+    snprintf(out, sizeof out, "%s", tu_tmpdir(tu_fmt("e2e-%s", name)));
     char *log;
     int rc = tu_run(&log, "%s compile %s --target %s/targets/host-cpu.xml -o %s/proj", tu_hetc(), fix, tu_src(), out);
     if (rc) fail_msg("hetc compile failed:\n%s", log);
@@ -107,7 +108,8 @@ static void run_fixture(const char *root, const char *name)
     free(log);
     for (int i = 0; i < r.np; i++) {
         const Prompt *p = &r.p[i];
-        const char *lf = tu_fmt("%s/logits.bin", out);
+        char lf[4200];
+        snprintf(lf, sizeof lf, "%s/logits.bin", out);
         rc = tu_run(&log, "%s run %s --ids %s --logits %s", tu_hetc(), fix, ids_arg(p), lf);
         if (rc) fail_msg("hetc run failed:\n%s", log);
         free(log);
@@ -124,8 +126,10 @@ static void run_fixture(const char *root, const char *name)
 }
 
 /* Every directory with a reference.json under root; returns how many. */
-static int run_all(const char *root)
+static int run_all(const char *where)
 {
+    char root[4096];
+    snprintf(root, sizeof root, "%s", where);
     DIR *d = opendir(root);
     if (!d) fail_msg("%s: cannot open", root);
     struct dirent *e;
