@@ -30,14 +30,15 @@ typedef struct {
     char name[IR_NAME_LEN];
 } Model;
 
+/* Prints an error; messages that carry their own "FILE:LINE: error:" stand alone. */
 static int die(const char *fmt, ...)
 {
+    char msg[2 * FE_ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
-    fputs("hetc: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s%s\n", strstr(msg, ": error: ") ? "" : "hetc: error: ", msg);
     return 1;
 }
 

@@ -17,7 +17,8 @@ static const char *good;     /* a valid tiny model */
 /* Copies the good model to a new directory and returns it. */
 static const char *copy_model(const char *name)
 {
-    const char *dir = tu_tmpdir(name);
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir(name));
     if (tu_run(NULL, "cp %s/* %s/", good, dir)) fail_msg("copy failed");
     return dir;
 }
@@ -168,11 +169,12 @@ static void test_truncated_safetensors(void **state)
 
 static void test_bad_target(void **state)
 {
-    const char *d = tu_tmpdir("bad-target");
-    const char *t = tu_fmt("%s/t.xml", d);
+    char d[4096], t[4200];
+    snprintf(d, sizeof d, "%s", tu_tmpdir("bad-target"));
+    snprintf(t, sizeof t, "%s/t.xml", d);
     const char *xml = "<target name=\"x\" version=\"1\">\n  <unit name=\"cpu0\" kind=\"cpu\" backend=\"c\">\n</target>\n";
     tu_write_file(t, xml, strlen(xml));
-    expect_error(tu_fmt("%s:3: error: malformed XML", t),
+    expect_error(tu_fmt("%s:4: error: malformed XML", t),
                  tu_fmt("%s compile %s --target %s -o %s/out", tu_hetc(), good, t, d));
     xml = "<target name=\"x\" version=\"1\">\n  <unit name=\"u\" kind=\"dsp\" backend=\"c\"/>\n</target>\n";
     tu_write_file(t, xml, strlen(xml));
@@ -184,7 +186,8 @@ static void test_bad_target(void **state)
 
 static void test_bad_arch_xml(void **state)
 {
-    const char *d = tu_tmpdir("bad-arch-xml");
+    char d[4096];
+    snprintf(d, sizeof d, "%s", tu_tmpdir("bad-arch-xml"));
     if (tu_run(NULL, "cp %s/models/llama.xml %s/", tu_src(), d)) fail_msg("copy failed");
     patch(tu_fmt("%s/llama.xml", d), "op=\"silu\"", "op=\"gelu\"");
     expect_error(tu_fmt("%s/llama.xml:", d), tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
@@ -196,7 +199,8 @@ static void test_bad_arch_xml(void **state)
 /* The generated program: context overflow, wrong weights, bad ids. */
 static void test_program_errors(void **state)
 {
-    const char *d = tu_tmpdir("program-errors");
+    char d[4096], model[4200];
+    snprintf(d, sizeof d, "%s", tu_tmpdir("program-errors"));
     char *out;
     if (tu_run(&out, "%s compile %s --target %s/targets/host-cpu.xml -o %s/a --ctx 8 && "
                      "%s compile %s --target %s/targets/host-cpu.xml -o %s/b --max-chunk 4 && "
@@ -204,7 +208,7 @@ static void test_program_errors(void **state)
                tu_hetc(), good, tu_src(), d, tu_hetc(), good, tu_src(), d, d, d, d))
         fail_msg("compile/build failed: %s", out);
     free(out);
-    const char *model = tu_fmt("%s/a/build/model", d);
+    snprintf(model, sizeof model, "%s/a/build/model", d);
     expect_error("prompt has 9 tokens but the context is 8", tu_fmt("%s --ids 1,2,3,4,5,6,7,8,9 --logits %s/l", model, d));
     expect_error("context is 4", tu_fmt("%s --ctx 4 --ids 1,2,3,4,5 --logits %s/l", model, d));
     expect_error("another model", tu_fmt("%s -m %s/b/weights.bin --ids 1 --logits %s/l", model, d, d));

@@ -93,7 +93,7 @@ static void check_logits(const char *path, const Prompt *p, const char *what)
 
 static void run_fixture(const char *root, const char *name)
 {
-    char fix[4096], out[4096];
+    char fix[8192], out[4096];
     snprintf(fix, sizeof fix, "%s/%s", root, name);
     Reference r;
     load_reference(tu_fmt("%s/reference.json", fix), &r);

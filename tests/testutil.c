@@ -29,9 +29,9 @@ const char *tu_src(void)
 
 const char *tu_fmt(const char *fmt, ...)
 {
-    static char ring[8][4096];
+    static char ring[32][4096];
     static int next;
-    char *buf = ring[next++ & 7];
+    char *buf = ring[next++ & 31];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof ring[0], fmt, ap);

@@ -17,7 +17,7 @@ const char *tu_hetc(void);
 const char *tu_src(void);
 /* A fresh empty directory $HETC_TMP/<name> (or /tmp/hetc-test-<pid>/<name>). */
 const char *tu_tmpdir(const char *name);
-/* Formats into a static ring of buffers (8 slots), for building paths. */
+/* Formats into a static ring of buffers (32 slots), for building paths. */
 const char *tu_fmt(const char *fmt, ...);
 /* Whole file as a NUL-terminated malloc'd buffer (len may be NULL); NULL if missing. */
 char *tu_read_file(const char *path, size_t *len);

@@ -1,0 +1,706 @@
+/* rt_kernels.c: the CPU kernels called by generated code: embedding lookup,
+ * RMSNorm, linear layers (GEMV for one or a few rows, packed and blocked
+ * GEMM for more), RoPE, causal attention over the KV cache and elementwise
+ * ops. Portable C: GCC vector extensions (16 floats per vector) give AVX-512,
+ * AVX2 or NEON code under -march=native. Every kernel splits its work
+ * across the pool, allocates nothing and keeps scratch on the stack or in
+ * caller buffers. A NULL pool runs everything on the calling thread. */
+#include "hetc_rt.h"
+
+#include <math.h>
+#include <string.h>
+
+/* GCC in ISO C modes (-std=c11) does not contract a*b+c into fused
+ * multiply-adds; the kernels rely on it. The vector types' calling
+ * convention depends on -march, which is harmless for this file's static
+ * functions, so that ABI note is silenced. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint32_t v16u __attribute__((vector_size(64)));
+typedef uint16_t v16u16 __attribute__((vector_size(32)));
+#ifdef __FLT16_MAX__
+typedef _Float16 v16h __attribute__((vector_size(32)));
+#endif
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+enum {
+    VL = 16,                    /* floats per vector */
+    PAR_MIN_WORK = 1 << 15,     /* elementwise work below this stays on one thread */
+    GEMV_MAX_S = 4,             /* rt_linear takes the GEMV path up to this many rows */
+    GEMV_ROWS = 4,              /* weight rows per GEMV tile */
+    GEMM_MR = 6,                /* rows of x per micro-kernel tile */
+#if defined(__AVX512F__)
+    GEMM_NV = 2,                /* vectors of outputs per micro-kernel row (32 regs) */
+#else
+    GEMM_NV = 1,                /* (16 AVX2 or 32 NEON registers) */
+#endif
+    GEMM_NR = GEMM_NV * VL,     /* weight rows per packed panel */
+    GEMM_KB = 256,              /* k per packed block: GEMM_KB * GEMM_NR floats */
+    ROPE_CHUNK = 64,            /* frequencies whose cos/sin are computed at once */
+};
+
+/* ---- small helpers ---- */
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Thread ith's share [*lo, *hi) of n items, cut at multiples of 'unit'. */
+static void split(int64_t n, int64_t unit, int ith, int nth, int64_t *lo, int64_t *hi)
+{
+    int64_t units = (n + unit - 1) / unit;
+    *lo = min64(n, units * ith / nth * unit);
+    *hi = min64(n, units * (ith + 1) / nth * unit);
+}
+
+/* Runs fn on the pool, or on this thread alone when the work is small. */
+static void run(RtPool *pool, RtTaskFn fn, void *arg, int64_t work)
+{
+    if (!pool || work < PAR_MIN_WORK)
+        fn(arg, 0, 1);
+    else
+        rt_pool_run(pool, fn, arg);
+}
+
+static inline v16f load_f32(const float *p)
+{
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store_f32(float *p, v16f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* The first n (< VL) floats at p, zero-padded. */
+static inline v16f load_part(const float *p, int64_t n)
+{
+    v16f v = {0};
+    memcpy(&v, p, (size_t)n * sizeof(float));
+    return v;
+}
+
+static inline v16f load_bf16(const uint16_t *p)
+{
+    v16u16 h;
+    memcpy(&h, p, sizeof h);
+    return (v16f)(__builtin_convertvector(h, v16u) << 16);
+}
+
+static inline v16f load_f16(const uint16_t *p)
+{
+#ifdef __FLT16_MAX__
+    v16h h;
+    memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, v16f);
+#else
+    v16f v;
+    for (int i = 0; i < VL; i++)
+        v[i] = rt_f16_to_f32(p[i]);
+    return v;
+#endif
+}
+
+/* 16 weights from element i of W, widened to f32. dt is a constant at every
+ * call site, so the switch folds away. */
+ALWAYS_INLINE v16f load_w(const void *W, RtDtype dt, int64_t i)
+{
+    switch (dt) {
+    case RT_F16: return load_f16((const uint16_t *)W + i);
+    case RT_BF16: return load_bf16((const uint16_t *)W + i);
+    default: return load_f32((const float *)W + i);
+    }
+}
+
+ALWAYS_INLINE float scalar_w(const void *W, RtDtype dt, int64_t i)
+{
+    switch (dt) {
+    case RT_F16: return rt_f16_to_f32(((const uint16_t *)W)[i]);
+    case RT_BF16: return rt_bf16_to_f32(((const uint16_t *)W)[i]);
+    default: return ((const float *)W)[i];
+    }
+}
+
+static inline float hsum(v16f v)
+{
+    float s = 0.0f;
+    for (int i = 0; i < VL; i++)
+        s += v[i];
+    return s;
+}
+
+static inline v16f splat(float f)
+{
+    return (v16f){0} + f;
+}
+
+static inline v16f vmax(v16f a, v16f b)
+{
+    v16i m = a > b;
+    return (v16f)(((v16i)a & m) | ((v16i)b & ~m));
+}
+
+static inline v16f vmin(v16f a, v16f b)
+{
+    v16i m = a < b;
+    return (v16f)(((v16i)a & m) | ((v16i)b & ~m));
+}
+
+/* e^x, about 1 ulp. Inputs are clamped to [-86, 88] (results outside are
+ * not needed by silu or softmax). Round x*log2(e) to n, reduce
+ * r = x - n*ln2 in two steps, use the Cephes expf polynomial, scale by 2^n. */
+static inline v16f vexp(v16f x)
+{
+    const float magic = 12582912.0f;     /* 1.5 * 2^23: adding it rounds to an integer */
+    x = vmin(vmax(x, splat(-86.0f)), splat(88.0f));
+    v16f n = (x * 1.44269504088896341f + magic) - magic;
+    v16f r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    v16f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    v16i e = __builtin_convertvector(n, v16i) << 23;
+    return (v16f)((v16i)p + e);
+}
+
+/* ---- embedding ---- */
+
+typedef struct {
+    float *out;             /* [S, H] */
+    const void *table;      /* [vocab, H] of dt */
+    RtDtype dt;
+    const int32_t *ids;     /* [S] */
+    int S, H;
+} EmbedArgs;
+
+ALWAYS_INLINE void convert_row(float *out, const void *W, RtDtype dt, int64_t base, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        store_f32(out + i, load_w(W, dt, base + i));
+    for (; i < n; i++)
+        out[i] = scalar_w(W, dt, base + i);
+}
+
+static void embed_task(void *p, int ith, int nth)
+{
+    const EmbedArgs *a = p;
+    int64_t s0, s1;
+    split(a->S, 1, ith, nth, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++) {
+        float *o = a->out + s * a->H;
+        int64_t base = (int64_t)a->ids[s] * a->H;
+        switch (a->dt) {
+        case RT_F16: convert_row(o, a->table, RT_F16, base, a->H); break;
+        case RT_BF16: convert_row(o, a->table, RT_BF16, base, a->H); break;
+        default: convert_row(o, a->table, RT_F32, base, a->H); break;
+        }
+    }
+}
+
+void rt_embed(RtPool *pool, float *out, const void *table, RtDtype dt, const int32_t *ids,
+              int S, int H)
+{
+    EmbedArgs a = {.out = out, .table = table, .dt = dt, .ids = ids, .S = S, .H = H};
+    run(pool, embed_task, &a, (int64_t)S * H);
+}
+
+/* ---- RMSNorm ---- */
+
+typedef struct {
+    float *out;             /* [S, H] */
+    const float *x;         /* [S, H] */
+    const float *w;         /* [H] */
+    int S, H;
+    float eps;
+} NormArgs;
+
+/* Sum of squares: 16 lanes in float (each a short partial sum), then double. */
+static double sum_squares(const float *x, int64_t n)
+{
+    v16f acc = {0};
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        v16f v = load_f32(x + i);
+        acc += v * v;
+    }
+    double s = 0.0;
+    for (int l = 0; l < VL; l++)
+        s += acc[l];
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+static void rmsnorm_row(float *out, const float *x, const float *w, int64_t H, float eps)
+{
+    float r = (float)(1.0 / sqrt(sum_squares(x, H) / (double)H + eps));
+    int64_t i = 0;
+    for (; i + VL <= H; i += VL)
+        store_f32(out + i, load_f32(x + i) * r * load_f32(w + i));
+    for (; i < H; i++)
+        out[i] = x[i] * r * w[i];
+}
+
+static void rmsnorm_task(void *p, int ith, int nth)
+{
+    const NormArgs *a = p;
+    int64_t s0, s1;
+    split(a->S, 1, ith, nth, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++)
+        rmsnorm_row(a->out + s * a->H, a->x + s * a->H, a->w, a->H, a->eps);
+}
+
+void rt_rmsnorm(RtPool *pool, float *out, const float *x, const float *w, int S, int H, float eps)
+{
+    NormArgs a = {.out = out, .x = x, .w = w, .S = S, .H = H, .eps = eps};
+    run(pool, rmsnorm_task, &a, (int64_t)S * H);
+}
+
+/* ---- linear: shared arguments ---- */
+
+typedef struct {
+    float *out;             /* [S, N] */
+    const float *x;         /* [S, K] */
+    const void *W;          /* [N, K] of dt */
+    RtDtype dt;
+    const float *bias;      /* [N] or NULL */
+    int S, N, K;
+} LinearArgs;
+
+/* ---- linear, GEMV path (S <= GEMV_MAX_S) ----
+ * A tile is GEMV_ROWS rows of W against all S rows of x: each weight vector
+ * is loaded and widened once and used S times; GEMV_ROWS * S independent
+ * accumulators hide the FMA latency. Rows past N repeat the last row and
+ * are not stored. */
+
+ALWAYS_INLINE void gemv_tile_dt(const LinearArgs *a, int64_t n, int rows, RtDtype dt, int S)
+{
+    const int64_t K = a->K;
+    int64_t wrow[GEMV_ROWS];
+    for (int r = 0; r < GEMV_ROWS; r++)
+        wrow[r] = (n + (r < rows ? r : rows - 1)) * K;
+    v16f acc[GEMV_ROWS][GEMV_MAX_S] = {{{0}}};
+    int64_t k = 0;
+    for (; k + VL <= K; k += VL) {
+        v16f xv[GEMV_MAX_S];
+        for (int s = 0; s < S; s++)
+            xv[s] = load_f32(a->x + s * K + k);
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            v16f wv = load_w(a->W, dt, wrow[r] + k);
+            for (int s = 0; s < S; s++)
+                acc[r][s] += wv * xv[s];
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int s = 0; s < S; s++) {
+            float sum = hsum(acc[r][s]);
+            for (int64_t kk = k; kk < K; kk++)
+                sum += scalar_w(a->W, dt, wrow[r] + kk) * a->x[s * K + kk];
+            a->out[s * a->N + n + r] = sum + (a->bias ? a->bias[n + r] : 0.0f);
+        }
+    }
+}
+
+ALWAYS_INLINE void gemv_tile_s(const LinearArgs *a, int64_t n, int rows, int S)
+{
+    switch (a->dt) {
+    case RT_F16: gemv_tile_dt(a, n, rows, RT_F16, S); break;
+    case RT_BF16: gemv_tile_dt(a, n, rows, RT_BF16, S); break;
+    default: gemv_tile_dt(a, n, rows, RT_F32, S); break;
+    }
+}
+
+static void gemv_tile(const LinearArgs *a, int64_t n, int rows)
+{
+    switch (a->S) {
+    case 1: gemv_tile_s(a, n, rows, 1); break;
+    case 2: gemv_tile_s(a, n, rows, 2); break;
+    case 3: gemv_tile_s(a, n, rows, 3); break;
+    default: gemv_tile_s(a, n, rows, 4); break;
+    }
+}
+
+static void gemv_task(void *p, int ith, int nth)
+{
+    const LinearArgs *a = p;
+    int64_t n0, n1;
+    split(a->N, GEMV_ROWS, ith, nth, &n0, &n1);
+    for (int64_t n = n0; n < n1; n += GEMV_ROWS)
+        gemv_tile(a, n, (int)min64(GEMV_ROWS, n1 - n));
+}
+
+/* ---- linear, GEMM path ----
+ * Threads split N into panels of GEMM_NR weight rows. For each block of
+ * GEMM_KB columns a panel is widened to f32 and packed k-major
+ * (panel[k][j] = W[n0 + j][k0 + k], so one vector load gives GEMM_NR
+ * consecutive outputs' weights, zero past N); then a GEMM_MR x GEMM_NR
+ * register tile accumulates broadcast(x[s][k]) * panel[k][:] for every
+ * group of GEMM_MR rows of x. Rows of x past S repeat the last row and are
+ * not stored. */
+
+typedef struct {
+    const float *x[GEMM_MR];    /* row pointers at column k0 */
+    float *out;                 /* out[s0, n0] */
+    int rows, cols;             /* valid rows (<= GEMM_MR) and columns (<= GEMM_NR) */
+    int kb;                     /* k of this block */
+    int first, last;            /* first / last k block: start from zero / add bias */
+} GemmTile;
+
+ALWAYS_INLINE void pack_panel_dt(float *panel, const LinearArgs *a, int64_t n0, int cols,
+                                 int64_t k0, int kb, RtDtype dt)
+{
+    float row[GEMM_KB];
+    for (int j = 0; j < cols; j++) {
+        convert_row(row, a->W, dt, (n0 + j) * a->K + k0, kb);
+        for (int k = 0; k < kb; k++)
+            panel[k * GEMM_NR + j] = row[k];
+    }
+    for (int j = cols; j < GEMM_NR; j++)
+        for (int k = 0; k < kb; k++)
+            panel[k * GEMM_NR + j] = 0.0f;
+}
+
+static void pack_panel(float *panel, const LinearArgs *a, int64_t n0, int cols, int64_t k0,
+                       int kb)
+{
+    switch (a->dt) {
+    case RT_F16: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_F16); break;
+    case RT_BF16: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_BF16); break;
+    default: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_F32); break;
+    }
+}
+
+/* Loads (or zeroes) the accumulators of a tile from out. */
+static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ldo)
+{
+    for (int r = 0; r < GEMM_MR; r++) {
+        const float *row = t->out + r * ldo;
+        for (int v = 0; v < GEMM_NV; v++) {
+            int n = t->cols - v * VL;
+            if (t->first || r >= t->rows || n <= 0)
+                acc[r][v] = splat(0.0f);
+            else
+                acc[r][v] = n >= VL ? load_f32(row + v * VL) : load_part(row + v * VL, n);
+        }
+    }
+}
+
+static void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ldo,
+                       const float *bias)
+{
+    for (int v = 0; v < GEMM_NV; v++) {
+        int n = t->cols - v * VL;
+        if (n <= 0)
+            break;
+        v16f b = !t->last || !bias ? splat(0.0f)
+                 : n >= VL ? load_f32(bias + v * VL) : load_part(bias + v * VL, n);
+        for (int r = 0; r < t->rows; r++) {
+            float *dst = t->out + r * ldo + v * VL;
+            v16f c = acc[r][v] + b;
+            if (n >= VL)
+                store_f32(dst, c);
+            else
+                memcpy(dst, &c, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+static void micro_kernel(const GemmTile *t, const float *panel, int64_t ldo, const float *bias)
+{
+    v16f acc[GEMM_MR][GEMM_NV];
+    tile_load(acc, t, ldo);
+    for (int k = 0; k < t->kb; k++) {
+        v16f b[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++)
+            b[v] = load_f32(panel + k * GEMM_NR + v * VL);
+        for (int r = 0; r < GEMM_MR; r++) {
+            float xr = t->x[r][k];
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] += xr * b[v];
+        }
+    }
+    tile_store(acc, t, ldo, bias);
+}
+
+/* All row tiles of x against one packed panel (columns n0.., block k0..). */
+static void gemm_panel_rows(const LinearArgs *a, const float *panel, int64_t n0, int cols,
+                            int64_t k0, int kb)
+{
+    GemmTile t = {.cols = cols, .kb = kb, .first = k0 == 0, .last = k0 + kb == a->K};
+    const float *bias = a->bias ? a->bias + n0 : NULL;
+    for (int64_t s0 = 0; s0 < a->S; s0 += GEMM_MR) {
+        t.rows = (int)min64(GEMM_MR, a->S - s0);
+        for (int r = 0; r < GEMM_MR; r++)
+            t.x[r] = a->x + (s0 + (r < t.rows ? r : t.rows - 1)) * a->K + k0;
+        t.out = a->out + s0 * a->N + n0;
+        micro_kernel(&t, panel, a->N, bias);
+    }
+}
+
+static void gemm_task(void *p, int ith, int nth)
+{
+    const LinearArgs *a = p;
+    float panel[GEMM_KB * GEMM_NR] __attribute__((aligned(64)));
+    int64_t p0, p1;
+    split((a->N + GEMM_NR - 1) / GEMM_NR, 1, ith, nth, &p0, &p1);
+    for (int64_t jp = p0; jp < p1; jp++) {
+        int64_t n0 = jp * GEMM_NR;
+        int cols = (int)min64(GEMM_NR, a->N - n0);
+        for (int64_t k0 = 0; k0 < a->K; k0 += GEMM_KB) {
+            int kb = (int)min64(GEMM_KB, a->K - k0);
+            pack_panel(panel, a, n0, cols, k0, kb);
+            gemm_panel_rows(a, panel, n0, cols, k0, kb);
+        }
+    }
+}
+
+void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
+               const float *bias, int S, int N, int K)
+{
+    LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K};
+    int64_t work = (int64_t)S * N * K;
+    if (S <= GEMV_MAX_S)
+        run(pool, gemv_task, &a, work);
+    else
+        run(pool, gemm_task, &a, work);
+}
+
+/* ---- RoPE ---- */
+
+typedef struct {
+    float *out;             /* [S, heads * head_dim] */
+    const float *x;         /* [S, heads * head_dim] */
+    const float *inv_freq;  /* [head_dim / 2] */
+    int S, heads, head_dim, pos0;
+} RopeArgs;
+
+/* Rotates frequencies i0..i0+n of every head of one row (rotate-half
+ * convention). The angle is the f32 product pos * inv_freq, as HF computes
+ * it; its cos and sin are taken in double. */
+static void rope_chunk(const RopeArgs *a, int64_t s, int i0, int n)
+{
+    float c[ROPE_CHUNK], sn[ROPE_CHUNK];
+    float pos = (float)(a->pos0 + s);
+    for (int i = 0; i < n; i++) {
+        float angle = pos * a->inv_freq[i0 + i];
+        c[i] = (float)cos((double)angle);
+        sn[i] = (float)sin((double)angle);
+    }
+    int half = a->head_dim / 2;
+    int64_t width = (int64_t)a->heads * a->head_dim;
+    for (int h = 0; h < a->heads; h++) {
+        const float *xh = a->x + s * width + h * a->head_dim + i0;
+        float *oh = a->out + s * width + h * a->head_dim + i0;
+        for (int i = 0; i < n; i++) {
+            float lo = xh[i], hi = xh[i + half];
+            oh[i] = lo * c[i] - hi * sn[i];
+            oh[i + half] = hi * c[i] + lo * sn[i];
+        }
+    }
+}
+
+static void rope_task(void *p, int ith, int nth)
+{
+    const RopeArgs *a = p;
+    int half = a->head_dim / 2;
+    int64_t s0, s1;
+    split(a->S, 1, ith, nth, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++)
+        for (int i0 = 0; i0 < half; i0 += ROPE_CHUNK)
+            rope_chunk(a, s, i0, half - i0 < ROPE_CHUNK ? half - i0 : ROPE_CHUNK);
+}
+
+void rt_rope(RtPool *pool, float *out, const float *x, const float *inv_freq, int S, int heads,
+             int head_dim, int pos0)
+{
+    RopeArgs a = {.out = out, .x = x, .inv_freq = inv_freq, .S = S, .heads = heads,
+                  .head_dim = head_dim, .pos0 = pos0};
+    run(pool, rope_task, &a, (int64_t)S * heads * head_dim);
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    float *out;             /* [S, heads * head_dim] */
+    const float *q;         /* [S, heads * head_dim] */
+    const float *kc, *vc;   /* [ctx, kv_heads * head_dim], rows 0..pos0+S-1 filled */
+    float *scratch;         /* [nth, ctx] */
+    int S, pos0, heads, kv_heads, head_dim, window, ctx;
+    float scale;
+} AttnArgs;
+
+static float dot(const float *a, const float *b, int64_t n)
+{
+    v16f acc = {0};
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        acc += load_f32(a + i) * load_f32(b + i);
+    float s = hsum(acc);
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* y += alpha * x */
+static void axpy(float *y, float alpha, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        store_f32(y + i, load_f32(y + i) + alpha * load_f32(x + i));
+    for (; i < n; i++)
+        y[i] += alpha * x[i];
+}
+
+/* p[i] = exp(p[i] - max) in place; returns their sum. */
+static float softmax_exp(float *p, int64_t n, float max)
+{
+    v16f acc = {0};
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        v16f e = vexp(load_f32(p + i) - max);
+        store_f32(p + i, e);
+        acc += e;
+    }
+    if (i < n) {
+        v16f e = vexp(load_part(p + i, n - i) - max);
+        memcpy(p + i, &e, (size_t)(n - i) * sizeof(float));
+        for (int64_t l = 0; l < n - i; l++)
+            acc[l] += e[l];
+    }
+    return hsum(acc);
+}
+
+/* Query row s, head h: softmax(q . k_j * scale) over keys lo..pos, times v. */
+static void attend(const AttnArgs *a, int64_t s, int h, float *sc)
+{
+    int64_t hd = a->head_dim, kvw = (int64_t)a->kv_heads * hd;
+    int64_t pos = a->pos0 + s;
+    int64_t lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+    int64_t koff = (int64_t)(h / (a->heads / a->kv_heads)) * hd;
+    const float *qh = a->q + (s * a->heads + h) * hd;
+    float max = -INFINITY;
+    for (int64_t j = lo; j <= pos; j++) {
+        sc[j - lo] = dot(qh, a->kc + j * kvw + koff, hd) * a->scale;
+        max = sc[j - lo] > max ? sc[j - lo] : max;
+    }
+    float inv = 1.0f / softmax_exp(sc, pos - lo + 1, max);
+    float *oh = a->out + (s * a->heads + h) * hd;
+    memset(oh, 0, (size_t)hd * sizeof(float));
+    for (int64_t j = lo; j <= pos; j++)
+        axpy(oh, sc[j - lo] * inv, a->vc + j * kvw + koff, hd);
+}
+
+static void attn_task(void *p, int ith, int nth)
+{
+    const AttnArgs *a = p;
+    float *sc = a->scratch + (int64_t)ith * a->ctx;
+    int64_t t0, t1;
+    split((int64_t)a->S * a->heads, 1, ith, nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        attend(a, t / a->heads, (int)(t % a->heads), sc);
+}
+
+void rt_attention(RtPool *pool, float *out, const float *q, const float *k, const float *v,
+                  float *kc, float *vc, int S, int pos0, int heads, int kv_heads, int head_dim,
+                  float scale, int window, int ctx, float *scratch)
+{
+    size_t kvw = (size_t)kv_heads * head_dim;
+    memcpy(kc + (size_t)pos0 * kvw, k, (size_t)S * kvw * sizeof(float));
+    memcpy(vc + (size_t)pos0 * kvw, v, (size_t)S * kvw * sizeof(float));
+    AttnArgs a = {.out = out, .q = q, .kc = kc, .vc = vc, .scratch = scratch, .S = S,
+                  .pos0 = pos0, .heads = heads, .kv_heads = kv_heads, .head_dim = head_dim,
+                  .window = window, .ctx = ctx, .scale = scale};
+    int64_t keys = window > 0 && window < pos0 + S ? window : pos0 + S;
+    run(pool, attn_task, &a, (int64_t)S * heads * head_dim * keys);
+}
+
+/* ---- elementwise ---- */
+
+typedef enum { ELT_SILU, ELT_MUL, ELT_SWIGLU, ELT_ADD } EltOp;
+
+typedef struct {
+    EltOp op;
+    float *out;             /* [n] */
+    const float *a, *b;     /* [n]; b unused by silu */
+    int64_t n;
+} EltArgs;
+
+static inline v16f silu_v(v16f x)
+{
+    return x / (1.0f + vexp(-x));
+}
+
+ALWAYS_INLINE v16f elt_op(EltOp op, v16f a, v16f b)
+{
+    switch (op) {
+    case ELT_SILU: return silu_v(a);
+    case ELT_MUL: return a * b;
+    case ELT_SWIGLU: return silu_v(a) * b;
+    default: return a + b;
+    }
+}
+
+/* out[i0..i1) = op(a, b); the tail goes through zero-padded vectors. */
+ALWAYS_INLINE void elt_range(const EltArgs *e, int64_t i, int64_t i1, EltOp op)
+{
+    const float *b = op == ELT_SILU ? e->a : e->b;
+    for (; i + VL <= i1; i += VL)
+        store_f32(e->out + i, elt_op(op, load_f32(e->a + i), load_f32(b + i)));
+    if (i < i1) {
+        v16f r = elt_op(op, load_part(e->a + i, i1 - i), load_part(b + i, i1 - i));
+        memcpy(e->out + i, &r, (size_t)(i1 - i) * sizeof(float));
+    }
+}
+
+static void elt_task(void *p, int ith, int nth)
+{
+    const EltArgs *e = p;
+    int64_t i0, i1;
+    split(e->n, VL, ith, nth, &i0, &i1);
+    switch (e->op) {
+    case ELT_SILU: elt_range(e, i0, i1, ELT_SILU); break;
+    case ELT_MUL: elt_range(e, i0, i1, ELT_MUL); break;
+    case ELT_SWIGLU: elt_range(e, i0, i1, ELT_SWIGLU); break;
+    case ELT_ADD: elt_range(e, i0, i1, ELT_ADD); break;
+    }
+}
+
+static void elementwise(RtPool *pool, EltOp op, float *out, const float *a, const float *b,
+                        int64_t n)
+{
+    EltArgs e = {.op = op, .out = out, .a = a, .b = b, .n = n};
+    run(pool, elt_task, &e, n);
+}
+
+void rt_silu(RtPool *pool, float *out, const float *x, int64_t n)
+{
+    elementwise(pool, ELT_SILU, out, x, NULL, n);
+}
+
+void rt_mul(RtPool *pool, float *out, const float *a, const float *b, int64_t n)
+{
+    elementwise(pool, ELT_MUL, out, a, b, n);
+}
+
+void rt_swiglu(RtPool *pool, float *out, const float *gate, const float *up, int64_t n)
+{
+    elementwise(pool, ELT_SWIGLU, out, gate, up, n);
+}
+
+void rt_add(RtPool *pool, float *out, const float *a, const float *b, int64_t n)
+{
+    elementwise(pool, ELT_ADD, out, a, b, n);
+}

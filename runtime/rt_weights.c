@@ -1,0 +1,189 @@
+/* rt_weights.c: maps weights.bin read-only and validates it (magic, version,
+ * size, model hash, the tensor table and every tensor's data range) before
+ * the generated code takes pointers into it. Errors name the file or the
+ * tensor. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "hetc_rt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *dtype_name(uint32_t dt)
+{
+    switch (dt) {
+    case RT_F32: return "f32";
+    case RT_F16: return "f16";
+    case RT_BF16: return "bf16";
+    case RT_I32: return "i32";
+    case RT_I8: return "i8";
+    }
+    return "unknown";
+}
+
+static RtStatus check_header(const RtWeights *w, const char *path, uint64_t expected_hash)
+{
+    const RtWeightsHeader *h = w->hdr;
+    if (memcmp(h->magic, RT_WEIGHTS_MAGIC, sizeof h->magic) != 0) {
+        rt_set_error("%s: not a hetc weights file (bad magic)", path);
+        return RT_ERR_FORMAT;
+    }
+    if (h->version != RT_WEIGHTS_VERSION) {
+        rt_set_error("%s: weights format version %" PRIu32 ", this program reads version %d",
+                     path, h->version, RT_WEIGHTS_VERSION);
+        return RT_ERR_FORMAT;
+    }
+    if (h->file_bytes > w->size) {
+        rt_set_error("%s: file is truncated: %zu bytes, the header says %" PRIu64, path,
+                     w->size, h->file_bytes);
+        return RT_ERR_IO;
+    }
+    if (h->file_bytes < w->size) {
+        rt_set_error("%s: file has %zu bytes, the header says %" PRIu64, path, w->size,
+                     h->file_bytes);
+        return RT_ERR_FORMAT;
+    }
+    if (h->model_hash != expected_hash) {
+        rt_set_error("%s: weights were written for another model (hash 0x%016" PRIx64
+                     ", this program expects 0x%016" PRIx64
+                     "): recompile or pass the matching weights.bin",
+                     path, h->model_hash, expected_hash);
+        return RT_ERR_FORMAT;
+    }
+    return RT_OK;
+}
+
+static RtStatus check_table(const RtWeights *w, const char *path)
+{
+    const RtWeightsHeader *h = w->hdr;
+    uint64_t table_end = sizeof *h + (uint64_t)h->n_tensors * sizeof(RtTensorEntry);
+    if (table_end > w->size) {
+        rt_set_error("%s: the table of %" PRIu32 " tensors runs past the end of the file", path,
+                     h->n_tensors);
+        return RT_ERR_FORMAT;
+    }
+    if (h->data_offset < table_end || h->data_offset > w->size ||
+        h->data_offset % RT_WEIGHTS_ALIGN != 0) {
+        rt_set_error("%s: bad data offset %" PRIu64, path, h->data_offset);
+        return RT_ERR_FORMAT;
+    }
+    return RT_OK;
+}
+
+static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i)
+{
+    const RtTensorEntry *e = &w->entries[i];
+    if (memchr(e->name, 0, sizeof e->name) == NULL) {
+        rt_set_error("%s: tensor %" PRIu32 " has an unterminated name", path, i);
+        return RT_ERR_FORMAT;
+    }
+    if (e->ndim > 4 || e->dtype > RT_I8) {
+        rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",
+                     path, e->name, e->dtype, e->ndim);
+        return RT_ERR_FORMAT;
+    }
+    if (e->offset % RT_WEIGHTS_ALIGN != 0 || e->offset < w->hdr->data_offset ||
+        e->offset > w->size || e->nbytes > w->size - e->offset) {
+        rt_set_error("%s: tensor '%s' (offset %" PRIu64 ", %" PRIu64
+                     " bytes) is misaligned or outside the file (%zu bytes)",
+                     path, e->name, e->offset, e->nbytes, w->size);
+        return RT_ERR_FORMAT;
+    }
+    return RT_OK;
+}
+
+static RtStatus check_file(const RtWeights *w, const char *path, uint64_t expected_hash)
+{
+    RtStatus st = check_header(w, path, expected_hash);
+    if (st == RT_OK)
+        st = check_table(w, path);
+    for (uint32_t i = 0; st == RT_OK && i < w->hdr->n_tensors; i++)
+        st = check_entry(w, path, i);
+    return st;
+}
+
+/* Opens and maps 'path' into w->base / w->size. */
+static RtStatus map_file(RtWeights *w, const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        rt_set_error("%s: cannot open: %s", path, strerror(errno));
+        return RT_ERR_IO;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        rt_set_error("%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return RT_ERR_IO;
+    }
+    if ((uint64_t)sb.st_size < sizeof(RtWeightsHeader)) {
+        rt_set_error("%s: file is too short (%lld bytes) for a hetc weights file", path,
+                     (long long)sb.st_size);
+        close(fd);
+        return RT_ERR_IO;
+    }
+    void *base = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
+    close(fd);
+    if (base == MAP_FAILED) {
+        rt_set_error("%s: cannot map: %s", path, strerror(map_errno));
+        return RT_ERR_IO;
+    }
+    w->base = base;
+    w->size = (size_t)sb.st_size;
+    return RT_OK;
+}
+
+RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash)
+{
+    memset(w, 0, sizeof *w);
+    RtStatus st = map_file(w, path);
+    if (st != RT_OK)
+        return st;
+    w->hdr = (const RtWeightsHeader *)w->base;
+    w->entries = (const RtTensorEntry *)(w->base + sizeof(RtWeightsHeader));
+    st = check_file(w, path, expected_hash);
+    if (st != RT_OK)
+        rt_weights_close(w);
+    return st;
+}
+
+void rt_weights_close(RtWeights *w)
+{
+    if (w->base)
+        munmap((void *)w->base, w->size);
+    memset(w, 0, sizeof *w);
+}
+
+RtStatus rt_weights_tensor(const RtWeights *w, uint32_t i, const char *name, RtDtype dtype,
+                           uint64_t nbytes, const void **data)
+{
+    *data = NULL;
+    if (!w->hdr || i >= w->hdr->n_tensors) {
+        rt_set_error("weights: tensor '%s' (#%" PRIu32 ") is missing from the file", name, i);
+        return RT_ERR_FORMAT;
+    }
+    const RtTensorEntry *e = &w->entries[i];
+    if (strcmp(e->name, name) != 0) {
+        rt_set_error("weights: tensor #%" PRIu32 " is '%s', expected '%s'", i, e->name, name);
+        return RT_ERR_FORMAT;
+    }
+    if (e->dtype != (uint32_t)dtype) {
+        rt_set_error("weights: tensor '%s' is %s, expected %s", name, dtype_name(e->dtype),
+                     dtype_name((uint32_t)dtype));
+        return RT_ERR_FORMAT;
+    }
+    if (e->nbytes != nbytes) {
+        rt_set_error("weights: tensor '%s' has %" PRIu64 " bytes, expected %" PRIu64, name,
+                     e->nbytes, nbytes);
+        return RT_ERR_FORMAT;
+    }
+    *data = w->base + e->offset;
+    return RT_OK;
+}
