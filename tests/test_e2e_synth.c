@@ -1,0 +1,97 @@
+/* test_e2e_synth.c: the generated program against the reference
+ * interpreter on synthesized models of shapes the fixtures do not have.
+ *
+ * The interpreter itself is checked against transformers in
+ * test_e2e_fixtures.c; here it is the oracle for variants made with
+ * `hetc synth`: sharded checkpoints, bf16 and f16 storage, the old config
+ * key spelling, explicit head_dim, tied heads, and weights converted at
+ * compile time (--weight-dtype).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const char IDS[] = "1,17,300,5,999,42,7,7,7,128,64,1000,3";
+enum { NIDS = 13, VOCAB = 1024 };
+
+static float *read_logits(const char *path)
+{
+    size_t len;
+    float *v = (float *)tu_read_file(path, &len);
+    if (!v) fail_msg("%s: missing", path);
+    assert_int_equal(len, (size_t)NIDS * VOCAB * sizeof(float));
+    return v;
+}
+
+static double worst_rel_l2(const float *a, const float *b)
+{
+    double worst = 0;
+    for (int s = 0; s < NIDS; s++) {
+        double num = 0, den = 0;
+        for (int v = 0; v < VOCAB; v++) {
+            double d = (double)a[s * VOCAB + v] - b[s * VOCAB + v];
+            num += d * d;
+            den += (double)b[s * VOCAB + v] * b[s * VOCAB + v];
+        }
+        if (sqrt(num / den) > worst) worst = sqrt(num / den);
+    }
+    return worst;
+}
+
+static void run_ok(const char *cmd)
+{
+    char *out;
+    if (tu_run(&out, "%s", cmd)) fail_msg("'%s' failed:\n%s", cmd, out);
+    free(out);
+}
+
+/* Synthesizes with synth_args, compiles with compile_args, and compares the
+ * program (default batch and --batch 3) with the interpreter. */
+static void check_variant(const char *name, const char *synth_args, const char *compile_args, double tol)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir(name));
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/model %s", tu_hetc(), dir, synth_args));
+    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/proj %s", tu_hetc(), dir, tu_src(), dir,
+                  compile_args));
+    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
+                  dir, dir, dir));
+    run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, IDS, dir));
+    float *ref = read_logits(tu_fmt("%s/ref.bin", dir));
+    static const char *const batches[] = {"", "--batch 3", "--batch 1"};
+    for (int b = 0; b < 3; b++) {
+        run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin %s", dir, IDS, dir, batches[b]));
+        float *got = read_logits(tu_fmt("%s/got.bin", dir));
+        double err = worst_rel_l2(got, ref);
+        printf("  %-28s %-10s worst relative L2 %.2e (tolerance %g)\n", name, batches[b], err, tol);
+        if (!(err < tol)) fail_msg("%s %s: relative L2 %.3g > %g", name, batches[b], err, tol);
+        free(got);
+    }
+    free(ref);
+}
+
+static void test_sharded(void **state) { check_variant("sharded", "--shards 3", "", 1e-4); }
+static void test_bf16(void **state) { check_variant("bf16", "--dtype bf16", "", 1e-4); }
+static void test_f16(void **state) { check_variant("f16", "--dtype f16", "", 1e-4); }
+static void test_old_keys_head_dim_tied(void **state)
+{
+    check_variant("oldkeys-headdim-tied", "--old-keys --head-dim 32 --tie 1", "", 1e-4);
+}
+static void test_small_chunk(void **state) { check_variant("chunk5", "", "--max-chunk 5 --ctx 64", 1e-4); }
+/* Weights rounded to 16 bits at compile time: the interpreter keeps f32. */
+static void test_weight_dtype_f16(void **state) { check_variant("to-f16", "", "--weight-dtype f16", 2e-3); }
+static void test_weight_dtype_bf16(void **state) { check_variant("to-bf16", "", "--weight-dtype bf16", 2e-2); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sharded),          cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
+        cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
+        cmocka_unit_test(test_weight_dtype_bf16),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
