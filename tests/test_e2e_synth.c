@@ -85,13 +85,40 @@ static void test_small_chunk(void **state) { check_variant("chunk5", "", "--max-
 static void test_weight_dtype_f16(void **state) { check_variant("to-f16", "", "--weight-dtype f16", 2e-3); }
 static void test_weight_dtype_bf16(void **state) { check_variant("to-bf16", "", "--weight-dtype bf16", 2e-2); }
 
+/* A new family that needs no new op is one XML file: "foo" is Llama with
+ * its own class name and tensor names (model.blocks.{i}: the same length,
+ * so the checkpoint's header can be edited in place), found through
+ * HETC_MODELS. */
+static void test_new_family_is_data(void **state)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir("family"));
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/model && mkdir %s/models", tu_hetc(), dir, dir));
+    run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/llama.bin", tu_hetc(), dir, IDS, dir));
+    run_ok(tu_fmt("sed -e 's/name=\"llama\"/name=\"foo\"/' -e '/<class /d' -e 's/<dim name=\"hidden\"/"
+                  "<class name=\"FooForCausalLM\"\\/>\\n  &/' -e 's/model\\.layers\\./model.blocks./g' "
+                  "%s/models/llama.xml > %s/models/foo.xml", tu_src(), dir));
+    run_ok(tu_fmt("sed -i 's/LlamaForCausalLM/FooForCausalLM/' %s/model/config.json && "
+                  "sed -i 's/model\\.layers\\./model.blocks./g' %s/model/model.safetensors",
+                  dir, dir));
+    char *out;
+    int rc = tu_run(&out, "HETC_MODELS=%s/models %s inspect %s/model", dir, tu_hetc(), dir);
+    if (rc || !strstr(out, "architecture:  foo (FooForCausalLM")) fail_msg("inspect:\n%s", out);
+    free(out);
+    run_ok(tu_fmt("HETC_MODELS=%s/models %s run %s/model --ids %s --logits %s/foo.bin", dir, tu_hetc(), dir, IDS, dir));
+    float *a = read_logits(tu_fmt("%s/llama.bin", dir)), *b = read_logits(tu_fmt("%s/foo.bin", dir));
+    assert_memory_equal(a, b, (size_t)NIDS * VOCAB * sizeof(float));
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sharded),          cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
-        cmocka_unit_test(test_weight_dtype_bf16),
+        cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
