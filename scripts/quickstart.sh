@@ -9,11 +9,13 @@ scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 preset=${PRESET:-smol-135m}
-[ -f "out/$preset/model/config.json" ] || build/hetc synth --preset "$preset" -o "out/$preset/model"
-build/hetc inspect "out/$preset/model"
-build/hetc compile "out/$preset/model" --target targets/host-cpu.xml -o "out/$preset/proj"
-cmake -S "out/$preset/proj" -B "out/$preset/proj/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "out/$preset/proj/build" -j"$(nproc)"
-"out/$preset/proj/build/model" --ids 1,450,4996,17354,1701 --logits "out/$preset/logits.bin"
-echo "wrote the logits of 5 positions to out/$preset/logits.bin"
-"out/$preset/proj/build/model" --bench --bench-pp 128 --bench-tg 32 --bench-reps 2
+model="out/$preset"
+proj="out/$preset.proj"
+[ -f "$model/config.json" ] || build/hetc synth --preset "$preset" -o "$model"
+build/hetc inspect "$model"
+build/hetc compile "$model" --target targets/host-cpu.xml -o "$proj"
+cmake -S "$proj" -B "$proj/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$proj/build" -j"$(nproc)"
+"$proj/build/model" --ids 1,450,4996,17354,1701 --logits "$proj/logits.bin"
+echo "wrote the logits of 5 positions to $proj/logits.bin"
+"$proj/build/model" --bench --bench-pp 128 --bench-tg 32 --bench-reps 2
