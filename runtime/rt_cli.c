@@ -166,7 +166,7 @@ static int32_t *parse_ids(const char *list, int vocab, int *n_out)
         size_t len = strcspn(p, ",");
         char tok[32];
         int v;
-        snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
+        snprintf(tok, sizeof tok, "%.*s", (int)len, p);     /* too long: rejected below */
         if (len == 0 || len >= sizeof tok || !parse_int(tok, 0, &v) || v >= vocab) {
             fprintf(stderr,
                     "error: --ids: item %d ('%.*s') is not a token id (0..%d, the vocabulary "

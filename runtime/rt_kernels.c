@@ -20,12 +20,11 @@
 #endif
 
 typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef uint32_t v16u __attribute__((vector_size(64)));
 typedef uint16_t v16u16 __attribute__((vector_size(32)));
-#ifdef __FLT16_MAX__
-typedef _Float16 v16h __attribute__((vector_size(32)));
-#endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -34,14 +33,17 @@ enum {
     PAR_MIN_WORK = 1 << 15,     /* elementwise work below this stays on one thread */
     GEMV_MAX_S = 4,             /* rt_linear takes the GEMV path up to this many rows */
     GEMV_ROWS = 4,              /* weight rows per GEMV tile */
-    GEMM_MR = 6,                /* rows of x per micro-kernel tile */
 #if defined(__AVX512F__)
-    GEMM_NV = 2,                /* vectors of outputs per micro-kernel row (32 regs) */
+    GEMM_MR = 12,               /* rows of x per micro-kernel tile: 12 x 2 accumulators */
+    GEMM_NV = 2,                /* vectors of outputs per tile row (of 32 registers) */
 #else
-    GEMM_NV = 1,                /* (16 AVX2 or 32 NEON registers) */
+    GEMM_MR = 6,                /* 6 x 1 accumulators: 12 AVX2 registers of 16, */
+    GEMM_NV = 1,                /* or 24 NEON registers of 32 */
 #endif
     GEMM_NR = GEMM_NV * VL,     /* weight rows per packed panel */
-    GEMM_KB = 256,              /* k per packed block: GEMM_KB * GEMM_NR floats */
+    GEMM_KB = 256,              /* k per packed block (a panel: GEMM_KB * GEMM_NR floats) */
+    GEMM_MC = 24,               /* rows of x per packed block (a multiple of GEMM_MR) */
+    GEMM_NC = 512,              /* weight rows per packed block (a multiple of GEMM_NR) */
     ROPE_CHUNK = 64,            /* frequencies whose cos/sin are computed at once */
 };
 
@@ -96,18 +98,25 @@ static inline v16f load_bf16(const uint16_t *p)
     return (v16f)(__builtin_convertvector(h, v16u) << 16);
 }
 
+/* f16 bits (the low 16 bits of each lane) to f32 with integer and float
+ * vector ops (compilers do not vectorize _Float16 conversions well): move
+ * exponent and mantissa into place and multiply by 2^112 to rebias the
+ * exponent (f16 subnormals, which land on f32 subnormals, come out exact
+ * too); inputs of exponent 31 reach 2^16 and become inf/nan; then the
+ * sign. (Subnormals need the default floating-point environment: no
+ * denormals-are-zero, as -ffast-math sets.) */
+static inline v16f f16_bits_to_f32(v16u h)
+{
+    v16f mag = (v16f)((h & 0x7fffu) << 13) * 0x1p112f;
+    v16u infnan = (v16u)(mag >= 65536.0f) & (0xffu << 23);
+    return (v16f)((v16u)mag | infnan | ((h & 0x8000u) << 16));
+}
+
 static inline v16f load_f16(const uint16_t *p)
 {
-#ifdef __FLT16_MAX__
-    v16h h;
+    v16u16 h;
     memcpy(&h, p, sizeof h);
-    return __builtin_convertvector(h, v16f);
-#else
-    v16f v;
-    for (int i = 0; i < VL; i++)
-        v[i] = rt_f16_to_f32(p[i]);
-    return v;
-#endif
+    return f16_bits_to_f32(__builtin_convertvector(h, v16u));
 }
 
 /* 16 weights from element i of W, widened to f32. dt is a constant at every
@@ -130,12 +139,61 @@ ALWAYS_INLINE float scalar_w(const void *W, RtDtype dt, int64_t i)
     }
 }
 
+/* 32 weights from element i of W as two vectors. f32: elements 0..15 and
+ * 16..31. f16/bf16: the even and the odd elements, which splitting each
+ * 32-bit lane gives without shuffles (little-endian: element 2l is the low
+ * half of lane l); x must then be split the same way (split_x). */
+ALWAYS_INLINE void load_w32(const void *W, RtDtype dt, int64_t i, v16f *a, v16f *b)
+{
+    if (dt == RT_F32) {
+        *a = load_f32((const float *)W + i);
+        *b = load_f32((const float *)W + i + VL);
+        return;
+    }
+    v16u u;
+    memcpy(&u, (const uint16_t *)W + i, sizeof u);
+    if (dt == RT_BF16) {
+        *a = (v16f)(u << 16);
+        *b = (v16f)(u & 0xffff0000u);
+    } else {
+        *a = f16_bits_to_f32(u & 0xffffu);
+        *b = f16_bits_to_f32(u >> 16);
+    }
+}
+
+/* 32 floats of x at p, split to match load_w32 for weights of type dt. */
+ALWAYS_INLINE void split_x(const float *p, RtDtype dt, v16f *a, v16f *b)
+{
+    v16f lo = load_f32(p), hi = load_f32(p + VL);
+    if (dt == RT_F32) {
+        *a = lo;
+        *b = hi;
+        return;
+    }
+#ifdef __clang__
+    *a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28,
+                                 30);
+    *b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29,
+                                 31);
+#else
+    const v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    *a = __builtin_shuffle(lo, hi, even);
+    *b = __builtin_shuffle(lo, hi, even + 1);
+#endif
+}
+
+/* Sum of the 16 lanes, by halving (a tree, not a serial chain). */
 static inline float hsum(v16f v)
 {
-    float s = 0.0f;
-    for (int i = 0; i < VL; i++)
-        s += v[i];
-    return s;
+    v8f a, b;
+    memcpy(&a, &v, sizeof a);
+    memcpy(&b, (const char *)&v + sizeof a, sizeof b);
+    v8f s8 = a + b;
+    v4f c, d;
+    memcpy(&c, &s8, sizeof c);
+    memcpy(&d, (const char *)&s8 + sizeof c, sizeof d);
+    v4f s4 = c + d;
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
 static inline v16f splat(float f)
@@ -284,7 +342,19 @@ typedef struct {
  * A tile is GEMV_ROWS rows of W against all S rows of x: each weight vector
  * is loaded and widened once and used S times; GEMV_ROWS * S independent
  * accumulators hide the FMA latency. Rows past N repeat the last row and
- * are not stored. */
+ * are not stored. Each row prefetches the same place of its counterpart in
+ * the next tile: the hardware prefetchers, which stop at 4 KB pages, would
+ * miss the starts of the rows. */
+
+/* Prefetches the 32 weights at element i (one or two cache lines); the
+ * address may lie past W (prefetches never fault). */
+ALWAYS_INLINE void prefetch_w32(const void *W, RtDtype dt, int64_t i)
+{
+    uintptr_t p = (uintptr_t)W + (uintptr_t)i * (dt == RT_F32 ? 4 : 2);
+    __builtin_prefetch((const void *)p);
+    if (dt == RT_F32)
+        __builtin_prefetch((const void *)(p + 64));
+}
 
 ALWAYS_INLINE void gemv_tile_dt(const LinearArgs *a, int64_t n, int rows, RtDtype dt, int S)
 {
@@ -294,14 +364,23 @@ ALWAYS_INLINE void gemv_tile_dt(const LinearArgs *a, int64_t n, int rows, RtDtyp
         wrow[r] = (n + (r < rows ? r : rows - 1)) * K;
     v16f acc[GEMV_ROWS][GEMV_MAX_S] = {{{0}}};
     int64_t k = 0;
-    for (; k + VL <= K; k += VL) {
-        v16f xv[GEMV_MAX_S];
+    for (; k + 2 * VL <= K; k += 2 * VL) {
+        v16f xa[GEMV_MAX_S], xb[GEMV_MAX_S];
         for (int s = 0; s < S; s++)
-            xv[s] = load_f32(a->x + s * K + k);
+            split_x(a->x + s * K + k, dt, &xa[s], &xb[s]);
+        for (int r = 0; r < GEMV_ROWS; r++) {
+            v16f wa, wb;
+            prefetch_w32(a->W, dt, wrow[r] + GEMV_ROWS * K + k);
+            load_w32(a->W, dt, wrow[r] + k, &wa, &wb);
+            for (int s = 0; s < S; s++)
+                acc[r][s] += wa * xa[s] + wb * xb[s];
+        }
+    }
+    for (; k + VL <= K; k += VL) {
         for (int r = 0; r < GEMV_ROWS; r++) {
             v16f wv = load_w(a->W, dt, wrow[r] + k);
             for (int s = 0; s < S; s++)
-                acc[r][s] += wv * xv[s];
+                acc[r][s] += wv * load_f32(a->x + s * K + k);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -343,51 +422,135 @@ static void gemv_task(void *p, int ith, int nth)
 }
 
 /* ---- linear, GEMM path ----
- * Threads split N into panels of GEMM_NR weight rows. For each block of
- * GEMM_KB columns a panel is widened to f32 and packed k-major
- * (panel[k][j] = W[n0 + j][k0 + k], so one vector load gives GEMM_NR
- * consecutive outputs' weights, zero past N); then a GEMM_MR x GEMM_NR
- * register tile accumulates broadcast(x[s][k]) * panel[k][:] for every
- * group of GEMM_MR rows of x. Rows of x past S repeat the last row and are
- * not stored. */
+ * BLIS-style blocking. Threads split N into ranges of whole panels
+ * (GEMM_NR weight rows). Per block of GEMM_NC columns and GEMM_KB k:
+ * the weights are widened to f32 and packed k-major, panel by panel
+ * (bp[k][j] = W[n0 + j][k0 + k]: one vector load gives GEMM_NR consecutive
+ * outputs' weights; zero past N), staying in L2 with one panel in L1. Then
+ * per block of GEMM_MC rows of x, those rows are packed k-major in
+ * micro-panels of GEMM_MR rows (ap[k][r] = x[s0 + r][k0 + k]; zero past S),
+ * and a GEMM_MR x GEMM_NR register tile accumulates
+ * broadcast(ap[k][r]) * bp[k][:] for each (micro-panel, panel) pair.
+ * Both packed blocks live on the stack of the thread that runs the task
+ * ((GEMM_MC + GEMM_NC) * GEMM_KB floats, 536 KB): pool workers get 4 MB
+ * stacks, and a thread calling rt_linear needs that much stack to spare. */
 
 typedef struct {
-    const float *x[GEMM_MR];    /* row pointers at column k0 */
-    float *out;                 /* out[s0, n0] */
-    int rows, cols;             /* valid rows (<= GEMM_MR) and columns (<= GEMM_NR) */
-    int kb;                     /* k of this block */
-    int first, last;            /* first / last k block: start from zero / add bias */
+    float *c;               /* out at the tile's first row and column */
+    int64_t ldc;            /* row stride of out */
+    int rows, cols;         /* valid rows (<= GEMM_MR) and columns (<= GEMM_NR) */
+    int first;              /* first k block: start from zero, not from c */
+    const float *bias;      /* last k block with a bias: bias at column 0, else NULL */
 } GemmTile;
+
+/* The packed operands of one (row block, column block, k block). */
+typedef struct {
+    const float *ap;        /* [ceil(mc / GEMM_MR)][kb][GEMM_MR] */
+    const float *bp;        /* [ceil(nc / GEMM_NR)][kb][GEMM_NR] */
+    int64_t s0, n0, k0;     /* first row, column and k of the block */
+    int mc, nc, kb;         /* rows, columns and k of the block */
+} GemmBlock;
+
+/* Transposes 16 x 16 floats in registers: four rounds of the perfect
+ * shuffle (t[2i] interleaves lanes 0..7 of r[i] and r[i + 8], t[2i + 1]
+ * lanes 8..15); each round rotates the 8 bits (row, lane) left by one, so
+ * four rounds swap row and lane. */
+static inline void transpose16(v16f r[VL])
+{
+    for (int round = 0; round < 4; round++) {
+        v16f t[VL];
+        for (int i = 0; i < VL / 2; i++) {
+#ifdef __clang__
+            t[2 * i] = __builtin_shufflevector(r[i], r[i + 8], 0, 16, 1, 17, 2, 18, 3, 19, 4,
+                                               20, 5, 21, 6, 22, 7, 23);
+            t[2 * i + 1] = __builtin_shufflevector(r[i], r[i + 8], 8, 24, 9, 25, 10, 26, 11,
+                                                   27, 12, 28, 13, 29, 14, 30, 15, 31);
+#else
+            const v16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+            t[2 * i] = __builtin_shuffle(r[i], r[i + 8], lo);
+            t[2 * i + 1] = __builtin_shuffle(r[i], r[i + 8], lo + 8);
+#endif
+        }
+        memcpy(r, t, sizeof t);
+    }
+}
+
+/* Panel columns j0..j0+16 from the 16 weight rows n.. (all within N):
+ * 16 x 16 blocks widened, transposed in registers and stored whole. */
+ALWAYS_INLINE void pack_16_rows(float *panel, const LinearArgs *a, int64_t n, int j0,
+                                int64_t k0, int kb, RtDtype dt)
+{
+    int k = 0;
+    for (; k + VL <= kb; k += VL) {
+        v16f r[VL];
+        for (int i = 0; i < VL; i++)
+            r[i] = load_w(a->W, dt, (n + i) * a->K + k0 + k);
+        transpose16(r);
+        for (int i = 0; i < VL; i++)
+            store_f32(panel + (k + i) * GEMM_NR + j0, r[i]);
+    }
+    for (; k < kb; k++)
+        for (int i = 0; i < VL; i++)
+            panel[k * GEMM_NR + j0 + i] = scalar_w(a->W, dt, (n + i) * a->K + k0 + k);
+}
+
+/* Panel columns j0..j0+16 with only 'rows' (< 16) weight rows left: element
+ * by element, zero past the last row. */
+ALWAYS_INLINE void pack_rows_scalar(float *panel, const LinearArgs *a, int64_t n, int j0,
+                                    int rows, int64_t k0, int kb, RtDtype dt)
+{
+    for (int k = 0; k < kb; k++)
+        for (int i = 0; i < VL; i++)
+            panel[k * GEMM_NR + j0 + i] =
+                i < rows ? scalar_w(a->W, dt, (n + i) * a->K + k0 + k) : 0.0f;
+}
 
 ALWAYS_INLINE void pack_panel_dt(float *panel, const LinearArgs *a, int64_t n0, int cols,
                                  int64_t k0, int kb, RtDtype dt)
 {
-    float row[GEMM_KB];
-    for (int j = 0; j < cols; j++) {
-        convert_row(row, a->W, dt, (n0 + j) * a->K + k0, kb);
-        for (int k = 0; k < kb; k++)
-            panel[k * GEMM_NR + j] = row[k];
+    for (int j0 = 0; j0 < GEMM_NR; j0 += VL) {
+        if (cols - j0 >= VL)
+            pack_16_rows(panel, a, n0 + j0, j0, k0, kb, dt);
+        else
+            pack_rows_scalar(panel, a, n0 + j0, j0, cols - j0, k0, kb, dt);
     }
-    for (int j = cols; j < GEMM_NR; j++)
-        for (int k = 0; k < kb; k++)
-            panel[k * GEMM_NR + j] = 0.0f;
 }
 
-static void pack_panel(float *panel, const LinearArgs *a, int64_t n0, int cols, int64_t k0,
-                       int kb)
+/* Packs the weights of columns n0..n0+nc, k0..k0+kb into bp. */
+static void pack_b(float *bp, const LinearArgs *a, int64_t n0, int nc, int64_t k0, int kb)
 {
-    switch (a->dt) {
-    case RT_F16: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_F16); break;
-    case RT_BF16: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_BF16); break;
-    default: pack_panel_dt(panel, a, n0, cols, k0, kb, RT_F32); break;
+    for (int j = 0; j < nc; j += GEMM_NR) {
+        float *panel = bp + (int64_t)j * kb;
+        int cols = (int)min64(GEMM_NR, nc - j);
+        switch (a->dt) {
+        case RT_F16: pack_panel_dt(panel, a, n0 + j, cols, k0, kb, RT_F16); break;
+        case RT_BF16: pack_panel_dt(panel, a, n0 + j, cols, k0, kb, RT_BF16); break;
+        default: pack_panel_dt(panel, a, n0 + j, cols, k0, kb, RT_F32); break;
+        }
+    }
+}
+
+/* Packs rows s0..s0+mc of x, k0..k0+kb into ap. */
+static void pack_a(float *ap, const LinearArgs *a, int64_t s0, int mc, int64_t k0, int kb)
+{
+    for (int i = 0; i < mc; i += GEMM_MR) {
+        float *mp = ap + (int64_t)i * kb;
+        for (int r = 0; r < GEMM_MR && i + r < mc; r++) {
+            const float *src = a->x + (s0 + i + r) * a->K + k0;
+            for (int k = 0; k < kb; k++)
+                mp[k * GEMM_MR + r] = src[k];
+        }
+        for (int r = mc - i; r < GEMM_MR; r++)
+            for (int k = 0; k < kb; k++)
+                mp[k * GEMM_MR + r] = 0.0f;
     }
 }
 
 /* Loads (or zeroes) the accumulators of a tile from out. */
-static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ldo)
+static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
 {
     for (int r = 0; r < GEMM_MR; r++) {
-        const float *row = t->out + r * ldo;
+        const float *row = t->c + r * t->ldc;
         for (int v = 0; v < GEMM_NV; v++) {
             int n = t->cols - v * VL;
             if (t->first || r >= t->rows || n <= 0)
@@ -398,17 +561,16 @@ static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ldo
     }
 }
 
-static void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ldo,
-                       const float *bias)
+static void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
 {
     for (int v = 0; v < GEMM_NV; v++) {
         int n = t->cols - v * VL;
         if (n <= 0)
             break;
-        v16f b = !t->last || !bias ? splat(0.0f)
-                 : n >= VL ? load_f32(bias + v * VL) : load_part(bias + v * VL, n);
+        v16f b = !t->bias ? splat(0.0f)
+                 : n >= VL ? load_f32(t->bias + v * VL) : load_part(t->bias + v * VL, n);
         for (int r = 0; r < t->rows; r++) {
-            float *dst = t->out + r * ldo + v * VL;
+            float *dst = t->c + r * t->ldc + v * VL;
             v16f c = acc[r][v] + b;
             if (n >= VL)
                 store_f32(dst, c);
@@ -418,53 +580,64 @@ static void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t, int64_t ld
     }
 }
 
-static void micro_kernel(const GemmTile *t, const float *panel, int64_t ldo, const float *bias)
+/* c[0..rows)[0..cols) (+)= ap (GEMM_MR x kb) times bp (kb x GEMM_NR). */
+static void micro_kernel(const GemmTile *t, const float *ap, const float *bp, int kb)
 {
     v16f acc[GEMM_MR][GEMM_NV];
-    tile_load(acc, t, ldo);
-    for (int k = 0; k < t->kb; k++) {
+    tile_load(acc, t);
+#pragma GCC unroll 2
+    for (int k = 0; k < kb; k++) {
         v16f b[GEMM_NV];
         for (int v = 0; v < GEMM_NV; v++)
-            b[v] = load_f32(panel + k * GEMM_NR + v * VL);
-        for (int r = 0; r < GEMM_MR; r++) {
-            float xr = t->x[r][k];
+            b[v] = load_f32(bp + k * GEMM_NR + v * VL);
+        for (int r = 0; r < GEMM_MR; r++)
             for (int v = 0; v < GEMM_NV; v++)
-                acc[r][v] += xr * b[v];
-        }
+                acc[r][v] += ap[k * GEMM_MR + r] * b[v];
     }
-    tile_store(acc, t, ldo, bias);
+    tile_store(acc, t);
 }
 
-/* All row tiles of x against one packed panel (columns n0.., block k0..). */
-static void gemm_panel_rows(const LinearArgs *a, const float *panel, int64_t n0, int cols,
-                            int64_t k0, int kb)
+/* Every (micro-panel, panel) tile of a packed block. */
+static void gemm_block(const LinearArgs *a, const GemmBlock *b)
 {
-    GemmTile t = {.cols = cols, .kb = kb, .first = k0 == 0, .last = k0 + kb == a->K};
-    const float *bias = a->bias ? a->bias + n0 : NULL;
-    for (int64_t s0 = 0; s0 < a->S; s0 += GEMM_MR) {
-        t.rows = (int)min64(GEMM_MR, a->S - s0);
-        for (int r = 0; r < GEMM_MR; r++)
-            t.x[r] = a->x + (s0 + (r < t.rows ? r : t.rows - 1)) * a->K + k0;
-        t.out = a->out + s0 * a->N + n0;
-        micro_kernel(&t, panel, a->N, bias);
+    GemmTile t = {.ldc = a->N, .first = b->k0 == 0};
+    int last = b->k0 + b->kb == a->K;
+    for (int j = 0; j < b->nc; j += GEMM_NR) {
+        t.cols = (int)min64(GEMM_NR, b->nc - j);
+        t.bias = last && a->bias ? a->bias + b->n0 + j : NULL;
+        for (int i = 0; i < b->mc; i += GEMM_MR) {
+            t.rows = (int)min64(GEMM_MR, b->mc - i);
+            t.c = a->out + (b->s0 + i) * a->N + b->n0 + j;
+            micro_kernel(&t, b->ap + (int64_t)i * b->kb, b->bp + (int64_t)j * b->kb, b->kb);
+        }
+    }
+}
+
+/* Columns n0..n0+nc, all rows and k. */
+static void gemm_columns(const LinearArgs *a, int64_t n0, int nc, float *ap, float *bp)
+{
+    GemmBlock b = {.ap = ap, .bp = bp, .n0 = n0, .nc = nc};
+    for (b.k0 = 0; b.k0 < a->K; b.k0 += GEMM_KB) {
+        b.kb = (int)min64(GEMM_KB, a->K - b.k0);
+        pack_b(bp, a, n0, nc, b.k0, b.kb);
+        for (b.s0 = 0; b.s0 < a->S; b.s0 += GEMM_MC) {
+            b.mc = (int)min64(GEMM_MC, a->S - b.s0);
+            pack_a(ap, a, b.s0, b.mc, b.k0, b.kb);
+            gemm_block(a, &b);
+        }
     }
 }
 
 static void gemm_task(void *p, int ith, int nth)
 {
     const LinearArgs *a = p;
-    float panel[GEMM_KB * GEMM_NR] __attribute__((aligned(64)));
+    float ap[GEMM_MC * GEMM_KB] __attribute__((aligned(64)));
+    float bp[GEMM_NC * GEMM_KB] __attribute__((aligned(64)));
     int64_t p0, p1;
     split((a->N + GEMM_NR - 1) / GEMM_NR, 1, ith, nth, &p0, &p1);
-    for (int64_t jp = p0; jp < p1; jp++) {
-        int64_t n0 = jp * GEMM_NR;
-        int cols = (int)min64(GEMM_NR, a->N - n0);
-        for (int64_t k0 = 0; k0 < a->K; k0 += GEMM_KB) {
-            int kb = (int)min64(GEMM_KB, a->K - k0);
-            pack_panel(panel, a, n0, cols, k0, kb);
-            gemm_panel_rows(a, panel, n0, cols, k0, kb);
-        }
-    }
+    int64_t n1 = min64(a->N, p1 * GEMM_NR);
+    for (int64_t n0 = p0 * GEMM_NR; n0 < n1; n0 += GEMM_NC)
+        gemm_columns(a, n0, (int)min64(GEMM_NC, n1 - n0), ap, bp);
 }
 
 void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
@@ -583,24 +756,97 @@ static float softmax_exp(float *p, int64_t n, float max)
     return hsum(acc);
 }
 
-/* Query row s, head h: softmax(q . k_j * scale) over keys lo..pos, times v. */
-static void attend(const AttnArgs *a, int64_t s, int h, float *sc)
+static float array_max(const float *p, int64_t n)
 {
-    int64_t hd = a->head_dim, kvw = (int64_t)a->kv_heads * hd;
-    int64_t pos = a->pos0 + s;
-    int64_t lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+    v16f m = splat(-INFINITY);
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        m = vmax(m, load_f32(p + i));
+    float max = -INFINITY;
+    for (int l = 0; l < VL; l++)
+        max = m[l] > max ? m[l] : max;
+    for (; i < n; i++)
+        max = p[i] > max ? p[i] : max;
+    return max;
+}
+
+/* The keys query row s attends to: lo..pos (causal; window > 0: the last
+ * 'window'). */
+static void key_range(const AttnArgs *a, int64_t s, int64_t *lo, int64_t *pos)
+{
+    *pos = a->pos0 + s;
+    *lo = a->window > 0 && *pos - a->window + 1 > 0 ? *pos - a->window + 1 : 0;
+}
+
+/* Query row s, head h, any head_dim: softmax(q . k_j * scale) times v. */
+static void attend_any(const AttnArgs *a, int64_t s, int h, float *sc)
+{
+    int64_t hd = a->head_dim, kvw = (int64_t)a->kv_heads * hd, lo, pos;
+    key_range(a, s, &lo, &pos);
     int64_t koff = (int64_t)(h / (a->heads / a->kv_heads)) * hd;
     const float *qh = a->q + (s * a->heads + h) * hd;
-    float max = -INFINITY;
-    for (int64_t j = lo; j <= pos; j++) {
+    for (int64_t j = lo; j <= pos; j++)
         sc[j - lo] = dot(qh, a->kc + j * kvw + koff, hd) * a->scale;
-        max = sc[j - lo] > max ? sc[j - lo] : max;
-    }
-    float inv = 1.0f / softmax_exp(sc, pos - lo + 1, max);
+    int64_t n = pos - lo + 1;
+    float inv = 1.0f / softmax_exp(sc, n, array_max(sc, n));
     float *oh = a->out + (s * a->heads + h) * hd;
     memset(oh, 0, (size_t)hd * sizeof(float));
     for (int64_t j = lo; j <= pos; j++)
         axpy(oh, sc[j - lo] * inv, a->vc + j * kvw + koff, hd);
+}
+
+/* The same for head_dim == NV * VL (NV <= 8, a constant once inlined): q
+ * and the output stay in registers, and two accumulator sets (even and odd
+ * keys) halve the dependency chain of the weighted sum of v. */
+ALWAYS_INLINE void attend_nv(const AttnArgs *a, int64_t s, int h, float *sc, int NV)
+{
+    int64_t kvw = (int64_t)a->kv_heads * NV * VL, lo, pos;
+    key_range(a, s, &lo, &pos);
+    int64_t koff = (int64_t)(h / (a->heads / a->kv_heads)) * NV * VL;
+    const float *qh = a->q + (s * a->heads + h) * NV * VL;
+    const float *kc = a->kc + koff, *vc = a->vc + koff;
+    v16f qv[8], o0[8], o1[8];
+    for (int v = 0; v < NV; v++)
+        qv[v] = load_f32(qh + v * VL) * a->scale;
+    for (int64_t j = lo; j <= pos; j++) {
+        v16f acc = qv[0] * load_f32(kc + j * kvw);
+        for (int v = 1; v < NV; v++)
+            acc += qv[v] * load_f32(kc + j * kvw + v * VL);
+        sc[j - lo] = hsum(acc);
+    }
+    int64_t n = pos - lo + 1;
+    float inv = 1.0f / softmax_exp(sc, n, array_max(sc, n));
+    for (int v = 0; v < NV; v++)
+        o0[v] = o1[v] = splat(0.0f);
+    int64_t j = lo;
+    for (; j < pos; j += 2) {
+        for (int v = 0; v < NV; v++) {
+            o0[v] += sc[j - lo] * load_f32(vc + j * kvw + v * VL);
+            o1[v] += sc[j + 1 - lo] * load_f32(vc + (j + 1) * kvw + v * VL);
+        }
+    }
+    if (j == pos)
+        for (int v = 0; v < NV; v++)
+            o0[v] += sc[j - lo] * load_f32(vc + j * kvw + v * VL);
+    float *oh = a->out + (s * a->heads + h) * NV * VL;
+    for (int v = 0; v < NV; v++)
+        store_f32(oh + v * VL, (o0[v] + o1[v]) * inv);
+}
+
+/* Query row s, head h: softmax(q . k_j * scale) over keys lo..pos, times v. */
+static void attend(const AttnArgs *a, int64_t s, int h, float *sc)
+{
+    switch (a->head_dim) {
+    case 16: attend_nv(a, s, h, sc, 1); break;
+    case 32: attend_nv(a, s, h, sc, 2); break;
+    case 48: attend_nv(a, s, h, sc, 3); break;
+    case 64: attend_nv(a, s, h, sc, 4); break;
+    case 80: attend_nv(a, s, h, sc, 5); break;
+    case 96: attend_nv(a, s, h, sc, 6); break;
+    case 112: attend_nv(a, s, h, sc, 7); break;
+    case 128: attend_nv(a, s, h, sc, 8); break;
+    default: attend_any(a, s, h, sc); break;
+    }
 }
 
 static void attn_task(void *p, int ith, int nth)

@@ -6,7 +6,8 @@
  * The caller runs its own share as thread 0, then waits the same way (spin,
  * then sleep) until the workers' pending count drops to zero. Bounded spins
  * keep an oversubscribed machine usable. Calls must not be nested or
- * concurrent. */
+ * concurrent. A NULL pool counts as one thread: rt_pool_run(NULL, ...) calls
+ * fn(arg, 0, 1). */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif

@@ -150,25 +150,17 @@ static void test_prompt(void **state)
     const char *list = "1,5,6,0,2,3,4,1,1,6";
     char path[4096];    /* a copy: tu_fmt's buffers are reused */
     snprintf(path, sizeof path, "%s/logits.bin", tu_tmpdir("rt_cli"));
-    char *out;
-    assert_int_equal(run_cli(&out, "--ids", list, "--logits", path, (char *)NULL), 0);
+    EXPECT(0, "", "--ids", list, "--logits", path);
     assert_int_equal(largest_S, FAKE_CHUNK);
     check_logits(path, ids, 10);
-    free(out);
-    assert_int_equal(run_cli(&out, "--logits", path, "--batch", "3", "--ids", list, (char *)NULL), 0);
+    EXPECT(0, "", "--logits", path, "--batch", "3", "--ids", list);
     assert_int_equal(largest_S, 3);
     check_logits(path, ids, 10);
-    free(out);
-    int rc = run_cli(&out, "-t", "2", "--ids", list, "--logits", path, "--batch", "1000",
-                     (char *)NULL);
-    if (rc != 0)
-        fail_msg("exit %d: %s", rc, out);
+    EXPECT(0, "", "-t", "2", "--ids", list, "--logits", path, "--batch", "1000");
     assert_int_equal(largest_S, FAKE_CHUNK);
     check_logits(path, ids, 10);
-    free(out);
-    assert_int_equal(run_cli(&out, "--ids", "6", "--logits", path, "--ctx", "1", (char *)NULL), 0);
+    EXPECT(0, "", "--ids", "6", "--logits", path, "--ctx", "1");
     check_logits(path, (const int[]){6}, 1);
-    free(out);
 }
 
 static void test_prompt_errors(void **state)

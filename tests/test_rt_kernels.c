@@ -31,7 +31,7 @@ static float frand(void)
 
 static float *rand_floats(int64_t n)
 {
-    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    float *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
     for (int64_t i = 0; i < n; i++)
         p[i] = frand();
     return p;
@@ -333,6 +333,27 @@ static void test_embed(void **state)
     rt_pool_destroy(pool);
 }
 
+/* The vector f16/bf16 widening of the kernels, on every 16-bit pattern. */
+static void test_embed_all_halves(void **state)
+{
+    (void)state;
+    enum { H = 65536 };
+    uint16_t *table = malloc(H * sizeof *table);
+    float *out = malloc(H * sizeof *out);
+    for (int i = 0; i < H; i++)
+        table[i] = (uint16_t)i;
+    const int32_t id = 0;
+    for (int bf = 0; bf < 2; bf++) {
+        rt_embed(NULL, out, table, bf ? RT_BF16 : RT_F16, &id, 1, H);
+        for (int i = 0; i < H; i++) {
+            float want = bf ? rt_bf16_to_f32((uint16_t)i) : rt_f16_to_f32((uint16_t)i);
+            if (isnan(want) ? !isnan(out[i]) : memcmp(&want, &out[i], sizeof want) != 0)
+                fail_msg("%s 0x%04x: got %g, want %g", bf ? "bf16" : "f16", i, out[i], want);
+        }
+    }
+    free(table), free(out);
+}
+
 static void check_rmsnorm(RtPool *pool, int S, int H)
 {
     float *x = rand_floats((int64_t)S * H), *w = rand_floats(H);
@@ -487,6 +508,9 @@ static void test_attention(void **state)
         {13, 9, 4, 1, 33, 5, 30},       /* sliding window, MQA */
         {1, 100, 4, 2, 64, 17, 128},    /* decode with window */
         {64, 0, 32, 4, 64, 0, 64},      /* full prefill */
+        {6, 2, 4, 2, 128, 0, 8},        /* head_dim 128 */
+        {4, 7, 6, 2, 80, 3, 16},        /* head_dim 80, window */
+        {2, 0, 2, 1, 256, 0, 2},        /* head_dim 256 (the generic path) */
     };
     for (size_t p = 0; p < 3; p++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
@@ -676,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_large),
         cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_embed_all_halves),
         cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),

@@ -1,0 +1,119 @@
+/* bench_kernels.c: throughput of rt_linear on the shapes of a 1.1B Llama
+ * (hidden 2048, MLP 5632): GFLOP/s for decode (S=1) and prefill (S=128,
+ * 512) with f32 and bf16 weights, plus GB/s of weight streaming for S=1
+ * (weights cycled through a set larger than the last-level cache), and the
+ * pool's dispatch latency.
+ *
+ *   bench_kernels [-t THREADS] [-s SECONDS_PER_CASE] */
+#include "hetc_rt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int S, N, K;
+} Shape;
+
+typedef struct {
+    RtPool *pool;
+    double seconds;         /* time to spend per case */
+    size_t stream_bytes;    /* S=1 weights are cycled over at least this much */
+} BenchConfig;
+
+static const Shape shapes[] = {
+    {1, 2048, 2048}, {1, 5632, 2048}, {128, 2048, 2048}, {512, 5632, 2048},
+};
+
+static void fill_weights(void *w, RtDtype dt, size_t n)
+{
+    uint32_t r = 12345;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1664525u + 1013904223u;
+        float f = (float)(r >> 8) * 0x1p-24f - 0.5f;
+        if (dt == RT_F32)
+            ((float *)w)[i] = f;
+        else
+            ((uint16_t *)w)[i] = rt_f32_to_bf16(f);
+    }
+}
+
+/* Runs one shape until cfg->seconds have passed; prints its line. */
+static int bench_shape(const BenchConfig *cfg, Shape sh, RtDtype dt)
+{
+    size_t esize = dt == RT_F32 ? 4 : 2;
+    size_t wbytes = (size_t)sh.N * sh.K * esize;
+    size_t copies = sh.S == 1 ? (cfg->stream_bytes + wbytes - 1) / wbytes : 1;
+    unsigned char *w = rt_alloc(wbytes * copies);
+    float *x = rt_alloc((size_t)sh.S * sh.K * sizeof *x);
+    float *out = rt_alloc((size_t)sh.S * sh.N * sizeof *out);
+    if (!w || !x || !out) {
+        fprintf(stderr, "out of memory\n");
+        rt_free(w), rt_free(x), rt_free(out);
+        return 1;
+    }
+    for (size_t c = 0; c < copies; c++)
+        fill_weights(w + c * wbytes, dt, (size_t)sh.N * sh.K);
+    fill_weights(x, RT_F32, (size_t)sh.S * sh.K);
+    for (size_t c = 0; c < copies; c++)      /* warm-up, one pass over every copy */
+        rt_linear(cfg->pool, out, x, w + c * wbytes, dt, NULL, sh.S, sh.N, sh.K);
+    long calls = 0;
+    double t0 = rt_now(), t;
+    do {
+        rt_linear(cfg->pool, out, x, w + (size_t)(calls % (long)copies) * wbytes, dt, NULL,
+                  sh.S, sh.N, sh.K);
+        calls++;
+    } while ((t = rt_now() - t0) < cfg->seconds);
+    double per_call = t / (double)calls;
+    double gflops = 2.0 * sh.S * sh.N * sh.K / per_call / 1e9;
+    printf("%-5s S=%-4d N=%-5d K=%-5d %9.3f ms %8.1f GFLOP/s", dt == RT_F32 ? "f32" : "bf16",
+           sh.S, sh.N, sh.K, per_call * 1e3, gflops);
+    if (sh.S == 1)
+        printf(" %7.2f GB/s of weights", (double)wbytes / per_call / 1e9);
+    printf("\n");
+    rt_free(w), rt_free(x), rt_free(out);
+    return 0;
+}
+
+static void nop_task(void *arg, int ith, int nth)
+{
+    (void)arg, (void)ith, (void)nth;
+}
+
+static void bench_dispatch(RtPool *pool)
+{
+    const int runs = 100000;
+    double t0 = rt_now();
+    for (int i = 0; i < runs; i++)
+        rt_pool_run(pool, nop_task, NULL);
+    printf("pool dispatch (%d threads): %.2f us per rt_pool_run\n", rt_pool_size(pool),
+           (rt_now() - t0) / runs * 1e6);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 0;
+    BenchConfig cfg = {.seconds = 2.0, .stream_bytes = (size_t)1 << 30};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-t")) {
+            threads = atoi(argv[i + 1]);
+        } else if (!strcmp(argv[i], "-s")) {
+            cfg.seconds = atof(argv[i + 1]);
+        } else {
+            fprintf(stderr, "usage: %s [-t THREADS] [-s SECONDS_PER_CASE]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (rt_pool_create(&cfg.pool, threads) != RT_OK) {
+        fprintf(stderr, "%s\n", rt_last_error());
+        return 1;
+    }
+    bench_dispatch(cfg.pool);
+    static const RtDtype dts[] = {RT_F32, RT_BF16};
+    int rc = 0;
+    for (size_t d = 0; d < 2 && rc == 0; d++)
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes && rc == 0; i++)
+            rc = bench_shape(&cfg, shapes[i], dts[d]);
+    rt_pool_destroy(cfg.pool);
+    return rc;
+}
