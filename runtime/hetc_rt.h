@@ -116,6 +116,7 @@ typedef struct {
     int max_ctx;                /* compiled maximum context */
     int max_chunk;              /* most tokens one forward() takes */
     double weight_bytes;        /* bytes of weights read per forward */
+    double params;              /* parameters (elements of all weights) */
     double flops_per_token;     /* multiply-adds x2 per token, excluding attention */
     /* Loads weights (NULL: the compiled default path), sizes the KV cache for
      * ctx tokens (0: max_ctx), starts 'threads' threads (0: target default). */
@@ -127,6 +128,7 @@ typedef struct {
     void (*reset)(RtModel *m);  /* empties the KV cache */
     int (*position)(const RtModel *m);
     int (*context)(const RtModel *m);
+    int (*threads)(const RtModel *m);   /* threads the instance runs on */
     void (*destroy)(RtModel *m);
 } RtModelApi;
 

@@ -307,16 +307,15 @@ static int bench_test(const RtModelApi *api, RtModel *m, BenchResult *r, int rep
     return 0;
 }
 
-static void print_table(const RtModelApi *api, const CliOptions *o, const BenchResult *res,
-                        int n)
+static void print_table(const RtModelApi *api, const RtModel *m, const BenchResult *res, int n)
 {
     char threads[16];
-    snprintf(threads, sizeof threads, o->threads > 0 ? "%d" : "default", o->threads);
+    snprintf(threads, sizeof threads, "%d", api->threads(m));
     printf("| model | size | params | threads | test | t/s |\n");
     printf("| ----- | ---: | -----: | ------: | ---: | --: |\n");
     for (int i = 0; i < n; i++)
         printf("| %s | %.2f GiB | %.2f B | %s | %s%d | %.2f ± %.2f |\n", api->name,
-               api->weight_bytes / (1024.0 * 1024.0 * 1024.0), api->flops_per_token / 2e9,
+               api->weight_bytes / (1024.0 * 1024.0 * 1024.0), api->params / 1e9,
                threads, res[i].kind, res[i].tokens, res[i].mean, res[i].stddev);
     printf("\n");
     for (int i = 0; i < n; i++) {
@@ -356,7 +355,7 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o)
         res[n++] = res[i];
     }
     if (rc == 0)
-        print_table(api, o, res, n);
+        print_table(api, m, res, n);
     free(ids);
     free(logits);
     return rc;

@@ -64,6 +64,11 @@ static int fake_context(const RtModel *m)
     return m->ctx;
 }
 
+static int fake_threads(const RtModel *m)
+{
+    return 3;
+}
+
 static void fake_destroy(RtModel *m)
 {
     free(m);
@@ -71,9 +76,9 @@ static void fake_destroy(RtModel *m)
 
 static const RtModelApi fake_api = {
     .name = "fake", .vocab = FAKE_VOCAB, .max_ctx = FAKE_CTX, .max_chunk = FAKE_CHUNK,
-    .weight_bytes = 1e6, .flops_per_token = 2e6, .init = fake_init, .forward = fake_forward,
-    .reset = fake_reset, .position = fake_position, .context = fake_context,
-    .destroy = fake_destroy,
+    .weight_bytes = 1e6, .params = 5e5, .flops_per_token = 2e6, .init = fake_init,
+    .forward = fake_forward, .reset = fake_reset, .position = fake_position,
+    .context = fake_context, .threads = fake_threads, .destroy = fake_destroy,
 };
 
 /* Runs rt_main on the NULL-terminated arguments in ap; stdout and stderr
@@ -210,7 +215,7 @@ static void test_bench(void **state)
     (void)state;
     EXPECT(0, "| model | size | params | threads | test | t/s |", "--bench", "--bench-pp", "8",
            "--bench-tg", "5", "--bench-reps", "2");
-    EXPECT(0, "| fake | 0.00 GiB | 0.00 B | 2 | pp8 | ", "--bench", "--bench-pp", "8",
+    EXPECT(0, "| fake | 0.00 GiB | 0.00 B | 3 | pp8 | ", "--bench", "--bench-pp", "8",
            "--bench-tg", "5", "-t", "2");
     EXPECT(0, "| tg5 | ", "--bench", "--bench-pp", "8", "--bench-tg", "5");
     EXPECT(0, "GB/s", "--bench", "--bench-pp", "0", "--bench-tg", "3");
