@@ -11,9 +11,10 @@
  * Every character is a letter (\p{L}), a number (\p{N}), a space (\s, the
  * White_Space property) or something else; an invalid UTF-8 byte is one
  * U+FFFD, something else. The first three patterns match at every
- * position, so a match always starts where the search does; each scanner
- * reads the characters of its match and at most one more, except for
- * whitespace runs, read once per alternative tried: linear time.
+ * position, so a match always starts where the search does. A scanner reads
+ * the characters of its match and at most a few more (a run of spaces is
+ * read once for all the whitespace alternatives), so splitting a text
+ * takes linear time.
  *
  * Case-insensitive contractions follow Unicode simple case folding, as
  * Oniguruma does: 'S and the long s 'ſ (U+017F) match 's.
@@ -79,11 +80,14 @@ static size_t run_end_max(Text t, size_t i, unsigned mask, int max)
 static char contraction_letter(Text t, size_t i, int fold, size_t *next)
 {
     size_t adv;
-    if (i >= t.len) return 0;
+    if (i >= t.len)
+        return 0;
     uint32_t cp = rt_utf8_decode(t.s + i, t.len - i, &adv);
     *next = i + adv;
-    if (fold && cp == 0x17F) return 's';
-    if (fold && cp >= 'A' && cp <= 'Z') return (char)(cp - 'A' + 'a');
+    if (fold && cp == 0x17F)
+        return 's';
+    if (fold && cp >= 'A' && cp <= 'Z')
+        return (char)(cp - 'A' + 'a');
     return cp < 0x80 ? (char)cp : 0;
 }
 
@@ -91,11 +95,14 @@ static char contraction_letter(Text t, size_t i, int fold, size_t *next)
 static size_t contraction_end(Text t, size_t i, int fold)
 {
     size_t next = i, next2 = i;
-    if (t.s[i] != '\'') return i;
+    if (t.s[i] != '\'')
+        return i;
     char a = contraction_letter(t, i + 1, fold, &next);
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return next;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        return next;
     char b = a ? contraction_letter(t, next, fold, &next2) : 0;
-    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return next2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+        return next2;
     return i;
 }
 
@@ -115,7 +122,8 @@ static SpaceRun space_run(Text t, size_t i)
     while ((k = kind_at(t, r.end, &next)) & K_SPACE) {
         r.last = r.end;
         r.end = next;
-        if (k & K_NEWLINE) r.newline_end = next;
+        if (k & K_NEWLINE)
+            r.newline_end = next;
     }
     return r;
 }
@@ -132,33 +140,42 @@ static size_t space_tail_end(Text t, SpaceRun r, size_t i)
 
 static size_t gpt2_end(Text t, size_t i)
 {
-    size_t next, after;
+    size_t next, after_next;
     size_t c = contraction_end(t, i, 0);
-    if (c > i) return c;
+    if (c > i)
+        return c;
     unsigned k = kind_at(t, i, &next);
-    unsigned k2 = kind_at(t, next, &after);
-    /* ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+' */
-    if (t.s[i] == ' ' && (k2 & (K_LETTER | K_NUMBER | K_OTHER))) return run_end(t, next, k2);
-    if (k & (K_LETTER | K_NUMBER | K_OTHER)) return run_end(t, i, k);
+    unsigned k2 = kind_at(t, next, &after_next);
+    /* " ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+": a space may lead a run of one kind */
+    if (t.s[i] == ' ' && (k2 & (K_LETTER | K_NUMBER | K_OTHER)))
+        return run_end(t, next, k2);
+    if (k & (K_LETTER | K_NUMBER | K_OTHER))
+        return run_end(t, i, k);
     return space_tail_end(t, space_run(t, i), i);
 }
 
 /* LLAMA3 (max_digits 3) and QWEN2 (max_digits 1). */
 static size_t llama3_end(Text t, size_t i, int max_digits)
 {
-    size_t next, after;
+    size_t next, after_next;
     size_t c = contraction_end(t, i, 1);
-    if (c > i) return c;
+    if (c > i)
+        return c;
     unsigned k = kind_at(t, i, &next);
-    unsigned k2 = kind_at(t, next, &after);
+    unsigned k2 = kind_at(t, next, &after_next);
     /* [^\r\n\p{L}\p{N}]?\p{L}+ */
-    if (k == K_LETTER) return run_end(t, i, K_LETTER);
-    if ((k == K_OTHER || k == K_SPACE) && k2 == K_LETTER) return run_end(t, next, K_LETTER);
+    if (k == K_LETTER)
+        return run_end(t, i, K_LETTER);
+    if ((k == K_OTHER || k == K_SPACE) && k2 == K_LETTER)
+        return run_end(t, next, K_LETTER);
     /* \p{N}{1,3} */
-    if (k == K_NUMBER) return run_end_max(t, i, K_NUMBER, max_digits);
-    /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
-    if (t.s[i] == ' ' && k2 == K_OTHER) return run_end(t, run_end(t, next, K_OTHER), K_NEWLINE);
-    if (k == K_OTHER) return run_end(t, run_end(t, i, K_OTHER), K_NEWLINE);
+    if (k == K_NUMBER)
+        return run_end_max(t, i, K_NUMBER, max_digits);
+    /* " ?[^\s\p{L}\p{N}]+[\r\n]*" */
+    if (t.s[i] == ' ' && k2 == K_OTHER)
+        return run_end(t, run_end(t, next, K_OTHER), K_NEWLINE);
+    if (k == K_OTHER)
+        return run_end(t, run_end(t, i, K_OTHER), K_NEWLINE);
     /* \s*[\r\n]+ then \s+(?!\S)|\s+ */
     SpaceRun r = space_run(t, i);
     return r.newline_end ? r.newline_end : space_tail_end(t, r, i);

@@ -22,7 +22,10 @@ extern const uint64_t rt_uc_comp_key[];     /* sorted first << 21 | second */
 extern const uint32_t rt_uc_comp_to[];
 extern const uint32_t rt_uc_n_comp;
 
-enum { RT_UC_BLOCK_SHIFT = 7, RT_UC_BLOCK_MASK = 127, RT_UC_MAX = 0x10FFFF, RT_UC_REPLACEMENT = 0xFFFD };
+enum {
+    UC_BLOCK_SHIFT = 7, UC_BLOCK_MASK = 127,    /* the two-stage tables have blocks of 128 */
+    UC_MAX = 0x10FFFF, UC_REPLACEMENT = 0xFFFD,
+};
 
 /* Hangul syllables are composed and decomposed arithmetically (Unicode 3.12). */
 enum {
@@ -79,12 +82,12 @@ uint32_t rt_utf8_decode(const char *s, size_t len, size_t *adv)
     uint8_t lo, hi;
     *adv = len > 0;
     if (len == 0)
-        return RT_UC_REPLACEMENT;
+        return UC_REPLACEMENT;
     if (u[0] < 0x80)
         return u[0];
     size_t n = lead_info(u[0], &lo, &hi);
     if (n == 0 || n > len || !tail_valid(u, n, lo, hi))
-        return RT_UC_REPLACEMENT;
+        return UC_REPLACEMENT;
     uint32_t cp = u[0] & (0xFF >> (n + 1));
     for (size_t i = 1; i < n; i++)
         cp = cp << 6 | (u[i] & 0x3F);
@@ -95,8 +98,8 @@ uint32_t rt_utf8_decode(const char *s, size_t len, size_t *adv)
 /* Surrogates and code points past U+10FFFF are written as U+FFFD. */
 size_t rt_utf8_encode(uint32_t cp, char out[4])
 {
-    if (cp > RT_UC_MAX || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = RT_UC_REPLACEMENT;
+    if (cp > UC_MAX || (cp >= 0xD800 && cp <= 0xDFFF))
+        cp = UC_REPLACEMENT;
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -140,10 +143,10 @@ size_t rt_utf8_complete(const char *s, size_t len)
 
 RtUcCategory rt_uc_category(uint32_t cp)
 {
-    if (cp > RT_UC_MAX)
+    if (cp > UC_MAX)
         return RT_UC_CN;
-    size_t block = rt_uc_cat_stage1[cp >> RT_UC_BLOCK_SHIFT];
-    return (RtUcCategory)rt_uc_cat_stage2[block << RT_UC_BLOCK_SHIFT | (cp & RT_UC_BLOCK_MASK)];
+    size_t block = rt_uc_cat_stage1[cp >> UC_BLOCK_SHIFT];
+    return (RtUcCategory)rt_uc_cat_stage2[block << UC_BLOCK_SHIFT | (cp & UC_BLOCK_MASK)];
 }
 
 int rt_uc_is_letter(uint32_t cp)
@@ -203,10 +206,10 @@ uint32_t rt_uc_lower(uint32_t cp)
 
 static unsigned combining_class(uint32_t cp)
 {
-    if (cp > RT_UC_MAX)
+    if (cp > UC_MAX)
         return 0;
-    size_t block = rt_uc_ccc_stage1[cp >> RT_UC_BLOCK_SHIFT];
-    return rt_uc_ccc_stage2[block << RT_UC_BLOCK_SHIFT | (cp & RT_UC_BLOCK_MASK)];
+    size_t block = rt_uc_ccc_stage1[cp >> UC_BLOCK_SHIFT];
+    return rt_uc_ccc_stage2[block << UC_BLOCK_SHIFT | (cp & UC_BLOCK_MASK)];
 }
 
 /* Full canonical decomposition of cp into d (at most 4 code points); returns the count. */
@@ -230,7 +233,8 @@ static size_t decompose(uint32_t cp, uint32_t d[4])
     return n;
 }
 
-/* The primary composite of a + b, or 0. No pair has an ASCII second. */
+/* The primary composite of a + b, or 0. No pair has an ASCII second
+ * (gen_unicode.py checks that ASCII never decomposes nor composes). */
 static uint32_t compose(uint32_t a, uint32_t b)
 {
     if (b < 0x80)
@@ -250,8 +254,8 @@ static uint32_t compose(uint32_t a, uint32_t b)
  * starter arrives. A segment of more than NFC_SEGMENT_MAX code points (a
  * run of more than 32 combining marks) is finished early: the marks past
  * that point are ordered and composed among themselves, without the
- * starter. Real text never has such runs (UAX #15 stream-safe text allows
- * 30). */
+ * starter. Only contrived ("Zalgo") text has such runs; the Stream-Safe
+ * Text Format of UAX #15 allows 30. */
 enum { NFC_SEGMENT_MAX = 33 };
 
 typedef struct {
@@ -276,14 +280,16 @@ static void nfc_put(Nfc *z, uint32_t cp)
         nfc_put_byte(z, buf[i]);
 }
 
-/* Canonical ordering: a stable sort of the non-starters by combining class. */
+/* Canonical ordering: a stable sort of the non-starters by combining class
+ * (all of the segment when it has no starter). */
 static void nfc_order(Nfc *z)
 {
-    for (size_t i = 1; i < z->len; i++) {
+    size_t first = z->len > 0 && combining_class(z->seg[0]) == 0;
+    for (size_t i = first + 1; i < z->len; i++) {
         uint32_t cp = z->seg[i];
         unsigned cc = combining_class(cp);
         size_t j = i;
-        for (; j > 1 && combining_class(z->seg[j - 1]) > cc; j--)
+        for (; j > first && combining_class(z->seg[j - 1]) > cc; j--)
             z->seg[j] = z->seg[j - 1];
         z->seg[j] = cp;
     }
@@ -359,7 +365,7 @@ size_t rt_uc_nfc(const char *s, size_t len, char *out, size_t cap)
     while (i < len) {
         size_t adv;
         uint32_t cp = rt_utf8_decode(s + i, len - i, &adv);
-        if (cp == RT_UC_REPLACEMENT && adv == 1) {
+        if (cp == UC_REPLACEMENT && adv == 1) {
             nfc_finish(&z);
             nfc_emit(&z);
             nfc_put_byte(&z, s[i]);
