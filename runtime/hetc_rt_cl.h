@@ -1,0 +1,63 @@
+/* hetc_rt_cl.h: the OpenCL part of the runtime ABI (rt_opencl.c).
+ *
+ * Only programs whose target has a gpu unit with backend "opencl" include
+ * this header and link OpenCL; the rest of the runtime never depends on it.
+ * Generated model.c enqueues its kernels with the plain OpenCL 1.2 API;
+ * this layer does what every program needs around that: choosing the
+ * device, building the program (with a binary cache), buffers, error names,
+ * and the two measurements the benchmarks compare against (copy bandwidth,
+ * fp32 FMA peak). Functions return RtStatus and set rt_set_error; nothing
+ * exits.
+ */
+#ifndef HETC_RT_CL_H
+#define HETC_RT_CL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
+#include <CL/cl.h>
+
+#include "hetc_rt.h"
+
+typedef struct {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;     /* in-order, profiling enabled */
+    cl_program program;         /* after rt_cl_build */
+    char platform_name[128];
+    char device_name[128];
+    char driver_version[64];
+    int has_fp16;               /* cl_khr_fp16 */
+    size_t max_work_group;      /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_ulong local_mem;         /* bytes */
+    cl_ulong global_mem;        /* bytes */
+    cl_uint compute_units;
+} RtCl;
+
+/* Chooses a device and creates a context and queue. The target's choice
+ * (platform and device name substrings, "" = any; index: the n-th matching
+ * device, -1 = the first, preferring GPUs over other device types) is
+ * overridden by the environment variable HETC_OPENCL_DEVICE: "N" (index over
+ * all devices of all platforms) or "PLATFORM:DEVICE" substrings. No platform
+ * or no matching device is RT_ERR_IO with a message listing what exists. */
+RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_match, int index);
+/* Builds the program from source with options. cache_path: where the binary
+ * is cached (NULL: no cache); a cached binary is used only when it was built
+ * for the same device name, driver version, options and source (a hash in
+ * the cache file's header), else rebuilt and rewritten. A build failure is
+ * RT_ERR_FORMAT with the build log in rt_last_error(). */
+RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options, const char *cache_path);
+RtStatus rt_cl_kernel(RtCl *cl, const char *name, cl_kernel *k);
+/* A device buffer of bytes, copied from host if not NULL. */
+RtStatus rt_cl_buffer(RtCl *cl, size_t bytes, cl_mem_flags flags, const void *host, cl_mem *buf);
+/* Checks an OpenCL return code: RT_OK, or RT_ERR_IO with "what: CL_ERROR_NAME". */
+RtStatus rt_cl_check(cl_int err, const char *what);
+const char *rt_cl_error_name(cl_int err);
+/* Device copy bandwidth: a clEnqueueCopyBuffer of bytes, timed with events,
+ * best of several; GB/s counts bytes read plus bytes written. */
+RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s);
+/* fp32 FMA rate of a kernel of independent FMA chains filling the device. */
+RtStatus rt_cl_measure_peak(RtCl *cl, double *gflop_per_s);
+void rt_cl_close(RtCl *cl);
+
+#endif
