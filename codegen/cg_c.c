@@ -25,6 +25,7 @@ typedef struct {
     int64_t kv_floats;  /* floats of K (or V) cache per token, all layers */
     int nweights;
     int last_layer;     /* layer of the last emitted call, for section comments */
+    int unit;           /* the cpu unit the nodes run on */
 } Emit;
 
 /* "S", "R" or a number: the row count of node n as a C expression. */
@@ -303,7 +304,8 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_LAYERS %" PRId64 "\n", ir_graph_int(g, "layers", 0));
     fprintf(f, "#define MODEL_MAX_CTX %" PRId64 " /* tokens */\n", ir_graph_int(g, "max_ctx", 0));
     fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
-    fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations at MODEL_MAX_CHUNK */\n", g->arena_bytes);
+    fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations of %s at MODEL_MAX_CHUNK */\n",
+            g->arena[e->unit], g->units[e->unit]);
     fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token, all layers */\n", e->kv_floats);
     fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
     fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
@@ -317,7 +319,7 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
 
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
 {
-    Emit e = {.g = g, .cache_off = calloc((size_t)g->n, sizeof(int))};
+    Emit e = {.g = g, .cache_off = calloc((size_t)g->n, sizeof(int)), .unit = g->nodes[g->n - 1].unit};
     e.kv_floats = kv_offsets(g, e.cache_off);
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     FILE *h = open_out(o, "model.h", err, errlen);
@@ -339,7 +341,7 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     emit_rope_tables(&e);
     emit_weight_table(&e);
     fputs(model_struct, e.f);
-    emit_forward(&e, g->nunits ? g->units[g->nodes[g->n - 1].unit >= 0 ? g->nodes[g->n - 1].unit : 0] : "cpu0");
+    emit_forward(&e, g->units[e.unit]);
     fputs(model_lifecycle, e.f);
     ok = fclose(e.f) == 0 && ok;
     free(e.cache_off);

@@ -4,6 +4,8 @@
  * OUT_DIR builds with CMake on a machine without hetc. */
 #include "cg.h"
 
+#include "../passes/passes.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -101,7 +103,7 @@ static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
 
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
 {
-    if (g->arena_bytes < 0) IR_BUG("codegen needs pass 'memplan'");
+    if (!pass_done(g, "memplan")) IR_BUG("codegen needs pass 'memplan'");
     uint64_t hash = cg_model_hash(g);
     char wpath[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);

@@ -14,6 +14,7 @@
  *   attr hidden=64 heads=4 eps=1e-05 ...
  *   passes lower fuse
  *   units cpu0
+ *   arena 344064                (bytes per unit, after memplan)
  *   %0 = input() : [S] i32 @-1 "ids"
  *   %1 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens"
  *   %2 = embed(%0, %1) : [S,64] f32 @-1 "embed" unit=0 offset=0
@@ -73,7 +74,7 @@ typedef struct {
     int layer;                  /* decoder layer, -1 outside the layers */
     char name[IR_NAME_LEN];     /* readable origin, e.g. "l3.attn.q" */
     int unit;                   /* index in IrGraph.units after 'place', else -1 */
-    int64_t offset;             /* arena byte offset after 'memplan', else -1 */
+    int64_t offset;             /* byte offset in its unit's arena after 'memplan', else -1 */
 } IrNode;
 
 typedef struct {
@@ -84,7 +85,8 @@ typedef struct {
     char passes[160];           /* names of the passes run so far, in order, space separated */
     int nunits;
     char units[IR_MAX_UNITS][16];   /* unit names from the target */
-    int64_t arena_bytes;        /* activation arena size after memplan, else -1 */
+    int narena;                 /* entries of arena[]: one per unit after memplan, else 0 */
+    int64_t arena[IR_MAX_UNITS];/* bytes of each unit's activation arena */
     IrNode *nodes;              /* [n] in topological order */
     int n, cap;
 } IrGraph;

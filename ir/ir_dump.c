@@ -95,8 +95,9 @@ void ir_dump_json(FILE *f, const IrGraph *g)
         if (u) fputc(',', f);
         json_str(f, g->units[u]);
     }
-    fprintf(f, "],\"passes\":\"%s\",\"arena_bytes\":%lld,\"nodes\":[", g->passes,
-            (long long)g->arena_bytes);
+    fprintf(f, "],\"passes\":\"%s\",\"arena\":[", g->passes);
+    for (int u = 0; u < g->narena; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->arena[u]);
+    fputs("],\"nodes\":[", f);
     for (int i = 0; i < g->n; i++) {
         fputs(i ? ",\n" : "\n", f);
         json_node(f, &g->nodes[i]);

@@ -101,7 +101,6 @@ void ir_graph_init(IrGraph *g, const char *model, const char *arch)
     memset(g, 0, sizeof *g);
     copy_str(g->model, sizeof g->model, model, "model name");
     copy_str(g->arch, sizeof g->arch, arch, "arch name");
-    g->arena_bytes = -1;
 }
 
 void ir_graph_free(IrGraph *g)

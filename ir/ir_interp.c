@@ -240,7 +240,8 @@ int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char 
         case IR_OP_WEIGHT: continue;
         case IR_OP_INPUT: it->val[i] = NULL; continue;
         case IR_OP_ROPE_TABLE: it->val[i] = it->tables[i]; continue;
-        case IR_OP_LAST_ROWS: it->val[i] = it->val[n->in[0]]; continue; /* R = S: all rows */
+        case IR_OP_LAST_ROWS: /* R = S: all rows */
+        case IR_OP_COPY: it->val[i] = it->val[n->in[0]]; continue;
         case IR_OP_OUTPUT: result = it->val[i] = it->val[n->in[0]]; continue;
         default: break;
         }

@@ -295,8 +295,12 @@ static int parse_units(Parser *P, IrGraph *g)
 
 static int parse_arena(Parser *P, IrGraph *g)
 {
-    if (read_int(P, &g->arena_bytes, 0, INT64_MAX, "arena size")) return -1;
-    return expect_end(P);
+    while (!at_end(P)) {
+        if (g->narena == IR_MAX_UNITS) return fail(P, "more than %d arena sizes", IR_MAX_UNITS);
+        if (read_int(P, &g->arena[g->narena], 0, INT64_MAX, "arena size")) return -1;
+        g->narena++;
+    }
+    return 0;
 }
 
 /* ---- node lines ---- */

@@ -76,7 +76,11 @@ static void print_header(FILE *f, const IrGraph *g)
         for (int u = 0; u < g->nunits; u++) fprintf(f, " %s", g->units[u]);
         fputc('\n', f);
     }
-    if (g->arena_bytes >= 0) fprintf(f, "arena %lld\n", (long long)g->arena_bytes);
+    if (g->narena) {
+        fputs("arena", f);
+        for (int u = 0; u < g->narena; u++) fprintf(f, " %lld", (long long)g->arena[u]);
+        fputc('\n', f);
+    }
 }
 
 static void print_node(FILE *f, const IrNode *n)

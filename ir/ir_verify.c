@@ -235,7 +235,8 @@ static int check_shape_rule(const Check *c)
     case IR_OP_SWIGLU:
     case IR_OP_ADD: return shape_elementwise(c);
     case IR_OP_LAST_ROWS: return shape_last_rows(c);
-    case IR_OP_OUTPUT: return shape_output(c);
+    case IR_OP_OUTPUT:
+    case IR_OP_COPY: return shape_output(c);
     default: return shape_leaf(c);
     }
 }
@@ -267,7 +268,10 @@ static int check_dtype(const Check *c)
     if (n->op == IR_OP_INPUT && n->dtype != IR_I32) return bad(c, "dtype is %s, expected i32", name);
     if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype))
         return bad(c, "dtype is %s, expected f32, f16 or bf16", name);
-    if (n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->dtype != IR_F32)
+    if (n->op == IR_OP_COPY && n->nin == 1 && n->in[0] >= 0 && n->in[0] < c->index &&
+        n->dtype != c->g->nodes[n->in[0]].dtype)
+        return bad(c, "dtype is %s but its operand's is %s", name, ir_dtype_name(c->g->nodes[n->in[0]].dtype));
+    if (n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_COPY && n->dtype != IR_F32)
         return bad(c, "dtype is %s, expected f32", name);
     return 0;
 }
@@ -301,8 +305,9 @@ static int check_operands(const Check *c)
         int id = n->in[k];
         if (id < 0 || id >= c->index) return bad(c, "operand %%%d is not defined before use", id);
         IrDtype t = c->g->nodes[id].dtype;
-        int ids = n->op == IR_OP_EMBED && k == 0;
-        if (ids && t != IR_I32) return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
+        int ids = (n->op == IR_OP_EMBED && k == 0) || n->op == IR_OP_COPY;
+        if (ids && n->op != IR_OP_COPY && t != IR_I32)
+            return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
         if (!ids && !is_float_dtype(t))
             return bad(c, "operand %%%d is %s, expected a float dtype", id, ir_dtype_name(t));
     }
@@ -366,7 +371,10 @@ static int check_graph(const IrGraph *g, char *err, size_t errlen)
     for (int i = 0; i < g->nattr; i++)
         if ((unsigned)g->attr[i].kind > IR_ATTR_STR)
             return bad_graph(err, errlen, "attribute '%.23s' has bad kind %d", g->attr[i].key, (int)g->attr[i].kind);
-    if (g->arena_bytes < -1) return bad_graph(err, errlen, "arena size %lld is below -1", (long long)g->arena_bytes);
+    if (g->narena < 0 || g->narena > IR_MAX_UNITS || (g->narena && g->narena != g->nunits))
+        return bad_graph(err, errlen, "%d arena sizes for %d units", g->narena, g->nunits);
+    for (int u = 0; u < g->narena; u++)
+        if (g->arena[u] < 0) return bad_graph(err, errlen, "arena size %lld is negative", (long long)g->arena[u]);
     return 0;
 }
 

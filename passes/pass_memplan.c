@@ -1,7 +1,7 @@
 /* pass_memplan.c: static activation arena by liveness.
  *
- * Requires: place. Provides: node.offset (bytes into one arena) for every
- * activation that needs storage, and g->arena_bytes, sized for S = R =
+ * Requires: place. Provides: node.offset (bytes into its unit's arena) for
+ * every activation that needs storage, and g->arena[] per unit, sized for S = R =
  * max_chunk. A buffer of S' <= max_chunk rows fits in the same place, so one
  * plan serves every step. Views (last_rows, output) take no storage; the
  * result the output marks is written straight into the caller's logits
@@ -88,6 +88,11 @@ static int used_before(const IrGraph *g, const IrNode *n, int k, int base)
     return 0;
 }
 
+static int64_t storage(const IrNode *n, int64_t chunk)
+{
+    return (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
+}
+
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
     int64_t chunk = ir_graph_int(g, "max_chunk", 0);
@@ -103,22 +108,23 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
         for (int k = 0; k < n->nin; k++) last[base_of(g, n->in[k])] = i;
         if (n->op == IR_OP_OUTPUT) external[base_of(g, n->in[0])] = 1;
     }
-    Arena a = {0};
+    Arena arena[IR_MAX_UNITS] = {{0}};
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
         n->offset = -1;
         if (!needs_storage(n) || external[i]) continue;
-        int64_t size = (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
-        n->offset = arena_alloc(&a, size);
+        n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
         for (int k = 0; k < n->nin; k++) {
             const IrNode *in = &g->nodes[base_of(g, n->in[k])];
             if (last[in->id] != i || in->offset < 0 || used_before(g, n, k, in->id)) continue;
-            arena_release(&a, in->offset, (ir_numel(in, chunk, chunk) * ir_dtype_size(in->dtype) + ALIGN - 1)
-                                              / ALIGN * ALIGN);
+            arena_release(&arena[in->unit], in->offset, storage(in, chunk));
         }
     }
-    g->arena_bytes = a.top;
-    free(a.free);
+    g->narena = g->nunits;
+    for (int u = 0; u < g->nunits; u++) {
+        g->arena[u] = arena[u].top;
+        free(arena[u].free);
+    }
     free(external);
     free(last);
 }

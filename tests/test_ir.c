@@ -121,7 +121,9 @@ static void build_model(IrGraph *g)
     g->nunits = 2;
     strcpy(g->units[0], "cpu0");
     strcpy(g->units[1], "npu0");
-    g->arena_bytes = 1 << 20;
+    g->narena = 2;
+    g->arena[0] = 1 << 20;
+    g->arena[1] = 4096;
     int64_t s = IR_DIM_S;
     int ids = ir_add(g, IR_OP_INPUT, 0, NULL, 1, &s, IR_I32, -1, "ids");
     int tab = weight(g, "model.embed_tokens.weight", VOCAB, H, IR_BF16, -1);
@@ -139,6 +141,8 @@ static void build_model(IrGraph *g)
     int logits = node2(g, IR_OP_LINEAR, IN(last, head), IR_DIM_R, VOCAB, -1, "lm_head");
     g->nodes[logits].offset = 4096;
     node2(g, IR_OP_OUTPUT, IN(logits), IR_DIM_R, VOCAB, -1, "logits");
+    int copy = node2(g, IR_OP_COPY, IN(logits), IR_DIM_R, VOCAB, -1, "logits.to_cpu0");
+    g->nodes[copy].unit = 0;
 }
 
 /* A few nodes for the small tests: ids, table, embed, silu, output. */
@@ -165,7 +169,7 @@ static void assert_verifies(const IrGraph *g)
 static void test_op_table(void **state)
 {
     (void)state;
-    assert_int_equal(IR_OP_COUNT, 14);
+    assert_int_equal(IR_OP_COUNT, 15);
     for (int op = 0; op < IR_OP_COUNT; op++) assert_int_equal(ir_op_from_name(ir_op_name(op)), op);
     assert_string_equal(ir_op_name(IR_OP_LAST_ROWS), "last_rows");
     assert_int_equal(ir_op_ninputs(IR_OP_LINEAR), -1);
@@ -191,7 +195,7 @@ static void test_attrs(void **state)
     (void)state;
     IrGraph g;
     build_small(&g);
-    assert_int_equal(g.arena_bytes, -1);
+    assert_int_equal(g.narena, 0);
     assert_int_equal(g.nodes[2].unit, -1);
     assert_int_equal(g.nodes[2].offset, -1);
     IrNode *n = &g.nodes[3];
@@ -351,7 +355,7 @@ static const char SMALL_TEXT[] =
     "attr hidden=4 eps=1e-05 theta=10000.0 kind=\"a \\\"b\\\" \\\\c\"\n"
     "passes lower fuse dce place memplan\n"
     "units cpu0 npu\n"
-    "arena 128\n"
+    "arena 128 0\n"
     "%0 = input() : [S] i32 @-1 \"ids\"\n"
     "%1 = weight() name=\"emb\" : [8,4] f32 @-1 \"emb\"\n"
     "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=1 offset=0\n"
@@ -374,7 +378,8 @@ static void test_print_exact(void **state)
     g.nunits = 2;
     strcpy(g.units[0], "cpu0");
     strcpy(g.units[1], "npu");
-    g.arena_bytes = 128;
+    g.narena = 2;
+    g.arena[0] = 128;
     g.nodes[2].unit = 1;
     g.nodes[2].offset = 0;
     g.nodes[3].offset = 64;
@@ -438,7 +443,9 @@ static void test_round_trip(void **state)
     assert_true(isnan(ir_graph_float(&back, "odd_nan", 0)));
     assert_true(ir_graph_float(&back, "odd_inf", 0) == -INFINITY);
     assert_string_equal(back.passes, "lower fuse place");
-    assert_int_equal(back.arena_bytes, 1 << 20);
+    assert_int_equal(back.narena, 2);
+    assert_int_equal(back.arena[0], 1 << 20);
+    assert_int_equal(back.arena[1], 4096);
     assert_string_equal(back.units[1], "npu0");
     for (int op = 0; op < IR_OP_COUNT; op++)
         if (!strstr(text, tu_fmt(" = %s(", ir_op_name(op)))) fail_msg("no %s in the graph", ir_op_name(op));
@@ -634,7 +641,7 @@ static void test_json(void **state)
     assert_true(json_object_is_type(get(attrs, "rope_theta"), json_type_double));
     assert_true(json_object_is_type(get(attrs, "odd_nan"), json_type_null));
     assert_int_equal(json_object_array_length(get(root, "units")), 2);
-    assert_int_equal(json_object_get_int64(get(root, "arena_bytes")), 1 << 20);
+    assert_int_equal(json_object_get_int64(json_object_array_get_idx(get(root, "arena"), 0)), 1 << 20);
     json_object *nodes = get(root, "nodes");
     assert_int_equal((int)json_object_array_length(nodes), g.n);
     json_object *embed = json_object_array_get_idx(nodes, 2);
