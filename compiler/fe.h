@@ -183,7 +183,13 @@ typedef struct {
     char name[16];              /* e.g. "cpu0" */
     char kind[8];               /* cpu | gpu | npu */
     char backend[16];           /* c | opencl | npu-emu */
-    int threads;                /* 0: the core count at run time */
+    int threads;                /* cpu: 0 = the core count at run time */
+    char platform[64];          /* opencl: platform name substring ("" = any) */
+    char device[64];            /* opencl: device name substring ("" = any) */
+    int index;                  /* opencl: n-th matching device, -1 = first (GPUs first) */
+    int fp16;                   /* opencl: native half arithmetic allowed (needs cl_khr_fp16) */
+    int wg;                     /* opencl: work-group size of the kernels */
+    int tile;                   /* opencl: GEMM tile edge */
     int line;
 } FeUnit;
 typedef struct {
@@ -193,5 +199,134 @@ typedef struct {
     int nunits;
 } FeTarget;
 int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);
+
+/* ---- tokenizers (fe_tokbuild.c, fe_tokenizer.c, fe_gguf.c) ----
+ * The compiler turns a tokenizer into the tokenizer.bin image declared in
+ * runtime/hetc_rt.h. A builder collects tokens, merges, added tokens and
+ * ops and lays them out; the readers fill it from a Hugging Face directory
+ * (tokenizer.json and its companions) or from a GGUF file's metadata. */
+#include "../runtime/hetc_rt.h"
+
+enum { FE_TOK_MAX_TOKENS = 1 << 24 };   /* most ids a tokenizer may have */
+
+typedef struct FeTokBuilder FeTokBuilder;
+/* A builder of n_tokens entries, each unused (RT_TOK_UNUSED, empty) until
+ * set. Ids passed to the adders must be below n_tokens: a bad one makes
+ * fe_tokb_finish fail. */
+FeTokBuilder *fe_tokb_new(uint32_t n_tokens);
+void fe_tokb_free(FeTokBuilder *b);
+/* The header to fill in: model, flags, unk/bos/eos/pad ids (initially -1),
+ * prefix/suffix, eos list, chat format. fe_tokb_finish sets the rest. */
+RtTokHeader *fe_tokb_header(FeTokBuilder *b);
+/* Sets token id to the len bytes s (RtTokEntry.flags; byte: value of a byte token). */
+void fe_tokb_token(FeTokBuilder *b, uint32_t id, const char *s, size_t len, float score, unsigned flags,
+                   unsigned byte);
+/* A merge of left and right into result; a later merge of the same pair is ignored. */
+void fe_tokb_merge(FeTokBuilder *b, uint32_t left, uint32_t right, uint32_t rank, uint32_t result);
+/* An added token (RtTokAdded.flags): matched by the content of entry id. */
+void fe_tokb_added(FeTokBuilder *b, uint32_t id, unsigned flags);
+/* An op; s1 and s2 NUL-terminated or NULL. Ops may come in any order: each
+ * kind's group (normalizer, pre-tokenizer, decoder) keeps its own order. */
+void fe_tokb_op(FeTokBuilder *b, RtTokOpKind kind, int32_t a, int32_t bv, int32_t c, const char *s1,
+                const char *s2);
+/* Lays out the file: *blob (malloc'd) of *bytes. source names the input in errors. */
+int fe_tokb_finish(FeTokBuilder *b, const char *source, void **blob, size_t *bytes, char *err, size_t errlen);
+
+/* String -> id lookup over a caller's array of strings, in tokenizer.bin's
+ * string-hash layout (slots hold id+1; the lowest id wins; empty strings
+ * are left out). The strings must outlive the index. */
+typedef struct {
+    const char *s;
+    uint32_t len;
+} FeStr;
+typedef struct {
+    uint32_t *slots;            /* [cap] id+1, 0 = empty */
+    uint32_t cap;               /* power of two, >= 2 x the strings */
+    const FeStr *str;           /* [n] the strings by id */
+} FeStrIndex;
+void fe_str_index_build(FeStrIndex *x, const FeStr *str, uint32_t n);
+int64_t fe_str_index_find(const FeStrIndex *x, const char *s, size_t len);    /* -1: absent */
+void fe_str_index_free(FeStrIndex *x);
+
+/* GPT-2's byte-level alphabet back to bytes: writes the bytes of s (at most
+ * len) to out and returns their count, or -1 if s has a character outside
+ * the alphabet. */
+long fe_tok_unbyte(const char *s, size_t len, char *out);
+/* The value of a "<0xXX>" byte token (upper-case hex), or -1. */
+int fe_tok_byte_value(const char *s, size_t len);
+/* Adds id to h's list of ids that end generation unless it is negative,
+ * already there or the list is full. */
+void fe_tok_add_eos(RtTokHeader *h, int32_t id);
+/* The chat format a Jinja chat template is written for (RT_CHAT_NONE if unknown). */
+RtChatFormat fe_tok_chat_format(const char *tmpl);
+
+/* Reads DIR/tokenizer.json (+ tokenizer_config.json, generation_config.json,
+ * config.json when present) into a tokenizer.bin image. */
+int fe_tokenizer_from_hf(const char *dir, void **blob, size_t *bytes, char *err, size_t errlen);
+
+/* ---- GGUF (fe_gguf.c): llama.cpp's model files, versions 2 and 3 ----
+ * Mapped and validated whole on open: header, every key/value, tensor
+ * infos, alignment and data offsets against the file size. */
+typedef enum {
+    FE_GGUF_U8 = 0, FE_GGUF_I8, FE_GGUF_U16, FE_GGUF_I16, FE_GGUF_U32, FE_GGUF_I32, FE_GGUF_F32,
+    FE_GGUF_BOOL, FE_GGUF_STR, FE_GGUF_ARR, FE_GGUF_U64, FE_GGUF_I64, FE_GGUF_F64,
+} FeGgufType;
+
+typedef struct {
+    char *key;                  /* NUL-terminated copy */
+    FeGgufType type;            /* FE_GGUF_ARR for arrays */
+    FeGgufType elem;            /* type of the value, or of the elements of an array */
+    uint64_t n;                 /* element count (1 for a scalar) */
+    const unsigned char *data;  /* numbers: the first element, little-endian, in the map */
+    FeStr *str;                 /* strings: [n], pointing into the map (not NUL-terminated) */
+} FeGgufKv;
+
+typedef struct {
+    char *name;                 /* NUL-terminated copy */
+    int ndim;
+    int64_t dims[4];            /* ggml order: dims[0] is the fastest-varying */
+    uint32_t type;              /* ggml type */
+    uint64_t offset;            /* from the start of the data section */
+    uint64_t nbytes;
+    const void *data;           /* in the map */
+} FeGgufTensor;
+
+typedef struct {
+    char path[FE_PATH_LEN];     /* as given, for messages */
+    void *map;                  /* mmap of the file (NULL for fe_gguf_open_mem) */
+    const unsigned char *base;  /* the file's bytes */
+    size_t size;
+    uint32_t version;
+    FeGgufKv *kv;               /* [nkv] in file order */
+    size_t nkv;
+    FeGgufTensor *tensors;      /* [ntensors] in file order */
+    size_t ntensors;
+    uint64_t alignment;         /* general.alignment, default 32 */
+    uint64_t data_offset;       /* of the data section */
+} FeGguf;
+
+int fe_gguf_open(FeGguf *g, const char *path, char *err, size_t errlen);
+/* Parses size bytes at data (which must outlive g); name is used in messages. */
+int fe_gguf_open_mem(FeGguf *g, const char *name, const void *data, size_t size, char *err, size_t errlen);
+void fe_gguf_close(FeGguf *g);
+const FeGgufKv *fe_gguf_find(const FeGguf *g, const char *key);    /* NULL if absent */
+const FeGgufTensor *fe_gguf_tensor(const FeGguf *g, const char *name);
+const char *fe_gguf_type_name(FeGgufType t);
+/* Typed getters: 1 if present and of a fitting type, 0 if absent, -1 (with
+ * err) if of another type. Any integer type is an int (a u64 above INT64_MAX
+ * is an error); integers are accepted as floats. */
+int fe_gguf_int(const FeGguf *g, const char *key, int64_t *v, char *err, size_t errlen);
+int fe_gguf_float(const FeGguf *g, const char *key, double *v, char *err, size_t errlen);
+int fe_gguf_bool(const FeGguf *g, const char *key, int *v, char *err, size_t errlen);
+int fe_gguf_str(const FeGguf *g, const char *key, const FeStr **v, char *err, size_t errlen);
+/* An array whose elements are of type elem; FE_GGUF_I64 accepts any
+ * integer type and FE_GGUF_F64 any number type (read them with the
+ * accessors below). */
+int fe_gguf_arr(const FeGguf *g, const char *key, FeGgufType elem, const FeGgufKv **v, char *err, size_t errlen);
+int64_t fe_gguf_arr_int(const FeGgufKv *kv, uint64_t i);    /* integer or bool; a u64 above INT64_MAX: -1 */
+double fe_gguf_arr_float(const FeGgufKv *kv, uint64_t i);   /* any number element */
+
+/* Reads the tokenizer.ggml.* metadata of a GGUF file into a tokenizer.bin image. */
+int fe_tokenizer_from_gguf(const FeGguf *g, void **blob, size_t *bytes, char *err, size_t errlen);
 
 #endif

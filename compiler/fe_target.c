@@ -1,12 +1,15 @@
 /* fe_target.c: reads and validates targets/<name>.xml (libxml2).
  *
- *   <target name="host-cpu" version="1">
+ *   <target name="host-opencl" version="1">
  *     <unit name="cpu0" kind="cpu" backend="c" threads="0"/>
+ *     <unit name="gpu0" kind="gpu" backend="opencl" platform="" device="" index="-1"
+ *           fp16="0" wg="64" tile="16"/>
  *   </target>
  *
  * Checks: the root element and version, unit names unique and short,
  * kind one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the
- * kind, threads a non-negative integer. Errors are "FILE:LINE: error: ...".
+ * kind, numbers in range, attributes that belong to the unit's backend.
+ * Errors are "FILE:LINE: error: ...".
  */
 #include "fe.h"
 
@@ -49,6 +52,45 @@ static int one_of(const char *v, const char *const *set)
     return 0;
 }
 
+/* Optional integer attribute key in lo..hi (default dflt). */
+static int number(const FeTarget *t, const xmlNode *n, const FeUnit *u, const char *key, long lo, long hi, int dflt,
+                  int *v, char *err, size_t errlen)
+{
+    char text[24];
+    *v = dflt;
+    if (attr(t, n, key, text, sizeof text, 1, err, errlen)) return -1;
+    if (!text[0]) return 0;
+    char *end;
+    long x = strtol(text, &end, 10);
+    if (*end || x < lo || x > hi)
+        return target_error(t, n, err, errlen, "unit '%s': %s '%s' is not an integer in %ld..%ld", u->name, key, text,
+                            lo, hi);
+    *v = (int)x;
+    return 0;
+}
+
+/* Device choice and kernel shapes of an opencl unit; other units must not have them. */
+static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"platform", "device", "index", "fp16", "wg", "tile", NULL};
+    if (strcmp(u->backend, "opencl") != 0) {
+        for (int i = 0; keys[i]; i++)
+            if (xmlHasProp(n, (const xmlChar *)keys[i]))
+                return target_error(t, n, err, errlen, "unit '%s': '%s' applies to opencl units only", u->name,
+                                    keys[i]);
+        return 0;
+    }
+    if (attr(t, n, "platform", u->platform, sizeof u->platform, 1, err, errlen) ||
+        attr(t, n, "device", u->device, sizeof u->device, 1, err, errlen) ||
+        number(t, n, u, "index", -1, 255, -1, &u->index, err, errlen) ||
+        number(t, n, u, "fp16", 0, 1, 0, &u->fp16, err, errlen) ||
+        number(t, n, u, "wg", 1, 1024, 64, &u->wg, err, errlen) ||
+        number(t, n, u, "tile", 4, 64, 16, &u->tile, err, errlen))
+        return -1;
+    if (u->wg & (u->wg - 1)) return target_error(t, n, err, errlen, "unit '%s': wg %d is not a power of two", u->name, u->wg);
+    return 0;
+}
+
 static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
 {
     static const char *const kinds[] = {"cpu", "gpu", "npu", NULL};
@@ -58,11 +100,9 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     FeUnit *u = &t->units[t->nunits];
     memset(u, 0, sizeof *u);
     u->line = (int)xmlGetLineNo(n);
-    char threads[16];
     if (attr(t, n, "name", u->name, sizeof u->name, 0, err, errlen) ||
         attr(t, n, "kind", u->kind, sizeof u->kind, 0, err, errlen) ||
-        attr(t, n, "backend", u->backend, sizeof u->backend, 0, err, errlen) ||
-        attr(t, n, "threads", threads, sizeof threads, 1, err, errlen))
+        attr(t, n, "backend", u->backend, sizeof u->backend, 0, err, errlen))
         return -1;
     if (!one_of(u->kind, kinds))
         return target_error(t, n, err, errlen, "unit '%s': kind '%s' is not cpu, gpu or npu", u->name, u->kind);
@@ -74,14 +114,9 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     if (!one_of(pair, fits))
         return target_error(t, n, err, errlen, "unit '%s': a %s unit cannot use backend '%s'", u->name, u->kind,
                             u->backend);
-    if (threads[0]) {
-        char *end;
-        long v = strtol(threads, &end, 10);
-        if (*end || v < 0 || v > 1024)
-            return target_error(t, n, err, errlen, "unit '%s': threads '%s' is not an integer in 0..1024", u->name,
-                                threads);
-        u->threads = (int)v;
-    }
+    if (number(t, n, u, "threads", 0, 1024, 0, &u->threads, err, errlen) ||
+        opencl_attrs(t, n, u, err, errlen))
+        return -1;
     for (int i = 0; i < t->nunits; i++)
         if (strcmp(t->units[i].name, u->name) == 0)
             return target_error(t, n, err, errlen, "unit name '%s' is used twice", u->name);

@@ -279,7 +279,7 @@ static int cmd_compile(int argc, char **argv)
     c.ctx = (int)ctx;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
-    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
+    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
     double t1 = now();
     if (!rc) {
         CgOptions o = {.outdir = out, .weights = &m.weights, .target = &target, .threads = (int)threads,

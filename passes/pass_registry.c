@@ -11,7 +11,8 @@ static const PassInfo passes[] = {
     {"fuse", pass_fuse, "lower", 0, "silu(a) * b -> swiglu(a, b)"},
     {"dce", pass_dce, "lower", 0, "remove nodes the output does not depend on"},
     {"place", pass_place, "lower", 0, "assign every node to a unit of the target"},
-    {"memplan", pass_memplan, "place", 0, "static arena offsets by liveness"},
+    {"transfers", pass_transfers, "place", 0, "copy nodes where an operand lives on another unit"},
+    {"memplan", pass_memplan, "transfers", 0, "static arena offsets by liveness, one arena per unit"},
 };
 enum { NPASSES = sizeof passes / sizeof passes[0] };
 
@@ -97,6 +98,7 @@ int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *list, const char
         if (print_after && (strcmp(print_after, "all") == 0 || strcmp(print_after, name) == 0)) {
             fprintf(out, "; IR after pass '%s'\n", name);
             ir_print(out, g);
+            fflush(out);
         }
     }
     return 0;

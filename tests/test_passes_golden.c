@@ -54,14 +54,16 @@ static void test_lower_qwen2(void **state)
 static void test_fuse(void **state) { check_pass("fuse", "fuse"); }
 static void test_dce(void **state) { check_pass("dce", "dce"); }
 static void test_place(void **state) { check_pass("place", "place"); }
+static void test_transfers(void **state) { check_pass("transfers", "transfers"); }
 static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
+static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "memplan"); }
 
 static void test_requires(void **state)
 {
     char *out;
     int rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=memplan", tu_hetc(), tu_src());
     assert_int_not_equal(rc, 0);
-    assert_non_null(strstr(out, "pass 'memplan' requires pass 'place'"));
+    assert_non_null(strstr(out, "pass 'memplan' requires pass 'transfers'"));
     free(out);
     rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=lower", tu_hetc(), tu_src());
     assert_int_not_equal(rc, 0);
@@ -77,7 +79,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lower_llama), cmocka_unit_test(test_lower_qwen2), cmocka_unit_test(test_fuse),
-        cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_memplan),
+        cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
+        cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units),
         cmocka_unit_test(test_requires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
