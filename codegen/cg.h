@@ -22,6 +22,8 @@ typedef struct {
     const char *runtime_dir;    /* runtime sources to copy */
     const char *command;        /* the hetc command line, for the header comment */
     int threads;                /* default thread count (0: core count at run time) */
+    const void *tokenizer;      /* tokenizer.bin image, NULL: none */
+    size_t tokenizer_bytes;
 } CgOptions;
 
 /* Writes the whole project; requires memplan. Progress goes to stderr. */

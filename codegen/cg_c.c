@@ -255,7 +255,8 @@ static const char model_lifecycle[] =
     "    .max_chunk = MODEL_MAX_CHUNK,\n    .weight_bytes = MODEL_WEIGHT_BYTES,\n    .params = MODEL_PARAMS,\n"
     "    .flops_per_token = MODEL_FLOPS_PER_TOKEN,\n"
     "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
-    "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n};\n";
+    "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
+    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n};\n";
 
 static int64_t kv_offsets(const IrGraph *g, int *cache_off)
 {
@@ -312,7 +313,11 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_PARAMS %.0f.0\n", params);
     fprintf(f, "#define MODEL_FLOPS_PER_TOKEN %.0f.0 /* linear layers */\n", flops);
     fprintf(f, "#define MODEL_THREADS %d /* 0: the core count */\n", o->threads);
-    fprintf(f, "#ifndef MODEL_DEFAULT_WEIGHTS\n#define MODEL_DEFAULT_WEIGHTS \"weights.bin\"\n#endif\n\n");
+    fprintf(f, "#ifndef MODEL_DEFAULT_WEIGHTS\n#define MODEL_DEFAULT_WEIGHTS \"weights.bin\"\n#endif\n");
+    if (o->tokenizer)
+        fprintf(f, "#ifndef MODEL_DEFAULT_TOKENIZER\n#define MODEL_DEFAULT_TOKENIZER \"tokenizer.bin\"\n#endif\n\n");
+    else
+        fprintf(f, "#define MODEL_DEFAULT_TOKENIZER NULL /* compiled without a tokenizer */\n\n");
     fprintf(f, "/* init, forward, reset, ... ; see RtModelApi in hetc_rt.h. */\nextern const RtModelApi model_api;\n\n"
                "#endif\n");
 }

@@ -33,6 +33,10 @@ static const char cmake_lists[] =
     "target_include_directories(model PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/runtime)\n"
     "target_compile_definitions(model PRIVATE _GNU_SOURCE\n"
     "  MODEL_DEFAULT_WEIGHTS=\"${CMAKE_CURRENT_SOURCE_DIR}/weights.bin\")\n"
+    "if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin)\n"
+    "  target_compile_definitions(model PRIVATE\n"
+    "    MODEL_DEFAULT_TOKENIZER=\"${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin\")\n"
+    "endif()\n"
     "if(MODEL_NATIVE)\n  target_compile_options(model PRIVATE -march=native)\nendif()\n"
     "target_link_libraries(model PRIVATE Threads::Threads m)\n";
 
@@ -77,6 +81,18 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+/* Runtime files a project needs: all but the OpenCL layer, which only
+ * targets with an OpenCL unit get. */
+static int wanted(const CgOptions *o, const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 3 || (strcmp(name + len - 2, ".c") && strcmp(name + len - 2, ".h"))) return 0;
+    if (strcmp(name, "rt_opencl.c") && strcmp(name, "hetc_rt_cl.h")) return 1;
+    for (int i = 0; o->target && i < o->target->nunits; i++)
+        if (strcmp(o->target->units[i].backend, "opencl") == 0) return 1;
+    return 0;
+}
+
 static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
 {
     char dst[FE_PATH_LEN + 16];
@@ -90,8 +106,7 @@ static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 3 || (strcmp(e->d_name + len - 2, ".c") && strcmp(e->d_name + len - 2, ".h"))) continue;
+        if (!wanted(o, e->d_name)) continue;
         char from[FE_PATH_LEN * 2], to[FE_PATH_LEN * 2];
         snprintf(from, sizeof from, "%s/%s", o->runtime_dir, e->d_name);
         snprintf(to, sizeof to, "%s/%s", dst, e->d_name);
@@ -99,6 +114,18 @@ static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
     }
     closedir(d);
     return rc;
+}
+
+static int write_tokenizer(const CgOptions *o, char *err, size_t errlen)
+{
+    if (!o->tokenizer) return 0;
+    char path[FE_PATH_LEN + 16];
+    snprintf(path, sizeof path, "%s/tokenizer.bin", o->outdir);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(o->tokenizer, 1, o->tokenizer_bytes, f) == o->tokenizer_bytes;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return ok ? 0 : -1;
 }
 
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
@@ -110,7 +137,7 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     if (make_dir(o->outdir, err, errlen) || copy_runtime(o, err, errlen) ||
         write_text(o->outdir, "main.c", main_c, err, errlen) ||
         write_text(o->outdir, "CMakeLists.txt", cmake_lists, err, errlen) || cg_emit_c(g, o, hash, err, errlen) ||
-        cg_write_weights(g, o, wpath, hash, err, errlen))
+        cg_write_weights(g, o, wpath, hash, err, errlen) || write_tokenizer(o, err, errlen))
         return -1;
     return 0;
 }

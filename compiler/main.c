@@ -5,6 +5,8 @@
  *   hetc compile MODEL --target TARGET.xml -o OUT_DIR [options]
  *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]
  *   hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]
+ *   hetc tokenize MODEL TEXT [--no-special]
+ *   hetc detokenize MODEL ID... [--skip-special]
  *
  * Each subcommand is one function; errors print "hetc: error: ..." and
  * exit non-zero.
@@ -21,6 +23,7 @@
 #include "compiler/fe.h"
 #include "ir/ir.h"
 #include "passes/passes.h"
+#include "runtime/hetc_rt.h"
 
 typedef struct {
     char dir[FE_PATH_LEN];
@@ -230,6 +233,26 @@ static int cmd_inspect(int argc, char **argv)
 
 /* ---- compile ---- */
 
+static int tokenizer_image(const char *model, void **blob, size_t *bytes);
+
+/* tokenizer.bin for the project; a model without tokenizer.json compiles
+ * to a program that takes token ids only. */
+static int compile_tokenizer(const char *dir, void **blob, size_t *bytes)
+{
+    char path[FE_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "hetc: warning: %s: no tokenizer.json; the program will take token ids only\n", dir);
+        return 0;
+    }
+    if (tokenizer_image(dir, blob, bytes)) {
+        fprintf(stderr, "hetc: (--no-tokenizer compiles without it)\n");
+        return 1;
+    }
+    return 0;
+}
+
 static char *join_args(int argc, char **argv)
 {
     static char buf[4096];
@@ -250,7 +273,7 @@ static int cmd_compile(int argc, char **argv)
 {
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
-    int wdt = -1;
+    int wdt = -1, no_tokenizer = 0;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
@@ -259,12 +282,13 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--max-chunk"))) { if (parse_int(v, "--max-chunk", 1, 8192, &chunk)) return 1; }
         else if ((v = opt(argc, argv, &i, "--threads"))) { if (parse_int(v, "--threads", 0, 1024, &threads)) return 1; }
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
+        else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
     if (!dir || !target_path || !out)
         return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
-                   "[--weight-dtype f32|f16|bf16] [--threads N] [--print-after=PASS|all]");
+                   "[--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer] [--print-after=PASS|all]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
@@ -281,8 +305,12 @@ static int cmd_compile(int argc, char **argv)
     ir_graph_init(&g, m.name, m.arch.name);
     int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
     double t1 = now();
+    void *tok = NULL;
+    size_t tok_bytes = 0;
+    if (!rc && !no_tokenizer) rc = compile_tokenizer(m.dir, &tok, &tok_bytes);
     if (!rc) {
         CgOptions o = {.outdir = out, .weights = &m.weights, .target = &target, .threads = (int)threads,
+                       .tokenizer = tok, .tokenizer_bytes = tok_bytes,
                        .runtime_dir = data_dir("HETC_RUNTIME", "runtime", rtdir, sizeof rtdir),
                        .command = join_args(argc, argv)};
         if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
@@ -290,6 +318,7 @@ static int cmd_compile(int argc, char **argv)
     if (!rc)
         fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
                 m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
+    free(tok);
     ir_graph_free(&g);
     model_free(&m);
     return rc;
@@ -438,6 +467,100 @@ static int cmd_run(int argc, char **argv)
     return rc;
 }
 
+/* ---- tokenizers ---- */
+
+/* The tokenizer.bin image of MODEL: a Hugging Face directory (tokenizer.json)
+ * or a GGUF file (its tokenizer.ggml.* metadata). */
+static int tokenizer_image(const char *model, void **blob, size_t *bytes)
+{
+    char err[FE_ERR_LEN];
+    size_t n = strlen(model);
+    if (n > 5 && strcmp(model + n - 5, ".gguf") == 0) {
+        FeGguf g;
+        if (fe_gguf_open(&g, model, err, sizeof err)) return die("%s", err);
+        int rc = fe_tokenizer_from_gguf(&g, blob, bytes, err, sizeof err);
+        fe_gguf_close(&g);
+        return rc ? die("%s", err) : 0;
+    }
+    struct stat st;
+    if (stat(model, &st) != 0 || !S_ISDIR(st.st_mode))
+        return die("%s: not a Hugging Face model directory or a .gguf file", model);
+    return fe_tokenizer_from_hf(model, blob, bytes, err, sizeof err) ? die("%s", err) : 0;
+}
+
+static int open_tokenizer(const char *model, void **blob, RtTokenizer **tok)
+{
+    size_t bytes;
+    if (tokenizer_image(model, blob, &bytes)) return 1;
+    if (rt_tok_open_mem(tok, *blob, bytes) != RT_OK) {
+        free(*blob);
+        return die("%s: tokenizer: %s", model, rt_last_error());
+    }
+    return 0;
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    const char *model = NULL, *text = NULL;
+    int special = 1;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--no-special") == 0) special = 0;
+        else if (argv[i][0] == '-' && argv[i][1] == '-') return die("tokenize: unknown option '%s'", argv[i]);
+        else if (!model) model = argv[i];
+        else if (!text) text = argv[i];
+        else return die("tokenize: one TEXT argument expected (quote it)");
+    }
+    if (!model || !text) return die("usage: hetc tokenize MODEL TEXT [--no-special]");
+    void *blob;
+    RtTokenizer *tok;
+    if (open_tokenizer(model, &blob, &tok)) return 1;
+    size_t len = strlen(text), cap = len + 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    RtStatus st = rt_tok_encode(tok, text, len, special, special, ids, cap, &n);
+    if (st == RT_OK)
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+    if (st == RT_OK) printf("\n");
+    int rc = st == RT_OK ? 0 : die("%s: %s", model, rt_last_error());
+    free(ids);
+    rt_tok_close(tok);
+    free(blob);
+    return rc;
+}
+
+static int cmd_detokenize(int argc, char **argv)
+{
+    const char *model = NULL;
+    int skip = 0, n = 0;
+    int32_t *ids = malloc((size_t)argc * sizeof *ids);
+    for (int i = 2; i < argc; i++) {
+        long v;
+        if (strcmp(argv[i], "--skip-special") == 0) skip = 1;
+        else if (!model) model = argv[i];
+        else if (parse_int(argv[i], "token id", 0, INT32_MAX, &v)) return free(ids), 1;
+        else ids[n++] = (int32_t)v;
+    }
+    if (!model) return free(ids), die("usage: hetc detokenize MODEL ID... [--skip-special]");
+    void *blob;
+    RtTokenizer *tok;
+    if (open_tokenizer(model, &blob, &tok)) return free(ids), 1;
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        if ((uint32_t)ids[i] >= rt_tok_header(tok)->n_tokens)
+            rc = die("token id %d is out of range (%u tokens)", ids[i], rt_tok_header(tok)->n_tokens);
+    if (!rc) {
+        size_t len = rt_tok_decode(tok, ids, (size_t)n, skip, NULL, 0);
+        char *text = malloc(len + 1);
+        rt_tok_decode(tok, ids, (size_t)n, skip, text, len);
+        fwrite(text, 1, len, stdout);
+        putchar('\n');
+        free(text);
+    }
+    free(ids);
+    rt_tok_close(tok);
+    free(blob);
+    return rc;
+}
+
 /* ---- synth ---- */
 
 static int cmd_synth(int argc, char **argv)
@@ -477,9 +600,11 @@ static void usage(void)
           "  synth    --preset NAME -o DIR      write a random-weight model of a real shape\n"
           "  inspect  MODEL [--ir [--format text|json|dot]]\n"
           "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--weight-dtype f32|f16|bf16]\n"
-          "           [--threads N] [--print-after=PASS|all]\n"
+          "           [--threads N] [--no-tokenizer] [--print-after=PASS|all]\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] | --list-passes\n"
-          "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n",
+          "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
+          "  tokenize MODEL TEXT [--no-special]       MODEL: Hugging Face directory or .gguf\n"
+          "  detokenize MODEL ID... [--skip-special]\n",
           stderr);
 }
 
@@ -494,6 +619,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "compile") == 0) return cmd_compile(argc, argv);
     if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc, argv);
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(argv[1], "tokenize") == 0) return cmd_tokenize(argc, argv);
+    if (strcmp(argv[1], "detokenize") == 0) return cmd_detokenize(argc, argv);
     usage();
     return die("unknown command '%s'", argv[1]);
 }

@@ -130,6 +130,7 @@ typedef struct {
     int (*context)(const RtModel *m);
     int (*threads)(const RtModel *m);   /* threads the instance runs on */
     void (*destroy)(RtModel *m);
+    const char *tokenizer_path; /* compiled default tokenizer.bin, NULL: the model has none */
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,
