@@ -39,4 +39,52 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
 /* Index of weight node id among the graph's weight nodes. */
 int cg_weight_index(const IrGraph *g, int id);
 
+/* ---- the state of writing model.c (cg_c.c), shared with the backends ---- */
+typedef struct CgCl CgCl;
+typedef struct {
+    const IrGraph *g;
+    const CgOptions *o;
+    FILE *f;                    /* model.c or model.h being written */
+    int *cache_off;             /* [g->n] cpu attention nodes: first float of their cache slot / ctx */
+    int64_t kv_floats;          /* K (or V) floats per token of the cpu unit's layers */
+    int nweights;
+    int last_layer;             /* layer of the last emitted node, for section comments */
+    int cpu;                    /* the host unit */
+    CgCl *cl;                   /* plan of the opencl unit, NULL without one */
+    int cl_unit;                /* its index in g->units, -1 without one */
+    char upper_unit[16];        /* the opencl unit's name in capitals (macro names) */
+} CgEmit;
+/* "S", "R" or a number: the rows of node n as a C expression. */
+const char *cg_rows_expr(const IrNode *n, char *buf);
+/* The node whose storage holds node id's result (views followed). */
+const IrNode *cg_base(const IrGraph *g, int id);
+
+/* ---- the opencl backend (cg_opencl.c) ---- */
+CgCl *cg_cl_plan(const CgEmit *e, int unit);
+void cg_cl_free(CgCl *cl);
+int cg_cl_files(const CgEmit *e, char *err, size_t errlen);   /* kernels.cl, model_kernels.c */
+void cg_cl_fields(const CgEmit *e);     /* struct RtModel members */
+void cg_cl_init(const CgEmit *e);       /* code in init() */
+void cg_cl_destroy(const CgEmit *e);    /* code in destroy() */
+int cg_cl_owns(const CgEmit *e, const IrNode *n);   /* forward() code of n is the backend's */
+void cg_cl_node(const CgEmit *e, const IrNode *n);
+
+/* ---- OpenCL kernel templates (cg_cltemplate.c) ----
+ * templ is the text of runtime/rt_kernels.cl: families start at lines
+ * '//@family NAME PARAM ...' (the file's first comment gives the format).
+ * cg_cl_family finds family NAME: *text and *len give its text (after the
+ * marker line, up to the next marker), params its PARAM names, single
+ * spaced. Returns 0, -1 when there is no such family, -2 when the param
+ * list does not fit in cap. */
+int cg_cl_family(const char *templ, const char *family, const char **text, size_t *len,
+                 char *params, size_t cap);
+/* Writes one instance of a family to out: a comment naming the family and
+ * its values, '#define KNAME(base) base##suffix', '#define PARAM value' for
+ * each param, the family's text, then the matching #undefs. values: one
+ * string per param, in order, then NULL (NULL alone for a family without
+ * params); suffix: an identifier unique in the program. Returns 0, or -1
+ * with a message in err (unknown family, wrong number of values, ...). */
+int cg_cl_instantiate(FILE *out, const char *templ, const char *family, const char *suffix,
+                      const char *const *values, char *err, size_t errlen);
+
 #endif

@@ -1,14 +1,16 @@
-/* cg_c.c: emits model.h and model.c for cpu units.
+/* cg_c.c: emits model.h and model.c, and the code of cpu units in them.
  *
- * model.c is straight-line C: one forward() that calls a runtime kernel per
- * IR node, each call under a comment naming the node, its layer and shape.
- * Activations live at the static arena offsets memplan chose; weights are
- * pointers into the mmap'd weights.bin; the KV cache and attention scratch
- * are allocated once at init for the context asked for. Nothing is
- * allocated after init.
+ * model.c is straight-line C: one forward() with the code of every IR node,
+ * each under a comment naming the node, its layer and shape. Nodes on the
+ * cpu unit are calls into the runtime's kernels; nodes on an OpenCL unit
+ * are written by that backend (cg_opencl.c). Activations live at the static
+ * arena offsets memplan chose; weights are pointers into the mmap'd
+ * weights.bin; the KV cache and attention scratch are allocated once at
+ * init for the context asked for. Nothing is allocated after init.
  */
 #include "cg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -18,18 +20,9 @@
 
 static const char *const rt_dtype[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
 
-typedef struct {
-    const IrGraph *g;
-    FILE *f;
-    int *cache_off;     /* [n] per attention node: first float of its slot / ctx */
-    int64_t kv_floats;  /* floats of K (or V) cache per token, all layers */
-    int nweights;
-    int last_layer;     /* layer of the last emitted call, for section comments */
-    int unit;           /* the cpu unit the nodes run on */
-} Emit;
+typedef CgEmit Emit;
 
-/* "S", "R" or a number: the row count of node n as a C expression. */
-static const char *rows_expr(const IrNode *n, char *buf)
+const char *cg_rows_expr(const IrNode *n, char *buf)
 {
     int64_t r = n->ndim ? n->dim[0] : 1;
     if (r == IR_DIM_S) return "S";
@@ -103,7 +96,7 @@ static void emit_call(Emit *e, const IrNode *n)
     FILE *f = e->f;
     char a[32], b[32], c[32], d[32], rb[24];
     const IrNode *x = n->nin ? &e->g->nodes[n->in[0]] : NULL;
-    const char *rows = rows_expr(n, rb);
+    const char *rows = cg_rows_expr(n, rb);
     int64_t w = cols(n);
     switch (n->op) {
     case IR_OP_EMBED:
@@ -145,6 +138,12 @@ static void emit_call(Emit *e, const IrNode *n)
     }
 }
 
+const IrNode *cg_base(const IrGraph *g, int id)
+{
+    while (ir_op_is_view(g->nodes[id].op)) id = g->nodes[id].in[0];
+    return &g->nodes[id];
+}
+
 static int feeds_output(const IrGraph *g, int id)
 {
     for (int i = id + 1; i < g->n; i++)
@@ -157,6 +156,7 @@ static void emit_node(Emit *e, const IrNode *n)
     FILE *f = e->f;
     char sh[96], a[32];
     if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
+    if (n->op == IR_OP_LAST_ROWS && e->cl && n->unit != e->cpu) return; /* the backend offsets its reader */
     shape_text(n, sh, sizeof sh);
     if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
     if (n->layer >= 0) e->last_layer = n->layer;
@@ -170,6 +170,10 @@ static void emit_node(Emit *e, const IrNode *n)
         fprintf(f, "\n     *   %s %s", ir_attr_str(w, "name"), sh);
     }
     fputs(" */\n", f);
+    if (cg_cl_owns(e, n)) {
+        cg_cl_node(e, n);
+        return;
+    }
     if (n->op == IR_OP_LAST_ROWS) {
         fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
         return;
@@ -177,6 +181,18 @@ static void emit_node(Emit *e, const IrNode *n)
     if (feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
     else fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
     emit_call(e, n);
+}
+
+/* Whether any node runs a cpu kernel (forward() then needs the pool and arena). */
+static int cpu_kernels(const Emit *e)
+{
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->unit == e->cpu && n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_ROPE_TABLE &&
+            n->op != IR_OP_OUTPUT && !cg_cl_owns(e, n))
+            return 1;
+    }
+    return 0;
 }
 
 static void emit_forward(Emit *e, const char *unit)
@@ -197,8 +213,9 @@ static void emit_forward(Emit *e, const char *unit)
             "        if (ids[s] < 0 || ids[s] >= MODEL_VOCAB) {\n"
             "            rt_set_error(\"forward: token id %%d is out of range (vocab %%d)\", (int)ids[s], MODEL_VOCAB);\n"
             "            return RT_ERR_ARG;\n        }\n"
-            "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n    const int P = m->pos;\n\n",
-            unit);
+            "    const int P = m->pos;\n%s%s\n", unit,
+            cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
+            e->cl ? "    RtStatus st;\n" : "");
     e->last_layer = -1;
     for (int i = 0; i < e->g->n; i++) emit_node(e, &e->g->nodes[i]);
     fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
@@ -213,15 +230,18 @@ static const char model_struct[] =
     "    float *kc, *vc;             /* [ctx][MODEL_KV_FLOATS] keys and values of every layer */\n"
     "    float *scratch;             /* [threads][ctx] attention scores */\n"
     "    int ctx;                    /* context of this instance (<= MODEL_MAX_CTX) */\n"
-    "    int pos;                    /* tokens in the cache */\n"
-    "};\n\n";
+    "    int pos;                    /* tokens in the cache */\n";
 
-static const char model_lifecycle[] =
+static const char model_destroy[] =
     "static void destroy(RtModel *m)\n{\n"
-    "    if (!m) return;\n"
+    "    if (!m) return;\n";
+
+static const char model_destroy_cpu[] =
     "    if (m->pool) rt_pool_destroy(m->pool);\n"
     "    rt_free(m->arena);\n    rt_free(m->kc);\n    rt_free(m->vc);\n    rt_free(m->scratch);\n"
-    "    rt_weights_close(&m->file);\n    rt_free(m);\n}\n\n"
+    "    rt_weights_close(&m->file);\n    rt_free(m);\n}\n\n";
+
+static const char model_init[] =
     "static RtStatus init(RtModel **out, const char *weights_path, int ctx, int threads)\n{\n"
     "    *out = NULL;\n"
     "    if (ctx <= 0) ctx = MODEL_MAX_CTX;\n"
@@ -238,14 +258,18 @@ static const char model_lifecycle[] =
     "    if (st == RT_OK) st = rt_pool_create(&m->pool, threads > 0 ? threads : MODEL_THREADS);\n"
     "    if (st == RT_OK) {\n"
     "        size_t kv = (size_t)ctx * MODEL_KV_FLOATS * sizeof(float);\n"
-    "        m->arena = rt_alloc(MODEL_ARENA_BYTES);\n"
-    "        m->kc = rt_alloc(kv);\n        m->vc = rt_alloc(kv);\n"
+    "        m->arena = rt_alloc(MODEL_ARENA_BYTES + 64);\n"
+    "        m->kc = rt_alloc(kv + 64);\n        m->vc = rt_alloc(kv + 64);\n"
     "        m->scratch = rt_alloc((size_t)rt_pool_size(m->pool) * ctx * sizeof(float));\n"
     "        if (!m->arena || !m->kc || !m->vc || !m->scratch) {\n"
     "            rt_set_error(\"out of memory for the arena and a KV cache of %d tokens\", ctx);\n"
-    "            st = RT_ERR_NOMEM;\n        }\n    }\n"
+    "            st = RT_ERR_NOMEM;\n        }\n    }\n";
+
+static const char model_init_end[] =
     "    if (st != RT_OK) {\n        destroy(m);\n        return st;\n    }\n"
-    "    *out = m;\n    return RT_OK;\n}\n\n"
+    "    *out = m;\n    return RT_OK;\n}\n\n";
+
+static const char model_api[] =
     "static void reset(RtModel *m) { m->pos = 0; }\n"
     "static int position(const RtModel *m) { return m->pos; }\n"
     "static int context(const RtModel *m) { return m->ctx; }\n"
@@ -258,12 +282,12 @@ static const char model_lifecycle[] =
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
     "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n};\n";
 
-static int64_t kv_offsets(const IrGraph *g, int *cache_off)
+static int64_t kv_offsets(const IrGraph *g, int unit, int *cache_off)
 {
     int64_t total = 0;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->op != IR_OP_ATTENTION) continue;
+        if (n->op != IR_OP_ATTENTION || n->unit != unit) continue;
         cache_off[i] = (int)total;
         total += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
     }
@@ -306,7 +330,10 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_MAX_CTX %" PRId64 " /* tokens */\n", ir_graph_int(g, "max_ctx", 0));
     fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
     fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations of %s at MODEL_MAX_CHUNK */\n",
-            g->arena[e->unit], g->units[e->unit]);
+            g->arena[e->cpu], g->units[e->cpu]);
+    if (e->cl)
+        fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
+                g->arena[e->cl_unit], g->units[e->cl_unit]);
     fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token, all layers */\n", e->kv_floats);
     fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
     fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
@@ -322,34 +349,64 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
                "#endif\n");
 }
 
+/* The host unit (that of the input ids) and the opencl unit, if any. */
+static void find_units(Emit *e)
+{
+    e->cpu = e->g->nodes[0].unit;
+    e->cl_unit = -1;
+    for (int u = 0; e->o->target && u < e->o->target->nunits; u++)
+        if (strcmp(e->o->target->units[u].backend, "opencl") == 0) e->cl_unit = u;
+    if (e->cl_unit < 0) return;
+    e->cl = cg_cl_plan(e, e->cl_unit);
+    for (size_t k = 0; k < sizeof e->upper_unit - 1 && e->g->units[e->cl_unit][k]; k++)
+        e->upper_unit[k] = (char)toupper((unsigned char)e->g->units[e->cl_unit][k]);
+}
+
+static void emit_model_c(Emit *e)
+{
+    FILE *f = e->f;
+    fprintf(f, "/* model.c: %s (architecture %s), generated by hetc. One decoder step as\n"
+               " * straight-line code; each kernel call names its IR node. */\n"
+               "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n\n#include \"model.h\"\n",
+            e->g->model, e->g->arch);
+    if (e->cl) fputs("#include \"hetc_rt_cl.h\"\n\nextern const char model_kernels_cl[]; /* model_kernels.c */\n", f);
+    fputs("\n", f);
+    emit_rope_tables(e);
+    emit_weight_table(e);
+    fputs(model_struct, f);
+    if (e->cl) cg_cl_fields(e);
+    fputs("};\n\n", f);
+    emit_forward(e, e->g->units[e->cl ? e->cl_unit : e->cpu]);
+    fputs(model_destroy, f);
+    if (e->cl) cg_cl_destroy(e);
+    fputs(model_destroy_cpu, f);
+    fputs(model_init, f);
+    if (e->cl) cg_cl_init(e);
+    fputs(model_init_end, f);
+    fputs(model_api, f);
+}
+
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
 {
-    Emit e = {.g = g, .cache_off = calloc((size_t)g->n, sizeof(int)), .unit = g->nodes[g->n - 1].unit};
-    e.kv_floats = kv_offsets(g, e.cache_off);
+    Emit e = {.g = g, .o = o, .cache_off = calloc((size_t)g->n, sizeof(int))};
+    find_units(&e);
+    e.kv_floats = kv_offsets(g, e.cpu, e.cache_off);
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
+    int ok = 0;
     FILE *h = open_out(o, "model.h", err, errlen);
-    if (!h) {
-        free(e.cache_off);
-        return -1;
+    if (h) {
+        emit_header(g, o, h, hash, &e);
+        ok = fclose(h) == 0;
     }
-    emit_header(g, o, h, hash, &e);
-    int ok = fclose(h) == 0;
-    e.f = open_out(o, "model.c", err, errlen);
-    if (!e.f) {
-        free(e.cache_off);
-        return -1;
+    e.f = ok ? open_out(o, "model.c", err, errlen) : NULL;
+    if (!e.f) ok = 0;
+    if (e.f) {
+        emit_model_c(&e);
+        ok = fclose(e.f) == 0;
+        if (!ok) snprintf(err, errlen, "%s: writing model.c failed", o->outdir);
     }
-    fprintf(e.f, "/* model.c: %s (architecture %s), generated by hetc. One decoder step as\n"
-                 " * straight-line calls into the runtime; each call names its IR node. */\n"
-                 "#include <stddef.h>\n#include <stdint.h>\n\n#include \"model.h\"\n\n",
-            g->model, g->arch);
-    emit_rope_tables(&e);
-    emit_weight_table(&e);
-    fputs(model_struct, e.f);
-    emit_forward(&e, g->units[e.unit]);
-    fputs(model_lifecycle, e.f);
-    ok = fclose(e.f) == 0 && ok;
+    if (ok && e.cl && cg_cl_files(&e, err, errlen)) ok = 0;
+    cg_cl_free(e.cl);
     free(e.cache_off);
-    if (!ok) snprintf(err, errlen, "%s: writing model.c failed", o->outdir);
     return ok ? 0 : -1;
 }

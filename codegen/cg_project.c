@@ -12,8 +12,9 @@
 #include <sys/stat.h>
 
 static const char main_c[] =
-    "/* main.c: the command line of the generated model (see rt_main in\n"
-    " * runtime/hetc_rt.h): --ids, --logits, --batch, --bench, --ctx, -m, -t. */\n"
+    "/* main.c: the command line of the generated model (rt_main in\n"
+    " * runtime/rt_cli.c): -p/-f text generation, -i chat, --tokenize, --ids/--logits,\n"
+    " * --bench; `model --help` lists everything. */\n"
     "#include \"model.h\"\n\n"
     "int main(int argc, char **argv)\n{\n    return rt_main(argc, argv, &model_api);\n}\n";
 
@@ -38,7 +39,12 @@ static const char cmake_lists[] =
     "    MODEL_DEFAULT_TOKENIZER=\"${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin\")\n"
     "endif()\n"
     "if(MODEL_NATIVE)\n  target_compile_options(model PRIVATE -march=native)\nendif()\n"
-    "target_link_libraries(model PRIVATE Threads::Threads m)\n";
+    "target_link_libraries(model PRIVATE Threads::Threads m)\n"
+    "if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/model_kernels.c)\n"
+    "  find_package(OpenCL REQUIRED)\n"
+    "  target_sources(model PRIVATE model_kernels.c)\n"
+    "  target_link_libraries(model PRIVATE OpenCL::OpenCL)\n"
+    "endif()\n";
 
 static int write_text(const char *dir, const char *name, const char *text, char *err, size_t errlen)
 {

@@ -134,7 +134,10 @@ typedef struct {
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,
- * --bench-pp, --bench-tg, --ctx, -m, -t. Returns the process exit code. */
+ * --bench-pp, --bench-tg, --ctx, -m, -t; text generation (-p, -f, -n,
+ * --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed,
+ * --ignore-eos, --tok), --tokenize and chat (-i). Returns the process exit
+ * code. */
 int rt_main(int argc, char **argv, const RtModelApi *api);
 
 /* ---- helpers ---- */

@@ -47,6 +47,8 @@ RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_mat
  * the cache file's header), else rebuilt and rewritten. A build failure is
  * RT_ERR_FORMAT with the build log in rt_last_error(). */
 RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options, const char *cache_path);
+/* 1 when this thread's last rt_cl_build took its program from the cache. */
+int rt_cl_cache_used(void);
 RtStatus rt_cl_kernel(RtCl *cl, const char *name, cl_kernel *k);
 /* A device buffer of bytes, copied from host if not NULL. */
 RtStatus rt_cl_buffer(RtCl *cl, size_t bytes, cl_mem_flags flags, const void *host, cl_mem *buf);

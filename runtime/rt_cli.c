@@ -6,9 +6,20 @@
  *   model [-m WEIGHTS] [-t N] [--ctx N] --bench [--bench-pp N] [--bench-tg M]
  *         [--bench-reps K]
  *       prints llama-bench-style prompt-processing / generation speeds.
+ *   model [options] -p TEXT | -f FILE [-n N] [sampling options]
+ *       continues the text: only the continuation goes to stdout, streamed
+ *       as it comes; the speeds go to stderr.
+ *   model [options] -i [-n N] [sampling options]
+ *       chats on stdin/stdout in the tokenizer's chat format, keeping the
+ *       conversation in the KV cache.
+ *   model --tokenize TEXT [--no-special]
+ *       prints the token ids of TEXT on one line.
  *
  * Exit codes: 0 success, 1 runtime error (bad ids, init failure, ...),
  * 2 usage error. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "hetc_rt.h"
 
 #include <errno.h>
@@ -17,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const char *weights;    /* -m; NULL: the compiled default */
@@ -29,26 +41,62 @@ typedef struct {
     int bench_pp;           /* --bench-pp: prompt tokens */
     int bench_tg;           /* --bench-tg: generated tokens */
     int bench_reps;         /* --bench-reps */
+    const char *prompt;     /* -p */
+    const char *prompt_file;    /* -f */
+    const char *tokenize;   /* --tokenize */
+    int no_special;         /* --no-special */
+    int interactive;        /* -i */
+    const char *tok;        /* --tok; NULL: the compiled default */
+    int n_predict;          /* -n; -1: 128 for -p/-f, no limit for -i */
+    RtSamplerParams sampling;   /* --temp, --top-k, --top-p, --min-p, --repeat-penalty */
+    const char *seed;       /* --seed; NULL: from the clock */
+    int ignore_eos;         /* --ignore-eos */
 } CliOptions;
+
+typedef enum { VAL_STR, VAL_INT, VAL_FLOAT } ValueKind;
 
 typedef struct {
     const char *name;
-    const char **str;       /* where a string value goes, or NULL */
-    int *num;               /* where an integer value goes, or NULL */
-    int min;                /* smallest accepted integer */
+    ValueKind kind;
+    void *dst;              /* const char *, int or float */
+    double min, max;        /* accepted numbers */
 } ValueOption;
 
-enum { EXIT_USAGE = 2, PARSE_OK = -1 };
+typedef struct {
+    const char *name;
+    int *dst;               /* set to 1 when given */
+} FlagOption;
+
+typedef enum { MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT } Mode;
+
+enum { EXIT_USAGE = 2, PARSE_OK = -1, DEFAULT_PREDICT = 128, REPEAT_LAST_N = 64 };
 
 static void usage(FILE *f, const char *prog, const RtModelApi *api)
 {
     fprintf(f,
-            "usage: %s [options] --ids 1,5,9 --logits FILE\n"
+            "usage: %s [options] -p TEXT | -f FILE [-n N] [sampling options]\n"
+            "       %s [options] -i [-n N] [sampling options]\n"
+            "       %s --tokenize TEXT [--no-special]\n"
+            "       %s [options] --ids 1,5,9 --logits FILE\n"
             "       %s [options] --bench [--bench-pp N] [--bench-tg M] [--bench-reps K]\n"
             "Runs the compiled model '%s' (vocabulary %d, context up to %d).\n"
             "  -m WEIGHTS       weights file (default: the path compiled in)\n"
             "  -t THREADS       threads (default: the target's)\n"
             "  --ctx N          context in tokens (default and maximum: %d)\n"
+            "  --tok FILE       tokenizer.bin (default: %s)\n"
+            "  -p TEXT          continue TEXT; only the continuation is printed\n"
+            "  -f FILE          continue the text of FILE\n"
+            "  -i               chat: read a message per line, answer it\n"
+            "  -n N             tokens to generate (default 128 with -p/-f, no limit with -i)\n"
+            "  --temp T         temperature (default 0.8; 0: greedy)\n"
+            "  --top-k K        keep the K most likely tokens (default 40; 0: all)\n"
+            "  --top-p P        keep the most likely tokens up to probability P (default 0.95)\n"
+            "  --min-p P        drop tokens less likely than P x the most likely (default 0.05)\n"
+            "  --repeat-penalty R  penalise the last 64 tokens (default 1.0: off)\n"
+            "  --seed S         random seed (default: from the clock, printed)\n"
+            "  --ignore-eos     go on past the end-of-text token\n"
+            "  --tokenize TEXT  print the token ids of TEXT (with the special ones\n"
+            "                   unless --no-special)\n"
             "  --ids LIST       prompt token ids, comma-separated\n"
             "  --logits FILE    write the logits of every prompt position to FILE\n"
             "                   (raw little-endian float32, %d values per position)\n"
@@ -59,8 +107,8 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --bench-tg M     generated tokens of the tg test (default 128, 0: skip)\n"
             "  --bench-reps K   repetitions of each test (default 3)\n"
             "  -h, --help       show this help\n",
-            prog, prog, api->name, api->vocab, api->max_ctx, api->max_ctx, api->vocab,
-            api->max_chunk);
+            prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, api->max_ctx,
+            api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk);
 }
 
 /* Whole-string decimal integer in [min, INT_MAX]. */
@@ -75,29 +123,83 @@ static int parse_int(const char *s, int min, int *out)
     return 1;
 }
 
+/* Whole-string finite number in [min, max]. */
+static int parse_float(const char *s, double min, double max, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
+        return 0;
+    *out = (float)v;
+    return 1;
+}
+
+/* Whole-string decimal integer in [0, 2^64). */
+static int parse_seed(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] < '0' || s[0] > '9')
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
 static int set_value(const ValueOption *opt, const char *val)
 {
-    if (opt->str) {
-        *opt->str = val;
+    if (opt->kind == VAL_STR) {
+        *(const char **)opt->dst = val;
         return PARSE_OK;
     }
-    if (!parse_int(val, opt->min, opt->num)) {
-        fprintf(stderr, "error: %s expects an integer >= %d, got '%s'\n", opt->name, opt->min,
+    if (opt->kind == VAL_INT && !parse_int(val, (int)opt->min, opt->dst)) {
+        fprintf(stderr, "error: %s expects an integer >= %d, got '%s'\n", opt->name, (int)opt->min,
                 val);
+        return EXIT_USAGE;
+    }
+    if (opt->kind == VAL_FLOAT && !parse_float(val, opt->min, opt->max, opt->dst)) {
+        if (isinf(opt->max))
+            fprintf(stderr, "error: %s expects a number >= %g, got '%s'\n", opt->name, opt->min, val);
+        else
+            fprintf(stderr, "error: %s expects a number from %g to %g, got '%s'\n", opt->name, opt->min,
+                    opt->max, val);
         return EXIT_USAGE;
     }
     return PARSE_OK;
 }
 
+static int set_flag(CliOptions *o, const char *a)
+{
+    const FlagOption flags[] = {
+        {"--bench", &o->bench}, {"--no-special", &o->no_special}, {"-i", &o->interactive},
+        {"--ignore-eos", &o->ignore_eos},
+    };
+    for (size_t j = 0; j < sizeof flags / sizeof *flags; j++) {
+        if (!strcmp(a, flags[j].name)) {
+            *flags[j].dst = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Parses argv into o; returns PARSE_OK or the exit code to return now. */
 static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *api)
 {
+    RtSamplerParams *sp = &o->sampling;
     const ValueOption opts[] = {
-        {"-m", &o->weights, NULL, 0},       {"-t", NULL, &o->threads, 1},
-        {"--ctx", NULL, &o->ctx, 1},        {"--ids", &o->ids, NULL, 0},
-        {"--logits", &o->logits, NULL, 0},  {"--batch", NULL, &o->batch, 1},
-        {"--bench-pp", NULL, &o->bench_pp, 0}, {"--bench-tg", NULL, &o->bench_tg, 0},
-        {"--bench-reps", NULL, &o->bench_reps, 1},
+        {"-m", VAL_STR, &o->weights, 0, 0},         {"-t", VAL_INT, &o->threads, 1, 0},
+        {"--ctx", VAL_INT, &o->ctx, 1, 0},          {"--ids", VAL_STR, &o->ids, 0, 0},
+        {"--logits", VAL_STR, &o->logits, 0, 0},    {"--batch", VAL_INT, &o->batch, 1, 0},
+        {"--bench-pp", VAL_INT, &o->bench_pp, 0, 0}, {"--bench-tg", VAL_INT, &o->bench_tg, 0, 0},
+        {"--bench-reps", VAL_INT, &o->bench_reps, 1, 0},
+        {"-p", VAL_STR, &o->prompt, 0, 0},          {"-f", VAL_STR, &o->prompt_file, 0, 0},
+        {"--tokenize", VAL_STR, &o->tokenize, 0, 0}, {"--tok", VAL_STR, &o->tok, 0, 0},
+        {"-n", VAL_INT, &o->n_predict, 0, 0},       {"--seed", VAL_STR, &o->seed, 0, 0},
+        {"--temp", VAL_FLOAT, &sp->temp, 0, INFINITY}, {"--top-k", VAL_INT, &sp->top_k, 0, 0},
+        {"--top-p", VAL_FLOAT, &sp->top_p, 0, 1},   {"--min-p", VAL_FLOAT, &sp->min_p, 0, 1},
+        {"--repeat-penalty", VAL_FLOAT, &sp->repeat_penalty, 0.01, INFINITY},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -105,10 +207,8 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
             usage(stdout, argv[0], api);
             return 0;
         }
-        if (!strcmp(a, "--bench")) {
-            o->bench = 1;
+        if (set_flag(o, a))
             continue;
-        }
         const ValueOption *opt = NULL;
         for (size_t j = 0; j < sizeof opts / sizeof *opts; j++)
             if (!strcmp(a, opts[j].name))
@@ -129,17 +229,47 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
     return PARSE_OK;
 }
 
-/* The mode the options ask for must be complete and unambiguous. */
-static int check_mode(const CliOptions *o, const char *prog, const RtModelApi *api)
+/* The one mode the options ask for, or the exit code for a usage error. */
+static int pick_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
 {
-    if (o->bench && (o->ids || o->logits)) {
-        fprintf(stderr, "error: --bench cannot be combined with --ids or --logits\n");
+    static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i"};
+    const int given[] = {o->ids || o->logits, o->bench, o->prompt || o->prompt_file, o->tokenize != NULL,
+                         o->interactive};
+    *mode = MODE_NONE;
+    for (int m = 0; m < (int)(sizeof given / sizeof *given); m++) {
+        if (!given[m])
+            continue;
+        if (*mode != MODE_NONE) {
+            fprintf(stderr, "error: %s cannot be combined with %s\n", names[*mode], names[m]);
+            return EXIT_USAGE;
+        }
+        *mode = (Mode)m;
+    }
+    if (*mode == MODE_NONE) {
+        usage(stderr, prog, api);
         return EXIT_USAGE;
     }
-    if (!o->bench && (!o->ids || !o->logits)) {
-        if (o->ids || o->logits)
-            fprintf(stderr, "error: --ids and --logits go together\n");
+    return PARSE_OK;
+}
+
+/* The mode the options ask for must be complete and unambiguous. */
+static int check_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
+{
+    int rc = pick_mode(o, prog, api, mode);
+    if (rc != PARSE_OK)
+        return rc;
+    if (*mode == MODE_LOGITS && (!o->ids || !o->logits)) {
+        fprintf(stderr, "error: --ids and --logits go together\n");
         usage(stderr, prog, api);
+        return EXIT_USAGE;
+    }
+    if (o->prompt && o->prompt_file) {
+        fprintf(stderr, "error: -p and -f cannot be combined\n");
+        return EXIT_USAGE;
+    }
+    uint64_t seed;
+    if (o->seed && !parse_seed(o->seed, &seed)) {
+        fprintf(stderr, "error: --seed expects a non-negative integer, got '%s'\n", o->seed);
         return EXIT_USAGE;
     }
     if (o->ctx > api->max_ctx) {
@@ -361,44 +491,531 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o)
     return rc;
 }
 
+/* ---- tokenizer ---- */
+
+static RtTokenizer *open_tokenizer(const RtModelApi *api, const CliOptions *o)
+{
+    const char *path = o->tok ? o->tok : api->tokenizer_path;
+    RtTokenizer *t;
+    if (!path) {
+        fprintf(stderr, "error: the model '%s' was compiled without a tokenizer: give one with --tok FILE "
+                "(or token ids with --ids)\n", api->name);
+        return NULL;
+    }
+    if (rt_tok_open(&t, path) != RT_OK) {
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        return NULL;
+    }
+    return t;
+}
+
+/* A growing list of token ids. */
+typedef struct {
+    int32_t *ids;
+    size_t n, cap;
+} IdList;
+
+/* Room for more ids after l->n; prints the error itself. */
+static int reserve_ids(IdList *l, size_t more)
+{
+    if (l->n + more <= l->cap)
+        return 0;
+    int32_t *p = realloc(l->ids, (l->n + more) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "error: out of memory for %zu token ids\n", l->n + more);
+        return 1;
+    }
+    l->ids = p;
+    l->cap = l->n + more;
+    return 0;
+}
+
+/* Appends the tokens of text to l; prints the error itself. */
+static int encode_append(const RtTokenizer *t, IdList *l, const char *text, size_t len, int add_special,
+                         int parse_special)
+{
+    size_t n = len + 16;
+    for (;;) {
+        if (reserve_ids(l, n))
+            return 1;
+        RtStatus st = rt_tok_encode(t, text, len, add_special, parse_special, l->ids + l->n, l->cap - l->n, &n);
+        if (st == RT_OK) {
+            l->n += n;
+            return 0;
+        }
+        if (st != RT_ERR_ARG || n <= l->cap - l->n) {
+            fprintf(stderr, "error: cannot tokenize the text: %s\n", rt_last_error());
+            return 1;
+        }
+    }
+}
+
+static int append_ids(IdList *l, const int32_t *ids, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (reserve_ids(l, n))
+        return 1;
+    memcpy(l->ids + l->n, ids, n * sizeof *ids);
+    l->n += n;
+    return 0;
+}
+
+static int tokenize_mode(const RtModelApi *api, const CliOptions *o)
+{
+    RtTokenizer *t = open_tokenizer(api, o);
+    if (!t)
+        return 1;
+    IdList l = {0};
+    int special = !o->no_special;
+    int rc = encode_append(t, &l, o->tokenize, strlen(o->tokenize), special, special);
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        printf("%s%d", i ? " " : "", l.ids[i]);
+    if (rc == 0)
+        printf("\n");
+    free(l.ids);
+    rt_tok_close(t);
+    return rc;
+}
+
+/* Whole file as a NUL-terminated malloc'd buffer; prints the error itself. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "error: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, got = 1;
+    *len = 0;
+    while (got > 0) {
+        if (*len + 1 >= cap) {
+            size_t bigger = cap ? 2 * cap : 65536;
+            char *p = realloc(buf, bigger);
+            if (!p)
+                break;
+            buf = p;
+            cap = bigger;
+        }
+        got = fread(buf + *len, 1, cap - *len - 1, f);
+        *len += got;
+    }
+    int ok = got == 0 && !ferror(f);
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "error: cannot read %s: %s\n", path, got ? "out of memory" : strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = 0;
+    return buf;
+}
+
+/* ---- streaming text ---- */
+
+/* The text of the reply so far, printed as far as it can no longer change:
+ * an unfinished UTF-8 character, or the U+FFFD an unfinished byte sequence
+ * decodes to for now, waits for the next tokens. */
+typedef struct {
+    char *text;             /* the decode of the reply's tokens */
+    size_t cap;
+    char *shown;            /* what was printed */
+    size_t n_shown, shown_cap;
+    int32_t *visible;       /* [ctx + 1] the reply's tokens that are text */
+} Stream;
+
+/* End of the part of text[0..len) that more tokens cannot change. */
+static size_t stable_end(const char *text, size_t len)
+{
+    size_t end = rt_utf8_complete(text, len);
+    while (end >= 3 && memcmp(text + end - 3, "\xEF\xBF\xBD", 3) == 0)
+        end -= 3;
+    return end;
+}
+
+/* Decodes ids, leaving out special tokens other than byte tokens. */
+static int decode_reply(Stream *st, const RtTokenizer *t, const int32_t *ids, size_t n, size_t *len)
+{
+    const RtTokHeader *h = rt_tok_header(t);
+    const RtTokEntry *entries = (const RtTokEntry *)((const char *)h + h->tokens_off);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned flags = (uint32_t)ids[i] < h->n_tokens ? entries[ids[i]].flags : 0;
+        if (!(flags & RT_TOK_SPECIAL) || (flags & RT_TOK_BYTE))
+            st->visible[k++] = ids[i];
+    }
+    *len = rt_tok_decode(t, st->visible, k, 0, st->text, st->cap);
+    if (*len <= st->cap)
+        return 0;
+    char *p = realloc(st->text, 2 * *len);
+    if (!p)
+        return 1;
+    st->text = p;
+    st->cap = 2 * *len;
+    rt_tok_decode(t, st->visible, k, 0, st->text, st->cap);
+    return 0;
+}
+
+/* Prints what is new and settled in the decode of the reply ids (all of it
+ * when final). */
+static int stream_show(Stream *st, const RtTokenizer *t, const int32_t *ids, size_t n, int final)
+{
+    size_t len;
+    if (decode_reply(st, t, ids, n, &len))
+        return 1;
+    size_t end = final ? len : stable_end(st->text, len);
+    if (end <= st->n_shown || (st->n_shown > 0 && memcmp(st->text, st->shown, st->n_shown) != 0))
+        return 0;
+    if (end > st->shown_cap) {
+        char *p = realloc(st->shown, 2 * end);
+        if (!p)
+            return 1;
+        st->shown = p;
+        st->shown_cap = 2 * end;
+    }
+    fwrite(st->text + st->n_shown, 1, end - st->n_shown, stdout);
+    fflush(stdout);
+    memcpy(st->shown + st->n_shown, st->text + st->n_shown, end - st->n_shown);
+    st->n_shown = end;
+    return 0;
+}
+
+static void stream_free(Stream *st)
+{
+    free(st->text);
+    free(st->shown);
+    free(st->visible);
+}
+
+/* ---- generation ---- */
+
+/* A model and its tokenizer producing text. */
+typedef struct {
+    const RtModelApi *api;
+    RtModel *m;
+    const RtTokenizer *tok;
+    const CliOptions *o;
+    RtSampler *sampler;
+    int ctx;
+    float *logits;          /* [vocab] of the last token fed */
+    int32_t *history;       /* [ctx + 1] tokens fed, then at most one sampled one */
+    int n_history;
+    int fed;                /* history tokens in the KV cache */
+    Stream stream;
+    int prompt_tokens, gen_tokens;
+    double prompt_secs, gen_secs;
+} Session;
+
+typedef enum { STOP_LIMIT, STOP_EOS, STOP_FULL, STOP_ERROR } Stop;
+
+static uint64_t clock_seed(void)
+{
+    return (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(rt_now() * 1e9);
+}
+
+static int session_open(Session *s, const RtModelApi *api, const RtTokenizer *tok, const CliOptions *o)
+{
+    memset(s, 0, sizeof *s);
+    s->api = api;
+    s->tok = tok;
+    s->o = o;
+    if (api->init(&s->m, o->weights, o->ctx, o->threads) != RT_OK) {
+        s->m = NULL;
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        return 1;
+    }
+    s->ctx = api->context(s->m);
+    RtSamplerParams p = o->sampling;
+    p.seed = clock_seed();
+    if (o->seed)
+        parse_seed(o->seed, &p.seed);
+    else if (p.temp > 0.0f)
+        fprintf(stderr, "seed: %llu\n", (unsigned long long)p.seed);
+    size_t slots = (size_t)s->ctx + 1;
+    s->logits = malloc((size_t)api->vocab * sizeof *s->logits);
+    s->history = malloc(slots * sizeof *s->history);
+    s->stream.visible = malloc(slots * sizeof *s->stream.visible);
+    if (!s->logits || !s->history || !s->stream.visible) {
+        fprintf(stderr, "error: out of memory for a context of %d tokens\n", s->ctx);
+        return 1;
+    }
+    if (rt_sampler_create(&s->sampler, &p, api->vocab) != RT_OK) {
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static void session_close(Session *s)
+{
+    if (s->m)
+        s->api->destroy(s->m);
+    rt_sampler_destroy(s->sampler);
+    free(s->logits);
+    free(s->history);
+    stream_free(&s->stream);
+}
+
+/* Feeds the history tokens not in the cache yet, max_chunk at a time;
+ * the logits of the last one are kept. */
+static int feed(Session *s)
+{
+    while (s->fed < s->n_history) {
+        int S = s->n_history - s->fed < s->api->max_chunk ? s->n_history - s->fed : s->api->max_chunk;
+        if (s->api->forward(s->m, s->history + s->fed, S, 1, s->logits) != RT_OK)
+            return forward_failed();
+        s->fed += S;
+    }
+    return 0;
+}
+
+/* Appends ids to the history and feeds them, timed as prompt. */
+static int feed_prompt(Session *s, const int32_t *ids, size_t n)
+{
+    memcpy(s->history + s->n_history, ids, n * sizeof *ids);
+    s->n_history += (int)n;
+    double t0 = rt_now();
+    int rc = feed(s);
+    s->prompt_secs += rt_now() - t0;
+    s->prompt_tokens += (int)n;
+    return rc;
+}
+
+/* Samples up to limit tokens (< 0: no limit) and streams their text; the
+ * last one sampled stays out of the cache, an end token out of the history. */
+static Stop generate(Session *s, int limit)
+{
+    int start = s->n_history, n = 0;
+    Stop why = STOP_LIMIT;
+    double t0 = rt_now();
+    s->stream.n_shown = 0;
+    while (limit < 0 || n < limit) {
+        if (n > 0 && s->fed >= s->ctx) {
+            why = STOP_FULL;
+            break;
+        }
+        if (n > 0 && feed(s)) {
+            why = STOP_ERROR;
+            break;
+        }
+        int32_t id = rt_sampler_sample(s->sampler, s->logits, s->history, s->n_history);
+        if (!s->o->ignore_eos && rt_tok_is_eos(s->tok, id)) {
+            why = STOP_EOS;
+            break;
+        }
+        s->history[s->n_history++] = id;
+        n++;
+        if (stream_show(&s->stream, s->tok, s->history + start, (size_t)n, 0)) {
+            why = STOP_ERROR;
+            break;
+        }
+    }
+    if (stream_show(&s->stream, s->tok, s->history + start, (size_t)n, 1) && why != STOP_ERROR) {
+        fprintf(stderr, "error: out of memory decoding the text\n");
+        why = STOP_ERROR;
+    }
+    s->gen_secs += rt_now() - t0;
+    s->gen_tokens += n;
+    return why;
+}
+
+static double per_second(int n, double secs)
+{
+    return secs > 0 ? n / secs : 0.0;
+}
+
+static int generate_mode(const RtModelApi *api, const CliOptions *o, const RtTokenizer *tok)
+{
+    size_t len = 0;
+    char *file = o->prompt_file ? read_file(o->prompt_file, &len) : NULL;
+    const char *text = o->prompt_file ? file : o->prompt;
+    IdList prompt = {0};
+    Session s;
+    if (!text || encode_append(tok, &prompt, text, o->prompt_file ? len : strlen(text), 1, 1)) {
+        free(file);
+        return 1;
+    }
+    free(file);
+    int rc = session_open(&s, api, tok, o);
+    if (rc == 0 && prompt.n == 0) {
+        fprintf(stderr, "error: the prompt has no tokens to start from\n");
+        rc = 1;
+    } else if (rc == 0 && prompt.n > (size_t)s.ctx) {
+        fprintf(stderr, "error: prompt has %zu tokens but the context is %d (--ctx)\n", prompt.n, s.ctx);
+        rc = 1;
+    }
+    Stop why = STOP_ERROR;
+    if (rc == 0 && (rc = feed_prompt(&s, prompt.ids, prompt.n)) == 0)
+        why = generate(&s, o->n_predict < 0 ? DEFAULT_PREDICT : o->n_predict);
+    if (rc == 0 && why == STOP_FULL)
+        fprintf(stderr, "\nnote: the context (%d tokens) is full\n", s.ctx);
+    if (rc == 0 && why != STOP_ERROR)
+        fprintf(stderr, "\nprompt: %d tokens, %.1f t/s; generation: %d tokens, %.1f t/s\n", s.prompt_tokens,
+                per_second(s.prompt_tokens, s.prompt_secs), s.gen_tokens, per_second(s.gen_tokens, s.gen_secs));
+    session_close(&s);
+    free(prompt.ids);
+    return rc == 0 && why == STOP_ERROR ? 1 : rc;
+}
+
+/* ---- chat ---- */
+
+/* How a chat format wraps the user's message and ends the model's turn. */
+typedef struct {
+    const char *before, *after;     /* around the message */
+    const char *end_of_reply;       /* closes the model's turn before the next message */
+} ChatTemplate;
+
+static const ChatTemplate chat_templates[] = {
+    [RT_CHAT_NONE] = {"", "\n", "\n"},
+    [RT_CHAT_CHATML] = {"<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>\n"},
+    [RT_CHAT_LLAMA2] = {"[INST] ", " [/INST]", " </s>"},
+    [RT_CHAT_LLAMA3] = {"<|start_header_id|>user<|end_header_id|>\n\n",
+                        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"},
+};
+
+/* The tokens of one user turn: the end of the previous reply, the
+ * tokenizer's prefix (BOS) at the start (and before every turn of Llama 2),
+ * the wrapped message. */
+static int turn_tokens(const RtTokenizer *tok, const char *msg, int first, IdList *out)
+{
+    const RtTokHeader *h = rt_tok_header(tok);
+    const ChatTemplate *c = &chat_templates[h->chat_format];
+    out->n = 0;
+    if (!first && encode_append(tok, out, c->end_of_reply, strlen(c->end_of_reply), 0, 1))
+        return 1;
+    if ((first || h->chat_format == RT_CHAT_LLAMA2) && append_ids(out, h->prefix, h->n_prefix))
+        return 1;
+    const char *bos = first && h->chat_format == RT_CHAT_LLAMA3 && h->n_prefix == 0 ? "<|begin_of_text|>" : "";
+    size_t len = strlen(bos) + strlen(c->before) + strlen(msg) + strlen(c->after);
+    char *text = malloc(len + 1);
+    if (!text) {
+        fprintf(stderr, "error: out of memory\n");
+        return 1;
+    }
+    snprintf(text, len + 1, "%s%s%s%s", bos, c->before, msg, c->after);
+    int rc = encode_append(tok, out, text, len, 0, 1);
+    free(text);
+    return rc;
+}
+
+/* Feeds one user message after the conversation so far, starting it over
+ * when the context cannot hold both; 1 if it could not be fed. */
+static int chat_turn(Session *s, const char *msg, IdList *turn)
+{
+    int first = s->n_history == 0;
+    if (turn_tokens(s->tok, msg, first, turn))
+        return 1;
+    if (!first && (size_t)s->n_history + turn->n > (size_t)s->ctx) {
+        fprintf(stderr, "[the context (%d tokens) is full: starting a new conversation]\n", s->ctx);
+        s->api->reset(s->m);
+        s->n_history = s->fed = 0;
+        if (turn_tokens(s->tok, msg, 1, turn))
+            return 1;
+    }
+    if (turn->n > (size_t)s->ctx) {
+        fprintf(stderr, "error: the message takes %zu tokens but the context is %d (--ctx)\n", turn->n, s->ctx);
+        return 1;
+    }
+    return feed_prompt(s, turn->ids, turn->n);
+}
+
+static int chat_mode(const RtModelApi *api, const CliOptions *o, const RtTokenizer *tok)
+{
+    Session s;
+    IdList turn = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = session_open(&s, api, tok, o);
+    while (rc == 0) {
+        printf("> ");
+        fflush(stdout);
+        ssize_t len = getline(&line, &cap, stdin);
+        if (len < 0) {
+            printf("\n");
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len == 0 || chat_turn(&s, line, &turn))
+            continue;
+        Stop why = generate(&s, o->n_predict);
+        printf("\n");
+        fflush(stdout);
+        if (why == STOP_FULL)
+            fprintf(stderr, "[the context (%d tokens) is full]\n", s.ctx);
+        rc = why == STOP_ERROR;
+    }
+    free(line);
+    free(turn.ids);
+    session_close(&s);
+    return rc;
+}
+
 /* ---- main ---- */
 
-static int run_model(const RtModelApi *api, const CliOptions *o, const int32_t *ids, int n)
+static int ids_mode(const RtModelApi *api, const CliOptions *o)
+{
+    int n = 0;
+    int32_t *ids = parse_ids(o->ids, api->vocab, &n);
+    if (!ids)
+        return 1;
+    int ctx = o->ctx > 0 ? o->ctx : api->max_ctx;
+    int rc = 1;
+    RtModel *m = NULL;
+    if (n > ctx) {
+        fprintf(stderr, "error: prompt has %d tokens but the context is %d (--ctx)\n", n, ctx);
+    } else if (api->init(&m, o->weights, o->ctx, o->threads) != RT_OK) {
+        fprintf(stderr, "error: %s\n", rt_last_error());
+    } else {
+        rc = prompt_mode(api, m, ids, n, o);
+        api->destroy(m);
+    }
+    free(ids);
+    return rc;
+}
+
+static int bench_main(const RtModelApi *api, const CliOptions *o)
 {
     RtModel *m = NULL;
     if (api->init(&m, o->weights, o->ctx, o->threads) != RT_OK) {
         fprintf(stderr, "error: %s\n", rt_last_error());
         return 1;
     }
-    int rc = o->bench ? bench_mode(api, m, o) : prompt_mode(api, m, ids, n, o);
+    int rc = bench_mode(api, m, o);
     api->destroy(m);
+    return rc;
+}
+
+/* -p/-f and -i: the tokenizer first, so that a missing one fails early. */
+static int text_mode(const RtModelApi *api, const CliOptions *o, Mode mode)
+{
+    RtTokenizer *tok = open_tokenizer(api, o);
+    if (!tok)
+        return 1;
+    int rc = mode == MODE_CHAT ? chat_mode(api, o, tok) : generate_mode(api, o, tok);
+    rt_tok_close(tok);
     return rc;
 }
 
 int rt_main(int argc, char **argv, const RtModelApi *api)
 {
-    CliOptions o = {.bench_pp = 512, .bench_tg = 128, .bench_reps = 3};
+    CliOptions o = {
+        .bench_pp = 512, .bench_tg = 128, .bench_reps = 3, .n_predict = -1,
+        .sampling = {.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.0f,
+                     .repeat_last_n = REPEAT_LAST_N},
+    };
     const char *prog = argc > 0 ? argv[0] : "model";
+    Mode mode = MODE_NONE;
     int rc = parse_args(&o, argc, argv, api);
     if (rc == PARSE_OK)
-        rc = check_mode(&o, prog, api);
+        rc = check_mode(&o, prog, api, &mode);
     if (rc != PARSE_OK)
         return rc;
-    int n = 0;
-    int32_t *ids = NULL;
-    if (!o.bench) {
-        ids = parse_ids(o.ids, api->vocab, &n);
-        if (!ids)
-            return 1;
-        int ctx = o.ctx > 0 ? o.ctx : api->max_ctx;
-        if (n > ctx) {
-            fprintf(stderr, "error: prompt has %d tokens but the context is %d (--ctx)\n", n,
-                    ctx);
-            free(ids);
-            return 1;
-        }
+    switch (mode) {
+    case MODE_LOGITS: return ids_mode(api, &o);
+    case MODE_BENCH: return bench_main(api, &o);
+    case MODE_TOKENIZE: return tokenize_mode(api, &o);
+    default: return text_mode(api, &o, mode);
     }
-    rc = run_model(api, &o, ids, n);
-    free(ids);
-    return rc;
 }

@@ -1,0 +1,578 @@
+/* cg_opencl.c: the "opencl" backend of codegen.
+ *
+ * For the nodes placed on an OpenCL unit it writes:
+ * - kernels.cl: the target's work-group and tile sizes, the family 'common'
+ *   of runtime/rt_kernels.cl, then one instance of a family per distinct
+ *   shape (all layers of a model share them), e.g. gemv_2048_5632_half_0;
+ *   the same text is embedded in the program (model_kernels.c);
+ * - the unit's part of model.c: device buffers and one cl_kernel per node
+ *   and role in struct RtModel; in init() the device, the program (with a
+ *   binary cache beside the weights), the weights uploaded once, the KV
+ *   cache, and every kernel argument that does not change between steps;
+ *   in forward() the arguments that do (S, P) and the enqueues, each under
+ *   the comment of its IR node. Copies between the host and the unit are
+ *   clEnqueueWriteBuffer / a blocking clEnqueueReadBuffer.
+ * Launch geometries follow the comments of each family in rt_kernels.cl.
+ */
+#include "cg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
+
+typedef struct {
+    char family[16];        /* rt_kernels.cl family */
+    char suffix[64];        /* appended to the family's kernel names */
+    char values[4][24];     /* its params */
+    int nvalues;
+} Instance;
+
+struct CgCl {
+    const FeUnit *unit;     /* the target's opencl unit */
+    int index;              /* its index in g->units */
+    Instance inst[256];
+    int ninst;
+    int *kernel;            /* [g->n] first cl_kernel index of each node, -1 none */
+    int nkernels;
+    int64_t part_floats;    /* split-K scratch per chunk, the largest over attention nodes */
+    int *kv_off;            /* [g->n] attention nodes: first float of their cache slot / ctx */
+    int64_t kv_floats;      /* K (or V) floats per token over all layers on the unit */
+    int *table_buf;         /* [g->n] rope tables used here: index of their device buffer */
+    int ntables;
+};
+
+static const char *wt_name(IrDtype t) { return t == IR_F16 ? "half" : "float"; }
+
+static void add_instance(CgCl *cl, const char *family, const char *const *values, int n)
+{
+    Instance in = {0};
+    snprintf(in.family, sizeof in.family, "%s", family);
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(in.values[i], sizeof in.values[i], "%s", values[i]);
+        k += snprintf(in.suffix + k, sizeof in.suffix - k, "_%s", values[i]);
+    }
+    if (n == 0) snprintf(in.suffix, sizeof in.suffix, "_f32"); /* param-less families: f32 kernels */
+    in.nvalues = n;
+    for (int i = 0; i < cl->ninst; i++)
+        if (strcmp(cl->inst[i].family, in.family) == 0 && strcmp(cl->inst[i].suffix, in.suffix) == 0) return;
+    if (cl->ninst == (int)(sizeof cl->inst / sizeof cl->inst[0])) IR_BUG("too many kernel instances");
+    cl->inst[cl->ninst++] = in;
+}
+
+/* A kernel's name: its base, then the suffix add_instance gave its family. */
+static void instance_name(char *out, size_t cap, const char *base, const char *const *values, int n)
+{
+    size_t k = snprintf(out, cap, "%s", base);
+    for (int i = 0; i < n; i++) k += snprintf(out + k, cap - k, "_%s", values[i]);
+    if (n == 0) snprintf(out + k, cap - k, "_f32");
+}
+
+/* The cl_kernel objects a node needs, by op. */
+static int kernels_of(const IrNode *n)
+{
+    switch (n->op) {
+    case IR_OP_LINEAR: return 2;        /* gemv, gemm */
+    case IR_OP_ATTENTION: return 4;     /* kv_store, attn_prefill, attn_decode, attn_combine */
+    case IR_OP_EMBED:
+    case IR_OP_RMSNORM:
+    case IR_OP_ROPE:
+    case IR_OP_SILU:
+    case IR_OP_MUL:
+    case IR_OP_SWIGLU:
+    case IR_OP_ADD: return 1;
+    default: return 0;
+    }
+}
+
+/* The family values of node n (and its second family for attention). */
+static int node_values(const CgEmit *e, const IrNode *n, char v[4][24], char v2[4][24])
+{
+    const IrGraph *g = e->g;
+    switch (n->op) {
+    case IR_OP_EMBED:
+        sprintf(v[0], "%" PRId64, n->dim[1]);
+        sprintf(v[1], "%s", wt_name(g->nodes[n->in[1]].dtype));
+        return 2;
+    case IR_OP_RMSNORM: sprintf(v[0], "%" PRId64, n->dim[1]); return 1;
+    case IR_OP_LINEAR:
+        sprintf(v[0], "%" PRId64, n->dim[1]);
+        sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
+        sprintf(v[2], "%s", wt_name(g->nodes[n->in[1]].dtype));
+        sprintf(v[3], "%d", n->nin > 2);
+        return 4;
+    case IR_OP_ROPE:
+        sprintf(v[0], "%" PRId64, ir_attr_int(n, "heads"));
+        sprintf(v[1], "%" PRId64, ir_attr_int(n, "head_dim"));
+        return 2;
+    case IR_OP_ATTENTION:
+        sprintf(v[0], "%" PRId64, ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim"));
+        sprintf(v2[0], "%" PRId64, ir_attr_int(n, "heads"));
+        sprintf(v2[1], "%" PRId64, ir_attr_int(n, "kv_heads"));
+        sprintf(v2[2], "%" PRId64, ir_attr_int(n, "head_dim"));
+        sprintf(v2[3], "%" PRId64, ir_attr_int(n, "window"));
+        return 1;
+    default: return 0;
+    }
+}
+
+static const char *family_of(IrOp op)
+{
+    switch (op) {
+    case IR_OP_EMBED: return "embed";
+    case IR_OP_RMSNORM: return "rmsnorm";
+    case IR_OP_LINEAR: return "gemv";
+    case IR_OP_ROPE: return "rope";
+    case IR_OP_ATTENTION: return "kv_store";
+    default: return "elementwise";
+    }
+}
+
+static int on_unit(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->index; }
+
+CgCl *cg_cl_plan(const CgEmit *e, int unit)
+{
+    const IrGraph *g = e->g;
+    CgCl *cl = calloc(1, sizeof *cl);
+    cl->unit = &e->o->target->units[unit];
+    cl->index = unit;
+    cl->kernel = malloc((size_t)g->n * sizeof *cl->kernel);
+    cl->kv_off = calloc((size_t)g->n, sizeof *cl->kv_off);
+    cl->table_buf = malloc((size_t)g->n * sizeof *cl->table_buf);
+    const CgEmit view = {.g = g, .o = e->o, .cl = cl};
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        cl->kernel[i] = -1;
+        cl->table_buf[i] = n->op == IR_OP_ROPE_TABLE && n->unit == unit ? cl->ntables++ : -1;
+        if (!on_unit(&view, n) || !kernels_of(n)) continue;
+        cl->kernel[i] = cl->nkernels;
+        cl->nkernels += kernels_of(n);
+        char v[4][24], v2[4][24];
+        int nv = node_values(&view, n, v, v2);
+        const char *vals[4] = {v[0], v[1], v[2], v[3]}, *vals2[4] = {v2[0], v2[1], v2[2], v2[3]};
+        add_instance(cl, family_of(n->op), vals, nv);
+        if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, nv);
+        if (n->op == IR_OP_ATTENTION) {
+            add_instance(cl, "attention", vals2, 4);
+            cl->kv_off[i] = (int)cl->kv_floats;
+            cl->kv_floats += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+            int64_t part = SMALL_S * ir_attr_int(n, "heads") * (ir_attr_int(n, "head_dim") + 2);
+            if (part > cl->part_floats) cl->part_floats = part;
+        }
+    }
+    return cl;
+}
+
+void cg_cl_free(CgCl *cl)
+{
+    if (!cl) return;
+    free(cl->kernel);
+    free(cl->kv_off);
+    free(cl->table_buf);
+    free(cl);
+}
+
+/* ---- kernels.cl ---- */
+
+static char *read_template(const CgEmit *e, char *err, size_t errlen)
+{
+    char path[FE_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/rt_kernels.cl", e->o->runtime_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open the OpenCL kernel templates: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[1 << 15];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, mem);
+    fclose(f);
+    fclose(mem);
+    return text;
+}
+
+/* The text of kernels.cl (malloc'd) or NULL with err. */
+static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
+{
+    const CgCl *cl = e->cl;
+    char *templ = read_template(e, err, errlen);
+    if (!templ) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    fprintf(f, "/* kernels.cl: OpenCL kernels of %s for unit %s, generated by hetc from\n"
+               " * runtime/rt_kernels.cl: one instance per distinct shape. */\n"
+               "#define HETC_WG %d\n#define HETC_TILE %d\n#ifndef HETC_FP16\n#define HETC_FP16 0\n#endif\n\n",
+            e->g->model, cl->unit->name, cl->unit->wg, cl->unit->tile);
+    int rc = cg_cl_instantiate(f, templ, "common", "_common", (const char *const[]){NULL}, err, errlen);
+    for (int i = 0; !rc && i < cl->ninst; i++) {
+        const Instance *in = &cl->inst[i];
+        const char *vals[5] = {NULL};
+        for (int k = 0; k < in->nvalues; k++) vals[k] = in->values[k];
+        rc = cg_cl_instantiate(f, templ, in->family, in->suffix, vals, err, errlen);
+    }
+    fclose(f);
+    free(templ);
+    if (rc) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static int write_file(const char *dir, const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    char path[FE_PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    int ok = f && fwrite(text, 1, len, f) == len;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+/* kernels.cl, and model_kernels.c holding the same text as a C string. */
+int cg_cl_files(const CgEmit *e, char *err, size_t errlen)
+{
+    char *text = kernels_text(e, err, errlen);
+    if (!text) return -1;
+    size_t len = strlen(text);
+    char *c = NULL;
+    size_t clen = 0;
+    FILE *f = open_memstream(&c, &clen);
+    fprintf(f, "/* model_kernels.c: kernels.cl embedded as a string, generated by hetc. */\n"
+               "const char model_kernels_cl[] =\n    \"");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n') fputs(i + 1 < len ? "\\n\"\n    \"" : "\\n", f);
+        else if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 32 || ch > 126) fprintf(f, "\\%03o", ch);
+        else fputc(ch, f);
+    }
+    fputs("\";\n", f);
+    fclose(f);
+    int rc = write_file(e->o->outdir, "kernels.cl", text, len, err, errlen) ||
+             write_file(e->o->outdir, "model_kernels.c", c, clen, err, errlen);
+    free(text);
+    free(c);
+    return rc ? -1 : 0;
+}
+
+/* ---- model.c: struct fields, init, destroy ---- */
+
+void cg_cl_fields(const CgEmit *e)
+{
+    const CgCl *cl = e->cl;
+    const char *u = cl->unit->name;
+    fprintf(e->f,
+            "    RtCl cl;                    /* unit %s */\n"
+            "    cl_mem %s_arena;            /* [MODEL_ARENA_%s_BYTES] activations */\n"
+            "    cl_mem gw[MODEL_WEIGHTS];   /* weights used on %s, else NULL */\n"
+            "    cl_mem %s_kc, %s_vc;        /* [ctx][%" PRId64 "] keys and values of every layer */\n"
+            "    cl_mem %s_part;             /* split-K attention scratch */\n"
+            "    cl_mem %s_tables[%d];       /* RoPE tables */\n"
+            "    int n_chunks_max;           /* split-K chunks the scratch holds */\n"
+            "    cl_kernel k[%d];            /* one per node and role, see init() */\n",
+            u, u, e->upper_unit, u, u, u, cl->kv_floats, u, u, cl->ntables > 0 ? cl->ntables : 1,
+            cl->nkernels > 0 ? cl->nkernels : 1);
+}
+
+void cg_cl_destroy(const CgEmit *e)
+{
+    const char *u = e->cl->unit->name;
+    fprintf(e->f,
+            "    for (int i = 0; i < %d; i++)\n        if (m->k[i]) clReleaseKernel(m->k[i]);\n"
+            "    for (int i = 0; i < MODEL_WEIGHTS; i++)\n        if (m->gw[i]) clReleaseMemObject(m->gw[i]);\n"
+            "    for (int i = 0; i < %d; i++)\n        if (m->%s_tables[i]) clReleaseMemObject(m->%s_tables[i]);\n"
+            "    cl_mem bufs[] = {m->%s_arena, m->%s_kc, m->%s_vc, m->%s_part};\n"
+            "    for (int i = 0; i < 4; i++)\n        if (bufs[i]) clReleaseMemObject(bufs[i]);\n"
+            "    rt_cl_close(&m->cl);\n",
+            e->cl->nkernels, e->cl->ntables, u, u, u, u, u, u);
+}
+
+/* Buffer expression and element offset of an activation operand (a
+ * last_rows view: its base; forward() moves the offset, see view_offset). */
+static void act(const CgEmit *e, int id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "m->%s_arena, %" PRId64, e->cl->unit->name, cg_base(e->g, id)->offset / 4);
+}
+
+static const char *weight_buf(const CgEmit *e, int id, char *buf)
+{
+    sprintf(buf, "m->gw[%d]", cg_weight_index(e->g, id));
+    return buf;
+}
+
+/* The static arguments of node n's kernels, set once in init(). */
+static void init_args(const CgEmit *e, const IrNode *n)
+{
+    FILE *f = e->f;
+    const char *u = e->cl->unit->name;
+    int k = e->cl->kernel[n->id];
+    char o[96], a[96], b[96], c[96], w[32], bias[32] = "";
+    act(e, n->id, o, sizeof o);
+    if (n->nin > 0) act(e, n->in[0], a, sizeof a);
+    if (n->nin > 1) act(e, n->in[1], b, sizeof b);
+    if (n->nin > 2) act(e, n->in[2], c, sizeof c);
+    switch (n->op) {
+    case IR_OP_EMBED:
+        act(e, n->in[0], a, sizeof a);
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimmi\", %s, %s, %s);\n", k, o, weight_buf(e, n->in[1], w), a);
+        break;
+    case IR_OP_RMSNORM:
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimf\", %s, %s, %s, %.9gf);\n", k, o, a,
+                weight_buf(e, n->in[1], w), ir_attr_float(n, "eps"));
+        break;
+    case IR_OP_LINEAR:
+        if (n->nin > 2) sprintf(bias, ", m->gw[%d]", cg_weight_index(e->g, n->in[2]));
+        for (int r = 0; r < 2; r++)
+            fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimi%s\", %s, %s, %s, 0%s);\n", k + r,
+                    n->nin > 2 ? "m" : "", o, a, weight_buf(e, n->in[1], w), bias);
+        break;
+    case IR_OP_ROPE:
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimii\", %s, %s, m->%s_tables[%d], 0, 0);\n", k, o, a, u,
+                e->cl->table_buf[n->in[1]]);
+        break;
+    case IR_OP_ATTENTION: {
+        int off = e->cl->kv_off[n->id];
+        float scale = (float)ir_attr_float(n, "scale");
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiii\", m->%s_kc, %d * m->ctx, m->%s_vc, %d * m->ctx, "
+                   "%s, %s, 0, 0);\n", k, u, off, u, off, b, c);
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiif\", %s, %s, m->%s_kc, %d * m->ctx, m->%s_vc, "
+                   "%d * m->ctx, 0, 0, %.9gf);\n", k + 1, o, a, u, off, u, off, scale);
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiiif\", m->%s_part, 0, %s, m->%s_kc, %d * m->ctx, "
+                   "m->%s_vc, %d * m->ctx, 0, 0, 0, %.9gf);\n", k + 2, u, a, u, off, u, off, scale);
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimiii\", %s, m->%s_part, 0, 0, 0);\n", k + 3, o, u);
+        break;
+    }
+    case IR_OP_SILU:
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimii\", %s, %s, 0);\n", k, o, a);
+        break;
+    default:
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimii\", %s, %s, %s, 0);\n", k, o, a, b);
+        break;
+    }
+}
+
+static void create_kernels(const CgEmit *e, const IrNode *n)
+{
+    static const char *const roles[IR_OP_COUNT][4] = {
+        [IR_OP_EMBED] = {"embed"}, [IR_OP_RMSNORM] = {"rmsnorm"}, [IR_OP_LINEAR] = {"gemv", "gemm"},
+        [IR_OP_ROPE] = {"rope"}, [IR_OP_ATTENTION] = {"kv_store", "attn_prefill", "attn_decode", "attn_combine"},
+        [IR_OP_SILU] = {"silu"}, [IR_OP_MUL] = {"mul"}, [IR_OP_SWIGLU] = {"swiglu"}, [IR_OP_ADD] = {"add"},
+    };
+    char v[4][24], v2[4][24];
+    int nv = node_values(e, n, v, v2);
+    for (int r = 0; r < kernels_of(n); r++) {
+        char name[128];
+        int second = n->op == IR_OP_ATTENTION && r > 0;
+        const char *vals[4] = {second ? v2[0] : v[0], second ? v2[1] : v[1], second ? v2[2] : v[2],
+                               second ? v2[3] : v[3]};
+        int count = second ? 4 : n->op >= IR_OP_SILU && n->op <= IR_OP_ADD ? 0 : nv;
+        instance_name(name, sizeof name, roles[n->op][r], vals, count);
+        fprintf(e->f, "    if (!st) st = rt_cl_kernel(&m->cl, \"%s\", &m->k[%d]);\n", name, e->cl->kernel[n->id] + r);
+    }
+}
+
+void cg_cl_init(const CgEmit *e)
+{
+    const CgCl *cl = e->cl;
+    const FeUnit *u = cl->unit;
+    FILE *f = e->f;
+    fprintf(f, "    /* unit %s: the device, the program, buffers and kernels */\n", u->name);
+    fprintf(f, "    if (!st) st = rt_cl_open(&m->cl, \"%s\", \"%s\", %d);\n", u->platform, u->device, u->index);
+    fprintf(f, "    char cache[4096];\n"
+               "    snprintf(cache, sizeof cache, \"%%s.%s.clbin\", weights_path ? weights_path : MODEL_DEFAULT_WEIGHTS);\n"
+               "    const char *options = %s ? \"-cl-std=CL1.2 -DHETC_FP16=1\" : \"-cl-std=CL1.2\";\n"
+               "    if (!st) st = rt_cl_build(&m->cl, model_kernels_cl, sizeof model_kernels_cl - 1, options, cache);\n",
+            u->name, u->fp16 ? "m->cl.has_fp16" : "0");
+    fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, MODEL_ARENA_%s_BYTES, CL_MEM_READ_WRITE, NULL, &m->%s_arena);\n",
+            e->upper_unit, u->name);
+    fprintf(f, "    size_t kv_bytes = (size_t)ctx * %" PRId64 " * sizeof(float);\n", cl->kv_floats);
+    fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_kc);\n", u->name);
+    fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_vc);\n", u->name);
+    fprintf(f, "    m->n_chunks_max = (ctx + 63) / 64;\n");
+    fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, (size_t)m->n_chunks_max * %" PRId64 " * sizeof(float), "
+               "CL_MEM_READ_WRITE, NULL, &m->%s_part);\n", cl->part_floats > 0 ? cl->part_floats : 1, u->name);
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->op == IR_OP_WEIGHT && n->unit == cl->index) {
+            int w = cg_weight_index(e->g, i);
+            fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, weight_info[%d].nbytes, CL_MEM_READ_ONLY | "
+                       "CL_MEM_COPY_HOST_PTR, (void *)m->w[%d], &m->gw[%d]);\n", w, w, w);
+        }
+        if (cl->table_buf[i] >= 0)
+            fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, sizeof rope_table_%d, CL_MEM_READ_ONLY | "
+                       "CL_MEM_COPY_HOST_PTR, (void *)rope_table_%d, &m->%s_tables[%d]);\n", i, i, u->name,
+                    cl->table_buf[i]);
+    }
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (cl->kernel[i] < 0) continue;
+        fprintf(f, "    /* %%%d %s \"%s\" */\n", i, ir_op_name(n->op), n->name);
+        create_kernels(e, n);
+        init_args(e, n);
+    }
+}
+
+/* ---- model.c: forward ---- */
+
+static void run(const CgEmit *e, int k, const char *dims, const char *global, const char *local, const IrNode *n)
+{
+    fprintf(e->f, "    if ((st = rt_cl_run(&m->cl, m->k[%d], %s, (size_t[]){%s}, %s, \"%%%d %s\")) != RT_OK) return st;\n",
+            k, dims, global, local, n->id, n->name);
+}
+
+static void set_int(const CgEmit *e, int k, int arg, const char *value)
+{
+    fprintf(e->f, "    rt_cl_set_int(m->k[%d], %d, %s);\n", k, arg, value);
+}
+
+/* A linear whose input is a last_rows view reads its rows at an offset
+ * that depends on S and R: set it for both kernels. */
+static void view_offset(const CgEmit *e, const IrNode *n, int k)
+{
+    const IrNode *x = &e->g->nodes[n->in[0]];
+    if (x->op != IR_OP_LAST_ROWS) return;
+    char expr[96];
+    snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(e->g, x->id)->offset / 4, x->dim[1]);
+    for (int r = 0; r < 2; r++) set_int(e, k + r, 3, expr);
+}
+
+static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int k)
+{
+    int64_t N = n->dim[1];
+    int wg = e->cl->unit->wg, t = e->cl->unit->tile;
+    char g[96], l[64];
+    view_offset(e, n, k);
+    fprintf(e->f, "    if (%s <= %d) {\n    ", rows, SMALL_S);
+    set_int(e, k, 5, rows);
+    snprintf(g, sizeof g, "%d * %" PRId64, wg, (N + 3) / 4);
+    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+    fputs("    ", e->f);
+    run(e, k, "1", g, l, n);
+    fprintf(e->f, "    } else {\n    ");
+    set_int(e, k + 1, 5, rows);
+    snprintf(g, sizeof g, "%d * %" PRId64 ", %d * (((size_t)%s + %d) / %d)", t, (N + 4 * t - 1) / (4 * t), t, rows,
+             4 * t - 1, 4 * t);
+    snprintf(l, sizeof l, "(size_t[]){%d, %d}", t, t);
+    fputs("    ", e->f);
+    run(e, k + 1, "2", g, l, n);
+    fprintf(e->f, "    }\n");
+}
+
+static void emit_attention(const CgEmit *e, const IrNode *n, int k)
+{
+    FILE *f = e->f;
+    int64_t heads = ir_attr_int(n, "heads"), kvh = ir_attr_int(n, "kv_heads"), hd = ir_attr_int(n, "head_dim");
+    int64_t window = ir_attr_int(n, "window"), group = heads / kvh;
+    int wg = e->cl->unit->wg;
+    int att_wg = wg < 16 * hd ? wg : (int)(16 * hd);
+    char g[128], l[64];
+    for (int r = 0; r < 2; r++) set_int(e, k, 8 + r, r ? "P" : "S");
+    snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
+    snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
+    run(e, k, "2", g, l, n);
+    fprintf(f, "    if (S > %d) {\n    ", SMALL_S);
+    set_int(e, k + 1, 8, "S");
+    fputs("    ", f);
+    set_int(e, k + 1, 9, "P");
+    snprintf(g, sizeof g, "%d * (((size_t)S * %" PRId64 " + 15) / 16), %" PRId64, att_wg, group, kvh);
+    snprintf(l, sizeof l, "(size_t[]){%d, 1}", att_wg);
+    fputs("    ", f);
+    run(e, k + 1, "2", g, l, n);
+    fprintf(f, "    } else {\n");
+    if (window > 0)
+        fprintf(f, "        int lo = P - %" PRId64 " + 1 > 0 ? P - %" PRId64 " + 1 : 0;\n", window, window);
+    else
+        fprintf(f, "        int lo = 0;\n");
+    fprintf(f, "        int chunks = (P + S - lo + 63) / 64;\n"
+               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n    ");
+    set_int(e, k + 2, 8, "S");
+    fputs("    ", f);
+    set_int(e, k + 2, 9, "P");
+    fputs("    ", f);
+    set_int(e, k + 2, 10, "chunks");
+    snprintf(g, sizeof g, "%d * (size_t)chunks, ((size_t)S * %" PRId64 " + 15) / 16, %" PRId64, att_wg, group, kvh);
+    snprintf(l, sizeof l, "(size_t[]){%d, 1, 1}", att_wg);
+    fputs("    ", f);
+    run(e, k + 2, "3", g, l, n);
+    fputs("    ", f);
+    set_int(e, k + 3, 4, "S");
+    fputs("    ", f);
+    set_int(e, k + 3, 5, "chunks");
+    snprintf(g, sizeof g, "%" PRId64 ", (size_t)S * %" PRId64, hd, heads);
+    fputs("    ", f);
+    run(e, k + 3, "2", g, "NULL", n);
+    fprintf(f, "    }\n");
+}
+
+static void emit_copy(const CgEmit *e, const IrNode *n)
+{
+    const IrNode *src = cg_base(e->g, n->in[0]);
+    char rows[24];
+    const char *r = cg_rows_expr(n, rows);
+    int64_t bytes_per_row = (n->ndim > 1 ? n->dim[1] : 1) * ir_dtype_size(n->dtype);
+    if (on_unit(e, n))
+        fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueWriteBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
+                      "(size_t)%s * %" PRId64 ", ids, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
+                e->cl->unit->name, n->offset, r, bytes_per_row, n->id, n->name);
+    else
+        fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_TRUE, %" PRId64 ", "
+                      "(size_t)%s * %" PRId64 ", logits, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
+                e->cl->unit->name, src->offset, r, bytes_per_row, n->id, n->name);
+}
+
+int cg_cl_owns(const CgEmit *e, const IrNode *n)
+{
+    if (!e->cl) return 0;
+    if (n->op == IR_OP_COPY) return on_unit(e, n) || e->g->nodes[n->in[0]].unit == e->cl->index;
+    return on_unit(e, n) && kernels_of(n);
+}
+
+void cg_cl_node(const CgEmit *e, const IrNode *n)
+{
+    if (n->op == IR_OP_COPY) {
+        emit_copy(e, n);
+        return;
+    }
+    int k = e->cl->kernel[n->id], wg = e->cl->unit->wg;
+    char rb[24], g[128], l[48];
+    const char *rows = cg_rows_expr(n, rb);
+    int64_t w = n->ndim > 1 ? n->dim[1] : 1;
+    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+    switch (n->op) {
+    case IR_OP_EMBED:
+        snprintf(g, sizeof g, "%" PRId64 ", (size_t)S", (w + wg - 1) / wg * wg);
+        snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
+        run(e, k, "2", g, l, n);
+        break;
+    case IR_OP_RMSNORM:
+        snprintf(g, sizeof g, "%d * (size_t)%s", wg, rows);
+        run(e, k, "1", g, l, n);
+        break;
+    case IR_OP_LINEAR: emit_linear(e, n, rows, k); break;
+    case IR_OP_ROPE:
+        set_int(e, k, 5, rows);
+        set_int(e, k, 6, "P");
+        snprintf(g, sizeof g, "%" PRId64 ", (size_t)%s", ir_attr_int(n, "head_dim") / 2, rows);
+        run(e, k, "2", g, "NULL", n);
+        break;
+    case IR_OP_ATTENTION: emit_attention(e, n, k); break;
+    default: {
+        int narg = n->op == IR_OP_SILU ? 4 : 6;
+        char count[64];
+        snprintf(count, sizeof count, "%s * %" PRId64, rows, w);
+        set_int(e, k, narg, count);
+        snprintf(g, sizeof g, "(((size_t)%s * %" PRId64 " + %d) / %d) * %d", rows, w, wg - 1, wg, wg);
+        run(e, k, "1", g, l, n);
+        break;
+    }
+    }
+}

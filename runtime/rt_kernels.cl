@@ -1,0 +1,784 @@
+/* rt_kernels.cl: the OpenCL C 1.2 kernel templates of hetc's gpu units.
+ *
+ * FORMAT. The compiler cuts this file into families. A family is a section
+ * that starts with a line beginning with the marker '//@family', followed by
+ * the family's NAME and its PARAMs (space separated), and runs to the next
+ * marker line or to the end of the file; this comment belongs to no family.
+ * codegen/cg_cltemplate.c instantiates a family by writing
+ *     #define KNAME(base) base##SUFFIX      (SUFFIX unique in the program)
+ *     #define PARAM VALUE                    (one per PARAM, in order)
+ *     <the family's text>
+ *     #undef ... (all of the above)
+ * so one program can hold many instances of a family. A family's text
+ *   - names every kernel and helper function KNAME(base);
+ *   - uses its PARAMs as compile-time constants (shapes, weight type);
+ *     runtime values (S, P, offsets, eps, scale) are kernel arguments;
+ *   - #undefs every macro it defines itself, at its end.
+ *
+ * PROGRAM. kernels.cl, as the compiler writes it, is:
+ *     #define HETC_WG 256     work-group size of the 1-D kernels: a power of
+ *                             two, 32..CL_DEVICE_MAX_WORK_GROUP_SIZE (GPUs
+ *                             256, PoCL 64)
+ *     #define HETC_TILE 16    edge of the GEMM work-group (local size
+ *                             HETC_TILE x HETC_TILE): 8 or 16 (32 on GPUs
+ *                             with 1024-item work-groups); a multiple of 4
+ *     #define HETC_FP16 0     1: the device has cl_khr_fp16 and the target
+ *                             allows it
+ *     the family 'common', once, then every instance.
+ * Build options must not relax the math (no -cl-fast-relaxed-math or
+ * -cl-unsafe-math-optimizations): RoPE and softmax rely on the full-precision
+ * sin, cos and exp.
+ *
+ * CONVENTIONS. Activations are f32. The compiler keeps them in one arena
+ * buffer, so every activation argument is a pair (buffer, int offset in
+ * ELEMENTS); offsets need no alignment. Weights are separate buffers of WT
+ * (float or half) without offset; biases and RoPE tables are f32 buffers.
+ * Half weights are widened exactly (vload_half*, or native half loads when
+ * HETC_FP16) and all arithmetic is f32: half accumulation would break the
+ * 1e-4 agreement with the CPU kernels, so HETC_FP16 only changes how half
+ * weights are loaded. S = tokens in the step, P = tokens already in the KV
+ * cache. Work sizes below: global and local per kernel, for
+ * clEnqueueNDRangeKernel; up(x, m) = x rounded up to a multiple of m. Local
+ * sizes are exact (kernels with local memory declare them with
+ * reqd_work_group_size); "any" means pass NULL. Every kernel ignores the
+ * work-items past its data, so rounded-up global sizes are fine. */
+
+//@family common
+/* Helpers of every family: instantiate once, first (KNAME is unused).
+ *
+ * LOAD_W(p, i)      element i of a weight row p (WT *) as float
+ * LOAD_W4(p, i)     elements 4i..4i+3 as float4, any alignment
+ * LOAD_W4A(p, i)    the same when p + 4i is aligned to 4 elements
+ * LOAD_W8(p, i)     elements 8i..8i+7 as float8, any alignment
+ * LOAD_W8A(p, i)    the same when p + 8i is aligned to 8 elements
+ * The macros pick the function for the family's WT by name
+ * (hetc_load4_half, hetc_load4_float, ...). */
+#if HETC_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+#define HETC_CAT2(a, b) a##b
+#define HETC_CAT(a, b) HETC_CAT2(a, b)
+#define LOAD_W(p, i) HETC_CAT(hetc_load1_, WT)(p, i)
+#define LOAD_W4(p, i) HETC_CAT(hetc_load4_, WT)(p, i)
+#define LOAD_W4A(p, i) HETC_CAT(hetc_load4a_, WT)(p, i)
+#define LOAD_W8(p, i) HETC_CAT(hetc_load8_, WT)(p, i)
+#define LOAD_W8A(p, i) HETC_CAT(hetc_load8a_, WT)(p, i)
+
+float hetc_load1_float(global const float *p, int i)
+{
+    return p[i];
+}
+
+float4 hetc_load4_float(global const float *p, int i)
+{
+    return vload4(i, p);
+}
+
+float4 hetc_load4a_float(global const float *p, int i)
+{
+    return ((global const float4 *)p)[i];
+}
+
+float8 hetc_load8_float(global const float *p, int i)
+{
+    return vload8(i, p);
+}
+
+float8 hetc_load8a_float(global const float *p, int i)
+{
+    return ((global const float8 *)p)[i];
+}
+
+float hetc_load1_half(global const half *p, int i)
+{
+    return vload_half(i, p);
+}
+
+float4 hetc_load4_half(global const half *p, int i)
+{
+    return vload_half4(i, p);
+}
+
+float8 hetc_load8_half(global const half *p, int i)
+{
+    return vload_half8(i, p);
+}
+
+#if HETC_FP16
+float4 hetc_load4a_half(global const half *p, int i)
+{
+    return convert_float4(((global const half4 *)p)[i]);
+}
+
+float8 hetc_load8a_half(global const half *p, int i)
+{
+    return convert_float8(((global const half8 *)p)[i]);
+}
+#else
+float4 hetc_load4a_half(global const half *p, int i)
+{
+    return vloada_half4(i, p);
+}
+
+float8 hetc_load8a_half(global const half *p, int i)
+{
+    return vloada_half8(i, p);
+}
+#endif
+
+float hetc_dot8(float8 a, float8 b)
+{
+    return dot(a.lo, b.lo) + dot(a.hi, b.hi);
+}
+
+/* Sum of v over the (1-D, power-of-two sized) work-group, returned to every
+ * work-item; scratch holds get_local_size(0) floats. Every work-item must
+ * call it. */
+float hetc_group_sum(local float *scratch, float v)
+{
+    int lid = get_local_id(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int half_n = get_local_size(0) / 2; half_n > 0; half_n /= 2) {
+        if (lid < half_n)
+            scratch[lid] += scratch[lid + half_n];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+//@family embed H WT
+/* Embedding lookup (rt_embed): out[s, :] = table[ids[s], :] widened to f32.
+ *
+ * kernel KNAME(embed)(global float *out, int out_off, global const WT *table,
+ *                     global const int *ids, int ids_off)
+ *   table [vocab, H]; ids [S] at ids_off (valid ids: the driver checks
+ *   them); out [S, H] at out_off.
+ *   global (up(H, HETC_WG), S), local (HETC_WG, 1): one work-item per value.
+ */
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(embed)(global float *out, int out_off, global const WT *table, global const int *ids,
+                  int ids_off)
+{
+    int i = get_global_id(0), s = get_global_id(1);
+    if (i >= H)
+        return;
+    global const WT *row = table + (size_t)ids[ids_off + s] * H;
+    out[out_off + s * H + i] = LOAD_W(row, i);
+}
+
+//@family rmsnorm H
+/* RMSNorm (rt_rmsnorm): out[s, :] = x[s, :] / sqrt(mean(x[s, :]^2) + eps) * w.
+ *
+ * kernel KNAME(rmsnorm)(global float *out, int out_off, global const float *x,
+ *                       int x_off, global const float *w, float eps)
+ *   x, out [S, H] (out may be x at the same offset); w [H].
+ *   global (HETC_WG * S), local (HETC_WG): work-group s normalises row s.
+ * Each work-item sums the squares of elements lid, lid + HETC_WG, ...; the
+ * partial sums are added in local memory (a tree), then every work-item
+ * scales its elements.
+ */
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x_off,
+                    global const float *w, float eps)
+{
+    local float scratch[HETC_WG];
+    int lid = get_local_id(0);
+    global const float *xr = x + x_off + get_group_id(0) * H;
+    global float *outr = out + out_off + get_group_id(0) * H;
+    float ss = 0.0f;
+    for (int i = lid; i < H; i += HETC_WG)
+        ss += xr[i] * xr[i];
+    float r = 1.0f / sqrt(hetc_group_sum(scratch, ss) / H + eps);
+    for (int i = lid; i < H; i += HETC_WG)
+        outr[i] = xr[i] * r * w[i];
+}
+
+//@family gemv N K WT HAS_BIAS
+/* Linear layer for a few rows (rt_linear with S <= 8), the decode hot path:
+ * out[s, n] = sum_k x[s, k] * W[n, k] (+ bias[n]). Bound by reading W once.
+ *
+ * kernel KNAME(gemv)(global float *out, int out_off, global const float *x,
+ *                    int x_off, global const WT *W, int S
+ *                    [, global const float *bias]      (only if HAS_BIAS))
+ *   x [S, K] at x_off; W [N, K]; bias [N]; out [S, N] at out_off;
+ *   1 <= S <= 8.
+ *   global (HETC_WG * ceil(N / 4)), local (HETC_WG).
+ *
+ * Tiling: a work-group owns GEMV_ROWS = 4 consecutive rows of W. Each row is
+ * read by GEMV_LANES = HETC_WG / 4 work-items ("lanes"); lane l takes the 8
+ * weights 8l..8l+7 (one 16-byte load of half, 32 bytes of float), then the
+ * 8 weights GEMV_LANES * 8 further on, and so on: neighbouring lanes read
+ * neighbouring 16-byte pieces, so the loads of a row are coalesced. Every
+ * lane keeps one partial sum per row of x (the loop over s is unrolled to 8
+ * with a uniform guard, so the sums stay in registers and each weight is
+ * loaded once for all S). The lanes' partial sums are added in local memory
+ * (a tree over the lanes of each row) and lane 0 writes the result. The
+ * last K % 8 weights of a row, if any, are taken one at a time.
+ */
+#define GEMV_ROWS 4
+#define GEMV_MAX_S 8
+#define GEMV_LANES (HETC_WG / GEMV_ROWS)
+#define GEMV_K8 (K / 8)
+#define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
+#if K % 8 == 0
+#define GEMV_LOAD8(p, i) LOAD_W8A(p, i)
+#else
+#define GEMV_LOAD8(p, i) LOAD_W8(p, i)
+#endif
+
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_off,
+                 global const WT *W, int S
+#if HAS_BIAS
+                 , global const float *bias
+#endif
+                 )
+{
+    local float partial[GEMV_MAX_S][HETC_WG];
+    int lid = get_local_id(0);
+    int lane = lid % GEMV_LANES;
+    int n = get_group_id(0) * GEMV_ROWS + lid / GEMV_LANES;
+    float acc[GEMV_MAX_S];
+#pragma unroll
+    for (int s = 0; s < GEMV_MAX_S; s++)
+        acc[s] = 0.0f;
+
+    if (n < N) {
+        global const WT *w = W + (size_t)n * K;
+        global const float *xs = x + x_off;
+        /* All lanes take the same, compile-time number of steps, so that the
+         * loop can be unrolled and several loads be in flight at once. */
+#pragma unroll 4
+        for (int step = 0; step < GEMV_STEPS; step++) {
+            int i = step * GEMV_LANES + lane;
+            if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
+                float8 wv = GEMV_LOAD8(w, i);
+#pragma unroll
+                for (int s = 0; s < GEMV_MAX_S; s++)
+                    if (s < S)
+                        acc[s] += hetc_dot8(wv, vload8(i, xs + s * K));
+            }
+        }
+        for (int k = GEMV_K8 * 8 + lane; k < K; k += GEMV_LANES) {
+            float wk = LOAD_W(w, k);
+#pragma unroll
+            for (int s = 0; s < GEMV_MAX_S; s++)
+                if (s < S)
+                    acc[s] += wk * xs[s * K + k];
+        }
+    }
+
+#pragma unroll
+    for (int s = 0; s < GEMV_MAX_S; s++)
+        if (s < S)
+            partial[s][lid] = acc[s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int half_n = GEMV_LANES / 2; half_n > 0; half_n /= 2) {
+        if (lane < half_n)
+            for (int s = 0; s < S; s++)
+                partial[s][lid] += partial[s][lid + half_n];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lane == 0 && n < N) {
+#if HAS_BIAS
+        float b = bias[n];
+#else
+        float b = 0.0f;
+#endif
+        for (int s = 0; s < S; s++)
+            out[out_off + s * N + n] = partial[s][lid] + b;
+    }
+}
+
+#undef GEMV_ROWS
+#undef GEMV_MAX_S
+#undef GEMV_LANES
+#undef GEMV_K8
+#undef GEMV_STEPS
+#undef GEMV_LOAD8
+
+//@family gemm N K WT HAS_BIAS
+/* Linear layer for many rows (rt_linear, prefill): out[s, n] =
+ * sum_k x[s, k] * W[n, k] (+ bias[n]).
+ *
+ * kernel KNAME(gemm)(global float *out, int out_off, global const float *x,
+ *                    int x_off, global const WT *W, int S
+ *                    [, global const float *bias]      (only if HAS_BIAS))
+ *   x [S, K] at x_off; W [N, K]; bias [N]; out [S, N] at out_off; any S.
+ *   global (T * ceil(N / (4T)), T * ceil(S / (4T))), local (T, T),
+ *   T = HETC_TILE.
+ *
+ * Tiling: work-group (bx, by) computes the block of out of rows
+ * by*4T..by*4T+4T-1 (tokens) and columns bx*4T..bx*4T+4T-1 (outputs).
+ * Work-item (tx, ty) holds a 4 x 4 register tile of it: rows ty*4..ty*4+3,
+ * columns tx*4..tx*4+3. K is walked in steps of T. In each step the
+ * work-group copies the x block [4T rows][T k] and the W block [4T columns]
+ * [T k] into local memory, transposed to k-major (xs[k][row], ws[k][col];
+ * rows padded by 4 floats, which spreads the transposing stores over the
+ * banks), each of the T*T work-items loading one float4 of each along k
+ * (coalesced reads of rows). Then for each of the T k values a work-item reads one
+ * float4 of xs (its 4 rows) and one of ws (its 4 columns) and does 16
+ * multiply-adds: 2 local loads per 16 FMAs. Values past S, N or K load as 0;
+ * results past S or N are not stored.
+ */
+#define GEMM_T HETC_TILE
+#define GEMM_B (4 * HETC_TILE)
+#define GEMM_KQ (HETC_TILE / 4)
+#define GEMM_LD (GEMM_B + 4)    /* local row stride: padded against bank conflicts */
+
+/* 4 consecutive values of row 'row' of a [rows, K] matrix from column k
+ * (k % 4 == 0), zero past the matrix. */
+float4 KNAME(gemm_load_x)(global const float *m, int rows, int row, int k)
+{
+    if (row >= rows || k >= K)
+        return (float4)(0.0f);
+    global const float *p = m + row * K + k;
+#if K % 4 == 0
+    return vload4(0, p);
+#else
+    return (float4)(p[0], k + 1 < K ? p[1] : 0.0f, k + 2 < K ? p[2] : 0.0f,
+                    k + 3 < K ? p[3] : 0.0f);
+#endif
+}
+
+float4 KNAME(gemm_load_w)(global const WT *W, int n, int k)
+{
+    if (n >= N || k >= K)
+        return (float4)(0.0f);
+    global const WT *p = W + (size_t)n * K;
+#if K % 4 == 0
+    return LOAD_W4A(p, k / 4);
+#else
+    return (float4)(LOAD_W(p, k), k + 1 < K ? LOAD_W(p, k + 1) : 0.0f,
+                    k + 2 < K ? LOAD_W(p, k + 2) : 0.0f, k + 3 < K ? LOAD_W(p, k + 3) : 0.0f);
+#endif
+}
+
+kernel __attribute__((reqd_work_group_size(HETC_TILE, HETC_TILE, 1)))
+void KNAME(gemm)(global float *out, int out_off, global const float *x, int x_off,
+                 global const WT *W, int S
+#if HAS_BIAS
+                 , global const float *bias
+#endif
+                 )
+{
+    local float4 xs[GEMM_T][GEMM_LD / 4];  /* xs[k][r] = x rows 4r..4r+3 of the block at k */
+    local float4 ws[GEMM_T][GEMM_LD / 4];  /* ws[k][c] = W rows 4c..4c+3 of the block at k */
+    int tx = get_local_id(0), ty = get_local_id(1);
+    int m0 = get_group_id(1) * GEMM_B, n0 = get_group_id(0) * GEMM_B;
+    /* this work-item's share of the copies: block row 'lrow', k quad 'lkq' */
+    int lin = ty * GEMM_T + tx;
+    int lrow = lin / GEMM_KQ, lkq = lin % GEMM_KQ;
+    float4 acc[4] = {(float4)(0.0f), (float4)(0.0f), (float4)(0.0f), (float4)(0.0f)};
+    x += x_off;
+
+    for (int k0 = 0; k0 < K; k0 += GEMM_T) {
+        float4 xv = KNAME(gemm_load_x)(x, S, m0 + lrow, k0 + lkq * 4);
+        float4 wv = KNAME(gemm_load_w)(W, n0 + lrow, k0 + lkq * 4);
+        local float *xcol = (local float *)xs + lrow, *wcol = (local float *)ws + lrow;
+        xcol[(lkq * 4 + 0) * GEMM_LD] = xv.s0;
+        xcol[(lkq * 4 + 1) * GEMM_LD] = xv.s1;
+        xcol[(lkq * 4 + 2) * GEMM_LD] = xv.s2;
+        xcol[(lkq * 4 + 3) * GEMM_LD] = xv.s3;
+        wcol[(lkq * 4 + 0) * GEMM_LD] = wv.s0;
+        wcol[(lkq * 4 + 1) * GEMM_LD] = wv.s1;
+        wcol[(lkq * 4 + 2) * GEMM_LD] = wv.s2;
+        wcol[(lkq * 4 + 3) * GEMM_LD] = wv.s3;
+        barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+        for (int k = 0; k < GEMM_T; k++) {
+            float4 a = xs[k][ty], b = ws[k][tx];
+            acc[0] += a.s0 * b;
+            acc[1] += a.s1 * b;
+            acc[2] += a.s2 * b;
+            acc[3] += a.s3 * b;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    int n = n0 + tx * 4;
+#if HAS_BIAS
+    float4 b = (float4)(bias[min(n, N - 1)], bias[min(n + 1, N - 1)], bias[min(n + 2, N - 1)],
+                        bias[min(n + 3, N - 1)]);
+#else
+    float4 b = (float4)(0.0f);
+#endif
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int m = m0 + ty * 4 + i;
+        if (m >= S || n >= N)
+            continue;
+        float4 v = acc[i] + b;
+        global float *o = out + out_off + m * N + n;
+        if (n + 3 < N) {
+            vstore4(v, 0, o);
+        } else {
+            o[0] = v.s0;
+            if (n + 1 < N)
+                o[1] = v.s1;
+            if (n + 2 < N)
+                o[2] = v.s2;
+        }
+    }
+}
+
+#undef GEMM_T
+#undef GEMM_B
+#undef GEMM_KQ
+#undef GEMM_LD
+
+//@family rope HEADS HEAD_DIM
+/* Rotate-half RoPE (rt_rope) at positions P + s: for each head and
+ * i < HEAD_DIM / 2, with a = (float)(P + s) * inv_freq[i]:
+ *   out[i] = x[i] cos a - x[i + HEAD_DIM/2] sin a
+ *   out[i + HEAD_DIM/2] = x[i + HEAD_DIM/2] cos a + x[i] sin a
+ *
+ * kernel KNAME(rope)(global float *out, int out_off, global const float *x,
+ *                    int x_off, global const float *inv_freq, int S, int P)
+ *   x, out [S, HEADS * HEAD_DIM] (out may be x at the same offset);
+ *   inv_freq [HEAD_DIM / 2].
+ *   global (HEAD_DIM / 2, S), local any: one work-item per (i, s) computes
+ *   cos and sin once (full precision) and rotates that pair in every head.
+ */
+kernel void KNAME(rope)(global float *out, int out_off, global const float *x, int x_off,
+                        global const float *inv_freq, int S, int P)
+{
+    int i = get_global_id(0), s = get_global_id(1);
+    if (i >= HEAD_DIM / 2 || s >= S)
+        return;
+    float angle = (float)(P + s) * inv_freq[i];
+    float c, sn = sincos(angle, &c);
+    for (int h = 0; h < HEADS; h++) {
+        int base = s * HEADS * HEAD_DIM + h * HEAD_DIM + i;
+        float lo = x[x_off + base], hi = x[x_off + base + HEAD_DIM / 2];
+        out[out_off + base] = lo * c - hi * sn;
+        out[out_off + base + HEAD_DIM / 2] = hi * c + lo * sn;
+    }
+}
+
+//@family kv_store KV_DIM
+/* Appends this step's keys and values to a layer's KV cache (the first half
+ * of rt_attention): kc[P + s, :] = k[s, :], vc[P + s, :] = v[s, :].
+ *
+ * kernel KNAME(kv_store)(global float *kc, int kc_off, global float *vc,
+ *                        int vc_off, global const float *k, int k_off,
+ *                        global const float *v, int v_off, int S, int P)
+ *   kc, vc [ctx, KV_DIM] at kc_off, vc_off; k, v [S, KV_DIM].
+ *   global (up(KV_DIM, HETC_WG), S), local (HETC_WG, 1).
+ */
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
+                     global const float *k, int k_off, global const float *v, int v_off, int S,
+                     int P)
+{
+    int i = get_global_id(0), s = get_global_id(1);
+    if (i >= KV_DIM || s >= S)
+        return;
+    kc[kc_off + (P + s) * KV_DIM + i] = k[k_off + s * KV_DIM + i];
+    vc[vc_off + (P + s) * KV_DIM + i] = v[v_off + s * KV_DIM + i];
+}
+
+//@family attention HEADS KV_HEADS HEAD_DIM WINDOW
+/* Causal GQA attention over a layer's KV cache (the second half of
+ * rt_attention; kv_store has written this step's keys). Query row s, head h
+ * (position pos = P + s) attends to keys lo..pos, lo = 0, or with WINDOW > 0
+ * max(0, pos - WINDOW + 1), of kv head h / (HEADS / KV_HEADS):
+ *   out[s, h, :] = softmax_j(scale * q[s, h, :] . kc[j, kvh, :]) . vc[j, kvh, :]
+ * One family for both paths, which share the block routine below:
+ * attn_prefill for many rows, attn_decode + attn_combine (split-K) for few.
+ *
+ * Rows: the S * GROUP query rows that share a kv head (GROUP = HEADS /
+ * KV_HEADS) are numbered qi = s * GROUP + g (head h = kvh * GROUP + g), and
+ * a work-group takes ATT_BQ = 16 consecutive ones, so query heads of a group
+ * share every key and value loaded. Keys are walked in chunks of
+ * ATT_BKV = 2048 / HEAD_DIM (128 for HEAD_DIM 16, 16 for 128). Per chunk:
+ * keys and values are copied to local memory (keys in rows padded to
+ * HEAD_DIM + 1 floats, so that work-items reading different keys hit
+ * different banks); the 16 x ATT_BKV scores go to local memory (-inf where
+ * a key is outside its row's range); one work-item per row updates that
+ * row's running max m and sum l (online softmax) and turns scores into
+ * weights; then every work-item rescales and accumulates its outputs: the
+ * 16 x HEAD_DIM outputs are spread over the work-group, ATT_ACC each, in
+ * registers. Any context length works; local memory is about
+ * 4 * (16 * HEAD_DIM + 2 * 2048 + ATT_BKV * 17) bytes (25 KB at
+ * HEAD_DIM 128). Work-group size ATT_WG = min(HETC_WG, 16 * HEAD_DIM).
+ *
+ * kernel KNAME(attn_prefill)(global float *out, int out_off,
+ *         global const float *q, int q_off, global const float *kc, int kc_off,
+ *         global const float *vc, int vc_off, int S, int P, float scale)
+ *   q, out [S, HEADS * HEAD_DIM]; kc, vc [ctx, KV_HEADS * HEAD_DIM].
+ *   global (ATT_WG * ceil(S * GROUP / 16), KV_HEADS), local (ATT_WG, 1).
+ *   A work-group walks the keys its rows need (lo of its first row to pos of
+ *   its last) and writes normalised outputs.
+ *
+ * kernel KNAME(attn_decode)(global float *part, int part_off,
+ *         global const float *q, int q_off, global const float *kc, int kc_off,
+ *         global const float *vc, int vc_off, int S, int P, int n_chunks,
+ *         float scale)
+ *   Split-K for small S (decode): the keys any row needs, lo(s = 0) ..
+ *   P + S - 1, are cut into n_chunks equal chunks, one per work-group
+ *   (n_chunks >= 1, chosen by the caller; about ceil(keys / 64) fills a GPU).
+ *   Each writes, for each of its rows, the record (m, l, acc[HEAD_DIM]) of
+ *   its chunk (unnormalised) to part.
+ *   global (ATT_WG * n_chunks, ceil(S * GROUP / 16), KV_HEADS),
+ *   local (ATT_WG, 1, 1).
+ *   Scratch part: n_chunks * S * HEADS * (HEAD_DIM + 2) floats at part_off;
+ *   record (kvh, chunk c, row qi) at ((kvh * n_chunks + c) * S * GROUP + qi)
+ *   * (HEAD_DIM + 2).
+ *
+ * kernel KNAME(attn_combine)(global float *out, int out_off,
+ *         global const float *part, int part_off, int S, int n_chunks)
+ *   out[s, h, d] = sum_c acc_c[d] e^(m_c - M) / sum_c l_c e^(m_c - M),
+ *   M = max_c m_c, over the chunks of row (s, h).
+ *   global (HEAD_DIM, S * HEADS), local any.
+ */
+#define ATT_GROUP (HEADS / KV_HEADS)
+#define ATT_KV_DIM (KV_HEADS * HEAD_DIM)
+#define ATT_BQ 16
+#define ATT_BKV (2048 / HEAD_DIM)
+#define ATT_KSTRIDE (HEAD_DIM + 1)
+#define ATT_WG (HETC_WG < ATT_BQ * HEAD_DIM ? HETC_WG : ATT_BQ * HEAD_DIM)
+#define ATT_ACC ((ATT_BQ * HEAD_DIM + ATT_WG - 1) / ATT_WG)
+#define ATT_REC (HEAD_DIM + 2)
+
+/* The first key query row s may attend to. */
+int KNAME(attn_lo)(int pos)
+{
+    return WINDOW > 0 && pos - WINDOW + 1 > 0 ? pos - WINDOW + 1 : 0;
+}
+
+/* Online softmax of query rows qi0..qi0+15 (of kv head kvh) over keys
+ * j0..j1, each row limited to its own range. Leaves each row's running max
+ * and sum in m[r], l[r] and work-item lid's unnormalised outputs
+ * (r, d) = divmod(lid + i * ATT_WG, HEAD_DIM) in acc[i]. Every work-item of
+ * the group must call it with the same arguments. */
+void KNAME(attn_block)(global const float *q, global const float *kc, global const float *vc,
+                       int S, int P, int kvh, int qi0, int j0, int j1, float scale,
+                       local float *qs, local float *ks, local float *vs, local float *ps,
+                       local float *m, local float *l, local float *alpha, float *acc)
+{
+    int lid = get_local_id(0);
+    int rows = S * ATT_GROUP;
+
+    /* this block's queries, pre-scaled, and the row state */
+    for (int e = lid; e < ATT_BQ * HEAD_DIM; e += ATT_WG) {
+        int qi = qi0 + e / HEAD_DIM, d = e % HEAD_DIM;
+        int s = qi / ATT_GROUP, h = kvh * ATT_GROUP + qi % ATT_GROUP;
+        qs[e] = qi < rows ? q[(s * HEADS + h) * HEAD_DIM + d] * scale : 0.0f;
+    }
+    if (lid < ATT_BQ) {
+        m[lid] = -INFINITY;
+        l[lid] = 0.0f;
+    }
+    for (int i = 0; i < ATT_ACC; i++)
+        acc[i] = 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    for (int jc = j0; jc <= j1; jc += ATT_BKV) {
+        /* keys and values of the chunk; zero past j1 */
+        for (int e = lid; e < ATT_BKV * HEAD_DIM; e += ATT_WG) {
+            int j = e / HEAD_DIM, d = e % HEAD_DIM;
+            int src = (jc + j) * ATT_KV_DIM + kvh * HEAD_DIM + d;
+            int in = jc + j <= j1;
+            ks[j * ATT_KSTRIDE + d] = in ? kc[src] : 0.0f;
+            vs[j * HEAD_DIM + d] = in ? vc[src] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        /* scores; -inf outside the row's causal (and window) range */
+        for (int e = lid; e < ATT_BQ * ATT_BKV; e += ATT_WG) {
+            int r = e / ATT_BKV, j = e % ATT_BKV;
+            int qi = qi0 + r, key = jc + j;
+            int pos = qi < rows ? P + qi / ATT_GROUP : -1;
+            float score = -INFINITY;
+            if (key <= j1 && key <= pos && key >= KNAME(attn_lo)(pos)) {
+                score = 0.0f;
+                for (int d = 0; d < HEAD_DIM; d++)
+                    score += qs[r * HEAD_DIM + d] * ks[j * ATT_KSTRIDE + d];
+            }
+            ps[e] = score;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        /* online softmax: new max, rescale factor, weights, new sum */
+        if (lid < ATT_BQ) {
+            local float *p = ps + lid * ATT_BKV;
+            float mx = m[lid];
+            for (int j = 0; j < ATT_BKV; j++)
+                mx = fmax(mx, p[j]);
+            float a = 1.0f, sum = 0.0f;
+            if (mx != -INFINITY) {
+                a = exp(m[lid] - mx);
+                for (int j = 0; j < ATT_BKV; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
+            } else {
+                for (int j = 0; j < ATT_BKV; j++)
+                    p[j] = 0.0f;
+            }
+            m[lid] = mx;
+            l[lid] = l[lid] * a + sum;
+            alpha[lid] = a;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        /* outputs: acc = acc * alpha + weights . values */
+        for (int i = 0; i < ATT_ACC; i++) {
+            int e = lid + i * ATT_WG;
+            if (e < ATT_BQ * HEAD_DIM) {
+                int r = e / HEAD_DIM, d = e % HEAD_DIM;
+                float o = acc[i] * alpha[r];
+                for (int j = 0; j < ATT_BKV; j++)
+                    o += ps[r * ATT_BKV + j] * vs[j * HEAD_DIM + d];
+                acc[i] = o;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
+void KNAME(attn_prefill)(global float *out, int out_off, global const float *q, int q_off,
+                         global const float *kc, int kc_off, global const float *vc,
+                         int vc_off, int S, int P, float scale)
+{
+    local float qs[ATT_BQ * HEAD_DIM], ks[ATT_BKV * ATT_KSTRIDE], vs[ATT_BKV * HEAD_DIM];
+    local float ps[ATT_BQ * ATT_BKV], m[ATT_BQ], l[ATT_BQ], alpha[ATT_BQ];
+    float acc[ATT_ACC];
+    int kvh = get_group_id(1), qi0 = get_group_id(0) * ATT_BQ;
+    int rows = S * ATT_GROUP;
+    int last = min(qi0 + ATT_BQ, rows) - 1;
+    int j0 = KNAME(attn_lo)(P + qi0 / ATT_GROUP), j1 = P + last / ATT_GROUP;
+    KNAME(attn_block)(q + q_off, kc + kc_off, vc + vc_off, S, P, kvh, qi0, j0, j1, scale, qs, ks,
+                      vs, ps, m, l, alpha, acc);
+    for (int i = 0; i < ATT_ACC; i++) {
+        int e = get_local_id(0) + i * ATT_WG;
+        int qi = qi0 + e / HEAD_DIM, d = e % HEAD_DIM;
+        if (e < ATT_BQ * HEAD_DIM && qi < rows) {
+            int s = qi / ATT_GROUP, h = kvh * ATT_GROUP + qi % ATT_GROUP;
+            out[out_off + (s * HEADS + h) * HEAD_DIM + d] = acc[i] / l[e / HEAD_DIM];
+        }
+    }
+}
+
+kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
+void KNAME(attn_decode)(global float *part, int part_off, global const float *q, int q_off,
+                        global const float *kc, int kc_off, global const float *vc, int vc_off,
+                        int S, int P, int n_chunks, float scale)
+{
+    local float qs[ATT_BQ * HEAD_DIM], ks[ATT_BKV * ATT_KSTRIDE], vs[ATT_BKV * HEAD_DIM];
+    local float ps[ATT_BQ * ATT_BKV], m[ATT_BQ], l[ATT_BQ], alpha[ATT_BQ];
+    float acc[ATT_ACC];
+    int c = get_group_id(0), qi0 = get_group_id(1) * ATT_BQ, kvh = get_group_id(2);
+    int rows = S * ATT_GROUP;
+    int lo = KNAME(attn_lo)(P), hi = P + S - 1;
+    int chunk = (hi - lo + n_chunks) / n_chunks;
+    int j0 = lo + c * chunk, j1 = min(hi, j0 + chunk - 1);
+    KNAME(attn_block)(q + q_off, kc + kc_off, vc + vc_off, S, P, kvh, qi0, j0, j1, scale, qs, ks,
+                      vs, ps, m, l, alpha, acc);
+    global float *rec = part + part_off + ((kvh * n_chunks + c) * rows + qi0) * ATT_REC;
+    int lid = get_local_id(0);
+    if (lid < ATT_BQ && qi0 + lid < rows) {
+        rec[lid * ATT_REC] = m[lid];
+        rec[lid * ATT_REC + 1] = l[lid];
+    }
+    for (int i = 0; i < ATT_ACC; i++) {
+        int e = lid + i * ATT_WG;
+        int r = e / HEAD_DIM, d = e % HEAD_DIM;
+        if (e < ATT_BQ * HEAD_DIM && qi0 + r < rows)
+            rec[r * ATT_REC + 2 + d] = acc[i];
+    }
+}
+
+kernel void KNAME(attn_combine)(global float *out, int out_off, global const float *part,
+                                int part_off, int S, int n_chunks)
+{
+    int d = get_global_id(0), row = get_global_id(1);
+    if (d >= HEAD_DIM || row >= S * HEADS)
+        return;
+    int s = row / HEADS, h = row % HEADS;
+    int kvh = h / ATT_GROUP, qi = s * ATT_GROUP + h % ATT_GROUP;
+    int rows = S * ATT_GROUP;
+    global const float *rec = part + part_off + (kvh * n_chunks * rows + qi) * ATT_REC;
+    int stride = rows * ATT_REC;    /* from one chunk's record to the next */
+    float mx = -INFINITY;
+    for (int c = 0; c < n_chunks; c++)
+        mx = fmax(mx, rec[c * stride]);
+    float sum = 0.0f, o = 0.0f;
+    for (int c = 0; c < n_chunks; c++) {
+        float w = exp(rec[c * stride] - mx);
+        sum += rec[c * stride + 1] * w;
+        o += rec[c * stride + 2 + d] * w;
+    }
+    out[out_off + row * HEAD_DIM + d] = o / sum;
+}
+
+#undef ATT_GROUP
+#undef ATT_KV_DIM
+#undef ATT_BQ
+#undef ATT_BKV
+#undef ATT_KSTRIDE
+#undef ATT_WG
+#undef ATT_ACC
+#undef ATT_REC
+
+//@family elementwise
+/* Elementwise ops on n = S * WIDTH floats (rt_silu, rt_mul, rt_swiglu,
+ * rt_add); out may be an input at the same offset.
+ *
+ * kernel KNAME(silu)(global float *out, int out_off, global const float *x, int x_off, int n)
+ *   out = x * sigmoid(x)
+ * kernel KNAME(mul)(global float *out, int out_off, global const float *a, int a_off,
+ *                   global const float *b, int b_off, int n)
+ *   out = a * b
+ * kernel KNAME(swiglu)(global float *out, int out_off, global const float *gate,
+ *                      int gate_off, global const float *up, int up_off, int n)
+ *   out = silu(gate) * up
+ * kernel KNAME(add)(global float *out, int out_off, global const float *a, int a_off,
+ *                   global const float *b, int b_off, int n)
+ *   out = a + b
+ * Each: global (up(n, HETC_WG)), local (HETC_WG): one work-item per value.
+ */
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(silu)(global float *out, int out_off, global const float *x, int x_off, int n)
+{
+    int i = get_global_id(0);
+    if (i < n) {
+        float v = x[x_off + i];
+        out[out_off + i] = v / (1.0f + exp(-v));
+    }
+}
+
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(mul)(global float *out, int out_off, global const float *a, int a_off,
+                global const float *b, int b_off, int n)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        out[out_off + i] = a[a_off + i] * b[b_off + i];
+}
+
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(swiglu)(global float *out, int out_off, global const float *gate, int gate_off,
+                   global const float *up, int up_off, int n)
+{
+    int i = get_global_id(0);
+    if (i < n) {
+        float g = gate[gate_off + i];
+        out[out_off + i] = g / (1.0f + exp(-g)) * up[up_off + i];
+    }
+}
+
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(add)(global float *out, int out_off, global const float *a, int a_off,
+                global const float *b, int b_off, int n)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        out[out_off + i] = a[a_off + i] + b[b_off + i];
+}
