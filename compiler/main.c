@@ -5,7 +5,7 @@
  *   hetc compile MODEL --target TARGET.xml -o OUT_DIR [options]
  *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]
  *   hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]
- *   hetc tokenize MODEL TEXT [--no-special]
+ *   hetc tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]
  *   hetc detokenize MODEL ID... [--skip-special]
  *
  * Each subcommand is one function; errors print "hetc: error: ..." and
@@ -499,29 +499,55 @@ static int open_tokenizer(const char *model, void **blob, RtTokenizer **tok)
     return 0;
 }
 
+/* Whole file as a NUL-terminated malloc'd string; *len its size. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    FILE *mem = open_memstream(&text, len);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    return text;
+}
+
 static int cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL, *text = NULL;
-    int special = 1;
+    const char *model = NULL, *text = NULL, *file = NULL, *v;
+    char *file_text = NULL;
+    int special = 1, timing = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--no-special") == 0) special = 0;
+        else if (strcmp(argv[i], "--time") == 0) timing = 1;
+        else if ((v = opt(argc, argv, &i, "--file"))) file = v;
         else if (argv[i][0] == '-' && argv[i][1] == '-') return die("tokenize: unknown option '%s'", argv[i]);
         else if (!model) model = argv[i];
         else if (!text) text = argv[i];
         else return die("tokenize: one TEXT argument expected (quote it)");
     }
-    if (!model || !text) return die("usage: hetc tokenize MODEL TEXT [--no-special]");
+    size_t len = text ? strlen(text) : 0;
+    if (file && !(text = file_text = slurp(file, &len))) return die("%s: cannot read: %s", file, strerror(errno));
+    if (!model || !text)
+        return die("usage: hetc tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]");
     void *blob;
     RtTokenizer *tok;
-    if (open_tokenizer(model, &blob, &tok)) return 1;
-    size_t len = strlen(text), cap = len + 16, n = 0;
+    if (open_tokenizer(model, &blob, &tok)) return free(file_text), 1;
+    size_t cap = len + 16, n = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
+    double t0 = now();
     RtStatus st = rt_tok_encode(tok, text, len, special, special, ids, cap, &n);
+    double dt = now() - t0;
+    if (timing && st == RT_OK)
+        fprintf(stderr, "tokenize: %zu bytes -> %zu tokens in %.3f s: %.2f MB/s\n", len, n, dt, len / 1e6 / dt);
     if (st == RT_OK)
         for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
     if (st == RT_OK) printf("\n");
     int rc = st == RT_OK ? 0 : die("%s: %s", model, rt_last_error());
     free(ids);
+    free(file_text);
     rt_tok_close(tok);
     free(blob);
     return rc;
@@ -603,7 +629,7 @@ static void usage(void)
           "           [--threads N] [--no-tokenizer] [--print-after=PASS|all]\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
-          "  tokenize MODEL TEXT [--no-special]       MODEL: Hugging Face directory or .gguf\n"
+          "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",
           stderr);
 }
