@@ -369,7 +369,9 @@ static void emit_model_c(Emit *e)
                " * straight-line code; each kernel call names its IR node. */\n"
                "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n\n#include \"model.h\"\n",
             e->g->model, e->g->arch);
-    if (e->cl) fputs("#include \"hetc_rt_cl.h\"\n\nextern const char model_kernels_cl[]; /* model_kernels.c */\n", f);
+    if (e->cl)
+        fputs("#include \"hetc_rt_cl.h\"\n\n/* kernels.cl, in model_kernels.c */\nextern const char model_kernels_cl[];\n"
+              "extern const size_t model_kernels_cl_len;\n", f);
     fputs("\n", f);
     emit_rope_tables(e);
     emit_weight_table(e);

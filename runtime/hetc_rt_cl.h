@@ -55,6 +55,15 @@ RtStatus rt_cl_buffer(RtCl *cl, size_t bytes, cl_mem_flags flags, const void *ho
 /* Checks an OpenCL return code: RT_OK, or RT_ERR_IO with "what: CL_ERROR_NAME". */
 RtStatus rt_cl_check(cl_int err, const char *what);
 const char *rt_cl_error_name(cl_int err);
+/* Sets kernel arguments from index 0 on: kinds has one letter per argument,
+ * 'm' a cl_mem, 'i' an int, 'f' a float (passed as double), then the values.
+ * Generated init() sets every argument that does not change between steps. */
+RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...);
+/* Sets int argument i of k (S, P and other per-step values). */
+void rt_cl_set_int(cl_kernel k, cl_uint i, int value);
+/* Enqueues k over dims dimensions; local NULL lets the driver choose. what
+ * names the IR node in error messages. */
+RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local, const char *what);
 /* Device copy bandwidth: a clEnqueueCopyBuffer of bytes, timed with events,
  * best of several; GB/s counts bytes read plus bytes written. */
 RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s);

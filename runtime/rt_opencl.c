@@ -11,6 +11,7 @@
 #include "hetc_rt_cl.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,6 +550,40 @@ RtStatus rt_cl_buffer(RtCl *cl, size_t bytes, cl_mem_flags flags, const void *ho
 /* ---- measurements ---- */
 
 /* Seconds between the start and the end of a finished command. */
+RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...)
+{
+    va_list ap;
+    va_start(ap, kinds);
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; kinds[i] && err == CL_SUCCESS; i++) {
+        if (kinds[i] == 'm') {
+            cl_mem m = va_arg(ap, cl_mem);
+            err = clSetKernelArg(k, i, sizeof m, &m);
+        } else if (kinds[i] == 'i') {
+            int v = va_arg(ap, int);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+        } else {
+            float v = (float)va_arg(ap, double);
+            err = clSetKernelArg(k, i, sizeof v, &v);
+        }
+    }
+    va_end(ap);
+    if (err == CL_SUCCESS) return RT_OK;
+    char name[128] = "?";
+    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    return rt_cl_check(err, name);
+}
+
+void rt_cl_set_int(cl_kernel k, cl_uint i, int value)
+{
+    clSetKernelArg(k, i, sizeof value, &value);
+}
+
+RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local, const char *what)
+{
+    return rt_cl_check(clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, global, local, 0, NULL, NULL), what);
+}
+
 static RtStatus event_seconds(cl_event ev, double *s)
 {
     cl_ulong t0 = 0, t1 = 0;
