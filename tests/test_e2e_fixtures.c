@@ -5,7 +5,8 @@
  * program (hetc compile, cmake, model --ids --logits) with the default
  * batch, --batch 1 and --batch 7 must give logits within relative L2 error
  * 1e-4 of the reference at every position. The same for the fixtures in
- * tests/fixtures.
+ * tests/fixtures, and both again on the OpenCL unit (targets/host-opencl.xml,
+ * PoCL on machines without a GPU) within 1e-3.
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -16,7 +17,16 @@
 
 #include "testutil.h"
 
-static const double TOL = 1e-4;
+/* A way of running the fixtures: the target and the tolerance it must meet. */
+typedef struct {
+    const char *name;       /* for messages and temporary directories */
+    const char *target;     /* targets/<target>.xml */
+    double tol;             /* relative L2 error per position */
+    int interpreter;        /* also check `hetc run` */
+} Unit;
+
+static const Unit CPU = {"cpu", "host-cpu", 1e-4, 1};
+static const Unit OPENCL = {"opencl", "host-opencl", 1e-3, 0};
 
 typedef struct {
     int n;          /* positions */
@@ -69,7 +79,7 @@ static const char *ids_arg(const Prompt *p)
 }
 
 /* Checks the logits file against the reference, position by position. */
-static void check_logits(const char *path, const Prompt *p, const char *what)
+static void check_logits(const char *path, const Prompt *p, double tol, const char *what)
 {
     size_t len;
     float *got = (float *)tu_read_file(path, &len);
@@ -84,22 +94,23 @@ static void check_logits(const char *path, const Prompt *p, const char *what)
             den += ref * ref;
         }
         double rel = sqrt(num / den);
-        if (!(rel < TOL)) fail_msg("%s: position %d: relative L2 error %.3g > %g", what, s, rel, TOL);
+        if (!(rel < tol)) fail_msg("%s: position %d: relative L2 error %.3g > %g", what, s, rel, tol);
         if (rel > worst) worst = rel;
     }
     printf("  %-48s %3d positions, worst relative L2 %.2e\n", what, p->n, worst);
     free(got);
 }
 
-static void run_fixture(const char *root, const char *name)
+static void run_fixture(const Unit *u, const char *root, const char *name)
 {
     char fix[8192], out[4096];
     snprintf(fix, sizeof fix, "%s/%s", root, name);
     Reference r;
     load_reference(tu_fmt("%s/reference.json", fix), &r);
-    snprintf(out, sizeof out, "%s", tu_tmpdir(tu_fmt("e2e-%s", name)));
+    snprintf(out, sizeof out, "%s", tu_tmpdir(tu_fmt("e2e-%s-%s", u->name, name)));
     char *log;
-    int rc = tu_run(&log, "%s compile %s --target %s/targets/host-cpu.xml -o %s/proj", tu_hetc(), fix, tu_src(), out);
+    int rc = tu_run(&log, "%s compile %s --target %s/targets/%s.xml -o %s/proj", tu_hetc(), fix, tu_src(), u->target,
+                    out);
     if (rc) fail_msg("hetc compile failed:\n%s", log);
     free(log);
     rc = tu_run(&log, "cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && "
@@ -110,23 +121,26 @@ static void run_fixture(const char *root, const char *name)
         const Prompt *p = &r.p[i];
         char lf[4200];
         snprintf(lf, sizeof lf, "%s/logits.bin", out);
-        rc = tu_run(&log, "%s run %s --ids %s --logits %s", tu_hetc(), fix, ids_arg(p), lf);
-        if (rc) fail_msg("hetc run failed:\n%s", log);
-        free(log);
-        check_logits(lf, p, tu_fmt("%s prompt %d interpreter", name, i));
+        if (u->interpreter) {
+            rc = tu_run(&log, "%s run %s --ids %s --logits %s", tu_hetc(), fix, ids_arg(p), lf);
+            if (rc) fail_msg("hetc run failed:\n%s", log);
+            free(log);
+            check_logits(lf, p, u->tol, tu_fmt("%s prompt %d interpreter", name, i));
+        }
         static const char *const batches[] = {"", "--batch 1", "--batch 7"};
         for (int b = 0; b < 3; b++) {
             rc = tu_run(&log, "%s/proj/build/model --ids %s --logits %s %s", out, ids_arg(p), lf, batches[b]);
             if (rc) fail_msg("model failed:\n%s", log);
             free(log);
-            check_logits(lf, p, tu_fmt("%s prompt %d model %s", name, i, b ? batches[b] : "(default batch)"));
+            check_logits(lf, p, u->tol,
+                         tu_fmt("%s %s prompt %d model %s", u->name, name, i, b ? batches[b] : "(default batch)"));
         }
     }
     free_reference(&r);
 }
 
 /* Every directory with a reference.json under root; returns how many. */
-static int run_all(const char *where)
+static int run_all(const Unit *u, const char *where)
 {
     char root[4096];
     snprintf(root, sizeof root, "%s", where);
@@ -139,7 +153,7 @@ static int run_all(const char *where)
         char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
         if (!ref) continue;
         free(ref);
-        run_fixture(root, e->d_name);
+        run_fixture(u, root, e->d_name);
         n++;
     }
     closedir(d);
@@ -148,7 +162,7 @@ static int run_all(const char *where)
 
 static void test_shared_fixtures(void **state)
 {
-    assert_true(run_all(tu_fmt("%s/fixtures", tu_shared())) >= 3);
+    assert_true(run_all(&CPU, tu_fmt("%s/fixtures", tu_shared())) >= 3);
 }
 
 /* Our own fixtures (tests/fixtures, see its README): shapes, GQA ratios,
@@ -156,7 +170,29 @@ static void test_shared_fixtures(void **state)
  * the shared ones do not cover. */
 static void test_own_fixtures(void **state)
 {
-    assert_true(run_all(tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
+    assert_true(run_all(&CPU, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
+}
+
+/* The same on the OpenCL unit (PoCL where there is no GPU), within 1e-3;
+ * skipped when the machine has no OpenCL platform. */
+static void require_opencl(void)
+{
+    if (tu_run(NULL, "test -n \"$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)\"") != 0) {
+        fprintf(stderr, "no OpenCL platform (/etc/OpenCL/vendors is empty): skipped\n");
+        skip();
+    }
+}
+
+static void test_shared_fixtures_opencl(void **state)
+{
+    require_opencl();
+    assert_true(run_all(&OPENCL, tu_fmt("%s/fixtures", tu_shared())) >= 3);
+}
+
+static void test_own_fixtures_opencl(void **state)
+{
+    require_opencl();
+    assert_true(run_all(&OPENCL, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
 }
 
 int main(void)
@@ -164,6 +200,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_fixtures),
         cmocka_unit_test(test_own_fixtures),
+        cmocka_unit_test(test_shared_fixtures_opencl),
+        cmocka_unit_test(test_own_fixtures_opencl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
