@@ -66,6 +66,7 @@ int cg_cl_files(const CgEmit *e, char *err, size_t errlen);   /* kernels.cl, mod
 void cg_cl_fields(const CgEmit *e);     /* struct RtModel members */
 void cg_cl_init(const CgEmit *e);       /* code in init() */
 void cg_cl_destroy(const CgEmit *e);    /* code in destroy() */
+void cg_cl_measure(const CgEmit *e);    /* measure() of RtModelApi, defines MODEL_MEASURE */
 int cg_cl_owns(const CgEmit *e, const IrNode *n);   /* forward() code of n is the backend's */
 void cg_cl_node(const CgEmit *e, const IrNode *n);
 

@@ -280,7 +280,7 @@ static const char model_api[] =
     "    .flops_per_token = MODEL_FLOPS_PER_TOKEN,\n"
     "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
-    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n};\n";
+    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n};\n";
 
 static int64_t kv_offsets(const IrGraph *g, int unit, int *cache_off)
 {
@@ -385,6 +385,8 @@ static void emit_model_c(Emit *e)
     fputs(model_init, f);
     if (e->cl) cg_cl_init(e);
     fputs(model_init_end, f);
+    if (e->cl) cg_cl_measure(e);
+    else fputs("#define MODEL_MEASURE NULL /* the model runs on the cpu only */\n\n", f);
     fputs(model_api, f);
 }
 

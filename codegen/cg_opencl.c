@@ -421,6 +421,19 @@ void cg_cl_init(const CgEmit *e)
     }
 }
 
+void cg_cl_measure(const CgEmit *e)
+{
+    fprintf(e->f,
+            "/* --bench-bandwidth: copy bandwidth (a copy of up to 1 GiB) and fp32 FMA peak of unit %s. */\n"
+            "static RtStatus measure(RtModel *m, double *copy_gb_s, double *fma_gflop_s)\n{\n"
+            "    size_t bytes = (size_t)1 << 30;\n"
+            "    if (bytes > m->cl.global_mem / 8) bytes = (size_t)(m->cl.global_mem / 8);\n"
+            "    RtStatus st = rt_cl_measure_bandwidth(&m->cl, bytes, copy_gb_s);\n"
+            "    return st ? st : rt_cl_measure_peak(&m->cl, fma_gflop_s);\n}\n"
+            "#define MODEL_MEASURE measure\n\n",
+            e->cl->unit->name);
+}
+
 /* ---- model.c: forward ---- */
 
 static void run(const CgEmit *e, int k, const char *dims, const char *global, const char *local, const IrNode *n)

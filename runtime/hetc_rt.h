@@ -131,6 +131,9 @@ typedef struct {
     int (*threads)(const RtModel *m);   /* threads the instance runs on */
     void (*destroy)(RtModel *m);
     const char *tokenizer_path; /* compiled default tokenizer.bin, NULL: the model has none */
+    /* The device's copy bandwidth (GB/s, read + write) and fp32 FMA rate
+     * (GFLOP/s), measured now; NULL when the model runs on the cpu only. */
+    RtStatus (*measure)(RtModel *m, double *copy_gb_s, double *fma_gflop_s);
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,

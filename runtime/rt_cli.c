@@ -38,6 +38,7 @@ typedef struct {
     const char *logits;     /* --logits output file */
     int batch;              /* --batch; 0: max_chunk */
     int bench;              /* --bench given */
+    int bench_bandwidth;    /* --bench-bandwidth given */
     int bench_pp;           /* --bench-pp: prompt tokens */
     int bench_tg;           /* --bench-tg: generated tokens */
     int bench_reps;         /* --bench-reps */
@@ -106,6 +107,8 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --bench-pp N     prompt tokens of the pp test (default 512, 0: skip)\n"
             "  --bench-tg M     generated tokens of the tg test (default 128, 0: skip)\n"
             "  --bench-reps K   repetitions of each test (default 3)\n"
+            "  --bench-bandwidth  measure the device's copy bandwidth and fp32 FMA peak;\n"
+            "                   with --bench, also the fraction of them the model reaches\n"
             "  -h, --help       show this help\n",
             prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, api->max_ctx,
             api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk);
@@ -172,7 +175,8 @@ static int set_value(const ValueOption *opt, const char *val)
 static int set_flag(CliOptions *o, const char *a)
 {
     const FlagOption flags[] = {
-        {"--bench", &o->bench}, {"--no-special", &o->no_special}, {"-i", &o->interactive},
+        {"--bench", &o->bench}, {"--bench-bandwidth", &o->bench_bandwidth},
+        {"--no-special", &o->no_special}, {"-i", &o->interactive},
         {"--ignore-eos", &o->ignore_eos},
     };
     for (size_t j = 0; j < sizeof flags / sizeof *flags; j++) {
@@ -233,7 +237,8 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
 static int pick_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
 {
     static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i"};
-    const int given[] = {o->ids || o->logits, o->bench, o->prompt || o->prompt_file, o->tokenize != NULL,
+    const int given[] = {o->ids || o->logits, o->bench || o->bench_bandwidth, o->prompt || o->prompt_file,
+                         o->tokenize != NULL,
                          o->interactive};
     *mode = MODE_NONE;
     for (int m = 0; m < (int)(sizeof given / sizeof *given); m++) {
@@ -457,7 +462,8 @@ static void print_table(const RtModelApi *api, const RtModel *m, const BenchResu
     }
 }
 
-static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o)
+/* Runs the pp and tg tests; the results of those run go to res[0..*n). */
+static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, BenchResult *out, int *nout)
 {
     int ctx = api->context(m);
     int most = o->bench_pp > o->bench_tg ? o->bench_pp : o->bench_tg;
@@ -486,6 +492,8 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o)
     }
     if (rc == 0)
         print_table(api, m, res, n);
+    memcpy(out, res, sizeof res);
+    *nout = rc == 0 ? n : 0;
     free(ids);
     free(logits);
     return rc;
@@ -975,6 +983,34 @@ static int ids_mode(const RtModelApi *api, const CliOptions *o)
     return rc;
 }
 
+/* --bench-bandwidth: the device's limits, and with --bench how close the
+ * model comes: decode streams the weights once per token, prefill does
+ * flops_per_token per token. */
+static int bandwidth_mode(const RtModelApi *api, RtModel *m, const BenchResult *res, int n)
+{
+    double copy = 0, peak = 0;
+    if (!api->measure) {
+        fprintf(stderr, "error: --bench-bandwidth: this model runs on the cpu; there is no device to measure\n");
+        return 1;
+    }
+    if (api->measure(m, &copy, &peak) != RT_OK) {
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        return 1;
+    }
+    printf("device copy bandwidth: %.1f GB/s (clEnqueueCopyBuffer, read + write)\n", copy);
+    printf("device fp32 FMA peak:  %.1f GFLOP/s\n", peak);
+    for (int i = 0; i < n; i++) {
+        if (res[i].kind[0] == 't')
+            printf("%s%d: weights %.2f GB x %.2f t/s = %.1f GB/s = %.0f%% of copy bandwidth\n", res[i].kind,
+                   res[i].tokens, api->weight_bytes / 1e9, res[i].mean, api->weight_bytes * res[i].mean / 1e9,
+                   100.0 * api->weight_bytes * res[i].mean / 1e9 / copy);
+        else
+            printf("%s%d: %.2f TFLOP/s = %.0f%% of fp32 FMA peak\n", res[i].kind, res[i].tokens,
+                   api->flops_per_token * res[i].mean / 1e12, 100.0 * api->flops_per_token * res[i].mean / 1e9 / peak);
+    }
+    return 0;
+}
+
 static int bench_main(const RtModelApi *api, const CliOptions *o)
 {
     RtModel *m = NULL;
@@ -982,7 +1018,10 @@ static int bench_main(const RtModelApi *api, const CliOptions *o)
         fprintf(stderr, "error: %s\n", rt_last_error());
         return 1;
     }
-    int rc = bench_mode(api, m, o);
+    BenchResult res[2];
+    int n = 0, rc = o->bench ? bench_mode(api, m, o, res, &n) : 0;
+    if (rc == 0 && o->bench_bandwidth)
+        rc = bandwidth_mode(api, m, res, n);
     api->destroy(m);
     return rc;
 }
