@@ -80,6 +80,7 @@ static int write_slice(FILE *f, const FeTensor *t, int64_t first, int64_t n, IrD
     view.ndim = 1;
     view.shape[0] = n;
     view.data = (const char *)t->data + first * src_size;
+    view.nbytes = (uint64_t)n * (uint64_t)src_size;
     fe_tensor_to_f32(&view, tmp);
     if (dt == IR_F32) return fwrite(tmp, 4, (size_t)n, f) == (size_t)n;
     uint16_t *h = out;
