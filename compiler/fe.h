@@ -22,6 +22,9 @@
 
 enum { FE_PATH_LEN = 1024, FE_ERR_LEN = 1024 };
 
+/* Formats one error line into err (errlen bytes); ignores a NULL err. */
+void fe_set_err(char *err, size_t errlen, const char *fmt, ...);
+
 /* ---- weights (fe_safetensors.c) ---- */
 typedef struct {
     char name[IR_NAME_LEN];     /* tensor name as in the file */

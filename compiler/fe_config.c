@@ -16,7 +16,7 @@ struct FeConfig {
     json_object *root;          /* the top-level object */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void fe_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0) return;
     va_list ap;
@@ -30,7 +30,7 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, n = 0, got;
@@ -42,7 +42,7 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
     int failed = ferror(f);
     fclose(f);
     if (failed) {
-        set_err(err, errlen, "%s: cannot read", path);
+        fe_set_err(err, errlen, "%s: cannot read", path);
         free(buf);
         return NULL;
     }
@@ -69,12 +69,12 @@ static json_object *parse_text(const char *path, const char *text, size_t len, c
     if (!root && (jerr == json_tokener_continue || jerr == json_tokener_success))
         jerr = json_tokener_error_parse_eof;
     if (!root) {
-        set_err(err, errlen, "%s: JSON: %s at line %d", path, json_tokener_error_desc(jerr), line_of(text, end));
+        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, json_tokener_error_desc(jerr), line_of(text, end));
         return NULL;
     }
     while (end < len && strchr(" \t\r\n", text[end])) end++;
     if (end < len) {
-        set_err(err, errlen, "%s: JSON: trailing data at line %d", path, line_of(text, end));
+        fe_set_err(err, errlen, "%s: JSON: trailing data at line %d", path, line_of(text, end));
         json_object_put(root);
         return NULL;
     }
@@ -84,7 +84,7 @@ static json_object *parse_text(const char *path, const char *text, size_t len, c
 FeConfig *fe_config_load(const char *path, char *err, size_t errlen)
 {
     if (strlen(path) >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s: path is too long", path);
+        fe_set_err(err, errlen, "%s: path is too long", path);
         return NULL;
     }
     size_t len;
@@ -94,7 +94,7 @@ FeConfig *fe_config_load(const char *path, char *err, size_t errlen)
     free(text);
     if (!root) return NULL;
     if (!json_object_is_type(root, json_type_object)) {
-        set_err(err, errlen, "%s: top level is not an object", path);
+        fe_set_err(err, errlen, "%s: top level is not an object", path);
         json_object_put(root);
         return NULL;
     }
@@ -143,7 +143,7 @@ static int lookup(const FeConfig *c, const char *key, json_object **out, char *e
         memcpy(name, part, len);
         name[len] = 0;
         if (!json_object_is_type(o, json_type_object)) {
-            set_err(err, errlen, "%s: key '%.*s': expected an object, got %s",
+            fe_set_err(err, errlen, "%s: key '%.*s': expected an object, got %s",
                     c->path, (int)(part - key - 1), key, type_name(o));
             return -1;
         }
@@ -162,7 +162,7 @@ static int lookup_typed(const FeConfig *c, const char *key, json_type t1, json_t
     int rc = lookup(c, key, out, err, errlen);
     if (rc != 1) return rc;
     if (!json_object_is_type(*out, t1) && !json_object_is_type(*out, t2)) {
-        set_err(err, errlen, "%s: key '%s': expected %s, got %s", c->path, key, want, type_name(*out));
+        fe_set_err(err, errlen, "%s: key '%s': expected %s, got %s", c->path, key, want, type_name(*out));
         return -1;
     }
     return 1;

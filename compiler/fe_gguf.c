@@ -73,15 +73,6 @@ typedef struct {
     size_t errlen;
 } Reader;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies at most SHOWN_LEN bytes of s, non-printable ones as '?'. */
 static void shown(char out[SHOWN_LEN + 1], const char *s, size_t len)
 {
@@ -105,7 +96,7 @@ static int fail(Reader *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(r->err, r->errlen, "%s: %s: %s", r->g->path, r->what, msg);
+    fe_set_err(r->err, r->errlen, "%s: %s: %s", r->g->path, r->what, msg);
     return -1;
 }
 
@@ -390,7 +381,7 @@ int fe_gguf_open_mem(FeGguf *g, const char *name, const void *data, size_t size,
 {
     memset(g, 0, sizeof *g);
     if (strlen(name) >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s: path is too long", name);
+        fe_set_err(err, errlen, "%s: path is too long", name);
         return -1;
     }
     strcpy(g->path, name);
@@ -407,19 +398,19 @@ int fe_gguf_open(FeGguf *g, const char *path, char *err, size_t errlen)
     int fd = open(path, O_RDONLY);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
     if (st.st_size == 0) {
-        set_err(err, errlen, "%s: header: truncated: the file is empty", path);
+        fe_set_err(err, errlen, "%s: header: truncated: the file is empty", path);
         close(fd);
         return -1;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        set_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
         return -1;
     }
     if (fe_gguf_open_mem(g, path, map, (size_t)st.st_size, err, errlen) != 0) {
@@ -521,7 +512,7 @@ static int lookup(const FeGguf *g, const char *key, int (*ok)(FeGgufType), const
     const FeGgufKv *kv = fe_gguf_find(g, key);
     if (!kv) return 0;
     if (kv->type == FE_GGUF_ARR || !ok(kv->elem)) {
-        set_err(err, errlen, "%s: key '%s': expected %s, got %s%s", g->path, key, want,
+        fe_set_err(err, errlen, "%s: key '%s': expected %s, got %s%s", g->path, key, want,
                 kv->type == FE_GGUF_ARR ? "an array of " : "", value_names[kv->elem]);
         return -1;
     }
@@ -545,7 +536,7 @@ int fe_gguf_int(const FeGguf *g, const char *key, int64_t *v, char *err, size_t 
     int rc = lookup(g, key, is_int_type, "an integer", &kv, err, errlen);
     if (rc != 1) return rc;
     if (kv->elem == FE_GGUF_U64 && elem_int(kv, 0) < 0) {
-        set_err(err, errlen, "%s: key '%s': value is above INT64_MAX", g->path, key);
+        fe_set_err(err, errlen, "%s: key '%s': value is above INT64_MAX", g->path, key);
         return -1;
     }
     *v = elem_int(kv, 0);
@@ -585,7 +576,7 @@ int fe_gguf_arr(const FeGguf *g, const char *key, FeGgufType elem, const FeGgufK
                                                                                    : kv->elem == elem);
     if (!ok) {
         const char *want = elem == FE_GGUF_I64 ? "integers" : elem == FE_GGUF_F64 ? "numbers" : value_names[elem];
-        set_err(err, errlen, "%s: key '%s': expected an array of %s, got %s%s", g->path, key, want,
+        fe_set_err(err, errlen, "%s: key '%s': expected an array of %s, got %s%s", g->path, key, want,
                 kv->type == FE_GGUF_ARR ? "an array of " : "", value_names[kv->elem]);
         return -1;
     }
@@ -638,7 +629,7 @@ static int tok_fail(const GgufTok *t, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(t->err, t->errlen, "%s: key '%s': %s", t->g->path, key, msg);
+    fe_set_err(t->err, t->errlen, "%s: key '%s': %s", t->g->path, key, msg);
     return -1;
 }
 

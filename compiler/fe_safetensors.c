@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,15 +54,6 @@ typedef struct {
     char *err;
     size_t errlen;
 } Parse;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const DtypeInfo *dtype_by_name(const char *s)
 {
@@ -111,7 +101,7 @@ static int join_path(char *out, const char *dir, const char *name, char *err, si
 {
     int n = snprintf(out, FE_PATH_LEN, "%s/%s", dir, name);
     if (n < 0 || n >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s/%s: path is too long", dir, name);
+        fe_set_err(err, errlen, "%s/%s: path is too long", dir, name);
         return -1;
     }
     return 0;
@@ -123,18 +113,18 @@ static int map_file(const char *path, void **map, size_t *size, char *err, size_
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        fe_set_err(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
     *size = (size_t)st.st_size;
     if (*size < 8) {
-        set_err(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length", path, *size);
+        fe_set_err(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length", path, *size);
         close(fd);
         return -1;
     }
@@ -142,7 +132,7 @@ static int map_file(const char *path, void **map, size_t *size, char *err, size_
     int mmap_errno = errno;
     close(fd);
     if (*map == MAP_FAILED) {
-        set_err(err, errlen, "%s: cannot mmap: %s", path, strerror(mmap_errno));
+        fe_set_err(err, errlen, "%s: cannot mmap: %s", path, strerror(mmap_errno));
         return -1;
     }
     return 0;
@@ -166,12 +156,12 @@ static int parse_header_json(const char *path, const unsigned char *map, size_t 
 {
     uint64_t n = read_le64(map);
     if (n > size - 8) {
-        set_err(err, errlen, "%s: header length %llu is past the end of the file (%zu bytes)",
+        fe_set_err(err, errlen, "%s: header length %llu is past the end of the file (%zu bytes)",
                 path, (unsigned long long)n, size);
         return -1;
     }
     if (n > HEADER_MAX) {
-        set_err(err, errlen, "%s: header length %llu is absurdly large (the limit is %d)",
+        fe_set_err(err, errlen, "%s: header length %llu is absurdly large (the limit is %d)",
                 path, (unsigned long long)n, HEADER_MAX);
         return -1;
     }
@@ -185,17 +175,17 @@ static int parse_header_json(const char *path, const unsigned char *map, size_t 
     if (!*root) {
         if (jerr == json_tokener_continue || jerr == json_tokener_success)
             jerr = json_tokener_error_parse_eof;
-        set_err(err, errlen, "%s: header JSON: %s at byte %zu", path, json_tokener_error_desc(jerr), end);
+        fe_set_err(err, errlen, "%s: header JSON: %s at byte %zu", path, json_tokener_error_desc(jerr), end);
         return -1;
     }
     while (end < n && is_json_space((unsigned char)text[end])) end++;
     if (end < n) {
-        set_err(err, errlen, "%s: header JSON: trailing data after the header at byte %zu", path, end);
+        fe_set_err(err, errlen, "%s: header JSON: trailing data after the header at byte %zu", path, end);
         json_object_put(*root);
         return -1;
     }
     if (!json_object_is_type(*root, json_type_object)) {
-        set_err(err, errlen, "%s: header is not a JSON object", path);
+        fe_set_err(err, errlen, "%s: header is not a JSON object", path);
         json_object_put(*root);
         return -1;
     }
@@ -215,12 +205,12 @@ static int parse_dtype(Parse *p, const char *name, json_object *entry, const Dty
 {
     json_object *o;
     if (!json_object_object_get_ex(entry, "dtype", &o) || !json_object_is_type(o, json_type_string)) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': missing dtype", p->path, name);
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': missing dtype", p->path, name);
         return -1;
     }
     *dt = dtype_by_name(json_object_get_string(o));
     if (!*dt) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': unknown dtype '%s'",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': unknown dtype '%s'",
                 p->path, name, json_object_get_string(o));
         return -1;
     }
@@ -231,19 +221,19 @@ static int parse_shape(Parse *p, const char *name, json_object *entry, FeTensor 
 {
     json_object *o;
     if (!json_object_object_get_ex(entry, "shape", &o) || !json_object_is_type(o, json_type_array)) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': missing shape array", p->path, name);
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': missing shape array", p->path, name);
         return -1;
     }
     size_t rank = json_object_array_length(o);
     if (rank > IR_MAX_DIMS) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': shape has rank %zu, more than %d",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': shape has rank %zu, more than %d",
                 p->path, name, rank, IR_MAX_DIMS);
         return -1;
     }
     t->ndim = (int)rank;
     for (int i = 0; i < t->ndim; i++) {
         if (get_count(json_object_array_get_idx(o, (size_t)i), &t->shape[i]) != 0) {
-            set_err(p->err, p->errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer",
+            fe_set_err(p->err, p->errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer",
                     p->path, name, i);
             return -1;
         }
@@ -256,23 +246,23 @@ static int parse_offsets(Parse *p, const char *name, json_object *entry, Entry *
     json_object *o;
     int64_t begin, end;
     if (!json_object_object_get_ex(entry, "data_offsets", &o)) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': missing data_offsets", p->path, name);
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': missing data_offsets", p->path, name);
         return -1;
     }
     if (!json_object_is_type(o, json_type_array) || json_object_array_length(o) != 2
         || get_count(json_object_array_get_idx(o, 0), &begin) != 0
         || get_count(json_object_array_get_idx(o, 1), &end) != 0) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets is not [begin,end] of non-negative integers",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets is not [begin,end] of non-negative integers",
                 p->path, name);
         return -1;
     }
     if (begin > end) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets [%lld,%lld] end before they begin",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets [%lld,%lld] end before they begin",
                 p->path, name, (long long)begin, (long long)end);
         return -1;
     }
     if ((uint64_t)end > p->data_size) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets [%lld,%lld] go past the end of the data (%llu bytes)",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': data_offsets [%lld,%lld] go past the end of the data (%llu bytes)",
                 p->path, name, (long long)begin, (long long)end, (unsigned long long)p->data_size);
         return -1;
     }
@@ -287,12 +277,12 @@ static int check_size(Parse *p, const Entry *e, const DtypeInfo *dt)
     uint64_t need;
     shape_text(shape, sizeof shape, e->t.ndim, e->t.shape);
     if (shape_bytes(e->t.ndim, e->t.shape, dt->size, &need) != 0) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': shape %s x %s is too large",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': shape %s x %s is too large",
                 p->path, e->t.name, shape, dt->name);
         return -1;
     }
     if (need != e->end - e->begin) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': shape %s x %s needs %llu bytes but data_offsets span %llu",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': shape %s x %s needs %llu bytes but data_offsets span %llu",
                 p->path, e->t.name, shape, dt->name, (unsigned long long)need,
                 (unsigned long long)(e->end - e->begin));
         return -1;
@@ -306,13 +296,13 @@ static int parse_entry(Parse *p, const char *name, json_object *val)
     const DtypeInfo *dt;
     memset(e, 0, sizeof *e);
     if (strlen(name) >= IR_NAME_LEN) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': name is longer than %d characters",
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': name is longer than %d characters",
                 p->path, name, IR_NAME_LEN - 1);
         return -1;
     }
     strcpy(e->t.name, name);
     if (!json_object_is_type(val, json_type_object)) {
-        set_err(p->err, p->errlen, "%s: tensor '%s': entry is not an object", p->path, name);
+        fe_set_err(p->err, p->errlen, "%s: tensor '%s': entry is not an object", p->path, name);
         return -1;
     }
     if (parse_dtype(p, name, val, &dt) != 0 || parse_shape(p, name, val, &e->t) != 0
@@ -343,7 +333,7 @@ static int check_overlaps(Parse *p)
         const Entry *e = &p->e[i];
         if (e->begin == e->end) continue;
         if (reach && e->begin < reach->end) {
-            set_err(p->err, p->errlen, "%s: tensor '%s' bytes [%llu,%llu) overlap tensor '%s' bytes [%llu,%llu)",
+            fe_set_err(p->err, p->errlen, "%s: tensor '%s' bytes [%llu,%llu) overlap tensor '%s' bytes [%llu,%llu)",
                     p->path, reach->t.name, (unsigned long long)reach->begin, (unsigned long long)reach->end,
                     e->t.name, (unsigned long long)e->begin, (unsigned long long)e->end);
             return -1;
@@ -358,7 +348,7 @@ static int check_duplicates(const FeWeights *w, Parse *p)
     for (int i = 0; i < p->n; i++) {
         const FeTensor *old = fe_weights_find(w, p->e[i].t.name);
         if (old) {
-            set_err(p->err, p->errlen, "%s: tensor '%s' is also in %s",
+            fe_set_err(p->err, p->errlen, "%s: tensor '%s' is also in %s",
                     p->path, old->name, w->files[old->file].path);
             return -1;
         }
@@ -403,7 +393,7 @@ int fe_weights_add_file(FeWeights *w, const char *path, char *err, size_t errlen
     uint64_t hlen;
     json_object *root;
     if (strlen(path) >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s: path is too long", path);
+        fe_set_err(err, errlen, "%s: path is too long", path);
         return -1;
     }
     if (map_file(path, &map, &size, err, errlen) != 0) return -1;
@@ -436,7 +426,7 @@ static json_object *load_json(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     json_tokener *tok = json_tokener_new();
@@ -453,7 +443,7 @@ static json_object *load_json(const char *path, char *err, size_t errlen)
     json_tokener_free(tok);
     if (!root) {
         if (jerr == json_tokener_continue) jerr = json_tokener_error_parse_eof;
-        set_err(err, errlen, "%s: JSON: %s at byte %zu", path, json_tokener_error_desc(jerr), offset);
+        fe_set_err(err, errlen, "%s: JSON: %s at byte %zu", path, json_tokener_error_desc(jerr), offset);
     }
     return root;
 }
@@ -472,14 +462,14 @@ static int open_shards(FeWeights *w, const char *dir, const char *index, json_ob
     char path[FE_PATH_LEN];
     json_object_object_foreach(map, name, val) {
         if (!json_object_is_type(val, json_type_string)) {
-            set_err(err, errlen, "%s: weight_map entry '%s' is not a file name", index, name);
+            fe_set_err(err, errlen, "%s: weight_map entry '%s' is not a file name", index, name);
             return -1;
         }
         const char *shard = json_object_get_string(val);
         if (join_path(path, dir, shard, err, errlen) != 0) return -1;
         if (shard_opened(w, path)) continue;
         if (!file_exists(path)) {
-            set_err(err, errlen, "%s: shard '%s' of tensor '%s' is missing (%s: %s)",
+            fe_set_err(err, errlen, "%s: shard '%s' of tensor '%s' is missing (%s: %s)",
                     index, shard, name, path, strerror(errno));
             return -1;
         }
@@ -497,12 +487,12 @@ static int check_weight_map(const FeWeights *w, const char *dir, const char *ind
         const char *shard = json_object_get_string(val);
         const FeTensor *t = fe_weights_find(w, name);
         if (!t) {
-            set_err(err, errlen, "%s: tensor '%s' is not in its shard '%s'", index, name, shard);
+            fe_set_err(err, errlen, "%s: tensor '%s' is not in its shard '%s'", index, name, shard);
             return -1;
         }
         if (join_path(path, dir, shard, err, errlen) != 0) return -1;
         if (strcmp(w->files[t->file].path, path) != 0) {
-            set_err(err, errlen, "%s: tensor '%s' is listed in shard '%s' but is in '%s'",
+            fe_set_err(err, errlen, "%s: tensor '%s' is listed in shard '%s' but is in '%s'",
                     index, name, shard, fe_tensor_file(w, t));
             return -1;
         }
@@ -518,7 +508,7 @@ static int open_index(FeWeights *w, const char *dir, const char *index, char *er
     int rc = -1;
     if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "weight_map", &map)
         || !json_object_is_type(map, json_type_object))
-        set_err(err, errlen, "%s: no \"weight_map\" object", index);
+        fe_set_err(err, errlen, "%s: no \"weight_map\" object", index);
     else if (open_shards(w, dir, index, map, err, errlen) == 0)
         rc = check_weight_map(w, dir, index, map, err, errlen);
     json_object_put(root);
@@ -531,7 +521,7 @@ int fe_weights_open_dir(FeWeights *w, const char *dir, char *err, size_t errlen)
     int rc;
     memset(w, 0, sizeof *w);
     if (!file_exists(dir)) {
-        set_err(err, errlen, "%s: cannot open: %s", dir, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", dir, strerror(errno));
         return -1;
     }
     if (join_path(path, dir, "model.safetensors.index.json", err, errlen) != 0) return -1;
@@ -540,7 +530,7 @@ int fe_weights_open_dir(FeWeights *w, const char *dir, char *err, size_t errlen)
     } else {
         if (join_path(path, dir, "model.safetensors", err, errlen) != 0) return -1;
         if (!file_exists(path)) {
-            set_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", dir);
+            fe_set_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json", dir);
             return -1;
         }
         rc = fe_weights_add_file(w, path, err, errlen);
@@ -617,22 +607,22 @@ static int check_out(const char *path, const FeTensorOut *t, uint64_t *bytes, ch
 {
     const DtypeInfo *dt = dtype_by_ir(t->dtype);
     if (!dt) {
-        set_err(err, errlen, "%s: tensor '%s': dtype %d cannot be stored (F32, F16, BF16)",
+        fe_set_err(err, errlen, "%s: tensor '%s': dtype %d cannot be stored (F32, F16, BF16)",
                 path, t->name, (int)t->dtype);
         return -1;
     }
     if (t->ndim < 0 || t->ndim > IR_MAX_DIMS) {
-        set_err(err, errlen, "%s: tensor '%s': rank %d is not 0..%d", path, t->name, t->ndim, IR_MAX_DIMS);
+        fe_set_err(err, errlen, "%s: tensor '%s': rank %d is not 0..%d", path, t->name, t->ndim, IR_MAX_DIMS);
         return -1;
     }
     for (int i = 0; i < t->ndim; i++) {
         if (t->shape[i] < 0) {
-            set_err(err, errlen, "%s: tensor '%s': shape[%d] is negative", path, t->name, i);
+            fe_set_err(err, errlen, "%s: tensor '%s': shape[%d] is negative", path, t->name, i);
             return -1;
         }
     }
     if (shape_bytes(t->ndim, t->shape, dt->size, bytes) != 0 || *bytes > INT64_MAX) {
-        set_err(err, errlen, "%s: tensor '%s': shape is too large", path, t->name);
+        fe_set_err(err, errlen, "%s: tensor '%s': shape is too large", path, t->name);
         return -1;
     }
     return 0;
@@ -680,7 +670,7 @@ int fe_safetensors_write_header(FILE *f, const char *path, const FeTensorOut *t,
     for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
     json_object_put(root);
     if (!ok) {
-        set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -692,11 +682,11 @@ static int write_data(FILE *f, const char *path, const FeTensorOut *t, int n, ch
         uint64_t bytes = 0;
         shape_bytes(t[i].ndim, t[i].shape, dtype_by_ir(t[i].dtype)->size, &bytes);
         if (bytes > 0 && !t[i].data) {
-            set_err(err, errlen, "%s: tensor '%s': no data", path, t[i].name);
+            fe_set_err(err, errlen, "%s: tensor '%s': no data", path, t[i].name);
             return -1;
         }
         if (bytes > 0 && fwrite(t[i].data, 1, (size_t)bytes, f) != bytes) {
-            set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+            fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
             return -1;
         }
     }
@@ -707,13 +697,13 @@ int fe_safetensors_write(const char *path, const FeTensorOut *t, int n, char *er
 {
     FILE *f = fopen(path, "wb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     int rc = fe_safetensors_write_header(f, path, t, n, err, errlen);
     if (rc == 0) rc = write_data(f, path, t, n, err, errlen);
     if (fclose(f) != 0 && rc == 0) {
-        set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         rc = -1;
     }
     if (rc != 0) unlink(path);

@@ -72,15 +72,6 @@ typedef struct {
     struct timespec last;       /* time of the last progress line */
 } Gen;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 const char *const *fe_synth_presets(void)
 {
     static const char *names[NPRESETS + 1];
@@ -295,17 +286,17 @@ static int resolve(Model *m, const FeSynthOpts *o, char *err, size_t errlen)
         char list[256] = "";
         for (int i = 0; i < NPRESETS; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", presets[i].name);
-        set_err(err, errlen, "synth: unknown preset '%s' (valid: %s)", o->preset ? o->preset : "", list);
+        fe_set_err(err, errlen, "synth: unknown preset '%s' (valid: %s)", o->preset ? o->preset : "", list);
         return -1;
     }
     m->dtype = (int)o->dtype == -1 ? m->p->dtype : o->dtype;
     if (m->dtype != IR_F32 && m->dtype != IR_F16 && m->dtype != IR_BF16) {
-        set_err(err, errlen, "synth: dtype %d is not f32, f16 or bf16", (int)o->dtype);
+        fe_set_err(err, errlen, "synth: dtype %d is not f32, f16 or bf16", (int)o->dtype);
         return -1;
     }
     m->tied = o->tie < 0 ? m->p->tied : o->tie != 0;
     if (o->head_dim < 0) {
-        set_err(err, errlen, "synth: head_dim %lld is negative", (long long)o->head_dim);
+        fe_set_err(err, errlen, "synth: head_dim %lld is negative", (long long)o->head_dim);
         return -1;
     }
     m->explicit_head_dim = o->head_dim > 0;
@@ -313,7 +304,7 @@ static int resolve(Model *m, const FeSynthOpts *o, char *err, size_t errlen)
     build_tensors(m);
     int shards = o->shards > 1 ? o->shards : 1;
     if (shards > m->n || shards > MAX_SHARDS) {
-        set_err(err, errlen, "synth: %d shards for %d tensors", shards, m->n);
+        fe_set_err(err, errlen, "synth: %d shards for %d tensors", shards, m->n);
         return -1;
     }
     assign_shards(m, shards);
@@ -326,11 +317,11 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
     char path[FE_PATH_LEN];
     if (!*dir) {
-        set_err(err, errlen, "synth: the output directory name is empty");
+        fe_set_err(err, errlen, "synth: the output directory name is empty");
         return -1;
     }
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        set_err(err, errlen, "%s: path is too long", dir);
+        fe_set_err(err, errlen, "%s: path is too long", dir);
         return -1;
     }
     for (char *p = path + 1; ; p++) {
@@ -338,7 +329,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
         char c = *p;
         *p = 0;
         if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+            fe_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
             return -1;
         }
         *p = c;
@@ -346,7 +337,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "%s: not a directory", dir);
+        fe_set_err(err, errlen, "%s: not a directory", dir);
         return -1;
     }
     return 0;
@@ -355,7 +346,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 static int join(char *out, const char *dir, const char *name, char *err, size_t errlen)
 {
     if (snprintf(out, FE_PATH_LEN, "%s/%s", dir, name) >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s/%s: path is too long", dir, name);
+        fe_set_err(err, errlen, "%s/%s: path is too long", dir, name);
         return -1;
     }
     return 0;
@@ -367,7 +358,7 @@ static int write_json(const char *dir, const char *name, json_object *o, char *e
     int rc = join(path, dir, name, err, errlen);
     if (rc == 0 && json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
                                            | JSON_C_TO_STRING_NOSLASHESCAPE) != 0) {
-        set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         rc = -1;
     }
     json_object_put(o);
@@ -495,7 +486,7 @@ static int write_tensor(FILE *f, const char *path, const Model *m, int i, Gen *g
         draw(g, m->init[i], g->vals, n);
         encode(g->vals, n, m->dtype, g->bytes);
         if (fwrite(g->bytes, size, (size_t)n, f) != (size_t)n) {
-            set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+            fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
             return -1;
         }
         left -= n;
@@ -517,13 +508,13 @@ static int write_shard(const char *dir, const Model *m, int shard, int shards, G
     while (first + n < m->n && m->shard[first + n] == shard) n++;
     FILE *f = fopen(path, "wb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     int rc = fe_safetensors_write_header(f, path, &m->t[first], n, err, errlen);
     for (int i = first; rc == 0 && i < first + n; i++) rc = write_tensor(f, path, m, i, g, err, errlen);
     if (fclose(f) != 0 && rc == 0) {
-        set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         rc = -1;
     }
     return rc;
@@ -537,7 +528,7 @@ static int remove_stale(const char *dir, int shards, char *err, size_t errlen)
     const char *stale = shards > 1 ? "model.safetensors" : "model.safetensors.index.json";
     if (join(path, dir, stale, err, errlen) != 0) return -1;
     if (unlink(path) != 0 && errno != ENOENT) {
-        set_err(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
         return -1;
     }
     return 0;

@@ -10,7 +10,6 @@
  */
 #include "fe.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +35,6 @@ struct FeTokBuilder {
     size_t pool_len, pool_cap;
     int64_t bad_id;             /* first id out of range given to an adder, or -1 */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Makes room for one more element of size elem after the n in items. */
 static void *grow(void *items, size_t n, size_t *cap, size_t elem)
@@ -254,12 +244,12 @@ static void fill_header(FeTokBuilder *b, RtTokHeader *h)
 int fe_tokb_finish(FeTokBuilder *b, const char *source, void **blob, size_t *bytes, char *err, size_t errlen)
 {
     if (b->bad_id >= 0) {
-        set_err(err, errlen, "%s: token id %lld is out of range (%u tokens)", source, (long long)b->bad_id,
+        fe_set_err(err, errlen, "%s: token id %lld is out of range (%u tokens)", source, (long long)b->bad_id,
                 b->n_tokens);
         return -1;
     }
     if (b->pool_len > UINT32_MAX) {
-        set_err(err, errlen, "%s: the token strings take %zu bytes; the format allows 4 GiB", source, b->pool_len);
+        fe_set_err(err, errlen, "%s: the token strings take %zu bytes; the format allows 4 GiB", source, b->pool_len);
         return -1;
     }
     RtTokHeader h;

@@ -70,15 +70,6 @@ typedef struct {
     size_t errlen;
 } Hf;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* An error at JSON path at of file (tokenizer.json when file is NULL);
  * control characters from the file's strings become '?', so that the
  * message stays one line. */
@@ -89,7 +80,7 @@ static int fail_in(Hf *h, const char *file, const char *at, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(h->err, h->errlen, "%s: key '%s': %s", file ? file : h->path, at, msg);
+    fe_set_err(h->err, h->errlen, "%s: key '%s': %s", file ? file : h->path, at, msg);
     for (char *c = h->err; h->err && *c; c++)
         if ((unsigned char)*c < 0x20) *c = '?';
     return -1;
@@ -187,7 +178,7 @@ static int load_json(const char *path, int required, json_object **out, char *er
     char *text = slurp(path, &len);
     if (!text) {
         if (!required) return 0;
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     json_tokener *tok = json_tokener_new();
@@ -200,7 +191,7 @@ static int load_json(const char *path, int required, json_object **out, char *er
     int bad = !root || end < len || !json_object_is_type(root, json_type_object);
     if (bad) {
         const char *what = !root ? json_tokener_error_desc(jerr) : end < len ? "trailing data" : "not an object";
-        set_err(err, errlen, "%s: JSON: %s at line %d", path, what, line_of(text, end < len ? end : len));
+        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, what, line_of(text, end < len ? end : len));
         json_object_put(root);
         root = NULL;
     }
@@ -995,7 +986,7 @@ int fe_tokenizer_from_hf(const char *dir, void **blob, size_t *bytes, char *err,
     *blob = NULL;
     *bytes = 0;
     if (strlen(dir) >= FE_PATH_LEN) {
-        set_err(err, errlen, "%s: path is too long", dir);
+        fe_set_err(err, errlen, "%s: path is too long", dir);
         return -1;
     }
     strcpy(h.dir, dir);
