@@ -7,7 +7,9 @@
  *   - attention: prefill at S=512 and decode (split-K) at several contexts.
  * Times come from profiling events: "kernel" is the median duration of one
  * launch, "stream" the time per launch of back-to-back launches (first start
- * to last end), which includes the gaps between kernels.
+ * to last end), which includes the gaps between kernels. The "launch floor"
+ * line gives both for a kernel that does almost nothing, and the host's time
+ * per launch without events.
  *
  *   bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] [-f HETC_FP16]
  *                [-k rt_kernels.cl] [-c CACHE_FILE]
@@ -17,7 +19,6 @@
 #include "hetc_rt_cl.h"
 #include "codegen/cg.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,15 @@ typedef struct {
     int wg, tile;
     double copy_gbs, peak_gflops;
 } Bench;
+
+/* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
+enum { GEMM_RM = 8 };
+
+static size_t gemv_rows(int N, int K, int wg)
+{
+    int lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    return (size_t)(2 * wg / (lanes < wg / 2 ? lanes : wg / 2));
+}
 
 typedef struct {
     cl_kernel k;
@@ -121,10 +131,9 @@ static const char *kname(const char *base, int i)
     return buf;
 }
 
-static int set_arg(cl_kernel k, cl_uint i, size_t size, const void *v)
-{
-    return rt_cl_check(clSetKernelArg(k, i, size, v), "clSetKernelArg") == RT_OK ? 0 : fail("arg");
-}
+/* Sets a kernel's arguments (rt_cl_args: m cl_mem, i int, f float); 0, or
+ * 1 with the error printed. */
+#define SET_ARGS(k, ...) (rt_cl_args(k, __VA_ARGS__) == RT_OK ? 0 : fail("kernel arguments"))
 
 /* A buffer of n random f16 (half != 0) or f32 values in [-0.5, 0.5). The
  * values are generated once, for the largest buffer asked for so far. */
@@ -183,20 +192,19 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
             if (rt_cl_kernel(&b->cl, pass == 0 ? kname("gemv", i) : kname("gemm", i), &k))
                 return fail("kernel");
             int zero = 0, S = pass == 0 ? 1 : PREFILL_S;
-            if (set_arg(k, 0, sizeof out, &out) || set_arg(k, 1, sizeof zero, &zero) ||
-                set_arg(k, 2, sizeof x, &x) || set_arg(k, 3, sizeof zero, &zero) ||
-                set_arg(k, 4, sizeof w[0], &w[0]) || set_arg(k, 5, sizeof S, &S))
+            if (SET_ARGS(k, "mimimi", out, zero, x, zero, w[0], S))
                 return 1;
             Launch l = {.k = k, .rotate = w, .n_rotate = copies, .rotate_arg = 4};
             if (pass == 0) {
                 l.dims = 1;
-                l.global[0] = (size_t)b->wg * ((sh->N + 3) / 4);
+                size_t rows = gemv_rows(sh->N, sh->K, b->wg);
+                l.global[0] = (size_t)b->wg * ((sh->N + rows - 1) / rows);
                 l.local[0] = (size_t)b->wg;
             } else {
-                size_t blk = 4 * (size_t)b->tile;
+                size_t bn = 4 * (size_t)b->tile, bm = (size_t)GEMM_RM * b->tile;
                 l.dims = 2;
-                l.global[0] = b->tile * ((sh->N + blk - 1) / blk);
-                l.global[1] = b->tile * ((S + blk - 1) / blk);
+                l.global[0] = b->tile * ((sh->N + bn - 1) / bn);
+                l.global[1] = b->tile * ((S + bm - 1) / bm);
                 l.local[0] = l.local[1] = (size_t)b->tile;
             }
             Timing t;
@@ -219,28 +227,6 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
         }
     }
     return 0;
-}
-
-/* Sets a kernel's arguments from a type string: m cl_mem, i int, f float. */
-static int set_args(cl_kernel k, const char *types, ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    int rc = 0;
-    for (cl_uint i = 0; types[i] && rc == 0; i++) {
-        if (types[i] == 'm') {
-            cl_mem m = va_arg(ap, cl_mem);
-            rc = set_arg(k, i, sizeof m, &m);
-        } else if (types[i] == 'i') {
-            cl_int v = va_arg(ap, int);
-            rc = set_arg(k, i, sizeof v, &v);
-        } else {
-            cl_float v = (cl_float)va_arg(ap, double);
-            rc = set_arg(k, i, sizeof v, &v);
-        }
-    }
-    va_end(ap);
-    return rc;
 }
 
 /* Attention of one layer: kv_store + prefill at S=512, and kv_store +
@@ -273,9 +259,9 @@ static int bench_attention(Bench *b)
                  .local = {wg, 1}};
     Launch lp = {.k = prefill, .dims = 2,
                  .global = {awg * (((size_t)S * group + 15) / 16), KV_HEADS}, .local = {awg, 1}};
-    if (set_args(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S,
+    if (SET_ARGS(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S,
                  P) ||
-        set_args(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena, vc_off,
+        SET_ARGS(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena, vc_off,
                  S, P, (double)scale) ||
         time_launches(b, &ls, &ts) || time_launches(b, &lp, &ta))
         return 1;
@@ -294,12 +280,12 @@ static int bench_attention(Bench *b)
         Launch lc = {.k = combine, .dims = 2, .global = {HEAD_DIM, HEADS}};
         Launch l1 = {.k = prefill, .dims = 2, .global = {awg, KV_HEADS}, .local = {awg, 1}};
         Timing t1;
-        if (set_args(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena,
+        if (SET_ARGS(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena,
                      v_off, S, P) ||
-            set_args(decode, "mimimimiiiif", arena, part_off, arena, q_off, arena, kc_off, arena,
+            SET_ARGS(decode, "mimimimiiiif", arena, part_off, arena, q_off, arena, kc_off, arena,
                      vc_off, S, P, chunks, (double)scale) ||
-            set_args(combine, "mimiii", arena, o_off, arena, part_off, S, chunks) ||
-            set_args(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena,
+            SET_ARGS(combine, "mimiii", arena, o_off, arena, part_off, S, chunks) ||
+            SET_ARGS(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena,
                      vc_off, S, P, (double)scale) ||
             time_launches(b, &ls, &ts) || time_launches(b, &ld, &ta) ||
             time_launches(b, &lc, &tc) || time_launches(b, &l1, &t1))
@@ -314,6 +300,34 @@ static int bench_attention(Bench *b)
     clReleaseKernel(combine);
     clReleaseMemObject(arena);
     return 0;
+}
+
+/* The time of a launch that does almost nothing (an add of 256 floats),
+ * from events, and the host's rate of launches without events. */
+static int bench_floor(Bench *b, cl_mem buf)
+{
+    cl_kernel k;
+    if (rt_cl_kernel(&b->cl, "add_e", &k) != RT_OK)
+        return fail("kernel");
+    size_t wg = (size_t)b->wg;
+    Launch l = {.k = k, .dims = 1, .global = {wg}, .local = {wg}};
+    Timing t;
+    int rc = SET_ARGS(k, "mimimii", buf, 0, buf, 256, buf, 512, 256);
+    if (rc == 0)
+        rc = time_launches(b, &l, &t);
+    double t0 = rt_now();
+    for (int i = 0; rc == 0 && i < 10 * REPS; i++)
+        if (rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, l.global, l.local, 0,
+                                               NULL, NULL), "clEnqueueNDRangeKernel") != RT_OK)
+            rc = fail("launch");
+    if (rc == 0 && rt_cl_check(clFinish(b->cl.queue), "clFinish") != RT_OK)
+        rc = fail("launch");
+    if (rc == 0)
+        printf("launch floor (add of 256 floats): kernel %.2f us, stream %.2f us (events); "
+               "%.2f us per launch without events\n", t.kernel_s * 1e6, t.stream_s * 1e6,
+               (rt_now() - t0) / (10 * REPS) * 1e6);
+    clReleaseKernel(k);
+    return rc;
 }
 
 /* kernels.cl for the benchmark: globals, common, gemv_sI and gemm_sI for
@@ -343,6 +357,8 @@ static char *program_source(const Bench *b, const char *templ, int fp16, size_t 
         rc = cg_cl_instantiate(f, templ, "attention", "_att", att, err, sizeof err);
     if (rc == 0)
         rc = cg_cl_instantiate(f, templ, "kv_store", "_att", kv, err, sizeof err);
+    if (rc == 0)
+        rc = cg_cl_instantiate(f, templ, "elementwise", "_e", none, err, sizeof err);
     fclose(f);
     if (rc != 0) {
         fprintf(stderr, "bench_opencl: %s\n", err);
@@ -385,6 +401,7 @@ int main(int argc, char **argv)
             templ_path = argv[i + 1];
         else if (strcmp(argv[i], "-c") == 0)
             cache = argv[i + 1];
+
         else
             bad = 1;
     }
@@ -435,7 +452,9 @@ int main(int argc, char **argv)
     if (random_buffer(&b, (size_t)PREFILL_S * FFN, 0, &x) != 0 ||
         random_buffer(&b, (size_t)PREFILL_S * VOCAB, 0, &out) != 0)
         return 1;
-    int rc = bench_linear(&b, x, out);
+    int rc = bench_floor(&b, out);
+    if (rc == 0)
+        rc = bench_linear(&b, x, out);
     if (rc == 0)
         rc = bench_attention(&b);
     clReleaseMemObject(x);

@@ -458,22 +458,31 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k)
     for (int r = 0; r < 2; r++) set_int(e, k + r, 3, expr);
 }
 
+/* Rows of W a gemv work-group takes (the family's GEMV_ROWS rule). */
+static int64_t gemv_rows(int wg, int64_t N, int64_t K)
+{
+    int64_t lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    if (lanes > wg / 2) lanes = wg / 2;
+    int64_t rows = 2 * wg / lanes;
+    return rows < 4 ? 4 : rows;
+}
+
 static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int k)
 {
-    int64_t N = n->dim[1];
+    int64_t N = n->dim[1], K = e->g->nodes[n->in[0]].dim[1], R = gemv_rows(e->cl->unit->wg, N, K);
     int wg = e->cl->unit->wg, t = e->cl->unit->tile;
     char g[96], l[64];
     view_offset(e, n, k);
     fprintf(e->f, "    if (%s <= %d) {\n    ", rows, SMALL_S);
     set_int(e, k, 5, rows);
-    snprintf(g, sizeof g, "%d * %" PRId64, wg, (N + 3) / 4);
+    snprintf(g, sizeof g, "%d * %" PRId64, wg, (N + R - 1) / R);
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     fputs("    ", e->f);
     run(e, k, "1", g, l, n);
     fprintf(e->f, "    } else {\n    ");
     set_int(e, k + 1, 5, rows);
     snprintf(g, sizeof g, "%d * %" PRId64 ", %d * (((size_t)%s + %d) / %d)", t, (N + 4 * t - 1) / (4 * t), t, rows,
-             4 * t - 1, 4 * t);
+             8 * t - 1, 8 * t);
     snprintf(l, sizeof l, "(size_t[]){%d, %d}", t, t);
     fputs("    ", e->f);
     run(e, k + 1, "2", g, l, n);

@@ -17,11 +17,12 @@
  *
  * PROGRAM. kernels.cl, as the compiler writes it, is:
  *     #define HETC_WG 256     work-group size of the 1-D kernels: a power of
- *                             two, 32..CL_DEVICE_MAX_WORK_GROUP_SIZE (GPUs
- *                             256, PoCL 64)
+ *                             two, 32..min(512, CL_DEVICE_MAX_WORK_GROUP_SIZE)
+ *                             (NVIDIA H200: 256; PoCL: 64)
  *     #define HETC_TILE 16    edge of the GEMM work-group (local size
- *                             HETC_TILE x HETC_TILE): 8 or 16 (32 on GPUs
- *                             with 1024-item work-groups); a multiple of 4
+ *                             HETC_TILE x HETC_TILE): 8 or 16 (GPUs: 16);
+ *                             the GEMM uses 4 * T * (12T + 8) bytes of local
+ *                             memory (12.8 KB at 16)
  *     #define HETC_FP16 0     1: the device has cl_khr_fp16 and the target
  *                             allows it
  *     the family 'common', once, then every instance.
@@ -31,11 +32,13 @@
  *
  * CONVENTIONS. Activations are f32. The compiler keeps them in one arena
  * buffer, so every activation argument is a pair (buffer, int offset in
- * ELEMENTS); offsets need no alignment. Weights are separate buffers of WT
- * (float or half) without offset; biases and RoPE tables are f32 buffers.
- * Half weights are widened exactly (vload_half*, or native half loads when
- * HETC_FP16) and all arithmetic is f32: half accumulation would break the
- * 1e-4 agreement with the CPU kernels, so HETC_FP16 only changes how half
+ * ELEMENTS). Offsets need no alignment, but gemv and gemm read x with vector
+ * loads only when x_off is a multiple of 4 (much faster on NVIDIA). Weights
+ * are separate buffers of WT (float or half) without offset; biases and
+ * RoPE tables are f32 buffers. Half weights are widened exactly (vload_half*,
+ * 32-bit loads and integer operations, or native half loads when HETC_FP16)
+ * and all arithmetic is f32: half accumulation would break the 1e-4
+ * agreement with the CPU kernels, so HETC_FP16 only changes how half
  * weights are loaded. S = tokens in the step, P = tokens already in the KV
  * cache. Work sizes below: global and local per kernel, for
  * clEnqueueNDRangeKernel; up(x, m) = x rounded up to a multiple of m. Local
@@ -116,16 +119,53 @@ float8 hetc_load8a_half(global const half *p, int i)
     return convert_float8(((global const half8 *)p)[i]);
 }
 #else
+/* Without cl_khr_fp16, aligned half weights are loaded as 32-bit words (one
+ * vector load: some compilers turn vloada_half8 into eight 2-byte loads) and
+ * widened with integer operations: the 15 bits of exponent and mantissa of
+ * each half move to bits 13..27 of a float, the sign to bit 31, and a
+ * multiplication by 2^112 rebiases the exponent. That is exact for normal
+ * and subnormal values (these pass through f32 subnormals, so the device
+ * must not flush denormals); infinities and NaNs, which weights never hold,
+ * become large finite values. */
+float4 hetc_half_lo(uint4 w)
+{
+    return as_float4(((w << 13) & 0x0fffe000u) | ((w << 16) & 0x80000000u)) * 0x1p112f;
+}
+
+float4 hetc_half_hi(uint4 w)
+{
+    return as_float4(((w >> 3) & 0x0fffe000u) | (w & 0x80000000u)) * 0x1p112f;
+}
+
 float4 hetc_load4a_half(global const half *p, int i)
 {
-    return vloada_half4(i, p);
+    uint2 w = ((global const uint2 *)p)[i];
+    float4 lo = hetc_half_lo((uint4)(w, 0, 0)), hi = hetc_half_hi((uint4)(w, 0, 0));
+    return (float4)(lo.s0, hi.s0, lo.s1, hi.s1);
 }
 
 float8 hetc_load8a_half(global const half *p, int i)
 {
-    return vloada_half8(i, p);
+    uint4 w = ((global const uint4 *)p)[i];
+    float4 lo = hetc_half_lo(w), hi = hetc_half_hi(w);
+    return (float8)(lo.s0, hi.s0, lo.s1, hi.s1, lo.s2, hi.s2, lo.s3, hi.s3);
 }
 #endif
+
+/* 4 or 8 floats of an activation row p from element 4i or 8i: vector loads
+ * when p is 16-byte aligned ('aligned', the same for the whole work-group),
+ * else element by element. */
+float4 hetc_x4(global const float *p, int i, int aligned)
+{
+    return aligned ? ((global const float4 *)p)[i] : vload4(i, p);
+}
+
+float8 hetc_x8(global const float *p, int i, int aligned)
+{
+    if (aligned)
+        return (float8)(((global const float4 *)p)[2 * i], ((global const float4 *)p)[2 * i + 1]);
+    return vload8(i, p);
+}
 
 float hetc_dot8(float8 a, float8 b)
 {
@@ -205,23 +245,43 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  *                    int x_off, global const WT *W, int S
  *                    [, global const float *bias]      (only if HAS_BIAS))
  *   x [S, K] at x_off; W [N, K]; bias [N]; out [S, N] at out_off;
- *   1 <= S <= 8.
- *   global (HETC_WG * ceil(N / 4)), local (HETC_WG).
+ *   1 <= S <= 8. x is read with vector loads when K % 4 == 0 and
+ *   x_off % 4 == 0 (else element by element: slower, same result).
+ *   global (HETC_WG * ceil(N / GEMV_ROWS)), local (HETC_WG), where
+ *     GEMV_LANES = min(HETC_WG / 2, N >= 4096 ? 32 : K >= 4096 ? 128 : 64)
+ *     GEMV_ROWS = 2 * HETC_WG / GEMV_LANES (at least 4)
+ *   (a larger global size works too, e.g. HETC_WG * ceil(N / 4): the extra
+ *   work-groups do no loads).
+ *   HETC_WG <= 512 (local memory: 64 * HETC_WG bytes).
  *
- * Tiling: a work-group owns GEMV_ROWS = 4 consecutive rows of W. Each row is
- * read by GEMV_LANES = HETC_WG / 4 work-items ("lanes"); lane l takes the 8
- * weights 8l..8l+7 (one 16-byte load of half, 32 bytes of float), then the
- * 8 weights GEMV_LANES * 8 further on, and so on: neighbouring lanes read
- * neighbouring 16-byte pieces, so the loads of a row are coalesced. Every
- * lane keeps one partial sum per row of x (the loop over s is unrolled to 8
- * with a uniform guard, so the sums stay in registers and each weight is
- * loaded once for all S). The lanes' partial sums are added in local memory
- * (a tree over the lanes of each row) and lane 0 writes the result. The
- * last K % 8 weights of a row, if any, are taken one at a time.
+ * Tiling: the HETC_WG work-items of a work-group form groups of GEMV_LANES
+ * "lanes"; each group owns GEMV_RPL = 2 consecutive rows of W. Lane l takes
+ * the 8 weights 8l..8l+7 of both rows (one 16-byte load of half per row),
+ * then the 8 weights GEMV_LANES * 8 further on, and so on: neighbouring
+ * lanes read neighbouring 16-byte pieces, so the loads of a row are
+ * coalesced, and the 8 values of x that go with them are loaded once for
+ * both rows. Every lane keeps 2 * S partial sums (the loops over rows and
+ * over s, unrolled to 8 with a uniform guard, stay in registers; each
+ * weight is loaded once for all S). The partial sums are then added in
+ * local memory (a tree over the lanes of a group) and lane 0 writes the
+ * results. The last K % 8 weights of a row, if any, are taken one at a time.
+ * The lanes per row trade the length of each lane's loop (loads in flight;
+ * the final tree grows with the lanes) against the number of work-items on
+ * the device: many rows (N >= 4096) fill it with 32 lanes each, few long
+ * rows need more. The rule was tuned on an NVIDIA H200 with
+ * bench/bench_opencl.c.
  */
-#define GEMV_ROWS 4
 #define GEMV_MAX_S 8
-#define GEMV_LANES (HETC_WG / GEMV_ROWS)
+#define GEMV_RPL 2
+#if N >= 4096
+#define GEMV_LANES_WANTED 32
+#elif K >= 4096
+#define GEMV_LANES_WANTED 128
+#else
+#define GEMV_LANES_WANTED 64
+#endif
+#define GEMV_LANES (HETC_WG / 2 < GEMV_LANES_WANTED ? HETC_WG / 2 : GEMV_LANES_WANTED)
+#define GEMV_ROWS (GEMV_RPL * HETC_WG / GEMV_LANES)
 #define GEMV_K8 (K / 8)
 #define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
 #if K % 8 == 0
@@ -238,65 +298,89 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #endif
                  )
 {
-    local float partial[GEMV_MAX_S][HETC_WG];
+    local float partial[GEMV_RPL * GEMV_MAX_S][HETC_WG];
     int lid = get_local_id(0);
     int lane = lid % GEMV_LANES;
-    int n = get_group_id(0) * GEMV_ROWS + lid / GEMV_LANES;
-    float acc[GEMV_MAX_S];
+    int n0 = get_group_id(0) * GEMV_ROWS + lid / GEMV_LANES * GEMV_RPL;
+    global const float *xs = x + x_off;
+    int aligned = K % 4 == 0 && x_off % 4 == 0;
+    float acc[GEMV_RPL][GEMV_MAX_S];
+    global const WT *w[GEMV_RPL];
 #pragma unroll
-    for (int s = 0; s < GEMV_MAX_S; s++)
-        acc[s] = 0.0f;
+    for (int r = 0; r < GEMV_RPL; r++) {
+        w[r] = W + (size_t)min(n0 + r, N - 1) * K;     /* rows past N repeat row N-1 */
+#pragma unroll
+        for (int s = 0; s < GEMV_MAX_S; s++)
+            acc[r][s] = 0.0f;
+    }
 
-    if (n < N) {
-        global const WT *w = W + (size_t)n * K;
-        global const float *xs = x + x_off;
+    if (n0 < N) {
         /* All lanes take the same, compile-time number of steps, so that the
          * loop can be unrolled and several loads be in flight at once. */
 #pragma unroll 4
         for (int step = 0; step < GEMV_STEPS; step++) {
             int i = step * GEMV_LANES + lane;
             if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
-                float8 wv = GEMV_LOAD8(w, i);
+                float8 wv[GEMV_RPL];
 #pragma unroll
-                for (int s = 0; s < GEMV_MAX_S; s++)
-                    if (s < S)
-                        acc[s] += hetc_dot8(wv, vload8(i, xs + s * K));
+                for (int r = 0; r < GEMV_RPL; r++)
+                    wv[r] = GEMV_LOAD8(w[r], i);
+#pragma unroll
+                for (int s = 0; s < GEMV_MAX_S; s++) {
+                    if (s < S) {
+                        float8 xv = hetc_x8(xs + s * K, i, aligned);
+#pragma unroll
+                        for (int r = 0; r < GEMV_RPL; r++)
+                            acc[r][s] += hetc_dot8(wv[r], xv);
+                    }
+                }
             }
         }
         for (int k = GEMV_K8 * 8 + lane; k < K; k += GEMV_LANES) {
-            float wk = LOAD_W(w, k);
 #pragma unroll
-            for (int s = 0; s < GEMV_MAX_S; s++)
-                if (s < S)
-                    acc[s] += wk * xs[s * K + k];
+            for (int r = 0; r < GEMV_RPL; r++) {
+                float wk = LOAD_W(w[r], k);
+#pragma unroll
+                for (int s = 0; s < GEMV_MAX_S; s++)
+                    if (s < S)
+                        acc[r][s] += wk * xs[s * K + k];
+            }
         }
     }
 
 #pragma unroll
-    for (int s = 0; s < GEMV_MAX_S; s++)
-        if (s < S)
-            partial[s][lid] = acc[s];
+    for (int r = 0; r < GEMV_RPL; r++) {
+#pragma unroll
+        for (int s = 0; s < GEMV_MAX_S; s++)
+            if (s < S)
+                partial[r * GEMV_MAX_S + s][lid] = acc[r][s];
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int half_n = GEMV_LANES / 2; half_n > 0; half_n /= 2) {
         if (lane < half_n)
-            for (int s = 0; s < S; s++)
-                partial[s][lid] += partial[s][lid + half_n];
+            for (int r = 0; r < GEMV_RPL; r++)
+                for (int s = 0; s < S; s++)
+                    partial[r * GEMV_MAX_S + s][lid] += partial[r * GEMV_MAX_S + s][lid + half_n];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lane == 0 && n < N) {
+    if (lane == 0) {
+        for (int r = 0; r < GEMV_RPL && n0 + r < N; r++) {
 #if HAS_BIAS
-        float b = bias[n];
+            float b = bias[n0 + r];
 #else
-        float b = 0.0f;
+            float b = 0.0f;
 #endif
-        for (int s = 0; s < S; s++)
-            out[out_off + s * N + n] = partial[s][lid] + b;
+            for (int s = 0; s < S; s++)
+                out[out_off + s * N + n0 + r] = partial[r * GEMV_MAX_S + s][lid] + b;
+        }
     }
 }
 
-#undef GEMV_ROWS
 #undef GEMV_MAX_S
+#undef GEMV_RPL
+#undef GEMV_LANES_WANTED
 #undef GEMV_LANES
+#undef GEMV_ROWS
 #undef GEMV_K8
 #undef GEMV_STEPS
 #undef GEMV_LOAD8
@@ -309,39 +393,44 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
  *                    int x_off, global const WT *W, int S
  *                    [, global const float *bias]      (only if HAS_BIAS))
  *   x [S, K] at x_off; W [N, K]; bias [N]; out [S, N] at out_off; any S.
- *   global (T * ceil(N / (4T)), T * ceil(S / (4T))), local (T, T),
- *   T = HETC_TILE.
+ *   x is read with vector loads when K % 4 == 0 and x_off % 4 == 0.
+ *   global (T * ceil(N / (4T)), T * ceil(S / (GEMM_RM * T))), local (T, T),
+ *   T = HETC_TILE, GEMM_RM = 8 (a larger global size works too: the extra
+ *   work-groups skip the work).
  *
- * Tiling: work-group (bx, by) computes the block of out of rows
- * by*4T..by*4T+4T-1 (tokens) and columns bx*4T..bx*4T+4T-1 (outputs).
- * Work-item (tx, ty) holds a 4 x 4 register tile of it: rows ty*4..ty*4+3,
- * columns tx*4..tx*4+3. K is walked in steps of T. In each step the
- * work-group copies the x block [4T rows][T k] and the W block [4T columns]
- * [T k] into local memory, transposed to k-major (xs[k][row], ws[k][col];
- * rows padded by 4 floats, which spreads the transposing stores over the
- * banks), each of the T*T work-items loading one float4 of each along k
- * (coalesced reads of rows). Then for each of the T k values a work-item reads one
- * float4 of xs (its 4 rows) and one of ws (its 4 columns) and does 16
- * multiply-adds: 2 local loads per 16 FMAs. Values past S, N or K load as 0;
- * results past S or N are not stored.
+ * Tiling: work-group (bx, by) computes the block of out of BM = GEMM_RM * T
+ * rows (tokens) from by * BM and BN = 4T columns (outputs) from bx * BN.
+ * Work-item (tx, ty) holds a GEMM_RM x 4 register tile of it: rows
+ * ty * GEMM_RM .. + GEMM_RM - 1, columns tx * 4 .. tx * 4 + 3. K is walked
+ * in steps of T. In each step the work-group copies the x block [BM rows]
+ * [T k] and the W block [BN rows][T k] into local memory, transposed to
+ * k-major (xs[k][row], ws[k][col]; rows padded by 4 floats, which spreads
+ * the transposing stores over the banks); the work-items load float4s
+ * along k, so neighbours read neighbouring pieces of a row. Then for each of
+ * the T values of k a work-item reads GEMM_RM / 4 float4s of xs (its rows)
+ * and one of ws (its 4 columns) and does 4 * GEMM_RM multiply-adds. Values
+ * past S, N or K load as 0; results past S or N are not stored.
  */
 #define GEMM_T HETC_TILE
-#define GEMM_B (4 * HETC_TILE)
-#define GEMM_KQ (HETC_TILE / 4)
-#define GEMM_LD (GEMM_B + 4)    /* local row stride: padded against bank conflicts */
+#define GEMM_RM 8                       /* rows per work-item, a multiple of 4 */
+#define GEMM_BM (GEMM_RM * HETC_TILE)   /* rows per block */
+#define GEMM_BN (4 * HETC_TILE)         /* columns per block */
+#define GEMM_KQ (HETC_TILE / 4)         /* float4s per row and k step */
+#define GEMM_LDM (GEMM_BM + 4)          /* local row strides, padded */
+#define GEMM_LDN (GEMM_BN + 4)
 
-/* 4 consecutive values of row 'row' of a [rows, K] matrix from column k
+/* 4 consecutive values of row 'row' of x [rows, K] from column k
  * (k % 4 == 0), zero past the matrix. */
-float4 KNAME(gemm_load_x)(global const float *m, int rows, int row, int k)
+float4 KNAME(gemm_load_x)(global const float *x, int rows, int row, int k, int aligned)
 {
     if (row >= rows || k >= K)
         return (float4)(0.0f);
-    global const float *p = m + row * K + k;
+    global const float *p = x + row * K;
 #if K % 4 == 0
-    return vload4(0, p);
+    return hetc_x4(p, k / 4, aligned);
 #else
-    return (float4)(p[0], k + 1 < K ? p[1] : 0.0f, k + 2 < K ? p[2] : 0.0f,
-                    k + 3 < K ? p[3] : 0.0f);
+    return (float4)(p[k], k + 1 < K ? p[k + 1] : 0.0f, k + 2 < K ? p[k + 2] : 0.0f,
+                    k + 3 < K ? p[k + 3] : 0.0f);
 #endif
 }
 
@@ -358,6 +447,16 @@ float4 KNAME(gemm_load_w)(global const WT *W, int n, int k)
 #endif
 }
 
+/* Stores v as column k..k+3 (k % 4 == 0) of a k-major local tile. */
+void KNAME(gemm_store_t)(local float4 *tile, int ld, int row, int k, float4 v)
+{
+    local float *col = (local float *)tile + row;
+    col[(k + 0) * ld] = v.s0;
+    col[(k + 1) * ld] = v.s1;
+    col[(k + 2) * ld] = v.s2;
+    col[(k + 3) * ld] = v.s3;
+}
+
 kernel __attribute__((reqd_work_group_size(HETC_TILE, HETC_TILE, 1)))
 void KNAME(gemm)(global float *out, int out_off, global const float *x, int x_off,
                  global const WT *W, int S
@@ -366,52 +465,64 @@ void KNAME(gemm)(global float *out, int out_off, global const float *x, int x_of
 #endif
                  )
 {
-    local float4 xs[GEMM_T][GEMM_LD / 4];  /* xs[k][r] = x rows 4r..4r+3 of the block at k */
-    local float4 ws[GEMM_T][GEMM_LD / 4];  /* ws[k][c] = W rows 4c..4c+3 of the block at k */
+    local float4 xs[GEMM_T][GEMM_LDM / 4];  /* xs[k][r]: x rows 4r..4r+3 of the block at k */
+    local float4 ws[GEMM_T][GEMM_LDN / 4];  /* ws[k][c]: W rows 4c..4c+3 of the block at k */
     int tx = get_local_id(0), ty = get_local_id(1);
-    int m0 = get_group_id(1) * GEMM_B, n0 = get_group_id(0) * GEMM_B;
-    /* this work-item's share of the copies: block row 'lrow', k quad 'lkq' */
     int lin = ty * GEMM_T + tx;
-    int lrow = lin / GEMM_KQ, lkq = lin % GEMM_KQ;
-    float4 acc[4] = {(float4)(0.0f), (float4)(0.0f), (float4)(0.0f), (float4)(0.0f)};
+    int m0 = get_group_id(1) * GEMM_BM, n0 = get_group_id(0) * GEMM_BN;
+    int aligned = K % 4 == 0 && x_off % 4 == 0;
+    float4 acc[GEMM_RM];
+#pragma unroll
+    for (int i = 0; i < GEMM_RM; i++)
+        acc[i] = (float4)(0.0f);
     x += x_off;
 
-    for (int k0 = 0; k0 < K; k0 += GEMM_T) {
-        float4 xv = KNAME(gemm_load_x)(x, S, m0 + lrow, k0 + lkq * 4);
-        float4 wv = KNAME(gemm_load_w)(W, n0 + lrow, k0 + lkq * 4);
-        local float *xcol = (local float *)xs + lrow, *wcol = (local float *)ws + lrow;
-        xcol[(lkq * 4 + 0) * GEMM_LD] = xv.s0;
-        xcol[(lkq * 4 + 1) * GEMM_LD] = xv.s1;
-        xcol[(lkq * 4 + 2) * GEMM_LD] = xv.s2;
-        xcol[(lkq * 4 + 3) * GEMM_LD] = xv.s3;
-        wcol[(lkq * 4 + 0) * GEMM_LD] = wv.s0;
-        wcol[(lkq * 4 + 1) * GEMM_LD] = wv.s1;
-        wcol[(lkq * 4 + 2) * GEMM_LD] = wv.s2;
-        wcol[(lkq * 4 + 3) * GEMM_LD] = wv.s3;
+    /* A work-group past the rows (launched by a grid rounded up for a larger
+     * block) skips the loop; leaving with 'return' instead is not safe with
+     * barriers on every implementation. */
+    int k_end = m0 < S ? K : 0;
+    for (int k0 = 0; k0 < k_end; k0 += GEMM_T) {
+        /* copies: GEMM_RM / 4 float4s of x and one of W per work-item */
+#pragma unroll
+        for (int c = 0; c < GEMM_RM / 4; c++) {
+            int e = lin + c * GEMM_T * GEMM_T;
+            int row = e / GEMM_KQ, k = e % GEMM_KQ * 4;
+            KNAME(gemm_store_t)(xs[0], GEMM_LDM, row, k,
+                                KNAME(gemm_load_x)(x, S, m0 + row, k0 + k, aligned));
+        }
+        int row = lin / GEMM_KQ, k = lin % GEMM_KQ * 4;
+        KNAME(gemm_store_t)(ws[0], GEMM_LDN, row, k, KNAME(gemm_load_w)(W, n0 + row, k0 + k));
         barrier(CLK_LOCAL_MEM_FENCE);
 #pragma unroll
-        for (int k = 0; k < GEMM_T; k++) {
-            float4 a = xs[k][ty], b = ws[k][tx];
-            acc[0] += a.s0 * b;
-            acc[1] += a.s1 * b;
-            acc[2] += a.s2 * b;
-            acc[3] += a.s3 * b;
+        for (int kk = 0; kk < GEMM_T; kk++) {
+            float4 b = ws[kk][tx];
+#pragma unroll
+            for (int q = 0; q < GEMM_RM / 4; q++) {
+                float4 a = xs[kk][ty * (GEMM_RM / 4) + q];
+                acc[4 * q + 0] += a.s0 * b;
+                acc[4 * q + 1] += a.s1 * b;
+                acc[4 * q + 2] += a.s2 * b;
+                acc[4 * q + 3] += a.s3 * b;
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
     int n = n0 + tx * 4;
+    if (n >= N)
+        return;
 #if HAS_BIAS
-    float4 b = (float4)(bias[min(n, N - 1)], bias[min(n + 1, N - 1)], bias[min(n + 2, N - 1)],
+    /* indices clamped to N - 1: columns past N are not stored */
+    float4 b = (float4)(bias[n], bias[min(n + 1, N - 1)], bias[min(n + 2, N - 1)],
                         bias[min(n + 3, N - 1)]);
 #else
     float4 b = (float4)(0.0f);
 #endif
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        int m = m0 + ty * 4 + i;
-        if (m >= S || n >= N)
-            continue;
+    for (int i = 0; i < GEMM_RM; i++) {
+        int m = m0 + ty * GEMM_RM + i;
+        if (m >= S)
+            break;
         float4 v = acc[i] + b;
         global float *o = out + out_off + m * N + n;
         if (n + 3 < N) {
@@ -427,9 +538,12 @@ void KNAME(gemm)(global float *out, int out_off, global const float *x, int x_of
 }
 
 #undef GEMM_T
-#undef GEMM_B
+#undef GEMM_RM
+#undef GEMM_BM
+#undef GEMM_BN
 #undef GEMM_KQ
-#undef GEMM_LD
+#undef GEMM_LDM
+#undef GEMM_LDN
 
 //@family rope HEADS HEAD_DIM
 /* Rotate-half RoPE (rt_rope) at positions P + s: for each head and

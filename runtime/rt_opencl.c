@@ -230,7 +230,7 @@ static int choose(const DeviceList *list, const char *pmatch, const char *dmatch
 /* Applies HETC_OPENCL_DEVICE: "N" (index over all devices), "PLATFORM:DEVICE"
  * or "DEVICE" (substrings). Returns the chosen entry or -1 (with the error
  * set); -2 when the variable is unset or empty. */
-static int choose_from_env(const DeviceList *list, char *listing)
+static int choose_from_env(const DeviceList *list, const char *listing)
 {
     const char *env = getenv("HETC_OPENCL_DEVICE");
     if (!env || !*env)
@@ -547,9 +547,8 @@ RtStatus rt_cl_buffer(RtCl *cl, size_t bytes, cl_mem_flags flags, const void *ho
     return RT_ERR_IO;
 }
 
-/* ---- measurements ---- */
+/* ---- kernel arguments and launches ---- */
 
-/* Seconds between the start and the end of a finished command. */
 RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...)
 {
     va_list ap;
@@ -568,7 +567,8 @@ RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...)
         }
     }
     va_end(ap);
-    if (err == CL_SUCCESS) return RT_OK;
+    if (err == CL_SUCCESS)
+        return RT_OK;
     char name[128] = "?";
     clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
     return rt_cl_check(err, name);
@@ -579,11 +579,16 @@ void rt_cl_set_int(cl_kernel k, cl_uint i, int value)
     clSetKernelArg(k, i, sizeof value, &value);
 }
 
-RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local, const char *what)
+RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,
+                   const char *what)
 {
-    return rt_cl_check(clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, global, local, 0, NULL, NULL), what);
+    cl_int err = clEnqueueNDRangeKernel(cl->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+    return rt_cl_check(err, what);
 }
 
+/* ---- measurements ---- */
+
+/* Seconds between the start and the end of a finished command. */
 static RtStatus event_seconds(cl_event ev, double *s)
 {
     cl_ulong t0 = 0, t1 = 0;
@@ -645,7 +650,8 @@ static const char peak_source[] =
     "        a3 = fma(a3, b, c);\n"
     "    }\n"
     "    float8 s = (a0 + a1) + (a2 + a3);\n"
-    "    out[get_global_id(0)] = ((s.s0 + s.s1) + (s.s2 + s.s3)) + ((s.s4 + s.s5) + (s.s6 + s.s7));\n"
+    "    out[get_global_id(0)] = ((s.s0 + s.s1) + (s.s2 + s.s3)) +\n"
+    "                            ((s.s4 + s.s5) + (s.s6 + s.s7));\n"
     "}\n";
 
 /* Times one launch of the peak kernel with 'iters' steps. */

@@ -1,15 +1,15 @@
 /* test_opencl.c: the OpenCL layer of the runtime (rt_opencl.c) and the
  * kernel templates (rt_kernels.cl, instantiated by cg_cltemplate.c) on the
  * default OpenCL device (PoCL on CPU machines): every family with odd shapes
- * against the CPU kernels (relative L2 error per row within 1e-4), the
- * binary cache, device selection and build errors. Without an OpenCL
- * platform the device tests are skipped. */
+ * against the CPU kernels (relative L2 error per row within 1e-4; embedding
+ * rows and half weights through gemv/gemm exact), the binary cache, device
+ * selection and build errors. Without an OpenCL platform the device tests
+ * are skipped (with a message). */
 #include "testutil.h"
 #include "hetc_rt_cl.h"
 #include "codegen/cg.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ typedef struct {
     int wg, tile, fp16;
 } Config;
 
-static const Config configs[] = {{64, 8, 0}, {256, 16, 0}};
+static const Config configs[] = {{64, 8, 0}, {256, 16, 0}, {64, 16, 0}};
 
 /* ---- random data ---- */
 
@@ -48,7 +48,7 @@ static float *rand_floats(size_t n)
     return p;
 }
 
-/* Random weights stored as f32 or f16 (bytes in *stored). */
+/* n random weights, stored as f32 or (half != 0) as f16. */
 static void *rand_weights(int half, size_t n)
 {
     if (!half)
@@ -167,27 +167,12 @@ static cl_kernel kernel(const char *base, const char *suffix)
     return k;
 }
 
-/* Sets the kernel's arguments from a type string: m cl_mem, i int, f float. */
-static void set_args(cl_kernel k, const char *types, ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    for (cl_uint i = 0; types[i]; i++) {
-        cl_int err;
-        if (types[i] == 'm') {
-            cl_mem m = va_arg(ap, cl_mem);
-            err = clSetKernelArg(k, i, sizeof m, &m);
-        } else if (types[i] == 'i') {
-            cl_int v = va_arg(ap, int);
-            err = clSetKernelArg(k, i, sizeof v, &v);
-        } else {
-            cl_float v = (cl_float)va_arg(ap, double);
-            err = clSetKernelArg(k, i, sizeof v, &v);
-        }
-        check(err, tu_fmt("clSetKernelArg %u", i));
-    }
-    va_end(ap);
-}
+/* Sets the kernel's arguments (rt_cl_args: m cl_mem, i int, f float). */
+#define SET_ARGS(k, ...) \
+    do { \
+        if (rt_cl_args(k, __VA_ARGS__) != RT_OK) \
+            fail_msg("%s", rt_last_error()); \
+    } while (0)
 
 /* Runs k over global (dims sizes) with local (NULL: any) and waits. */
 static void run_kernel(cl_kernel k, int dims, const size_t *global, const size_t *local)
@@ -200,6 +185,15 @@ static void run_kernel(cl_kernel k, int dims, const size_t *global, const size_t
 static size_t up(size_t x, size_t m)
 {
     return (x + m - 1) / m * m;
+}
+
+/* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
+enum { GEMM_RM = 8 };
+
+static size_t gemv_rows(int N, int K, int wg)
+{
+    int lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    return (size_t)(2 * wg / (lanes < wg / 2 ? lanes : wg / 2));
 }
 
 static cl_mem upload(const void *data, size_t bytes)
@@ -216,16 +210,17 @@ static void download(cl_mem m, size_t elem_off, float *dst, size_t n)
                               dst, 0, NULL, NULL), "clEnqueueReadBuffer");
 }
 
-/* The activation arena: regions placed one after another with a gap of 3
- * floats, so offsets are odd and overruns land in the gaps. */
+/* The activation arena: regions placed one after another with a gap of at
+ * least 3 floats, so overruns land in the gaps. Offsets are odd unless
+ * place_aligned asks for a multiple of 4 (the kernels' vector-load path). */
 typedef struct {
     float *host;
     size_t size;
 } Arena;
 
-static int place(Arena *a, const float *data, size_t n)
+static int place_aligned(Arena *a, const float *data, size_t n, size_t align)
 {
-    size_t off = a->size + 3;
+    size_t off = up(a->size + 3, align);
     a->host = realloc(a->host, (off + n + 3) * sizeof(float));
     for (size_t i = a->size; i < off; i++)
         a->host[i] = NAN;
@@ -233,6 +228,11 @@ static int place(Arena *a, const float *data, size_t n)
         a->host[off + i] = data ? data[i] : NAN;
     a->size = off + n;
     return (int)off;
+}
+
+static int place(Arena *a, const float *data, size_t n)
+{
+    return place_aligned(a, data, n, 1);
 }
 
 /* ---- template helper ---- */
@@ -290,6 +290,7 @@ typedef struct {
 
 static const LinearShape linear_shapes[] = {
     {100, 257, 0, 0}, {257, 33, 1, 0}, {33, 64, 0, 1}, {130, 96, 1, 1}, {7, 5, 0, 0},
+    {4100, 24, 1, 1}, {10, 4104, 1, 0},     /* the other lane counts of gemv */
 };
 enum { N_LINEAR = sizeof linear_shapes / sizeof linear_shapes[0] };
 
@@ -303,7 +304,8 @@ static void check_linear(const LinearShape *sh, int S, const char *suffix, int t
     rt_linear(NULL, want, x, w, sh->half ? RT_F16 : RT_F32, sh->bias ? bias : NULL, S, N, K);
 
     Arena a = {0};
-    int x_off = place(&a, x, (size_t)S * K), out_off = place(&a, NULL, (size_t)S * N);
+    int x_off = place_aligned(&a, x, (size_t)S * K, S % 2 ? 1 : 4);   /* both load paths */
+    int out_off = place(&a, NULL, (size_t)S * N);
     cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
     cl_mem wbuf = upload(w, (size_t)N * K * (sh->half ? 2 : 4));
     cl_mem bbuf = upload(bias, (size_t)N * sizeof(float));
@@ -311,13 +313,14 @@ static void check_linear(const LinearShape *sh, int S, const char *suffix, int t
         if (path == 0 && S > 8)
             continue;
         cl_kernel k = kernel(path == 0 ? "gemv" : "gemm", suffix);
-        set_args(k, sh->bias ? "mimimim" : "mimimi", arena, out_off, arena, x_off, wbuf, S, bbuf);
+        SET_ARGS(k, sh->bias ? "mimimim" : "mimimi", arena, out_off, arena, x_off, wbuf, S, bbuf);
         if (path == 0) {
-            size_t g = (size_t)wg * ((N + 3) / 4), l = (size_t)wg;
+            size_t g = (size_t)wg * up((size_t)N, gemv_rows(N, K, wg)) / gemv_rows(N, K, wg);
+            size_t l = (size_t)wg;
             run_kernel(k, 1, &g, &l);
         } else {
-            size_t b = 4 * (size_t)tile;
-            size_t g[2] = {tile * ((N + b - 1) / b), tile * ((S + b - 1) / b)};
+            size_t bn = 4 * (size_t)tile, bm = GEMM_RM * (size_t)tile;
+            size_t g[2] = {tile * ((N + bn - 1) / bn), tile * ((S + bm - 1) / bm)};
             size_t l[2] = {(size_t)tile, (size_t)tile};
             run_kernel(k, 2, g, l);
         }
@@ -338,8 +341,8 @@ static void test_linear(void **state)
     (void)state;
     need_device();
     static const int steps[] = {1, 2, 3, 8, 9, 37, 70};
-    Config cfgs[3] = {configs[0], configs[1], {128, 16, 1}};
-    int ncfg = cl.has_fp16 ? 3 : 2;
+    Config cfgs[4] = {configs[0], configs[1], configs[2], {128, 16, 1}};
+    int ncfg = cl.has_fp16 ? 4 : 3;
     for (int c = 0; c < ncfg; c++) {
         Instance inst[2 * N_LINEAR];
         char vals[N_LINEAR][3][16];
@@ -359,6 +362,60 @@ static void test_linear(void **state)
                 check_linear(&linear_shapes[i], steps[s], tu_fmt("_l%d", i), cfgs[c].tile,
                              cfgs[c].wg);
     }
+}
+
+/* Half weights through the vector-load paths of gemv and gemm must come out
+ * exact: with one-hot rows of x, out[s, n] is the f32 value of one weight.
+ * The weights cover normals, subnormals, signed zeros and the largest
+ * finite values. */
+static void test_half_exact(void **state)
+{
+    (void)state;
+    need_device();
+    enum { N = 40, K = 64 };
+    static const uint16_t special[] = {0x0001, 0x8001, 0x0155, 0x03ff, 0x83ff, 0x0000, 0x8000,
+                                       0x0400, 0x8400, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x3555};
+    uint16_t *w = malloc(N * K * sizeof *w);
+    for (int i = 0; i < N * K; i++) {
+        uint16_t h = (uint16_t)(frand() * 32768.0f + 32768.0f);
+        if ((h & 0x7c00) == 0x7c00)
+            h ^= 0x4000;                /* no infinities or NaNs */
+        int nspecial = (int)(sizeof special / sizeof special[0]);
+        w[i] = i % 41 == 0 && i / 41 < nspecial ? special[i / 41] : h;  /* spread over rows */
+    }
+    float x[K * K], got[K * N];
+    for (int i = 0; i < K * K; i++)
+        x[i] = i % (K + 1) == 0 ? 1.0f : 0.0f;     /* identity: row s is one-hot at s */
+    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", NULL}},
+                        {"gemm", "_x", {"40", "64", "half", "0", NULL}}};
+    build_program(&configs[1], inst, 2);
+    Arena a = {0};
+    int x_off = place_aligned(&a, x, K * K, 4), out_off = place(&a, NULL, K * N);
+    cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
+    cl_mem wbuf = upload(w, sizeof(uint16_t) * N * K);
+    for (int path = 0; path < 2; path++) {
+        cl_kernel k = kernel(path ? "gemm" : "gemv", "_x");
+        for (int s0 = 0; s0 < K; s0 += path ? K : 8) {
+            int S = path ? K : 8;
+            SET_ARGS(k, "mimimi", arena, out_off, arena, x_off + s0 * K, wbuf, S);
+            if (path)
+                run_kernel(k, 2, (size_t[]){16, 16}, (size_t[]){16, 16});
+            else
+                run_kernel(k, 1, (size_t[]){256 * ((N + gemv_rows(N, K, 256) - 1) /
+                                                   gemv_rows(N, K, 256))}, (size_t[]){256});
+            download(arena, (size_t)out_off, got, (size_t)S * N);
+            for (int s = 0; s < S; s++)
+                for (int n = 0; n < N; n++)
+                    if (got[s * N + n] != rt_f16_to_f32(w[n * K + s0 + s]))
+                        fail_msg("%s: weight 0x%04x [%d, %d] came out as %a",
+                                 path ? "gemm" : "gemv", w[n * K + s0 + s], n, s0 + s,
+                                 got[s * N + n]);
+        }
+        clReleaseKernel(k);
+    }
+    clReleaseMemObject(arena);
+    clReleaseMemObject(wbuf);
+    free(w), free(a.host);
 }
 
 /* ---- embed, rmsnorm, rope, kv_store, elementwise ---- */
@@ -399,7 +456,7 @@ static void test_embed_rmsnorm(void **state)
                 cl_mem tbuf = upload(table, (size_t)vocab * H * (half ? 2 : 4));
                 rt_embed(NULL, want, table, half ? RT_F16 : RT_F32, ids, S, H);
                 cl_kernel k = kernel("embed", tu_fmt(half ? "_h%d" : "_e%d", i));
-                set_args(k, "mimmi", arena, out_off, tbuf, arena, ids_at);
+                SET_ARGS(k, "mimmi", arena, out_off, tbuf, arena, ids_at);
                 run_kernel(k, 2, (size_t[]){up((size_t)H, wg), (size_t)S}, (size_t[]){wg, 1});
                 download(arena, (size_t)out_off, got, (size_t)S * H);
                 expect_close(tu_fmt("embed H=%d half=%d", H, half), got, want, S, H, 0.0);
@@ -412,7 +469,7 @@ static void test_embed_rmsnorm(void **state)
             cl_kernel k = kernel("rmsnorm", tu_fmt("_r%d", i));
             for (int in_place = 0; in_place < 2; in_place++) {
                 int dst = in_place ? x_off : out_off;
-                set_args(k, "mimimf", arena, dst, arena, x_off, wbuf, 1e-5);
+                SET_ARGS(k, "mimimf", arena, dst, arena, x_off, wbuf, 1e-5);
                 run_kernel(k, 1, (size_t[]){wg * S}, &wg);
                 download(arena, (size_t)dst, got, (size_t)S * H);
                 expect_close(tu_fmt("rmsnorm H=%d in_place=%d", H, in_place), got, want, S, H,
@@ -455,7 +512,7 @@ static void test_rope_kv_elementwise(void **state)
         static const int positions[] = {0, 7, 3001};
         for (int p = 0; p < 3; p++) {
             rt_rope(NULL, want, x, inv, S, heads, hd, positions[p]);
-            set_args(k, "mimimii", arena, out_off, arena, x_off, ibuf, S, positions[p]);
+            SET_ARGS(k, "mimimii", arena, out_off, arena, x_off, ibuf, S, positions[p]);
             run_kernel(k, 2, (size_t[]){(size_t)hd / 2, (size_t)S}, NULL);
             download(arena, (size_t)out_off, got, (size_t)S * width);
             expect_close(tu_fmt("rope heads=%d head_dim=%d P=%d", heads, hd, positions[p]), got,
@@ -475,7 +532,7 @@ static void test_rope_kv_elementwise(void **state)
     int kc_off = place(&a, NULL, (size_t)ctx * kvd), vc_off = place(&a, NULL, (size_t)ctx * kvd);
     cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
     cl_kernel k = kernel("kv_store", "_k");
-    set_args(k, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S, P);
+    SET_ARGS(k, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S, P);
     run_kernel(k, 2, (size_t[]){up((size_t)kvd, wg), (size_t)S}, (size_t[]){wg, 1});
     float *cache = malloc((size_t)ctx * kvd * sizeof *cache);
     for (int which = 0; which < 2; which++) {
@@ -507,7 +564,7 @@ static void test_rope_kv_elementwise(void **state)
         k = kernel(names[op], "_w");
         if (op == 0) {
             rt_silu(NULL, want, in1, n);
-            set_args(k, "mimii", arena, o_off, arena, a_off, n);
+            SET_ARGS(k, "mimii", arena, o_off, arena, a_off, n);
         } else {
             if (op == 1)
                 rt_mul(NULL, want, in1, in2, n);
@@ -515,7 +572,7 @@ static void test_rope_kv_elementwise(void **state)
                 rt_swiglu(NULL, want, in1, in2, n);
             else
                 rt_add(NULL, want, in1, in2, n);
-            set_args(k, "mimimii", arena, o_off, arena, a_off, arena, b_off, n);
+            SET_ARGS(k, "mimimii", arena, o_off, arena, a_off, arena, b_off, n);
         }
         run_kernel(k, 1, (size_t[]){up(n, wg)}, &wg);
         download(arena, (size_t)o_off, got, n);
@@ -550,8 +607,9 @@ static void check_attention(const AttnShape *sh, const char *suffix, size_t wg)
     float *want = malloc((size_t)max_s * width * sizeof *want);
     float *got = malloc((size_t)max_s * width * sizeof *got);
     Arena a = {0};
-    int q_off = place(&a, NULL, (size_t)max_s * width), k_off = place(&a, NULL, (size_t)max_s * kvd);
-    int v_off = place(&a, NULL, (size_t)max_s * kvd), o_off = place(&a, NULL, (size_t)max_s * width);
+    int q_off = place(&a, NULL, (size_t)max_s * width);
+    int k_off = place(&a, NULL, (size_t)max_s * kvd), v_off = place(&a, NULL, (size_t)max_s * kvd);
+    int o_off = place(&a, NULL, (size_t)max_s * width);
     int kc_off = place(&a, NULL, (size_t)ctx * kvd), vc_off = place(&a, NULL, (size_t)ctx * kvd);
     int part_off = place(&a, NULL, (size_t)max_chunks * 8 * sh->heads * (sh->head_dim + 2));
     cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
@@ -577,12 +635,12 @@ static void check_attention(const AttnShape *sh, const char *suffix, size_t wg)
         rt_attention(NULL, want, q, k, v, kc, vc, S, P, sh->heads, sh->kv_heads, sh->head_dim,
                      scale, sh->window, ctx, scratch);
 
-        set_args(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S,
+        SET_ARGS(store, "mimimimiii", arena, kc_off, arena, vc_off, arena, k_off, arena, v_off, S,
                  P);
         run_kernel(store, 2, (size_t[]){up((size_t)kvd, wg), (size_t)S}, (size_t[]){wg, 1});
 
         size_t blocks = ((size_t)S * rows_per_kv + 15) / 16;
-        set_args(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena, vc_off,
+        SET_ARGS(prefill, "mimimimiiif", arena, o_off, arena, q_off, arena, kc_off, arena, vc_off,
                  S, P, (double)scale);
         run_kernel(prefill, 2, (size_t[]){awg * blocks, (size_t)sh->kv_heads},
                    (size_t[]){awg, 1});
@@ -592,11 +650,11 @@ static void check_attention(const AttnShape *sh, const char *suffix, size_t wg)
         static const int chunk_counts[] = {1, 3, max_chunks};
         for (int c = 0; S <= 8 && c < 3; c++) {
             int nc = chunk_counts[c];
-            set_args(decode, "mimimimiiiif", arena, part_off, arena, q_off, arena, kc_off, arena,
+            SET_ARGS(decode, "mimimimiiiif", arena, part_off, arena, q_off, arena, kc_off, arena,
                      vc_off, S, P, nc, (double)scale);
             run_kernel(decode, 3, (size_t[]){awg * nc, blocks, (size_t)sh->kv_heads},
                        (size_t[]){awg, 1, 1});
-            set_args(combine, "mimiii", arena, o_off, arena, part_off, S, nc);
+            SET_ARGS(combine, "mimiii", arena, o_off, arena, part_off, S, nc);
             run_kernel(combine, 2, (size_t[]){(size_t)sh->head_dim, (size_t)S * sh->heads}, NULL);
             download(arena, (size_t)o_off, got, (size_t)S * width);
             expect_close(tu_fmt("%s decode n_chunks=%d", what, nc), got, want, S * sh->heads,
@@ -654,7 +712,7 @@ static void build_cached(const char *path, const char *options, int expect_used)
     cl_kernel k = kernel("twice", "");
     float data[4] = {1, 2, 3, 4};
     cl_mem buf = upload(data, sizeof data);
-    set_args(k, "m", buf);
+    SET_ARGS(k, "m", buf);
     run_kernel(k, 1, (size_t[]){4}, NULL);
     download(buf, 0, data, 4);
     assert_true(data[0] == 2.0f && data[3] == 8.0f);
@@ -797,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_embed_rmsnorm),
         cmocka_unit_test(test_rope_kv_elementwise),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_half_exact),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_measure),
     };
