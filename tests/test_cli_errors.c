@@ -218,6 +218,25 @@ static void test_program_errors(void **state)
     expect_error("missing.bin", tu_fmt("%s -m %s/missing.bin --ids 1 --logits %s/l", model, d, d));
 }
 
+/* The generated program on the OpenCL unit: a device that does not exist
+ * and a platform list that is empty are errors that say what exists. */
+static void test_opencl_device_errors(void **state)
+{
+    if (tu_run(NULL, "test -n \"$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)\"") != 0) skip();
+    char d[4096], model[4200];
+    snprintf(d, sizeof d, "%s", tu_tmpdir("opencl-errors"));
+    snprintf(model, sizeof model, "%s/p/build/model", d);
+    char *out;
+    if (tu_run(&out, "%s compile %s --target %s/targets/host-opencl.xml -o %s/p && cmake -S %s/p -B %s/p/build "
+                     ">/dev/null && cmake --build %s/p/build", tu_hetc(), good, tu_src(), d, d, d, d))
+        fail_msg("compile/build failed: %s", out);
+    free(out);
+    expect_error("HETC_OPENCL_DEVICE=nosuchdevice matches no OpenCL device",
+                 tu_fmt("HETC_OPENCL_DEVICE=nosuchdevice %s --ids 1,2 --logits %s/l", model, d));
+    expect_error("no OpenCL platform found",
+                 tu_fmt("mkdir -p %s/empty && OCL_ICD_VENDORS=%s/empty %s --ids 1,2 --logits %s/l", d, d, model, d));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_bad_arch_xml),
         cmocka_unit_test(test_program_errors),
+        cmocka_unit_test(test_opencl_device_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
