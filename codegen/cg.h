@@ -36,6 +36,8 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
                      size_t errlen);
 /* model.c and model.h. */
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen);
+/* Writes len bytes to DIR/NAME; errors name the path. */
+int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen);
 /* Index of weight node id among the graph's weight nodes. */
 int cg_weight_index(const IrGraph *g, int id);
 

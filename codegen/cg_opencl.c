@@ -180,21 +180,9 @@ void cg_cl_free(CgCl *cl)
 static char *read_template(const CgEmit *e, char *err, size_t errlen)
 {
     char path[FE_PATH_LEN + 32];
+    size_t len;
     snprintf(path, sizeof path, "%s/rt_kernels.cl", e->o->runtime_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open the OpenCL kernel templates: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[1 << 15];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, mem);
-    fclose(f);
-    fclose(mem);
-    return text;
+    return fe_read_file(path, &len, err, errlen);
 }
 
 /* The text of kernels.cl (malloc'd) or NULL with err. */
@@ -226,17 +214,6 @@ static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
     return text;
 }
 
-static int write_file(const char *dir, const char *name, const char *text, size_t len, char *err, size_t errlen)
-{
-    char path[FE_PATH_LEN + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    int ok = f && fwrite(text, 1, len, f) == len;
-    if (f) ok = fclose(f) == 0 && ok;
-    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
 /* kernels.cl, and model_kernels.c holding the same text as a C string. */
 int cg_cl_files(const CgEmit *e, char *err, size_t errlen)
 {
@@ -257,8 +234,8 @@ int cg_cl_files(const CgEmit *e, char *err, size_t errlen)
     }
     fputs("\";\nconst size_t model_kernels_cl_len = sizeof model_kernels_cl - 1;\n", f);
     fclose(f);
-    int rc = write_file(e->o->outdir, "kernels.cl", text, len, err, errlen) ||
-             write_file(e->o->outdir, "model_kernels.c", c, clen, err, errlen);
+    int rc = cg_write_file(e->o->outdir, "kernels.cl", text, len, err, errlen) ||
+             cg_write_file(e->o->outdir, "model_kernels.c", c, clen, err, errlen);
     free(text);
     free(c);
     return rc ? -1 : 0;

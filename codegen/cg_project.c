@@ -46,12 +46,12 @@ static const char cmake_lists[] =
     "  target_link_libraries(model PRIVATE OpenCL::OpenCL)\n"
     "endif()\n";
 
-static int write_text(const char *dir, const char *name, const char *text, char *err, size_t errlen)
+int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen)
 {
     char path[FE_PATH_LEN + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(text, f) >= 0;
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, len, f) == len;
     if (f) ok = fclose(f) == 0 && ok;
     if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     return ok ? 0 : -1;
@@ -122,18 +122,6 @@ static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
     return rc;
 }
 
-static int write_tokenizer(const CgOptions *o, char *err, size_t errlen)
-{
-    if (!o->tokenizer) return 0;
-    char path[FE_PATH_LEN + 16];
-    snprintf(path, sizeof path, "%s/tokenizer.bin", o->outdir);
-    FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(o->tokenizer, 1, o->tokenizer_bytes, f) == o->tokenizer_bytes;
-    if (f) ok = fclose(f) == 0 && ok;
-    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
 {
     if (!pass_done(g, "memplan")) IR_BUG("codegen needs pass 'memplan'");
@@ -141,9 +129,10 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     char wpath[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);
     if (make_dir(o->outdir, err, errlen) || copy_runtime(o, err, errlen) ||
-        write_text(o->outdir, "main.c", main_c, err, errlen) ||
-        write_text(o->outdir, "CMakeLists.txt", cmake_lists, err, errlen) || cg_emit_c(g, o, hash, err, errlen) ||
-        cg_write_weights(g, o, wpath, hash, err, errlen) || write_tokenizer(o, err, errlen))
+        cg_write_file(o->outdir, "main.c", main_c, sizeof main_c - 1, err, errlen) ||
+        cg_write_file(o->outdir, "CMakeLists.txt", cmake_lists, sizeof cmake_lists - 1, err, errlen) ||
+        cg_emit_c(g, o, hash, err, errlen) || cg_write_weights(g, o, wpath, hash, err, errlen) ||
+        (o->tokenizer && cg_write_file(o->outdir, "tokenizer.bin", o->tokenizer, o->tokenizer_bytes, err, errlen)))
         return -1;
     return 0;
 }

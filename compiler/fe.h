@@ -24,6 +24,11 @@ enum { FE_PATH_LEN = 1024, FE_ERR_LEN = 1024 };
 
 /* Formats one error line into err (errlen bytes); ignores a NULL err. */
 void fe_set_err(char *err, size_t errlen, const char *fmt, ...);
+/* The whole file as a NUL-terminated malloc'd buffer (*len bytes), or NULL
+ * with "PATH: cannot open: ..." in err. */
+char *fe_read_file(const char *path, size_t *len, char *err, size_t errlen);
+/* The 1-based line of byte offset in text. */
+int fe_line_of(const char *text, size_t offset);
 
 /* ---- weights (fe_safetensors.c) ---- */
 typedef struct {

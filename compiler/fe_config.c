@@ -25,8 +25,7 @@ void fe_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The whole file as a NUL-terminated malloc'd buffer, or NULL. */
-static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
+char *fe_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -51,7 +50,7 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen)
     return buf;
 }
 
-static int line_of(const char *text, size_t offset)
+int fe_line_of(const char *text, size_t offset)
 {
     int line = 1;
     for (size_t i = 0; i < offset; i++)
@@ -69,12 +68,12 @@ static json_object *parse_text(const char *path, const char *text, size_t len, c
     if (!root && (jerr == json_tokener_continue || jerr == json_tokener_success))
         jerr = json_tokener_error_parse_eof;
     if (!root) {
-        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, json_tokener_error_desc(jerr), line_of(text, end));
+        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, json_tokener_error_desc(jerr), fe_line_of(text, end));
         return NULL;
     }
     while (end < len && strchr(" \t\r\n", text[end])) end++;
     if (end < len) {
-        fe_set_err(err, errlen, "%s: JSON: trailing data at line %d", path, line_of(text, end));
+        fe_set_err(err, errlen, "%s: JSON: trailing data at line %d", path, fe_line_of(text, end));
         json_object_put(root);
         return NULL;
     }
@@ -88,7 +87,7 @@ FeConfig *fe_config_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     size_t len;
-    char *text = read_text(path, &len, err, errlen);
+    char *text = fe_read_file(path, &len, err, errlen);
     if (!text) return NULL;
     json_object *root = parse_text(path, text, len, err, errlen);
     free(text);

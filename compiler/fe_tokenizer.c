@@ -147,40 +147,14 @@ static const char *type_name(json_object *o)
 
 /* ---- JSON files ---- */
 
-static int line_of(const char *text, size_t offset)
-{
-    int line = 1;
-    for (size_t i = 0; i < offset; i++) line += text[i] == '\n';
-    return line;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)size + 1);
-        *len = fread(buf, 1, (size_t)size, f);
-        buf[*len] = 0;
-    }
-    fclose(f);
-    return buf;
-}
-
 /* Parses the JSON object in path. *out is NULL (and 0 returned) when the
  * file is missing and optional. */
 static int load_json(const char *path, int required, json_object **out, char *err, size_t errlen)
 {
     *out = NULL;
     size_t len = 0;
-    char *text = slurp(path, &len);
-    if (!text) {
-        if (!required) return 0;
-        fe_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    char *text = fe_read_file(path, &len, err, errlen);
+    if (!text) return required ? -1 : 0;
     json_tokener *tok = json_tokener_new();
     json_object *root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -191,7 +165,7 @@ static int load_json(const char *path, int required, json_object **out, char *er
     int bad = !root || end < len || !json_object_is_type(root, json_type_object);
     if (bad) {
         const char *what = !root ? json_tokener_error_desc(jerr) : end < len ? "trailing data" : "not an object";
-        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, what, line_of(text, end < len ? end : len));
+        fe_set_err(err, errlen, "%s: JSON: %s at line %d", path, what, fe_line_of(text, end < len ? end : len));
         json_object_put(root);
         root = NULL;
     }
@@ -941,7 +915,7 @@ static RtChatFormat chat_format(Hf *h)
     if (json_object_is_type(t, json_type_string)) return fe_tok_chat_format(json_object_get_string(t));
     char *path = join(h->dir, "chat_template.jinja");
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = fe_read_file(path, &len, NULL, 0);
     RtChatFormat f = fe_tok_chat_format(text);
     free(text);
     free(path);

@@ -346,16 +346,9 @@ static int cmd_opt(int argc, char **argv)
     char err[FE_ERR_LEN];
     FeTarget target;
     if (target_path && fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
-    FILE *f = fopen(file, "rb");
-    if (!f) return die("%s: cannot open: %s", file, strerror(errno));
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
-    fclose(f);
-    fclose(mem);
+    size_t len;
+    char *text = fe_read_file(file, &len, err, sizeof err);
+    if (!text) return die("%s", err);
     IrGraph g;
     int rc = 0;
     if (ir_parse(&g, text, file, err, sizeof err)) {
@@ -499,21 +492,6 @@ static int open_tokenizer(const char *model, void **blob, RtTokenizer **tok)
     return 0;
 }
 
-/* Whole file as a NUL-terminated malloc'd string; *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL;
-    FILE *mem = open_memstream(&text, len);
-    char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
-    fclose(f);
-    fclose(mem);
-    return text;
-}
-
 static int cmd_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *text = NULL, *file = NULL, *v;
@@ -529,7 +507,8 @@ static int cmd_tokenize(int argc, char **argv)
         else return die("tokenize: one TEXT argument expected (quote it)");
     }
     size_t len = text ? strlen(text) : 0;
-    if (file && !(text = file_text = slurp(file, &len))) return die("%s: cannot read: %s", file, strerror(errno));
+    char err[FE_ERR_LEN];
+    if (file && !(text = file_text = fe_read_file(file, &len, err, sizeof err))) return die("%s", err);
     if (!model || !text)
         return die("usage: hetc tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]");
     void *blob;
