@@ -904,19 +904,58 @@ static int encode_text(Enc *e, const char *text, size_t len)
     return encode_segment(e, text + seg, len - seg, seg == 0);
 }
 
+#define REPLACEMENT_CHAR "\xEF\xBF\xBD"     /* U+FFFD */
+
+/* Byte-level vocabularies see invalid UTF-8 as llama.cpp does: each byte
+ * that starts no valid sequence becomes U+FFFD (whose three bytes are then
+ * encoded). Returns a malloc'd copy, or NULL when text is valid (or on no
+ * memory, with *failed set). */
+static char *replace_invalid(const char *text, size_t len, size_t *out_len, int *failed)
+{
+    size_t extra = 0, adv;
+    for (size_t i = 0; i < len; i += adv)
+        if (rt_utf8_decode(text + i, len - i, &adv) == 0xFFFD && adv != 3) extra += 2;
+    if (!extra) return NULL;
+    char *out = malloc(len + extra);
+    if (!out) {
+        *failed = 1;
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < len; i += adv) {
+        uint32_t cp = rt_utf8_decode(text + i, len - i, &adv);
+        if (cp == 0xFFFD && adv != 3) {
+            memcpy(out + k, REPLACEMENT_CHAR, 3);
+            k += 3;
+        } else {
+            memcpy(out + k, text + i, adv);
+            k += adv;
+        }
+    }
+    *out_len = k;
+    return out;
+}
+
 RtStatus rt_tok_encode(const RtTokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                        int32_t *ids, size_t cap, size_t *n)
 {
     const RtTokHeader *h = t->hdr;
     *n = 0;
-    if (len > INT32_MAX) {
-        rt_set_error("tokenizer: the text has %zu bytes; at most %d can be encoded at once", len, INT32_MAX);
+    if (len > INT32_MAX / 3) {
+        rt_set_error("tokenizer: the text has %zu bytes; at most %d can be encoded at once", len, INT32_MAX / 3);
         return RT_ERR_ARG;
+    }
+    int failed = 0;
+    char *lossy = h->flags & RT_TOK_BYTE_LEVEL ? replace_invalid(text, len, &len, &failed) : NULL;
+    if (failed) {
+        rt_set_error("tokenizer: out of memory encoding %zu bytes", len);
+        return RT_ERR_NOMEM;
     }
     Enc e = {.t = t, .parse_special = parse_special, .out = {ids, cap, 0}};
     for (uint32_t i = 0; add_special && i < h->n_prefix; i++)
         rt_tok_out_push(&e.out, h->prefix[i]);
-    int rc = encode_text(&e, text, len);
+    int rc = encode_text(&e, lossy ? lossy : text, len);
+    free(lossy);
     for (uint32_t i = 0; add_special && i < h->n_suffix; i++)
         rt_tok_out_push(&e.out, h->suffix[i]);
     enc_free(&e);
@@ -945,7 +984,6 @@ typedef struct {
     size_t n, cap;
 } StrList;
 
-#define REPLACEMENT_CHAR "\xEF\xBF\xBD"     /* U+FFFD */
 
 /* Ends the token that began at offset start of l's buffer. */
 static int list_close(StrList *l, size_t start)

@@ -334,6 +334,25 @@ static void test_megabyte(void **state)
     check_megabyte(&t, "llama-tiny (tokenizer.json)");
 }
 
+/* Invalid UTF-8 as llama.cpp tokenizes it: a byte-level vocabulary sees
+ * each invalid byte as U+FFFD; SentencePiece cuts characters by the lead
+ * byte's length (0xFF: 4, so "\xff\x81b" is one unknown piece) and falls
+ * back to byte tokens. */
+static void test_invalid_utf8(void **state)
+{
+    Tok gpt2, spm;
+    tok_from_gguf(&gpt2, tu_fmt("%s/tokenizer-vectors/ggml-vocab-gpt-2.gguf", tu_shared()));
+    tok_from_gguf(&spm, tu_fmt("%s/tokenizer-vectors/ggml-vocab-llama-spm.gguf", tu_shared()));
+    int32_t want[16];
+    size_t n;
+    assert_int_equal(rt_tok_encode(gpt2.tok, "a\xEF\xBF\xBD\xEF\xBF\xBD" "b", 8, 0, 0, want, 16, &n), RT_OK);
+    assert_true(check_encode(&gpt2, "gpt-2 invalid bytes", "a\xff\x80" "b", 4, 0, 0, want, n));
+    const int32_t spm_want[] = {263, 258, 132, 101};      /* ▁a <0xFF> <0x81> <0x62> */
+    assert_true(check_encode(&spm, "llama-spm invalid bytes", "a\xff\x81" "b", 4, 0, 0, spm_want, 4));
+    tok_free(&gpt2);
+    tok_free(&spm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_vectors_llama_spm),
         cmocka_unit_test(test_vectors_gpt2),
         cmocka_unit_test(test_megabyte),
+        cmocka_unit_test(test_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
