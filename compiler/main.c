@@ -114,7 +114,8 @@ static int model_open(Model *m, const char *dir)
     }
     if (fe_arch_find(&m->arch, data_dir("HETC_MODELS", "models", mdir, sizeof mdir), cls, err, sizeof err)) {
         model_free(m);
-        return die(strstr(err, "unknown architecture") ? "%s: %s" : "%.0s%s", path, err);
+        /* an unknown class is about config.json; a bad XML file names itself */
+        return strstr(err, "unknown architecture") ? die("%s: %s", path, err) : die("%s", err);
     }
     if (fe_weights_open_dir(&m->weights, dir, err, sizeof err)) {
         model_free(m);
