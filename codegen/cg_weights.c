@@ -3,16 +3,20 @@
  * Layout (runtime/hetc_rt.h): RtWeightsHeader, one RtTensorEntry per weight
  * node in node order, then each tensor's data at a multiple of
  * RT_WEIGHTS_ALIGN, converted from the checkpoint's dtype to the node's.
- * Tensors are converted in bounded slices, so a multi-GB checkpoint needs
- * little memory; progress goes to stderr for large files.
+ * Tensors are read (pread from the checkpoint's files: faulting the mmap in
+ * page by page is several times slower) and converted in bounded slices, so
+ * a multi-GB checkpoint needs little memory; progress goes to stderr for
+ * large files.
  */
 #include "cg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../runtime/hetc_rt.h"
 
@@ -71,21 +75,46 @@ static uint16_t to_bf16(float f)
     return (uint16_t)(x >> 16);
 }
 
-/* Writes n elements of t starting at element 'first', converted to dt. */
-static int write_slice(FILE *f, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, float *tmp, void *out)
+/* Buffers of one slice and the checkpoint files opened for reading. */
+typedef struct {
+    const FeWeights *w;
+    int *fd;            /* [w->nfiles], -1 until opened */
+    void *raw;          /* SLICE elements as stored in the checkpoint */
+    float *f32;         /* SLICE elements as f32 */
+    uint16_t *half;     /* SLICE elements as f16 or bf16 */
+} Slices;
+
+/* Reads n elements of t from element first into s->raw. */
+static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
 {
+    const FeFile *file = &s->w->files[t->file];
+    if (s->fd[t->file] < 0) s->fd[t->file] = open(file->path, O_RDONLY);
+    int size = ir_dtype_size(t->dtype);
+    size_t bytes = (size_t)n * (size_t)size, done = 0;
+    off_t at = (const char *)t->data - (const char *)file->map + (off_t)first * size;
+    while (s->fd[t->file] >= 0 && done < bytes) {
+        ssize_t got = pread(s->fd[t->file], (char *)s->raw + done, bytes - done, at + (off_t)done);
+        if (got <= 0) return 0;
+        done += (size_t)got;
+    }
+    return done == bytes;
+}
+
+/* Writes n elements of t starting at element first, converted to dt. */
+static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt)
+{
+    if (!read_slice(s, t, first, n)) return 0;
     int src_size = ir_dtype_size(t->dtype);
-    if (t->dtype == dt) return fwrite((const char *)t->data + first * src_size, (size_t)src_size, (size_t)n, f) == (size_t)n;
+    if (t->dtype == dt) return fwrite(s->raw, (size_t)src_size, (size_t)n, f) == (size_t)n;
     FeTensor view = *t;
     view.ndim = 1;
     view.shape[0] = n;
-    view.data = (const char *)t->data + first * src_size;
+    view.data = s->raw;
     view.nbytes = (uint64_t)n * (uint64_t)src_size;
-    fe_tensor_to_f32(&view, tmp);
-    if (dt == IR_F32) return fwrite(tmp, 4, (size_t)n, f) == (size_t)n;
-    uint16_t *h = out;
-    for (int64_t i = 0; i < n; i++) h[i] = dt == IR_F16 ? to_f16(tmp[i]) : to_bf16(tmp[i]);
-    return fwrite(h, 2, (size_t)n, f) == (size_t)n;
+    fe_tensor_to_f32(&view, s->f32);
+    if (dt == IR_F32) return fwrite(s->f32, 4, (size_t)n, f) == (size_t)n;
+    for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? to_f16(s->f32[i]) : to_bf16(s->f32[i]);
+    return fwrite(s->half, 2, (size_t)n, f) == (size_t)n;
 }
 
 static int64_t numel(const IrNode *n)
@@ -142,8 +171,10 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         free(e);
         return -1;
     }
-    float *tmp = malloc(SLICE * sizeof(float));
-    uint16_t *half = malloc(SLICE * sizeof(uint16_t));
+    Slices sl = {.w = o->weights, .fd = malloc((size_t)o->weights->nfiles * sizeof(int)),
+                 .raw = malloc(SLICE * sizeof(float)), .f32 = malloc(SLICE * sizeof(float)),
+                 .half = malloc(SLICE * sizeof(uint16_t))};
+    for (int i = 0; i < o->weights->nfiles; i++) sl.fd[i] = -1;
     int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(e, sizeof *e, (size_t)nw, f) == (size_t)nw;
     double last = 0;
     for (int i = 0, k = 0; ok && i < g->n; i++) {
@@ -153,15 +184,19 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         if (!t) IR_BUG("weight '%s' vanished", ir_attr_str(n, "name"));
         ok = fseek(f, (long)e[k].offset, SEEK_SET) == 0;
         for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-            ok = write_slice(f, t, first, total - first < SLICE ? total - first : SLICE, n->dtype, tmp, half);
+            ok = write_slice(f, &sl, t, first, total - first < SLICE ? total - first : SLICE, n->dtype);
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }
     int closed = fclose(f) == 0;
     ok = ok && closed;
     if (!ok) snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-    free(tmp);
-    free(half);
+    for (int i = 0; i < o->weights->nfiles; i++)
+        if (sl.fd[i] >= 0) close(sl.fd[i]);
+    free(sl.fd);
+    free(sl.raw);
+    free(sl.f32);
+    free(sl.half);
     free(e);
     return ok ? 0 : -1;
 }
