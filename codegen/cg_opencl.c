@@ -42,6 +42,8 @@ struct CgCl {
     int64_t kv_floats;      /* K (or V) floats per token over all layers on the unit */
     int *table_buf;         /* [g->n] rope tables used here: index of their device buffer */
     int ntables;
+    int *fused;             /* [g->n] rope nodes done by their attention's rope_kv: its id, else -1;
+                             * attention nodes that do so: their own id */
 };
 
 static const char *wt_name(IrDtype t) { return t == IR_F16 ? "half" : "float"; }
@@ -133,6 +135,30 @@ static const char *family_of(IrOp op)
 
 static int on_unit(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->index; }
 
+static int uses(const IrGraph *g, int id)
+{
+    int count = 0;
+    for (int i = id + 1; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) count += g->nodes[i].in[k] == id;
+    return count;
+}
+
+/* An attention whose q and k come straight from ropes of one table, used
+ * by nothing else, runs ropes and KV store as one rope_kv launch. */
+static void plan_rope_fusion(const IrGraph *g, int unit, int *fused)
+{
+    for (int i = 0; i < g->n; i++) fused[i] = -1;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *a = &g->nodes[i];
+        if (a->op != IR_OP_ATTENTION || a->unit != unit) continue;
+        const IrNode *q = &g->nodes[a->in[0]], *k = &g->nodes[a->in[1]];
+        if (q->op != IR_OP_ROPE || k->op != IR_OP_ROPE || q->in[1] != k->in[1] || uses(g, q->id) != 1 ||
+            uses(g, k->id) != 1 || q->unit != unit || k->unit != unit)
+            continue;
+        fused[q->id] = fused[k->id] = fused[i] = i;
+    }
+}
+
 CgCl *cg_cl_plan(const CgEmit *e, int unit)
 {
     const IrGraph *g = e->g;
@@ -142,18 +168,21 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
     cl->kernel = malloc((size_t)g->n * sizeof *cl->kernel);
     cl->kv_off = calloc((size_t)g->n, sizeof *cl->kv_off);
     cl->table_buf = malloc((size_t)g->n * sizeof *cl->table_buf);
+    cl->fused = malloc((size_t)g->n * sizeof *cl->fused);
+    plan_rope_fusion(g, unit, cl->fused);
     const CgEmit view = {.g = g, .o = e->o, .cl = cl};
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         cl->kernel[i] = -1;
         cl->table_buf[i] = n->op == IR_OP_ROPE_TABLE && n->unit == unit ? cl->ntables++ : -1;
-        if (!on_unit(&view, n) || !kernels_of(n)) continue;
+        if (!on_unit(&view, n) || !kernels_of(n) || (n->op == IR_OP_ROPE && cl->fused[i] >= 0)) continue;
         cl->kernel[i] = cl->nkernels;
         cl->nkernels += kernels_of(n);
         char v[4][24], v2[4][24];
         int nv = node_values(&view, n, v, v2);
         const char *vals[4] = {v[0], v[1], v[2], v[3]}, *vals2[4] = {v2[0], v2[1], v2[2], v2[3]};
-        add_instance(cl, family_of(n->op), vals, nv);
+        if (cl->fused[i] == i) add_instance(cl, "rope_kv", vals2, 3);
+        else add_instance(cl, family_of(n->op), vals, nv);
         if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, nv);
         if (n->op == IR_OP_ATTENTION) {
             add_instance(cl, "attention", vals2, 4);
@@ -172,6 +201,7 @@ void cg_cl_free(CgCl *cl)
     free(cl->kernel);
     free(cl->kv_off);
     free(cl->table_buf);
+    free(cl->fused);
     free(cl);
 }
 
@@ -319,8 +349,18 @@ static void init_args(const CgEmit *e, const IrNode *n)
     case IR_OP_ATTENTION: {
         int off = e->cl->kv_off[n->id];
         float scale = (float)ir_attr_float(n, "scale");
-        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiii\", m->%s_kc, %d * m->ctx, m->%s_vc, %d * m->ctx, "
-                   "%s, %s, 0, 0);\n", k, u, off, u, off, b, c);
+        if (e->cl->fused[n->id] == n->id) {
+            const IrNode *rq = &e->g->nodes[n->in[0]], *rk = &e->g->nodes[n->in[1]];
+            char q[96], kk[96];
+            act(e, rq->in[0], q, sizeof q);
+            act(e, rk->in[0], kk, sizeof kk);
+            fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimimimimii\", %s, %s, %s, %s, m->%s_kc, %d * m->ctx, "
+                       "m->%s_vc, %d * m->ctx, m->%s_tables[%d], 0, 0);\n", k, a, q, kk, c, u, off, u, off, u,
+                    e->cl->table_buf[rq->in[1]]);
+        } else {
+            fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiii\", m->%s_kc, %d * m->ctx, m->%s_vc, %d * m->ctx, "
+                       "%s, %s, 0, 0);\n", k, u, off, u, off, b, c);
+        }
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiif\", %s, %s, m->%s_kc, %d * m->ctx, m->%s_vc, "
                    "%d * m->ctx, 0, 0, %.9gf);\n", k + 1, o, a, u, off, u, off, scale);
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiiif\", m->%s_part, 0, %s, m->%s_kc, %d * m->ctx, "
@@ -352,7 +392,13 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
         const char *vals[4] = {second ? v2[0] : v[0], second ? v2[1] : v[1], second ? v2[2] : v[2],
                                second ? v2[3] : v[3]};
         int count = second ? 4 : n->op >= IR_OP_SILU && n->op <= IR_OP_ADD ? 0 : nv;
-        instance_name(name, sizeof name, roles[n->op][r], vals, count);
+        const char *role = roles[n->op][r];
+        if (r == 0 && n->op == IR_OP_ATTENTION && e->cl->fused[n->id] == n->id) {
+            role = "rope_kv";
+            vals[0] = v2[0], vals[1] = v2[1], vals[2] = v2[2];
+            count = 3;
+        }
+        instance_name(name, sizeof name, role, vals, count);
         fprintf(e->f, "    if (!st) st = rt_cl_kernel(&m->cl, \"%s\", &m->k[%d]);\n", name, e->cl->kernel[n->id] + r);
     }
 }
@@ -474,10 +520,17 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     int wg = e->cl->unit->wg;
     int att_wg = wg < 16 * hd ? wg : (int)(16 * hd);
     char g[128], l[64];
-    for (int r = 0; r < 2; r++) set_int(e, k, 8 + r, r ? "P" : "S");
-    snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
-    snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
-    run(e, k, "2", g, l, n);
+    if (e->cl->fused[n->id] == n->id) {
+        set_int(e, k, 13, "S");
+        set_int(e, k, 14, "P");
+        snprintf(g, sizeof g, "%" PRId64 ", (size_t)S, %" PRId64, hd / 2, heads + kvh);
+        run(e, k, "3", g, "NULL", n);
+    } else {
+        for (int r = 0; r < 2; r++) set_int(e, k, 8 + r, r ? "P" : "S");
+        snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
+        snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
+        run(e, k, "2", g, l, n);
+    }
     fprintf(f, "    if (S > %d) {\n    ", SMALL_S);
     set_int(e, k + 1, 8, "S");
     fputs("    ", f);
@@ -532,13 +585,17 @@ int cg_cl_owns(const CgEmit *e, const IrNode *n)
 {
     if (!e->cl) return 0;
     if (n->op == IR_OP_COPY) return on_unit(e, n) || e->g->nodes[n->in[0]].unit == e->cl->index;
-    return on_unit(e, n) && kernels_of(n);
+    return on_unit(e, n) && (kernels_of(n) || e->cl->fused[n->id] >= 0);
 }
 
 void cg_cl_node(const CgEmit *e, const IrNode *n)
 {
     if (n->op == IR_OP_COPY) {
         emit_copy(e, n);
+        return;
+    }
+    if (n->op == IR_OP_ROPE && e->cl->fused[n->id] >= 0) {
+        fprintf(e->f, "    /* done by the rope_kv launch of %%%d */\n", e->cl->fused[n->id]);
         return;
     }
     int k = e->cl->kernel[n->id], wg = e->cl->unit->wg;

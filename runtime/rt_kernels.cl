@@ -574,6 +574,48 @@ kernel void KNAME(rope)(global float *out, int out_off, global const float *x, i
     }
 }
 
+//@family rope_kv HEADS KV_HEADS HEAD_DIM
+/* The rope of q, the rope of k and kv_store in one launch (the decode path
+ * is bound by launches): q is rotated into qo; k is rotated straight into
+ * the layer's key cache and v copied into its value cache at rows P + s.
+ * Same arithmetic as the rope family.
+ *
+ * kernel KNAME(rope_kv)(global float *qo, int qo_off, global const float *q,
+ *         int q_off, global const float *k, int k_off, global const float *v,
+ *         int v_off, global float *kc, int kc_off, global float *vc,
+ *         int vc_off, global const float *inv_freq, int S, int P)
+ *   q, qo [S, HEADS * HEAD_DIM]; k, v [S, KV_HEADS * HEAD_DIM];
+ *   kc, vc [ctx, KV_HEADS * HEAD_DIM]; inv_freq [HEAD_DIM / 2].
+ *   global (HEAD_DIM / 2, S, HEADS + KV_HEADS), local any: work-item
+ *   (i, s, h) rotates pair i of q head h (h < HEADS) or of k head
+ *   h - HEADS, which also copies that pair of v.
+ */
+kernel void KNAME(rope_kv)(global float *qo, int qo_off, global const float *q, int q_off,
+                           global const float *k, int k_off, global const float *v, int v_off,
+                           global float *kc, int kc_off, global float *vc, int vc_off,
+                           global const float *inv_freq, int S, int P)
+{
+    int i = get_global_id(0), s = get_global_id(1), h = get_global_id(2);
+    if (i >= HEAD_DIM / 2 || s >= S)
+        return;
+    float angle = (float)(P + s) * inv_freq[i];
+    float c, sn = sincos(angle, &c);
+    if (h < HEADS) {
+        int at = s * HEADS * HEAD_DIM + h * HEAD_DIM + i;
+        float lo = q[q_off + at], hi = q[q_off + at + HEAD_DIM / 2];
+        qo[qo_off + at] = lo * c - hi * sn;
+        qo[qo_off + at + HEAD_DIM / 2] = hi * c + lo * sn;
+        return;
+    }
+    int kv = KV_HEADS * HEAD_DIM, at = s * kv + (h - HEADS) * HEAD_DIM + i;
+    int to = (P + s) * kv + (h - HEADS) * HEAD_DIM + i;
+    float lo = k[k_off + at], hi = k[k_off + at + HEAD_DIM / 2];
+    kc[kc_off + to] = lo * c - hi * sn;
+    kc[kc_off + to + HEAD_DIM / 2] = hi * c + lo * sn;
+    vc[vc_off + to] = v[v_off + at];
+    vc[vc_off + to + HEAD_DIM / 2] = v[v_off + at + HEAD_DIM / 2];
+}
+
 //@family kv_store KV_DIM
 /* Appends this step's keys and values to a layer's KV cache (the first half
  * of rt_attention): kc[P + s, :] = k[s, :], vc[P + s, :] = v[s, :].
