@@ -22,6 +22,7 @@
 #include <string.h>
 
 enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
+#define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
 typedef struct {
     char family[16];        /* rt_kernels.cl family */
@@ -459,15 +460,17 @@ void cg_cl_measure(const CgEmit *e)
 
 /* ---- model.c: forward ---- */
 
-static void run(const CgEmit *e, int k, const char *dims, const char *global, const char *local, const IrNode *n)
+/* The enqueue of kernel k for node n; in: extra indentation inside a branch. */
+static void run(const CgEmit *e, const char *in, int k, const char *dims, const char *global, const char *local,
+                const IrNode *n)
 {
-    fprintf(e->f, "    if ((st = rt_cl_run(&m->cl, m->k[%d], %s, (size_t[]){%s}, %s, \"%%%d %s\")) != RT_OK) return st;\n",
-            k, dims, global, local, n->id, n->name);
+    fprintf(e->f, "%s    if ((st = rt_cl_run(&m->cl, m->k[%d], %s, (size_t[]){%s}, %s, \"%%%d %s\")) != RT_OK) return st;\n",
+            in, k, dims, global, local, n->id, n->name);
 }
 
-static void set_int(const CgEmit *e, int k, int arg, const char *value)
+static void set_int(const CgEmit *e, const char *in, int k, int arg, const char *value)
 {
-    fprintf(e->f, "    rt_cl_set_int(m->k[%d], %d, %s);\n", k, arg, value);
+    fprintf(e->f, "%s    rt_cl_set_int(m->k[%d], %d, %s);\n", in, k, arg, value);
 }
 
 /* A linear whose input is a last_rows view reads its rows at an offset
@@ -478,7 +481,7 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k)
     if (x->op != IR_OP_LAST_ROWS) return;
     char expr[96];
     snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(e->g, x->id)->offset / 4, x->dim[1]);
-    for (int r = 0; r < 2; r++) set_int(e, k + r, 3, expr);
+    for (int r = 0; r < 2; r++) set_int(e, "", k + r, 3, expr);
 }
 
 /* Rows of W a gemv work-group takes (the family's GEMV_ROWS rule). */
@@ -496,19 +499,17 @@ static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int 
     int wg = e->cl->unit->wg, t = e->cl->unit->tile;
     char g[96], l[64];
     view_offset(e, n, k);
-    fprintf(e->f, "    if (%s <= %d) {\n    ", rows, SMALL_S);
-    set_int(e, k, 5, rows);
+    fprintf(e->f, "    if (%s <= %d) {\n", rows, SMALL_S);
+    set_int(e, BRANCH, k, 5, rows);
     snprintf(g, sizeof g, "%d * %" PRId64, wg, (N + R - 1) / R);
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
-    fputs("    ", e->f);
-    run(e, k, "1", g, l, n);
-    fprintf(e->f, "    } else {\n    ");
-    set_int(e, k + 1, 5, rows);
+    run(e, BRANCH, k, "1", g, l, n);
+    fprintf(e->f, "    } else {\n");
+    set_int(e, BRANCH, k + 1, 5, rows);
     snprintf(g, sizeof g, "%d * %" PRId64 ", %d * (((size_t)%s + %d) / %d)", t, (N + 4 * t - 1) / (4 * t), t, rows,
              8 * t - 1, 8 * t);
     snprintf(l, sizeof l, "(size_t[]){%d, %d}", t, t);
-    fputs("    ", e->f);
-    run(e, k + 1, "2", g, l, n);
+    run(e, BRANCH, k + 1, "2", g, l, n);
     fprintf(e->f, "    }\n");
 }
 
@@ -521,47 +522,40 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     int att_wg = wg < 16 * hd ? wg : (int)(16 * hd);
     char g[128], l[64];
     if (e->cl->fused[n->id] == n->id) {
-        set_int(e, k, 13, "S");
-        set_int(e, k, 14, "P");
+        set_int(e, "", k, 13, "S");
+        set_int(e, "", k, 14, "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S, %" PRId64, hd / 2, heads + kvh);
-        run(e, k, "3", g, "NULL", n);
+        run(e, "", k, "3", g, "NULL", n);
     } else {
-        for (int r = 0; r < 2; r++) set_int(e, k, 8 + r, r ? "P" : "S");
+        set_int(e, "", k, 8, "S");
+        set_int(e, "", k, 9, "P");
         snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
-        run(e, k, "2", g, l, n);
+        run(e, "", k, "2", g, l, n);
     }
-    fprintf(f, "    if (S > %d) {\n    ", SMALL_S);
-    set_int(e, k + 1, 8, "S");
-    fputs("    ", f);
-    set_int(e, k + 1, 9, "P");
+    fprintf(f, "    if (S > %d) {\n", SMALL_S);
+    set_int(e, BRANCH, k + 1, 8, "S");
+    set_int(e, BRANCH, k + 1, 9, "P");
     snprintf(g, sizeof g, "%d * (((size_t)S * %" PRId64 " + 15) / 16), %" PRId64, att_wg, group, kvh);
     snprintf(l, sizeof l, "(size_t[]){%d, 1}", att_wg);
-    fputs("    ", f);
-    run(e, k + 1, "2", g, l, n);
+    run(e, BRANCH, k + 1, "2", g, l, n);
     fprintf(f, "    } else {\n");
     if (window > 0)
         fprintf(f, "        int lo = P - %" PRId64 " + 1 > 0 ? P - %" PRId64 " + 1 : 0;\n", window, window);
     else
         fprintf(f, "        int lo = 0;\n");
     fprintf(f, "        int chunks = (P + S - lo + 63) / 64;\n"
-               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n    ");
-    set_int(e, k + 2, 8, "S");
-    fputs("    ", f);
-    set_int(e, k + 2, 9, "P");
-    fputs("    ", f);
-    set_int(e, k + 2, 10, "chunks");
+               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n");
+    set_int(e, BRANCH, k + 2, 8, "S");
+    set_int(e, BRANCH, k + 2, 9, "P");
+    set_int(e, BRANCH, k + 2, 10, "chunks");
     snprintf(g, sizeof g, "%d * (size_t)chunks, ((size_t)S * %" PRId64 " + 15) / 16, %" PRId64, att_wg, group, kvh);
     snprintf(l, sizeof l, "(size_t[]){%d, 1, 1}", att_wg);
-    fputs("    ", f);
-    run(e, k + 2, "3", g, l, n);
-    fputs("    ", f);
-    set_int(e, k + 3, 4, "S");
-    fputs("    ", f);
-    set_int(e, k + 3, 5, "chunks");
+    run(e, BRANCH, k + 2, "3", g, l, n);
+    set_int(e, BRANCH, k + 3, 4, "S");
+    set_int(e, BRANCH, k + 3, 5, "chunks");
     snprintf(g, sizeof g, "%" PRId64 ", (size_t)S * %" PRId64, hd, heads);
-    fputs("    ", f);
-    run(e, k + 3, "2", g, "NULL", n);
+    run(e, BRANCH, k + 3, "2", g, "NULL", n);
     fprintf(f, "    }\n");
 }
 
@@ -607,27 +601,27 @@ void cg_cl_node(const CgEmit *e, const IrNode *n)
     case IR_OP_EMBED:
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S", (w + wg - 1) / wg * wg);
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
-        run(e, k, "2", g, l, n);
+        run(e, "", k, "2", g, l, n);
         break;
     case IR_OP_RMSNORM:
         snprintf(g, sizeof g, "%d * (size_t)%s", wg, rows);
-        run(e, k, "1", g, l, n);
+        run(e, "", k, "1", g, l, n);
         break;
     case IR_OP_LINEAR: emit_linear(e, n, rows, k); break;
     case IR_OP_ROPE:
-        set_int(e, k, 5, rows);
-        set_int(e, k, 6, "P");
+        set_int(e, "", k, 5, rows);
+        set_int(e, "", k, 6, "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)%s", ir_attr_int(n, "head_dim") / 2, rows);
-        run(e, k, "2", g, "NULL", n);
+        run(e, "", k, "2", g, "NULL", n);
         break;
     case IR_OP_ATTENTION: emit_attention(e, n, k); break;
     default: {
         int narg = n->op == IR_OP_SILU ? 4 : 6;
         char count[64];
         snprintf(count, sizeof count, "%s * %" PRId64, rows, w);
-        set_int(e, k, narg, count);
+        set_int(e, "", k, narg, count);
         snprintf(g, sizeof g, "(((size_t)%s * %" PRId64 " + %d) / %d) * %d", rows, w, wg - 1, wg, wg);
-        run(e, k, "1", g, l, n);
+        run(e, "", k, "1", g, l, n);
         break;
     }
     }

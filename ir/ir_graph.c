@@ -186,19 +186,23 @@ static IrAttr *attr_slot(IrAttr *attr, int *nattr, int max, const char *key)
     return &attr[i];
 }
 
-void ir_set_int(IrNode *n, const char *key, int64_t v)
+/* Sets key in attr[0..*n) (node or graph attributes) to an int or a float. */
+static void put_int(IrAttr *attr, int *n, int cap, const char *key, int64_t v)
 {
-    IrAttr *a = attr_slot(n->attr, &n->nattr, IR_MAX_ATTRS, key);
+    IrAttr *a = attr_slot(attr, n, cap, key);
     a->kind = IR_ATTR_INT;
     a->i = v;
 }
 
-void ir_set_float(IrNode *n, const char *key, double v)
+static void put_float(IrAttr *attr, int *n, int cap, const char *key, double v)
 {
-    IrAttr *a = attr_slot(n->attr, &n->nattr, IR_MAX_ATTRS, key);
+    IrAttr *a = attr_slot(attr, n, cap, key);
     a->kind = IR_ATTR_FLOAT;
     a->f = v;
 }
+
+void ir_set_int(IrNode *n, const char *key, int64_t v) { put_int(n->attr, &n->nattr, IR_MAX_ATTRS, key, v); }
+void ir_set_float(IrNode *n, const char *key, double v) { put_float(n->attr, &n->nattr, IR_MAX_ATTRS, key, v); }
 
 void ir_set_str(IrNode *n, const char *key, const char *v)
 {
@@ -230,16 +234,12 @@ const char *ir_attr_str(const IrNode *n, const char *key) { return need_attr(n, 
 
 void ir_graph_set_int(IrGraph *g, const char *key, int64_t v)
 {
-    IrAttr *a = attr_slot(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key);
-    a->kind = IR_ATTR_INT;
-    a->i = v;
+    put_int(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key, v);
 }
 
 void ir_graph_set_float(IrGraph *g, const char *key, double v)
 {
-    IrAttr *a = attr_slot(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key);
-    a->kind = IR_ATTR_FLOAT;
-    a->f = v;
+    put_float(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key, v);
 }
 
 /* The graph attribute key if present; a present one of another kind is a bug. */
