@@ -12,6 +12,10 @@
  *   in forward() the arguments that do (S, P) and the enqueues, each under
  *   the comment of its IR node. Copies between the host and the unit are
  *   clEnqueueWriteBuffer / a blocking clEnqueueReadBuffer.
+ * Decode steps (S <= SMALL_S) run each fusion group of pass 'group' as one
+ * launch of the gemv family (RMSNorm, the group's linears and its epilogue:
+ * residual add, SwiGLU, or RoPE with the KV store) at the group's anchor;
+ * longer steps run the group's nodes one by one.
  * Launch geometries follow the comments of each family in rt_kernels.cl.
  */
 #include "cg.h"
@@ -24,12 +28,27 @@
 enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
+enum { MAX_VALUES = 9 };    /* params of the largest family (gemv) */
+
 typedef struct {
     char family[16];        /* rt_kernels.cl family */
-    char suffix[64];        /* appended to the family's kernel names */
-    char values[4][24];     /* its params */
+    char suffix[128];       /* appended to the family's kernel names */
+    char values[MAX_VALUES][24];    /* its params */
     int nvalues;
 } Instance;
+
+/* A fusion group, kept by its anchor: what its decode launch reads and writes. */
+typedef struct {
+    int epi;                /* gemv EPI: 0 plain, 1 residual add, 2 SwiGLU, 3 RoPE + KV store; -1 not an anchor */
+    int k;                  /* its cl_kernel */
+    int norm;               /* rmsnorm folded into the launch, -1 none */
+    int view;               /* last_rows between the norm and the linear, -1 none */
+    int x;                  /* the activation read: the norm's input, else the linears' */
+    int lin[3], nl;         /* linears in kernel order: W, W1, W2 (q, k, v / gate, up) */
+    int res;                /* EPI 1: the residual operand */
+    int att;                /* EPI 3: the attention that reads q and the cache */
+    int out;                /* the node whose buffer receives the result (EPI 3: rotated q) */
+} Group;
 
 struct CgCl {
     const FeUnit *unit;     /* the target's opencl unit */
@@ -45,6 +64,8 @@ struct CgCl {
     int ntables;
     int *fused;             /* [g->n] rope nodes done by their attention's rope_kv: its id, else -1;
                              * attention nodes that do so: their own id */
+    int *anchor;            /* [g->n] the anchor of the node's fusion group, -1 none */
+    Group *group;           /* [g->n] by anchor */
 };
 
 static const char *wt_name(IrDtype t) { return t == IR_F16 ? "half" : "float"; }
@@ -60,6 +81,7 @@ static void add_instance(CgCl *cl, const char *family, const char *const *values
     }
     if (n == 0) snprintf(in.suffix, sizeof in.suffix, "_f32"); /* param-less families: f32 kernels */
     in.nvalues = n;
+    if (n > MAX_VALUES) IR_BUG("too many family values");
     for (int i = 0; i < cl->ninst; i++)
         if (strcmp(cl->inst[i].family, in.family) == 0 && strcmp(cl->inst[i].suffix, in.suffix) == 0) return;
     if (cl->ninst == (int)(sizeof cl->inst / sizeof cl->inst[0])) IR_BUG("too many kernel instances");
@@ -74,11 +96,19 @@ static void instance_name(char *out, size_t cap, const char *base, const char *c
     if (n == 0) snprintf(out + k, cap - k, "_f32");
 }
 
-/* The cl_kernel objects a node needs, by op. */
-static int kernels_of(const IrNode *n)
+/* Whether linear n needs a gemv of its own: not when a fusion group does its
+ * decode steps (a linear of R rows still runs gemv for prefill steps that
+ * keep few rows of logits). */
+static int own_gemv(const CgCl *cl, const IrNode *n)
+{
+    return cl->anchor[n->id] < 0 || n->dim[0] == IR_DIM_R;
+}
+
+/* The cl_kernel objects a node needs for its own launches, by op. */
+static int kernels_of(const CgCl *cl, const IrNode *n)
 {
     switch (n->op) {
-    case IR_OP_LINEAR: return 2;        /* gemv, gemm */
+    case IR_OP_LINEAR: return own_gemv(cl, n) ? 2 : 1;     /* [gemv,] gemm */
     case IR_OP_ATTENTION: return 4;     /* kv_store, attn_prefill, attn_decode, attn_combine */
     case IR_OP_EMBED:
     case IR_OP_RMSNORM:
@@ -92,7 +122,7 @@ static int kernels_of(const IrNode *n)
 }
 
 /* The family values of node n (and its second family for attention). */
-static int node_values(const CgEmit *e, const IrNode *n, char v[4][24], char v2[4][24])
+static int node_values(const CgEmit *e, const IrNode *n, char v[MAX_VALUES][24], char v2[4][24])
 {
     const IrGraph *g = e->g;
     switch (n->op) {
@@ -106,7 +136,8 @@ static int node_values(const CgEmit *e, const IrNode *n, char v[4][24], char v2[
         sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
         sprintf(v[2], "%s", wt_name(g->nodes[n->in[1]].dtype));
         sprintf(v[3], "%d", n->nin > 2);
-        return 4;
+        for (int i = 4; i < MAX_VALUES; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
+        return MAX_VALUES;
     case IR_OP_ROPE:
         sprintf(v[0], "%" PRId64, ir_attr_int(n, "heads"));
         sprintf(v[1], "%" PRId64, ir_attr_int(n, "head_dim"));
@@ -160,6 +191,57 @@ static void plan_rope_fusion(const IrGraph *g, int unit, int *fused)
     }
 }
 
+/* The group anchored at node a (pass 'group' marked its members). */
+static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
+{
+    *grp = (Group){.epi = -1, .norm = -1, .view = -1, .res = -1, .att = -1, .out = a};
+    const IrNode *n = &g->nodes[a];
+    for (int i = 0; i <= a; i++) {
+        if (anchor[i] != a) continue;
+        if (g->nodes[i].op == IR_OP_RMSNORM) grp->norm = i;
+        if (g->nodes[i].op == IR_OP_LAST_ROWS) grp->view = i;
+    }
+    switch (n->op) {
+    case IR_OP_ROPE:
+        for (int i = a + 1; i < g->n && grp->att < 0; i++)
+            if (g->nodes[i].op == IR_OP_ATTENTION && anchor[g->nodes[i].in[0]] == a) grp->att = i;
+        if (grp->att < 0) IR_BUG("rope group without its attention");
+        grp->epi = 3;
+        grp->out = g->nodes[grp->att].in[0];
+        grp->lin[0] = g->nodes[grp->out].in[0];
+        grp->lin[1] = g->nodes[g->nodes[grp->att].in[1]].in[0];
+        grp->lin[2] = g->nodes[grp->att].in[2];
+        grp->nl = 3;
+        break;
+    case IR_OP_SWIGLU:
+        grp->epi = 2, grp->lin[0] = n->in[0], grp->lin[1] = n->in[1], grp->nl = 2;
+        break;
+    case IR_OP_ADD: {
+        int k = anchor[n->in[0]] == a ? 0 : 1;
+        grp->epi = 1, grp->lin[0] = n->in[k], grp->res = n->in[1 - k], grp->nl = 1;
+        break;
+    }
+    case IR_OP_LINEAR: grp->epi = 0, grp->lin[0] = a, grp->nl = 1; break;
+    default: IR_BUG("fusion group anchored at a %s", ir_op_name(n->op));
+    }
+    grp->x = grp->norm >= 0 ? g->nodes[grp->norm].in[0] : g->nodes[grp->lin[0]].in[0];
+}
+
+/* The gemv values of a group's launch: N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM. */
+static void group_values(const IrGraph *g, const Group *grp, char v[MAX_VALUES][24])
+{
+    const IrNode *l0 = &g->nodes[grp->lin[0]];
+    sprintf(v[0], "%" PRId64, l0->dim[1]);
+    sprintf(v[1], "%" PRId64, g->nodes[grp->x].dim[1]);
+    sprintf(v[2], "%s", wt_name(g->nodes[l0->in[1]].dtype));
+    sprintf(v[3], "%d", l0->nin > 2);
+    sprintf(v[4], "%d", grp->norm >= 0);
+    sprintf(v[5], "%d", grp->epi);
+    sprintf(v[6], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[1]].dim[1] : 0);
+    sprintf(v[7], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[2]].dim[1] : 0);
+    sprintf(v[8], "%" PRId64, grp->epi == 3 ? ir_attr_int(&g->nodes[grp->out], "head_dim") : 0);
+}
+
 CgCl *cg_cl_plan(const CgEmit *e, int unit)
 {
     const IrGraph *g = e->g;
@@ -170,27 +252,48 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
     cl->kv_off = calloc((size_t)g->n, sizeof *cl->kv_off);
     cl->table_buf = malloc((size_t)g->n * sizeof *cl->table_buf);
     cl->fused = malloc((size_t)g->n * sizeof *cl->fused);
+    cl->anchor = malloc((size_t)g->n * sizeof *cl->anchor);
+    cl->group = malloc((size_t)g->n * sizeof *cl->group);
     plan_rope_fusion(g, unit, cl->fused);
+    for (int i = 0; i < g->n; i++) {
+        const IrAttr *a = ir_attr(&g->nodes[i], "group");
+        cl->anchor[i] = a && g->nodes[i].unit == unit ? (int)a->i : -1;
+    }
     const CgEmit view = {.g = g, .o = e->o, .cl = cl};
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         cl->kernel[i] = -1;
+        cl->group[i].epi = -1;
         cl->table_buf[i] = n->op == IR_OP_ROPE_TABLE && n->unit == unit ? cl->ntables++ : -1;
-        if (!on_unit(&view, n) || !kernels_of(n) || (n->op == IR_OP_ROPE && cl->fused[i] >= 0)) continue;
-        cl->kernel[i] = cl->nkernels;
-        cl->nkernels += kernels_of(n);
-        char v[4][24], v2[4][24];
-        int nv = node_values(&view, n, v, v2);
-        const char *vals[4] = {v[0], v[1], v[2], v[3]}, *vals2[4] = {v2[0], v2[1], v2[2], v2[3]};
-        if (cl->fused[i] == i) add_instance(cl, "rope_kv", vals2, 3);
-        else add_instance(cl, family_of(n->op), vals, nv);
-        if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, nv);
-        if (n->op == IR_OP_ATTENTION) {
-            add_instance(cl, "attention", vals2, 4);
-            cl->kv_off[i] = (int)cl->kv_floats;
-            cl->kv_floats += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
-            int64_t part = SMALL_S * ir_attr_int(n, "heads") * (ir_attr_int(n, "head_dim") + 2);
-            if (part > cl->part_floats) cl->part_floats = part;
+        if (!on_unit(&view, n)) continue;
+        int own = n->op == IR_OP_ROPE && cl->fused[i] >= 0 ? 0 : kernels_of(cl, n);
+        if (own) {
+            cl->kernel[i] = cl->nkernels;
+            cl->nkernels += own;
+            char v[MAX_VALUES][24], v2[4][24];
+            int nv = node_values(&view, n, v, v2);
+            const char *vals[MAX_VALUES], *vals2[4] = {v2[0], v2[1], v2[2], v2[3]};
+            for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
+            if (cl->fused[i] == i) add_instance(cl, "rope_kv", vals2, 3);
+            else if (n->op != IR_OP_LINEAR || own_gemv(cl, n)) add_instance(cl, family_of(n->op), vals, nv);
+            if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, 4);
+            if (n->op == IR_OP_ATTENTION) {
+                add_instance(cl, "attention", vals2, 4);
+                cl->kv_off[i] = (int)cl->kv_floats;
+                cl->kv_floats += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+                int64_t part = SMALL_S * ir_attr_int(n, "heads") * (ir_attr_int(n, "head_dim") + 2);
+                if (part > cl->part_floats) cl->part_floats = part;
+            }
+        }
+        if (cl->anchor[i] == i) {
+            Group *grp = &cl->group[i];
+            plan_group(g, cl->anchor, i, grp);
+            grp->k = cl->nkernels++;
+            char v[MAX_VALUES][24];
+            const char *vals[MAX_VALUES];
+            group_values(g, grp, v);
+            for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
+            add_instance(cl, "gemv", vals, MAX_VALUES);
         }
     }
     return cl;
@@ -203,6 +306,8 @@ void cg_cl_free(CgCl *cl)
     free(cl->kv_off);
     free(cl->table_buf);
     free(cl->fused);
+    free(cl->anchor);
+    free(cl->group);
     free(cl);
 }
 
@@ -232,7 +337,7 @@ static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
     int rc = cg_cl_instantiate(f, templ, "common", "_common", (const char *const[]){NULL}, err, errlen);
     for (int i = 0; !rc && i < cl->ninst; i++) {
         const Instance *in = &cl->inst[i];
-        const char *vals[5] = {NULL};
+        const char *vals[MAX_VALUES + 1] = {NULL};
         for (int k = 0; k < in->nvalues; k++) vals[k] = in->values[k];
         rc = cg_cl_instantiate(f, templ, in->family, in->suffix, vals, err, errlen);
     }
@@ -339,7 +444,7 @@ static void init_args(const CgEmit *e, const IrNode *n)
         break;
     case IR_OP_LINEAR:
         if (n->nin > 2) sprintf(bias, ", m->gw[%d]", cg_weight_index(e->g, n->in[2]));
-        for (int r = 0; r < 2; r++)
+        for (int r = 0; r < kernels_of(e->cl, n); r++)
             fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimi%s\", %s, %s, %s, 0%s);\n", k + r,
                     n->nin > 2 ? "m" : "", o, a, weight_buf(e, n->in[1], w), bias);
         break;
@@ -378,6 +483,63 @@ static void init_args(const CgEmit *e, const IrNode *n)
     }
 }
 
+/* The argument kinds (for rt_cl_args) and values of the launch of group
+ * grp: the gemv family's argument list for its NORM, EPI and HAS_BIAS. */
+static void group_args(const CgEmit *e, const Group *grp, char kinds[32], char args[640])
+{
+    const IrGraph *g = e->g;
+    const char *u = e->cl->unit->name;
+    char o[96], x[96], w[32];
+    strcpy(kinds, "mimimi");
+    act(e, grp->out, o, sizeof o);
+    act(e, grp->x, x, sizeof x);
+    size_t n = snprintf(args, 640, "%s, %s, %s, 0", o, x, weight_buf(e, g->nodes[grp->lin[0]].in[1], w));
+    int bias = g->nodes[grp->lin[0]].nin > 2;
+    if (bias) {
+        strcat(kinds, "m");
+        n += snprintf(args + n, 640 - n, ", %s", weight_buf(e, g->nodes[grp->lin[0]].in[2], w));
+    }
+    if (grp->norm >= 0) {
+        strcat(kinds, "mf");
+        n += snprintf(args + n, 640 - n, ", %s, %.9gf", weight_buf(e, g->nodes[grp->norm].in[1], w),
+                      ir_attr_float(&g->nodes[grp->norm], "eps"));
+    }
+    if (grp->epi == 1) {
+        char r[96];
+        act(e, grp->res, r, sizeof r);
+        strcat(kinds, "mi");
+        n += snprintf(args + n, 640 - n, ", %s", r);
+    }
+    for (int l = 1; l < grp->nl; l++) {
+        strcat(kinds, "m");
+        n += snprintf(args + n, 640 - n, ", %s", weight_buf(e, g->nodes[grp->lin[l]].in[1], w));
+    }
+    if (grp->epi == 3) {
+        for (int l = 1; bias && l < 3; l++) {
+            strcat(kinds, "m");
+            n += snprintf(args + n, 640 - n, ", %s", weight_buf(e, g->nodes[grp->lin[l]].in[2], w));
+        }
+        strcat(kinds, "mmimi");
+        snprintf(args + n, 640 - n, ", m->%s_kc, m->%s_vc, %d * m->ctx, m->%s_tables[%d], 0", u, u,
+                 e->cl->kv_off[grp->att], u, e->cl->table_buf[g->nodes[grp->out].in[1]]);
+    }
+}
+
+/* The kernel of group a's launch and its arguments that never change. */
+static void init_group(const CgEmit *e, int a)
+{
+    const Group *grp = &e->cl->group[a];
+    char v[MAX_VALUES][24], name[192], kinds[32], args[640];
+    const char *vals[MAX_VALUES];
+    group_values(e->g, grp, v);
+    for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
+    instance_name(name, sizeof name, "gemv", vals, MAX_VALUES);
+    group_args(e, grp, kinds, args);
+    fprintf(e->f, "    /* the decode launch of group %%%d */\n", a);
+    fprintf(e->f, "    if (!st) st = rt_cl_kernel(&m->cl, \"%s\", &m->k[%d]);\n", name, grp->k);
+    fprintf(e->f, "    if (!st) st = rt_cl_args(m->k[%d], \"%s\", %s);\n", grp->k, kinds, args);
+}
+
 static void create_kernels(const CgEmit *e, const IrNode *n)
 {
     static const char *const roles[IR_OP_COUNT][4] = {
@@ -385,15 +547,16 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
         [IR_OP_ROPE] = {"rope"}, [IR_OP_ATTENTION] = {"kv_store", "attn_prefill", "attn_decode", "attn_combine"},
         [IR_OP_SILU] = {"silu"}, [IR_OP_MUL] = {"mul"}, [IR_OP_SWIGLU] = {"swiglu"}, [IR_OP_ADD] = {"add"},
     };
-    char v[4][24], v2[4][24];
+    char v[MAX_VALUES][24], v2[4][24];
     int nv = node_values(e, n, v, v2);
-    for (int r = 0; r < kernels_of(n); r++) {
-        char name[128];
+    for (int r = 0; r < kernels_of(e->cl, n); r++) {
+        char name[192];
         int second = n->op == IR_OP_ATTENTION && r > 0;
-        const char *vals[4] = {second ? v2[0] : v[0], second ? v2[1] : v[1], second ? v2[2] : v[2],
-                               second ? v2[3] : v[3]};
+        const char *vals[MAX_VALUES];
+        for (int i = 0; i < MAX_VALUES; i++) vals[i] = second && i < 4 ? v2[i] : v[i];
+        const char *role = roles[n->op][r + (n->op == IR_OP_LINEAR && !own_gemv(e->cl, n))];
         int count = second ? 4 : n->op >= IR_OP_SILU && n->op <= IR_OP_ADD ? 0 : nv;
-        const char *role = roles[n->op][r];
+        if (strcmp(role, "gemm") == 0) count = 4;
         if (r == 0 && n->op == IR_OP_ATTENTION && e->cl->fused[n->id] == n->id) {
             role = "rope_kv";
             vals[0] = v2[0], vals[1] = v2[1], vals[2] = v2[2];
@@ -438,10 +601,12 @@ void cg_cl_init(const CgEmit *e)
     }
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
-        if (cl->kernel[i] < 0) continue;
-        fprintf(f, "    /* %%%d %s \"%s\" */\n", i, ir_op_name(n->op), n->name);
-        create_kernels(e, n);
-        init_args(e, n);
+        if (cl->kernel[i] >= 0) {
+            fprintf(f, "    /* %%%d %s \"%s\" */\n", i, ir_op_name(n->op), n->name);
+            create_kernels(e, n);
+            init_args(e, n);
+        }
+        if (cl->group[i].epi >= 0) init_group(e, i);
     }
 }
 
@@ -474,43 +639,92 @@ static void set_int(const CgEmit *e, const char *in, int k, int arg, const char 
 }
 
 /* A linear whose input is a last_rows view reads its rows at an offset
- * that depends on S and R: set it for both kernels. */
-static void view_offset(const CgEmit *e, const IrNode *n, int k)
+ * that depends on S and R: set it for its kernels. */
+static void view_offset(const CgEmit *e, const IrNode *n, int k, int nk, const char *in)
 {
     const IrNode *x = &e->g->nodes[n->in[0]];
     if (x->op != IR_OP_LAST_ROWS) return;
     char expr[96];
     snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(e->g, x->id)->offset / 4, x->dim[1]);
-    for (int r = 0; r < 2; r++) set_int(e, "", k + r, 3, expr);
+    for (int r = 0; r < nk; r++) set_int(e, in, k + r, 3, expr);
 }
 
-/* Rows of W a gemv work-group takes (the family's GEMV_ROWS rule). */
-static int64_t gemv_rows(int wg, int64_t N, int64_t K)
+/* Work-groups of a gemv launch over `pairs` row pairs (the family's rule). */
+static int64_t gemv_groups(int wg, int64_t N, int64_t K, int64_t pairs)
 {
     int64_t lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
     if (lanes > wg / 2) lanes = wg / 2;
-    int64_t rows = 2 * wg / lanes;
-    return rows < 4 ? 4 : rows;
+    int64_t groups = wg / lanes;
+    return (pairs + groups - 1) / groups;
 }
 
-static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int k)
+static void emit_gemm(const CgEmit *e, const IrNode *n, const char *rows, int k, const char *in)
 {
-    int64_t N = n->dim[1], K = e->g->nodes[n->in[0]].dim[1], R = gemv_rows(e->cl->unit->wg, N, K);
-    int wg = e->cl->unit->wg, t = e->cl->unit->tile;
-    char g[96], l[64];
-    view_offset(e, n, k);
-    fprintf(e->f, "    if (%s <= %d) {\n", rows, SMALL_S);
-    set_int(e, BRANCH, k, 5, rows);
-    snprintf(g, sizeof g, "%d * %" PRId64, wg, (N + R - 1) / R);
-    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
-    run(e, BRANCH, k, "1", g, l, n);
-    fprintf(e->f, "    } else {\n");
-    set_int(e, BRANCH, k + 1, 5, rows);
+    int64_t N = n->dim[1];
+    int t = e->cl->unit->tile;
+    char g[128], l[64];
+    set_int(e, in, k, 5, rows);
     snprintf(g, sizeof g, "%d * %" PRId64 ", %d * (((size_t)%s + %d) / %d)", t, (N + 4 * t - 1) / (4 * t), t, rows,
              8 * t - 1, 8 * t);
     snprintf(l, sizeof l, "(size_t[]){%d, %d}", t, t);
-    run(e, BRANCH, k + 1, "2", g, l, n);
-    fprintf(e->f, "    }\n");
+    run(e, in, k, "2", g, l, n);
+}
+
+/* A linear: gemv for few rows, else gemm; only gemm when its group does the
+ * decode steps. */
+static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int k, const char *in)
+{
+    if (!own_gemv(e->cl, n)) {
+        view_offset(e, n, k, 1, in);
+        emit_gemm(e, n, rows, k, in);
+        return;
+    }
+    int64_t N = n->dim[1], K = e->g->nodes[n->in[0]].dim[1];
+    int wg = e->cl->unit->wg;
+    char g[96], l[64], in2[16];
+    snprintf(in2, sizeof in2, "%s" BRANCH, in);
+    view_offset(e, n, k, 2, in);
+    fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
+    set_int(e, in2, k, 5, rows);
+    snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, K, (N + 1) / 2));
+    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+    run(e, in2, k, "1", g, l, n);
+    fprintf(e->f, "%s    } else {\n", in);
+    emit_gemm(e, n, rows, k + 1, in2);
+    fprintf(e->f, "%s    }\n", in);
+}
+
+/* The decode launch of the group anchored at a, inside "if (S <= SMALL_S)". */
+static void emit_group(const CgEmit *e, int a)
+{
+    const IrGraph *g = e->g;
+    const Group *grp = &e->cl->group[a];
+    const IrNode *out = &g->nodes[grp->out], *l0 = &g->nodes[grp->lin[0]];
+    static const char *const what[] = {"", " + residual add", " -> swiglu", " -> rope of q and k, KV store"};
+    fprintf(e->f, BRANCH "    /* one launch: %s", grp->norm >= 0 ? "rmsnorm, " : "");
+    for (int l = 0; l < grp->nl; l++) fprintf(e->f, "%s%%%d %s", l ? ", " : "", grp->lin[l], g->nodes[grp->lin[l]].name);
+    fprintf(e->f, "%s */\n", what[grp->epi]);
+    char rb[24], g2[96], l[64];
+    const char *rows = cg_rows_expr(out, rb);
+    if (grp->view >= 0) {
+        char expr[96];
+        snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(g, grp->x)->offset / 4,
+                 g->nodes[grp->x].dim[1]);
+        set_int(e, BRANCH, grp->k, 3, expr);
+    }
+    set_int(e, BRANCH, grp->k, 5, rows);
+    if (grp->epi == 3) {
+        char kinds[32], args[640];
+        group_args(e, grp, kinds, args);
+        set_int(e, BRANCH, grp->k, (int)strlen(kinds) - 1, "P");
+    }
+    int64_t N = l0->dim[1], K = g->nodes[grp->x].dim[1], pairs = (N + 1) / 2;
+    if (grp->epi == 2) pairs = N;
+    if (grp->epi == 3) pairs = (N + g->nodes[grp->lin[1]].dim[1] + g->nodes[grp->lin[2]].dim[1]) / 2;
+    int wg = e->cl->unit->wg;
+    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, K, pairs));
+    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+    run(e, BRANCH, grp->k, "1", g2, l, &g->nodes[a]);
 }
 
 static void emit_attention(const CgEmit *e, const IrNode *n, int k)
@@ -521,18 +735,25 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     int wg = e->cl->unit->wg;
     int att_wg = wg < 16 * hd ? wg : (int)(16 * hd);
     char g[128], l[64];
+    /* The KV store (with the ropes when fused): decode steps of a fusion
+     * group do it in the group's launch. */
+    int grouped = e->cl->anchor[n->in[0]] >= 0;
+    const char *in = grouped ? BRANCH : "";
+    if (grouped) fprintf(f, "    if (S > %d) {     /* decode steps: the launch of group %%%d */\n", SMALL_S,
+                         e->cl->anchor[n->in[0]]);
     if (e->cl->fused[n->id] == n->id) {
-        set_int(e, "", k, 13, "S");
-        set_int(e, "", k, 14, "P");
+        set_int(e, in, k, 13, "S");
+        set_int(e, in, k, 14, "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S, %" PRId64, hd / 2, heads + kvh);
-        run(e, "", k, "3", g, "NULL", n);
+        run(e, in, k, "3", g, "NULL", n);
     } else {
-        set_int(e, "", k, 8, "S");
-        set_int(e, "", k, 9, "P");
+        set_int(e, in, k, 8, "S");
+        set_int(e, in, k, 9, "P");
         snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
-        run(e, "", k, "2", g, l, n);
+        run(e, in, k, "2", g, l, n);
     }
+    if (grouped) fprintf(f, "    }\n");
     fprintf(f, "    if (S > %d) {\n", SMALL_S);
     set_int(e, BRANCH, k + 1, 8, "S");
     set_int(e, BRANCH, k + 1, 9, "P");
@@ -579,17 +800,15 @@ int cg_cl_owns(const CgEmit *e, const IrNode *n)
 {
     if (!e->cl) return 0;
     if (n->op == IR_OP_COPY) return on_unit(e, n) || e->g->nodes[n->in[0]].unit == e->cl->index;
-    return on_unit(e, n) && (kernels_of(n) || e->cl->fused[n->id] >= 0);
+    return on_unit(e, n) && (kernels_of(e->cl, n) || e->cl->fused[n->id] >= 0 || e->cl->anchor[n->id] == n->id);
 }
 
-void cg_cl_node(const CgEmit *e, const IrNode *n)
+/* The node's own launches (all steps, or the longer steps of a group
+ * member); in: extra indentation. */
+static void emit_node(const CgEmit *e, const IrNode *n, const char *in)
 {
-    if (n->op == IR_OP_COPY) {
-        emit_copy(e, n);
-        return;
-    }
     if (n->op == IR_OP_ROPE && e->cl->fused[n->id] >= 0) {
-        fprintf(e->f, "    /* done by the rope_kv launch of %%%d */\n", e->cl->fused[n->id]);
+        fprintf(e->f, "%s    /* done by the rope_kv launch of %%%d */\n", in, e->cl->fused[n->id]);
         return;
     }
     int k = e->cl->kernel[n->id], wg = e->cl->unit->wg;
@@ -601,28 +820,56 @@ void cg_cl_node(const CgEmit *e, const IrNode *n)
     case IR_OP_EMBED:
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S", (w + wg - 1) / wg * wg);
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
-        run(e, "", k, "2", g, l, n);
+        run(e, in, k, "2", g, l, n);
         break;
     case IR_OP_RMSNORM:
         snprintf(g, sizeof g, "%d * (size_t)%s", wg, rows);
-        run(e, "", k, "1", g, l, n);
+        run(e, in, k, "1", g, l, n);
         break;
-    case IR_OP_LINEAR: emit_linear(e, n, rows, k); break;
+    case IR_OP_LINEAR: emit_linear(e, n, rows, k, in); break;
     case IR_OP_ROPE:
-        set_int(e, "", k, 5, rows);
-        set_int(e, "", k, 6, "P");
+        set_int(e, in, k, 5, rows);
+        set_int(e, in, k, 6, "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)%s", ir_attr_int(n, "head_dim") / 2, rows);
-        run(e, "", k, "2", g, "NULL", n);
+        run(e, in, k, "2", g, "NULL", n);
         break;
     case IR_OP_ATTENTION: emit_attention(e, n, k); break;
     default: {
         int narg = n->op == IR_OP_SILU ? 4 : 6;
         char count[64];
         snprintf(count, sizeof count, "%s * %" PRId64, rows, w);
-        set_int(e, "", k, narg, count);
+        set_int(e, in, k, narg, count);
         snprintf(g, sizeof g, "(((size_t)%s * %" PRId64 " + %d) / %d) * %d", rows, w, wg - 1, wg, wg);
-        run(e, "", k, "1", g, l, n);
+        run(e, in, k, "1", g, l, n);
         break;
     }
+    }
+}
+
+void cg_cl_node(const CgEmit *e, const IrNode *n)
+{
+    if (n->op == IR_OP_COPY) {
+        emit_copy(e, n);
+        return;
+    }
+    int a = e->cl->anchor[n->id];
+    int own = e->cl->kernel[n->id] >= 0;
+    if (a < 0) {
+        emit_node(e, n, "");
+    } else if (a == n->id) {
+        fprintf(e->f, "    if (S <= %d) {\n", SMALL_S);
+        emit_group(e, a);
+        if (own) {
+            fprintf(e->f, "    } else {\n");
+            emit_node(e, n, BRANCH);
+        }
+        fprintf(e->f, "    }\n");
+        if (!own) emit_node(e, n, "");
+    } else if (own) {
+        fprintf(e->f, "    if (S > %d) {     /* decode steps: the launch of group %%%d */\n", SMALL_S, a);
+        emit_node(e, n, BRANCH);
+        fprintf(e->f, "    }\n");
+    } else {
+        emit_node(e, n, "");
     }
 }

@@ -304,7 +304,7 @@ static int cmd_compile(int argc, char **argv)
     c.ctx = (int)ctx;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
-    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
+    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,group,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
     double t1 = now();
     void *tok = NULL;
     size_t tok_bytes = 0;

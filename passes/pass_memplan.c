@@ -7,7 +7,9 @@
  * result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
- * count as uses of its base) and placed first-fit, 64-byte aligned.
+ * count as uses of its base) and placed first-fit, 64-byte aligned. An
+ * operand of a fusion group (pass group) from outside it counts as used by
+ * the group's anchor: the group's one launch reads it until then.
  */
 #include "passes.h"
 
@@ -107,6 +109,15 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
         const IrNode *n = &g->nodes[i];
         for (int k = 0; k < n->nin; k++) last[base_of(g, n->in[k])] = i;
         if (n->op == IR_OP_OUTPUT) external[base_of(g, n->in[0])] = 1;
+    }
+    for (int i = 0; i < g->n; i++) {     /* what a fusion group reads lives until its anchor */
+        const IrAttr *grp = ir_attr(&g->nodes[i], "group");
+        if (!grp) continue;
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            int b = base_of(g, g->nodes[i].in[k]);
+            const IrAttr *bg = ir_attr(&g->nodes[b], "group");
+            if ((!bg || bg->i != grp->i) && last[b] < grp->i) last[b] = (int)grp->i;
+        }
     }
     Arena arena[IR_MAX_UNITS] = {{0}};
     for (int i = 0; i < g->n; i++) {

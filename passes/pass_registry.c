@@ -12,6 +12,7 @@ static const PassInfo passes[] = {
     {"dce", pass_dce, "lower", 0, "remove nodes the output does not depend on"},
     {"place", pass_place, "lower", 0, "assign every node to a unit of the target"},
     {"transfers", pass_transfers, "place", 0, "copy nodes where an operand lives on another unit"},
+    {"group", pass_group, "transfers", 0, "fusion groups that a decode step runs as one launch"},
     {"memplan", pass_memplan, "transfers", 0, "static arena offsets by liveness, one arena per unit"},
 };
 enum { NPASSES = sizeof passes / sizeof passes[0] };

@@ -40,6 +40,7 @@ void pass_fuse(IrGraph *g, const PassCtx *c);
 void pass_dce(IrGraph *g, const PassCtx *c);
 void pass_place(IrGraph *g, const PassCtx *c);
 void pass_transfers(IrGraph *g, const PassCtx *c);
+void pass_group(IrGraph *g, const PassCtx *c);
 void pass_memplan(IrGraph *g, const PassCtx *c);
 
 typedef struct {

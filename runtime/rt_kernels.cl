@@ -237,42 +237,63 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
         outr[i] = xr[i] * r * w[i];
 }
 
-//@family gemv N K WT HAS_BIAS
-/* Linear layer for a few rows (rt_linear with S <= 8), the decode hot path:
- * out[s, n] = sum_k x[s, k] * W[n, k] (+ bias[n]). Bound by reading W once.
+//@family gemv N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM
+/* Linear layer for a few rows (S <= 8), the decode hot path, with the work
+ * around it fused in: out[s, n] = sum_k x'[s, k] * W[n, k] (+ bias[n]),
+ * then an epilogue. Bound by reading the weights once; NVIDIA's OpenCL
+ * also costs some 3-4 us per launch, so a decode step wants few of them.
+ *
+ * NORM 1: x' is RMSNorm(x) * gain, computed on the fly (every work-group
+ *   takes the sums of squares of the S rows of x itself); NORM 0: x' = x.
+ * EPI picks what the results become (N1, N2, HEAD_DIM are 0 unless used):
+ *   0  out[s, n] = y[s, n]                                  (plain linear)
+ *   1  out[s, n] = res[s, n] + y[s, n]              (linear + residual add)
+ *   2  out[s, n] = silu(y[s, n]) * y1[s, n], y1 from W1 [N, K]    (SwiGLU)
+ *   3  attention input: W [N, K] = q, W1 [N1, K] = k, W2 [N2, K] = v
+ *      projections, N = heads x HEAD_DIM, N1 = N2 = kv heads x HEAD_DIM.
+ *      q and k are rotated (RoPE, pairs i and i + HEAD_DIM / 2 of a head,
+ *      angle (P + s) * inv_freq[i]); q goes to out, k and v go to the KV
+ *      cache rows P + s: kc / vc [ctx, N1] from kv_off.
  *
  * kernel KNAME(gemv)(global float *out, int out_off, global const float *x,
- *                    int x_off, global const WT *W, int S
- *                    [, global const float *bias]      (only if HAS_BIAS))
- *   x [S, K] at x_off; W [N, K]; bias [N]; out [S, N] at out_off;
- *   1 <= S <= 8. x is read with vector loads when K % 4 == 0 and
- *   x_off % 4 == 0 (else element by element: slower, same result).
- *   global (HETC_WG * ceil(N / GEMV_ROWS)), local (HETC_WG), where
+ *         int x_off, global const WT *W, int S
+ *         [, global const float *bias]                 (HAS_BIAS)
+ *         [, global const float *gain, float eps]      (NORM)
+ *         [, global const float *res, int res_off]     (EPI 1)
+ *         [, global const WT *W1]                      (EPI 2; no bias)
+ *         [, global const WT *W1, global const WT *W2
+ *            [, global const float *bias1, global const float *bias2]
+ *          , global float *kc, global float *vc, int kv_off,
+ *            global const float *inv_freq, int P])     (EPI 3)
+ *   x [S, K] at x_off; out, res [S, N] (EPI 3: out [S, N] is q);
+ *   bias [N]; gain [K]; inv_freq [HEAD_DIM / 2]; 1 <= S <= 8.
+ *   x is read with vector loads when K % 4 == 0 and x_off % 4 == 0.
+ *   global (HETC_WG * ceil(PAIRS / GEMV_GROUPS)), local (HETC_WG), where
+ *     PAIRS = ceil(N / 2) (EPI 0, 1), N (EPI 2), (N + N1 + N2) / 2 (EPI 3)
  *     GEMV_LANES = min(HETC_WG / 2, N >= 4096 ? 32 : K >= 4096 ? 128 : 64)
- *     GEMV_ROWS = 2 * HETC_WG / GEMV_LANES (at least 4)
- *   (a larger global size works too, e.g. HETC_WG * ceil(N / 4): the extra
- *   work-groups do no loads).
+ *     GEMV_GROUPS = HETC_WG / GEMV_LANES
+ *   (a larger global size works too: the extra work-groups do no loads).
  *   HETC_WG <= 512 (local memory: 64 * HETC_WG bytes).
  *
- * Tiling: the HETC_WG work-items of a work-group form groups of GEMV_LANES
- * "lanes"; each group owns GEMV_RPL = 2 consecutive rows of W. Lane l takes
- * the 8 weights 8l..8l+7 of both rows (one 16-byte load of half per row),
- * then the 8 weights GEMV_LANES * 8 further on, and so on: neighbouring
- * lanes read neighbouring 16-byte pieces, so the loads of a row are
- * coalesced, and the 8 values of x that go with them are loaded once for
- * both rows. Every lane keeps 2 * S partial sums (the loops over rows and
- * over s, unrolled to 8 with a uniform guard, stay in registers; each
- * weight is loaded once for all S). The partial sums are then added in
- * local memory (a tree over the lanes of a group) and lane 0 writes the
- * results. The last K % 8 weights of a row, if any, are taken one at a time.
- * The lanes per row trade the length of each lane's loop (loads in flight;
- * the final tree grows with the lanes) against the number of work-items on
- * the device: many rows (N >= 4096) fill it with 32 lanes each, few long
- * rows need more. The rule was tuned on an NVIDIA H200 with
- * bench/bench_opencl.c.
+ * Tiling: the work-items of a work-group form GEMV_GROUPS groups of
+ * GEMV_LANES lanes; each group owns a pair of weight rows: rows 2p, 2p + 1
+ * (EPI 0, 1), row p of W and of W1 (EPI 2), or rows i and i + HEAD_DIM / 2
+ * of one head (EPI 3: the pairs of q heads, then k, then v), so that the
+ * epilogue has both values it needs. Lane l takes the 8 weights 8l..8l+7 of
+ * both rows (one 16-byte load of half per row), then the 8 weights
+ * GEMV_LANES * 8 further on, and so on: neighbouring lanes read neighbouring
+ * 16-byte pieces, so the loads of a row are coalesced, and the 8 values of
+ * x that go with them are loaded once for both rows. Every lane keeps
+ * 2 * S partial sums (loops unrolled to 8 with a uniform guard, in
+ * registers; each weight is loaded once for all S). After one barrier the
+ * work-item (group, s) adds up its group's partial sums in local memory
+ * and does the epilogue. The last K % 8 weights of a row, if any, are taken
+ * one at a time. The lanes per row trade the length of each lane's loop
+ * (loads in flight) against the number of work-items on the device: many
+ * rows (N >= 4096) fill it with 32 lanes each, few long rows need more.
+ * The rule was tuned on an NVIDIA H200 (bench/bench_opencl.c).
  */
 #define GEMV_MAX_S 8
-#define GEMV_RPL 2
 #if N >= 4096
 #define GEMV_LANES_WANTED 32
 #elif K >= 4096
@@ -281,14 +302,41 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #define GEMV_LANES_WANTED 64
 #endif
 #define GEMV_LANES (HETC_WG / 2 < GEMV_LANES_WANTED ? HETC_WG / 2 : GEMV_LANES_WANTED)
-#define GEMV_ROWS (GEMV_RPL * HETC_WG / GEMV_LANES)
+#define GEMV_GROUPS (HETC_WG / GEMV_LANES)
 #define GEMV_K8 (K / 8)
 #define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
+#if EPI == 2
+#define GEMV_PAIRS N
+#elif EPI == 3
+#define GEMV_PAIRS ((N + N1 + N2) / 2)
+#define GEMV_HALF (HEAD_DIM / 2)
+#else
+#define GEMV_PAIRS ((N + 1) / 2)
+#endif
 #if K % 8 == 0
 #define GEMV_LOAD8(p, i) LOAD_W8A(p, i)
 #else
 #define GEMV_LOAD8(p, i) LOAD_W8(p, i)
 #endif
+
+/* Pair p's first row in its matrix, and which matrix (*mat, EPI 3 only);
+ * the second row is the next one (EPI 0, 1), the same row of W1 (EPI 2), or
+ * HEAD_DIM / 2 further on (EPI 3). */
+int KNAME(gemv_row)(int p, int *mat)
+{
+    *mat = 0;
+#if EPI == 2
+    return p;
+#elif EPI == 3
+    if (p >= (N + N1) / 2)
+        *mat = 2, p -= (N + N1) / 2;
+    else if (p >= N / 2)
+        *mat = 1, p -= N / 2;
+    return p / GEMV_HALF * HEAD_DIM + p % GEMV_HALF;
+#else
+    return 2 * p;
+#endif
+}
 
 kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
 void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_off,
@@ -296,94 +344,206 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #if HAS_BIAS
                  , global const float *bias
 #endif
+#if NORM
+                 , global const float *gain, float eps
+#endif
+#if EPI == 1
+                 , global const float *res, int res_off
+#elif EPI == 2
+                 , global const WT *W1
+#elif EPI == 3
+                 , global const WT *W1, global const WT *W2
+#if HAS_BIAS
+                 , global const float *bias1, global const float *bias2
+#endif
+                 , global float *kc, global float *vc, int kv_off, global const float *inv_freq, int P
+#endif
                  )
 {
-    local float partial[GEMV_RPL * GEMV_MAX_S][HETC_WG];
+    local float partial[2 * GEMV_MAX_S][HETC_WG];
     int lid = get_local_id(0);
-    int lane = lid % GEMV_LANES;
-    int n0 = get_group_id(0) * GEMV_ROWS + lid / GEMV_LANES * GEMV_RPL;
+    int lane = lid % GEMV_LANES, group = lid / GEMV_LANES;
+    int pair = get_group_id(0) * GEMV_GROUPS + group;
     global const float *xs = x + x_off;
     int aligned = K % 4 == 0 && x_off % 4 == 0;
-    float acc[GEMV_RPL][GEMV_MAX_S];
-    global const WT *w[GEMV_RPL];
+
+    /* The pair's two weight rows. Pairs past the end repeat the last one. */
+    int mat, row = KNAME(gemv_row)(min(pair, GEMV_PAIRS - 1), &mat);
+    global const WT *w[2];
+#if EPI == 2
+    w[0] = W + (size_t)row * K;
+    w[1] = W1 + (size_t)row * K;
+#elif EPI == 3
+    global const WT *Wm = mat == 0 ? W : mat == 1 ? W1 : W2;
+    w[0] = Wm + (size_t)row * K;
+    w[1] = Wm + (size_t)(row + GEMV_HALF) * K;
+#else
+    w[0] = W + (size_t)row * K;
+    w[1] = W + (size_t)min(row + 1, N - 1) * K;
+#endif
+
+    float inv[GEMV_MAX_S];
+#if NORM
+    {
+        float ss[GEMV_MAX_S];
 #pragma unroll
-    for (int r = 0; r < GEMV_RPL; r++) {
-        w[r] = W + (size_t)min(n0 + r, N - 1) * K;     /* rows past N repeat row N-1 */
+        for (int s = 0; s < GEMV_MAX_S; s++) {
+            ss[s] = 0.0f;
+            if (s < S)
+                for (int i = lid; i < K; i += HETC_WG)
+                    ss[s] += xs[s * K + i] * xs[s * K + i];
+            partial[s][lid] = ss[s];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid < S) {
+            float t = 0.0f;
+            for (int i = 0; i < HETC_WG; i++)
+                t += partial[lid][i];
+            partial[GEMV_MAX_S][lid] = 1.0f / sqrt(t / K + eps);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+        for (int s = 0; s < GEMV_MAX_S; s++)
+            inv[s] = s < S ? partial[GEMV_MAX_S][s] : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#else
+#pragma unroll
+    for (int s = 0; s < GEMV_MAX_S; s++)
+        inv[s] = 1.0f;
+#endif
+
+    float acc[2][GEMV_MAX_S];
+#pragma unroll
+    for (int r = 0; r < 2; r++)
 #pragma unroll
         for (int s = 0; s < GEMV_MAX_S; s++)
             acc[r][s] = 0.0f;
-    }
 
-    if (n0 < N) {
+    if (pair < GEMV_PAIRS) {
         /* All lanes take the same, compile-time number of steps, so that the
          * loop can be unrolled and several loads be in flight at once. */
 #pragma unroll 4
         for (int step = 0; step < GEMV_STEPS; step++) {
             int i = step * GEMV_LANES + lane;
             if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
-                float8 wv[GEMV_RPL];
-#pragma unroll
-                for (int r = 0; r < GEMV_RPL; r++)
-                    wv[r] = GEMV_LOAD8(w[r], i);
+                float8 wv0 = GEMV_LOAD8(w[0], i), wv1 = GEMV_LOAD8(w[1], i);
+#if NORM
+                float8 gv = hetc_x8(gain, i, K % 4 == 0);
+#endif
 #pragma unroll
                 for (int s = 0; s < GEMV_MAX_S; s++) {
                     if (s < S) {
                         float8 xv = hetc_x8(xs + s * K, i, aligned);
-#pragma unroll
-                        for (int r = 0; r < GEMV_RPL; r++)
-                            acc[r][s] += hetc_dot8(wv[r], xv);
+#if NORM
+                        xv *= gv;
+#endif
+                        acc[0][s] += hetc_dot8(wv0, xv);
+                        acc[1][s] += hetc_dot8(wv1, xv);
                     }
                 }
             }
         }
         for (int k = GEMV_K8 * 8 + lane; k < K; k += GEMV_LANES) {
+            float w0 = LOAD_W(w[0], k), w1 = LOAD_W(w[1], k);
 #pragma unroll
-            for (int r = 0; r < GEMV_RPL; r++) {
-                float wk = LOAD_W(w[r], k);
-#pragma unroll
-                for (int s = 0; s < GEMV_MAX_S; s++)
-                    if (s < S)
-                        acc[r][s] += wk * xs[s * K + k];
+            for (int s = 0; s < GEMV_MAX_S; s++) {
+                if (s < S) {
+#if NORM
+                    float xk = xs[s * K + k] * gain[k];
+#else
+                    float xk = xs[s * K + k];
+#endif
+                    acc[0][s] += w0 * xk;
+                    acc[1][s] += w1 * xk;
+                }
             }
         }
     }
 
 #pragma unroll
-    for (int r = 0; r < GEMV_RPL; r++) {
-#pragma unroll
-        for (int s = 0; s < GEMV_MAX_S; s++)
-            if (s < S)
-                partial[r * GEMV_MAX_S + s][lid] = acc[r][s];
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half_n = GEMV_LANES / 2; half_n > 0; half_n /= 2) {
-        if (lane < half_n)
-            for (int r = 0; r < GEMV_RPL; r++)
-                for (int s = 0; s < S; s++)
-                    partial[r * GEMV_MAX_S + s][lid] += partial[r * GEMV_MAX_S + s][lid + half_n];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lane == 0) {
-        for (int r = 0; r < GEMV_RPL && n0 + r < N; r++) {
-#if HAS_BIAS
-            float b = bias[n0 + r];
-#else
-            float b = 0.0f;
-#endif
-            for (int s = 0; s < S; s++)
-                out[out_off + s * N + n0 + r] = partial[r * GEMV_MAX_S + s][lid] + b;
+    for (int s = 0; s < GEMV_MAX_S; s++) {
+        if (s < S) {
+            partial[s][lid] = acc[0][s];
+            partial[GEMV_MAX_S + s][lid] = acc[1][s];
         }
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid >= GEMV_GROUPS * S)
+        return;
+
+    /* The epilogue of work-item (g, s): its group's pair, for token s. */
+    int g = lid / S, s = lid % S;
+    pair = get_group_id(0) * GEMV_GROUPS + g;
+    if (pair >= GEMV_PAIRS)
+        return;
+    row = KNAME(gemv_row)(pair, &mat);
+    float y0 = 0.0f, y1 = 0.0f;
+    for (int j = 0; j < GEMV_LANES; j++) {
+        int l = g * GEMV_LANES + (j + lid) % GEMV_LANES;    /* staggered: fewer bank conflicts */
+        y0 += partial[s][l];
+        y1 += partial[GEMV_MAX_S + s][l];
+    }
+    y0 *= inv[s];
+    y1 *= inv[s];
+#if EPI == 2
+    out[out_off + s * N + row] = y0 / (1.0f + exp(-y0)) * y1;
+#elif EPI == 3
+    int at = row;
+    if (mat == 0) {
+#if HAS_BIAS
+        y0 += bias[at], y1 += bias[at + GEMV_HALF];
+#endif
+    } else if (mat == 1) {
+#if HAS_BIAS
+        y0 += bias1[at], y1 += bias1[at + GEMV_HALF];
+#endif
+    } else {
+#if HAS_BIAS
+        y0 += bias2[at], y1 += bias2[at + GEMV_HALF];
+#endif
+        vc[kv_off + (P + s) * N2 + at] = y0;
+        vc[kv_off + (P + s) * N2 + at + GEMV_HALF] = y1;
+        return;
+    }
+    float c, sn = sincos((float)(P + s) * inv_freq[at % GEMV_HALF], &c);
+    float r0 = y0 * c - y1 * sn, r1 = y1 * c + y0 * sn;
+    if (mat == 0) {
+        out[out_off + s * N + at] = r0;
+        out[out_off + s * N + at + GEMV_HALF] = r1;
+    } else {
+        kc[kv_off + (P + s) * N1 + at] = r0;
+        kc[kv_off + (P + s) * N1 + at + GEMV_HALF] = r1;
+    }
+#else
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int n = row + r;
+        if (n >= N)
+            break;
+        float v = r ? y1 : y0;
+#if HAS_BIAS
+        v += bias[n];
+#endif
+#if EPI == 1
+        v += res[res_off + s * N + n];
+#endif
+        out[out_off + s * N + n] = v;
+    }
+#endif
 }
 
 #undef GEMV_MAX_S
-#undef GEMV_RPL
 #undef GEMV_LANES_WANTED
 #undef GEMV_LANES
-#undef GEMV_ROWS
+#undef GEMV_GROUPS
 #undef GEMV_K8
 #undef GEMV_STEPS
+#undef GEMV_PAIRS
 #undef GEMV_LOAD8
+#if EPI == 3
+#undef GEMV_HALF
+#endif
 
 //@family gemm N K WT HAS_BIAS
 /* Linear layer for many rows (rt_linear, prefill): out[s, n] =

@@ -19,7 +19,7 @@ static RtCl cl;                 /* the device under test */
 static char *templ;             /* runtime/rt_kernels.cl */
 static int have_platform;
 
-enum { MAX_VALUES = 8 };
+enum { MAX_VALUES = 12 };
 
 /* Launch configuration of a program: the globals kernels.cl starts with. */
 typedef struct {
@@ -241,7 +241,7 @@ static void test_template(void **state)
 {
     (void)state;
     static const char *const expect[][2] = {
-        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS"},
+        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM"},
         {"gemm", "N K WT HAS_BIAS"}, {"rope", "HEADS HEAD_DIM"}, {"kv_store", "KV_DIM"},
         {"attention", "HEADS KV_HEADS HEAD_DIM WINDOW"}, {"elementwise", ""},
     };
@@ -263,7 +263,7 @@ static void test_template(void **state)
     char *out = NULL;
     size_t n;
     FILE *f = open_memstream(&out, &n);
-    const char *ok[] = {"100", "257", "half", "1", NULL};
+    const char *ok[] = {"100", "257", "half", "1", "0", "0", "0", "0", "0", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t3", ok, err, sizeof err), 0);
     const char *few[] = {"100", "257", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t4", few, err, sizeof err), -1);
@@ -275,9 +275,9 @@ static void test_template(void **state)
     assert_int_equal(cg_cl_instantiate(f, templ, "nope", "_x", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "nope"));
     fclose(f);
-    assert_non_null(strstr(out, "N=100 K=257 WT=half HAS_BIAS=1"));
+    assert_non_null(strstr(out, "N=100 K=257 WT=half HAS_BIAS=1 NORM=0"));
     assert_non_null(strstr(out, "#define KNAME(base) base##_t3\n#define N 100\n#define K 257\n"));
-    assert_non_null(strstr(out, "#undef KNAME\n#undef N\n#undef K\n#undef WT\n#undef HAS_BIAS\n"));
+    assert_non_null(strstr(out, "#undef KNAME\n#undef N\n#undef K\n#undef WT\n#undef HAS_BIAS\n#undef NORM\n"));
     assert_null(strstr(out, "_t4"));
     free(out);
 }
@@ -351,10 +351,11 @@ static void test_linear(void **state)
             snprintf(vals[i][0], 16, "%d", sh->N);
             snprintf(vals[i][1], 16, "%d", sh->K);
             snprintf(vals[i][2], 16, "%d", sh->bias);
-            for (int p = 0; p < 2; p++)
-                inst[2 * i + p] = (Instance){p ? "gemm" : "gemv", tu_fmt("_l%d", i),
-                                             {vals[i][0], vals[i][1],
-                                              sh->half ? "half" : "float", vals[i][2], NULL}};
+            inst[2 * i] = (Instance){"gemv", tu_fmt("_l%d", i),
+                                     {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2],
+                                      "0", "0", "0", "0", "0", NULL}};
+            inst[2 * i + 1] = (Instance){"gemm", tu_fmt("_l%d", i),
+                                         {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2], NULL}};
         }
         build_program(&cfgs[c], inst, 2 * N_LINEAR);
         for (int i = 0; i < N_LINEAR; i++)
@@ -386,7 +387,7 @@ static void test_half_exact(void **state)
     float x[K * K], got[K * N];
     for (int i = 0; i < K * K; i++)
         x[i] = i % (K + 1) == 0 ? 1.0f : 0.0f;     /* identity: row s is one-hot at s */
-    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", NULL}},
+    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", "0", "0", "0", "0", "0", NULL}},
                         {"gemm", "_x", {"40", "64", "half", "0", NULL}}};
     build_program(&configs[1], inst, 2);
     Arena a = {0};

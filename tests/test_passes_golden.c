@@ -57,6 +57,14 @@ static void test_place(void **state) { check_pass("place", "place"); }
 static void test_transfers(void **state) { check_pass("transfers", "transfers"); }
 static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
 static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "memplan"); }
+static void test_group(void **state) { check_pass("group", "group"); }
+
+/* memplan keeps what a fusion group reads alive until the group's anchor. */
+static void test_memplan_groups(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/group.in.ir --passes=group,memplan", tu_hetc(), tu_src()),
+                 "group-memplan.out.ir");
+}
 
 static void test_requires(void **state)
 {
@@ -80,7 +88,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lower_llama), cmocka_unit_test(test_lower_qwen2), cmocka_unit_test(test_fuse),
         cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
-        cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units),
+        cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
+        cmocka_unit_test(test_memplan_groups),
         cmocka_unit_test(test_requires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
