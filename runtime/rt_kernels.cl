@@ -243,8 +243,10 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * then an epilogue. Bound by reading the weights once; NVIDIA's OpenCL
  * also costs some 3-4 us per launch, so a decode step wants few of them.
  *
- * NORM 1: x' is RMSNorm(x) * gain, computed on the fly (every work-group
- *   takes the sums of squares of the S rows of x itself); NORM 0: x' = x.
+ * NORM 1: x' is RMSNorm(x) * gain, computed on the fly: y = rms(x)^-1 *
+ *   sum_k W[n, k] * x[k] * gain[k], where the lanes that read x for the
+ *   dot products also add up its squares (each group of lanes reads all
+ *   of x once); NORM 0: x' = x.
  * EPI picks what the results become (N1, N2, HEAD_DIM are 0 unless used):
  *   0  out[s, n] = y[s, n]                                  (plain linear)
  *   1  out[s, n] = res[s, n] + y[s, n]              (linear + residual add)
@@ -273,7 +275,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  *     GEMV_LANES = min(HETC_WG / 2, N >= 4096 ? 32 : K >= 4096 ? 128 : 64)
  *     GEMV_GROUPS = HETC_WG / GEMV_LANES
  *   (a larger global size works too: the extra work-groups do no loads).
- *   HETC_WG <= 512 (local memory: 64 * HETC_WG bytes).
+ *   HETC_WG <= 512 (local memory: 96 * HETC_WG bytes).
  *
  * Tiling: the work-items of a work-group form GEMV_GROUPS groups of
  * GEMV_LANES lanes; each group owns a pair of weight rows: rows 2p, 2p + 1
@@ -284,10 +286,10 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * GEMV_LANES * 8 further on, and so on: neighbouring lanes read neighbouring
  * 16-byte pieces, so the loads of a row are coalesced, and the 8 values of
  * x that go with them are loaded once for both rows. Every lane keeps
- * 2 * S partial sums (loops unrolled to 8 with a uniform guard, in
- * registers; each weight is loaded once for all S). After one barrier the
- * work-item (group, s) adds up its group's partial sums in local memory
- * and does the epilogue. The last K % 8 weights of a row, if any, are taken
+ * 2 * S partial sums, and S sums of squares of x with NORM (loops unrolled
+ * to 8 with a uniform guard, in registers; each weight is loaded once for
+ * all S). After one barrier the work-item (group, s) adds up its group's
+ * partial sums in local memory and does the epilogue. The last K % 8 weights of a row, if any, are taken
  * one at a time. The lanes per row trade the length of each lane's loop
  * (loads in flight) against the number of work-items on the device: many
  * rows (N >= 4096) fill it with 32 lanes each, few long rows need more.
@@ -360,7 +362,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #endif
                  )
 {
-    local float partial[2 * GEMV_MAX_S][HETC_WG];
+    local float partial[3 * GEMV_MAX_S][HETC_WG];   /* row 0, row 1, squares of x */
     int lid = get_local_id(0);
     int lane = lid % GEMV_LANES, group = lid / GEMV_LANES;
     int pair = get_group_id(0) * GEMV_GROUPS + group;
@@ -382,40 +384,9 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     w[1] = W + (size_t)min(row + 1, N - 1) * K;
 #endif
 
-    float inv[GEMV_MAX_S];
-#if NORM
-    {
-        float ss[GEMV_MAX_S];
+    float acc[3][GEMV_MAX_S];      /* row 0, row 1, squares of x (NORM) */
 #pragma unroll
-        for (int s = 0; s < GEMV_MAX_S; s++) {
-            ss[s] = 0.0f;
-            if (s < S)
-                for (int i = lid; i < K; i += HETC_WG)
-                    ss[s] += xs[s * K + i] * xs[s * K + i];
-            partial[s][lid] = ss[s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < S) {
-            float t = 0.0f;
-            for (int i = 0; i < HETC_WG; i++)
-                t += partial[lid][i];
-            partial[GEMV_MAX_S][lid] = 1.0f / sqrt(t / K + eps);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-#pragma unroll
-        for (int s = 0; s < GEMV_MAX_S; s++)
-            inv[s] = s < S ? partial[GEMV_MAX_S][s] : 0.0f;
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-#else
-#pragma unroll
-    for (int s = 0; s < GEMV_MAX_S; s++)
-        inv[s] = 1.0f;
-#endif
-
-    float acc[2][GEMV_MAX_S];
-#pragma unroll
-    for (int r = 0; r < 2; r++)
+    for (int r = 0; r < 3; r++)
 #pragma unroll
         for (int s = 0; s < GEMV_MAX_S; s++)
             acc[r][s] = 0.0f;
@@ -436,6 +407,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
                     if (s < S) {
                         float8 xv = hetc_x8(xs + s * K, i, aligned);
 #if NORM
+                        acc[2][s] += hetc_dot8(xv, xv);
                         xv *= gv;
 #endif
                         acc[0][s] += hetc_dot8(wv0, xv);
@@ -449,10 +421,10 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #pragma unroll
             for (int s = 0; s < GEMV_MAX_S; s++) {
                 if (s < S) {
-#if NORM
-                    float xk = xs[s * K + k] * gain[k];
-#else
                     float xk = xs[s * K + k];
+#if NORM
+                    acc[2][s] += xk * xk;
+                    xk *= gain[k];
 #endif
                     acc[0][s] += w0 * xk;
                     acc[1][s] += w1 * xk;
@@ -466,6 +438,9 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         if (s < S) {
             partial[s][lid] = acc[0][s];
             partial[GEMV_MAX_S + s][lid] = acc[1][s];
+#if NORM
+            partial[2 * GEMV_MAX_S + s][lid] = acc[2][s];
+#endif
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -478,14 +453,20 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     if (pair >= GEMV_PAIRS)
         return;
     row = KNAME(gemv_row)(pair, &mat);
-    float y0 = 0.0f, y1 = 0.0f;
+    float y0 = 0.0f, y1 = 0.0f, ss = 0.0f;
     for (int j = 0; j < GEMV_LANES; j++) {
         int l = g * GEMV_LANES + (j + lid) % GEMV_LANES;    /* staggered: fewer bank conflicts */
         y0 += partial[s][l];
         y1 += partial[GEMV_MAX_S + s][l];
+#if NORM
+        ss += partial[2 * GEMV_MAX_S + s][l];
+#endif
     }
-    y0 *= inv[s];
-    y1 *= inv[s];
+#if NORM
+    float inv = 1.0f / sqrt(ss / K + eps);
+    y0 *= inv;
+    y1 *= inv;
+#endif
 #if EPI == 2
     out[out_off + s * N + row] = y0 / (1.0f + exp(-y0)) * y1;
 #elif EPI == 3
@@ -837,7 +818,7 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
  *         float scale)
  *   Split-K for small S (decode): the keys any row needs, lo(s = 0) ..
  *   P + S - 1, are cut into n_chunks equal chunks, one per work-group
- *   (n_chunks >= 1, chosen by the caller; about ceil(keys / 64) fills a GPU).
+ *   (1 <= n_chunks <= keys, chosen by the caller: 16 to 32 fill an H200).
  *   Each writes, for each of its rows, the record (m, l, acc[HEAD_DIM]) of
  *   its chunk (unnormalised) to part.
  *   global (ATT_WG * n_chunks, ceil(S * GROUP / 16), KV_HEADS),
