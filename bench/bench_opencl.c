@@ -347,10 +347,12 @@ static char *program_source(const Bench *b, const char *templ, int fp16, size_t 
         snprintf(n, sizeof n, "%d", shapes[i].N);
         snprintf(k, sizeof k, "%d", shapes[i].K);
         snprintf(suffix, sizeof suffix, "_s%d", i);
-        const char *values[] = {n, k, "half", "0", NULL};
-        rc = cg_cl_instantiate(f, templ, "gemv", suffix, values, err, sizeof err);
+        /* gemv as a decode step of one token runs it: plain, MAX_S 1 */
+        const char *gemv[] = {n, k, "half", "0", "0", "0", "0", "0", "0", "1", NULL};
+        const char *gemm[] = {n, k, "half", "0", NULL};
+        rc = cg_cl_instantiate(f, templ, "gemv", suffix, gemv, err, sizeof err);
         if (rc == 0)
-            rc = cg_cl_instantiate(f, templ, "gemm", suffix, values, err, sizeof err);
+            rc = cg_cl_instantiate(f, templ, "gemm", suffix, gemm, err, sizeof err);
     }
     const char *att[] = {"32", "4", "64", "0", NULL}, *kv[] = {"256", NULL};
     if (rc == 0)

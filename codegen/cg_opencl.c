@@ -32,7 +32,7 @@ enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and sp
 enum { ATT_CHUNK = 16, ATT_MAX_CHUNKS = 32 };
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
-enum { MAX_VALUES = 9 };    /* params of the largest family (gemv) */
+enum { MAX_VALUES = 10 };   /* params of the largest family (gemv) */
 
 typedef struct {
     char family[16];        /* rt_kernels.cl family */
@@ -44,7 +44,7 @@ typedef struct {
 /* A fusion group, kept by its anchor: what its decode launch reads and writes. */
 typedef struct {
     int epi;                /* gemv EPI: 0 plain, 1 residual add, 2 SwiGLU, 3 RoPE + KV store; -1 not an anchor */
-    int k;                  /* its cl_kernel */
+    int k;                  /* its cl_kernels: k for up to SMALL_S tokens, k + 1 for one */
     int norm;               /* rmsnorm folded into the launch, -1 none */
     int view;               /* last_rows between the norm and the linear, -1 none */
     int x;                  /* the activation read: the norm's input, else the linears' */
@@ -140,7 +140,8 @@ static int node_values(const CgEmit *e, const IrNode *n, char v[MAX_VALUES][24],
         sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
         sprintf(v[2], "%s", wt_name(g->nodes[n->in[1]].dtype));
         sprintf(v[3], "%d", n->nin > 2);
-        for (int i = 4; i < MAX_VALUES; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
+        for (int i = 4; i < MAX_VALUES - 1; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
+        sprintf(v[MAX_VALUES - 1], "%d", SMALL_S);
         return MAX_VALUES;
     case IR_OP_ROPE:
         sprintf(v[0], "%" PRId64, ir_attr_int(n, "heads"));
@@ -231,8 +232,9 @@ static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
     grp->x = grp->norm >= 0 ? g->nodes[grp->norm].in[0] : g->nodes[grp->lin[0]].in[0];
 }
 
-/* The gemv values of a group's launch: N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM. */
-static void group_values(const IrGraph *g, const Group *grp, char v[MAX_VALUES][24])
+/* The gemv values of a group's launch: N K WT HAS_BIAS NORM EPI N1 N2
+ * HEAD_DIM MAX_S. */
+static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[MAX_VALUES][24])
 {
     const IrNode *l0 = &g->nodes[grp->lin[0]];
     sprintf(v[0], "%" PRId64, l0->dim[1]);
@@ -244,6 +246,7 @@ static void group_values(const IrGraph *g, const Group *grp, char v[MAX_VALUES][
     sprintf(v[6], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[1]].dim[1] : 0);
     sprintf(v[7], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[2]].dim[1] : 0);
     sprintf(v[8], "%" PRId64, grp->epi == 3 ? ir_attr_int(&g->nodes[grp->out], "head_dim") : 0);
+    sprintf(v[9], "%d", max_s);
 }
 
 CgCl *cg_cl_plan(const CgEmit *e, int unit)
@@ -292,12 +295,15 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
         if (cl->anchor[i] == i) {
             Group *grp = &cl->group[i];
             plan_group(g, cl->anchor, i, grp);
-            grp->k = cl->nkernels++;
-            char v[MAX_VALUES][24];
-            const char *vals[MAX_VALUES];
-            group_values(g, grp, v);
-            for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
-            add_instance(cl, "gemv", vals, MAX_VALUES);
+            grp->k = cl->nkernels;
+            cl->nkernels += 2;
+            for (int r = 0; r < 2; r++) {
+                char v[MAX_VALUES][24];
+                const char *vals[MAX_VALUES];
+                group_values(g, grp, r ? 1 : SMALL_S, v);
+                for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
+                add_instance(cl, "gemv", vals, MAX_VALUES);
+            }
         }
     }
     return cl;
@@ -533,15 +539,18 @@ static void group_args(const CgEmit *e, const Group *grp, char kinds[32], char a
 static void init_group(const CgEmit *e, int a)
 {
     const Group *grp = &e->cl->group[a];
-    char v[MAX_VALUES][24], name[192], kinds[32], args[640];
-    const char *vals[MAX_VALUES];
-    group_values(e->g, grp, v);
-    for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
-    instance_name(name, sizeof name, "gemv", vals, MAX_VALUES);
+    char kinds[32], args[640];
     group_args(e, grp, kinds, args);
-    fprintf(e->f, "    /* the decode launch of group %%%d */\n", a);
-    fprintf(e->f, "    if (!st) st = rt_cl_kernel(&m->cl, \"%s\", &m->k[%d]);\n", name, grp->k);
-    fprintf(e->f, "    if (!st) st = rt_cl_args(m->k[%d], \"%s\", %s);\n", grp->k, kinds, args);
+    fprintf(e->f, "    /* the decode launch of group %%%d: up to %d tokens, one token */\n", a, SMALL_S);
+    for (int r = 0; r < 2; r++) {
+        char v[MAX_VALUES][24], name[192];
+        const char *vals[MAX_VALUES];
+        group_values(e->g, grp, r ? 1 : SMALL_S, v);
+        for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
+        instance_name(name, sizeof name, "gemv", vals, MAX_VALUES);
+        fprintf(e->f, "    if (!st) st = rt_cl_kernel(&m->cl, \"%s\", &m->k[%d]);\n", name, grp->k + r);
+        fprintf(e->f, "    if (!st) st = rt_cl_args(m->k[%d], \"%s\", %s);\n", grp->k + r, kinds, args);
+    }
 }
 
 static void create_kernels(const CgEmit *e, const IrNode *n)
@@ -631,16 +640,31 @@ void cg_cl_measure(const CgEmit *e)
 /* ---- model.c: forward ---- */
 
 /* The enqueue of kernel k for node n; in: extra indentation inside a branch. */
+static void run_on(const CgEmit *e, const char *in, const char *kern, const char *dims, const char *global,
+                   const char *local, const IrNode *n)
+{
+    fprintf(e->f, "%s    if ((st = rt_cl_run(&m->cl, %s, %s, (size_t[]){%s}, %s, \"%%%d %s\")) != RT_OK) return st;\n",
+            in, kern, dims, global, local, n->id, n->name);
+}
+
+static void set_int_on(const CgEmit *e, const char *in, const char *kern, int arg, const char *value)
+{
+    fprintf(e->f, "%s    rt_cl_set_int(%s, %d, %s);\n", in, kern, arg, value);
+}
+
 static void run(const CgEmit *e, const char *in, int k, const char *dims, const char *global, const char *local,
                 const IrNode *n)
 {
-    fprintf(e->f, "%s    if ((st = rt_cl_run(&m->cl, m->k[%d], %s, (size_t[]){%s}, %s, \"%%%d %s\")) != RT_OK) return st;\n",
-            in, k, dims, global, local, n->id, n->name);
+    char kern[32];
+    snprintf(kern, sizeof kern, "m->k[%d]", k);
+    run_on(e, in, kern, dims, global, local, n);
 }
 
 static void set_int(const CgEmit *e, const char *in, int k, int arg, const char *value)
 {
-    fprintf(e->f, "%s    rt_cl_set_int(m->k[%d], %d, %s);\n", in, k, arg, value);
+    char kern[32];
+    snprintf(kern, sizeof kern, "m->k[%d]", k);
+    set_int_on(e, in, kern, arg, value);
 }
 
 /* A linear whose input is a last_rows view reads its rows at an offset
@@ -711,17 +735,18 @@ static void emit_group(const CgEmit *e, int a)
     fprintf(e->f, "%s */\n", what[grp->epi]);
     char rb[24], g2[96], l[64];
     const char *rows = cg_rows_expr(out, rb);
+    fprintf(e->f, BRANCH "    cl_kernel kg = m->k[%s == 1 ? %d : %d];\n", rows, grp->k + 1, grp->k);
     if (grp->view >= 0) {
         char expr[96];
         snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(g, grp->x)->offset / 4,
                  g->nodes[grp->x].dim[1]);
-        set_int(e, BRANCH, grp->k, 3, expr);
+        set_int_on(e, BRANCH, "kg", 3, expr);
     }
-    set_int(e, BRANCH, grp->k, 5, rows);
+    set_int_on(e, BRANCH, "kg", 5, rows);
     if (grp->epi == 3) {
         char kinds[32], args[640];
         group_args(e, grp, kinds, args);
-        set_int(e, BRANCH, grp->k, (int)strlen(kinds) - 1, "P");
+        set_int_on(e, BRANCH, "kg", (int)strlen(kinds) - 1, "P");
     }
     int64_t N = l0->dim[1], K = g->nodes[grp->x].dim[1], pairs = (N + 1) / 2;
     if (grp->epi == 2) pairs = N;
@@ -729,7 +754,7 @@ static void emit_group(const CgEmit *e, int a)
     int wg = e->cl->unit->wg;
     snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, K, pairs));
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
-    run(e, BRANCH, grp->k, "1", g2, l, &g->nodes[a]);
+    run_on(e, BRANCH, "kg", "1", g2, l, &g->nodes[a]);
 }
 
 static void emit_attention(const CgEmit *e, const IrNode *n, int k)

@@ -237,7 +237,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
         outr[i] = xr[i] * r * w[i];
 }
 
-//@family gemv N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM
+//@family gemv N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S
 /* Linear layer for a few rows (S <= 8), the decode hot path, with the work
  * around it fused in: out[s, n] = sum_k x'[s, k] * W[n, k] (+ bias[n]),
  * then an epilogue. Bound by reading the weights once; NVIDIA's OpenCL
@@ -268,8 +268,10 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  *          , global float *kc, global float *vc, int kv_off,
  *            global const float *inv_freq, int P])     (EPI 3)
  *   x [S, K] at x_off; out, res [S, N] (EPI 3: out [S, N] is q);
- *   bias [N]; gain [K]; inv_freq [HEAD_DIM / 2]; 1 <= S <= 8.
- *   x is read with vector loads when K % 4 == 0 and x_off % 4 == 0.
+ *   bias [N]; gain [K]; inv_freq [HEAD_DIM / 2]; 1 <= S <= MAX_S <= 8
+ *   (an instance for MAX_S 1 runs single tokens faster: its loops are
+ *   known to take one row). When K % 4 == 0, x_off must be a multiple of
+ *   4: x is read with 16-byte vector loads.
  *   global (HETC_WG * ceil(PAIRS / GEMV_GROUPS)), local (HETC_WG), where
  *     PAIRS = ceil(N / 2) (EPI 0, 1), N (EPI 2), (N + N1 + N2) / 2 (EPI 3)
  *     GEMV_LANES = min(HETC_WG / 2, N >= 4096 ? 32 : K >= 4096 ? 128 : 64)
@@ -287,15 +289,15 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * 16-byte pieces, so the loads of a row are coalesced, and the 8 values of
  * x that go with them are loaded once for both rows. Every lane keeps
  * 2 * S partial sums, and S sums of squares of x with NORM (loops unrolled
- * to 8 with a uniform guard, in registers; each weight is loaded once for
- * all S). After one barrier the work-item (group, s) adds up its group's
- * partial sums in local memory and does the epilogue. The last K % 8 weights of a row, if any, are taken
- * one at a time. The lanes per row trade the length of each lane's loop
+ * to MAX_S with a uniform guard, in registers; each weight is loaded once
+ * for all S). After one barrier the work-item (group, s) adds up its
+ * group's partial sums in local memory and does the epilogue. The last
+ * K % 8 weights of a row, if any, are taken one at a time. The lanes per row trade the length of each lane's loop
  * (loads in flight) against the number of work-items on the device: many
  * rows (N >= 4096) fill it with 32 lanes each, few long rows need more.
  * The rule was tuned on an NVIDIA H200 (bench/bench_opencl.c).
  */
-#define GEMV_MAX_S 8
+#define GEMV_MAX_S MAX_S
 #if N >= 4096
 #define GEMV_LANES_WANTED 32
 #elif K >= 4096
@@ -367,7 +369,6 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     int lane = lid % GEMV_LANES, group = lid / GEMV_LANES;
     int pair = get_group_id(0) * GEMV_GROUPS + group;
     global const float *xs = x + x_off;
-    int aligned = K % 4 == 0 && x_off % 4 == 0;
 
     /* The pair's two weight rows. Pairs past the end repeat the last one. */
     int mat, row = KNAME(gemv_row)(min(pair, GEMV_PAIRS - 1), &mat);
@@ -394,7 +395,11 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     if (pair < GEMV_PAIRS) {
         /* All lanes take the same, compile-time number of steps, so that the
          * loop can be unrolled and several loads be in flight at once. */
+#if GEMV_MAX_S == 1
+#pragma unroll
+#else
 #pragma unroll 4
+#endif
         for (int step = 0; step < GEMV_STEPS; step++) {
             int i = step * GEMV_LANES + lane;
             if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
@@ -405,7 +410,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #pragma unroll
                 for (int s = 0; s < GEMV_MAX_S; s++) {
                     if (s < S) {
-                        float8 xv = hetc_x8(xs + s * K, i, aligned);
+                        float8 xv = hetc_x8(xs + s * K, i, K % 4 == 0);
 #if NORM
                         acc[2][s] += hetc_dot8(xv, xv);
                         xv *= gv;

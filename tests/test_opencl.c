@@ -241,7 +241,7 @@ static void test_template(void **state)
 {
     (void)state;
     static const char *const expect[][2] = {
-        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM"},
+        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S"},
         {"gemm", "N K WT HAS_BIAS"}, {"rope", "HEADS HEAD_DIM"}, {"kv_store", "KV_DIM"},
         {"attention", "HEADS KV_HEADS HEAD_DIM WINDOW"}, {"elementwise", ""},
     };
@@ -263,7 +263,7 @@ static void test_template(void **state)
     char *out = NULL;
     size_t n;
     FILE *f = open_memstream(&out, &n);
-    const char *ok[] = {"100", "257", "half", "1", "0", "0", "0", "0", "0", NULL};
+    const char *ok[] = {"100", "257", "half", "1", "0", "0", "0", "0", "0", "8", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t3", ok, err, sizeof err), 0);
     const char *few[] = {"100", "257", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t4", few, err, sizeof err), -1);
@@ -304,7 +304,8 @@ static void check_linear(const LinearShape *sh, int S, const char *suffix, int t
     rt_linear(NULL, want, x, w, sh->half ? RT_F16 : RT_F32, sh->bias ? bias : NULL, S, N, K);
 
     Arena a = {0};
-    int x_off = place_aligned(&a, x, (size_t)S * K, S % 2 ? 1 : 4);   /* both load paths */
+    /* gemv requires x_off % 4 == 0; gemm takes both load paths */
+    int x_off[2] = {place_aligned(&a, x, (size_t)S * K, 4), place_aligned(&a, x, (size_t)S * K, S % 2 ? 1 : 4)};
     int out_off = place(&a, NULL, (size_t)S * N);
     cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
     cl_mem wbuf = upload(w, (size_t)N * K * (sh->half ? 2 : 4));
@@ -313,7 +314,7 @@ static void check_linear(const LinearShape *sh, int S, const char *suffix, int t
         if (path == 0 && S > 8)
             continue;
         cl_kernel k = kernel(path == 0 ? "gemv" : "gemm", suffix);
-        SET_ARGS(k, sh->bias ? "mimimim" : "mimimi", arena, out_off, arena, x_off, wbuf, S, bbuf);
+        SET_ARGS(k, sh->bias ? "mimimim" : "mimimi", arena, out_off, arena, x_off[path], wbuf, S, bbuf);
         if (path == 0) {
             size_t g = (size_t)wg * up((size_t)N, gemv_rows(N, K, wg)) / gemv_rows(N, K, wg);
             size_t l = (size_t)wg;
@@ -353,7 +354,7 @@ static void test_linear(void **state)
             snprintf(vals[i][2], 16, "%d", sh->bias);
             inst[2 * i] = (Instance){"gemv", tu_fmt("_l%d", i),
                                      {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2],
-                                      "0", "0", "0", "0", "0", NULL}};
+                                      "0", "0", "0", "0", "0", "8", NULL}};
             inst[2 * i + 1] = (Instance){"gemm", tu_fmt("_l%d", i),
                                          {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2], NULL}};
         }
@@ -387,7 +388,7 @@ static void test_half_exact(void **state)
     float x[K * K], got[K * N];
     for (int i = 0; i < K * K; i++)
         x[i] = i % (K + 1) == 0 ? 1.0f : 0.0f;     /* identity: row s is one-hot at s */
-    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", "0", "0", "0", "0", "0", NULL}},
+    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", "0", "0", "0", "0", "0", "8", NULL}},
                         {"gemm", "_x", {"40", "64", "half", "0", NULL}}};
     build_program(&configs[1], inst, 2);
     Arena a = {0};
