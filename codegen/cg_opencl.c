@@ -26,10 +26,10 @@
 #include <string.h>
 
 enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
-/* Split-K decode attention: the keys are cut into chunks of at least
- * ATT_CHUNK, at most ATT_MAX_CHUNKS of them (tuned on an NVIDIA H200: a
- * decode step at 100 and at 1000 keys is fastest with 16 to 32 chunks). */
-enum { ATT_CHUNK = 16, ATT_MAX_CHUNKS = 32 };
+/* Decode attention: a work-group per query row and chunk of at least
+ * ATT_CHUNK keys, at most ATT_MAX_CHUNKS chunks; one chunk (up to
+ * ATT_CHUNK keys) needs no combine launch. */
+enum { ATT_CHUNK = 256, ATT_MAX_CHUNKS = 32 };
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
 enum { MAX_VALUES = 10 };   /* params of the largest family (gemv) */
@@ -479,8 +479,8 @@ static void init_args(const CgEmit *e, const IrNode *n)
         }
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiif\", %s, %s, m->%s_kc, %d * m->ctx, m->%s_vc, "
                    "%d * m->ctx, 0, 0, %.9gf);\n", k + 1, o, a, u, off, u, off, scale);
-        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimiiiif\", m->%s_part, 0, %s, m->%s_kc, %d * m->ctx, "
-                   "m->%s_vc, %d * m->ctx, 0, 0, 0, %.9gf);\n", k + 2, u, a, u, off, u, off, scale);
+        fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimimimiiiif\", %s, m->%s_part, 0, %s, m->%s_kc, "
+                   "%d * m->ctx, m->%s_vc, %d * m->ctx, 0, 0, 0, %.9gf);\n", k + 2, o, u, a, u, off, u, off, scale);
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimiii\", %s, m->%s_part, 0, 0, 0);\n", k + 3, o, u);
         break;
     }
@@ -799,17 +799,18 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
             ATT_CHUNK - 1, ATT_CHUNK, ATT_CHUNK);
     fprintf(f, ""
                "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n");
-    set_int(e, BRANCH, k + 2, 8, "S");
-    set_int(e, BRANCH, k + 2, 9, "P");
-    set_int(e, BRANCH, k + 2, 10, "chunks");
-    snprintf(g, sizeof g, "%d * (size_t)chunks, ((size_t)S * %" PRId64 " + 15) / 16, %" PRId64, att_wg, group, kvh);
-    snprintf(l, sizeof l, "(size_t[]){%d, 1, 1}", att_wg);
+    set_int(e, BRANCH, k + 2, 10, "S");
+    set_int(e, BRANCH, k + 2, 11, "P");
+    set_int(e, BRANCH, k + 2, 12, "chunks");
+    snprintf(g, sizeof g, "%d * (size_t)chunks, %" PRId64 ", (size_t)S", wg, heads);
+    snprintf(l, sizeof l, "(size_t[]){%d, 1, 1}", wg);
     run(e, BRANCH, k + 2, "3", g, l, n);
-    set_int(e, BRANCH, k + 3, 4, "S");
-    set_int(e, BRANCH, k + 3, 5, "chunks");
+    fprintf(f, "        if (chunks > 1) {\n");
+    set_int(e, BRANCH BRANCH, k + 3, 4, "S");
+    set_int(e, BRANCH BRANCH, k + 3, 5, "chunks");
     snprintf(g, sizeof g, "%" PRId64 ", (size_t)S * %" PRId64, hd, heads);
-    run(e, BRANCH, k + 3, "2", g, "NULL", n);
-    fprintf(f, "    }\n");
+    run(e, BRANCH BRANCH, k + 3, "2", g, "NULL", n);
+    fprintf(f, "        }\n    }\n");
 }
 
 static void emit_copy(const CgEmit *e, const IrNode *n)

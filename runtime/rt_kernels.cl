@@ -190,6 +190,22 @@ float hetc_group_sum(local float *scratch, float v)
     return total;
 }
 
+/* Maximum of v over the work-group, like hetc_group_sum. */
+float hetc_group_max(local float *scratch, float v)
+{
+    int lid = get_local_id(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int half_n = get_local_size(0) / 2; half_n > 0; half_n /= 2) {
+        if (lid < half_n)
+            scratch[lid] = fmax(scratch[lid], scratch[lid + half_n]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
 //@family embed H WT
 /* Embedding lookup (rt_embed): out[s, :] = table[ids[s], :] widened to f32.
  *
@@ -790,8 +806,8 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
  * (position pos = P + s) attends to keys lo..pos, lo = 0, or with WINDOW > 0
  * max(0, pos - WINDOW + 1), of kv head h / (HEADS / KV_HEADS):
  *   out[s, h, :] = softmax_j(scale * q[s, h, :] . kc[j, kvh, :]) . vc[j, kvh, :]
- * One family for both paths, which share the block routine below:
- * attn_prefill for many rows, attn_decode + attn_combine (split-K) for few.
+ * attn_prefill for many rows (the block routine below); attn_decode, one
+ * work-group per query row and key chunk, + attn_combine (split-K) for few.
  *
  * Rows: the S * GROUP query rows that share a kv head (GROUP = HEADS /
  * KV_HEADS) are numbered qi = s * GROUP + g (head h = kvh * GROUP + g), and
@@ -817,17 +833,21 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
  *   A work-group walks the keys its rows need (lo of its first row to pos of
  *   its last) and writes normalised outputs.
  *
- * kernel KNAME(attn_decode)(global float *part, int part_off,
- *         global const float *q, int q_off, global const float *kc, int kc_off,
- *         global const float *vc, int vc_off, int S, int P, int n_chunks,
- *         float scale)
- *   Split-K for small S (decode): the keys any row needs, lo(s = 0) ..
- *   P + S - 1, are cut into n_chunks equal chunks, one per work-group
- *   (1 <= n_chunks <= keys, chosen by the caller: 16 to 32 fill an H200).
- *   Each writes, for each of its rows, the record (m, l, acc[HEAD_DIM]) of
- *   its chunk (unnormalised) to part.
- *   global (ATT_WG * n_chunks, ceil(S * GROUP / 16), KV_HEADS),
- *   local (ATT_WG, 1, 1).
+ * kernel KNAME(attn_decode)(global float *out, int out_off,
+ *         global float *part, int part_off, global const float *q, int q_off,
+ *         global const float *kc, int kc_off, global const float *vc,
+ *         int vc_off, int S, int P, int n_chunks, float scale)
+ *   For small S (decode steps): one work-group per query row (s, head h)
+ *   and chunk c: the keys of the row, lo(P + s) .. P + s, are cut into
+ *   n_chunks equal chunks (n_chunks >= 1, chosen by the caller; a chunk may
+ *   be empty). The work-group walks its keys HETC_WG at a time: one
+ *   work-item per key for the score (a dot product of HEAD_DIM), the
+ *   group's max and sum (online softmax), then HEAD_DIM x ATT_NSUB
+ *   work-items add up weights x values, each over every ATT_NSUB-th key.
+ *   n_chunks 1: writes the normalised output row to out; else the record
+ *   (m, l, acc[HEAD_DIM]) of its chunk (unnormalised) to part, for
+ *   attn_combine.
+ *   global (HETC_WG * n_chunks, HEADS, S), local (HETC_WG, 1, 1).
  *   Scratch part: n_chunks * S * HEADS * (HEAD_DIM + 2) floats at part_off;
  *   record (kvh, chunk c, row qi) at ((kvh * n_chunks + c) * S * GROUP + qi)
  *   * (HEAD_DIM + 2).
@@ -846,6 +866,8 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
 #define ATT_WG (HETC_WG < ATT_BQ * HEAD_DIM ? HETC_WG : ATT_BQ * HEAD_DIM)
 #define ATT_ACC ((ATT_BQ * HEAD_DIM + ATT_WG - 1) / ATT_WG)
 #define ATT_REC (HEAD_DIM + 2)
+#define ATT_NSUB (HETC_WG >= HEAD_DIM ? HETC_WG / HEAD_DIM : 1)
+#define ATT_DACC ((HEAD_DIM * ATT_NSUB + HETC_WG - 1) / HETC_WG)
 
 /* The first key query row s may attend to. */
 int KNAME(attn_lo)(int pos)
@@ -968,32 +990,69 @@ void KNAME(attn_prefill)(global float *out, int out_off, global const float *q, 
     }
 }
 
-kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
-void KNAME(attn_decode)(global float *part, int part_off, global const float *q, int q_off,
-                        global const float *kc, int kc_off, global const float *vc, int vc_off,
-                        int S, int P, int n_chunks, float scale)
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(attn_decode)(global float *out, int out_off, global float *part, int part_off,
+                        global const float *q, int q_off, global const float *kc, int kc_off,
+                        global const float *vc, int vc_off, int S, int P, int n_chunks, float scale)
 {
-    local float qs[ATT_BQ * HEAD_DIM], ks[ATT_BKV * ATT_KSTRIDE], vs[ATT_BKV * HEAD_DIM];
-    local float ps[ATT_BQ * ATT_BKV], m[ATT_BQ], l[ATT_BQ], alpha[ATT_BQ];
-    float acc[ATT_ACC];
-    int c = get_group_id(0), qi0 = get_group_id(1) * ATT_BQ, kvh = get_group_id(2);
-    int rows = S * ATT_GROUP;
-    int lo = KNAME(attn_lo)(P), hi = P + S - 1;
-    int chunk = (hi - lo + n_chunks) / n_chunks;
-    int j0 = lo + c * chunk, j1 = min(hi, j0 + chunk - 1);
-    KNAME(attn_block)(q + q_off, kc + kc_off, vc + vc_off, S, P, kvh, qi0, j0, j1, scale, qs, ks,
-                      vs, ps, m, l, alpha, acc);
-    global float *rec = part + part_off + ((kvh * n_chunks + c) * rows + qi0) * ATT_REC;
-    int lid = get_local_id(0);
-    if (lid < ATT_BQ && qi0 + lid < rows) {
-        rec[lid * ATT_REC] = m[lid];
-        rec[lid * ATT_REC + 1] = l[lid];
+    local float qs[HEAD_DIM], ps[HETC_WG], red[HETC_WG], os[HEAD_DIM * ATT_NSUB];
+    int lid = get_local_id(0), c = get_group_id(0), h = get_group_id(1), s = get_group_id(2);
+    int kvh = h / ATT_GROUP, pos = P + s, lo = KNAME(attn_lo)(pos);
+    int chunk = (pos - lo + n_chunks) / n_chunks;
+    int j0 = lo + c * chunk, j1 = min(pos, j0 + chunk - 1);
+    for (int d = lid; d < HEAD_DIM; d += HETC_WG)
+        qs[d] = q[q_off + (s * HEADS + h) * HEAD_DIM + d] * scale;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    global const float *kh = kc + kc_off + kvh * HEAD_DIM, *vh = vc + vc_off + kvh * HEAD_DIM;
+
+    float m = -INFINITY, l = 0.0f, acc[ATT_DACC];
+    for (int i = 0; i < ATT_DACC; i++)
+        acc[i] = 0.0f;
+    for (int jb = j0; jb <= j1; jb += HETC_WG) {
+        int j = jb + lid, n = min(HETC_WG, j1 - jb + 1);
+        float score = -INFINITY;
+        if (lid < n) {
+            score = 0.0f;
+            for (int d = 0; d < HEAD_DIM; d++)
+                score += qs[d] * kh[j * ATT_KV_DIM + d];
+        }
+        float mx = fmax(m, hetc_group_max(red, score));
+        float p = lid < n ? exp(score - mx) : 0.0f, alpha = exp(m - mx);
+        ps[lid] = p;
+        l = l * alpha + hetc_group_sum(red, p);     /* its barriers also publish ps */
+        m = mx;
+        for (int i = 0; i < ATT_DACC; i++) {
+            int e = lid + i * HETC_WG, d = e % HEAD_DIM;
+            if (e < HEAD_DIM * ATT_NSUB) {
+                float o = acc[i] * alpha;
+                for (int k = e / HEAD_DIM; k < n; k += ATT_NSUB)
+                    o += ps[k] * vh[(jb + k) * ATT_KV_DIM + d];
+                acc[i] = o;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);       /* ps is rewritten next */
     }
-    for (int i = 0; i < ATT_ACC; i++) {
-        int e = lid + i * ATT_WG;
-        int r = e / HEAD_DIM, d = e % HEAD_DIM;
-        if (e < ATT_BQ * HEAD_DIM && qi0 + r < rows)
-            rec[r * ATT_REC + 2 + d] = acc[i];
+
+    for (int i = 0; i < ATT_DACC; i++) {
+        int e = lid + i * HETC_WG;
+        if (e < HEAD_DIM * ATT_NSUB)
+            os[e] = acc[i];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int rows = S * ATT_GROUP, qi = s * ATT_GROUP + h % ATT_GROUP;
+    global float *rec = part + part_off + ((kvh * n_chunks + c) * rows + qi) * ATT_REC;
+    for (int d = lid; d < HEAD_DIM; d += HETC_WG) {
+        float o = 0.0f;
+        for (int k = 0; k < ATT_NSUB; k++)
+            o += os[k * HEAD_DIM + d];
+        if (n_chunks == 1)
+            out[out_off + (s * HEADS + h) * HEAD_DIM + d] = o / l;
+        else
+            rec[2 + d] = o;
+    }
+    if (n_chunks > 1 && lid == 0) {
+        rec[0] = m;
+        rec[1] = l;
     }
 }
 
@@ -1028,6 +1087,8 @@ kernel void KNAME(attn_combine)(global float *out, int out_off, global const flo
 #undef ATT_WG
 #undef ATT_ACC
 #undef ATT_REC
+#undef ATT_NSUB
+#undef ATT_DACC
 
 //@family elementwise
 /* Elementwise ops on n = S * WIDTH floats (rt_silu, rt_mul, rt_swiglu,

@@ -190,10 +190,16 @@ static size_t up(size_t x, size_t m)
 /* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
 enum { GEMM_RM = 8 };
 
-static size_t gemv_rows(int N, int K, int wg)
+/* GEMV_GROUPS: the weight-row pairs a gemv work-group takes. */
+static size_t gemv_groups(int N, int K, int wg)
 {
     int lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
-    return (size_t)(2 * wg / (lanes < wg / 2 ? lanes : wg / 2));
+    return (size_t)(wg / (lanes < wg / 2 ? lanes : wg / 2));
+}
+
+static size_t gemv_rows(int N, int K, int wg)
+{
+    return 2 * gemv_groups(N, K, wg);
 }
 
 static cl_mem upload(const void *data, size_t bytes)
@@ -418,6 +424,279 @@ static void test_half_exact(void **state)
     clReleaseMemObject(arena);
     clReleaseMemObject(wbuf);
     free(w), free(a.host);
+}
+
+/* ---- fused gemv: RMSNorm prologue; residual, SwiGLU and QKV + RoPE + KV epilogues ---- */
+
+typedef struct {
+    int epi, N, K, half, bias, norm;
+    int heads, kv_heads, head_dim;      /* EPI 3 (N = heads * head_dim) */
+} FusedShape;
+
+static const FusedShape fused_shapes[] = {
+    {0, 7, 36, 0, 1, 1, 0, 0, 0}, {0, 130, 257, 1, 0, 1, 0, 0, 0}, {0, 33, 64, 1, 1, 0, 0, 0, 0},
+    {1, 33, 70, 1, 1, 0, 0, 0, 0}, {1, 130, 128, 0, 0, 1, 0, 0, 0}, {1, 7, 257, 1, 1, 1, 0, 0, 0},
+    {1, 10, 4100, 1, 1, 1, 0, 0, 0},    /* 128 lanes (HETC_WG 256) */
+    {2, 7, 64, 0, 0, 1, 0, 0, 0}, {2, 33, 257, 1, 0, 0, 0, 0, 0}, {2, 130, 36, 1, 0, 1, 0, 0, 0},
+    {2, 4100, 24, 0, 0, 1, 0, 0, 0},    /* 32 lanes */
+    {3, 64, 64, 1, 1, 1, 4, 2, 16}, {3, 64, 128, 0, 0, 0, 4, 2, 16},
+    {3, 24, 70, 0, 1, 0, 3, 1, 8}, {3, 24, 257, 1, 0, 1, 3, 1, 8}, {3, 24, 36, 1, 1, 1, 3, 1, 8},
+};
+enum { N_FUSED = sizeof fused_shapes / sizeof fused_shapes[0] };
+
+/* The KV caches of EPI 3: FUSED_CTX rows of N1 from FUSED_KV_OFF. */
+enum { FUSED_CTX = 3010, FUSED_KV_OFF = 5 };
+static const float fused_eps = 1e-5f;
+
+/* Steps: S tokens at position P; in_place: EPI 1 writes out over res. */
+static const int fused_steps[][3] = {{1, 0, 0}, {3, 3001, 1}, {8, 17, 0}, {1, 9, 1}};
+
+/* An instance under test: its weights (host and device) and, for EPI 3,
+ * the KV caches with the values they should hold (NaN: never written). */
+typedef struct {
+    const FusedShape *sh;
+    int wg, max_s, rows[3];             /* rows of W, W1, W2 (0: none) */
+    void *w[3];
+    float *bias[3], *gain, *inv_freq, *cache_want[2];
+    cl_mem wbuf[3], bbuf[3], gbuf, ibuf, cache[2];
+    cl_kernel k;
+} Fused;
+
+/* Floats in a KV cache buffer: the rows and the gaps before and after. */
+static size_t fused_cache_len(const Fused *f)
+{
+    return FUSED_KV_OFF + (size_t)FUSED_CTX * f->rows[2] + 3;
+}
+
+/* Random weights, biases, gain (and inv_freq, NaN caches) for sh; the kernel
+ * of instance 'suffix'. */
+static void fused_open(Fused *f, const FusedShape *sh, const char *suffix, int wg, int max_s)
+{
+    int K = sh->K, hd = sh->head_dim, n1 = sh->kv_heads * hd;
+    *f = (Fused){.sh = sh, .wg = wg, .max_s = max_s,
+                 .rows = {sh->N, sh->epi == 2 ? sh->N : n1, n1}};
+    for (int m = 0; m < 3 && f->rows[m]; m++) {
+        f->w[m] = rand_weights(sh->half, (size_t)f->rows[m] * K);
+        f->bias[m] = rand_floats((size_t)f->rows[m]);
+        f->wbuf[m] = upload(f->w[m], (size_t)f->rows[m] * K * (sh->half ? 2 : 4));
+        f->bbuf[m] = upload(f->bias[m], (size_t)f->rows[m] * sizeof(float));
+    }
+    f->gain = rand_floats((size_t)K);
+    f->gbuf = upload(f->gain, (size_t)K * sizeof(float));
+    if (sh->epi == 3) {
+        f->inv_freq = malloc((size_t)hd / 2 * sizeof *f->inv_freq);
+        for (int i = 0; i < hd / 2; i++)
+            f->inv_freq[i] = powf(10000.0f, -2.0f * i / hd);
+        f->ibuf = upload(f->inv_freq, (size_t)hd / 2 * sizeof(float));
+        for (int c = 0; c < 2; c++) {
+            f->cache_want[c] = malloc(fused_cache_len(f) * sizeof(float));
+            for (size_t i = 0; i < fused_cache_len(f); i++)
+                f->cache_want[c][i] = NAN;
+            f->cache[c] = upload(f->cache_want[c], fused_cache_len(f) * sizeof(float));
+        }
+    }
+    f->k = kernel("gemv", suffix);
+}
+
+/* Releases what fused_open made. */
+static void fused_close(Fused *f)
+{
+    for (int m = 0; m < 3 && f->rows[m]; m++) {
+        clReleaseMemObject(f->wbuf[m]);
+        clReleaseMemObject(f->bbuf[m]);
+        free(f->w[m]), free(f->bias[m]);
+    }
+    clReleaseMemObject(f->gbuf);
+    if (f->sh->epi == 3) {
+        clReleaseMemObject(f->ibuf);
+        clReleaseMemObject(f->cache[0]), clReleaseMemObject(f->cache[1]);
+    }
+    clReleaseKernel(f->k);
+    free(f->gain), free(f->inv_freq), free(f->cache_want[0]), free(f->cache_want[1]);
+}
+
+/* out[s, :] = x[s, :] * gain / sqrt(mean(x[s, :]^2) + eps). */
+static void ref_rmsnorm(float *out, const float *x, const float *gain, int S, int K)
+{
+    for (int s = 0; s < S; s++) {
+        double ss = 0.0;
+        for (int i = 0; i < K; i++)
+            ss += (double)x[s * K + i] * x[s * K + i];
+        double r = 1.0 / sqrt(ss / K + fused_eps);
+        for (int i = 0; i < K; i++)
+            out[s * K + i] = (float)(x[s * K + i] * gain[i] * r);
+    }
+}
+
+/* RoPE in place on y [S, width]: in every head of hd, the pair (i, i + hd / 2)
+ * of row s turns by the angle (P + s) * inv_freq[i]. */
+static void ref_rope(float *y, int S, int width, int hd, const float *inv_freq, int P)
+{
+    for (int s = 0; s < S; s++)
+        for (int h = 0; h < width; h += hd)
+            for (int i = 0; i < hd / 2; i++) {
+                float *lo = &y[(size_t)s * width + h + i], *hi = lo + hd / 2;
+                double a = (float)(P + s) * inv_freq[i], c = cos(a), sn = sin(a);
+                double l = *lo, u = *hi;
+                *lo = (float)(l * c - u * sn);
+                *hi = (float)(u * c + l * sn);
+            }
+}
+
+/* The CPU result of a step: out into want; for EPI 3 the k and v rows into
+ * f->cache_want. */
+static void fused_reference(Fused *f, const float *x, const float *res, int S, int P, float *want)
+{
+    const FusedShape *sh = f->sh;
+    int K = sh->K, N = sh->N, n1 = f->rows[2];
+    float *xn = malloc((size_t)S * K * sizeof *xn), *y[3] = {NULL, NULL, NULL};
+    if (sh->norm)
+        ref_rmsnorm(xn, x, f->gain, S, K);
+    else
+        memcpy(xn, x, (size_t)S * K * sizeof *xn);
+    for (int m = 0; m < 3 && f->rows[m]; m++) {
+        y[m] = malloc((size_t)S * f->rows[m] * sizeof *y[m]);
+        rt_linear(NULL, y[m], xn, f->w[m], sh->half ? RT_F16 : RT_F32, sh->bias ? f->bias[m] : NULL,
+                  S, f->rows[m], K);
+    }
+    for (size_t i = 0; i < (size_t)S * N; i++) {
+        double v = y[0][i];
+        want[i] = (float)(sh->epi == 1   ? res[i] + v
+                          : sh->epi == 2 ? v / (1.0 + exp(-v)) * y[1][i]   /* silu * up */
+                                         : v);
+    }
+    if (sh->epi == 3) {
+        ref_rope(want, S, N, sh->head_dim, f->inv_freq, P);
+        ref_rope(y[1], S, n1, sh->head_dim, f->inv_freq, P);
+        for (int c = 0; c < 2; c++)
+            memcpy(f->cache_want[c] + FUSED_KV_OFF + (size_t)P * n1, y[1 + c],
+                   (size_t)S * n1 * sizeof(float));
+    }
+    free(xn), free(y[0]), free(y[1]), free(y[2]);
+}
+
+/* Sets the arguments of f's kernel, in the order of its signature. */
+static void fused_args(Fused *f, cl_mem arena, int out_off, int x_off, int res_off, int S, int P)
+{
+    const FusedShape *sh = f->sh;
+    const float eps = fused_eps;
+    const int kv_off = FUSED_KV_OFF;
+    cl_uint i = 0;
+#define ARG(v) check(clSetKernelArg(f->k, i++, sizeof(v), &(v)), "clSetKernelArg")
+    ARG(arena), ARG(out_off), ARG(arena), ARG(x_off), ARG(f->wbuf[0]), ARG(S);
+    if (sh->bias)
+        ARG(f->bbuf[0]);
+    if (sh->norm)
+        ARG(f->gbuf), ARG(eps);
+    if (sh->epi == 1)
+        ARG(arena), ARG(res_off);
+    if (sh->epi >= 2)
+        ARG(f->wbuf[1]);
+    if (sh->epi == 3) {
+        ARG(f->wbuf[2]);
+        if (sh->bias)
+            ARG(f->bbuf[1]), ARG(f->bbuf[2]);
+        ARG(f->cache[0]), ARG(f->cache[1]), ARG(kv_off), ARG(f->ibuf), ARG(P);
+    }
+#undef ARG
+}
+
+/* KV cache c as the kernel left it: the rows of f->cache_want within 1e-4,
+ * the rest (other rows, the gaps before and after) still NaN. */
+static void expect_cache(const Fused *f, int c, const char *what)
+{
+    size_t len = fused_cache_len(f), n1 = (size_t)f->rows[2];
+    const float *want = f->cache_want[c];
+    float *got = malloc(len * sizeof *got);
+    download(f->cache[c], 0, got, len);
+    for (size_t i = 0; i < len; i++)
+        if (!isnan(got[i]) != !isnan(want[i]))
+            fail_msg("%s: %s[%zu] is %g, want %g", what, c ? "vc" : "kc", i, got[i], want[i]);
+    for (size_t at = FUSED_KV_OFF; at < len - 3; at += n1)
+        if (!isnan(want[at]))
+            expect_close(tu_fmt("%s %s row %zu", what, c ? "vc" : "kc", (at - FUSED_KV_OFF) / n1),
+                         got + at, want + at, 1, (int)n1, 1e-4);
+    free(got);
+}
+
+/* One step of S tokens at position P (EPI 1 in place: out over res): out
+ * against fused_reference, the rest of the arena unchanged, and for EPI 3
+ * the KV caches. */
+static void fused_step(Fused *f, int S, int P, int in_place)
+{
+    const FusedShape *sh = f->sh;
+    int N = sh->N, K = sh->K;
+    float *x = rand_floats((size_t)S * K), *res = rand_floats((size_t)S * N);
+    float *want = malloc((size_t)S * N * sizeof *want);
+    for (int i = 0; sh->norm && i < K; i++)
+        x[i] *= 1e-3f;          /* row 0: small enough for eps to matter */
+    fused_reference(f, x, res, S, P, want);
+
+    Arena a = {0};
+    int x_off = place_aligned(&a, x, (size_t)S * K, 4);
+    int res_off = sh->epi == 1 ? place(&a, res, (size_t)S * N) : 0;
+    int out_off = sh->epi == 1 && in_place ? res_off : place(&a, NULL, (size_t)S * N);
+    cl_mem arena = upload(a.host, (a.size + 3) * sizeof(float));
+    fused_args(f, arena, out_off, x_off, res_off, S, P);
+    size_t pairs = sh->epi == 2 ? (size_t)N : sh->epi == 3 ? (size_t)(N + 2 * f->rows[2]) / 2
+                                                          : (size_t)(N + 1) / 2;
+    size_t groups = gemv_groups(N, K, f->wg), local = (size_t)f->wg;
+    size_t global = local * ((pairs + groups - 1) / groups);
+    run_kernel(f->k, 1, &global, &local);
+
+    const char *what = tu_fmt("gemv epi %d N=%d K=%d %s%s%s wg=%d max_s=%d S=%d P=%d%s", sh->epi,
+                              N, K, sh->half ? "half" : "float", sh->bias ? " bias" : "",
+                              sh->norm ? " norm" : "", f->wg, f->max_s, S, P,
+                              sh->epi == 1 && in_place ? " in place" : "");
+    float *got = malloc((a.size + 3) * sizeof *got);
+    download(arena, 0, got, a.size + 3);
+    expect_close(what, got + out_off, want, S, N, 1e-4);
+    for (size_t i = 0; i < a.size + 3; i++)
+        if ((i < (size_t)out_off || i >= (size_t)out_off + (size_t)S * N) &&
+            memcmp(&got[i], &a.host[i], sizeof *got) != 0)
+            fail_msg("%s: arena[%zu] changed (out at %d)", what, i, out_off);
+    for (int c = 0; sh->epi == 3 && c < 2; c++)
+        expect_cache(f, c, what);
+    clReleaseMemObject(arena);
+    free(x), free(res), free(want), free(got), free(a.host);
+}
+
+/* Every fused shape as a MAX_S 1 and a MAX_S 8 instance, with HETC_WG 64
+ * and 256 (and native half loads where the device has them). */
+static void test_gemv_fused(void **state)
+{
+    (void)state;
+    need_device();
+    Config cfgs[3] = {configs[0], configs[1], {128, 16, 1}};
+    int ncfg = cl.has_fp16 ? 3 : 2;
+    for (int c = 0; c < ncfg; c++) {
+        Instance inst[2 * N_FUSED];
+        char vals[N_FUSED][7][16], suffix[N_FUSED][2][16];
+        for (int i = 0; i < N_FUSED; i++) {
+            const FusedShape *sh = &fused_shapes[i];
+            int v[7] = {sh->N, sh->K, sh->bias, sh->norm, sh->epi, sh->kv_heads * sh->head_dim,
+                        sh->head_dim};
+            for (int j = 0; j < 7; j++)
+                snprintf(vals[i][j], 16, "%d", v[j]);
+            for (int m = 0; m < 2; m++) {
+                snprintf(suffix[i][m], 16, "_f%d_%d", i, m);
+                inst[2 * i + m] = (Instance){"gemv", suffix[i][m],
+                                             {vals[i][0], vals[i][1], sh->half ? "half" : "float",
+                                              vals[i][2], vals[i][3], vals[i][4], vals[i][5],
+                                              vals[i][5], vals[i][6], m ? "8" : "1", NULL}};
+            }
+        }
+        build_program(&cfgs[c], inst, 2 * N_FUSED);
+        for (int i = 0; i < N_FUSED; i++)
+            for (int m = 0; m < 2; m++) {
+                Fused f;
+                fused_open(&f, &fused_shapes[i], suffix[i][m], cfgs[c].wg, m ? 8 : 1);
+                for (size_t st = 0; st < sizeof fused_steps / sizeof fused_steps[0]; st++)
+                    if (fused_steps[st][0] <= f.max_s)
+                        fused_step(&f, fused_steps[st][0], fused_steps[st][1], fused_steps[st][2]);
+                fused_close(&f);
+            }
+    }
 }
 
 /* ---- embed, rmsnorm, rope, kv_store, elementwise ---- */
@@ -652,12 +931,15 @@ static void check_attention(const AttnShape *sh, const char *suffix, size_t wg)
         static const int chunk_counts[] = {1, 3, max_chunks};
         for (int c = 0; S <= 8 && c < 3; c++) {
             int nc = chunk_counts[c];
-            SET_ARGS(decode, "mimimimiiiif", arena, part_off, arena, q_off, arena, kc_off, arena,
-                     vc_off, S, P, nc, (double)scale);
-            run_kernel(decode, 3, (size_t[]){awg * nc, blocks, (size_t)sh->kv_heads},
-                       (size_t[]){awg, 1, 1});
-            SET_ARGS(combine, "mimiii", arena, o_off, arena, part_off, S, nc);
-            run_kernel(combine, 2, (size_t[]){(size_t)sh->head_dim, (size_t)S * sh->heads}, NULL);
+            SET_ARGS(decode, "mimimimimiiiif", arena, o_off, arena, part_off, arena, q_off, arena,
+                     kc_off, arena, vc_off, S, P, nc, (double)scale);
+            run_kernel(decode, 3, (size_t[]){wg * nc, (size_t)sh->heads, (size_t)S},
+                       (size_t[]){wg, 1, 1});
+            if (nc > 1) {
+                SET_ARGS(combine, "mimiii", arena, o_off, arena, part_off, S, nc);
+                run_kernel(combine, 2, (size_t[]){(size_t)sh->head_dim, (size_t)S * sh->heads},
+                           NULL);
+            }
             download(arena, (size_t)o_off, got, (size_t)S * width);
             expect_close(tu_fmt("%s decode n_chunks=%d", what, nc), got, want, S * sh->heads,
                          sh->head_dim, 1e-4);
@@ -858,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_rope_kv_elementwise),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_half_exact),
+        cmocka_unit_test(test_gemv_fused),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_measure),
     };
