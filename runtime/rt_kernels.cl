@@ -841,9 +841,10 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
  *   and chunk c: the keys of the row, lo(P + s) .. P + s, are cut into
  *   n_chunks equal chunks (n_chunks >= 1, chosen by the caller; a chunk may
  *   be empty). The work-group walks its keys HETC_WG at a time: one
- *   work-item per key for the score (a dot product of HEAD_DIM), the
- *   group's max and sum (online softmax), then HEAD_DIM x ATT_NSUB
- *   work-items add up weights x values, each over every ATT_NSUB-th key.
+ *   work-item per key for the score (a dot product of HEAD_DIM in float4s),
+ *   the group's max and sum (online softmax), then HEAD_DIM / 4 x ATT_NSUB
+ *   work-items add up weights x values, each 4 dimensions over every
+ *   ATT_NSUB-th key (HEAD_DIM must be a multiple of 4).
  *   n_chunks 1: writes the normalised output row to out; else the record
  *   (m, l, acc[HEAD_DIM]) of its chunk (unnormalised) to part, for
  *   attn_combine.
@@ -866,8 +867,12 @@ void KNAME(kv_store)(global float *kc, int kc_off, global float *vc, int vc_off,
 #define ATT_WG (HETC_WG < ATT_BQ * HEAD_DIM ? HETC_WG : ATT_BQ * HEAD_DIM)
 #define ATT_ACC ((ATT_BQ * HEAD_DIM + ATT_WG - 1) / ATT_WG)
 #define ATT_REC (HEAD_DIM + 2)
-#define ATT_NSUB (HETC_WG >= HEAD_DIM ? HETC_WG / HEAD_DIM : 1)
-#define ATT_DACC ((HEAD_DIM * ATT_NSUB + HETC_WG - 1) / HETC_WG)
+#define ATT_D4 (HEAD_DIM / 4)
+#define ATT_NSUB (HETC_WG >= ATT_D4 ? HETC_WG / ATT_D4 : 1)
+#define ATT_DACC ((ATT_D4 * ATT_NSUB + HETC_WG - 1) / HETC_WG)
+#if HEAD_DIM % 4
+#error "attention: HEAD_DIM must be a multiple of 4"
+#endif
 
 /* The first key query row s may attend to. */
 int KNAME(attn_lo)(int pos)
@@ -995,7 +1000,8 @@ void KNAME(attn_decode)(global float *out, int out_off, global float *part, int 
                         global const float *q, int q_off, global const float *kc, int kc_off,
                         global const float *vc, int vc_off, int S, int P, int n_chunks, float scale)
 {
-    local float qs[HEAD_DIM], ps[HETC_WG], red[HETC_WG], os[HEAD_DIM * ATT_NSUB];
+    local float qs[HEAD_DIM], ps[HETC_WG], red[HETC_WG];
+    local float4 os[ATT_D4 * ATT_NSUB];
     int lid = get_local_id(0), c = get_group_id(0), h = get_group_id(1), s = get_group_id(2);
     int kvh = h / ATT_GROUP, pos = P + s, lo = KNAME(attn_lo)(pos);
     int chunk = (pos - lo + n_chunks) / n_chunks;
@@ -1005,16 +1011,18 @@ void KNAME(attn_decode)(global float *out, int out_off, global float *part, int 
     barrier(CLK_LOCAL_MEM_FENCE);
     global const float *kh = kc + kc_off + kvh * HEAD_DIM, *vh = vc + vc_off + kvh * HEAD_DIM;
 
-    float m = -INFINITY, l = 0.0f, acc[ATT_DACC];
+    float m = -INFINITY, l = 0.0f;
+    float4 acc[ATT_DACC];
     for (int i = 0; i < ATT_DACC; i++)
         acc[i] = 0.0f;
     for (int jb = j0; jb <= j1; jb += HETC_WG) {
         int j = jb + lid, n = min(HETC_WG, j1 - jb + 1);
         float score = -INFINITY;
         if (lid < n) {
-            score = 0.0f;
-            for (int d = 0; d < HEAD_DIM; d++)
-                score += qs[d] * kh[j * ATT_KV_DIM + d];
+            float4 sc = 0.0f;
+            for (int d = 0; d < ATT_D4; d++)
+                sc += vload4(d, qs) * vload4(d, kh + j * ATT_KV_DIM);
+            score = sc.x + sc.y + sc.z + sc.w;
         }
         float mx = fmax(m, hetc_group_max(red, score));
         float p = lid < n ? exp(score - mx) : 0.0f, alpha = exp(m - mx);
@@ -1022,11 +1030,11 @@ void KNAME(attn_decode)(global float *out, int out_off, global float *part, int 
         l = l * alpha + hetc_group_sum(red, p);     /* its barriers also publish ps */
         m = mx;
         for (int i = 0; i < ATT_DACC; i++) {
-            int e = lid + i * HETC_WG, d = e % HEAD_DIM;
-            if (e < HEAD_DIM * ATT_NSUB) {
-                float o = acc[i] * alpha;
-                for (int k = e / HEAD_DIM; k < n; k += ATT_NSUB)
-                    o += ps[k] * vh[(jb + k) * ATT_KV_DIM + d];
+            int e = lid + i * HETC_WG, d = e % ATT_D4;
+            if (e < ATT_D4 * ATT_NSUB) {
+                float4 o = acc[i] * alpha;
+                for (int k = e / ATT_D4; k < n; k += ATT_NSUB)
+                    o += ps[k] * vload4(d, vh + (jb + k) * ATT_KV_DIM);
                 acc[i] = o;
             }
         }
@@ -1035,20 +1043,20 @@ void KNAME(attn_decode)(global float *out, int out_off, global float *part, int 
 
     for (int i = 0; i < ATT_DACC; i++) {
         int e = lid + i * HETC_WG;
-        if (e < HEAD_DIM * ATT_NSUB)
+        if (e < ATT_D4 * ATT_NSUB)
             os[e] = acc[i];
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     int rows = S * ATT_GROUP, qi = s * ATT_GROUP + h % ATT_GROUP;
     global float *rec = part + part_off + ((kvh * n_chunks + c) * rows + qi) * ATT_REC;
-    for (int d = lid; d < HEAD_DIM; d += HETC_WG) {
-        float o = 0.0f;
+    for (int d = lid; d < ATT_D4; d += HETC_WG) {
+        float4 o = 0.0f;
         for (int k = 0; k < ATT_NSUB; k++)
-            o += os[k * HEAD_DIM + d];
+            o += os[k * ATT_D4 + d];
         if (n_chunks == 1)
-            out[out_off + (s * HEADS + h) * HEAD_DIM + d] = o / l;
+            vstore4(o / l, d, out + out_off + (s * HEADS + h) * HEAD_DIM);
         else
-            rec[2 + d] = o;
+            vstore4(o, d, rec + 2);
     }
     if (n_chunks > 1 && lid == 0) {
         rec[0] = m;
@@ -1087,6 +1095,7 @@ kernel void KNAME(attn_combine)(global float *out, int out_off, global const flo
 #undef ATT_WG
 #undef ATT_ACC
 #undef ATT_REC
+#undef ATT_D4
 #undef ATT_NSUB
 #undef ATT_DACC
 
