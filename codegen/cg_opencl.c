@@ -26,10 +26,10 @@
 #include <string.h>
 
 enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
-/* Decode attention: a work-group per query row and chunk of at least
- * ATT_CHUNK keys, at most ATT_MAX_CHUNKS chunks; one chunk (up to
- * ATT_CHUNK keys) needs no combine launch. */
-enum { ATT_CHUNK = 256, ATT_MAX_CHUNKS = 32 };
+/* Decode attention: a work-group per query row and chunk of keys. Up to
+ * ATT_ALONE keys take one chunk (no combine launch); more are split in
+ * chunks of ATT_SPLIT, at most ATT_MAX_CHUNKS of them. */
+enum { ATT_ALONE = 256, ATT_SPLIT = 64, ATT_MAX_CHUNKS = 32 };
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
 enum { MAX_VALUES = 10 };   /* params of the largest family (gemv) */
@@ -597,8 +597,8 @@ void cg_cl_init(const CgEmit *e)
     fprintf(f, "    size_t kv_bytes = (size_t)ctx * %" PRId64 " * sizeof(float);\n", cl->kv_floats);
     fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_kc);\n", u->name);
     fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_vc);\n", u->name);
-    fprintf(f, "    m->n_chunks_max = (ctx + %d) / %d < %d ? (ctx + %d) / %d : %d;\n", ATT_CHUNK - 1, ATT_CHUNK,
-            ATT_MAX_CHUNKS, ATT_CHUNK - 1, ATT_CHUNK, ATT_MAX_CHUNKS);
+    fprintf(f, "    m->n_chunks_max = (ctx + %d) / %d < %d ? (ctx + %d) / %d : %d;\n", ATT_SPLIT - 1, ATT_SPLIT,
+            ATT_MAX_CHUNKS, ATT_SPLIT - 1, ATT_SPLIT, ATT_MAX_CHUNKS);
     fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, (size_t)m->n_chunks_max * %" PRId64 " * sizeof(float), "
                "CL_MEM_READ_WRITE, NULL, &m->%s_part);\n", cl->part_floats > 0 ? cl->part_floats : 1, u->name);
     for (int i = 0; i < e->g->n; i++) {
@@ -795,10 +795,8 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
         fprintf(f, "        int lo = P - %" PRId64 " + 1 > 0 ? P - %" PRId64 " + 1 : 0;\n", window, window);
     else
         fprintf(f, "        int lo = 0;\n");
-    fprintf(f, "        int chunks = (P + S - lo + %d) / %d;     /* chunks of >= %d keys: enough work-groups */\n",
-            ATT_CHUNK - 1, ATT_CHUNK, ATT_CHUNK);
-    fprintf(f, ""
-               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n");
+    fprintf(f, "        int keys = P + S - lo, chunks = keys <= %d ? 1 : (keys + %d) / %d;\n"
+               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n", ATT_ALONE, ATT_SPLIT - 1, ATT_SPLIT);
     set_int(e, BRANCH, k + 2, 10, "S");
     set_int(e, BRANCH, k + 2, 11, "P");
     set_int(e, BRANCH, k + 2, 12, "chunks");

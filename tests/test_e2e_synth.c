@@ -113,6 +113,49 @@ static void test_real_shape_f16(void **state)
     free(got);
 }
 
+/* Relative L2 error of the logits files a and b (the same size). */
+static double file_rel_l2(const char *a, const char *b)
+{
+    size_t na, nb;
+    float *x = (float *)tu_read_file(a, &na), *y = (float *)tu_read_file(b, &nb);
+    if (!x || !y) fail_msg("%s or %s: missing", a, b);
+    assert_int_equal(na, nb);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < na / sizeof(float); i++) {
+        num += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+        den += (double)y[i] * y[i];
+    }
+    free(x);
+    free(y);
+    return sqrt(num / den);
+}
+
+/* Decode steps on the OpenCL unit past 256 keys, where the decode attention
+ * splits the keys into chunks and combines them, one token at a time
+ * (the one-token gemv instances) and 8 at a time; every row of logits
+ * against the interpreter. Skipped without an OpenCL platform. */
+static void test_opencl_long_context(void **state)
+{
+    if (tu_run(NULL, "test -n \"$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)\"") != 0) skip();
+    char dir[4096], ids[8192];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir("opencl-long"));
+    size_t n = 0;
+    for (int i = 0; i < 300; i++) n += snprintf(ids + n, sizeof ids - n, "%s%d", i ? "," : "", (i * 7919 + 13) % VOCAB);
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/model", tu_hetc(), dir));
+    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-opencl.xml -o %s/proj --ctx 320", tu_hetc(), dir,
+                  tu_src(), dir));
+    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
+                  dir, dir, dir));
+    run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, ids, dir));
+    static const char *const batches[] = {"--batch 8", "--batch 1"};
+    for (int b = 0; b < 2; b++) {
+        run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin %s", dir, ids, dir, batches[b]));
+        double err = file_rel_l2(tu_fmt("%s/got.bin", dir), tu_fmt("%s/ref.bin", dir));
+        printf("  opencl, 300 tokens, %s: relative L2 %.2e\n", batches[b], err);
+        if (!(err < 1e-3)) fail_msg("opencl 300 tokens %s: relative L2 %.3g > 1e-3", batches[b], err);
+    }
+}
+
 /* A new family that needs no new op is one XML file: "foo" is Llama with
  * its own class name and tensor names (model.blocks.{i}: the same length,
  * so the checkpoint's header can be edited in place), found through
@@ -147,7 +190,7 @@ int main(void)
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
-        cmocka_unit_test(test_real_shape_f16),
+        cmocka_unit_test(test_real_shape_f16),    cmocka_unit_test(test_opencl_long_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
