@@ -32,6 +32,7 @@ typedef struct {
     cl_ulong local_mem;         /* bytes */
     cl_ulong global_mem;        /* bytes */
     cl_uint compute_units;
+    char skip[64];              /* HETC_CL_SKIP: rt_cl_run skips kernels whose name contains it */
 } RtCl;
 
 /* Chooses a device and creates a context and queue. The target's choice
@@ -39,7 +40,10 @@ typedef struct {
  * device, -1 = the first, preferring GPUs over other device types) is
  * overridden by the environment variable HETC_OPENCL_DEVICE: "N" (index over
  * all devices of all platforms) or "PLATFORM:DEVICE" substrings. No platform
- * or no matching device is RT_ERR_IO with a message listing what exists. */
+ * or no matching device is RT_ERR_IO with a message listing what exists.
+ * HETC_CL_SKIP=TEXT, a timing diagnostic, makes rt_cl_run skip every
+ * launch of a kernel whose name contains TEXT (the results are wrong; the
+ * time saved is that kernel's share of a step); a warning says so. */
 RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_match, int index);
 /* Builds the program from source with options. cache_path: where the binary
  * is cached (NULL: no cache); a cached binary is used only when it was built
