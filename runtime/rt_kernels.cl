@@ -172,33 +172,19 @@ float hetc_dot8(float8 a, float8 b)
     return dot(a.lo, b.lo) + dot(a.hi, b.hi);
 }
 
-/* Sum of v over the (1-D, power-of-two sized) work-group, returned to every
- * work-item; scratch holds get_local_size(0) floats. Every work-item must
- * call it. */
-float hetc_group_sum(local float *scratch, float v)
+/* Sum (is_max 0) or maximum (is_max 1) of v over the (1-D, power-of-two
+ * sized) work-group, returned to every work-item; scratch holds
+ * get_local_size(0) floats. Every work-item must call it. */
+float hetc_group_reduce(local float *scratch, float v, int is_max)
 {
     int lid = get_local_id(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int half_n = get_local_size(0) / 2; half_n > 0; half_n /= 2) {
-        if (lid < half_n)
-            scratch[lid] += scratch[lid + half_n];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float total = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
-}
-
-/* Maximum of v over the work-group, like hetc_group_sum. */
-float hetc_group_max(local float *scratch, float v)
-{
-    int lid = get_local_id(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int half_n = get_local_size(0) / 2; half_n > 0; half_n /= 2) {
-        if (lid < half_n)
-            scratch[lid] = fmax(scratch[lid], scratch[lid + half_n]);
+        if (lid < half_n) {
+            float a = scratch[lid], b = scratch[lid + half_n];
+            scratch[lid] = is_max ? fmax(a, b) : a + b;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     float total = scratch[0];
@@ -248,7 +234,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
     float ss = 0.0f;
     for (int i = lid; i < H; i += HETC_WG)
         ss += xr[i] * xr[i];
-    float r = 1.0f / sqrt(hetc_group_sum(scratch, ss) / H + eps);
+    float r = 1.0f / sqrt(hetc_group_reduce(scratch, ss, 0) / H + eps);
     for (int i = lid; i < H; i += HETC_WG)
         outr[i] = xr[i] * r * w[i];
 }
@@ -1024,10 +1010,10 @@ void KNAME(attn_decode)(global float *out, int out_off, global float *part, int 
                 sc += vload4(d, qs) * vload4(d, kh + j * ATT_KV_DIM);
             score = sc.x + sc.y + sc.z + sc.w;
         }
-        float mx = fmax(m, hetc_group_max(red, score));
+        float mx = fmax(m, hetc_group_reduce(red, score, 1));
         float p = lid < n ? exp(score - mx) : 0.0f, alpha = exp(m - mx);
         ps[lid] = p;
-        l = l * alpha + hetc_group_sum(red, p);     /* its barriers also publish ps */
+        l = l * alpha + hetc_group_reduce(red, p, 0);     /* its barriers also publish ps */
         m = mx;
         for (int i = 0; i < ATT_DACC; i++) {
             int e = lid + i * HETC_WG, d = e % ATT_D4;
