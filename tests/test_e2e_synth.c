@@ -85,34 +85,6 @@ static void test_small_chunk(void **state) { check_variant("chunk5", "", "--max-
 static void test_weight_dtype_f16(void **state) { check_variant("to-f16", "", "--weight-dtype f16", 2e-3); }
 static void test_weight_dtype_bf16(void **state) { check_variant("to-bf16", "", "--weight-dtype bf16", 2e-2); }
 
-/* A real shape (SmolLM-135M: 30 layers, GQA 3:1, tied head, bf16) whose
- * tensors are larger than one conversion slice, stored as f16. */
-static void test_real_shape_f16(void **state)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir("smol"));
-    run_ok(tu_fmt("%s synth --preset smol-135m -o %s/model", tu_hetc(), dir));
-    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/proj --weight-dtype f16 --ctx 64",
-                  tu_hetc(), dir, tu_src(), dir));
-    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
-                  dir, dir, dir));
-    const char *ids = "1,17,300,5,999,42,7";
-    run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, ids, dir));
-    run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin", dir, ids, dir));
-    size_t na, nb;
-    float *ref = (float *)tu_read_file(tu_fmt("%s/ref.bin", dir), &na), *got = (float *)tu_read_file(tu_fmt("%s/got.bin", dir), &nb);
-    assert_int_equal(na, nb);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < na / sizeof(float); i++) {
-        num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
-        den += (double)ref[i] * ref[i];
-    }
-    printf("  smol-135m f16 vs bf16 interpreter: relative L2 %.2e\n", sqrt(num / den));
-    assert_true(sqrt(num / den) < 1e-3);
-    free(ref);
-    free(got);
-}
-
 /* Relative L2 error of the logits files a and b (the same size). */
 static double file_rel_l2(const char *a, const char *b)
 {
@@ -128,6 +100,25 @@ static double file_rel_l2(const char *a, const char *b)
     free(x);
     free(y);
     return sqrt(num / den);
+}
+
+/* A real shape (SmolLM-135M: 30 layers, GQA 3:1, tied head, bf16) whose
+ * tensors are larger than one conversion slice, stored as f16. */
+static void test_real_shape_f16(void **state)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir("smol"));
+    run_ok(tu_fmt("%s synth --preset smol-135m -o %s/model", tu_hetc(), dir));
+    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/proj --weight-dtype f16 --ctx 64",
+                  tu_hetc(), dir, tu_src(), dir));
+    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
+                  dir, dir, dir));
+    const char *ids = "1,17,300,5,999,42,7";
+    run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, ids, dir));
+    run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin", dir, ids, dir));
+    double err = file_rel_l2(tu_fmt("%s/got.bin", dir), tu_fmt("%s/ref.bin", dir));
+    printf("  smol-135m f16 vs bf16 interpreter: relative L2 %.2e\n", err);
+    assert_true(err < 1e-3);
 }
 
 /* Decode steps on the OpenCL unit past 256 keys, where the decode attention
