@@ -82,14 +82,6 @@ static int base_of(const IrGraph *g, int id)
     return id;
 }
 
-/* Whether an operand before k of n has the same base (freed once). */
-static int used_before(const IrGraph *g, const IrNode *n, int k, int base)
-{
-    for (int j = 0; j < k; j++)
-        if (base_of(g, n->in[j]) == base) return 1;
-    return 0;
-}
-
 static int64_t storage(const IrNode *n, int64_t chunk)
 {
     return (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
@@ -119,18 +111,25 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
             if ((!bg || bg->i != grp->i) && last[b] < grp->i) last[b] = (int)grp->i;
         }
     }
+    /* dies[i]: the first buffer whose last use is node i, chained by next_dead */
+    int *dies = malloc((size_t)g->n * sizeof *dies), *next_dead = malloc((size_t)g->n * sizeof *next_dead);
+    for (int i = 0; i < g->n; i++) dies[i] = -1;
+    for (int b = g->n - 1; b >= 0; b--) {
+        next_dead[b] = dies[last[b]];
+        dies[last[b]] = b;
+    }
     Arena arena[IR_MAX_UNITS] = {{0}};
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
         n->offset = -1;
-        if (!needs_storage(n) || external[i]) continue;
-        n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
-        for (int k = 0; k < n->nin; k++) {
-            const IrNode *in = &g->nodes[base_of(g, n->in[k])];
-            if (last[in->id] != i || in->offset < 0 || used_before(g, n, k, in->id)) continue;
-            arena_release(&arena[in->unit], in->offset, storage(in, chunk));
+        if (needs_storage(n) && !external[i]) n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
+        for (int b = dies[i]; b >= 0; b = next_dead[b]) {
+            const IrNode *dead = &g->nodes[b];
+            if (b != i && dead->offset >= 0) arena_release(&arena[dead->unit], dead->offset, storage(dead, chunk));
         }
     }
+    free(dies);
+    free(next_dead);
     g->narena = g->nunits;
     for (int u = 0; u < g->nunits; u++) {
         g->arena[u] = arena[u].top;

@@ -66,6 +66,29 @@ static void test_memplan_groups(void **state)
                  "group-memplan.out.ir");
 }
 
+/* The gpu unit's arena after memplan of group.in.ir, with or without groups. */
+static long gpu_arena(const char *passes)
+{
+    char *out;
+    if (tu_run(&out, "%s opt %s/tests/golden/group.in.ir --passes=%s", tu_hetc(), tu_src(), passes))
+        fail_msg("hetc opt --passes=%s failed:\n%s", passes, out);
+    const char *line = strstr(out, "\narena ");
+    long cpu = -1, gpu = -1;
+    if (!line || sscanf(line, "\narena %ld %ld", &cpu, &gpu) != 2) fail_msg("no arena line in:\n%s", out);
+    free(out);
+    return gpu;
+}
+
+/* Groups only delay when their operands die: every buffer is still freed,
+ * so the arena grows by little (not by a buffer per layer). */
+static void test_memplan_groups_free(void **state)
+{
+    long plain = gpu_arena("memplan"), grouped = gpu_arena("group,memplan");
+    printf("  gpu arena: %ld bytes, %ld with fusion groups\n", plain, grouped);
+    assert_true(grouped >= plain);
+    assert_true(grouped <= plain + plain / 4);
+}
+
 static void test_requires(void **state)
 {
     char *out;
@@ -89,7 +112,7 @@ int main(void)
         cmocka_unit_test(test_lower_llama), cmocka_unit_test(test_lower_qwen2), cmocka_unit_test(test_fuse),
         cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
         cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
-        cmocka_unit_test(test_memplan_groups),
+        cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
