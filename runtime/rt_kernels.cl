@@ -292,14 +292,18 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * x that go with them are loaded once for both rows. Every lane keeps
  * 2 * S partial sums, and S sums of squares of x with NORM (loops unrolled
  * to MAX_S with a uniform guard, in registers; each weight is loaded once
- * for all S). After one barrier the work-item (group, s) adds up its
- * group's partial sums in local memory and does the epilogue. The last
- * K % 8 weights of a row, if any, are taken one at a time. The lanes per row trade the length of each lane's loop
- * (loads in flight) against the number of work-items on the device: many
+ * for all S). The partial sums of a group's lanes are added in local
+ * memory in two rounds: lane l < GEMV_FOLD adds up the lanes l, l +
+ * GEMV_FOLD, ..., then the work-item (group, s) adds those GEMV_FOLD sums
+ * and does the epilogue (short chains of dependent adds). The last K % 8
+ * weights of a row, if any, are taken one at a time. The lanes per row
+ * trade the length of each lane's loop (loads in flight) against the
+ * number of work-items on the device: many
  * rows (N >= 4096) fill it with 32 lanes each, few long rows need more.
  * The rule was tuned on an NVIDIA H200 (bench/bench_opencl.c).
  */
 #define GEMV_MAX_S MAX_S
+#define GEMV_FOLD 8                     /* sums per group after the first round */
 #if N >= 4096
 #define GEMV_LANES_WANTED 32
 #elif K >= 4096
@@ -451,6 +455,21 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    /* first round: lane l < GEMV_FOLD sums the lanes l + k * GEMV_FOLD into lane l */
+    if (lane < GEMV_FOLD) {
+        for (int r = 0; r < (NORM ? 3 : 2); r++) {
+#pragma unroll
+            for (int s = 0; s < GEMV_MAX_S; s++) {
+                if (s < S) {
+                    float t = 0.0f;
+                    for (int j = lane; j < GEMV_LANES; j += GEMV_FOLD)
+                        t += partial[r * GEMV_MAX_S + s][group * GEMV_LANES + j];
+                    partial[r * GEMV_MAX_S + s][lid] = t;
+                }
+            }
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
     if (lid >= GEMV_GROUPS * S)
         return;
 
@@ -461,8 +480,9 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         return;
     row = KNAME(gemv_row)(pair, &mat);
     float y0 = 0.0f, y1 = 0.0f, ss = 0.0f;
-    for (int j = 0; j < GEMV_LANES; j++) {
-        int l = g * GEMV_LANES + (j + lid) % GEMV_LANES;    /* staggered: fewer bank conflicts */
+#pragma unroll
+    for (int j = 0; j < GEMV_FOLD; j++) {
+        int l = g * GEMV_LANES + j;
         y0 += partial[s][l];
         y1 += partial[GEMV_MAX_S + s][l];
 #if NORM
@@ -522,6 +542,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 }
 
 #undef GEMV_MAX_S
+#undef GEMV_FOLD
 #undef GEMV_LANES_WANTED
 #undef GEMV_LANES
 #undef GEMV_GROUPS
