@@ -54,9 +54,9 @@ typedef struct {
 /* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
 enum { GEMM_RM = 8 };
 
-static size_t gemv_rows(int N, int K, int wg)
+static size_t gemv_rows(int N, int wg)
 {
-    int lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    int lanes = N >= 4096 ? 32 : 128;
     return (size_t)(2 * wg / (lanes < wg / 2 ? lanes : wg / 2));
 }
 
@@ -197,7 +197,7 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
             Launch l = {.k = k, .rotate = w, .n_rotate = copies, .rotate_arg = 4};
             if (pass == 0) {
                 l.dims = 1;
-                size_t rows = gemv_rows(sh->N, sh->K, b->wg);
+                size_t rows = gemv_rows(sh->N, b->wg);
                 l.global[0] = (size_t)b->wg * ((sh->N + rows - 1) / rows);
                 l.local[0] = (size_t)b->wg;
             } else {

@@ -679,9 +679,9 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k, int nk, const c
 }
 
 /* Work-groups of a gemv launch over `pairs` row pairs (the family's rule). */
-static int64_t gemv_groups(int wg, int64_t N, int64_t K, int64_t pairs)
+static int64_t gemv_groups(int wg, int64_t N, int64_t pairs)
 {
-    int64_t lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    int64_t lanes = N >= 4096 ? 32 : 128;
     if (lanes > wg / 2) lanes = wg / 2;
     int64_t groups = wg / lanes;
     return (pairs + groups - 1) / groups;
@@ -708,14 +708,14 @@ static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int 
         emit_gemm(e, n, rows, k, in);
         return;
     }
-    int64_t N = n->dim[1], K = e->g->nodes[n->in[0]].dim[1];
+    int64_t N = n->dim[1];
     int wg = e->cl->unit->wg;
     char g[96], l[64], in2[16];
     snprintf(in2, sizeof in2, "%s" BRANCH, in);
     view_offset(e, n, k, 2, in);
     fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
     set_int(e, in2, k, 5, rows);
-    snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, K, (N + 1) / 2));
+    snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, (N + 1) / 2));
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     run(e, in2, k, "1", g, l, n);
     fprintf(e->f, "%s    } else {\n", in);
@@ -748,11 +748,11 @@ static void emit_group(const CgEmit *e, int a)
         group_args(e, grp, kinds, args);
         set_int_on(e, BRANCH, "kg", (int)strlen(kinds) - 1, "P");
     }
-    int64_t N = l0->dim[1], K = g->nodes[grp->x].dim[1], pairs = (N + 1) / 2;
+    int64_t N = l0->dim[1], pairs = (N + 1) / 2;
     if (grp->epi == 2) pairs = N;
     if (grp->epi == 3) pairs = (N + g->nodes[grp->lin[1]].dim[1] + g->nodes[grp->lin[2]].dim[1]) / 2;
     int wg = e->cl->unit->wg;
-    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, K, pairs));
+    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, pairs));
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     run_on(e, BRANCH, "kg", "1", g2, l, &g->nodes[a]);
 }

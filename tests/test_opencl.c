@@ -191,15 +191,15 @@ static size_t up(size_t x, size_t m)
 enum { GEMM_RM = 8 };
 
 /* GEMV_GROUPS: the weight-row pairs a gemv work-group takes. */
-static size_t gemv_groups(int N, int K, int wg)
+static size_t gemv_groups(int N, int wg)
 {
-    int lanes = N >= 4096 ? 32 : K >= 4096 ? 128 : 64;
+    int lanes = N >= 4096 ? 32 : 128;
     return (size_t)(wg / (lanes < wg / 2 ? lanes : wg / 2));
 }
 
-static size_t gemv_rows(int N, int K, int wg)
+static size_t gemv_rows(int N, int wg)
 {
-    return 2 * gemv_groups(N, K, wg);
+    return 2 * gemv_groups(N, wg);
 }
 
 static cl_mem upload(const void *data, size_t bytes)
@@ -322,7 +322,7 @@ static void check_linear(const LinearShape *sh, int S, const char *suffix, int t
         cl_kernel k = kernel(path == 0 ? "gemv" : "gemm", suffix);
         SET_ARGS(k, sh->bias ? "mimimim" : "mimimi", arena, out_off, arena, x_off[path], wbuf, S, bbuf);
         if (path == 0) {
-            size_t g = (size_t)wg * up((size_t)N, gemv_rows(N, K, wg)) / gemv_rows(N, K, wg);
+            size_t g = (size_t)wg * up((size_t)N, gemv_rows(N, wg)) / gemv_rows(N, wg);
             size_t l = (size_t)wg;
             run_kernel(k, 1, &g, &l);
         } else {
@@ -409,8 +409,8 @@ static void test_half_exact(void **state)
             if (path)
                 run_kernel(k, 2, (size_t[]){16, 16}, (size_t[]){16, 16});
             else
-                run_kernel(k, 1, (size_t[]){256 * ((N + gemv_rows(N, K, 256) - 1) /
-                                                   gemv_rows(N, K, 256))}, (size_t[]){256});
+                run_kernel(k, 1, (size_t[]){256 * ((N + gemv_rows(N, 256) - 1) /
+                                                   gemv_rows(N, 256))}, (size_t[]){256});
             download(arena, (size_t)out_off, got, (size_t)S * N);
             for (int s = 0; s < S; s++)
                 for (int n = 0; n < N; n++)
@@ -640,7 +640,7 @@ static void fused_step(Fused *f, int S, int P, int in_place)
     fused_args(f, arena, out_off, x_off, res_off, S, P);
     size_t pairs = sh->epi == 2 ? (size_t)N : sh->epi == 3 ? (size_t)(N + 2 * f->rows[2]) / 2
                                                           : (size_t)(N + 1) / 2;
-    size_t groups = gemv_groups(N, K, f->wg), local = (size_t)f->wg;
+    size_t groups = gemv_groups(N, f->wg), local = (size_t)f->wg;
     size_t global = local * ((pairs + groups - 1) / groups);
     run_kernel(f->k, 1, &global, &local);
 
