@@ -345,14 +345,15 @@ static int parse_shape(Parser *P, IrNode *n)
     return expect(P, ']');
 }
 
-static int parse_dtype(Parser *P, IrNode *n)
+/* A name of the op table or the dtypes (from_name), its index in *out;
+ * what: the thing expected, bad: the error for an unknown name. */
+static int parse_name(Parser *P, const char *what, const char *bad, int (*from_name)(const char *), int *out)
 {
-    char word[16];
+    char word[32];
     int len = scan(P, is_word_char, word, sizeof word);
-    if (len == 0) return fail(P, "expected dtype, found %s", found(P));
-    int t = len < 0 ? -1 : ir_dtype_from_name(word);
-    if (t < 0) return fail(P, "bad dtype '%s'", len < 0 ? "(too long)" : word);
-    n->dtype = (IrDtype)t;
+    if (len == 0) return fail(P, "expected %s, found %s", what, found(P));
+    *out = len < 0 ? -1 : from_name(word);
+    if (*out < 0) return fail(P, "%s '%s'", bad, len < 0 ? "(too long)" : word);
     return 0;
 }
 
@@ -377,17 +378,6 @@ static int parse_placement(Parser *P, IrNode *n)
     return 0;
 }
 
-static int parse_op(Parser *P, IrNode *n)
-{
-    char word[32];
-    int len = scan(P, is_word_char, word, sizeof word);
-    if (len == 0) return fail(P, "expected op name, found %s", found(P));
-    int op = len < 0 ? -1 : ir_op_from_name(word);
-    if (op < 0) return fail(P, "unknown op '%s'", len < 0 ? "(too long)" : word);
-    n->op = (IrOp)op;
-    return 0;
-}
-
 static int parse_node_id(Parser *P, IrGraph *g, IrNode *n)
 {
     if (read_small_int(P, &n->id, 0, INT_MAX, "node id")) return -1;
@@ -403,10 +393,14 @@ static int parse_node(Parser *P, IrGraph *g)
     memset(&n, 0, sizeof n);
     n.unit = -1;
     n.offset = -1;
-    if (parse_node_id(P, g, &n) || parse_op(P, &n) || parse_operands(P, &n)) return -1;
+    int op, dtype;
+    if (parse_node_id(P, g, &n) || parse_name(P, "op name", "unknown op", ir_op_from_name, &op)) return -1;
+    n.op = (IrOp)op;
+    if (parse_operands(P, &n)) return -1;
     while (!at_end(P) && is_key_char(*P->p))
         if (read_attr(P, n.attr, &n.nattr, IR_MAX_ATTRS)) return -1;
-    if (expect(P, ':') || parse_shape(P, &n) || parse_dtype(P, &n)) return -1;
+    if (expect(P, ':') || parse_shape(P, &n) || parse_name(P, "dtype", "bad dtype", ir_dtype_from_name, &dtype)) return -1;
+    n.dtype = (IrDtype)dtype;
     if (expect(P, '@') || read_small_int(P, &n.layer, INT_MIN, INT_MAX, "layer")) return -1;
     if (read_string(P, n.name, sizeof n.name, "node name") || parse_placement(P, &n)) return -1;
     int id = ir_add(g, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
