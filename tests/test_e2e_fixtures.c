@@ -175,23 +175,15 @@ static void test_own_fixtures(void **state)
 
 /* The same on the OpenCL unit (PoCL where there is no GPU), within 1e-3;
  * skipped when the machine has no OpenCL platform. */
-static void require_opencl(void)
-{
-    if (tu_run(NULL, "test -n \"$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)\"") != 0) {
-        fprintf(stderr, "no OpenCL platform (/etc/OpenCL/vendors is empty): skipped\n");
-        skip();
-    }
-}
-
 static void test_shared_fixtures_opencl(void **state)
 {
-    require_opencl();
+    tu_require_opencl();
     assert_true(run_all(&OPENCL, tu_fmt("%s/fixtures", tu_shared())) >= 3);
 }
 
 static void test_own_fixtures_opencl(void **state)
 {
-    require_opencl();
+    tu_require_opencl();
     assert_true(run_all(&OPENCL, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
 }
 

@@ -95,3 +95,11 @@ int tu_run(char **out, const char *fmt, ...)
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
+
+void tu_require_opencl(void)
+{
+    if (tu_run(NULL, "test -n \"$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)\"") != 0) {
+        fprintf(stderr, "no OpenCL platform (/etc/OpenCL/vendors is empty): skipped\n");
+        skip();
+    }
+}

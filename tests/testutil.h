@@ -24,5 +24,8 @@ char *tu_read_file(const char *path, size_t *len);
 void tu_write_file(const char *path, const void *data, size_t len);
 /* Runs a shell command; returns its exit status; stdout+stderr in *out (malloc'd) if out. */
 int tu_run(char **out, const char *fmt, ...);
+/* Skips the test when the machine has no OpenCL platform (/etc/OpenCL/vendors
+ * holds no .icd). */
+void tu_require_opencl(void);
 
 #endif
