@@ -172,28 +172,22 @@ static const char *family_of(IrOp op)
 
 static int on_unit(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->index; }
 
-static int uses(const IrGraph *g, int id)
-{
-    int count = 0;
-    for (int i = id + 1; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].nin; k++) count += g->nodes[i].in[k] == id;
-    return count;
-}
-
 /* An attention whose q and k come straight from ropes of one table, used
  * by nothing else, runs ropes and KV store as one rope_kv launch. */
 static void plan_rope_fusion(const IrGraph *g, int unit, int *fused)
 {
+    int *uses = ir_count_uses(g);
     for (int i = 0; i < g->n; i++) fused[i] = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *a = &g->nodes[i];
         if (a->op != IR_OP_ATTENTION || a->unit != unit) continue;
         const IrNode *q = &g->nodes[a->in[0]], *k = &g->nodes[a->in[1]];
-        if (q->op != IR_OP_ROPE || k->op != IR_OP_ROPE || q->in[1] != k->in[1] || uses(g, q->id) != 1 ||
-            uses(g, k->id) != 1 || q->unit != unit || k->unit != unit)
+        if (q->op != IR_OP_ROPE || k->op != IR_OP_ROPE || q->in[1] != k->in[1] || uses[q->id] != 1 ||
+            uses[k->id] != 1 || q->unit != unit || k->unit != unit)
             continue;
         fused[q->id] = fused[k->id] = fused[i] = i;
     }
+    free(uses);
 }
 
 /* The group anchored at node a (pass 'group' marked its members). */

@@ -124,6 +124,8 @@ double ir_graph_float(const IrGraph *g, const char *key, double dflt);
 int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
 void ir_compact(IrGraph *g, const unsigned char *keep);
+/* The number of operand slots that name each node: [g->n], malloc'd. */
+int *ir_count_uses(const IrGraph *g);
 /* Replaces every use of node 'from' by node 'to'. */
 void ir_replace_uses(IrGraph *g, int from, int to);
 /* Internal-bug abort with location. */

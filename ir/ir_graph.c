@@ -276,6 +276,15 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R)
     return numel;
 }
 
+int *ir_count_uses(const IrGraph *g)
+{
+    int *uses = calloc((size_t)g->n + 1, sizeof *uses);
+    if (!uses) IR_BUG("out of memory");
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
+    return uses;
+}
+
 void ir_compact(IrGraph *g, const unsigned char *keep)
 {
     int *newid = malloc((size_t)(g->n ? g->n : 1) * sizeof *newid);

@@ -9,18 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int *count_uses(const IrGraph *g)
-{
-    int *uses = calloc((size_t)g->n, sizeof *uses);
-    for (int i = 0; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
-    return uses;
-}
-
 void pass_fuse(IrGraph *g, const PassCtx *c)
 {
     if (g->n <= 0) return;
-    int *uses = count_uses(g);
+    int *uses = ir_count_uses(g);
     unsigned char *keep = malloc((size_t)g->n);
     memset(keep, 1, (size_t)g->n);
     for (int i = 0; i < g->n; i++) {

@@ -102,11 +102,8 @@ static void group_residual(Grouping *p, const IrNode *n)
 void pass_group(IrGraph *g, const PassCtx *c)
 {
     (void)c;
-    Grouping p = {g, calloc((size_t)g->n + 1, sizeof(int)), malloc(((size_t)g->n + 1) * sizeof(int))};
-    for (int i = 0; i < g->n; i++) {
-        p.group[i] = -1;
-        for (int k = 0; k < g->nodes[i].nin; k++) p.uses[g->nodes[i].in[k]]++;
-    }
+    Grouping p = {g, ir_count_uses(g), malloc(((size_t)g->n + 1) * sizeof(int))};
+    for (int i = 0; i < g->n; i++) p.group[i] = -1;
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == IR_OP_ATTENTION) group_attention_inputs(&p, &g->nodes[i]);
     for (int i = 0; i < g->n; i++)
