@@ -2,10 +2,11 @@
 # fuzz.sh: builds the libFuzzer harnesses (fuzz/, clang with ASan and UBSan)
 # and runs each for a given time from its committed corpus.
 #
-#   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [--merge] [--no-build] [NAME ...]
+#   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [-B DIR] [--merge] [--no-build] [NAME ...]
 #
 #   -t SECONDS  time per harness (default 30)
 #   -j JOBS     harnesses run at once (default: the core count)
+#   -B DIR      build directory (default build-fuzz)
 #   --merge     fold new inputs that add coverage into fuzz/corpus/NAME
 #   NAME        harnesses to run (fuzz/fuzz_NAME.c; default: all)
 #
@@ -17,14 +18,15 @@
 # lines give each harness's executions and result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=30 jobs=$(nproc) merge=0 build=1 names=()
+secs=30 jobs=$(nproc) merge=0 build=1 names=() B=build-fuzz
 while [ $# -gt 0 ]; do
   case "$1" in
     -t) secs=$2; shift 2 ;;
     -j) jobs=$2; shift 2 ;;
+    -B) B=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1'" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
@@ -37,38 +39,38 @@ for n in "${names[@]}"; do
 done
 shared=${HETC_SHARED:-$(cd .. && pwd)/shared}
 if [ $build = 1 ]; then
-  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHETC_FUZZ=ON -DHETC_SHARED="$shared" >/dev/null
-  cmake --build build-fuzz -j"$(nproc)" --target fuzz >/dev/null
+  CC=clang cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Debug -DHETC_FUZZ=ON -DHETC_SHARED="$shared" >/dev/null
+  cmake --build "$B" -j"$(nproc)" --target fuzz >/dev/null
 fi
-mkdir -p build-fuzz/logs build-fuzz/tmp
+mkdir -p "$B/logs" "$B/tmp"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export HETC_FUZZ_TMP=$PWD/build-fuzz/tmp
+HETC_FUZZ_TMP=$(cd "$B/tmp" && pwd)
+export HETC_FUZZ_TMP
 
 run_one() {
-  local n=$1 bin=build-fuzz/fuzz/fuzz_$1
-  mkdir -p "build-fuzz/corpus/$n" "build-fuzz/artifacts/$n" "fuzz/corpus/$n"
+  local n=$1 bin=$B/fuzz/fuzz_$1
+  mkdir -p "$B/corpus/$n" "$B/artifacts/$n" "fuzz/corpus/$n"
   "$bin" -max_total_time="$secs" -timeout=5 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="build-fuzz/artifacts/$n/" "build-fuzz/corpus/$n" "fuzz/corpus/$n" \
-    >"build-fuzz/logs/$n.log" 2>&1
+    -artifact_prefix="$B/artifacts/$n/" "$B/corpus/$n" "fuzz/corpus/$n" \
+    >"$B/logs/$n.log" 2>&1
   local rc=$? execs
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "build-fuzz/logs/$n.log" | tail -1)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$B/logs/$n.log" | tail -1)
   if [ $rc = 0 ]; then
     printf '%-14s ok      %10s execs in %s s\n' "$n" "${execs:-?}" "$secs"
   else
-    printf '%-14s FAILED  %10s execs; see build-fuzz/logs/%s.log and build-fuzz/artifacts/%s/\n' \
-      "$n" "${execs:-?}" "$n" "$n"
+    printf '%-14s FAILED  %10s execs; see %s and %s\n' "$n" "${execs:-?}" "$B/logs/$n.log" "$B/artifacts/$n/"
   fi
   return $rc
 }
 export -f run_one
-export secs
+export secs B
 status=0
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}' || status=1
 if [ $merge = 1 ]; then
   for n in "${names[@]}"; do
-    build-fuzz/fuzz/fuzz_$n -merge=1 -max_len=65536 -timeout=5 "fuzz/corpus/$n" "build-fuzz/corpus/$n" \
-      >>"build-fuzz/logs/$n.merge.log" 2>&1 || status=1
+    $B/fuzz/fuzz_$n -merge=1 -max_len=65536 -timeout=5 "fuzz/corpus/$n" "$B/corpus/$n" \
+      >>"$B/logs/$n.merge.log" 2>&1 || status=1
     echo "$n: $(ls "fuzz/corpus/$n" | wc -l) inputs in fuzz/corpus/$n"
   done
 fi
