@@ -10,7 +10,7 @@
 #   --merge     fold new inputs that add coverage into fuzz/corpus/NAME
 #   NAME        harnesses to run (fuzz/fuzz_NAME.c; default: all)
 #
-# A run reads fuzz/corpus/NAME and keeps what it finds in
+# A run reads fuzz/corpus/NAME (and the dictionary fuzz/dict/NAME.dict) and keeps what it finds in
 # build-fuzz/corpus/NAME (so later runs go on from there); crashes, hangs
 # (over 5 s an input), sanitizer reports and failed checks are written to
 # build-fuzz/artifacts/NAME/ and make the script fail. Inputs are at most
@@ -51,7 +51,9 @@ export HETC_FUZZ_TMP
 run_one() {
   local n=$1 bin=$B/fuzz/fuzz_$1
   mkdir -p "$B/corpus/$n" "$B/artifacts/$n" "fuzz/corpus/$n"
-  "$bin" -max_total_time="$secs" -timeout=5 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+  local dict=()
+  [ -f "fuzz/dict/$n.dict" ] && dict=(-dict="fuzz/dict/$n.dict")
+  "$bin" "${dict[@]}" -max_total_time="$secs" -timeout=5 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$B/artifacts/$n/" "$B/corpus/$n" "fuzz/corpus/$n" \
     >"$B/logs/$n.log" 2>&1
   local rc=$? execs
