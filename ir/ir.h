@@ -21,6 +21,18 @@
  *   ...
  *
  * Floats print with %.9g so text round-trips bit-exactly.
+ *
+ * The passes a graph has been through promise facts that ir_verify checks:
+ *   place      at least one unit, and every node has one;
+ *   transfers  every operand is on its consumer's unit, except weights and
+ *              RoPE tables (loaded where used) and the operand of a copy;
+ *   group      the only pass that sets the attribute group=A: A is a node
+ *              at or after this one, in its own group, on the same unit;
+ *   memplan    the only pass that sets offsets and arena sizes: one arena
+ *              size per unit.
+ * The graph attribute max_chunk, where present, is an int in
+ * 1..IR_MAX_CHUNK, and no result has more than 2^48 elements at S = R =
+ * max_chunk.
  */
 #ifndef HETC_IR_H
 #define HETC_IR_H
@@ -49,6 +61,7 @@ enum {
     IR_MAX_GRAPH_ATTRS = 32,
     IR_MAX_UNITS = 8,
     IR_NAME_LEN = 96,
+    IR_MAX_CHUNK = 65536,   /* bound on the graph attribute max_chunk */
 };
 
 typedef enum { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR } IrAttrKind;
@@ -122,6 +135,8 @@ int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt);
 double ir_graph_float(const IrGraph *g, const char *key, double dflt);
 /* Elements of a node's result with S and R replaced by the given values. */
 int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
+/* Whether pass 'name' is one of those the graph has been through (g->passes). */
+int ir_has_pass(const IrGraph *g, const char *name);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
 void ir_compact(IrGraph *g, const unsigned char *keep);
 /* The number of operand slots that name each node: [g->n], malloc'd. */
@@ -143,8 +158,17 @@ void ir_dump_json(FILE *f, const IrGraph *g);
 void ir_dump_dot(FILE *f, const IrGraph *g);
 
 /* ---- verifier (ir_verify.c) ---- */
-/* Returns 0 if well formed; else -1 with "node %id (name): ..." in err. */
+/* Returns 0 if well formed; else -1 with "node %id (name): ..." or
+ * "graph: ..." in err. */
 int ir_verify(const IrGraph *g, char *err, size_t errlen);
+/* Where ir_verify_at found a fault: the node's index, or -1 for the graph,
+ * and then the directive line it concerns: "units", "arena", "attr" or
+ * "passes". */
+typedef struct {
+    int node;
+    const char *line;
+} IrFault;
+int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen);
 
 /* ---- reference interpreter (ir_interp.c) ---- */
 /* Weights come through a callback: the f32 data of tensor 'name' (converted

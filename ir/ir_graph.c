@@ -264,6 +264,14 @@ double ir_graph_float(const IrGraph *g, const char *key, double dflt)
     return a ? a->f : dflt;
 }
 
+int ir_has_pass(const IrGraph *g, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = g->passes; (p = strstr(p, name)); p += n)
+        if ((p == g->passes || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
+    return 0;
+}
+
 /* ---- shapes and editing ---- */
 
 int64_t ir_numel(const IrNode *n, int64_t S, int64_t R)

@@ -5,9 +5,11 @@
  * the end of the line (outside strings), and blank lines are skipped. The
  * first line is "hetc-ir 1", the next "graph ..."; then come directive lines
  * (attr, passes, units, arena) and node lines with consecutive ids from 0.
- * Every syntax error is "FILE:LINE: error: ..."; a graph that parses but
- * fails verification is "FILE: error: node %N (...): ...". Input is never
- * trusted: every length, number and operand is checked before it is stored.
+ * Every error is "FILE:LINE: error: ...": a syntax error names its line, a
+ * graph that parses but fails verification the line of the node at fault
+ * ("FILE:LINE: error: node %N (...): ...") or of the directive a graph-level
+ * fault concerns. Input is never trusted: every length, number and operand
+ * is checked before it is stored.
  */
 #include "ir.h"
 
@@ -24,6 +26,10 @@ typedef struct {
     const char *p;          /* cursor in the current line */
     const char *end;        /* end of the current line ('\n' or NUL) */
     unsigned seen;          /* bit per directive already read */
+    int graph_line;         /* line of the 'graph' line */
+    int dir_line[4];        /* line of each directive (directives[]), 0 if absent */
+    int *node_line;         /* [cap] line of each node */
+    int cap;
     char *err;              /* the caller's message buffer */
     size_t errlen;
     char found[32];         /* scratch for found() */
@@ -31,7 +37,7 @@ typedef struct {
 
 static int fail(Parser *P, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -403,6 +409,14 @@ static int parse_node(Parser *P, IrGraph *g)
     n.dtype = (IrDtype)dtype;
     if (expect(P, '@') || read_small_int(P, &n.layer, INT_MIN, INT_MAX, "layer")) return -1;
     if (read_string(P, n.name, sizeof n.name, "node name") || parse_placement(P, &n)) return -1;
+    if (g->n == P->cap) {
+        int cap = P->cap ? P->cap * 2 : 64;
+        int *lines = realloc(P->node_line, (size_t)cap * sizeof *lines);
+        if (!lines) return fail(P, "out of memory at node %%%d", g->n);
+        P->node_line = lines;
+        P->cap = cap;
+    }
+    P->node_line[g->n] = P->line;
     int id = ir_add(g, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
     IrNode *dst = &g->nodes[id];
     memcpy(dst->attr, n.attr, sizeof n.attr);
@@ -425,6 +439,8 @@ static const Directive directives[] = {
     {"units", parse_units},
     {"arena", parse_arena},
 };
+_Static_assert(sizeof directives / sizeof directives[0] == sizeof ((Parser *)0)->dir_line / sizeof(int),
+               "one dir_line per directive");
 
 static int parse_body_line(Parser *P, IrGraph *g)
 {
@@ -436,11 +452,24 @@ static int parse_body_line(Parser *P, IrGraph *g)
             if (strcmp(word, directives[i].name) != 0) continue;
             if (P->seen & (1u << i)) return fail(P, "duplicate '%s' line", word);
             P->seen |= 1u << i;
+            P->dir_line[i] = P->line;
             return directives[i].parse(P, g);
         }
     }
     P->p = start;
     return fail(P, "expected a node or a directive, found %s", found(P));
+}
+
+/* The line of directive name (a graph-level fault), else of 'passes', else
+ * of the 'graph' line. */
+static int fault_line(const Parser *P, const char *name)
+{
+    int passes = 0;
+    for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
+        if (name && strcmp(directives[i].name, name) == 0 && P->dir_line[i]) return P->dir_line[i];
+        if (strcmp(directives[i].name, "passes") == 0) passes = P->dir_line[i];
+    }
+    return passes ? passes : P->graph_line;
 }
 
 /* Parses every line; 'stage' counts the header lines read so far (0..2). */
@@ -457,6 +486,7 @@ static int parse_lines(Parser *P, IrGraph *g, const char *text)
         if (at_end(P)) continue;
         int rc = stage == 0 ? parse_header(P) : stage == 1 ? parse_graph_line(P, g) : parse_body_line(P, g);
         if (rc) return -1;
+        if (stage == 1) P->graph_line = P->line;
         if (stage < 2) stage++;
     }
     if (stage == 0) return fail(P, "missing header 'hetc-ir 1'");
@@ -475,9 +505,14 @@ int ir_parse(IrGraph *g, const char *text, const char *filename, char *err, size
     int rc = parse_lines(&P, g, text ? text : "");
     if (rc == 0) {
         char msg[512];
-        rc = ir_verify(g, msg, sizeof msg);
-        if (rc && P.errlen) snprintf(P.err, P.errlen, "%s: error: %s", P.file, msg);
+        IrFault at;
+        rc = ir_verify_at(g, &at, msg, sizeof msg);
+        if (rc) {
+            P.line = at.node >= 0 ? P.node_line[at.node] : fault_line(&P, at.line);
+            fail(&P, "%s", msg);
+        }
     }
+    free(P.node_line);
     if (rc) ir_graph_free(g);
     return rc ? -1 : 0;
 }

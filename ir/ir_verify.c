@@ -1,10 +1,12 @@
 /* ir_verify.c: checks that a graph is well formed, driven by ops.def.
  *
  * Per node: its id is its index, operands come before it and their count
- * matches the op, the required attributes exist with the right kind, the
- * dtype and rank are legal, dims are positive or symbolic, the unit is in
- * range; then the shape rule of the op (linear: x [A,K], W [N,K] -> [A,N],
- * and so on). The first problem found is reported as
+ * matches the op, the attributes are those ops.def lists (with the right
+ * kind) plus the optional group=A, the dtype and rank are legal, dims are
+ * positive or symbolic, the unit is in range; then the shape rule of the op
+ * (linear: x [A,K], W [N,K] -> [A,N], and so on), and the facts the passes
+ * the graph has been through promise (see ir.h). The first problem found is
+ * reported as
  * "node %12 (l0.attn.q): linear: weight is [64,32] but input has 64 columns".
  */
 #include "ir.h"
@@ -19,6 +21,7 @@ static const int64_t MAX_NUMEL = (int64_t)1 << 48;  /* bound on static elements 
 
 typedef struct {
     const IrGraph *g;
+    int64_t chunk;          /* S and R in size bounds: max_chunk, else 1 */
     const IrNode *n;        /* node being checked */
     int index;              /* its position in g->nodes */
     char *err;              /* the caller's message buffer */
@@ -252,8 +255,8 @@ static int check_dims(const Check *c)
     int64_t numel = 1;
     for (int d = 0; d < n->ndim; d++) {
         int64_t v = n->dim[d];
-        if (v == IR_DIM_S || v == IR_DIM_R) continue;
-        if (v <= 0) return bad(c, "dimension %d is %lld", d, (long long)v);
+        if (v == IR_DIM_S || v == IR_DIM_R) v = c->chunk;
+        else if (v <= 0) return bad(c, "dimension %d is %lld", d, (long long)v);
         if (numel > MAX_NUMEL / v) return bad(c, "shape %s is too large", shape_text(n).s);
         numel *= v;
     }
@@ -282,7 +285,9 @@ static int check_placement(const Check *c)
     if (n->layer < -1) return bad(c, "layer %d is below -1", n->layer);
     if (n->unit < -1 || n->unit >= c->g->nunits)
         return bad(c, "unit %d out of range (the graph has %d units)", n->unit, c->g->nunits);
+    if (n->unit < 0 && ir_has_pass(c->g, "place")) return bad(c, "no unit, but pass 'place' has run");
     if (n->offset < -1) return bad(c, "offset %lld is below -1", (long long)n->offset);
+    if (n->offset >= 0 && !ir_has_pass(c->g, "memplan")) return bad(c, "offset, but pass 'memplan' has not run");
     return 0;
 }
 
@@ -314,6 +319,39 @@ static int check_operands(const Check *c)
     return 0;
 }
 
+/* After transfers, what a node reads is on its unit: only weights and RoPE
+ * tables (loaded where they are used) and the operand of a copy are not. */
+static int check_transfers(const Check *c)
+{
+    const IrNode *n = c->n;
+    if (!ir_has_pass(c->g, "transfers") || n->op == IR_OP_COPY) return 0;
+    for (int k = 0; k < n->nin; k++) {
+        const IrNode *a = arg(c, k);
+        if (a->unit != n->unit && a->op != IR_OP_WEIGHT && a->op != IR_OP_ROPE_TABLE)
+            return bad(c, "operand %%%d is on unit %d, this node on unit %d, but pass 'transfers' has run", a->id,
+                       a->unit, n->unit);
+    }
+    return 0;
+}
+
+/* group=A (pass group): A is this node or a later one, the anchor of its
+ * own group, on the same unit. */
+static int check_group(const Check *c)
+{
+    const IrAttr *a = ir_attr(c->n, "group");
+    if (!a) return 0;
+    if (!ir_has_pass(c->g, "group")) return bad(c, "attribute 'group', but pass 'group' has not run");
+    if (a->i < c->index || a->i >= c->g->n)
+        return bad(c, "group %lld is not a node from %%%d to %%%d", (long long)a->i, c->index, c->g->n - 1);
+    const IrNode *anchor = &c->g->nodes[a->i];
+    const IrAttr *own = ir_attr(anchor, "group");
+    if (!own || own->kind != IR_ATTR_INT || own->i != a->i)
+        return bad(c, "group %lld: node %%%lld is not in its own group", (long long)a->i, (long long)a->i);
+    if (anchor->unit != c->n->unit)
+        return bad(c, "group %lld is on unit %d, this node on unit %d", (long long)a->i, anchor->unit, c->n->unit);
+    return 0;
+}
+
 static IrAttrKind kind_of(char k)
 {
     switch (k) {
@@ -329,13 +367,30 @@ static const char *kind_name(IrAttrKind k)
     return k == IR_ATTR_INT ? "int" : k == IR_ATTR_FLOAT ? "float" : k == IR_ATTR_STR ? "string" : "bad";
 }
 
-/* Checks attribute kinds and the attributes ops.def requires ("eps:f ..."). */
+/* Whether key is one of the "key:kind ..." of spec. */
+static int listed(const char *spec, const char *key)
+{
+    size_t len = strlen(key);
+    for (const char *s = spec; (s = strstr(s, key)); s += len)
+        if ((s == spec || s[-1] == ' ') && s[len] == ':') return 1;
+    return 0;
+}
+
+/* Checks attribute kinds, the attributes ops.def requires ("eps:f ...") and
+ * that there are no others but group. */
 static int check_attrs(const Check *c)
 {
     const IrNode *n = c->n;
     if (n->nattr < 0 || n->nattr > IR_MAX_ATTRS) return bad(c, "%d attributes", n->nattr);
-    for (int i = 0; i < n->nattr; i++)
-        if ((unsigned)n->attr[i].kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)n->attr[i].kind);
+    for (int i = 0; i < n->nattr; i++) {
+        const IrAttr *a = &n->attr[i];
+        if ((unsigned)a->kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)a->kind);
+        int group = strcmp(a->key, "group") == 0;
+        if (!group && !listed(ir_op_attrs(n->op), a->key))
+            return bad(c, "unknown attribute '%.23s'", a->key);
+        if (group && a->kind != IR_ATTR_INT)
+            return bad(c, "attribute 'group' is %s, expected int", kind_name(a->kind));
+    }
     for (const char *s = ir_op_attrs(n->op); *s;) {
         char key[24], k;
         int used = 0;
@@ -359,32 +414,70 @@ static int is_unit_name(const char *s, size_t size)
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
 }
 
-static int check_graph(const IrGraph *g, char *err, size_t errlen)
+static int check_units(const IrGraph *g, char *err, size_t errlen)
 {
-    if (g->n < 0 || (g->n > 0 && !g->nodes)) return bad_graph(err, errlen, "bad node count %d", g->n);
     if (g->nunits < 0 || g->nunits > IR_MAX_UNITS) return bad_graph(err, errlen, "bad unit count %d", g->nunits);
-    for (int u = 0; u < g->nunits; u++)
+    for (int u = 0; u < g->nunits; u++) {
         if (!is_unit_name(g->units[u], sizeof g->units[u]))
             return bad_graph(err, errlen, "unit %d name '%.15s' is not a word of [A-Za-z0-9_.-]", u, g->units[u]);
+        for (int v = 0; v < u; v++)
+            if (strcmp(g->units[u], g->units[v]) == 0)
+                return bad_graph(err, errlen, "unit name '%.15s' is used twice", g->units[u]);
+    }
+    if (g->nunits == 0 && ir_has_pass(g, "place")) return bad_graph(err, errlen, "no units, but pass 'place' has run");
+    return 0;
+}
+
+static int check_graph_attrs(const IrGraph *g, char *err, size_t errlen)
+{
     if (g->nattr < 0 || g->nattr > IR_MAX_GRAPH_ATTRS)
         return bad_graph(err, errlen, "bad attribute count %d", g->nattr);
-    for (int i = 0; i < g->nattr; i++)
-        if ((unsigned)g->attr[i].kind > IR_ATTR_STR)
-            return bad_graph(err, errlen, "attribute '%.23s' has bad kind %d", g->attr[i].key, (int)g->attr[i].kind);
-    if (g->narena < 0 || g->narena > IR_MAX_UNITS || (g->narena && g->narena != g->nunits))
+    for (int i = 0; i < g->nattr; i++) {
+        const IrAttr *a = &g->attr[i];
+        if ((unsigned)a->kind > IR_ATTR_STR)
+            return bad_graph(err, errlen, "attribute '%.23s' has bad kind %d", a->key, (int)a->kind);
+        if (strcmp(a->key, "max_chunk") == 0 && (a->kind != IR_ATTR_INT || a->i < 1 || a->i > IR_MAX_CHUNK))
+            return bad_graph(err, errlen, "attribute 'max_chunk' must be an int in 1..%d", IR_MAX_CHUNK);
+    }
+    return 0;
+}
+
+static int check_arena(const IrGraph *g, char *err, size_t errlen)
+{
+    if (g->narena < 0 || g->narena > IR_MAX_UNITS || (g->narena && g->narena != g->nunits) ||
+        (g->narena == 0 && g->nunits && ir_has_pass(g, "memplan")))
         return bad_graph(err, errlen, "%d arena sizes for %d units", g->narena, g->nunits);
+    if (g->narena && !ir_has_pass(g, "memplan")) return bad_graph(err, errlen, "arena sizes, but pass 'memplan' has not run");
     for (int u = 0; u < g->narena; u++)
         if (g->arena[u] < 0) return bad_graph(err, errlen, "arena size %lld is negative", (long long)g->arena[u]);
     return 0;
 }
 
-int ir_verify(const IrGraph *g, char *err, size_t errlen)
+int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
 {
+    IrFault none;
+    if (!at) at = &none;
     if (!err) errlen = 0;
-    if (check_graph(g, err, errlen)) return -1;
+    at->node = -1;
+    at->line = "passes";
+    if (g->n < 0 || (g->n > 0 && !g->nodes)) return bad_graph(err, errlen, "bad node count %d", g->n);
+    at->line = "units";
+    if (check_units(g, err, errlen)) return -1;
+    at->line = "attr";
+    if (check_graph_attrs(g, err, errlen)) return -1;
+    at->line = "arena";
+    if (check_arena(g, err, errlen)) return -1;
+    at->line = NULL;
+    int64_t chunk = ir_graph_int(g, "max_chunk", 1);
     for (int i = 0; i < g->n; i++) {
-        Check c = {.g = g, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
-        if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c)) return -1;
+        Check c = {.g = g, .chunk = chunk, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
+        at->node = i;
+        if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) ||
+            check_transfers(&c) || check_group(&c))
+            return -1;
     }
+    at->node = -1;
     return 0;
 }
+
+int ir_verify(const IrGraph *g, char *err, size_t errlen) { return ir_verify_at(g, NULL, err, errlen); }

@@ -1,15 +1,17 @@
 /* pass_memplan.c: static activation arena by liveness.
  *
- * Requires: place. Provides: node.offset (bytes into its unit's arena) for
- * every activation that needs storage, and g->arena[] per unit, sized for S = R =
- * max_chunk. A buffer of S' <= max_chunk rows fits in the same place, so one
+ * Requires: transfers (and so place). Provides: node.offset (bytes into its
+ * unit's arena) for every activation that needs storage, and g->arena[] per
+ * unit, sized for S = R = max_chunk. A buffer of S' <= max_chunk rows fits in the same place, so one
  * plan serves every step. Views (last_rows, output) take no storage; the
  * result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
  * count as uses of its base) and placed first-fit, 64-byte aligned. An
  * operand of a fusion group (pass group) from outside it counts as used by
- * the group's anchor: the group's one launch reads it until then.
+ * the group's anchor: the group's one launch reads it until then. An arena
+ * over MAX_ARENA bytes is an error (the verifier bounds each buffer, not
+ * their sum).
  */
 #include "passes.h"
 
@@ -17,6 +19,7 @@
 #include <string.h>
 
 enum { ALIGN = 64 };
+static const int64_t MAX_ARENA = (int64_t)1 << 56;
 
 typedef struct {
     int64_t off, size;      /* a free block */
@@ -122,7 +125,14 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
         n->offset = -1;
-        if (needs_storage(n) && !external[i]) n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
+        if (needs_storage(n) && !external[i]) {
+            n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
+            if (arena[n->unit].top > MAX_ARENA) {
+                pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,
+                           g->units[n->unit], (long long)MAX_ARENA);
+                break;
+            }
+        }
         for (int b = dies[i]; b >= 0; b = next_dead[b]) {
             const IrNode *dead = &g->nodes[b];
             if (b != i && dead->offset >= 0) arena_release(&arena[dead->unit], dead->offset, storage(dead, chunk));

@@ -7,8 +7,8 @@
  * belong to the host: the first cpu unit, where tokenization and sampling
  * run. Weights and the RoPE table take the unit of their first consumer;
  * a weight stored as bf16 that lands on an OpenCL unit is stored as f16
- * instead (OpenCL C has no bf16 type). Without a target: one cpu unit
- * "cpu0".
+ * instead (OpenCL C has no bf16 type). Without a target: the graph's units,
+ * else one cpu unit "cpu0".
  */
 #include "passes.h"
 

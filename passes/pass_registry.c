@@ -1,6 +1,12 @@
 /* pass_registry.c: the flat, ordered list of passes and the driver that
  * runs them, checks their prerequisites, verifies the IR between passes
- * and prints it after the passes asked for (--print-after). */
+ * and prints it after the passes asked for (--print-after).
+ *
+ * A pass runs once, only after the passes it requires (and those they
+ * require), and never after a pass later in the list: that one's results
+ * (node ids, units, offsets) would no longer hold. The graph a pass gets verifies
+ * (ir_parse verifies what it reads), so a graph that fails verification
+ * after a pass is an internal bug. */
 #include "passes.h"
 
 #include <stdarg.h>
@@ -30,13 +36,7 @@ const PassInfo *pass_find(const char *name)
     return NULL;
 }
 
-int pass_done(const IrGraph *g, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = g->passes; (p = strstr(p, name)); p += n)
-        if ((p == g->passes || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0)) return 1;
-    return 0;
-}
+int pass_done(const IrGraph *g, const char *name) { return ir_has_pass(g, name); }
 
 void pass_error(const PassCtx *c, const char *fmt, ...)
 {
@@ -48,13 +48,32 @@ void pass_error(const PassCtx *c, const char *fmt, ...)
     va_end(ap);
 }
 
-static int check_requires(const IrGraph *g, const PassCtx *c, const PassInfo *p)
+/* The passes that 'by' requires, and those they require, have run. */
+static int check_requires(const IrGraph *g, const PassCtx *c, const PassInfo *p, const PassInfo *by)
 {
     char req[128];
-    snprintf(req, sizeof req, "%s", p->requires);
-    for (char *r = strtok(req, " "); r; r = strtok(NULL, " "))
+    snprintf(req, sizeof req, "%s", by->requires);
+    char *save = NULL;
+    for (char *r = strtok_r(req, " ", &save); r; r = strtok_r(NULL, " ", &save)) {
         if (!pass_done(g, r)) {
             pass_error(c, "pass '%s' requires pass '%s' to have run first", p->name, r);
+            return -1;
+        }
+        if (check_requires(g, c, p, pass_find(r))) return -1;
+    }
+    return 0;
+}
+
+static int check_order(const IrGraph *g, const PassCtx *c, const PassInfo *p)
+{
+    if (pass_done(g, p->name)) {
+        pass_error(c, "pass '%s' has already run", p->name);
+        return -1;
+    }
+    for (const PassInfo *later = p + 1; later < passes + NPASSES; later++)
+        if (pass_done(g, later->name)) {
+            pass_error(c, "pass '%s' cannot run after pass '%s' (passes run in the order of --list-passes)",
+                       p->name, later->name);
             return -1;
         }
     return 0;
@@ -62,7 +81,7 @@ static int check_requires(const IrGraph *g, const PassCtx *c, const PassInfo *p)
 
 static int run_one(IrGraph *g, const PassCtx *c, const PassInfo *p)
 {
-    if (check_requires(g, c, p)) return -1;
+    if (check_requires(g, c, p, p) || check_order(g, c, p)) return -1;
     p->run(g, c);
     if (c->diag->failed) return -1;
     size_t used = strlen(g->passes);
@@ -75,9 +94,12 @@ static int run_one(IrGraph *g, const PassCtx *c, const PassInfo *p)
 int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *list, const char *print_after, FILE *out)
 {
     char names[512] = "";
-    if (strcmp(list, "all") == 0) {
+    if (strcmp(list, "all") == 0) {     /* the passes after the last one the graph has been through */
+        int first = 0;
         for (int i = 0; i < NPASSES; i++)
-            if (!pass_done(g, passes[i].name) && (g->n == 0 || !passes[i].needs_model)) {
+            if (pass_done(g, passes[i].name)) first = i + 1;
+        for (int i = first; i < NPASSES; i++)
+            if (g->n == 0 || !passes[i].needs_model) {
                 strcat(names, passes[i].name);
                 strcat(names, ",");
             }

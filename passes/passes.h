@@ -4,7 +4,8 @@
  *   void pass_x(IrGraph *g, const PassCtx *c)
  * in its own file, opening with what it requires and what it provides.
  * A pass that finds bad input reports through pass_error() and returns; the
- * driver stops there. Between passes the driver runs ir_verify.
+ * driver stops there. Between passes the driver runs ir_verify. Passes run
+ * in list order, each once (pass_registry.c).
  */
 #ifndef HETC_PASSES_H
 #define HETC_PASSES_H
@@ -54,8 +55,8 @@ typedef struct {
 const PassInfo *pass_list(int *n);
 const PassInfo *pass_find(const char *name);
 int pass_done(const IrGraph *g, const char *name);
-/* Runs the named passes (comma separated, or "all" for the default
- * pipeline) on g. print_after: pass name, "all" or NULL; dumps the IR text
+/* Runs the named passes (comma separated, or "all": those of the list after
+ * the last one g has been through) on g. print_after: pass name, "all" or NULL; dumps the IR text
  * to out after those passes. Returns 0, or -1 with the message in c->diag. */
 int pass_run_pipeline(IrGraph *g, const PassCtx *c, const char *passes, const char *print_after, FILE *out);
 

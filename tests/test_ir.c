@@ -117,7 +117,7 @@ static void build_model(IrGraph *g)
     ir_graph_set_float(g, "rope_theta", 500000.0);
     ir_graph_set_float(g, "odd_inf", -INFINITY);
     ir_graph_set_float(g, "odd_nan", NAN);
-    snprintf(g->passes, sizeof g->passes, "lower fuse place");
+    snprintf(g->passes, sizeof g->passes, "lower fuse memplan");
     g->nunits = 2;
     strcpy(g->units[0], "cpu0");
     strcpy(g->units[1], "npu0");
@@ -353,7 +353,7 @@ static const char SMALL_TEXT[] =
     "hetc-ir 1\n"
     "graph \"small\" arch=\"llama\"\n"
     "attr hidden=4 eps=1e-05 theta=10000.0 kind=\"a \\\"b\\\" \\\\c\"\n"
-    "passes lower fuse dce place memplan\n"
+    "passes lower fuse dce memplan\n"
     "units cpu0 npu\n"
     "arena 128 0\n"
     "%0 = input() : [S] i32 @-1 \"ids\"\n"
@@ -374,7 +374,7 @@ static void test_print_exact(void **state)
     strcpy(g.attr[3].key, "kind");
     g.attr[3].kind = IR_ATTR_STR;
     strcpy(g.attr[3].s, "a \"b\" \\c");
-    snprintf(g.passes, sizeof g.passes, "lower fuse dce place memplan");
+    snprintf(g.passes, sizeof g.passes, "lower fuse dce memplan");
     g.nunits = 2;
     strcpy(g.units[0], "cpu0");
     strcpy(g.units[1], "npu");
@@ -442,7 +442,7 @@ static void test_round_trip(void **state)
     assert_true(ir_attr_float(&back.nodes[find(&back, "l0.attn_norm")], "eps") == 1e-5);
     assert_true(isnan(ir_graph_float(&back, "odd_nan", 0)));
     assert_true(ir_graph_float(&back, "odd_inf", 0) == -INFINITY);
-    assert_string_equal(back.passes, "lower fuse place");
+    assert_string_equal(back.passes, "lower fuse memplan");
     assert_int_equal(back.narena, 2);
     assert_int_equal(back.arena[0], 1 << 20);
     assert_int_equal(back.arena[1], 4096);
@@ -533,9 +533,55 @@ static const BadCase bad_cases[] = {
     {"attr big=1e999\n", 1, "t.ir:3: error: attribute 'big' value 1e999 out of range"},
     {"attr k=\n", 1, "t.ir:3: error: attribute 'k' value malformed: end of line"},
     {"attr =3\n", 1, "t.ir:3: error: expected attribute name, found '=3'"},
-    {IDS "%1 = silu(%0, %0) : [S] f32 @-1 \"s\"\n", 1, "t.ir: error: node %1 (s): silu: expects 1 operand, has 2"},
-    {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir: error: node %0 (x): input: unit 1 out of range"},
+    {IDS "%1 = silu(%0, %0) : [S] f32 @-1 \"s\"\n", 1, "t.ir:4: error: node %1 (s): silu: expects 1 operand, has 2"},
+    {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir:3: error: node %0 (x): input: unit 1 out of range"},
 };
+
+/* Graphs that parse but do not verify, each at the line of the fault: the
+ * facts the passes a graph claims promise (a pass never sees a graph that
+ * lacks them), group ids, max_chunk. */
+static const BadCase invalid_cases[] = {
+    {"passes lower place\nunits cpu0\n" IDS, 1, "t.ir:5: error: node %0 (ids): input: no unit, but pass 'place' has run"},
+    {"passes lower place\n" IDS, 1, "t.ir:3: error: graph: no units, but pass 'place' has run"},
+    {"passes lower place transfers group\nunits cpu0\n%0 = input() group=7 : [S] i32 @-1 \"ids\" unit=0\n", 1,
+     "t.ir:5: error: node %0 (ids): input: group 7 is not a node from %0 to %0"},
+    {"passes lower\n%0 = input() group=0 : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attribute 'group', but pass 'group' has not run"},
+    {"passes group\n%0 = input() group=\"0\" : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attribute 'group' is string, expected int"},
+    {"passes group\n%0 = input() group=1 : [S] i32 @-1 \"ids\"\n%1 = weight() name=\"w\" : [4] f32 @-1 \"w\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: group 1: node %1 is not in its own group"},
+    {"passes group\nunits a b\n%0 = input() group=1 : [S] i32 @-1 \"ids\" unit=0\n"
+     "%1 = weight() name=\"w\" group=1 : [4] f32 @-1 \"w\" unit=1\n", 1,
+     "t.ir:5: error: node %0 (ids): input: group 1 is on unit 1, this node on unit 0"},
+    {"passes lower place transfers\nunits cpu0 gpu0\n%0 = input() : [S] i32 @-1 \"ids\" unit=0\n"
+     "%1 = weight() name=\"e\" : [8,4] f32 @-1 \"e\" unit=0\n%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=1\n", 1,
+     "t.ir:7: error: node %2 (embed): embed: operand %0 is on unit 0, this node on unit 1, but pass 'transfers' has run"},
+    {"attr hidden=4 max_chunk=1.5\n", 1, "t.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536"},
+    {"passes lower\nattr max_chunk=0\n", 1, "t.ir:4: error: graph: attribute 'max_chunk' must be an int in 1..65536"},
+    {"attr max_chunk=65536\n%0 = weight() name=\"w\" : [S,S,S,S] f32 @-1 \"w\"\n", 1,
+     "t.ir:4: error: node %0 (w): weight: shape [S,S,S,S] is too large"},
+    {"units cpu0\narena 64\n", 1, "t.ir:4: error: graph: arena sizes, but pass 'memplan' has not run"},
+    {"passes memplan\nunits cpu0\n", 1, "t.ir:3: error: graph: 0 arena sizes for 1 units"},
+    {"passes memplan\nunits a b\narena 64\n", 1, "t.ir:5: error: graph: 1 arena sizes for 2 units"},
+    {"%0 = input() : [S] i32 @-1 \"x\" offset=0\n", 1,
+     "t.ir:3: error: node %0 (x): input: offset, but pass 'memplan' has not run"},
+    {"%0 = input() foo=1 : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: node %0 (x): input: unknown attribute 'foo'"},
+    {"units a a\n", 1, "t.ir:3: error: graph: unit name 'a' is used twice"},
+};
+
+static void test_parse_invalid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof invalid_cases / sizeof invalid_cases[0]; i++) {
+        const BadCase *c = &invalid_cases[i];
+        IrGraph g;
+        char err[512] = "";
+        int rc = ir_parse(&g, tu_fmt("%s%s", HDR, c->text), "t.ir", err, sizeof err);
+        if (rc != -1 || strcmp(err, c->want) != 0)
+            fail_msg("case %zu: rc %d, message '%s', wanted '%s'", i, rc, err, c->want);
+    }
+}
 
 static void test_parse_errors(void **state)
 {
@@ -759,8 +805,10 @@ static void test_verify_gqa_message_in_parse(void **state)
     ir_graph_free(&g);
     char err[512] = "";
     assert_int_equal(ir_parse(&g, text, "m.ir", err, sizeof err), -1);
-    assert_non_null(strstr(err, "m.ir: error: node %"));
-    assert_non_null(strstr(err, "(l0.attn): attention: heads 4 is not a multiple of kv_heads 3"));
+    int line = 1;
+    for (const char *p = text; p < strstr(text, "\"l0.attn\""); p++) line += *p == '\n';
+    assert_string_equal(err, tu_fmt("m.ir:%d: error: node %%%d (l0.attn): attention: heads 4 is not a multiple of "
+                                    "kv_heads 3", line, line - 7));
     free(text);
 }
 
@@ -777,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_parse_comments),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_parse_garbage),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_dot),

@@ -89,21 +89,59 @@ static void test_memplan_groups_free(void **state)
     assert_true(grouped <= plain + plain / 4);
 }
 
+/* hetc opt FILE --passes=P must fail with exactly the message want; file is
+ * a golden input (NAME.in.ir) or, with a newline in it, the IR text itself
+ * (then written to bad.ir in the directory hetc runs in). */
+static void expect_opt_error(const char *file, const char *passes, const char *want)
+{
+    const char *dir = tu_tmpdir("golden-bad"), *path = tu_fmt("%s/tests/golden/%s", tu_src(), file);
+    if (strchr(file, '\n')) {
+        path = "bad.ir";
+        tu_write_file(tu_fmt("%s/bad.ir", dir), file, strlen(file));
+    }
+    char *out;
+    int rc = tu_run(&out, "cd %s && %s opt %s --passes=%s 2>&1", dir, tu_hetc(), path, passes);
+    if (rc == 0 || strcmp(out, tu_fmt("%s\n", want)) != 0)
+        fail_msg("--passes=%s: exit %d, output '%s', wanted '%s'", passes, rc, out, want);
+    free(out);
+}
+
+#define HDR "hetc-ir 1\ngraph \"m\" arch=\"llama\"\n"
+
 static void test_requires(void **state)
 {
-    char *out;
-    int rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=memplan", tu_hetc(), tu_src());
-    assert_int_not_equal(rc, 0);
-    assert_non_null(strstr(out, "pass 'memplan' requires pass 'transfers'"));
-    free(out);
-    rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=lower", tu_hetc(), tu_src());
-    assert_int_not_equal(rc, 0);
-    assert_non_null(strstr(out, "cannot run on an IR file"));
-    free(out);
-    rc = tu_run(&out, "%s opt %s/tests/golden/fuse.in.ir --passes=nosuch", tu_hetc(), tu_src());
-    assert_int_not_equal(rc, 0);
-    assert_non_null(strstr(out, "unknown pass 'nosuch'"));
-    free(out);
+    expect_opt_error("fuse.in.ir", "memplan", "hetc: error: pass 'memplan' requires pass 'transfers' to have run first");
+    expect_opt_error(HDR "passes lower transfers\n", "memplan",
+                     "hetc: error: pass 'memplan' requires pass 'place' to have run first");
+    expect_opt_error(HDR, "lower", "hetc: error: pass 'lower' needs a model; it cannot run on an IR file");
+    expect_opt_error("fuse.in.ir", "nosuch", "hetc: error: unknown pass 'nosuch' (hetc opt --list-passes lists them)");
+}
+
+/* Passes run in the order of the list, each once: a later pass's results
+ * (ids, units, offsets) would not survive an earlier one. */
+static void test_order(void **state)
+{
+    expect_opt_error("fuse.in.ir", "lower", "hetc: error: pass 'lower' has already run");
+    expect_opt_error(HDR "passes lower place\nunits cpu0\n", "dce",
+                     "hetc: error: pass 'dce' cannot run after pass 'place' (passes run in the order of --list-passes)");
+    expect_opt_error("group.in.ir", "memplan,group",
+                     "hetc: error: pass 'group' cannot run after pass 'memplan' (passes run in the order of --list-passes)");
+    expect_opt_error("group.in.ir", "transfers", "hetc: error: pass 'transfers' has already run");
+}
+
+/* IR that parses but breaks what a pass relies on is refused where it is
+ * read, naming the line (before, passes overflowed buffers or aborted). */
+static void test_invalid_input(void **state)
+{
+    expect_opt_error(HDR "passes lower place\nunits cpu0\n%0 = input() : [S] i32 @-1 \"ids\"\n", "transfers",
+                     "bad.ir:5: error: node %0 (ids): input: no unit, but pass 'place' has run");
+    expect_opt_error(HDR "passes lower place transfers group\nunits cpu0\n"
+                         "%0 = input() group=3 : [S] i32 @-1 \"ids\" unit=0\n",
+                     "memplan", "bad.ir:5: error: node %0 (ids): input: group 3 is not a node from %0 to %0");
+    expect_opt_error(HDR "attr max_chunk=16.5\npasses lower place transfers\nunits cpu0\n", "memplan",
+                     "bad.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536");
+    expect_opt_error(HDR "passes lower place transfers\nunits cpu0\n", "memplan",
+                     "hetc: error: memplan: the graph has no max_chunk attribute");
 }
 
 int main(void)
@@ -113,7 +151,7 @@ int main(void)
         cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
         cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
-        cmocka_unit_test(test_requires),
+        cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
