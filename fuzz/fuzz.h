@@ -30,7 +30,8 @@ void fz_remove(const char *name);
 int fz_split(const uint8_t *data, size_t size, const uint8_t **part, size_t *len, int max);
 /* A NUL-terminated malloc'd copy of len bytes. */
 char *fz_strndup(const void *data, size_t len);
-/* The source tree (models/, targets/, runtime/). */
+/* The source tree (models/, targets/, runtime/, tests/): $HETC_SRC, else
+ * the one the harness was built from. */
 const char *fz_src(void);
 /* Sends the process's stdout to /dev/null (for code that prints results);
  * stderr stays for libFuzzer's reports. */

@@ -95,7 +95,8 @@ char *fz_strndup(const void *data, size_t len)
 
 const char *fz_src(void)
 {
-    return HETC_SOURCE_DIR;
+    const char *src = getenv("HETC_SRC");
+    return src && src[0] ? src : HETC_SOURCE_DIR;
 }
 
 void fz_quiet(void)

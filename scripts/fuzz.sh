@@ -46,7 +46,7 @@ mkdir -p "$B/logs" "$B/tmp"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 HETC_FUZZ_TMP=$(cd "$B/tmp" && pwd)
-export HETC_FUZZ_TMP
+export HETC_FUZZ_TMP OPENBLAS_NUM_THREADS=1
 
 run_one() {
   local n=$1 bin=$B/fuzz/fuzz_$1
