@@ -1,7 +1,7 @@
 /* fe_config.c: config.json of a Hugging Face model, held as a json-c tree.
  * Keys are looked up by dotted path ("rope_parameters.rope_theta"); the
- * typed getters tell absent (or null) keys from keys of the wrong type, and
- * every error names the file and the key. */
+ * typed getters tell absent (or null) keys from keys of the wrong type (or
+ * integers beyond int64), and every error names the file and the key. */
 #include "fe.h"
 
 #include <errno.h>
@@ -171,8 +171,14 @@ int fe_config_int(const FeConfig *c, const char *key, int64_t *v, char *err, siz
 {
     json_object *o;
     int rc = lookup_typed(c, key, json_type_int, json_type_int, "an integer", &o, err, errlen);
-    if (rc == 1) *v = json_object_get_int64(o);
-    return rc;
+    if (rc != 1) return rc;
+    /* json-c clamps what does not fit to the int64 limits */
+    *v = json_object_get_int64(o);
+    if (*v == INT64_MIN || *v == INT64_MAX) {
+        fe_set_err(err, errlen, "%s: key '%s': integer out of the 64-bit range", c->path, key);
+        return -1;
+    }
+    return 1;
 }
 
 int fe_config_float(const FeConfig *c, const char *key, double *v, char *err, size_t errlen)

@@ -386,7 +386,10 @@ static const float *weight_f32(void *user, const char *name)
     c->names = realloc(c->names, (size_t)(c->n + 1) * sizeof *c->names);
     c->data = realloc(c->data, (size_t)(c->n + 1) * sizeof *c->data);
     c->names[c->n] = strdup(name);
-    c->data[c->n] = malloc((size_t)e * sizeof(float));
+    if (!(c->data[c->n] = malloc((size_t)e * sizeof(float)))) {
+        free(c->names[c->n]);
+        return NULL;
+    }
     fe_tensor_to_f32(t, c->data[c->n]);
     return c->data[c->n++];
 }
@@ -428,10 +431,12 @@ static int cmd_run(int argc, char **argv)
     int rc = lower_model(&m, &g, &c, NULL);
     WeightCache wc = {.w = &m.weights};
     char err[FE_ERR_LEN];
+    /* the KV cache holds the prompt; a longer one than the context fails at the step that does not fit */
     int vocab = (int)ir_graph_int(&g, "vocab", 0), ctx = (int)ir_graph_int(&g, "max_ctx", 0);
-    IrInterp *it = rc ? NULL : ir_interp_new(&g, weight_f32, &wc, ctx, err, sizeof err);
+    IrInterp *it = rc ? NULL : ir_interp_new(&g, weight_f32, &wc, n < ctx ? n : ctx, err, sizeof err);
     if (!rc && !it) rc = die("%s", err);
     float *logits = rc ? NULL : malloc((size_t)n * vocab * sizeof(float));
+    if (!rc && !logits) rc = die("logits of %d tokens: out of memory", n);
     for (int done = 0; !rc && done < n;) {
         int step = batch > 0 && n - done > batch ? (int)batch : n - done;
         if (ir_interp_step(it, ids + done, step, logits + (size_t)done * vocab, err, sizeof err)) rc = die("%s", err);

@@ -4,7 +4,9 @@
  * OpenBLAS for matrix products. It keeps a KV cache so a prompt can be fed
  * in pieces like the generated program does. Tests compare it with the
  * transformers reference; calibration will run it over sample text.
- * Simplicity over speed: buffers are allocated per step.
+ * Simplicity over speed: buffers are allocated per step. Every allocation
+ * is checked: a size that overflows or memory that is not there is an
+ * error naming what was being allocated.
  */
 #include "ir.h"
 
@@ -26,6 +28,7 @@ struct IrInterp {
     const float **val;      /* [g->n] result of each node in the current step */
     float **own;            /* [g->n] buffers owned by the current step */
     float **tables;         /* [g->n] RoPE tables, computed once */
+    double *scores;         /* [ctx] one query row's attention scores */
 };
 
 void ir_rope_table(const IrNode *n, float *out)
@@ -62,43 +65,73 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* n (at least 1) elements of size bytes each, zeroed; NULL with err set
+ * if the size overflows or the memory is not there. */
+static void *alloc_array(size_t n, size_t size, const char *what, char *err, size_t errlen)
+{
+    void *p = n <= SIZE_MAX / size ? calloc(n ? n : 1, size) : NULL;
+    if (!p) fail(err, errlen, "%s: cannot allocate %zu x %zu bytes", what, n, size);
+    return p;
+}
+
 IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, char *err, size_t errlen)
 {
     if (ir_verify(g, err, errlen)) return NULL;
+    if (ctx <= 0) {
+        fail(err, errlen, "context of %d tokens", ctx);
+        return NULL;
+    }
     IrInterp *it = calloc(1, sizeof *it);
+    if (!it) {
+        fail(err, errlen, "out of memory");
+        return NULL;
+    }
     it->g = g;
     it->fn = fn;
     it->user = user;
     it->ctx = ctx;
-    it->val = calloc((size_t)g->n, sizeof *it->val);
-    it->own = calloc((size_t)g->n, sizeof *it->own);
-    it->tables = calloc((size_t)g->n, sizeof *it->tables);
-    for (int i = 0; i < g->n; i++) {
+    int ok = (it->val = alloc_array((size_t)g->n, sizeof *it->val, "interpreter", err, errlen))
+             && (it->own = alloc_array((size_t)g->n, sizeof *it->own, "interpreter", err, errlen))
+             && (it->tables = alloc_array((size_t)g->n, sizeof *it->tables, "interpreter", err, errlen))
+             && (it->scores = alloc_array((size_t)ctx, sizeof *it->scores, "attention scores", err, errlen));
+    for (int i = 0; ok && i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->op == IR_OP_ATTENTION && ir_attr_int(n, "cache") + 1 > it->ncache)
-            it->ncache = (int)ir_attr_int(n, "cache") + 1;
-        if (n->op == IR_OP_ROPE_TABLE) {
-            it->tables[i] = malloc((size_t)n->dim[0] * sizeof(float));
-            ir_rope_table(n, it->tables[i]);
+        if (n->op == IR_OP_ATTENTION) {
+            int64_t slot = ir_attr_int(n, "cache");
+            if (slot < 0 || slot >= g->n) ok = fail(err, errlen, "node %%%d: cache slot %lld", i, (long long)slot) == 0;
+            else if (slot + 1 > it->ncache) it->ncache = (int)slot + 1;
         }
-        if (n->op == IR_OP_WEIGHT) {
+        if (n->op == IR_OP_ROPE_TABLE) {
+            ok = (it->tables[i] = alloc_array((size_t)n->dim[0], sizeof(float), "rope table", err, errlen)) != NULL;
+            if (ok) ir_rope_table(n, it->tables[i]);
+        }
+        if (ok && n->op == IR_OP_WEIGHT) {
             it->val[i] = fn(user, ir_attr_str(n, "name"));
-            if (!it->val[i]) {
-                fail(err, errlen, "weight '%s' (node %%%d) is not available", ir_attr_str(n, "name"), i);
-                ir_interp_free(it);
-                return NULL;
-            }
+            if (!it->val[i]) ok = fail(err, errlen, "weight '%s' (node %%%d) is not available", ir_attr_str(n, "name"), i) == 0;
         }
     }
-    it->kc = calloc((size_t)it->ncache, sizeof *it->kc);
-    it->vc = calloc((size_t)it->ncache, sizeof *it->vc);
-    for (int i = 0; i < g->n; i++) {
+    ok = ok && (it->kc = alloc_array((size_t)it->ncache, sizeof *it->kc, "KV cache", err, errlen))
+         && (it->vc = alloc_array((size_t)it->ncache, sizeof *it->vc, "KV cache", err, errlen));
+    for (int i = 0; ok && i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->op != IR_OP_ATTENTION) continue;
-        size_t kvdim = (size_t)(ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim"));
+        int64_t kvdim = ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
         int slot = (int)ir_attr_int(n, "cache");
-        it->kc[slot] = calloc((size_t)ctx * kvdim, sizeof(float));
-        it->vc[slot] = calloc((size_t)ctx * kvdim, sizeof(float));
+        if (it->kc[slot]) {
+            ok = fail(err, errlen, "node %%%d: cache slot %d is taken by another attention", i, slot) == 0;
+            break;
+        }
+        size_t elems;
+        if (kvdim <= 0 || __builtin_mul_overflow((size_t)ctx, (size_t)kvdim, &elems)) {
+            ok = fail(err, errlen, "node %%%d: KV cache of %d tokens x %lld values", i, ctx, (long long)kvdim) == 0;
+            break;
+        }
+        ok = (it->kc[slot] = alloc_array(elems, sizeof(float), "KV cache", err, errlen))
+             && (it->vc[slot] = alloc_array(elems, sizeof(float), "KV cache", err, errlen));
+    }
+    if (!ok) {
+        ir_interp_free(it);
+        return NULL;
     }
     return it;
 }
@@ -108,19 +141,16 @@ int ir_interp_pos(const IrInterp *it) { return it->pos; }
 void ir_interp_free(IrInterp *it)
 {
     if (!it) return;
-    for (int i = 0; i < it->g->n; i++) {
-        free(it->own[i]);
-        free(it->tables[i]);
-    }
-    for (int i = 0; i < it->ncache; i++) {
-        free(it->kc[i]);
-        free(it->vc[i]);
-    }
+    for (int i = 0; it->own && i < it->g->n; i++) free(it->own[i]);
+    for (int i = 0; it->tables && i < it->g->n; i++) free(it->tables[i]);
+    for (int i = 0; it->kc && i < it->ncache; i++) free(it->kc[i]);
+    for (int i = 0; it->vc && i < it->ncache; i++) free(it->vc[i]);
     free(it->kc);
     free(it->vc);
     free(it->val);
     free(it->own);
     free(it->tables);
+    free(it->scores);
     free(it);
 }
 
@@ -162,7 +192,7 @@ static void run_attention(IrInterp *it, const IrNode *n, float *out, const float
     float *kc = it->kc[slot], *vc = it->vc[slot];
     memcpy(kc + (size_t)it->pos * kvdim, k, (size_t)S * kvdim * sizeof(float));
     memcpy(vc + (size_t)it->pos * kvdim, v, (size_t)S * kvdim * sizeof(float));
-    double *p = malloc((size_t)(it->pos + S) * sizeof *p);
+    double *p = it->scores;
     for (int s = 0; s < S; s++) {
         int qpos = it->pos + s, lo = window > 0 && qpos - window + 1 > 0 ? qpos - window + 1 : 0;
         for (int h = 0; h < heads; h++) {
@@ -184,7 +214,6 @@ static void run_attention(IrInterp *it, const IrNode *n, float *out, const float
             }
         }
     }
-    free(p);
 }
 
 static void run_linear(float *out, const float *x, const float *w, const float *b, int rows, int N, int K)
@@ -228,7 +257,7 @@ static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, f
 int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen)
 {
     const IrGraph *g = it->g;
-    if (S <= 0 || it->pos + S > it->ctx)
+    if (S <= 0 || S > it->ctx - it->pos)
         return fail(err, errlen, "%d tokens at position %d do not fit the context of %d", S, it->pos, it->ctx);
     int vocab = (int)ir_graph_int(g, "vocab", 0);
     for (int s = 0; s < S; s++)
@@ -246,7 +275,8 @@ int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char 
         default: break;
         }
         free(it->own[i]);
-        it->own[i] = malloc((size_t)ir_numel(n, S, S) * sizeof(float));
+        it->own[i] = alloc_array((size_t)ir_numel(n, S, S), sizeof(float), n->name, err, errlen);
+        if (!it->own[i]) return -1;
         run_node(it, n, ids, S, it->own[i]);
         it->val[i] = it->own[i];
     }

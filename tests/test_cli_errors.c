@@ -58,6 +58,37 @@ static const char *inspect(const char *dir)
     return tu_fmt("%s inspect %s", tu_hetc(), dir);
 }
 
+static const char *compile(const char *dir)
+{
+    return tu_fmt("%s compile %s --target %s/targets/host-cpu.xml -o %s/out", tu_hetc(), dir, tu_src(), dir);
+}
+
+static const char *run(const char *dir, const char *ids)
+{
+    return tu_fmt("%s run %s --ids %s", tu_hetc(), dir, ids);
+}
+
+/* The good model with the first 'from' of config.json replaced by 'to'. */
+static const char *patched_model(const char *name, const char *from, const char *to)
+{
+    const char *d = copy_model(name);
+    patch(tu_fmt("%s/config.json", d), from, to);
+    return d;
+}
+
+/* The line of the first 'part' in a file. */
+static int line_of(const char *path, const char *part)
+{
+    char *s = tu_read_file(path, NULL);
+    assert_non_null(s);
+    char *p = strstr(s, part);
+    if (!p) fail_msg("%s: '%s' not found", path, part);
+    int line = 1;
+    for (char *q = s; q < p; q++) line += *q == '\n';
+    free(s);
+    return line;
+}
+
 static int setup(void **state)
 {
     good = strdup(tu_tmpdir("errors-good"));
@@ -97,7 +128,7 @@ static void test_zero_heads(void **state)
 {
     const char *d = copy_model("zero-heads");
     patch(tu_fmt("%s/config.json", d), "\"num_attention_heads\": 4", "\"num_attention_heads\": 0");
-    expect_error("config.json: key 'num_attention_heads' is 0", inspect(d));
+    expect_error("config.json: key 'num_attention_heads': 0 is not in 1..1048576", inspect(d));
 }
 
 static void test_hidden_not_divisible(void **state)
@@ -119,6 +150,57 @@ static void test_unsupported_activation(void **state)
     const char *d = copy_model("gelu");
     patch(tu_fmt("%s/config.json", d), "\"silu\"", "\"gelu\"");
     expect_error("key 'hidden_act' is 'gelu'", inspect(d));
+}
+
+/* The examples of issue 8: each was a hang, a crash or garbage accepted. */
+static void test_config_hang(void **state)
+{
+    const char *d = patched_model("empty-act", "\"silu\"", "\"\"");
+    expect_error("config.json: key 'hidden_act' is ''; hetc supports: silu", tu_fmt("timeout 20 %s", inspect(d)));
+    d = patched_model("empty-rope-type", "\"rope_type\": \"default\"", "\"rope_type\": \"\"");
+    expect_error("config.json: key 'rope_parameters.rope_type' is ''; hetc supports: default linear llama3",
+                 tu_fmt("timeout 20 %s", inspect(d)));
+}
+
+static void test_config_huge_numbers(void **state)
+{
+    const char *d = patched_model("huge-layers", "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 2147483648");
+    expect_error("config.json: key 'num_hidden_layers': 2147483648 is not in 1..4096", compile(d));
+    expect_error("config.json: key 'num_hidden_layers': 2147483648 is not in 1..4096", run(d, "1,2"));
+    d = patched_model("huge-ctx", "\"max_position_embeddings\": 512", "\"max_position_embeddings\": 9007199254740992");
+    expect_error("config.json: key 'max_position_embeddings': 9007199254740992 is not in 1..16777216", compile(d));
+    d = patched_model("huge-hidden", "\"hidden_size\": 64", "\"hidden_size\": 9223372036854775807");
+    expect_error("config.json: key 'hidden_size': integer out of the 64-bit range", inspect(d));
+    d = patched_model("big-vocab", "\"vocab_size\": 1024", "\"vocab_size\": 1099511627776");
+    expect_error("config.json: key 'vocab_size': 1099511627776 is not in 1..1048576", inspect(d));
+}
+
+static void test_run_context(void **state)
+{
+    const char *d = patched_model("run-ctx", "\"max_position_embeddings\": 512", "\"max_position_embeddings\": 2147483647");
+    expect_error("config.json: key 'max_position_embeddings': 2147483647 is not in 1..16777216", run(d, "1,2,3"));
+    /* the largest context: the interpreter's KV cache holds the prompt only */
+    d = patched_model("run-max-ctx", "\"max_position_embeddings\": 512", "\"max_position_embeddings\": 16777216");
+    char *out;
+    if (tu_run(&out, "%s", run(d, "1,2,3"))) fail_msg("%s", out);
+    free(out);
+    d = patched_model("run-small-ctx", "\"max_position_embeddings\": 512", "\"max_position_embeddings\": 4");
+    expect_error("5 tokens at position 0 do not fit the context of 4", run(d, "1,2,3,4,5"));
+}
+
+static void test_config_rope(void **state)
+{
+    const char *d = patched_model("rope-theta", "\"rope_theta\": 10000.0", "\"rope_theta\": 1e-300");
+    expect_error("config.json: key 'rope_parameters.rope_theta': 1e-300 is not in (1, 1e+12]", run(d, "1,2,3"));
+    expect_error("config.json: key 'rope_parameters.rope_theta': 1e-300 is not in (1, 1e+12]", compile(d));
+    d = patched_model("rope-factor", "\"rope_type\": \"default\"", "\"rope_type\": \"linear\", \"factor\": 1e-45");
+    expect_error("config.json: key 'rope_parameters.factor': 1e-45 is not in [1, 1024]", run(d, "1,2,3"));
+    d = patched_model("rope-llama3", "\"rope_type\": \"default\"",
+                      "\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 4, \"high_freq_factor\": 1");
+    expect_error("config.json: key 'rope_parameters.high_freq_factor' (1) must be greater than key "
+                 "'rope_parameters.low_freq_factor' (4) for llama3 RoPE scaling", compile(d));
+    d = patched_model("eps", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1e-05");
+    expect_error("config.json: key 'rms_norm_eps': -1e-05 is not in (0, 1)", run(d, "1"));
 }
 
 /* Rewrites the good model's weights without 'drop', or with 'reshape' given a wrong shape. */
@@ -194,6 +276,12 @@ static void test_bad_arch_xml(void **state)
     expect_error("unknown operator 'gelu'", tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
     patch(tu_fmt("%s/llama.xml", d), "</architecture>", "</architecture");
     expect_error("malformed XML", tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+    /* a dim the lowering needs is missing: an error at the op, not an abort */
+    if (tu_run(NULL, "cp %s/models/llama.xml %s/", tu_src(), d)) fail_msg("copy failed");
+    patch(tu_fmt("%s/llama.xml", d), "<param name=\"rope_high\"", "<param name=\"rope_hi\"");
+    expect_error(tu_fmt("%s/llama.xml:%d: error: op 'q_rope' (rope) needs <param name=\"rope_high\"> above", d,
+                        line_of(tu_fmt("%s/llama.xml", d), "id=\"q_rope\"")),
+                 tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
 }
 
 /* The generated program: context overflow, wrong weights, bad ids. */
@@ -248,6 +336,10 @@ int main(void)
         cmocka_unit_test(test_hidden_not_divisible),
         cmocka_unit_test(test_gqa_ratio),
         cmocka_unit_test(test_unsupported_activation),
+        cmocka_unit_test(test_config_hang),
+        cmocka_unit_test(test_config_huge_numbers),
+        cmocka_unit_test(test_run_context),
+        cmocka_unit_test(test_config_rope),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_misshaped_tensor),
         cmocka_unit_test(test_truncated_safetensors),

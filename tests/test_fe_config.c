@@ -1,6 +1,9 @@
 /* test_fe_config.c: config.json lookups (both key spellings, dotted keys,
- * wrong types, nulls, malformed files) and the directories fe_synth writes
- * (config keys and tensor shapes for the preset and its overrides). */
+ * wrong types, nulls, malformed files), architecture XML (load errors with
+ * their lines, dims resolved against configs: the range of every value,
+ * overflow, RoPE parameters, the configs of real models) and the
+ * directories fe_synth writes (config keys and tensor shapes for the preset
+ * and its overrides). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -181,6 +184,210 @@ static void test_missing_file(void **state)
     expect_load_error(tu_fmt("%s/config.json", tu_tmpdir("no_config")), "cannot open: No such file or directory");
 }
 
+/* ---- architecture XML ---- */
+
+/* A small architecture: 'dims' on line 7, 'layer' (ops) on line 9. */
+static const char *arch_file(const char *test, const char *dims, const char *layer)
+{
+    const char *path = tu_fmt("%s/t.xml", tu_tmpdir(test));
+    const char *xml = tu_fmt("<architecture name=\"t\">\n"
+                             "  <class name=\"TForCausalLM\"/>\n"
+                             "  <dim name=\"hidden\" key=\"hidden_size\"/>\n"
+                             "  <dim name=\"layers\" key=\"num_hidden_layers\"/>\n"
+                             "  <dim name=\"vocab\" key=\"vocab_size\"/>\n"
+                             "  <dim name=\"ctx\" key=\"max_position_embeddings\" default=\"2048\"/>\n"
+                             "  %s\n"
+                             "  <embed><op id=\"embed\" op=\"embed\" in=\"ids\" weight=\"e\"/></embed>\n"
+                             "  <layer out=\"o\">%s</layer>\n"
+                             "  <head><op id=\"logits\" op=\"linear\" in=\"x\" weight=\"lm\"/></head>\n"
+                             "</architecture>\n",
+                             dims, layer ? layer : "<op id=\"o\" op=\"silu\" in=\"x\"/>");
+    tu_write_file(path, xml, strlen(xml));
+    return path;
+}
+
+/* Loading 'dims' and 'layer' fails with "t.xml:LINE: error: MSG". */
+static void expect_arch_error(const char *dims, const char *layer, int line, const char *msg)
+{
+    FeArch a;
+    char err[FE_ERR_LEN] = "";
+    const char *path = arch_file("arch_error", dims, layer);
+    if (fe_arch_load(&a, path, err, sizeof err) == 0) fail_msg("loaded; expected '%s'", msg);
+    assert_string_equal(err, tu_fmt("%s:%d: error: %s", path, line, msg));
+}
+
+static const char rope_dims[] =
+    "<dim name=\"heads\" key=\"h\"/><dim name=\"head_dim\" key=\"hd\"/><param name=\"rope_theta\" key=\"t\"/>"
+    "<str name=\"rope_type\" key=\"rt\" default=\"default\"/><param name=\"rope_factor\" key=\"f\" default=\"1\"/>"
+    "<param name=\"rope_low\" key=\"l\" default=\"1\"/><dim name=\"rope_orig_ctx\" key=\"oc\" default=\"8192\"/>";
+
+static void test_arch_load_errors(void **state)
+{
+    (void)state;
+    /* a dim the lowering needs must be declared, with its kind */
+    expect_arch_error(rope_dims, "<op id=\"o\" op=\"rope\" in=\"x\" heads=\"heads\"/>", 9,
+                      "op 'o' (rope) needs <param name=\"rope_high\"> above");
+    expect_arch_error("", "<op id=\"o\" op=\"rmsnorm\" in=\"x\" weight=\"w\"/>", 9,
+                      "op 'o' (rmsnorm) needs <param name=\"eps\"> above");
+    expect_arch_error("", "<op id=\"o\" op=\"attention\" in=\"x x x\"/>", 9,
+                      "op 'o' (attention) needs <dim name=\"heads\"> above");
+    expect_arch_error("<dim name=\"heads\" key=\"h\"/><dim name=\"head_dim\" key=\"hd\"/>",
+                      "<op id=\"a\" op=\"attention\" in=\"x x x\"/><op id=\"o\" op=\"attention\" in=\"a a a\"/>", 9,
+                      "op 'o': a layer has one attention op ('a' is one)");
+    expect_arch_error("<param name=\"head_dim\" key=\"hd\"/>", NULL, 7, "'head_dim' must be a <dim>, not a <param>");
+    expect_arch_error("", "<op id=\"x\" op=\"silu\" in=\"x\"/>", 9, "op id 'x' is reserved for the section's input");
+    /* expressions parse and use integer dims */
+    expect_arch_error("<dim name=\"ffn\" key=\"i\" default=\"hidden $ 2\"/>", NULL, 7,
+                      "expression 'hidden $ 2': unexpected '$ 2'");
+    expect_arch_error("<param name=\"eps\" key=\"e\"/><dim name=\"ffn\" key=\"i\" default=\"hidden * eps\"/>", NULL, 7,
+                      "expression 'hidden * eps' uses 'eps', which is a <param>, not a <dim> or <flag>");
+    expect_arch_error("<dim name=\"ffn\" key=\"i\" default=\"99999999999999999999\"/>", NULL, 7,
+                      "expression '99999999999999999999': number out of range");
+    expect_arch_error("<dim name=\"ffn\" key=\"i\" default=\"(hidden\"/>", NULL, 7, "expression '(hidden': missing ')'");
+    expect_arch_error("<check expr=\"hidden % heads\" message=\"m\"/>", NULL, 7,
+                      "expression 'hidden % heads' uses 'heads', which is not a dim defined above");
+    /* attributes */
+    expect_arch_error("<dim name=\"w\" key=\"w\" min=\"-1\"/>", NULL, 7,
+                      "min '-1' of 'w': only a <dim> has one, an integer in 0..16777216");
+    expect_arch_error("<param name=\"p\" key=\"p\" default=\"abc\"/>", NULL, 7, "default 'abc' of 'p' is not a finite number");
+    expect_arch_error("<param name=\"p\" key=\"p\" default=\"1e999\"/>", NULL, 7,
+                      "default '1e999' of 'p' is not a finite number");
+    expect_arch_error("", "<op id=\"o\" op=\"linear\" in=\"x\" weight=\"w\" shape=\"hidden hidden hidden hidden hidden "
+                      "hidden hidden hidden hidden hidden\"/>", 9, "<op> attribute 'shape' is longer than 63 characters");
+}
+
+/* Resolves 'arch' against config text; returns the error ("" if none). */
+static const char *resolve(const char *arch, const char *config_text, FeDims *d)
+{
+    static char err[FE_ERR_LEN];
+    FeArch a;
+    FeDims dims;
+    err[0] = 0;
+    if (fe_arch_load(&a, arch, err, sizeof err)) fail_msg("%s", err);
+    FeConfig *c = load_ok(config_file("resolve", config_text));
+    fe_arch_resolve(&a, c, d ? d : &dims, err, sizeof err);
+    fe_config_free(c);
+    return err;
+}
+
+/* A Llama config with 'from' replaced by 'to'. */
+static const char *llama_config(const char *from, const char *to)
+{
+    static const char base[] =
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 160,\n"
+        " \"num_attention_heads\": 4, \"num_hidden_layers\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 1024,\n"
+        " \"max_position_embeddings\": 512, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\"}";
+    const char *p = strstr(base, from);
+    if (!p) fail_msg("'%s' is not in the config", from);
+    return tu_fmt("%.*s%s%s", (int)(p - base), base, to, p + strlen(from));
+}
+
+/* The Llama config with 'from' replaced by 'to' fails with
+ * "config.json: MSG" (MSG after the path). */
+static void expect_llama_error(const char *from, const char *to, const char *msg)
+{
+    const char *err = resolve(tu_fmt("%s/models/llama.xml", tu_src()), llama_config(from, to), NULL);
+    const char *path = tu_fmt("%s/config.json", tu_tmpdir("resolve"));
+    assert_string_equal(err, tu_fmt("%s: %s", path, msg));
+}
+
+static void test_resolve_ranges(void **state)
+{
+    (void)state;
+    /* the issue's examples: a hang, undefined conversions, NaN logits */
+    expect_llama_error("\"silu\"", "\"\"", "key 'hidden_act' is ''; hetc supports: silu");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_scaling\": {\"rope_type\": \"\"}",
+                       "key 'rope_scaling.rope_type' is ''; hetc supports: default linear llama3");
+    expect_llama_error("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 2147483648",
+                       "key 'num_hidden_layers': 2147483648 is not in 1..4096");
+    expect_llama_error("\"max_position_embeddings\": 512", "\"max_position_embeddings\": 9007199254740992",
+                       "key 'max_position_embeddings': 9007199254740992 is not in 1..16777216");
+    expect_llama_error("\"max_position_embeddings\": 512", "\"max_position_embeddings\": 2147483647",
+                       "key 'max_position_embeddings': 2147483647 is not in 1..16777216");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_theta\": 1e-300", "key 'rope_theta': 1e-300 is not in (1, 1e+12]");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_theta\": NaN", "key 'rope_theta': nan is not in (1, 1e+12]");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_theta\": 1e999", "key 'rope_theta': inf is not in (1, 1e+12]");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 1e-45}",
+                       "key 'rope_scaling.factor': 1e-45 is not in [1, 1024]");
+    /* every number has a range that names the key */
+    expect_llama_error("\"hidden_size\": 64", "\"hidden_size\": 9223372036854775807",
+                       "key 'hidden_size': integer out of the 64-bit range");
+    expect_llama_error("\"hidden_size\": 64", "\"hidden_size\": -99999999999999999999",
+                       "key 'hidden_size': integer out of the 64-bit range");
+    expect_llama_error("\"hidden_size\": 64", "\"hidden_size\": 1048577", "key 'hidden_size': 1048577 is not in 1..1048576");
+    expect_llama_error("\"vocab_size\": 1024", "\"vocab_size\": 0", "key 'vocab_size': 0 is not in 1..1048576");
+    expect_llama_error("\"num_key_value_heads\": 2", "\"num_key_value_heads\": -2",
+                       "key 'num_key_value_heads': -2 is not in 1..1048576");
+    expect_llama_error("\"num_key_value_heads\": 2", "\"sliding_window\": -1",
+                       "key 'sliding_window': -1 is not in 0..16777216");
+    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 0", "key 'rms_norm_eps': 0 is not in (0, 1)");
+    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1", "key 'rms_norm_eps': 1 is not in (0, 1)");
+    expect_llama_error("\"num_attention_heads\": 4", "\"num_attention_heads\": 64",
+                       "key 'head_dim' (absent; default 'hidden / heads'): 1 is odd; RoPE rotates pairs of values");
+    expect_llama_error("\"num_attention_heads\": 4", "\"num_attention_heads\": 4, \"head_dim\": 15",
+                       "key 'head_dim': 15 is odd; RoPE rotates pairs of values");
+    expect_llama_error("\"num_attention_heads\": 4", "\"num_attention_heads\": 3",
+                       "'hidden' (64) is not divisible by 'heads' (3), needed for 'head_dim' when key 'head_dim' is absent");
+    expect_llama_error("\"rope_theta\": 10000.0",
+                       "\"rope_scaling\": {\"rope_type\": \"llama3\", \"low_freq_factor\": 4, \"high_freq_factor\": 4}",
+                       "key 'rope_scaling.high_freq_factor' (4) must be greater than key "
+                       "'rope_scaling.low_freq_factor' (4) for llama3 RoPE scaling");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_scaling\": {\"rope_type\": \"llama3\", \"low_freq_factor\": 8}",
+                       "key 'rope_parameters.high_freq_factor' (absent; default '4') (4) must be greater than key "
+                       "'rope_scaling.low_freq_factor' (8) for llama3 RoPE scaling");
+    expect_llama_error("\"rope_theta\": 10000.0", "\"rope_scaling\": {\"rope_type\": \"yarn\"}",
+                       "key 'rope_scaling.rope_type' is 'yarn'; hetc supports: default linear llama3");
+}
+
+static void test_resolve_overflow(void **state)
+{
+    (void)state;
+    const char *cfg = "{\"hidden_size\": 1048576, \"num_hidden_layers\": 1, \"vocab_size\": 8}";
+    const char *arch = arch_file("overflow", "<dim name=\"big\" key=\"b\" default=\"hidden * hidden * hidden * hidden\"/>",
+                                 NULL);
+    const char *path = tu_fmt("%s/config.json", tu_tmpdir("resolve"));
+    assert_string_equal(resolve(arch, cfg, NULL),
+                        tu_fmt("%s: key 'b' is missing and its default failed: expression 'hidden * hidden * hidden * "
+                               "hidden' overflows", path));
+    cfg = "{\"hidden_size\": 1024, \"num_hidden_layers\": 1, \"vocab_size\": 8}";
+    assert_string_equal(resolve(arch, cfg, NULL),
+                        tu_fmt("%s: key 'b' (absent; default 'hidden * hidden * hidden * hidden'): 1099511627776 is "
+                               "not in 1..1048576", path));
+    arch = arch_file("overflow", "<dim name=\"z\" key=\"z\" min=\"0\" default=\"0\"/><check expr=\"hidden % z\" "
+                     "message=\"m\"/>", NULL);
+    assert_string_equal(resolve(arch, cfg, NULL),
+                        tu_fmt("%s:7: error: expression 'hidden %% z' divides by zero (with %s)", arch, path));
+}
+
+/* Configs of released models resolve, with their values. */
+static void test_resolve_real_models(void **state)
+{
+    (void)state;
+    FeDims d;
+    const char *llama31 =
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 4096, \"intermediate_size\": 14336,\n"
+        " \"num_attention_heads\": 32, \"num_hidden_layers\": 32, \"num_key_value_heads\": 8, \"vocab_size\": 128256,\n"
+        " \"max_position_embeddings\": 131072, \"rms_norm_eps\": 1e-05, \"rope_theta\": 500000.0,\n"
+        " \"rope_scaling\": {\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,\n"
+        " \"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"}, \"hidden_act\": \"silu\"}";
+    assert_string_equal(resolve(tu_fmt("%s/models/llama.xml", tu_src()), llama31, &d), "");
+    assert_true(fe_dims_get(&d, "ctx") == 131072 && fe_dims_get(&d, "rope_factor") == 8);
+    const char *mistral =
+        "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 4096, \"intermediate_size\": 14336,\n"
+        " \"num_attention_heads\": 32, \"num_hidden_layers\": 32, \"num_key_value_heads\": 8, \"vocab_size\": 32000,\n"
+        " \"max_position_embeddings\": 32768, \"rms_norm_eps\": 1e-05, \"rope_theta\": 10000.0,\n"
+        " \"sliding_window\": 4096, \"hidden_act\": \"silu\"}";
+    assert_string_equal(resolve(tu_fmt("%s/models/llama.xml", tu_src()), mistral, &d), "");
+    assert_true(fe_dims_get(&d, "window") == 4096);
+    const char *qwen25 =
+        "{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 3584, \"intermediate_size\": 18944,\n"
+        " \"num_attention_heads\": 28, \"num_hidden_layers\": 28, \"num_key_value_heads\": 4, \"vocab_size\": 152064,\n"
+        " \"max_position_embeddings\": 32768, \"rms_norm_eps\": 1e-06, \"rope_theta\": 1000000.0,\n"
+        " \"sliding_window\": 131072, \"use_sliding_window\": false, \"hidden_act\": \"silu\", \"rope_scaling\": null}";
+    assert_string_equal(resolve(tu_fmt("%s/models/qwen2.xml", tu_src()), qwen25, &d), "");
+    assert_true(fe_dims_get(&d, "head_dim") == 128 && fe_dims_get(&d, "rope_theta") == 1e6);
+}
+
 /* ---- synth ---- */
 
 static void assert_shape(const FeWeights *w, const char *name, IrDtype dtype, int64_t d0, int64_t d1)
@@ -292,6 +499,10 @@ int main(void)
         cmocka_unit_test(test_null_is_absent),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_arch_load_errors),
+        cmocka_unit_test(test_resolve_ranges),
+        cmocka_unit_test(test_resolve_overflow),
+        cmocka_unit_test(test_resolve_real_models),
         cmocka_unit_test(test_synth_tiny_overrides),
         cmocka_unit_test(test_synth_new_keys_tied),
         cmocka_unit_test(test_synth_presets),
