@@ -6,10 +6,13 @@
  *           fp16="0" wg="64" tile="16"/>
  *   </target>
  *
- * Checks: the root element and version, unit names unique and short,
- * kind one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the
- * kind, numbers in range, attributes that belong to the unit's backend.
- * Errors are "FILE:LINE: error: ...".
+ * Checks: the root element and version, no attributes but those listed
+ * here, unit names unique words the IR can print (ir_unit_name_ok), kind
+ * one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
+ * numbers in range, attributes that belong to the unit's backend; then that
+ * hetc can compile for the whole: a cpu unit with backend c (tokenizer,
+ * sampling, the host side) and at most one opencl unit. Errors are
+ * "FILE:LINE: error: ...".
  */
 #include "fe.h"
 
@@ -49,6 +52,15 @@ static int one_of(const char *v, const char *const *set)
 {
     for (int i = 0; set[i]; i++)
         if (strcmp(v, set[i]) == 0) return 1;
+    return 0;
+}
+
+/* Every attribute of n is one of keys. */
+static int known_attrs(const FeTarget *t, const xmlNode *n, const char *const *keys, char *err, size_t errlen)
+{
+    for (const xmlAttr *a = n->properties; a; a = a->next)
+        if (!one_of((const char *)a->name, keys))
+            return target_error(t, n, err, errlen, "<%s> has unknown attribute '%s'", n->name, a->name);
     return 0;
 }
 
@@ -96,12 +108,18 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     static const char *const kinds[] = {"cpu", "gpu", "npu", NULL};
     static const char *const backends[] = {"c", "opencl", "npu-emu", NULL};
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
+    static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
+                                       "wg", "tile", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];
     memset(u, 0, sizeof *u);
     u->line = (int)xmlGetLineNo(n);
-    if (attr(t, n, "name", u->name, sizeof u->name, 0, err, errlen) ||
-        attr(t, n, "kind", u->kind, sizeof u->kind, 0, err, errlen) ||
+    if (known_attrs(t, n, keys, err, errlen) || attr(t, n, "name", u->name, sizeof u->name, 0, err, errlen))
+        return -1;
+    if (!ir_unit_name_ok(u->name))
+        return target_error(t, n, err, errlen,
+                            "unit '%s': attribute 'name' must be letters, digits, '_', '.' and '-' only", u->name);
+    if (attr(t, n, "kind", u->kind, sizeof u->kind, 0, err, errlen) ||
         attr(t, n, "backend", u->backend, sizeof u->backend, 0, err, errlen))
         return -1;
     if (!one_of(u->kind, kinds))
@@ -124,12 +142,35 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     return 0;
 }
 
+/* What codegen supports today: the host side on a cpu unit with backend c,
+ * and one opencl unit at most. */
+static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, size_t errlen)
+{
+    int host = -1, opencl = -1;
+    for (int i = 0; i < t->nunits; i++) {
+        const FeUnit *u = &t->units[i];
+        if (host < 0 && strcmp(u->kind, "cpu") == 0 && strcmp(u->backend, "c") == 0) host = i;
+        if (strcmp(u->backend, "opencl") != 0) continue;
+        if (opencl >= 0) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one opencl unit, and "
+                     "unit '%s' is one", t->path, u->line, u->name, t->units[opencl].name);
+            return -1;
+        }
+        opencl = i;
+    }
+    if (host < 0)
+        return target_error(t, root, err, errlen, "the target needs a unit with kind 'cpu' and backend 'c' (the "
+                            "tokenizer and sampling run there)");
+    return 0;
+}
+
 static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errlen)
 {
+    static const char *const keys[] = {"name", "version", NULL};
     char version[8];
     if (!root || strcmp((const char *)root->name, "target") != 0)
         return target_error(t, root, err, errlen, "root element must be <target>");
-    if (attr(t, root, "name", t->name, sizeof t->name, 0, err, errlen) ||
+    if (known_attrs(t, root, keys, err, errlen) || attr(t, root, "name", t->name, sizeof t->name, 0, err, errlen) ||
         attr(t, root, "version", version, sizeof version, 0, err, errlen))
         return -1;
     if (strcmp(version, "1") != 0)
@@ -141,7 +182,7 @@ static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errle
         if (load_unit(t, n, err, errlen)) return -1;
     }
     if (t->nunits == 0) return target_error(t, root, err, errlen, "the target has no <unit>");
-    return 0;
+    return check_compilable(t, root, err, errlen);
 }
 
 static void quiet(void *ctx, const char *msg, ...) {}

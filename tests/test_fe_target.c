@@ -1,0 +1,97 @@
+/* test_fe_target.c: target XML (fe_target_load): the shipped targets load
+ * with the values they state, and every bad target is refused with the
+ * exact "FILE:LINE: error: ..." naming the element or attribute: unknown
+ * attributes, unit names the IR cannot print, values out of range, and
+ * targets hetc cannot compile for (no cpu unit with backend c, a second
+ * opencl unit). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/fe.h"
+
+static void test_shipped(void **state)
+{
+    static const char *const names[] = {"host-cpu", "host-opencl", "nvidia-opencl"};
+    for (int i = 0; i < 3; i++) {
+        FeTarget t;
+        char err[FE_ERR_LEN] = "";
+        if (fe_target_load(&t, tu_fmt("%s/targets/%s.xml", tu_src(), names[i]), err, sizeof err)) fail_msg("%s", err);
+        assert_string_equal(t.name, names[i]);
+        assert_string_equal(t.units[0].name, "cpu0");
+        assert_string_equal(t.units[0].backend, "c");
+    }
+    FeTarget t;
+    char err[FE_ERR_LEN];
+    assert_int_equal(fe_target_load(&t, tu_fmt("%s/targets/nvidia-opencl.xml", tu_src()), err, sizeof err), 0);
+    assert_int_equal(t.nunits, 2);
+    assert_string_equal(t.units[1].platform, "NVIDIA");
+    assert_int_equal(t.units[1].wg, 256);
+    assert_int_equal(t.units[1].fp16, 1);
+    assert_int_equal(t.units[1].line, 8);
+}
+
+typedef struct {
+    const char *units;      /* the lines inside <target>, from line 2 */
+    const char *want;       /* the message after "PATH:" */
+} BadTarget;
+
+#define CPU "<unit name=\"cpu0\" kind=\"cpu\" backend=\"c\"/>\n"
+#define GPU(name) "<unit name=\"" name "\" kind=\"gpu\" backend=\"opencl\"/>\n"
+
+static const BadTarget bad[] = {
+    {"<unit name=\"cp#u0\" kind=\"cpu\" backend=\"c\"/>\n",
+     "2: error: unit 'cp#u0': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
+    {"<unit name=\"cpu 0\" kind=\"cpu\" backend=\"c\"/>\n",
+     "2: error: unit 'cpu 0': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
+    {"<unit name=\"abcdefghijklmnop\" kind=\"cpu\" backend=\"c\"/>\n",
+     "2: error: <unit> attribute 'name' must be 1 to 15 characters"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gflops=\"100\"/>\n",
+     "3: error: <unit> has unknown attribute 'gflops'"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" wg=\"64\"/>\n",
+     "3: error: unit 'cpu1': 'wg' applies to opencl units only"},
+    {CPU GPU("gpu0") "\n" GPU("gpu1"),
+     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one opencl unit, and unit 'gpu0' is one"},
+    {GPU("gpu0"), "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run "
+                  "there)"},
+    {"<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
+     "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run there)"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" wg=\"48\"/>\n", "3: error: unit 'gpu0': wg 48 is not a power of two"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" tile=\"1e3\"/>\n",
+     "3: error: unit 'gpu0': tile '1e3' is not an integer in 4..64"},
+    {CPU "<unit name=\"gpu0\" kind=\"cpu\" backend=\"opencl\"/>\n", "3: error: unit 'gpu0': a cpu unit cannot use backend 'opencl'"},
+    {CPU CPU, "3: error: unit name 'cpu0' is used twice"},
+    {CPU "<device/>\n", "3: error: unknown element <device> in <target>"},
+    {"", "1: error: the target has no <unit>"},
+};
+
+static void test_errors(void **state)
+{
+    const char *path = tu_fmt("%s/t.xml", tu_tmpdir("fe-target"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *text = tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", bad[i].units);
+        tu_write_file(path, text, strlen(text));
+        FeTarget t;
+        char err[FE_ERR_LEN] = "";
+        const char *want = tu_fmt("%s:%s", path, bad[i].want);
+        if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, want) != 0)
+            fail_msg("case %zu: '%s', wanted '%s'", i, err, want);
+    }
+    const char *text = "<target name=\"t\" version=\"1\" arch=\"x\">\n" CPU "</target>\n";
+    tu_write_file(path, text, strlen(text));
+    FeTarget t;
+    char err[FE_ERR_LEN] = "";
+    assert_int_equal(fe_target_load(&t, path, err, sizeof err), -1);
+    assert_string_equal(err, tu_fmt("%s:1: error: <target> has unknown attribute 'arch'", path));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
