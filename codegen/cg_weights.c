@@ -159,8 +159,21 @@ static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offse
 int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uint64_t hash, char *err, size_t errlen)
 {
     int nw = 0;
-    for (int i = 0; i < g->n; i++) nw += g->nodes[i].op == IR_OP_WEIGHT;
+    for (int i = 0; i < g->n; i++) {
+        if (g->nodes[i].op != IR_OP_WEIGHT) continue;
+        const char *name = ir_attr_str(&g->nodes[i], "name");
+        if (strlen(name) >= sizeof ((RtTensorEntry *)0)->name) {
+            snprintf(err, errlen, "%s: weight '%s' has a name of %zu bytes; weights.bin holds at most %zu", path,
+                     name, strlen(name), sizeof ((RtTensorEntry *)0)->name - 1);
+            return -1;
+        }
+        nw++;
+    }
     RtTensorEntry *e = calloc((size_t)nw + 1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "%s: out of memory for a table of %d tensors", path, nw);
+        return -1;
+    }
     RtWeightsHeader h = {.version = RT_WEIGHTS_VERSION, .n_tensors = (uint32_t)nw, .model_hash = hash};
     memcpy(h.magic, RT_WEIGHTS_MAGIC, 8);
     build_table(g, e, &h.data_offset, nw);
@@ -174,8 +187,8 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
     Slices sl = {.w = o->weights, .fd = malloc((size_t)o->weights->nfiles * sizeof(int)),
                  .raw = malloc(SLICE * sizeof(float)), .f32 = malloc(SLICE * sizeof(float)),
                  .half = malloc(SLICE * sizeof(uint16_t))};
-    for (int i = 0; i < o->weights->nfiles; i++) sl.fd[i] = -1;
-    int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(e, sizeof *e, (size_t)nw, f) == (size_t)nw;
+    for (int i = 0; sl.fd && i < o->weights->nfiles; i++) sl.fd[i] = -1;
+    int ok = sl.fd && sl.raw && sl.f32 && sl.half && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(e, sizeof *e, (size_t)nw, f) == (size_t)nw;
     double last = 0;
     for (int i = 0, k = 0; ok && i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
@@ -191,7 +204,7 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
     int closed = fclose(f) == 0;
     ok = ok && closed;
     if (!ok) snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-    for (int i = 0; i < o->weights->nfiles; i++)
+    for (int i = 0; sl.fd && i < o->weights->nfiles; i++)
         if (sl.fd[i] >= 0) close(sl.fd[i]);
     free(sl.fd);
     free(sl.raw);

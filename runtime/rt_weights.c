@@ -1,7 +1,8 @@
 /* rt_weights.c: maps weights.bin read-only and validates it (magic, version,
  * size, model hash, the tensor table and every tensor's data range) before
- * the generated code takes pointers into it. Errors name the file or the
- * tensor. */
+ * the generated code takes pointers into it: every entry's bytes are its
+ * dtype size x shape, and the tensors lie in the file in table order,
+ * aligned, without overlapping. Errors name the file or the tensor. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -76,7 +77,15 @@ static RtStatus check_table(const RtWeights *w, const char *path)
     return RT_OK;
 }
 
-static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i)
+static uint64_t dtype_size(uint32_t dt)
+{
+    return dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2;
+}
+
+/* Entry i: a known dtype, a shape of positive dims whose size (checked for
+ * overflow) is its byte count, and data inside the file, aligned, after the
+ * data of the entry before it (*prev_end, advanced here). */
+static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, uint64_t *prev_end)
 {
     const RtTensorEntry *e = &w->entries[i];
     if (memchr(e->name, 0, sizeof e->name) == NULL) {
@@ -88,6 +97,21 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i)
                      path, e->name, e->dtype, e->ndim);
         return RT_ERR_FORMAT;
     }
+    uint64_t bytes = dtype_size(e->dtype);
+    for (uint32_t d = 0; d < e->ndim; d++) {
+        if (e->shape[d] <= 0 || (uint64_t)e->shape[d] > UINT64_MAX / bytes) {
+            rt_set_error("%s: tensor '%s' has dim %" PRIu32 " of %" PRId64
+                         " (dims must be > 0 and the size below 2^64 bytes)",
+                         path, e->name, d, e->shape[d]);
+            return RT_ERR_FORMAT;
+        }
+        bytes *= (uint64_t)e->shape[d];
+    }
+    if (bytes != e->nbytes) {
+        rt_set_error("%s: tensor '%s' has %" PRIu64 " bytes, its %s shape needs %" PRIu64, path,
+                     e->name, e->nbytes, dtype_name(e->dtype), bytes);
+        return RT_ERR_FORMAT;
+    }
     if (e->offset % RT_WEIGHTS_ALIGN != 0 || e->offset < w->hdr->data_offset ||
         e->offset > w->size || e->nbytes > w->size - e->offset) {
         rt_set_error("%s: tensor '%s' (offset %" PRIu64 ", %" PRIu64
@@ -95,6 +119,13 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i)
                      path, e->name, e->offset, e->nbytes, w->size);
         return RT_ERR_FORMAT;
     }
+    if (e->offset < *prev_end) {
+        rt_set_error("%s: tensor '%s' (offset %" PRIu64 ") overlaps tensor '%s' before it (bytes %" PRIu64
+                     " to %" PRIu64 ")", path, e->name, e->offset, w->entries[i - 1].name,
+                     w->entries[i - 1].offset, *prev_end);
+        return RT_ERR_FORMAT;
+    }
+    *prev_end = e->offset + e->nbytes;
     return RT_OK;
 }
 
@@ -103,8 +134,9 @@ static RtStatus check_file(const RtWeights *w, const char *path, uint64_t expect
     RtStatus st = check_header(w, path, expected_hash);
     if (st == RT_OK)
         st = check_table(w, path);
+    uint64_t prev_end = 0;
     for (uint32_t i = 0; st == RT_OK && i < w->hdr->n_tensors; i++)
-        st = check_entry(w, path, i);
+        st = check_entry(w, path, i, &prev_end);
     return st;
 }
 
