@@ -61,6 +61,7 @@ typedef struct {
     ValueKind kind;
     void *dst;              /* const char *, int or float */
     double min, max;        /* accepted numbers */
+    const char *why;        /* what the maximum is, or NULL */
 } ValueOption;
 
 typedef struct {
@@ -70,7 +71,10 @@ typedef struct {
 
 typedef enum { MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT } Mode;
 
-enum { EXIT_USAGE = 2, PARSE_OK = -1, DEFAULT_PREDICT = 128, REPEAT_LAST_N = 64 };
+enum {
+    EXIT_USAGE = 2, PARSE_OK = -1, DEFAULT_PREDICT = 128, REPEAT_LAST_N = 64,
+    MAX_THREADS = 1024, MAX_BENCH_REPS = 100,
+};
 
 static void usage(FILE *f, const char *prog, const RtModelApi *api)
 {
@@ -82,18 +86,19 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "       %s [options] --bench [--bench-pp N] [--bench-tg M] [--bench-reps K]\n"
             "Runs the compiled model '%s' (vocabulary %d, context up to %d).\n"
             "  -m WEIGHTS       weights file (default: the path compiled in)\n"
-            "  -t THREADS       threads (default: the target's)\n"
+            "  -t THREADS       threads (default: the target's; at most %d)\n"
             "  --ctx N          context in tokens (default and maximum: %d)\n"
             "  --tok FILE       tokenizer.bin (default: %s)\n"
             "  -p TEXT          continue TEXT; only the continuation is printed\n"
             "  -f FILE          continue the text of FILE\n"
             "  -i               chat: read a message per line, answer it\n"
-            "  -n N             tokens to generate (default 128 with -p/-f, no limit with -i)\n"
-            "  --temp T         temperature (default 0.8; 0: greedy)\n"
+            "  -n N             tokens to generate, at most the context (default 128 with -p/-f,\n"
+            "                   until the context is full with -i)\n"
+            "  --temp T         temperature, 0 to 100 (default 0.8; 0: greedy)\n"
             "  --top-k K        keep the K most likely tokens (default 40; 0: all)\n"
             "  --top-p P        keep the most likely tokens up to probability P (default 0.95)\n"
             "  --min-p P        drop tokens less likely than P x the most likely (default 0.05)\n"
-            "  --repeat-penalty R  penalise the last 64 tokens (default 1.0: off)\n"
+            "  --repeat-penalty R  penalise the last 64 tokens, 0.01 to 100 (default 1.0: off)\n"
             "  --seed S         random seed (default: from the clock, printed)\n"
             "  --ignore-eos     go on past the end-of-text token\n"
             "  --tokenize TEXT  print the token ids of TEXT (with the special ones\n"
@@ -106,21 +111,22 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --bench          measure prompt processing (pp) and generation (tg) speed\n"
             "  --bench-pp N     prompt tokens of the pp test (default 512, 0: skip)\n"
             "  --bench-tg M     generated tokens of the tg test (default 128, 0: skip)\n"
-            "  --bench-reps K   repetitions of each test (default 3)\n"
+            "  --bench-reps K   repetitions of each test (default 3, at most %d)\n"
             "  --bench-bandwidth  measure the device's copy bandwidth and fp32 FMA peak;\n"
             "                   with --bench, also the fraction of them the model reaches\n"
             "  -h, --help       show this help\n",
-            prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, api->max_ctx,
-            api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk);
+            prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
+            api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk,
+            MAX_BENCH_REPS);
 }
 
-/* Whole-string decimal integer in [min, INT_MAX]. */
-static int parse_int(const char *s, int min, int *out)
+/* Whole-string decimal integer in [min, max]. */
+static int parse_int(const char *s, long min, long max, int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > INT_MAX)
+    if (errno || end == s || *end || v < min || v > max)
         return 0;
     *out = (int)v;
     return 1;
@@ -156,17 +162,12 @@ static int set_value(const ValueOption *opt, const char *val)
         *(const char **)opt->dst = val;
         return PARSE_OK;
     }
-    if (opt->kind == VAL_INT && !parse_int(val, (int)opt->min, opt->dst)) {
-        fprintf(stderr, "error: %s expects an integer >= %d, got '%s'\n", opt->name, (int)opt->min,
-                val);
-        return EXIT_USAGE;
-    }
-    if (opt->kind == VAL_FLOAT && !parse_float(val, opt->min, opt->max, opt->dst)) {
-        if (isinf(opt->max))
-            fprintf(stderr, "error: %s expects a number >= %g, got '%s'\n", opt->name, opt->min, val);
-        else
-            fprintf(stderr, "error: %s expects a number from %g to %g, got '%s'\n", opt->name, opt->min,
-                    opt->max, val);
+    int ok = opt->kind == VAL_INT ? parse_int(val, (long)opt->min, (long)opt->max, opt->dst)
+                                  : parse_float(val, opt->min, opt->max, opt->dst);
+    if (!ok) {
+        fprintf(stderr, "error: %s expects %s from %.15g to %.15g%s%s%s, got '%s'\n", opt->name,
+                opt->kind == VAL_INT ? "an integer" : "a number", opt->min, opt->max,
+                opt->why ? " (" : "", opt->why ? opt->why : "", opt->why ? ")" : "", val);
         return EXIT_USAGE;
     }
     return PARSE_OK;
@@ -188,22 +189,35 @@ static int set_flag(CliOptions *o, const char *a)
     return 0;
 }
 
-/* Parses argv into o; returns PARSE_OK or the exit code to return now. */
+/* Parses argv into o; returns PARSE_OK or the exit code to return now.
+ * Every number has a range: counts of tokens are bounded by the compiled
+ * context (nothing can run for ever), --batch by the compiled chunk. */
 static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *api)
 {
     RtSamplerParams *sp = &o->sampling;
+    const double ctx = api->max_ctx, vocab = api->vocab;
+    const char *in_ctx = "the compiled context";
     const ValueOption opts[] = {
-        {"-m", VAL_STR, &o->weights, 0, 0},         {"-t", VAL_INT, &o->threads, 1, 0},
-        {"--ctx", VAL_INT, &o->ctx, 1, 0},          {"--ids", VAL_STR, &o->ids, 0, 0},
-        {"--logits", VAL_STR, &o->logits, 0, 0},    {"--batch", VAL_INT, &o->batch, 1, 0},
-        {"--bench-pp", VAL_INT, &o->bench_pp, 0, 0}, {"--bench-tg", VAL_INT, &o->bench_tg, 0, 0},
-        {"--bench-reps", VAL_INT, &o->bench_reps, 1, 0},
-        {"-p", VAL_STR, &o->prompt, 0, 0},          {"-f", VAL_STR, &o->prompt_file, 0, 0},
-        {"--tokenize", VAL_STR, &o->tokenize, 0, 0}, {"--tok", VAL_STR, &o->tok, 0, 0},
-        {"-n", VAL_INT, &o->n_predict, 0, 0},       {"--seed", VAL_STR, &o->seed, 0, 0},
-        {"--temp", VAL_FLOAT, &sp->temp, 0, INFINITY}, {"--top-k", VAL_INT, &sp->top_k, 0, 0},
-        {"--top-p", VAL_FLOAT, &sp->top_p, 0, 1},   {"--min-p", VAL_FLOAT, &sp->min_p, 0, 1},
-        {"--repeat-penalty", VAL_FLOAT, &sp->repeat_penalty, 0.01, INFINITY},
+        {"-m", VAL_STR, &o->weights, 0, 0, NULL},
+        {"-t", VAL_INT, &o->threads, 1, MAX_THREADS, NULL},
+        {"--ctx", VAL_INT, &o->ctx, 1, ctx, in_ctx},
+        {"--ids", VAL_STR, &o->ids, 0, 0, NULL},
+        {"--logits", VAL_STR, &o->logits, 0, 0, NULL},
+        {"--batch", VAL_INT, &o->batch, 1, api->max_chunk, "the compiled chunk"},
+        {"--bench-pp", VAL_INT, &o->bench_pp, 0, ctx, in_ctx},
+        {"--bench-tg", VAL_INT, &o->bench_tg, 0, ctx, in_ctx},
+        {"--bench-reps", VAL_INT, &o->bench_reps, 1, MAX_BENCH_REPS, NULL},
+        {"-p", VAL_STR, &o->prompt, 0, 0, NULL},
+        {"-f", VAL_STR, &o->prompt_file, 0, 0, NULL},
+        {"--tokenize", VAL_STR, &o->tokenize, 0, 0, NULL},
+        {"--tok", VAL_STR, &o->tok, 0, 0, NULL},
+        {"-n", VAL_INT, &o->n_predict, 0, ctx, in_ctx},
+        {"--seed", VAL_STR, &o->seed, 0, 0, NULL},
+        {"--temp", VAL_FLOAT, &sp->temp, 0, 100, NULL},
+        {"--top-k", VAL_INT, &sp->top_k, 0, vocab, "the vocabulary"},
+        {"--top-p", VAL_FLOAT, &sp->top_p, 0, 1, NULL},
+        {"--min-p", VAL_FLOAT, &sp->min_p, 0, 1, NULL},
+        {"--repeat-penalty", VAL_FLOAT, &sp->repeat_penalty, 0.01, 100, NULL},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -274,13 +288,8 @@ static int check_mode(const CliOptions *o, const char *prog, const RtModelApi *a
     }
     uint64_t seed;
     if (o->seed && !parse_seed(o->seed, &seed)) {
-        fprintf(stderr, "error: --seed expects a non-negative integer, got '%s'\n", o->seed);
+        fprintf(stderr, "error: --seed expects an integer from 0 to %llu, got '%s'\n", ULLONG_MAX, o->seed);
         return EXIT_USAGE;
-    }
-    if (o->ctx > api->max_ctx) {
-        fprintf(stderr, "error: --ctx %d is larger than the compiled maximum context %d\n",
-                o->ctx, api->max_ctx);
-        return 1;
     }
     return PARSE_OK;
 }
@@ -302,7 +311,7 @@ static int32_t *parse_ids(const char *list, int vocab, int *n_out)
         char tok[32];
         int v;
         snprintf(tok, sizeof tok, "%.*s", (int)len, p);     /* too long: rejected below */
-        if (len == 0 || len >= sizeof tok || !parse_int(tok, 0, &v) || v >= vocab) {
+        if (len == 0 || len >= sizeof tok || !parse_int(tok, 0, vocab - 1, &v)) {
             fprintf(stderr,
                     "error: --ids: item %d ('%.*s') is not a token id (0..%d, the vocabulary "
                     "has %d tokens)\n",
@@ -373,7 +382,7 @@ static int prompt_mode(const RtModelApi *api, RtModel *m, const int32_t *ids, in
         fprintf(stderr, "error: prompt has %d tokens but the context is %d (--ctx)\n", n, ctx);
         return 1;
     }
-    int batch = o->batch > 0 && o->batch < api->max_chunk ? o->batch : api->max_chunk;
+    int batch = o->batch > 0 ? o->batch : api->max_chunk;
     FILE *f = fopen(o->logits, "wb");
     if (!f) {
         fprintf(stderr, "error: cannot create %s: %s\n", o->logits, strerror(errno));
@@ -778,9 +787,17 @@ static int feed(Session *s)
     return 0;
 }
 
-/* Appends ids to the history and feeds them, timed as prompt. */
+/* Appends ids to the history and feeds them, timed as prompt. A tokenizer
+ * of another model (--tok) may give ids past the model's vocabulary. */
 static int feed_prompt(Session *s, const int32_t *ids, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] >= s->api->vocab) {
+            fprintf(stderr, "error: the tokenizer gives token id %d but the model has %d tokens (is --tok the "
+                    "model's tokenizer?)\n", (int)ids[i], s->api->vocab);
+            return 1;
+        }
+    }
     memcpy(s->history + s->n_history, ids, n * sizeof *ids);
     s->n_history += (int)n;
     double t0 = rt_now();

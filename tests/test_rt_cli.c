@@ -177,7 +177,7 @@ static void test_prompt(void **state)
     EXPECT(0, "", "--logits", path, "--batch", "3", "--ids", list);
     assert_int_equal(largest_S, 3);
     check_logits(path, ids, 10);
-    EXPECT(0, "", "-t", "2", "--ids", list, "--logits", path, "--batch", "1000");
+    EXPECT(0, "", "-t", "2", "--ids", list, "--logits", path, "--batch", "4");
     assert_int_equal(largest_S, FAKE_CHUNK);
     check_logits(path, ids, 10);
     EXPECT(0, "", "--ids", "6", "--logits", path, "--ctx", "1");
@@ -203,8 +203,8 @@ static void test_prompt_errors(void **state)
     EXPECT(1, "not a token id", "--ids", "99999999999999999999", "--logits", path);
     EXPECT(1, "cannot create /nonexistent/x.bin", "--ids", "1", "--logits", "/nonexistent/x.bin");
     EXPECT(1, "missing.bin: cannot open", "-m", "missing.bin", "--ids", "1", "--logits", path);
-    EXPECT(1, "larger than the compiled maximum context 16", "--ctx", "17", "--ids", "1",
-           "--logits", path);
+    EXPECT(2, "error: --ctx expects an integer from 1 to 16 (the compiled context), got '17'", "--ctx", "17",
+           "--ids", "1", "--logits", path);
 }
 
 static void test_usage_errors(void **state)
@@ -216,8 +216,20 @@ static void test_usage_errors(void **state)
     EXPECT(2, "unknown option '--frobnicate'", "--frobnicate");
     EXPECT(2, "-t needs a value", "-t");
     EXPECT(2, "-t needs a value", "--ids", "1", "--logits", "x", "-t");
-    EXPECT(2, "-t expects an integer >= 1, got 'abc'", "-t", "abc");
-    EXPECT(2, "--batch expects an integer >= 1, got '0'", "--batch", "0");
+    EXPECT(2, "error: -t expects an integer from 1 to 1024, got 'abc'", "-t", "abc");
+    EXPECT(2, "error: -t expects an integer from 1 to 1024, got '1025'", "-t", "1025");
+    EXPECT(2, "error: --batch expects an integer from 1 to 4 (the compiled chunk), got '0'", "--batch", "0");
+    /* the help says the maximum is the compiled chunk: more was accepted */
+    EXPECT(2, "error: --batch expects an integer from 1 to 4 (the compiled chunk), got '100000'", "--batch",
+           "100000", "--ids", "1", "--logits", "x");
+    EXPECT(2, "error: --ctx expects an integer from 1 to 16 (the compiled context), got '0'", "--ctx", "0");
+    /* counts of tokens and repetitions are bounded: no benchmark runs for ever */
+    EXPECT(2, "error: --bench-pp expects an integer from 0 to 16 (the compiled context), got '17'", "--bench",
+           "--bench-pp", "17");
+    EXPECT(2, "error: --bench-tg expects an integer from 0 to 16 (the compiled context), got '2147483648'",
+           "--bench", "--bench-tg", "2147483648");
+    EXPECT(2, "error: --bench-reps expects an integer from 1 to 100, got '101'", "--bench", "--bench-reps", "101");
+    EXPECT(2, "error: --bench-reps expects an integer from 1 to 100, got '0'", "--bench", "--bench-reps", "0");
     EXPECT(2, "--ids and --logits go together", "--ids", "1");
     EXPECT(2, "cannot be combined", "--bench", "--ids", "1");
     char *out;
@@ -347,7 +359,7 @@ static void test_generate(void **state)
     assert_int_equal(out[0], '\n');
     free(out);
     /* 3 prompt tokens, 13 fed replies, the 14th sampled: the context is full */
-    expect_text(OUTPUT(0, "--tok", tok, "-p", "ab", "-n", "100", "--temp", "0"),
+    expect_text(OUTPUT(0, "--tok", tok, "-p", "ab", "-n", "16", "--temp", "0"),
                 "zzzzzzzzzzzzzz\nnote: the context (16 tokens) is full");
     const char *prompt = tu_fmt("%s/prompt.txt", tu_tmpdir("rt_cli_prompt"));
     tu_write_file(prompt, "a b\n", 4);
@@ -442,17 +454,40 @@ static void test_text_errors(void **state)
     EXPECT(2, "--bench cannot be combined with -p/-f", "-p", "a", "--bench");
     EXPECT(2, "--tokenize cannot be combined with -i", "--tokenize", "a", "-i");
     EXPECT(2, "--ids/--logits cannot be combined with -i", "-i", "--ids", "1");
-    EXPECT(2, "--temp expects a number >= 0, got 'abc'", "--temp", "abc", "-p", "a");
-    EXPECT(2, "--temp expects a number >= 0, got '-1'", "--temp", "-1", "-p", "a");
-    EXPECT(2, "--top-p expects a number from 0 to 1, got '1.5'", "--top-p", "1.5", "-p", "a");
-    EXPECT(2, "--min-p expects a number from 0 to 1, got 'nan'", "--min-p", "nan", "-p", "a");
-    EXPECT(2, "--repeat-penalty expects a number >= 0.01, got '0'", "--repeat-penalty", "0", "-p", "a");
-    EXPECT(2, "--top-k expects an integer >= 0, got '-2'", "--top-k", "-2", "-p", "a");
-    EXPECT(2, "-n expects an integer >= 0, got '-1'", "-n", "-1", "-p", "a");
-    EXPECT(2, "--seed expects a non-negative integer, got '-3'", "--seed", "-3", "-p", "a");
-    EXPECT(2, "--seed expects a non-negative integer, got '99999999999999999999'", "--seed",
-           "99999999999999999999", "-p", "a");
+    EXPECT(2, "error: --temp expects a number from 0 to 100, got 'abc'", "--temp", "abc", "-p", "a");
+    EXPECT(2, "error: --temp expects a number from 0 to 100, got '-1'", "--temp", "-1", "-p", "a");
+    EXPECT(2, "error: --temp expects a number from 0 to 100, got 'inf'", "--temp", "inf", "-p", "a");
+    EXPECT(2, "error: --top-p expects a number from 0 to 1, got '1.5'", "--top-p", "1.5", "-p", "a");
+    EXPECT(2, "error: --min-p expects a number from 0 to 1, got 'nan'", "--min-p", "nan", "-p", "a");
+    EXPECT(2, "error: --repeat-penalty expects a number from 0.01 to 100, got '0'", "--repeat-penalty", "0",
+           "-p", "a");
+    EXPECT(2, "error: --repeat-penalty expects a number from 0.01 to 100, got '1e300'", "--repeat-penalty",
+           "1e300", "-p", "a");
+    EXPECT(2, "error: --top-k expects an integer from 0 to 7 (the vocabulary), got '-2'", "--top-k", "-2", "-p",
+           "a");
+    EXPECT(2, "error: --top-k expects an integer from 0 to 7 (the vocabulary), got '8'", "--top-k", "8", "-p",
+           "a");
+    EXPECT(2, "error: -n expects an integer from 0 to 16 (the compiled context), got '-1'", "-n", "-1", "-p", "a");
+    /* was refused with a message about ">= 0" */
+    EXPECT(2, "error: -n expects an integer from 0 to 16 (the compiled context), got '99999999999'", "-n",
+           "99999999999", "-p", "a");
+    EXPECT(2, "error: -n expects an integer from 0 to 16 (the compiled context), got '17'", "-n", "17", "-p", "a");
+    EXPECT(2, "error: --seed expects an integer from 0 to 18446744073709551615, got '-3'", "--seed", "-3", "-p",
+           "a");
+    EXPECT(2, "error: --seed expects an integer from 0 to 18446744073709551615, got '99999999999999999999'",
+           "--seed", "99999999999999999999", "-p", "a");
     EXPECT(2, "-p needs a value", "-p");
+    /* a tokenizer of a larger vocabulary than the model's: its ids must not reach forward() */
+    RtModelApi small = fake_api;
+    small.vocab = 3;
+    cli_api = &small;
+    EXPECT(1, "error: the tokenizer gives token id 3 but the model has 3 tokens (is --tok the model's tokenizer?)",
+           "--tok", tok, "-p", "ab");
+    cli_stdin = tu_fmt("%s/in.txt", tu_tmpdir("rt_cli_small"));
+    tu_write_file(cli_stdin, "ab\n", 3);
+    EXPECT(0, "error: the tokenizer gives token id 3 but the model has 3 tokens", "--tok", tok, "-i");
+    cli_api = &fake_api;
+    cli_stdin = NULL;
 }
 
 int main(void)
