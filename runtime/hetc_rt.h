@@ -65,7 +65,9 @@ typedef struct {
     const RtTensorEntry *entries;   /* [hdr->n_tensors] */
 } RtWeights;
 
-/* Maps 'path' and checks magic, version, hash and size. Errors name the file. */
+/* Maps 'path' and checks magic, version, hash, size and the table (every
+ * tensor's bytes are its dtype size x shape, inside the file, aligned, in
+ * table order without overlap). Errors name the file and the tensor. */
 RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash);
 void rt_weights_close(RtWeights *w);
 /* Data of tensor i, checked against the expected dtype and byte size. */
@@ -302,12 +304,16 @@ const RtTokHeader *rt_tok_header(const RtTokenizer *t);
 /* Encodes len bytes of text. add_special: the post-processor's prefix and
  * suffix ids; parse_special: special added tokens in the text become their
  * ids (non-special added tokens always do). Writes at most cap ids and sets
- * *n to the full count (RT_ERR_ARG if it exceeds cap). */
+ * *n to the full count (RT_ERR_ARG if it exceeds cap). RT_ERR_FORMAT when
+ * the file's normalizers and pre-tokenizers grow the text past 16 times
+ * its length plus 64 kB. */
 RtStatus rt_tok_encode(const RtTokenizer *t, const char *text, size_t len, int add_special, int parse_special,
                        int32_t *ids, size_t cap, size_t *n);
 /* Decodes ids like Hugging Face decode(): decoders applied over the whole
  * sequence; skip_special drops special tokens. Writes at most cap bytes
- * (no NUL) and returns the full length. */
+ * (no NUL) and returns the full length; 0 with rt_last_error() set when
+ * out of memory or the decoders grow the text past 16 times its length
+ * plus 64 kB. */
 size_t rt_tok_decode(const RtTokenizer *t, const int32_t *ids, size_t n, int skip_special, char *out, size_t cap);
 int rt_tok_is_eos(const RtTokenizer *t, int32_t id);
 

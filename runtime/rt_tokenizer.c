@@ -107,6 +107,36 @@ static const char *check_special_ids(const RtTokHeader *h)
     return NULL;
 }
 
+/* Lookups probe linearly up to an empty slot: a run of occupied slots
+ * longer than this (a legitimate table, at most half full, has runs of
+ * tens) would make every lookup that lands in it slow. */
+enum { MAX_PROBE_RUN = 1024 };
+
+/* The longest (circular) run of slots used[i] != 0 in a table of cap
+ * slots with at least one empty one. */
+static uint32_t longest_run(const void *table, uint32_t cap, size_t stride, int (*used)(const void *slot))
+{
+    const char *t = table;
+    uint32_t start = 0, best = 0, run = 0;
+    while (used(t + (size_t)start * stride))
+        start++;
+    for (uint32_t k = 1; k <= cap; k++) {
+        run = used(t + (size_t)((start + k) & (cap - 1)) * stride) ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+static int str_slot_used(const void *slot)
+{
+    return *(const uint32_t *)slot != 0;
+}
+
+static int merge_slot_used(const void *slot)
+{
+    return ((const RtTokMerge *)slot)->left != UINT32_MAX;
+}
+
 static int string_ok(const RtTokHeader *h, uint32_t off, uint32_t len)
 {
     return off <= h->pool_bytes && len <= h->pool_bytes - off;
@@ -126,6 +156,8 @@ static const char *check_tables(const RtTokenizer *t)
     }
     if (used == h->str_hash_cap)
         return "the string hash is full";
+    if (longest_run(t->str_hash, h->str_hash_cap, sizeof *t->str_hash, str_slot_used) > MAX_PROBE_RUN)
+        return "the string hash has a run of more than 1024 occupied slots";
     used = 0;
     for (uint32_t i = 0; i < h->merge_hash_cap; i++) {
         const RtTokMerge *m = &t->merges[i];
@@ -137,6 +169,8 @@ static const char *check_tables(const RtTokenizer *t)
     }
     if (used == h->merge_hash_cap)
         return "the merge hash is full";
+    if (longest_run(t->merges, h->merge_hash_cap, sizeof *t->merges, merge_slot_used) > MAX_PROBE_RUN)
+        return "the merge hash has a run of more than 1024 occupied slots";
     for (uint32_t i = 0; i < h->n_added; i++)
         if (t->added[i].id >= h->n_tokens || t->tokens[t->added[i].id].len == 0)
             return "an added token is out of range or empty";
@@ -324,9 +358,22 @@ int rt_tok_is_eos(const RtTokenizer *t, int32_t id)
 
 /* ---- working buffers of one encode ---- */
 
+/* Normalizers, pre-tokenizers and decoders may lengthen text (U+2581 for a
+ * space, NFC, a prepended string), but a text of n bytes never grows past
+ * TEXT_GROWTH * n + TEXT_SLACK: a file whose ops chain replacements into
+ * more (exponential growth) is stopped there. */
+enum { TEXT_GROWTH = 16, TEXT_SLACK = 1 << 16 };
+
+static size_t text_budget(size_t n)
+{
+    return n > (SIZE_MAX - TEXT_SLACK) / TEXT_GROWTH ? SIZE_MAX : n * TEXT_GROWTH + TEXT_SLACK;
+}
+
 typedef struct {
     char *p;
     size_t len, cap;
+    size_t max;                 /* the most bytes it may hold */
+    int over;                   /* a put went past max */
 } Buf;
 
 /* A piece of text: [off, off+len) of the current text. */
@@ -381,6 +428,10 @@ static int buf_put(Buf *b, const void *s, size_t n)
 {
     if (n == 0)
         return 0;
+    if (n > b->max - b->len) {
+        b->over = 1;
+        return -1;
+    }
     char *p = reserve(b->p, &b->cap, b->len + n, 1);
     if (!p)
         return -1;
@@ -575,6 +626,10 @@ static int norm_replace(const char *s, size_t len, const char *from, size_t nfro
 static int norm_nfc(const char *s, size_t len, Buf *out)
 {
     size_t need = rt_uc_nfc(s, len, out->p, out->cap);
+    if (need > out->max) {
+        out->over = 1;
+        return -1;
+    }
     if (need > out->cap) {
         char *p = reserve(out->p, &out->cap, need, 1);
         if (!p)
@@ -952,14 +1007,22 @@ RtStatus rt_tok_encode(const RtTokenizer *t, const char *text, size_t len, int a
         return RT_ERR_NOMEM;
     }
     Enc e = {.t = t, .parse_special = parse_special, .out = {ids, cap, 0}};
+    for (int i = 0; i < 2; i++)
+        e.norm[i].max = e.text[i].max = text_budget(len);
     for (uint32_t i = 0; add_special && i < h->n_prefix; i++)
         rt_tok_out_push(&e.out, h->prefix[i]);
     int rc = encode_text(&e, lossy ? lossy : text, len);
     free(lossy);
     for (uint32_t i = 0; add_special && i < h->n_suffix; i++)
         rt_tok_out_push(&e.out, h->suffix[i]);
+    int over = e.norm[0].over || e.norm[1].over || e.text[0].over || e.text[1].over;
     enc_free(&e);
     *n = e.out.n;
+    if (rc && over) {
+        rt_set_error("tokenizer: the normalizers and pre-tokenizers make %zu bytes of text longer than %zu bytes",
+                     len, text_budget(len));
+        return RT_ERR_FORMAT;
+    }
     if (rc) {
         rt_set_error("tokenizer: out of memory encoding %zu bytes", len);
         return RT_ERR_NOMEM;
@@ -1209,20 +1272,26 @@ static void put_out(char *out, size_t cap, size_t *total, const char *s, size_t 
 
 size_t rt_tok_decode(const RtTokenizer *t, const int32_t *ids, size_t n, int skip_special, char *out, size_t cap)
 {
-    StrList lists[2] = {0};
+    StrList lists[2] = {{.b.max = SIZE_MAX}};
     Buf scratch = {0};
     const StrList *res = NULL;
     size_t total = 0;
-    int rc = token_strings(t, ids, n, skip_special, &lists[0]) || run_decoders(t, lists, &scratch, &res);
+    int rc = token_strings(t, ids, n, skip_special, &lists[0]);
+    size_t bytes = lists[0].b.len;
+    lists[0].b.max = lists[1].b.max = scratch.max = text_budget(bytes);
+    rc = rc || run_decoders(t, lists, &scratch, &res);
     for (size_t i = 0; rc == 0 && i < res->n; i++) {
         if (t->hdr->n_dec == 0 && i > 0)
             put_out(out, cap, &total, " ", 1);
         put_out(out, cap, &total, list_str(res, i), res->s[i].len);
     }
-    if (rc) {
+    if (rc && (lists[0].b.over || lists[1].b.over || scratch.over))
+        rt_set_error("tokenizer: the decoders make the %zu bytes of %zu tokens longer than %zu bytes", bytes, n,
+                     text_budget(bytes));
+    else if (rc)
         rt_set_error("tokenizer: out of memory decoding %zu tokens", n);
+    if (rc)
         total = 0;
-    }
     for (int i = 0; i < 2; i++) {
         free(lists[i].b.p);
         free(lists[i].s);

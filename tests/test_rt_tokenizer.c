@@ -160,8 +160,8 @@ static void *b_finish(Builder *b, size_t *bytes)
     RtTokHeader *h = &b->h;
     memcpy(h->magic, RT_TOK_MAGIC, 8);
     h->version = RT_TOK_VERSION;
-    h->str_hash_cap = 256;
-    h->merge_hash_cap = 128;
+    h->str_hash_cap = h->str_hash_cap ? h->str_hash_cap : 256;
+    h->merge_hash_cap = h->merge_hash_cap ? h->merge_hash_cap : 128;
     uint32_t n_ops = h->n_norm + h->n_pretok + h->n_dec;
     h->tokens_off = align8(sizeof *h);
     h->str_hash_off = align8(h->tokens_off + h->n_tokens * sizeof(RtTokEntry));
@@ -706,6 +706,55 @@ static void test_corrupt(void **state)
     expect_rejected(bad, n, "invalid arguments");
     free(bad);
     free(blob);
+
+    /* hash tables whose lookups would probe more than 1024 slots */
+    Builder b;
+    b_init(&b, RT_TOK_BPE, 0);
+    b_token(&b, "a");
+    b.h.str_hash_cap = b.h.merge_hash_cap = 2048;
+    blob = b_finish(&b, &n);
+    h = (RtTokHeader *)blob;
+    uint32_t *str = section(blob, h->str_hash_off);
+    for (int i = 1; i < 1026; i++)
+        str[i] = 1;
+    expect_rejected(blob, n, "the string hash has a run of more than 1024 occupied slots");
+    str[1] = 0;
+    RtTokMerge *merges = section(blob, h->merge_hash_off);
+    for (int i = 2040; i < 2048 + 1016; i++)
+        merges[i % 2048] = (RtTokMerge){0, 0, 0, 0};
+    assert_int_equal(rt_tok_open_mem(&t, blob, n), RT_OK);
+    rt_tok_close(t);
+    merges[1016] = (RtTokMerge){0, 0, 0, 0};
+    expect_rejected(blob, n, "the merge hash has a run of more than 1024 occupied slots");
+    free(blob);
+}
+
+/* Ops that chain replacements grow text exponentially (4 bytes through four
+ * 16x replacements: 256 kB): encode and decode stop at 16 x the text plus
+ * 64 kB instead of exhausting memory. */
+static void test_text_growth(void **state)
+{
+    (void)state;
+    const char *a16 = "aaaaaaaaaaaaaaaa";
+    Builder b;
+    b_init(&b, RT_TOK_BPE, 0);
+    int32_t a = b_token(&b, "a");
+    for (int i = 0; i < 4; i++)
+        b_op(&b, RT_TN_REPLACE, 0, 0, 0, "a", a16);
+    for (int i = 0; i < 4; i++)
+        b_op(&b, RT_TD_REPLACE, 0, 0, 0, "a", a16);
+    RtTokenizer *t = b_open(&b);
+    int32_t ids[8];
+    size_t n;
+    assert_int_equal(rt_tok_encode(t, "aaaa", 4, 0, 0, ids, 8, &n), RT_ERR_FORMAT);
+    assert_string_equal(rt_last_error(),
+                        "tokenizer: the normalizers and pre-tokenizers make 4 bytes of text longer than 65600 bytes");
+    char out[64];
+    assert_int_equal(rt_tok_decode(t, IDS(a, a, a, a), 0, out, sizeof out), 0);
+    assert_string_equal(rt_last_error(), "tokenizer: the decoders make the 4 bytes of 4 tokens longer than 65600 bytes");
+    /* 1 byte grows to 64 kB, within 16 + 64 kB */
+    assert_int_equal(rt_tok_decode(t, IDS(a), 0, out, sizeof out), 65536);
+    rt_tok_close(t);
 }
 
 static void test_open_file(void **state)
@@ -755,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_decode_metaspace),
         cmocka_unit_test(test_decode_strip),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_text_growth),
         cmocka_unit_test(test_open_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
