@@ -354,9 +354,11 @@ static int need_dim(Loader *L, const xmlNode *n, const FeArchOp *op, const char 
 }
 
 /* One <op>: its operator must take as many operands as given, plus the
- * weight (and bias) for the ops that have one. */
+ * weight (and bias) for the ops that have one, and sit where the lowering
+ * can build it: embed on the token ids, one attention per <layer>,
+ * last_rows in <head>, the dims it reads declared above. */
 static int load_op(Loader *L, const xmlNode *n, FeArchOp *ops, int *nops, int cap,
-                   const char *const *extern_names, int in_layer)
+                   const char *const *extern_names, const char *section)
 {
     if (*nops == cap) return xml_error(L, n, "more than %d ops in this section", cap);
     FeArchOp *op = &ops[*nops];
@@ -368,7 +370,7 @@ static int load_op(Loader *L, const xmlNode *n, FeArchOp *ops, int *nops, int ca
     if (strcmp(op->id, "x") == 0 || strcmp(op->id, "ids") == 0)
         return xml_error(L, n, "op id '%s' is reserved for the section's input", op->id);
     int k = ir_op_from_name(opname);
-    if (k < 0 || k == IR_OP_INPUT || k == IR_OP_WEIGHT || k == IR_OP_ROPE_TABLE || k == IR_OP_OUTPUT)
+    if (k < 0 || k == IR_OP_INPUT || k == IR_OP_WEIGHT || k == IR_OP_ROPE_TABLE || k == IR_OP_OUTPUT || k == IR_OP_COPY)
         return xml_error(L, n, "op '%s': unknown operator '%s'", op->id, opname);
     op->op = (IrOp)k;
     if (parse_operands(L, n, op, ops, *nops, extern_names) || get_attr(L, n, "weight", op->weight, sizeof op->weight)
@@ -387,6 +389,11 @@ static int load_op(Loader *L, const xmlNode *n, FeArchOp *ops, int *nops, int ca
     if (has_weight && !op->weight[0]) return xml_error(L, n, "op '%s' (%s) needs a weight", op->id, opname);
     if (!has_weight && op->weight[0])
         return xml_error(L, n, "op '%s' (%s) takes no weight", op->id, opname);
+    for (int i = 0; i < op->nin; i++)
+        if ((strcmp(op->in[i], "ids") == 0) != (op->op == IR_OP_EMBED))
+            return xml_error(L, n, "op '%s': the token ids are the operand of embed ops only", op->id);
+    if (op->op == IR_OP_LAST_ROWS && strcmp(section, "head"))
+        return xml_error(L, n, "op '%s': last_rows belongs in <head>", op->id);
     if (op->bias[0] && op->op != IR_OP_LINEAR)
         return xml_error(L, n, "op '%s': only linear ops take a bias", op->id);
     if (!op->tied[0] != !op->tied_if[0])
@@ -403,7 +410,7 @@ static int load_op(Loader *L, const xmlNode *n, FeArchOp *ops, int *nops, int ca
         return xml_error(L, n, "op '%s': only rope ops take heads", op->id);
     }
     if (op->op == IR_OP_ATTENTION) {
-        if (!in_layer) return xml_error(L, n, "op '%s': attention belongs in <layer>", op->id);
+        if (strcmp(section, "layer")) return xml_error(L, n, "op '%s': attention belongs in <layer>", op->id);
         for (int i = 0; i < *nops; i++)
             if (ops[i].op == IR_OP_ATTENTION)
                 return xml_error(L, n, "op '%s': a layer has one attention op ('%s' is one)", op->id, ops[i].id);
@@ -432,7 +439,7 @@ static int load_section(Loader *L, const xmlNode *sec, FeArchOp *ops, int *nops,
     for (const xmlNode *n = sec->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) continue;
         if (!is_elem(n, "op")) return xml_error(L, n, "unexpected <%s> in <%s>", n->name, sec->name);
-        if (load_op(L, n, ops, nops, cap, extern_names, is_elem(sec, "layer"))) return -1;
+        if (load_op(L, n, ops, nops, cap, extern_names, (const char *)sec->name)) return -1;
     }
     if (*nops == 0) return xml_error(L, sec, "<%s> has no ops", sec->name);
     return 0;

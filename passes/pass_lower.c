@@ -6,6 +6,8 @@
  * RoPE table, the embedding, every decoder layer unrolled, the head and the
  * output. Graph attrs carry the resolved dims. Every weight is checked
  * against the shape the config implies; errors name the file and tensor.
+ * The dims read here were declared with their kinds (fe_arch_load) and
+ * range-checked (fe_arch_resolve): their int conversions are exact.
  */
 #include "passes.h"
 
@@ -169,7 +171,11 @@ static int lower_op(Lower *L, const FeArchOp *op, const char *prefix)
         if (w < 0) return -1;
         const IrNode *wn = &L->g->nodes[w];
         in[nin++] = w;
-        if (op->op == IR_OP_EMBED) shape[1] = wn->dim[1];
+        if (op->op == IR_OP_EMBED) {
+            if (wn->ndim != 2 || wn->dim[0] != (int64_t)fe_dims_get(&L->dims, "vocab"))
+                return shape_error(L, op, "the table does not have vocab_size rows");
+            shape[1] = wn->dim[1];
+        }
         if (op->op == IR_OP_LINEAR) {
             if (wn->ndim != 2 || wn->dim[1] != cols) return shape_error(L, op, "weight columns do not match the input");
             shape[1] = wn->dim[0];
@@ -188,8 +194,8 @@ static int lower_op(Lower *L, const FeArchOp *op, const char *prefix)
     if (op->op == IR_OP_LAST_ROWS) shape[0] = IR_DIM_R;
     if (op->op == IR_OP_ROPE) in[nin++] = get_rope_table(L);
     if ((op->op == IR_OP_ADD || op->op == IR_OP_MUL || op->op == IR_OP_SWIGLU)
-        && L->g->nodes[in[1]].dim[1] != cols)
-        return shape_error(L, op, "operands have different widths");
+        && (L->g->nodes[in[1]].dim[1] != cols || L->g->nodes[in[1]].dim[0] != rows))
+        return shape_error(L, op, "operands have different shapes");
 
     int id = ir_add(L->g, op->op, nin, in, 2, shape, IR_F32, L->layer, name);
     IrNode *n = &L->g->nodes[id];
@@ -203,8 +209,10 @@ static int lower_op(Lower *L, const FeArchOp *op, const char *prefix)
     }
     if (op->op == IR_OP_ATTENTION) {
         int heads = dim_or(L, "heads", 0), kv = dim_or(L, "kv_heads", heads);
-        if (cols != (int64_t)heads * head_dim || L->g->nodes[in[1]].dim[1] != (int64_t)kv * head_dim)
-            return shape_error(L, op, "q/k widths do not match heads, kv_heads and head_dim");
+        const IrNode *k = &L->g->nodes[in[1]], *v = &L->g->nodes[in[2]];
+        if (cols != (int64_t)heads * head_dim || k->dim[1] != (int64_t)kv * head_dim || v->dim[1] != k->dim[1])
+            return shape_error(L, op, "q/k/v widths do not match heads, kv_heads and head_dim");
+        if (heads % kv) return shape_error(L, op, "heads is not a multiple of kv_heads");
         ir_set_int(n, "cache", L->layer);
         ir_set_int(n, "heads", heads);
         ir_set_int(n, "kv_heads", kv);

@@ -282,6 +282,17 @@ static void test_bad_arch_xml(void **state)
     expect_error(tu_fmt("%s/llama.xml:%d: error: op 'q_rope' (rope) needs <param name=\"rope_high\"> above", d,
                         line_of(tu_fmt("%s/llama.xml", d), "id=\"q_rope\"")),
                  tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+    /* shapes the lowering checks beyond the weights' */
+    const char *xml = tu_fmt("%s/llama.xml", d);
+    if (tu_run(NULL, "cp %s/models/llama.xml %s/", tu_src(), d)) fail_msg("copy failed");
+    patch(xml, "in=\"q_rope k_rope v\"", "in=\"q_rope k_rope q\"");
+    expect_error(tu_fmt("%s:%d: error: op 'attn' in layer 0: q/k/v widths do not match heads, kv_heads and head_dim", xml,
+                        line_of(xml, "id=\"attn\"")), tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
+    if (tu_run(NULL, "cp %s/models/llama.xml %s/", tu_src(), d)) fail_msg("copy failed");
+    patch(xml, "weight=\"model.embed_tokens.weight\" shape=\"vocab hidden\"",
+          "weight=\"model.layers.0.self_attn.q_proj.weight\"");
+    expect_error(tu_fmt("%s:%d: error: op 'embed' in layer -1: the table does not have vocab_size rows", xml,
+                        line_of(xml, "id=\"embed\"")), tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
 }
 
 /* The generated program: context overflow, wrong weights, bad ids. */
