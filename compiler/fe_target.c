@@ -7,7 +7,9 @@
  *   </target>
  *
  * Checks: the root element and version, no attributes but those listed
- * here, unit names unique words the IR can print (ir_unit_name_ok), kind
+ * here, unit names unique C identifiers (the generated code names its
+ * fields after them; the IR prints them unquoted), platform and device
+ * strings that fit in a C string literal as they are, kind
  * one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
  * numbers in range, attributes that belong to the unit's backend; then that
  * hetc can compile for the whole: a cpu unit with backend c (tokenizer,
@@ -55,6 +57,22 @@ static int one_of(const char *v, const char *const *set)
     return 0;
 }
 
+static int is_identifier(const char *s)
+{
+    static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_";
+    return s[0] && strchr(first, s[0]) &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == strlen(s);
+}
+
+/* Printable ASCII but '"', '\' and '?' (trigraphs): written into model.c
+ * inside a string literal as it is. */
+static int is_literal_text(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\' || *s == '?') return 0;
+    return 1;
+}
+
 /* Every attribute of n is one of keys. */
 static int known_attrs(const FeTarget *t, const xmlNode *n, const char *const *keys, char *err, size_t errlen)
 {
@@ -99,6 +117,9 @@ static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *er
         number(t, n, u, "wg", 1, 1024, 64, &u->wg, err, errlen) ||
         number(t, n, u, "tile", 4, 64, 16, &u->tile, err, errlen))
         return -1;
+    if (!is_literal_text(u->platform) || !is_literal_text(u->device))
+        return target_error(t, n, err, errlen, "unit '%s': attribute '%s' must be printable ASCII without '\"', "
+                            "'\\' or '?'", u->name, is_literal_text(u->platform) ? "device" : "platform");
     if (u->wg & (u->wg - 1)) return target_error(t, n, err, errlen, "unit '%s': wg %d is not a power of two", u->name, u->wg);
     return 0;
 }
@@ -116,9 +137,10 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     u->line = (int)xmlGetLineNo(n);
     if (known_attrs(t, n, keys, err, errlen) || attr(t, n, "name", u->name, sizeof u->name, 0, err, errlen))
         return -1;
-    if (!ir_unit_name_ok(u->name))
+    if (!is_identifier(u->name))
         return target_error(t, n, err, errlen,
-                            "unit '%s': attribute 'name' must be letters, digits, '_', '.' and '-' only", u->name);
+                            "unit '%s': attribute 'name' must be a C identifier (letters, digits and '_', not starting "
+                            "with a digit)", u->name);
     if (attr(t, n, "kind", u->kind, sizeof u->kind, 0, err, errlen) ||
         attr(t, n, "backend", u->backend, sizeof u->backend, 0, err, errlen))
         return -1;

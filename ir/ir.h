@@ -135,9 +135,6 @@ int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt);
 double ir_graph_float(const IrGraph *g, const char *key, double dflt);
 /* Elements of a node's result with S and R replaced by the given values. */
 int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
-/* Whether s can name a unit: 1 to 15 characters of [A-Za-z0-9_.-] (unit
- * names print unquoted in the text form). */
-int ir_unit_name_ok(const char *s);
 /* Whether pass 'name' is one of those the graph has been through (g->passes). */
 int ir_has_pass(const IrGraph *g, const char *name);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */

@@ -264,13 +264,6 @@ double ir_graph_float(const IrGraph *g, const char *key, double dflt)
     return a ? a->f : dflt;
 }
 
-int ir_unit_name_ok(const char *s)
-{
-    size_t len = strlen(s);
-    return len > 0 && len < sizeof ((IrGraph *)0)->units[0] &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
-}
-
 int ir_has_pass(const IrGraph *g, const char *name)
 {
     size_t n = strlen(name);

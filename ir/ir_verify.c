@@ -406,11 +406,19 @@ static int check_attrs(const Check *c)
     return 0;
 }
 
+/* Unit names print unquoted, so they must be words of [A-Za-z0-9_.-]. */
+static int is_unit_name(const char *s, size_t size)
+{
+    size_t len = strnlen(s, size);
+    if (len == 0 || len == size) return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
+}
+
 static int check_units(const IrGraph *g, char *err, size_t errlen)
 {
     if (g->nunits < 0 || g->nunits > IR_MAX_UNITS) return bad_graph(err, errlen, "bad unit count %d", g->nunits);
     for (int u = 0; u < g->nunits; u++) {
-        if (!memchr(g->units[u], 0, sizeof g->units[u]) || !ir_unit_name_ok(g->units[u]))
+        if (!is_unit_name(g->units[u], sizeof g->units[u]))
             return bad_graph(err, errlen, "unit %d name '%.15s' is not a word of [A-Za-z0-9_.-]", u, g->units[u]);
         for (int v = 0; v < u; v++)
             if (strcmp(g->units[u], g->units[v]) == 0)

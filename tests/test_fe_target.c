@@ -1,7 +1,9 @@
 /* test_fe_target.c: target XML (fe_target_load): the shipped targets load
  * with the values they state, and every bad target is refused with the
  * exact "FILE:LINE: error: ..." naming the element or attribute: unknown
- * attributes, unit names the IR cannot print, values out of range, and
+ * attributes, unit names that are no C identifiers (model.c names fields
+ * after them), platform and device strings that would break out of their C
+ * string literal, values out of range, and
  * targets hetc cannot compile for (no cpu unit with backend c, a second
  * opencl unit). */
 #include "testutil.h"
@@ -43,9 +45,18 @@ typedef struct {
 
 static const BadTarget bad[] = {
     {"<unit name=\"cp#u0\" kind=\"cpu\" backend=\"c\"/>\n",
-     "2: error: unit 'cp#u0': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
-    {"<unit name=\"cpu 0\" kind=\"cpu\" backend=\"c\"/>\n",
-     "2: error: unit 'cpu 0': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
+     "2: error: unit 'cp#u0': attribute 'name' must be a C identifier (letters, digits and '_', not starting with a "
+     "digit)"},
+    {CPU "<unit name=\"gpu-0\" kind=\"gpu\" backend=\"opencl\"/>\n",
+     "3: error: unit 'gpu-0': attribute 'name' must be a C identifier (letters, digits and '_', not starting with a "
+     "digit)"},
+    {"<unit name=\"0cpu\" kind=\"cpu\" backend=\"c\"/>\n",
+     "2: error: unit '0cpu': attribute 'name' must be a C identifier (letters, digits and '_', not starting with a "
+     "digit)"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" platform='x\", \"y'/>\n",
+     "3: error: unit 'gpu0': attribute 'platform' must be printable ASCII without '\"', '\\' or '?'"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" device=\"a?\"/>\n",
+     "3: error: unit 'gpu0': attribute 'device' must be printable ASCII without '\"', '\\' or '?'"},
     {"<unit name=\"abcdefghijklmnop\" kind=\"cpu\" backend=\"c\"/>\n",
      "2: error: <unit> attribute 'name' must be 1 to 15 characters"},
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gflops=\"100\"/>\n",
@@ -69,7 +80,8 @@ static const BadTarget bad[] = {
 
 static void test_errors(void **state)
 {
-    const char *path = tu_fmt("%s/t.xml", tu_tmpdir("fe-target"));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/t.xml", tu_tmpdir("fe-target"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *text = tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", bad[i].units);
         tu_write_file(path, text, strlen(text));
