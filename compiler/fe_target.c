@@ -7,7 +7,8 @@
  *   </target>
  *
  * Checks: the root element and version, no attributes but those listed
- * here, unit names unique C identifiers (the generated code names its
+ * here, a target name of [A-Za-z0-9_.-] (model.h quotes it in a comment),
+ * unit names unique C identifiers (the generated code names its
  * fields after them; the IR prints them unquoted), platform and device
  * strings that fit in a C string literal as they are, kind
  * one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
@@ -192,9 +193,12 @@ static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errle
     char version[8];
     if (!root || strcmp((const char *)root->name, "target") != 0)
         return target_error(t, root, err, errlen, "root element must be <target>");
-    if (known_attrs(t, root, keys, err, errlen) || attr(t, root, "name", t->name, sizeof t->name, 0, err, errlen) ||
-        attr(t, root, "version", version, sizeof version, 0, err, errlen))
+    if (known_attrs(t, root, keys, err, errlen) || attr(t, root, "name", t->name, sizeof t->name, 0, err, errlen))
         return -1;
+    if (strspn(t->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(t->name))
+        return target_error(t, root, err, errlen, "target '%s': attribute 'name' must be letters, digits, '_', '.' "
+                            "and '-' only", t->name);
+    if (attr(t, root, "version", version, sizeof version, 0, err, errlen)) return -1;
     if (strcmp(version, "1") != 0)
         return target_error(t, root, err, errlen, "target version '%s' is not supported (this hetc reads 1)", version);
     for (const xmlNode *n = root->children; n; n = n->next) {

@@ -36,7 +36,7 @@ static void test_shipped(void **state)
 }
 
 typedef struct {
-    const char *units;      /* the lines inside <target>, from line 2 */
+    const char *units;      /* the lines inside <target>, from line 2 (roots[]: the <target> line) */
     const char *want;       /* the message after "PATH:" */
 } BadTarget;
 
@@ -91,12 +91,21 @@ static void test_errors(void **state)
         if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, want) != 0)
             fail_msg("case %zu: '%s', wanted '%s'", i, err, want);
     }
-    const char *text = "<target name=\"t\" version=\"1\" arch=\"x\">\n" CPU "</target>\n";
-    tu_write_file(path, text, strlen(text));
-    FeTarget t;
-    char err[FE_ERR_LEN] = "";
-    assert_int_equal(fe_target_load(&t, path, err, sizeof err), -1);
-    assert_string_equal(err, tu_fmt("%s:1: error: <target> has unknown attribute 'arch'", path));
+    static const BadTarget roots[] = {
+        {"<target name=\"t\" version=\"1\" arch=\"x\">", "1: error: <target> has unknown attribute 'arch'"},
+        {"<target name=\"t */ x\" version=\"1\">",
+         "1: error: target 't */ x': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
+        {"<target name=\"t\" version=\"2\">", "1: error: target version '2' is not supported (this hetc reads 1)"},
+    };
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        const char *text = tu_fmt("%s\n" CPU "</target>\n", roots[i].units);
+        tu_write_file(path, text, strlen(text));
+        FeTarget t;
+        char err[FE_ERR_LEN] = "";
+        const char *want = tu_fmt("%s:%s", path, roots[i].want);
+        if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, want) != 0)
+            fail_msg("root %zu: '%s', wanted '%s'", i, err, want);
+    }
 }
 
 int main(void)
