@@ -302,6 +302,13 @@ static int load_dim(Loader *L, FeArch *a, const xmlNode *n, FeDimKind kind)
         || get_attr(L, n, "min", min, sizeof min))
         return -1;
     if (find_dim(a, d->name) >= 0) return xml_error(L, n, "dim '%s' is defined twice", d->name);
+    if (strspn(d->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(d->name) || isdigit((unsigned char)d->name[0]))
+        return xml_error(L, n, "name '%s': a dim's name is lowercase letters, digits and '_', not first a digit", d->name);
+    /* every non-string dim becomes a graph attribute, beside max_ctx and max_chunk */
+    int nattrs = 0;
+    for (int i = 0; i < a->ndims; i++) nattrs += a->dims[i].kind != FE_DIM_STR;
+    if (kind != FE_DIM_STR && nattrs == IR_MAX_GRAPH_ATTRS - 2)
+        return xml_error(L, n, "more than %d dims, flags and params", IR_MAX_GRAPH_ATTRS - 2);
     const Known *k = find_known(d->name);
     if (k && k->kind != kind)
         return xml_error(L, n, "'%s' must be a <%s>, not a <%s>", d->name, kind_elem(k->kind), kind_elem(kind));

@@ -248,6 +248,8 @@ static void test_arch_load_errors(void **state)
     expect_arch_error("<dim name=\"ffn\" key=\"i\" default=\"(hidden\"/>", NULL, 7, "expression '(hidden': missing ')'");
     expect_arch_error("<check expr=\"hidden % heads\" message=\"m\"/>", NULL, 7,
                       "expression 'hidden % heads' uses 'heads', which is not a dim defined above");
+    expect_arch_error("<dim name=\"w`x\" key=\"w\"/>", NULL, 7,
+                      "name 'w`x': a dim's name is lowercase letters, digits and '_', not first a digit");
     /* attributes */
     expect_arch_error("<dim name=\"w\" key=\"w\" min=\"-1\"/>", NULL, 7,
                       "min '-1' of 'w': only a <dim> has one, an integer in 0..16777216");
