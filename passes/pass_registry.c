@@ -82,9 +82,14 @@ static int check_order(const IrGraph *g, const PassCtx *c, const PassInfo *p)
 static int run_one(IrGraph *g, const PassCtx *c, const PassInfo *p)
 {
     if (check_requires(g, c, p, p) || check_order(g, c, p)) return -1;
+    size_t used = strlen(g->passes);
+    if (used + 1 + strlen(p->name) >= sizeof g->passes) {
+        pass_error(c, "pass '%s': the graph's 'passes' line has no room for it (%zu bytes at most)", p->name,
+                   sizeof g->passes - 1);
+        return -1;
+    }
     p->run(g, c);
     if (c->diag->failed) return -1;
-    size_t used = strlen(g->passes);
     snprintf(g->passes + used, sizeof g->passes - used, "%s%s", used ? " " : "", p->name);
     char err[FE_ERR_LEN];
     if (ir_verify(g, err, sizeof err)) IR_BUG("IR invalid after pass '%s': %s", p->name, err);

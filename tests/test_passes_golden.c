@@ -127,6 +127,11 @@ static void test_order(void **state)
     expect_opt_error("group.in.ir", "memplan,group",
                      "hetc: error: pass 'group' cannot run after pass 'memplan' (passes run in the order of --list-passes)");
     expect_opt_error("group.in.ir", "transfers", "hetc: error: pass 'transfers' has already run");
+    char full[200] = HDR "passes lower";
+    while (strlen(full) < strlen(HDR "passes ") + 157) strcat(full, " x");     /* 157 of 159 bytes */
+    strcat(full, "\n");
+    expect_opt_error(full, "fuse", "hetc: error: pass 'fuse': the graph's 'passes' line has no room for it (159 bytes at "
+                                   "most)");
 }
 
 /* IR that parses but breaks what a pass relies on is refused where it is
