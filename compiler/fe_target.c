@@ -7,15 +7,15 @@
  *   </target>
  *
  * Checks: the root element and version, no attributes but those listed
- * here, a target name of [A-Za-z0-9_.-] (model.h quotes it in a comment),
- * unit names unique C identifiers (the generated code names its
- * fields after them; the IR prints them unquoted), platform and device
- * strings that fit in a C string literal as they are, kind
- * one of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
- * numbers in range, attributes that belong to the unit's backend; then that
- * hetc can compile for the whole: a cpu unit with backend c (tokenizer,
- * sampling, the host side) and at most one opencl unit. Errors are
- * "FILE:LINE: error: ...".
+ * here (and threads), a target name of [A-Za-z0-9_.-] (model.h quotes it
+ * in a comment), unit names unique C identifiers (the generated code names
+ * its fields after them; the IR prints them unquoted), platform and device
+ * strings that fit in a C string literal as they are, kind one of
+ * cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
+ * numbers in range, attributes that belong to the unit's backend; then
+ * that hetc can compile for the whole: a cpu unit with backend c
+ * (tokenizer, sampling, the host side) and at most one opencl unit. Errors
+ * are "FILE:LINE: error: ...".
  */
 #include "fe.h"
 
