@@ -13,8 +13,9 @@
 #
 # runs PROCS processes of each harness (default all) for SECONDS, sharing
 # one output corpus per harness (hetc-fuzz/corpus/NAME); findings go to
-# hetc-fuzz/artifacts/NAME/, logs to hetc-fuzz/logs/; it prints each
-# harness's executions and fails if any process found something. Bring
+# hetc-fuzz/artifacts/NAME/ (a process that finds something starts again),
+# logs to hetc-fuzz/logs/; it prints each harness's executions and fails
+# if anything was found. Bring
 # hetc-fuzz/corpus back into build-fuzz/corpus and run fuzz.sh --merge to
 # keep what it found.
 set -euo pipefail
@@ -60,9 +61,18 @@ for n in "${names[@]}"; do
   dict=()
   [ -f "fuzz/dict/$n.dict" ] && dict=(-dict="fuzz/dict/$n.dict")
   for p in $(seq "$procs"); do
-    "$here/lib/ld-linux-x86-64.so.2" --library-path "$here/lib" "$here/bin/fuzz_$n" "${dict[@]}" \
-      -max_total_time="$secs" -timeout=5 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$here/artifacts/$n/" "$here/corpus/$n" "fuzz/corpus/$n" >"$here/logs/$n.$p.log" 2>&1 &
+    (
+      # a process that finds something starts again until the time is up
+      end=$((SECONDS + secs)) rc=0
+      while [ $SECONDS -lt "$end" ]; do
+        "$here/lib/ld-linux-x86-64.so.2" --library-path "$here/lib" "$here/bin/fuzz_$n" "${dict[@]}" \
+          -max_total_time=$((end - SECONDS)) -timeout=5 -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+          -artifact_prefix="$here/artifacts/$n/" "$here/corpus/$n" "fuzz/corpus/$n" >>"$here/logs/$n.$p.log" 2>&1 \
+          && break
+        rc=1
+      done
+      exit $rc
+    ) &
     pids+=($!)
   done
 done
