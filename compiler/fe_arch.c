@@ -374,6 +374,8 @@ static int load_op(Loader *L, const xmlNode *n, FeArchOp *ops, int *nops, int ca
     char opname[24];
     if (need_attr(L, n, "id", op->id, sizeof op->id) || need_attr(L, n, "op", opname, sizeof opname))
         return -1;
+    if (strspn(op->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(op->id))
+        return xml_error(L, n, "op id '%s': letters, digits and '_' only", op->id);
     if (strcmp(op->id, "x") == 0 || strcmp(op->id, "ids") == 0)
         return xml_error(L, n, "op id '%s' is reserved for the section's input", op->id);
     int k = ir_op_from_name(opname);
@@ -458,6 +460,8 @@ static int load_root(Loader *L, FeArch *a, const xmlNode *root)
     static const char *const layer_in[] = {"x", NULL};
     if (!is_elem(root, "architecture")) return xml_error(L, root, "root element must be <architecture>");
     if (need_attr(L, root, "name", a->name, sizeof a->name)) return -1;
+    if (strspn(a->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(a->name))
+        return xml_error(L, root, "architecture name '%s': letters, digits, '_', '.' and '-' only", a->name);
     for (const xmlNode *n = root->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) continue;
         if (is_elem(n, "class")) {

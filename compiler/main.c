@@ -103,8 +103,12 @@ static int model_open(Model *m, const char *dir)
         return die("%s: not a Hugging Face model directory", dir);
     }
     snprintf(m->dir, sizeof m->dir, "%s", dir);
-    const char *base = strrchr(dir, '/');
-    snprintf(m->name, sizeof m->name, "%s", base && base[1] ? base + 1 : dir);
+    /* the name is the directory's last component ("models/tl/" -> "tl") */
+    int end = (int)strlen(dir);
+    while (end > 1 && dir[end - 1] == '/') end--;
+    int start = end;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    snprintf(m->name, sizeof m->name, "%.*s", end - start, dir + start);
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!(m->config = fe_config_load(path, err, sizeof err))) return die("%s", err);
     const char *cls = fe_config_arch_class(m->config);

@@ -295,6 +295,23 @@ static void test_bad_arch_xml(void **state)
                         line_of(xml, "id=\"embed\"")), tu_fmt("HETC_MODELS=%s %s", d, inspect(good)));
 }
 
+/* Names from the command line go into model.c escaped: it still compiles. */
+static void test_odd_names(void **state)
+{
+    char d[4096];
+    snprintf(d, sizeof d, "%s", tu_tmpdir("odd-names"));
+    char *out;
+    if (tu_run(&out, "mkdir -p '%s/m\"??*' && cp %s/* '%s/m\"??*/' && %s compile '%s/m\"??*/' --target "
+                     "%s/targets/host-cpu.xml -o '%s/o*/' && cc -std=c11 -fsyntax-only -I'%s/o*/runtime' '%s/o*/model.c'",
+               d, good, d, tu_hetc(), d, tu_src(), d, d, d))
+        fail_msg("%s", out);
+    free(out);
+    char *h = tu_read_file(tu_fmt("%s/o*/model.h", d), NULL);
+    assert_non_null(h);
+    if (!strstr(h, "#define MODEL_NAME \"m\\\"\\?\\?*\"\n")) fail_msg("%s", h);
+    free(h);
+}
+
 /* The generated program: context overflow, wrong weights, bad ids. */
 static void test_program_errors(void **state)
 {
@@ -356,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_truncated_safetensors),
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_bad_arch_xml),
+        cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_program_errors),
         cmocka_unit_test(test_opencl_device_errors),
     };

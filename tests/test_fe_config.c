@@ -236,6 +236,7 @@ static void test_arch_load_errors(void **state)
                       "op 'o': a layer has one attention op ('a' is one)");
     expect_arch_error("<param name=\"head_dim\" key=\"hd\"/>", NULL, 7, "'head_dim' must be a <dim>, not a <param>");
     expect_arch_error("", "<op id=\"x\" op=\"silu\" in=\"x\"/>", 9, "op id 'x' is reserved for the section's input");
+    expect_arch_error("", "<op id=\"o*/\" op=\"silu\" in=\"x\"/>", 9, "op id 'o*/': letters, digits and '_' only");
     expect_arch_error("", "<op id=\"o\" op=\"last_rows\" in=\"x\"/>", 9, "op 'o': last_rows belongs in <head>");
     expect_arch_error("", "<op id=\"o\" op=\"copy\" in=\"x\"/>", 9, "op 'o': unknown operator 'copy'");
     /* expressions parse and use integer dims */
