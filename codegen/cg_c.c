@@ -432,6 +432,13 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     e.kv_floats = kv_offsets(g, e.cpu, e.cache_off);
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     int ok = 0;
+    if (e.kv_floats > INT32_MAX) {
+        snprintf(err, errlen, "the KV cache holds %" PRId64 " floats per token; at most %d are supported", e.kv_floats,
+                 INT32_MAX);
+        cg_cl_free(e.cl);
+        free(e.cache_off);
+        return -1;
+    }
     FILE *h = open_out(o, "model.h", err, errlen);
     if (h) {
         emit_header(g, o, h, hash, &e);

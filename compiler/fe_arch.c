@@ -53,7 +53,7 @@ static const Known known[] = {
     {"head_dim", FE_DIM_INT, 1, DIM_MAX, 0, 0, NULL},
     {"window", FE_DIM_INT, 0, CTX_MAX, 0, 0, NULL},
     {"rope_orig_ctx", FE_DIM_INT, 1, CTX_MAX, 0, 0, NULL},
-    {"eps", FE_DIM_FLOAT, 0, 1, 1, 1, NULL},
+    {"eps", FE_DIM_FLOAT, 1e-12, 1, 0, 1, NULL},     /* a float (in model.c too) and not 0 there */
     {"rope_theta", FE_DIM_FLOAT, 1, 1e12, 1, 0, NULL},
     {"rope_factor", FE_DIM_FLOAT, 1, 1024, 0, 0, NULL},
     {"rope_low", FE_DIM_FLOAT, 0, 1024, 1, 0, NULL},

@@ -200,7 +200,7 @@ static void test_config_rope(void **state)
     expect_error("config.json: key 'rope_parameters.high_freq_factor' (1) must be greater than key "
                  "'rope_parameters.low_freq_factor' (4) for llama3 RoPE scaling", compile(d));
     d = patched_model("eps", "\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1e-05");
-    expect_error("config.json: key 'rms_norm_eps': -1e-05 is not in (0, 1)", run(d, "1"));
+    expect_error("config.json: key 'rms_norm_eps': -1e-05 is not in [1e-12, 1)", run(d, "1"));
 }
 
 /* Rewrites the good model's weights without 'drop', or with 'reshape' given a wrong shape. */

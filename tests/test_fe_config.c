@@ -325,8 +325,10 @@ static void test_resolve_ranges(void **state)
                        "key 'num_key_value_heads': -2 is not in 1..1048576");
     expect_llama_error("\"num_key_value_heads\": 2", "\"sliding_window\": -1",
                        "key 'sliding_window': -1 is not in 0..16777216");
-    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 0", "key 'rms_norm_eps': 0 is not in (0, 1)");
-    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1", "key 'rms_norm_eps': 1 is not in (0, 1)");
+    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 0", "key 'rms_norm_eps': 0 is not in [1e-12, 1)");
+    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1e-300",
+                       "key 'rms_norm_eps': 1e-300 is not in [1e-12, 1)");
+    expect_llama_error("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 1", "key 'rms_norm_eps': 1 is not in [1e-12, 1)");
     expect_llama_error("\"num_attention_heads\": 4", "\"num_attention_heads\": 64",
                        "key 'head_dim' (absent; default 'hidden / heads'): 1 is odd; RoPE rotates pairs of values");
     expect_llama_error("\"num_attention_heads\": 4", "\"num_attention_heads\": 4, \"head_dim\": 15",
