@@ -5,8 +5,10 @@
 #include "fe.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +35,18 @@ char *fe_read_file(const char *path, size_t *len, char *err, size_t errlen)
         return NULL;
     }
     size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    char *buf = malloc(cap), *more;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+        if (cap - n >= 2) continue;
+        more = cap <= SIZE_MAX / 2 ? realloc(buf, cap *= 2) : NULL;
+        if (!more) free(buf);
+        buf = more;
     }
-    int failed = ferror(f);
+    int failed = !buf || ferror(f);
     fclose(f);
     if (failed) {
-        fe_set_err(err, errlen, "%s: cannot read", path);
+        fe_set_err(err, errlen, "%s: cannot read%s", path, buf ? "" : ": out of memory");
         free(buf);
         return NULL;
     }
@@ -60,6 +65,10 @@ int fe_line_of(const char *text, size_t offset)
 
 static json_object *parse_text(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
+    if (len > INT_MAX) {
+        fe_set_err(err, errlen, "%s: JSON: larger than %d bytes", path, INT_MAX);
+        return NULL;
+    }
     json_tokener *tok = json_tokener_new();
     json_object *root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
