@@ -689,7 +689,7 @@ static int normalize(Enc *e, const char *s, size_t len, const char **out, size_t
         Buf *b = &e->norm[i % 2];
         if (normalize_once(t, &t->ops[i], s, len, b))
             return -1;
-        s = b->p;
+        s = b->len ? b->p : "";     /* an empty buffer may have no storage */
         len = b->len;
     }
     *out = s;
