@@ -596,7 +596,10 @@ static int read_keys(const FeArchDim *ad, const FeConfig *c, FeDims *d, int k, c
         const char *sv;
         switch (ad->kind) {
         case FE_DIM_INT: rc = fe_config_int(c, key, iv, err, errlen); break;
-        case FE_DIM_FLAG: rc = fe_config_bool(c, key, &bv, err, errlen); *iv = bv; break;
+        case FE_DIM_FLAG:
+            rc = fe_config_bool(c, key, &bv, err, errlen);
+            if (rc == 1) *iv = bv;
+            break;
         case FE_DIM_FLOAT: rc = fe_config_float(c, key, &d->val[k], err, errlen); break;
         default:
             rc = fe_config_str(c, key, &sv, err, errlen);

@@ -251,6 +251,10 @@ static void test_arch_load_errors(void **state)
                       "expression 'hidden % heads' uses 'heads', which is not a dim defined above");
     expect_arch_error("<dim name=\"w`x\" key=\"w\"/>", NULL, 7,
                       "name 'w`x': a dim's name is lowercase letters, digits and '_', not first a digit");
+    char many[2048] = "";
+    for (int i = 0; i < 27; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "<dim name=\"d%d\" key=\"k%d\"/>", i, i);
+    expect_arch_error(many, NULL, 7, "more than 30 dims, flags and params");
     /* attributes */
     expect_arch_error("<dim name=\"w\" key=\"w\" min=\"-1\"/>", NULL, 7,
                       "min '-1' of 'w': only a <dim> has one, an integer in 0..16777216");
