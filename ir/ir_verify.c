@@ -17,7 +17,7 @@
 enum {
     MAX_COUNT = 1 << 20,            /* bound on heads, kv_heads, head_dim */
 };
-static const int64_t MAX_NUMEL = (int64_t)1 << 48;  /* bound on static elements */
+static const int64_t MAX_NUMEL = (int64_t)1 << 48;  /* bound on elements at S = R = max_chunk */
 
 typedef struct {
     const IrGraph *g;
@@ -447,7 +447,8 @@ static int check_arena(const IrGraph *g, char *err, size_t errlen)
     if (g->narena < 0 || g->narena > IR_MAX_UNITS || (g->narena && g->narena != g->nunits) ||
         (g->narena == 0 && g->nunits && ir_has_pass(g, "memplan")))
         return bad_graph(err, errlen, "%d arena sizes for %d units", g->narena, g->nunits);
-    if (g->narena && !ir_has_pass(g, "memplan")) return bad_graph(err, errlen, "arena sizes, but pass 'memplan' has not run");
+    if (g->narena && !ir_has_pass(g, "memplan"))
+        return bad_graph(err, errlen, "arena sizes, but pass 'memplan' has not run");
     for (int u = 0; u < g->narena; u++)
         if (g->arena[u] < 0) return bad_graph(err, errlen, "arena size %lld is negative", (long long)g->arena[u]);
     return 0;
