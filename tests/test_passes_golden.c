@@ -149,6 +149,26 @@ static void test_invalid_input(void **state)
                      "hetc: error: memplan: the graph has no max_chunk attribute");
 }
 
+/* Each buffer is bounded (2^48 elements at max_chunk), their sum is not:
+ * 65 live embeds of 2^50 bytes go past memplan's 2^56. */
+static void test_memplan_too_large(void **state)
+{
+    char *text = malloc(1 << 16);
+    int len = snprintf(text, 1 << 16, HDR "attr max_chunk=65536\npasses lower place transfers\nunits cpu0\n"
+                                          "%%0 = input() : [S] i32 @-1 \"ids\" unit=0\n"
+                                          "%%1 = weight() name=\"t\" : [8,4294967296] f32 @-1 \"t\" unit=0\n");
+    for (int k = 0; k < 65; k++)
+        len += snprintf(text + len, (1 << 16) - len, "%%%d = embed(%%0, %%1) : [S,4294967296] f32 @-1 \"e%d\" unit=0\n",
+                        2 + k, k);
+    for (int k = 1, sum = 2; k < 65; k++, sum = 66 + k - 1)
+        len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=0\n",
+                        66 + k, sum, 2 + k, k);
+    expect_opt_error(text, "memplan",
+                     "hetc: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than 72057594037927936 "
+                     "bytes");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
+        cmocka_unit_test(test_memplan_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
