@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,16 +178,29 @@ static const float *weight_f32(void *user, const char *name)
     return c->data[c->n++];
 }
 
-/* An inf or nan literal in C text: the word, not part of an identifier. */
+/* An inf or nan literal in C code: the word, not part of an identifier,
+ * outside comments and string and character literals. */
 static int has_nonfinite_literal(const char *text)
 {
-    static const char *const words[] = {"inf", "nan", "INF", "NAN"};
-    for (int k = 0; k < 4; k++)
-        for (const char *p = strstr(text, words[k]); p; p = strstr(p + 1, words[k])) {
-            int before = p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
-            int after = isalnum((unsigned char)p[3]) || p[3] == '_';
-            if (!before && !after) return 1;
+    for (const char *p = text; *p; p++) {
+        if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            if (!e) return 0;
+            p = e + 1;
+        } else if (p[0] == '/' && p[1] == '/') {
+            while (p[1] && p[1] != '\n') p++;
+        } else if (*p == '"' || *p == '\'') {
+            char q = *p;
+            while (p[1] && p[1] != q) p += p[1] == '\\' && p[2] ? 2 : 1;
+            if (!p[1]) return 0;
+            p++;
+        } else if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *w = p;
+            while (isalnum((unsigned char)p[1]) || p[1] == '_') p++;
+            size_t n = (size_t)(p + 1 - w);
+            if (n == 3 && (strncasecmp(w, "inf", 3) == 0 || strncasecmp(w, "nan", 3) == 0)) return 1;
         }
+    }
     return 0;
 }
 
