@@ -363,7 +363,7 @@ static int cmd_opt(int argc, char **argv)
     free(text);
     PassDiag diag = {0};
     PassCtx c = {.target = target_path ? &target : NULL, .weight_dtype = -1, .diag = &diag};
-    if (pass_run_pipeline(&g, &c, passes, print_after, stdout)) rc = die("%s", diag.msg);
+    if (pass_run_pipeline(&g, &c, passes, print_after, stdout)) rc = die("%s: error: %s", file, diag.msg);
     else if (!print_after) ir_print(stdout, &g);
     ir_graph_free(&g);
     return rc;

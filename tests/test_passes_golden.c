@@ -90,12 +90,14 @@ static void test_memplan_groups_free(void **state)
 }
 
 /* hetc opt FILE --passes=P must fail with exactly the message want; file is
- * a golden input (NAME.in.ir) or, with a newline in it, the IR text itself
- * (then written to bad.ir in the directory hetc runs in). */
+ * a golden input (NAME.in.ir, run from tests/golden) or, with a newline in
+ * it, the IR text itself (then written to bad.ir in the directory hetc runs
+ * in). Pass errors name the file: "NAME.in.ir: error: ...". */
 static void expect_opt_error(const char *file, const char *passes, const char *want)
 {
-    const char *dir = tu_tmpdir("golden-bad"), *path = tu_fmt("%s/tests/golden/%s", tu_src(), file);
+    const char *dir = tu_fmt("%s/tests/golden", tu_src()), *path = file;
     if (strchr(file, '\n')) {
+        dir = tu_tmpdir("golden-bad");
         path = "bad.ir";
         tu_write_file(tu_fmt("%s/bad.ir", dir), file, strlen(file));
     }
@@ -110,28 +112,32 @@ static void expect_opt_error(const char *file, const char *passes, const char *w
 
 static void test_requires(void **state)
 {
-    expect_opt_error("fuse.in.ir", "memplan", "hetc: error: pass 'memplan' requires pass 'transfers' to have run first");
+    expect_opt_error("fuse.in.ir", "memplan",
+                     "fuse.in.ir: error: pass 'memplan' requires pass 'transfers' to have run first");
     expect_opt_error(HDR "passes lower transfers\n", "memplan",
-                     "hetc: error: pass 'memplan' requires pass 'place' to have run first");
-    expect_opt_error(HDR, "lower", "hetc: error: pass 'lower' needs a model; it cannot run on an IR file");
-    expect_opt_error("fuse.in.ir", "nosuch", "hetc: error: unknown pass 'nosuch' (hetc opt --list-passes lists them)");
+                     "bad.ir: error: pass 'memplan' requires pass 'place' to have run first");
+    expect_opt_error(HDR, "lower", "bad.ir: error: pass 'lower' needs a model; it cannot run on an IR file");
+    expect_opt_error("fuse.in.ir", "nosuch",
+                     "fuse.in.ir: error: unknown pass 'nosuch' (hetc opt --list-passes lists them)");
 }
 
 /* Passes run in the order of the list, each once: a later pass's results
  * (ids, units, offsets) would not survive an earlier one. */
 static void test_order(void **state)
 {
-    expect_opt_error("fuse.in.ir", "lower", "hetc: error: pass 'lower' has already run");
+    expect_opt_error("fuse.in.ir", "lower", "fuse.in.ir: error: pass 'lower' has already run");
     expect_opt_error(HDR "passes lower place\nunits cpu0\n", "dce",
-                     "hetc: error: pass 'dce' cannot run after pass 'place' (passes run in the order of --list-passes)");
+                     "bad.ir: error: pass 'dce' cannot run after pass 'place' "
+                     "(passes run in the order of --list-passes)");
     expect_opt_error("group.in.ir", "memplan,group",
-                     "hetc: error: pass 'group' cannot run after pass 'memplan' (passes run in the order of --list-passes)");
-    expect_opt_error("group.in.ir", "transfers", "hetc: error: pass 'transfers' has already run");
+                     "group.in.ir: error: pass 'group' cannot run after pass 'memplan' "
+                     "(passes run in the order of --list-passes)");
+    expect_opt_error("group.in.ir", "transfers", "group.in.ir: error: pass 'transfers' has already run");
     char full[200] = HDR "passes lower";
     while (strlen(full) < strlen(HDR "passes ") + 157) strcat(full, " x");     /* 157 of 159 bytes */
     strcat(full, "\n");
-    expect_opt_error(full, "fuse", "hetc: error: pass 'fuse': the graph's 'passes' line has no room for it (159 bytes at "
-                                   "most)");
+    expect_opt_error(full, "fuse",
+                     "bad.ir: error: pass 'fuse': the graph's 'passes' line has no room for it (159 bytes at most)");
 }
 
 /* IR that parses but breaks what a pass relies on is refused where it is
@@ -146,7 +152,7 @@ static void test_invalid_input(void **state)
     expect_opt_error(HDR "attr max_chunk=16.5\npasses lower place transfers\nunits cpu0\n", "memplan",
                      "bad.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536");
     expect_opt_error(HDR "passes lower place transfers\nunits cpu0\n", "memplan",
-                     "hetc: error: memplan: the graph has no max_chunk attribute");
+                     "bad.ir: error: memplan: the graph has no max_chunk attribute");
 }
 
 /* Each buffer is bounded (2^48 elements at max_chunk), their sum is not:
@@ -164,8 +170,8 @@ static void test_memplan_too_large(void **state)
         len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=0\n",
                         66 + k, sum, 2 + k, k);
     expect_opt_error(text, "memplan",
-                     "hetc: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than 72057594037927936 "
-                     "bytes");
+                     "bad.ir: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than "
+                     "72057594037927936 bytes");
     free(text);
 }
 
