@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler/fe.h"
+
 /* Separates the files of a multi-file input ("\n#--\n"). */
 #define FZ_SEP "\n#--\n"
 
@@ -48,7 +50,12 @@ void fz_tokenizer_use(const void *blob, size_t bytes, const uint8_t *text, size_
  * check set, what the pipeline accepts must give finite logits and a
  * model.c without inf or nan literals. Returns 0 if every step accepted the
  * model. */
-int fz_compile_and_run(const void *arch, const void *config, const void *weights, const void *target, int check);
+int fz_compile_and_run(const FeArch *arch, const FeConfig *config, const FeWeights *weights,
+                       const FeTarget *target, int check);
+/* The model of `hetc synth --preset tiny` (Llama, f32), written into the
+ * private directory on the first call: its weights and its config.json. */
+const FeWeights *fz_tiny_weights(void);
+const FeConfig *fz_tiny_config(void);
 
 /* Aborts with the location and message when cond is false: a harness's
  * check of what a reader accepted. */

@@ -204,14 +204,14 @@ static int has_nonfinite_literal(const char *text)
     return 0;
 }
 
-int fz_compile_and_run(const void *arch, const void *config, const void *weights, const void *target, int check)
+int fz_compile_and_run(const FeArch *arch, const FeConfig *config, const FeWeights *w, const FeTarget *target,
+                       int check)
 {
-    const FeWeights *w = weights;
     PassDiag diag = {0};
     PassCtx c = {.arch = arch, .config = config, .weights = w, .model_name = "fuzz", .model_dir = fz_tmpdir(),
                  .target = target, .weight_dtype = -1, .max_chunk = 16, .diag = &diag};
     IrGraph g;
-    ir_graph_init(&g, "fuzz", ((const FeArch *)arch)->name);
+    ir_graph_init(&g, "fuzz", arch->name);
     int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,group,memplan", NULL, NULL);
     char err[FE_ERR_LEN];
     if (rc == 0) {
@@ -249,4 +249,32 @@ int fz_compile_and_run(const void *arch, const void *config, const void *weights
     }
     ir_graph_free(&g);
     return rc;
+}
+
+static FeWeights tiny_weights;
+static FeConfig *tiny_config;
+
+static void tiny_model(void)
+{
+    if (tiny_config) return;
+    char err[FE_ERR_LEN], dir[1024], path[1100];
+    snprintf(dir, sizeof dir, "%s/tiny", fz_tmpdir());
+    FeSynthOpts o = {.preset = "tiny", .dtype = -1, .seed = 1, .tie = -1};
+    FZ_CHECK(fe_synth(dir, &o, err, sizeof err) == 0, "%s", err);
+    FZ_CHECK(fe_weights_open_dir(&tiny_weights, dir, err, sizeof err) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    tiny_config = fe_config_load(path, err, sizeof err);
+    FZ_CHECK(tiny_config, "%s", err);
+}
+
+const FeWeights *fz_tiny_weights(void)
+{
+    tiny_model();
+    return &tiny_weights;
+}
+
+const FeConfig *fz_tiny_config(void)
+{
+    tiny_model();
+    return tiny_config;
 }
