@@ -4,10 +4,11 @@
 #
 #   scripts/fuzz.sh [-t SECONDS] [-j JOBS] [-B DIR] [--merge] [--no-build] [NAME ...]
 #
-#   -t SECONDS  time per harness (default 30)
+#   -t SECONDS  time per harness (default 30; 0: no fuzzing, e.g. only --merge)
 #   -j JOBS     harnesses run at once (default: the core count)
 #   -B DIR      build directory (default build-fuzz)
-#   --merge     fold new inputs that add coverage into fuzz/corpus/NAME
+#   --merge     make fuzz/corpus/NAME the smallest set of inputs that covers
+#               what it and the run's corpus (build-fuzz/corpus/NAME) cover
 #   NAME        harnesses to run (fuzz/fuzz_NAME.c; default: all)
 #
 # A run reads fuzz/corpus/NAME (and the dictionary fuzz/dict/NAME.dict) and keeps what it finds in
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     -B) B=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1'" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
@@ -68,12 +69,22 @@ run_one() {
 export -f run_one
 export secs B
 status=0
-printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}' || status=1
+if [ "$secs" != 0 ]; then
+  printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}' || status=1
+fi
 if [ $merge = 1 ]; then
   for n in "${names[@]}"; do
-    $B/fuzz/fuzz_$n -merge=1 -max_len=65536 -timeout=5 "fuzz/corpus/$n" "$B/corpus/$n" \
-      >>"$B/logs/$n.merge.log" 2>&1 || status=1
-    echo "$n: $(ls "fuzz/corpus/$n" | wc -l) inputs in fuzz/corpus/$n"
+    rm -rf "$B/merged/$n"
+    mkdir -p "$B/merged/$n" "$B/corpus/$n"
+    if "$B/fuzz/fuzz_$n" -merge=1 -max_len=65536 -timeout=5 -rss_limit_mb=2048 "$B/merged/$n" "fuzz/corpus/$n" \
+      "$B/corpus/$n" >"$B/logs/$n.merge.log" 2>&1; then
+      rm -rf "fuzz/corpus/$n"
+      mv "$B/merged/$n" "fuzz/corpus/$n"
+      echo "$n: $(ls "fuzz/corpus/$n" | wc -l) inputs in fuzz/corpus/$n"
+    else
+      echo "$n: merge failed; see $B/logs/$n.merge.log"
+      status=1
+    fi
   done
 fi
 exit $status
