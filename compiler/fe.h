@@ -66,6 +66,17 @@ void fe_weights_free(FeWeights *w);
 /* Converts n elements of t to f32. */
 void fe_tensor_to_f32(const FeTensor *t, float *out);
 const char *fe_tensor_file(const FeWeights *w, const FeTensor *t); /* base name of its file */
+/* f32 copies of tensors, made on first use and kept: the IrWeightFn of the
+ * reference interpreter (user: an FeF32Cache). NULL if the tensor is
+ * missing or memory runs out. */
+typedef struct {
+    const FeWeights *w;
+    char **names;               /* [n] */
+    float **data;               /* [n] */
+    int n;
+} FeF32Cache;
+const float *fe_weights_f32(void *cache, const char *name);
+void fe_f32_cache_free(FeF32Cache *c);
 
 /* Writing (synth, tests): tensors in the given order, data from 'data'. */
 typedef struct {

@@ -561,6 +561,39 @@ const char *fe_tensor_file(const FeWeights *w, const FeTensor *t)
     return base_name(w->files[t->file].path);
 }
 
+const float *fe_weights_f32(void *cache, const char *name)
+{
+    FeF32Cache *c = cache;
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], name) == 0) return c->data[i];
+    const FeTensor *t = fe_weights_find(c->w, name);
+    if (!t) return NULL;
+    int64_t e = 1;
+    for (int d = 0; d < t->ndim; d++) e *= t->shape[d];
+    char **names = realloc(c->names, (size_t)(c->n + 1) * sizeof *c->names);
+    if (names) c->names = names;
+    float **data = realloc(c->data, (size_t)(c->n + 1) * sizeof *c->data);
+    if (data) c->data = data;
+    float *f = names && data ? malloc((size_t)e * sizeof(float) + 1) : NULL;
+    char *copy = f ? strdup(name) : NULL;
+    if (!copy) {
+        free(f);
+        return NULL;
+    }
+    fe_tensor_to_f32(t, f);
+    c->names[c->n] = copy;
+    c->data[c->n] = f;
+    return c->data[c->n++];
+}
+
+void fe_f32_cache_free(FeF32Cache *c)
+{
+    for (int i = 0; i < c->n; i++) free(c->names[i]), free(c->data[i]);
+    free(c->names);
+    free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
 /* ---- conversion ---- */
 
 static float bits_to_float(uint32_t bits)

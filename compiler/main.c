@@ -371,33 +371,6 @@ static int cmd_opt(int argc, char **argv)
 
 /* ---- run (reference interpreter) ---- */
 
-typedef struct {
-    const FeWeights *w;
-    char **names;
-    float **data;
-    int n;
-} WeightCache;
-
-static const float *weight_f32(void *user, const char *name)
-{
-    WeightCache *c = user;
-    for (int i = 0; i < c->n; i++)
-        if (strcmp(c->names[i], name) == 0) return c->data[i];
-    const FeTensor *t = fe_weights_find(c->w, name);
-    if (!t) return NULL;
-    int64_t e = 1;
-    for (int d = 0; d < t->ndim; d++) e *= t->shape[d];
-    c->names = realloc(c->names, (size_t)(c->n + 1) * sizeof *c->names);
-    c->data = realloc(c->data, (size_t)(c->n + 1) * sizeof *c->data);
-    c->names[c->n] = strdup(name);
-    if (!(c->data[c->n] = malloc((size_t)e * sizeof(float)))) {
-        free(c->names[c->n]);
-        return NULL;
-    }
-    fe_tensor_to_f32(t, c->data[c->n]);
-    return c->data[c->n++];
-}
-
 static int parse_ids(const char *s, int32_t **ids, int *n)
 {
     *n = 0;
@@ -433,11 +406,11 @@ static int cmd_run(int argc, char **argv)
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;
     int rc = lower_model(&m, &g, &c, NULL);
-    WeightCache wc = {.w = &m.weights};
+    FeF32Cache wc = {.w = &m.weights};
     char err[FE_ERR_LEN];
     /* the KV cache holds the prompt; a longer one than the context fails at the step that does not fit */
     int vocab = (int)ir_graph_int(&g, "vocab", 0), ctx = (int)ir_graph_int(&g, "max_ctx", 0);
-    IrInterp *it = rc ? NULL : ir_interp_new(&g, weight_f32, &wc, n < ctx ? n : ctx, err, sizeof err);
+    IrInterp *it = rc ? NULL : ir_interp_new(&g, fe_weights_f32, &wc, n < ctx ? n : ctx, err, sizeof err);
     if (!rc && !it) rc = die("%s", err);
     float *logits = rc ? NULL : malloc((size_t)n * vocab * sizeof(float));
     if (!rc && !logits) rc = die("logits of %d tokens: out of memory", n);
@@ -461,9 +434,7 @@ static int cmd_run(int argc, char **argv)
     }
     free(logits);
     ir_interp_free(it);
-    for (int i = 0; i < wc.n; i++) free(wc.names[i]), free(wc.data[i]);
-    free(wc.names);
-    free(wc.data);
+    fe_f32_cache_free(&wc);
     free(ids);
     ir_graph_free(&g);
     model_free(&m);

@@ -156,28 +156,6 @@ void fz_tokenizer_use(const void *blob, size_t bytes, const uint8_t *text, size_
     rt_tok_close(t);
 }
 
-typedef struct {
-    const FeWeights *w;
-    char *names[64];
-    float *data[64];
-    int n;
-} WeightCache;
-
-static const float *weight_f32(void *user, const char *name)
-{
-    WeightCache *c = user;
-    for (int i = 0; i < c->n; i++)
-        if (strcmp(c->names[i], name) == 0) return c->data[i];
-    const FeTensor *t = fe_weights_find(c->w, name);
-    if (!t || c->n == 64) return NULL;
-    int64_t e = 1;
-    for (int d = 0; d < t->ndim; d++) e *= t->shape[d];
-    c->names[c->n] = strdup(name);
-    c->data[c->n] = malloc((size_t)e * sizeof(float) + 1);
-    fe_tensor_to_f32(t, c->data[c->n]);
-    return c->data[c->n++];
-}
-
 /* An inf or nan literal in C code: the word, not part of an identifier,
  * outside comments and string and character literals. */
 static int has_nonfinite_literal(const char *text)
@@ -229,10 +207,10 @@ int fz_compile_and_run(const FeArch *arch, const FeConfig *config, const FeWeigh
         free(text);
     }
     if (rc == 0) {
-        WeightCache wc = {.w = w};
+        FeF32Cache wc = {.w = w};
         int vocab = (int)ir_graph_int(&g, "vocab", 0), ctx = (int)ir_graph_int(&g, "max_ctx", 0);
         FZ_CHECK(vocab > 0 && ctx > 0, "vocab %d, max_ctx %d", vocab, ctx);
-        IrInterp *it = ir_interp_new(&g, weight_f32, &wc, ctx < 32 ? ctx : 32, err, sizeof err);
+        IrInterp *it = ir_interp_new(&g, fe_weights_f32, &wc, ctx < 32 ? ctx : 32, err, sizeof err);
         if (!it) rc = -1;
         const int32_t ids[3] = {1, 2, 3};
         int S = ctx < 3 ? ctx : 3;
@@ -245,7 +223,7 @@ int fz_compile_and_run(const FeArch *arch, const FeConfig *config, const FeWeigh
         }
         free(logits);
         ir_interp_free(it);
-        for (int i = 0; i < wc.n; i++) free(wc.names[i]), free(wc.data[i]);
+        fe_f32_cache_free(&wc);
     }
     ir_graph_free(&g);
     return rc;

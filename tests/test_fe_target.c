@@ -78,34 +78,32 @@ static const BadTarget bad[] = {
     {"", "1: error: the target has no <unit>"},
 };
 
+/* fe_target_load of text (written to path) must fail with path:want. */
+static void expect_load_error(const char *path, const char *text, const char *want, const char *what, size_t i)
+{
+    tu_write_file(path, text, strlen(text));
+    FeTarget t;
+    char err[FE_ERR_LEN] = "";
+    const char *full = tu_fmt("%s:%s", path, want);
+    if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, full) != 0)
+        fail_msg("%s %zu: '%s', wanted '%s'", what, i, err, full);
+}
+
 static void test_errors(void **state)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/t.xml", tu_tmpdir("fe-target"));
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *text = tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", bad[i].units);
-        tu_write_file(path, text, strlen(text));
-        FeTarget t;
-        char err[FE_ERR_LEN] = "";
-        const char *want = tu_fmt("%s:%s", path, bad[i].want);
-        if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, want) != 0)
-            fail_msg("case %zu: '%s', wanted '%s'", i, err, want);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_load_error(path, tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", bad[i].units), bad[i].want,
+                          "case", i);
     static const BadTarget roots[] = {
         {"<target name=\"t\" version=\"1\" arch=\"x\">", "1: error: <target> has unknown attribute 'arch'"},
         {"<target name=\"t */ x\" version=\"1\">",
          "1: error: target 't */ x': attribute 'name' must be letters, digits, '_', '.' and '-' only"},
         {"<target name=\"t\" version=\"2\">", "1: error: target version '2' is not supported (this hetc reads 1)"},
     };
-    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
-        const char *text = tu_fmt("%s\n" CPU "</target>\n", roots[i].units);
-        tu_write_file(path, text, strlen(text));
-        FeTarget t;
-        char err[FE_ERR_LEN] = "";
-        const char *want = tu_fmt("%s:%s", path, roots[i].want);
-        if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, want) != 0)
-            fail_msg("root %zu: '%s', wanted '%s'", i, err, want);
-    }
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+        expect_load_error(path, tu_fmt("%s\n" CPU "</target>\n", roots[i].units), roots[i].want, "root", i);
 }
 
 int main(void)
