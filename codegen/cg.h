@@ -56,6 +56,9 @@ typedef struct {
     int cl_unit;                /* its index in g->units, -1 without one */
     char upper_unit[16];        /* the opencl unit's name in capitals (macro names) */
 } CgEmit;
+/* s as the inside of a C string literal: quotes, backslashes, '?' and
+ * unprintable bytes escaped. */
+const char *cg_c_str(const char *s, char *buf, size_t cap);
 /* s made safe inside a C (or OpenCL C) comment: a "*\/" in it is broken up. */
 const char *cg_c_comment(const char *s, char *buf, size_t cap);
 /* "S", "R" or a number: the rows of node n as a C expression. */

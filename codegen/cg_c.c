@@ -35,7 +35,7 @@ const char *cg_rows_expr(const IrNode *n, char *buf)
 
 /* s as the inside of a C string literal: quotes, backslashes, '?' (no
  * trigraphs) and unprintable bytes escaped. */
-static const char *c_str(const char *s, char *buf, size_t cap)
+const char *cg_c_str(const char *s, char *buf, size_t cap)
 {
     size_t k = 0;
     for (; *s && k + 5 < cap; s++) {
@@ -64,16 +64,12 @@ static int64_t cols(const IrNode *n)
     return n->ndim > 1 ? n->dim[1] : 1;
 }
 
-static void shape_text(const IrNode *n, char *buf, size_t cap)
+/* "[S,64] f32": the shape and dtype of a node, for comments. */
+static const char *shape_text(const IrNode *n, char *buf, size_t cap)
 {
-    size_t k = snprintf(buf, cap, "[");
-    for (int d = 0; d < n->ndim; d++) {
-        int64_t v = n->dim[d];
-        if (v == IR_DIM_S) k += snprintf(buf + k, cap - k, "%sS", d ? "," : "");
-        else if (v == IR_DIM_R) k += snprintf(buf + k, cap - k, "%sR", d ? "," : "");
-        else k += snprintf(buf + k, cap - k, "%s%" PRId64, d ? "," : "", v);
-    }
-    snprintf(buf + k, cap - k, "] %s", ir_dtype_name(n->dtype));
+    char shape[IR_SHAPE_LEN];
+    snprintf(buf, cap, "%s %s", ir_shape_str(n, shape), ir_dtype_name(n->dtype));
+    return buf;
 }
 
 /* The C expression for operand node id. */
@@ -113,7 +109,7 @@ static void emit_weight_table(Emit *e)
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_WEIGHT) continue;
         char name[4 * IR_NAME_LEN];
-        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", c_str(ir_attr_str(n, "name"), name, sizeof name), rt_dtype[n->dtype],
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_attr_str(n, "name"), name, sizeof name), rt_dtype[n->dtype],
                 ir_numel(n, 1, 1) * ir_dtype_size(n->dtype));
     }
     fprintf(e->f, "};\n\n");
@@ -200,26 +196,25 @@ static void emit_node(Emit *e, const IrNode *n)
         fprintf(f, "\n     *   %s %s", cg_c_comment(ir_attr_str(w, "name"), name, sizeof name), sh);
     }
     fputs(" */\n", f);
-    if (cg_cl_owns(e, n)) {
-        cg_cl_node(e, n);
-        return;
-    }
-    if (n->op == IR_OP_LAST_ROWS) {
+    int host = n->unit == e->cpu;
+    if (n->op == IR_OP_LAST_ROWS && host) {
         fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
         return;
     }
-    if (feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
-    else fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
-    emit_call(e, n);
+    if (host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
+    else if (host) fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
+    if (cg_cl_owns(e, n)) cg_cl_node(e, n);
+    else emit_call(e, n);
 }
 
-/* Whether any node runs a cpu kernel (forward() then needs the pool and arena). */
+/* Whether any node on the host needs storage or a kernel (forward() then
+ * needs the pool and arena): not only the logits read back. */
 static int cpu_kernels(const Emit *e)
 {
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->unit == e->cpu && n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_ROPE_TABLE &&
-            n->op != IR_OP_OUTPUT && !cg_cl_owns(e, n))
+            n->op != IR_OP_OUTPUT && !(n->op == IR_OP_COPY && feeds_output(e->g, n->id)))
             return 1;
     }
     return 0;
@@ -357,17 +352,17 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
             cg_c_comment(o->target ? o->target->name : "host-cpu", t[2], sizeof t[2]),
             cg_c_comment(o->command, t[3], sizeof t[3]),
             HETC_RT_ABI_VERSION);
-    fprintf(f, "#define MODEL_NAME \"%s\"\n", c_str(g->model, t[0], sizeof t[0]));
+    fprintf(f, "#define MODEL_NAME \"%s\"\n", cg_c_str(g->model, t[0], sizeof t[0]));
     fprintf(f, "#define MODEL_HASH 0x%016" PRIx64 "ULL /* must match weights.bin */\n", hash);
     fprintf(f, "#define MODEL_VOCAB %" PRId64 "\n", ir_graph_int(g, "vocab", 0));
     fprintf(f, "#define MODEL_LAYERS %" PRId64 "\n", ir_graph_int(g, "layers", 0));
     fprintf(f, "#define MODEL_MAX_CTX %" PRId64 " /* tokens */\n", ir_graph_int(g, "max_ctx", 0));
     fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
     fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations of %s at MODEL_MAX_CHUNK */\n",
-            g->arena[e->cpu], g->units[e->cpu]);
+            g->arena[e->cpu], g->units[e->cpu].name);
     if (e->cl)
         fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
-                g->arena[e->cl_unit], g->units[e->cl_unit]);
+                g->arena[e->cl_unit], g->units[e->cl_unit].name);
     fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token, all layers */\n", e->kv_floats);
     fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
     fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
@@ -388,12 +383,12 @@ static void find_units(Emit *e)
 {
     e->cpu = e->g->nodes[0].unit;
     e->cl_unit = -1;
-    for (int u = 0; e->o->target && u < e->o->target->nunits; u++)
-        if (strcmp(e->o->target->units[u].backend, "opencl") == 0) e->cl_unit = u;
+    for (int u = 0; u < e->g->nunits; u++)
+        if (strcmp(e->g->units[u].backend, "opencl") == 0) e->cl_unit = u;
     if (e->cl_unit < 0) return;
     e->cl = cg_cl_plan(e, e->cl_unit);
-    for (size_t k = 0; k < sizeof e->upper_unit - 1 && e->g->units[e->cl_unit][k]; k++)
-        e->upper_unit[k] = (char)toupper((unsigned char)e->g->units[e->cl_unit][k]);
+    for (size_t k = 0; k < sizeof e->upper_unit - 1 && e->g->units[e->cl_unit].name[k]; k++)
+        e->upper_unit[k] = (char)toupper((unsigned char)e->g->units[e->cl_unit].name[k]);
 }
 
 static void emit_model_c(Emit *e)
@@ -413,7 +408,7 @@ static void emit_model_c(Emit *e)
     fputs(model_struct, f);
     if (e->cl) cg_cl_fields(e);
     fputs("};\n\n", f);
-    emit_forward(e, e->g->units[e->cl ? e->cl_unit : e->cpu]);
+    emit_forward(e, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
     fputs(model_destroy, f);
     if (e->cl) cg_cl_destroy(e);
     fputs(model_destroy_cpu, f);

@@ -89,17 +89,17 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 
 /* Runtime files a project needs: all but the OpenCL layer, which only
  * targets with an OpenCL unit get. */
-static int wanted(const CgOptions *o, const char *name)
+static int wanted(const IrGraph *g, const char *name)
 {
     size_t len = strlen(name);
     if (len < 3 || (strcmp(name + len - 2, ".c") && strcmp(name + len - 2, ".h"))) return 0;
     if (strcmp(name, "rt_opencl.c") && strcmp(name, "hetc_rt_cl.h")) return 1;
-    for (int i = 0; o->target && i < o->target->nunits; i++)
-        if (strcmp(o->target->units[i].backend, "opencl") == 0) return 1;
+    for (int i = 0; i < g->nunits; i++)
+        if (strcmp(g->units[i].backend, "opencl") == 0) return 1;
     return 0;
 }
 
-static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
+static int copy_runtime(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
 {
     char dst[FE_PATH_LEN + 16];
     snprintf(dst, sizeof dst, "%s/runtime", o->outdir);
@@ -112,7 +112,7 @@ static int copy_runtime(const CgOptions *o, char *err, size_t errlen)
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
-        if (!wanted(o, e->d_name)) continue;
+        if (!wanted(g, e->d_name)) continue;
         char from[FE_PATH_LEN * 2], to[FE_PATH_LEN * 2];
         snprintf(from, sizeof from, "%s/%s", o->runtime_dir, e->d_name);
         snprintf(to, sizeof to, "%s/%s", dst, e->d_name);
@@ -128,7 +128,7 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     uint64_t hash = cg_model_hash(g);
     char wpath[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);
-    if (make_dir(o->outdir, err, errlen) || copy_runtime(o, err, errlen) ||
+    if (make_dir(o->outdir, err, errlen) || copy_runtime(g, o, err, errlen) ||
         cg_write_file(o->outdir, "main.c", main_c, sizeof main_c - 1, err, errlen) ||
         cg_write_file(o->outdir, "CMakeLists.txt", cmake_lists, sizeof cmake_lists - 1, err, errlen) ||
         cg_emit_c(g, o, hash, err, errlen) || cg_write_weights(g, o, wpath, hash, err, errlen) ||

@@ -197,11 +197,12 @@ double fe_dims_get(const FeDims *d, const char *name);     /* IR_BUG if absent *
 const char *fe_dims_str(const FeDims *d, const char *name);
 
 /* ---- targets (fe_target.c): targets/<name>.xml ---- */
-enum { FE_MAX_UNITS = 8 };
+enum { FE_MAX_UNITS = 8, FE_MAX_FIGURES = 6, FE_MAX_PLACES = 16 };
 typedef struct {
     char name[16];              /* e.g. "cpu0" */
     char kind[8];               /* cpu | gpu | npu */
     char backend[16];           /* c | opencl | npu-emu */
+    char mem[16];               /* memory space: cpu units "host" by default, others their own name */
     int threads;                /* cpu: 0 = the core count at run time */
     char platform[64];          /* opencl: platform name substring ("" = any) */
     char device[64];            /* opencl: device name substring ("" = any) */
@@ -209,13 +210,26 @@ typedef struct {
     int fp16;                   /* opencl: native half arithmetic allowed (needs cl_khr_fp16) */
     int wg;                     /* opencl: work-group size of the kernels */
     int tile;                   /* opencl: GEMM tile edge */
+    int nfig;                   /* cost figures given (gflops, gbps, ...) */
+    struct {
+        char key[16];
+        double v;
+    } fig[FE_MAX_FIGURES];
     int line;
 } FeUnit;
+typedef struct {
+    char op[16];                /* an IR op name, e.g. "attention" */
+    int unit;                   /* index in FeTarget.units */
+    int line;
+} FePlace;
 typedef struct {
     char name[64];
     char path[FE_PATH_LEN];
     FeUnit units[FE_MAX_UNITS];
     int nunits;
+    FePlace place[FE_MAX_PLACES];   /* <place op=... unit=.../>: ops placed by kind */
+    char place_unit[FE_MAX_PLACES][16]; /* the unit names as written, while loading */
+    int nplace;
 } FeTarget;
 int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);
 

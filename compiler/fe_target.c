@@ -1,10 +1,18 @@
 /* fe_target.c: reads and validates targets/<name>.xml (libxml2).
  *
- *   <target name="host-opencl" version="1">
- *     <unit name="cpu0" kind="cpu" backend="c" threads="0"/>
+ *   <target name="host-split" version="1">
+ *     <unit name="cpu0" kind="cpu" backend="c" threads="0" mem="host"/>
  *     <unit name="gpu0" kind="gpu" backend="opencl" platform="" device="" index="-1"
- *           fp16="0" wg="64" tile="16"/>
+ *           fp16="0" wg="64" tile="16" gflops="500" gbps="50"/>
+ *     <place op="attention" unit="cpu0"/>
  *   </target>
+ *
+ * A unit's memory space (mem=) says which units share memory: cpu units
+ * default to "host", others to their own name. Cost figures (gflops,
+ * gflops_f16, gops_i8, gbps, launch_us, sync_us) are carried into the IR's
+ * unit objects for the cost model. <place op=OP unit=U/> puts every node of
+ * IR op OP on unit U (the rest of the decoder goes to the first opencl
+ * unit, else the host cpu unit).
  *
  * Checks: the root element and version, no attributes but those listed
  * here (and threads), a target name of [A-Za-z0-9_.-] (model.h quotes it
@@ -14,8 +22,9 @@
  * cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
  * numbers in range, attributes that belong to the unit's backend; then
  * that hetc can compile for the whole: a cpu unit with backend c
- * (tokenizer, sampling, the host side) and at most one opencl unit. Errors
- * are "FILE:LINE: error: ...".
+ * (tokenizer, sampling, the host side), at most one opencl unit, with
+ * memory of its own, no npu-emu unit yet, and <place> elements naming a
+ * compute op once and a unit by name. Errors are "FILE:LINE: error: ...".
  */
 #include "fe.h"
 
@@ -125,13 +134,38 @@ static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *er
     return 0;
 }
 
+/* Cost figures: optional positive numbers, kept for the IR's unit objects. */
+static int figures(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, size_t errlen)
+{
+    static const struct {
+        const char *key;
+        double hi;
+    } figs[] = {{"gflops", 1e7}, {"gflops_f16", 1e7}, {"gops_i8", 1e7}, {"gbps", 1e5}, {"launch_us", 1e6},
+                {"sync_us", 1e6}};
+    _Static_assert(sizeof figs / sizeof figs[0] <= FE_MAX_FIGURES, "room for every figure");
+    for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
+        char text[32];
+        if (attr(t, n, figs[i].key, text, sizeof text, 1, err, errlen)) return -1;
+        if (!text[0]) continue;
+        char *end;
+        double v = strtod(text, &end);
+        if (*end || !(v > 0 && v <= figs[i].hi))
+            return target_error(t, n, err, errlen, "unit '%s': %s '%s' is not a number in (0, %g]", u->name,
+                                figs[i].key, text, figs[i].hi);
+        snprintf(u->fig[u->nfig].key, sizeof u->fig[0].key, "%s", figs[i].key);
+        u->fig[u->nfig++].v = v;
+    }
+    return 0;
+}
+
 static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
 {
     static const char *const kinds[] = {"cpu", "gpu", "npu", NULL};
     static const char *const backends[] = {"c", "opencl", "npu-emu", NULL};
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
     static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
-                                       "wg", "tile", NULL};
+                                       "wg", "tile", "mem", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
+                                       "sync_us", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];
     memset(u, 0, sizeof *u);
@@ -156,8 +190,12 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
         return target_error(t, n, err, errlen, "unit '%s': a %s unit cannot use backend '%s'", u->name, u->kind,
                             u->backend);
     if (number(t, n, u, "threads", 0, 1024, 0, &u->threads, err, errlen) ||
-        opencl_attrs(t, n, u, err, errlen))
+        opencl_attrs(t, n, u, err, errlen) || figures(t, n, u, err, errlen) ||
+        attr(t, n, "mem", u->mem, sizeof u->mem, 1, err, errlen))
         return -1;
+    if (!u->mem[0]) snprintf(u->mem, sizeof u->mem, "%s", strcmp(u->kind, "cpu") == 0 ? "host" : u->name);
+    if (!is_identifier(u->mem))
+        return target_error(t, n, err, errlen, "unit '%s': attribute 'mem' must be a C identifier", u->name);
     for (int i = 0; i < t->nunits; i++)
         if (strcmp(t->units[i].name, u->name) == 0)
             return target_error(t, n, err, errlen, "unit name '%s' is used twice", u->name);
@@ -172,8 +210,25 @@ static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, s
     int host = -1, opencl = -1;
     for (int i = 0; i < t->nunits; i++) {
         const FeUnit *u = &t->units[i];
+        if (strcmp(u->backend, "c") == 0 && host >= 0) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'c': hetc compiles for one c unit (its thread "
+                     "pool uses every core), and unit '%s' is one", t->path, u->line, u->name, t->units[host].name);
+            return -1;
+        }
         if (host < 0 && strcmp(u->kind, "cpu") == 0 && strcmp(u->backend, "c") == 0) host = i;
+        if (strcmp(u->backend, "npu-emu") == 0) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': this hetc cannot compile for npu "
+                     "units yet (it compiles for c and opencl units)", t->path, u->line, u->name);
+            return -1;
+        }
         if (strcmp(u->backend, "opencl") != 0) continue;
+        for (int j = 0; j < t->nunits; j++)
+            if (j != i && strcmp(t->units[j].mem, u->mem) == 0) {
+                snprintf(err, errlen, "%s:%d: error: unit '%s': attribute 'mem': an opencl unit has memory of its "
+                         "own in this hetc, but unit '%s' is in space '%s' too", t->path, u->line, u->name,
+                         t->units[j].name, u->mem);
+                return -1;
+            }
         if (opencl >= 0) {
             snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one opencl unit, and "
                      "unit '%s' is one", t->path, u->line, u->name, t->units[opencl].name);
@@ -184,6 +239,46 @@ static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, s
     if (host < 0)
         return target_error(t, root, err, errlen, "the target needs a unit with kind 'cpu' and backend 'c' (the "
                             "tokenizer and sampling run there)");
+    return 0;
+}
+
+/* <place op="OP" unit="U"/>: the unit is resolved once all units are read. */
+static int load_place(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"op", "unit", NULL};
+    static const char *const ops[] = {"embed", "rmsnorm", "linear", "rope", "attention", "silu", "mul", "swiglu",
+                                      "add", NULL};
+    if (t->nplace == FE_MAX_PLACES) return target_error(t, n, err, errlen, "more than %d <place> elements", FE_MAX_PLACES);
+    FePlace *p = &t->place[t->nplace];
+    p->line = (int)xmlGetLineNo(n);
+    p->unit = -1;
+    char unit[16];
+    if (known_attrs(t, n, keys, err, errlen) || attr(t, n, "op", p->op, sizeof p->op, 0, err, errlen) ||
+        attr(t, n, "unit", unit, sizeof unit, 0, err, errlen))
+        return -1;
+    if (!one_of(p->op, ops))
+        return target_error(t, n, err, errlen, "<place> attribute 'op': '%s' is not a compute op (embed, rmsnorm, "
+                            "linear, rope, attention, silu, mul, swiglu, add)", p->op);
+    for (int i = 0; i < t->nplace; i++)
+        if (strcmp(t->place[i].op, p->op) == 0)
+            return target_error(t, n, err, errlen, "<place> attribute 'op': op '%s' is placed twice", p->op);
+    snprintf(t->place_unit[t->nplace], sizeof t->place_unit[0], "%s", unit);
+    t->nplace++;
+    return 0;
+}
+
+static int resolve_places(FeTarget *t, char *err, size_t errlen)
+{
+    for (int i = 0; i < t->nplace; i++) {
+        FePlace *p = &t->place[i];
+        for (int u = 0; u < t->nunits; u++)
+            if (strcmp(t->units[u].name, t->place_unit[i]) == 0) p->unit = u;
+        if (p->unit < 0) {
+            snprintf(err, errlen, "%s:%d: error: <place> attribute 'unit': no unit is called '%s'", t->path, p->line,
+                     t->place_unit[i]);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -203,12 +298,16 @@ static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errle
         return target_error(t, root, err, errlen, "target version '%s' is not supported (this hetc reads 1)", version);
     for (const xmlNode *n = root->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) continue;
+        if (strcmp((const char *)n->name, "place") == 0) {
+            if (load_place(t, n, err, errlen)) return -1;
+            continue;
+        }
         if (strcmp((const char *)n->name, "unit") != 0)
             return target_error(t, n, err, errlen, "unknown element <%s> in <target>", n->name);
         if (load_unit(t, n, err, errlen)) return -1;
     }
     if (t->nunits == 0) return target_error(t, root, err, errlen, "the target has no <unit>");
-    return check_compilable(t, root, err, errlen);
+    return resolve_places(t, err, errlen) || check_compilable(t, root, err, errlen) ? -1 : 0;
 }
 
 static void quiet(void *ctx, const char *msg, ...) {}

@@ -9,23 +9,31 @@
  *
  * Text form (printed by ir_print, read back by ir_parse, one item a line):
  *
- *   hetc-ir 1
+ *   hetc-ir 2
  *   graph "llama-tiny" arch="llama"
  *   attr hidden=64 heads=4 eps=1e-05 ...
- *   passes lower fuse
- *   units cpu0
- *   arena 344064                (bytes per unit, after memplan)
+ *   passes lower fuse place
+ *   unit cpu0 kind=cpu backend=c mem=host threads=0
+ *   unit gpu0 kind=gpu backend=opencl mem=gpu0 wg=64 tile=16 gflops=500.0
+ *   arena 344064 0              (bytes per unit, after memplan)
  *   %0 = input() : [S] i32 @-1 "ids"
  *   %1 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens"
- *   %2 = embed(%0, %1) : [S,64] f32 @-1 "embed" unit=0 offset=0
+ *   %2 = embed(%0, %1) : [S,64] f32 @-1 "embed" unit=gpu0 offset=0
  *   ...
+ *
+ * Units are objects: a name (a C identifier, which nodes use: unit=gpu0),
+ * a kind (cpu, gpu, npu), the backend that compiles for it (c, opencl,
+ * npu-emu), a memory space (units with the same one share memory: copies
+ * are needed only between spaces) and the target's settings and figures as
+ * attributes. Codegen and the runtime learn the units from here only.
  *
  * Floats print with %.9g so text round-trips bit-exactly.
  *
  * The passes a graph has been through promise facts that ir_verify checks:
  *   place      at least one unit, and every node has one;
- *   transfers  every operand is on its consumer's unit, except weights and
- *              RoPE tables (loaded where used) and the operand of a copy;
+ *   transfers  every operand is in its consumer's memory space, except
+ *              weights and RoPE tables (loaded where used) and the operand
+ *              of a copy;
  *   group      the only pass that sets the attribute group=A: A is a node
  *              at or after this one, in its own group, on the same unit;
  *   memplan    the only pass that sets offsets and arena sizes: one arena
@@ -60,8 +68,10 @@ enum {
     IR_MAX_ATTRS = 8,
     IR_MAX_GRAPH_ATTRS = 32,
     IR_MAX_UNITS = 8,
+    IR_MAX_UNIT_ATTRS = 16,
     IR_NAME_LEN = 96,
-    IR_MAX_CHUNK = 65536,   /* bound on the graph attribute max_chunk */
+    IR_MAX_CHUNK = 65536,
+    IR_SHAPE_LEN = 96,      /* room for any shape as ir_shape_str writes it */   /* bound on the graph attribute max_chunk */
 };
 
 typedef enum { IR_ATTR_INT, IR_ATTR_FLOAT, IR_ATTR_STR } IrAttrKind;
@@ -73,6 +83,15 @@ typedef struct {
     double f;           /* IR_ATTR_FLOAT */
     char s[IR_NAME_LEN];/* IR_ATTR_STR */
 } IrAttr;
+
+typedef struct {
+    char name[16];              /* a C identifier, e.g. "gpu0" */
+    char kind[8];               /* cpu | gpu | npu */
+    char backend[16];           /* c | opencl | npu-emu */
+    char mem[16];               /* memory space, e.g. "host": equal spaces share memory */
+    int nattr;
+    IrAttr attr[IR_MAX_UNIT_ATTRS]; /* settings and figures: threads, wg, tile, gflops, gbps, ... */
+} IrUnit;
 
 typedef struct {
     int id;                     /* index in IrGraph.nodes, printed %id */
@@ -97,7 +116,7 @@ typedef struct {
     IrAttr attr[IR_MAX_GRAPH_ATTRS]; /* model dims: hidden, heads, vocab, ctx, max_chunk, ... */
     char passes[160];           /* names of the passes run so far, in order, space separated */
     int nunits;
-    char units[IR_MAX_UNITS][16];   /* unit names from the target */
+    IrUnit units[IR_MAX_UNITS]; /* the target's units, after 'place' */
     int narena;                 /* entries of arena[]: one per unit after memplan, else 0 */
     int64_t arena[IR_MAX_UNITS];/* bytes of each unit's activation arena */
     IrNode *nodes;              /* [n] in topological order */
@@ -133,6 +152,19 @@ void ir_graph_set_int(IrGraph *g, const char *key, int64_t v);
 void ir_graph_set_float(IrGraph *g, const char *key, double v);
 int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt);
 double ir_graph_float(const IrGraph *g, const char *key, double dflt);
+/* Unit attribute key: the int, float or string value, or dflt when absent. */
+int64_t ir_unit_int(const IrUnit *u, const char *key, int64_t dflt);
+double ir_unit_float(const IrUnit *u, const char *key, double dflt);
+const char *ir_unit_str(const IrUnit *u, const char *key, const char *dflt);
+void ir_unit_set_int(IrUnit *u, const char *key, int64_t v);
+void ir_unit_set_float(IrUnit *u, const char *key, double v);
+void ir_unit_set_str(IrUnit *u, const char *key, const char *v);
+/* Index of the unit called name, -1 if none. */
+int ir_unit_find(const IrGraph *g, const char *name);
+/* Whether units a and b share a memory space (no copy between them). */
+int ir_same_memory(const IrGraph *g, int a, int b);
+/* The node's shape as the text form writes it, e.g. "[S,64]", in buf. */
+const char *ir_shape_str(const IrNode *n, char buf[IR_SHAPE_LEN]);
 /* Elements of a node's result with S and R replaced by the given values. */
 int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
 /* Whether pass 'name' is one of those the graph has been through (g->passes). */

@@ -67,7 +67,7 @@ static void json_shape(FILE *f, const IrNode *n)
     fputc(']', f);
 }
 
-static void json_node(FILE *f, const IrNode *n)
+static void json_node(FILE *f, const IrGraph *g, const IrNode *n)
 {
     fprintf(f, "{\"id\":%d,\"op\":", n->id);
     json_str(f, ir_op_name(n->op));
@@ -79,12 +79,15 @@ static void json_node(FILE *f, const IrNode *n)
     json_shape(f, n);
     fprintf(f, ",\"dtype\":\"%s\",\"layer\":%d,\"name\":", ir_dtype_name(n->dtype), n->layer);
     json_str(f, n->name);
-    fprintf(f, ",\"unit\":%d,\"offset\":%lld}", n->unit, (long long)n->offset);
+    fputs(",\"unit\":", f);
+    if (n->unit >= 0) json_str(f, g->units[n->unit].name);
+    else fputs("null", f);
+    fprintf(f, ",\"offset\":%lld}", (long long)n->offset);
 }
 
 void ir_dump_json(FILE *f, const IrGraph *g)
 {
-    fputs("{\"version\":1,\"model\":", f);
+    fputs("{\"version\":2,\"model\":", f);
     json_str(f, g->model);
     fputs(",\"arch\":", f);
     json_str(f, g->arch);
@@ -93,14 +96,25 @@ void ir_dump_json(FILE *f, const IrGraph *g)
     fputs(",\"units\":[", f);
     for (int u = 0; u < g->nunits; u++) {
         if (u) fputc(',', f);
-        json_str(f, g->units[u]);
+        const IrUnit *un = &g->units[u];
+        fputs("{\"name\":", f);
+        json_str(f, un->name);
+        fputs(",\"kind\":", f);
+        json_str(f, un->kind);
+        fputs(",\"backend\":", f);
+        json_str(f, un->backend);
+        fputs(",\"mem\":", f);
+        json_str(f, un->mem);
+        fputs(",\"attrs\":", f);
+        json_attrs(f, un->attr, un->nattr);
+        fputc('}', f);
     }
     fprintf(f, "],\"passes\":\"%s\",\"arena\":[", g->passes);
     for (int u = 0; u < g->narena; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->arena[u]);
     fputs("],\"nodes\":[", f);
     for (int i = 0; i < g->n; i++) {
         fputs(i ? ",\n" : "\n", f);
-        json_node(f, &g->nodes[i]);
+        json_node(f, g, &g->nodes[i]);
     }
     fputs("\n]}\n", f);
 }
@@ -121,14 +135,9 @@ static void dot_node(FILE *f, const IrNode *n, const char *indent)
 {
     fprintf(f, "%sn%d [label=\"%%%d %s\\n", indent, n->id, n->id, ir_op_name(n->op));
     dot_escaped(f, n->name);
-    fputs("\\n[", f);
-    for (int d = 0; d < n->ndim; d++) {
-        if (d) fputc(',', f);
-        if (n->dim[d] == IR_DIM_S) fputc('S', f);
-        else if (n->dim[d] == IR_DIM_R) fputc('R', f);
-        else fprintf(f, "%lld", (long long)n->dim[d]);
-    }
-    fprintf(f, "] %s\"%s];\n", ir_dtype_name(n->dtype), n->op == IR_OP_WEIGHT ? ", shape=ellipse" : "");
+    char shape[IR_SHAPE_LEN];
+    fprintf(f, "\\n%s %s\"%s];\n", ir_shape_str(n, shape), ir_dtype_name(n->dtype),
+            n->op == IR_OP_WEIGHT ? ", shape=ellipse" : "");
 }
 
 /* Whether node i is the first of its layer. */

@@ -232,6 +232,73 @@ int64_t ir_attr_int(const IrNode *n, const char *key) { return need_attr(n, key,
 double ir_attr_float(const IrNode *n, const char *key) { return need_attr(n, key, IR_ATTR_FLOAT)->f; }
 const char *ir_attr_str(const IrNode *n, const char *key) { return need_attr(n, key, IR_ATTR_STR)->s; }
 
+const char *ir_shape_str(const IrNode *n, char buf[IR_SHAPE_LEN])
+{
+    size_t k = 0;
+    buf[k++] = '[';
+    for (int d = 0; d < n->ndim && d < IR_MAX_DIMS; d++) {
+        int64_t v = n->dim[d];
+        const char *sep = d ? "," : "";
+        if (v == IR_DIM_S) k += (size_t)snprintf(buf + k, IR_SHAPE_LEN - k, "%sS", sep);
+        else if (v == IR_DIM_R) k += (size_t)snprintf(buf + k, IR_SHAPE_LEN - k, "%sR", sep);
+        else k += (size_t)snprintf(buf + k, IR_SHAPE_LEN - k, "%s%lld", sep, (long long)v);
+    }
+    snprintf(buf + k, IR_SHAPE_LEN - k, "]");
+    return buf;
+}
+
+/* ---- units ---- */
+
+static const IrAttr *unit_attr(const IrUnit *u, const char *key, IrAttrKind kind)
+{
+    int i = find_attr(u->attr, u->nattr, key);
+    return i >= 0 && u->attr[i].kind == kind ? &u->attr[i] : NULL;
+}
+
+int64_t ir_unit_int(const IrUnit *u, const char *key, int64_t dflt)
+{
+    const IrAttr *a = unit_attr(u, key, IR_ATTR_INT);
+    return a ? a->i : dflt;
+}
+
+double ir_unit_float(const IrUnit *u, const char *key, double dflt)
+{
+    const IrAttr *a = unit_attr(u, key, IR_ATTR_FLOAT);
+    return a ? a->f : dflt;
+}
+
+const char *ir_unit_str(const IrUnit *u, const char *key, const char *dflt)
+{
+    const IrAttr *a = unit_attr(u, key, IR_ATTR_STR);
+    return a ? a->s : dflt;
+}
+
+void ir_unit_set_int(IrUnit *u, const char *key, int64_t v) { put_int(u->attr, &u->nattr, IR_MAX_UNIT_ATTRS, key, v); }
+void ir_unit_set_float(IrUnit *u, const char *key, double v)
+{
+    put_float(u->attr, &u->nattr, IR_MAX_UNIT_ATTRS, key, v);
+}
+
+void ir_unit_set_str(IrUnit *u, const char *key, const char *v)
+{
+    IrAttr *a = attr_slot(u->attr, &u->nattr, IR_MAX_UNIT_ATTRS, key);
+    a->kind = IR_ATTR_STR;
+    copy_str(a->s, sizeof a->s, v, "unit attribute value");
+}
+
+int ir_unit_find(const IrGraph *g, const char *name)
+{
+    for (int u = 0; u < g->nunits; u++)
+        if (strcmp(g->units[u].name, name) == 0) return u;
+    return -1;
+}
+
+int ir_same_memory(const IrGraph *g, int a, int b)
+{
+    if (a < 0 || b < 0 || a >= g->nunits || b >= g->nunits) IR_BUG("units %d, %d out of range", a, b);
+    return strcmp(g->units[a].mem, g->units[b].mem) == 0;
+}
+
 void ir_graph_set_int(IrGraph *g, const char *key, int64_t v)
 {
     put_int(g->attr, &g->nattr, IR_MAX_GRAPH_ATTRS, key, v);

@@ -3,8 +3,8 @@
  *
  * The text is handled one line at a time; ';' starts a comment that runs to
  * the end of the line (outside strings), and blank lines are skipped. The
- * first line is "hetc-ir 1", the next "graph ..."; then come directive lines
- * (attr, passes, units, arena) and node lines with consecutive ids from 0.
+ * first line is "hetc-ir 2", the next "graph ..."; then come directive lines
+ * (attr, passes, arena), 'unit' lines before the nodes, and node lines with consecutive ids from 0.
  * Every error is "FILE:LINE: error: ...": a syntax error names its line, a
  * graph that parses but fails verification the line of the node at fault
  * ("FILE:LINE: error: node %N (...): ...") or of the directive a graph-level
@@ -27,7 +27,8 @@ typedef struct {
     const char *end;        /* end of the current line ('\n' or NUL) */
     unsigned seen;          /* bit per directive already read */
     int graph_line;         /* line of the 'graph' line */
-    int dir_line[4];        /* line of each directive (directives[]), 0 if absent */
+    int dir_line[3];        /* line of each directive (directives[]), 0 if absent */
+    int unit_line;          /* line of the first 'unit' line, 0 if none */
     int *node_line;         /* [cap] line of each node */
     int cap;
     char *err;              /* the caller's message buffer */
@@ -248,10 +249,10 @@ static int parse_header(Parser *P)
 {
     char word[16];
     if (scan(P, is_word_char, word, sizeof word) <= 0 || strcmp(word, "hetc-ir") != 0)
-        return fail(P, "missing header 'hetc-ir 1'");
+        return fail(P, "missing header 'hetc-ir 2'");
     int version;
     if (read_small_int(P, &version, 0, INT_MAX, "version")) return -1;
-    if (version != 1) return fail(P, "unsupported version %d (expected 1)", version);
+    if (version != 2) return fail(P, "unsupported version %d (expected 2)", version);
     return expect_end(P);
 }
 
@@ -287,15 +288,39 @@ static int parse_passes(Parser *P, IrGraph *g)
     return 0;
 }
 
-static int parse_units(Parser *P, IrGraph *g)
+/* key=WORD, key being the expected one. */
+static int read_word_field(Parser *P, const char *key, char *buf, size_t size)
 {
-    while (!at_end(P)) {
-        if (g->nunits == IR_MAX_UNITS) return fail(P, "more than %d units", IR_MAX_UNITS);
-        int len = scan(P, is_word_char, g->units[g->nunits], sizeof g->units[0]);
-        if (len < 0) return fail(P, "unit name longer than %zu bytes", sizeof g->units[0] - 1);
-        if (len == 0) return fail(P, "bad unit name %s", found(P));
-        g->nunits++;
+    char word[16];
+    skip_ws(P);
+    const char *start = P->p;
+    if (scan(P, is_key_char, word, sizeof word) <= 0 || strcmp(word, key) != 0 || !accept(P, '=')) {
+        P->p = start;
+        return fail(P, "expected '%s=' in the unit line, found %s", key, found(P));
     }
+    int len = scan(P, is_word_char, buf, size);
+    if (len < 0) return fail(P, "unit %s longer than %zu bytes", key, size - 1);
+    if (len == 0) return fail(P, "bad unit %s %s", key, found(P));
+    return 0;
+}
+
+/* "unit NAME kind=K backend=B mem=M key=value ...", before any node. */
+static int parse_unit(Parser *P, IrGraph *g)
+{
+    if (g->n > 0) return fail(P, "unit lines must come before the nodes");
+    if (g->nunits == IR_MAX_UNITS) return fail(P, "more than %d units", IR_MAX_UNITS);
+    IrUnit *u = &g->units[g->nunits];
+    memset(u, 0, sizeof *u);
+    int len = scan(P, is_word_char, u->name, sizeof u->name);
+    if (len < 0) return fail(P, "unit name longer than %zu bytes", sizeof u->name - 1);
+    if (len == 0) return fail(P, "bad unit name %s", found(P));
+    if (read_word_field(P, "kind", u->kind, sizeof u->kind) ||
+        read_word_field(P, "backend", u->backend, sizeof u->backend) ||
+        read_word_field(P, "mem", u->mem, sizeof u->mem))
+        return -1;
+    while (!at_end(P))
+        if (read_attr(P, u->attr, &u->nattr, IR_MAX_UNIT_ATTRS)) return -1;
+    g->nunits++;
     return 0;
 }
 
@@ -364,7 +389,7 @@ static int parse_name(Parser *P, const char *what, const char *bad, int (*from_n
 }
 
 /* The optional " unit=U offset=O" after the node name. */
-static int parse_placement(Parser *P, IrNode *n)
+static int parse_placement(Parser *P, const IrGraph *g, IrNode *n)
 {
     while (!at_end(P)) {
         const char *start = P->p;
@@ -374,7 +399,11 @@ static int parse_placement(Parser *P, IrNode *n)
             return fail(P, "unexpected %s after the node name", found(P));
         }
         if (strcmp(key, "unit") == 0 && n->unit < 0) {
-            if (read_small_int(P, &n->unit, 0, INT_MAX, "unit")) return -1;
+            char name[16];
+            int len = scan(P, is_word_char, name, sizeof name);
+            if (len <= 0) return fail(P, "bad unit name %s", found(P));
+            n->unit = ir_unit_find(g, name);
+            if (n->unit < 0) return fail(P, "unknown unit '%s' (no 'unit %s' line)", name, name);
         } else if (strcmp(key, "offset") == 0 && n->offset < 0) {
             if (read_int(P, &n->offset, 0, INT64_MAX, "offset")) return -1;
         } else {
@@ -408,7 +437,7 @@ static int parse_node(Parser *P, IrGraph *g)
     if (expect(P, ':') || parse_shape(P, &n) || parse_name(P, "dtype", "bad dtype", ir_dtype_from_name, &dtype)) return -1;
     n.dtype = (IrDtype)dtype;
     if (expect(P, '@') || read_small_int(P, &n.layer, INT_MIN, INT_MAX, "layer")) return -1;
-    if (read_string(P, n.name, sizeof n.name, "node name") || parse_placement(P, &n)) return -1;
+    if (read_string(P, n.name, sizeof n.name, "node name") || parse_placement(P, g, &n)) return -1;
     if (g->n == P->cap) {
         int cap = P->cap ? P->cap * 2 : 64;
         int *lines = realloc(P->node_line, (size_t)cap * sizeof *lines);
@@ -436,7 +465,6 @@ typedef struct {
 static const Directive directives[] = {
     {"attr", parse_attr_line},
     {"passes", parse_passes},
-    {"units", parse_units},
     {"arena", parse_arena},
 };
 _Static_assert(sizeof directives / sizeof directives[0] == sizeof ((Parser *)0)->dir_line / sizeof(int),
@@ -448,6 +476,10 @@ static int parse_body_line(Parser *P, IrGraph *g)
     const char *start = P->p;
     char word[16];
     if (scan(P, is_word_char, word, sizeof word) > 0) {
+        if (strcmp(word, "unit") == 0) {
+            if (!P->unit_line) P->unit_line = P->line;
+            return parse_unit(P, g);
+        }
         for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
             if (strcmp(word, directives[i].name) != 0) continue;
             if (P->seen & (1u << i)) return fail(P, "duplicate '%s' line", word);
@@ -465,6 +497,7 @@ static int parse_body_line(Parser *P, IrGraph *g)
 static int fault_line(const Parser *P, const char *name)
 {
     int passes = 0;
+    if (name && strcmp(name, "units") == 0 && P->unit_line) return P->unit_line;
     for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
         if (name && strcmp(directives[i].name, name) == 0 && P->dir_line[i]) return P->dir_line[i];
         if (strcmp(directives[i].name, "passes") == 0) passes = P->dir_line[i];
@@ -489,7 +522,7 @@ static int parse_lines(Parser *P, IrGraph *g, const char *text)
         if (stage == 1) P->graph_line = P->line;
         if (stage < 2) stage++;
     }
-    if (stage == 0) return fail(P, "missing header 'hetc-ir 1'");
+    if (stage == 0) return fail(P, "missing header 'hetc-ir 2'");
     if (stage == 1) return fail(P, "missing 'graph' line");
     return 0;
 }

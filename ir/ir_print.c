@@ -46,21 +46,9 @@ static void print_attrs(FILE *f, const IrAttr *attr, int nattr)
     }
 }
 
-static void print_shape(FILE *f, const IrNode *n)
-{
-    fputc('[', f);
-    for (int d = 0; d < n->ndim; d++) {
-        if (d) fputc(',', f);
-        if (n->dim[d] == IR_DIM_S) fputc('S', f);
-        else if (n->dim[d] == IR_DIM_R) fputc('R', f);
-        else fprintf(f, "%lld", (long long)n->dim[d]);
-    }
-    fputc(']', f);
-}
-
 static void print_header(FILE *f, const IrGraph *g)
 {
-    fputs("hetc-ir 1\ngraph ", f);
+    fputs("hetc-ir 2\ngraph ", f);
     print_str(f, g->model);
     fputs(" arch=", f);
     print_str(f, g->arch);
@@ -71,9 +59,10 @@ static void print_header(FILE *f, const IrGraph *g)
         fputc('\n', f);
     }
     if (g->passes[0]) fprintf(f, "passes %s\n", g->passes);
-    if (g->nunits) {
-        fputs("units", f);
-        for (int u = 0; u < g->nunits; u++) fprintf(f, " %s", g->units[u]);
+    for (int u = 0; u < g->nunits; u++) {
+        const IrUnit *un = &g->units[u];
+        fprintf(f, "unit %s kind=%s backend=%s mem=%s", un->name, un->kind, un->backend, un->mem);
+        print_attrs(f, un->attr, un->nattr);
         fputc('\n', f);
     }
     if (g->narena) {
@@ -83,17 +72,18 @@ static void print_header(FILE *f, const IrGraph *g)
     }
 }
 
-static void print_node(FILE *f, const IrNode *n)
+static void print_node(FILE *f, const IrGraph *g, const IrNode *n)
 {
     fprintf(f, "%%%d = %s(", n->id, ir_op_name(n->op));
     for (int k = 0; k < n->nin; k++) fprintf(f, "%s%%%d", k ? ", " : "", n->in[k]);
     fputc(')', f);
     print_attrs(f, n->attr, n->nattr);
     fputs(" : ", f);
-    print_shape(f, n);
+    char shape[IR_SHAPE_LEN];
+    fputs(ir_shape_str(n, shape), f);
     fprintf(f, " %s @%d ", ir_dtype_name(n->dtype), n->layer);
     print_str(f, n->name);
-    if (n->unit >= 0) fprintf(f, " unit=%d", n->unit);
+    if (n->unit >= 0) fprintf(f, " unit=%s", g->units[n->unit].name);
     if (n->offset >= 0) fprintf(f, " offset=%lld", (long long)n->offset);
     fputc('\n', f);
 }
@@ -101,7 +91,7 @@ static void print_node(FILE *f, const IrNode *n)
 void ir_print(FILE *f, const IrGraph *g)
 {
     print_header(f, g);
-    for (int i = 0; i < g->n; i++) print_node(f, &g->nodes[i]);
+    for (int i = 0; i < g->n; i++) print_node(f, g, &g->nodes[i]);
 }
 
 char *ir_print_str(const IrGraph *g)

@@ -76,11 +76,7 @@ static Text dim_text(int64_t d)
 static Text shape_text(const IrNode *n)
 {
     Text t;
-    size_t len = 0;
-    t.s[len++] = '[';
-    for (int d = 0; d < n->ndim && d < IR_MAX_DIMS; d++)
-        len += (size_t)snprintf(t.s + len, sizeof t.s - len, "%s%s", d ? "," : "", dim_text(n->dim[d]).s);
-    snprintf(t.s + len, sizeof t.s - len, "]");
+    ir_shape_str(n, t.s);
     return t;
 }
 
@@ -327,9 +323,10 @@ static int check_transfers(const Check *c)
     if (!ir_has_pass(c->g, "transfers") || n->op == IR_OP_COPY) return 0;
     for (int k = 0; k < n->nin; k++) {
         const IrNode *a = arg(c, k);
-        if (a->unit != n->unit && a->op != IR_OP_WEIGHT && a->op != IR_OP_ROPE_TABLE)
-            return bad(c, "operand %%%d is on unit %d, this node on unit %d, but pass 'transfers' has run", a->id,
-                       a->unit, n->unit);
+        if (a->op == IR_OP_WEIGHT || a->op == IR_OP_ROPE_TABLE || a->unit == n->unit) continue;
+        if (a->unit < 0 || n->unit < 0 || !ir_same_memory(c->g, a->unit, n->unit))
+            return bad(c, "operand %%%d is in another memory space than this node, but pass 'transfers' has run",
+                       a->id);
     }
     return 0;
 }
@@ -406,23 +403,71 @@ static int check_attrs(const Check *c)
     return 0;
 }
 
-/* Unit names print unquoted, so they must be words of [A-Za-z0-9_.-]. */
-static int is_unit_name(const char *s, size_t size)
+/* Unit names are C identifiers (the generated code names fields after
+ * them); kind, backend and memory space print unquoted, as words. */
+static int is_identifier(const char *s, size_t size)
+{
+    size_t len = strnlen(s, size);
+    if (len == 0 || len == size || (s[0] >= '0' && s[0] <= '9')) return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+}
+
+static int is_word(const char *s, size_t size)
 {
     size_t len = strnlen(s, size);
     if (len == 0 || len == size) return 0;
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
 }
 
+/* The attributes a unit may carry, with their kinds (see fe_target.c for
+ * their meaning). */
+static const struct {
+    const char *key;
+    IrAttrKind kind;
+} unit_keys[] = {
+    {"threads", IR_ATTR_INT}, {"platform", IR_ATTR_STR}, {"device", IR_ATTR_STR},   {"index", IR_ATTR_INT},
+    {"fp16", IR_ATTR_INT},    {"wg", IR_ATTR_INT},       {"tile", IR_ATTR_INT},     {"gflops", IR_ATTR_FLOAT},
+    {"gflops_f16", IR_ATTR_FLOAT}, {"gops_i8", IR_ATTR_FLOAT}, {"gbps", IR_ATTR_FLOAT},
+    {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT},
+};
+
+static int check_unit_attrs(const IrUnit *u, char *err, size_t errlen)
+{
+    if (u->nattr < 0 || u->nattr > IR_MAX_UNIT_ATTRS)
+        return bad_graph(err, errlen, "unit '%s': bad attribute count %d", u->name, u->nattr);
+    for (int i = 0; i < u->nattr; i++) {
+        const IrAttr *a = &u->attr[i];
+        size_t k = 0, nk = sizeof unit_keys / sizeof unit_keys[0];
+        while (k < nk && strcmp(unit_keys[k].key, a->key) != 0) k++;
+        if (k == nk) return bad_graph(err, errlen, "unit '%s': unknown attribute '%.23s'", u->name, a->key);
+        if (a->kind != unit_keys[k].kind)
+            return bad_graph(err, errlen, "unit '%s': attribute '%s' is %s, expected %s", u->name, a->key,
+                             kind_name(a->kind), kind_name(unit_keys[k].kind));
+        for (int j = 0; j < i; j++)
+            if (strcmp(u->attr[j].key, a->key) == 0)
+                return bad_graph(err, errlen, "unit '%s': attribute '%s' given twice", u->name, a->key);
+    }
+    return 0;
+}
+
 static int check_units(const IrGraph *g, char *err, size_t errlen)
 {
+    static const char *const kinds[] = {"cpu", "gpu", "npu"};
     if (g->nunits < 0 || g->nunits > IR_MAX_UNITS) return bad_graph(err, errlen, "bad unit count %d", g->nunits);
     for (int u = 0; u < g->nunits; u++) {
-        if (!is_unit_name(g->units[u], sizeof g->units[u]))
-            return bad_graph(err, errlen, "unit %d name '%.15s' is not a word of [A-Za-z0-9_.-]", u, g->units[u]);
+        const IrUnit *un = &g->units[u];
+        if (!is_identifier(un->name, sizeof un->name))
+            return bad_graph(err, errlen, "unit %d name '%.15s' is not a C identifier", u, un->name);
+        int kind = 0;
+        while (kind < 3 && strncmp(un->kind, kinds[kind], sizeof un->kind) != 0) kind++;
+        if (kind == 3) return bad_graph(err, errlen, "unit '%s': kind '%.7s' is not cpu, gpu or npu", un->name, un->kind);
+        if (!is_word(un->backend, sizeof un->backend) || !is_word(un->mem, sizeof un->mem))
+            return bad_graph(err, errlen, "unit '%s': backend and memory space must be words of [A-Za-z0-9_.-]",
+                             un->name);
+        if (check_unit_attrs(un, err, errlen)) return -1;
         for (int v = 0; v < u; v++)
-            if (strcmp(g->units[u], g->units[v]) == 0)
-                return bad_graph(err, errlen, "unit name '%.15s' is used twice", g->units[u]);
+            if (strcmp(un->name, g->units[v].name) == 0)
+                return bad_graph(err, errlen, "unit name '%s' is used twice", un->name);
     }
     if (g->nunits == 0 && ir_has_pass(g, "place")) return bad_graph(err, errlen, "no units, but pass 'place' has run");
     return 0;

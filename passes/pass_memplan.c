@@ -129,7 +129,7 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
             n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
             if (arena[n->unit].top > MAX_ARENA) {
                 pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,
-                           g->units[n->unit], (long long)MAX_ARENA);
+                           g->units[n->unit].name, (long long)MAX_ARENA);
                 break;
             }
         }

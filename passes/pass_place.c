@@ -1,14 +1,17 @@
-/* pass_place.c: layer-level placement of nodes on the units of the target.
+/* pass_place.c: placement of nodes on the units of the target.
  *
- * Requires: lower. Provides: g->units (the target's unit names) and
- * node.unit for every node. The whole decoder step goes to one unit: the
- * first gpu unit with backend "opencl" if the target has one, else the
- * first cpu unit with backend "c". The input ids and the output logits
+ * Requires: lower. Provides: g->units (the target's units as IR objects:
+ * kind, backend, memory space, settings and cost figures) and node.unit
+ * for every node. The decoder goes to one unit, the first gpu unit with
+ * backend "opencl" if the target has one, else the first cpu unit with
+ * backend "c", except the ops the target places by kind (<place op=...
+ * unit=.../>, e.g. attention on cpu0). The input ids and the output logits
  * belong to the host: the first cpu unit, where tokenization and sampling
- * run. Weights and the RoPE table take the unit of their first consumer;
- * a weight stored as bf16 that lands on an OpenCL unit is stored as f16
- * instead (OpenCL C has no bf16 type). Without a target: the graph's units,
- * else one cpu unit "cpu0".
+ * run. A view (last_rows) stays with its operand. Weights and the RoPE
+ * table take the unit of their consumers, which must agree; a weight
+ * stored as bf16 that lands on an OpenCL unit is stored as f16 instead
+ * (OpenCL C has no bf16 type). Without a target: the graph's units, else
+ * one cpu unit "cpu0".
  */
 #include "passes.h"
 
@@ -21,30 +24,73 @@ static int find_unit(const FeTarget *t, const char *kind, const char *backend)
     return -1;
 }
 
+/* The target's unit u as an IR unit object. */
+static void ir_unit_of(IrUnit *out, const FeUnit *u)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", u->name);
+    snprintf(out->kind, sizeof out->kind, "%s", u->kind);
+    snprintf(out->backend, sizeof out->backend, "%s", u->backend);
+    snprintf(out->mem, sizeof out->mem, "%s", u->mem);
+    if (strcmp(u->kind, "cpu") == 0) ir_unit_set_int(out, "threads", u->threads);
+    if (strcmp(u->backend, "opencl") == 0) {
+        ir_unit_set_str(out, "platform", u->platform);
+        ir_unit_set_str(out, "device", u->device);
+        ir_unit_set_int(out, "index", u->index);
+        ir_unit_set_int(out, "fp16", u->fp16);
+        ir_unit_set_int(out, "wg", u->wg);
+        ir_unit_set_int(out, "tile", u->tile);
+    }
+    for (int i = 0; i < u->nfig; i++) ir_unit_set_float(out, u->fig[i].key, u->fig[i].v);
+}
+
 static void set_units(IrGraph *g, const PassCtx *c)
 {
     if (c->target) {
         g->nunits = c->target->nunits;
-        for (int i = 0; i < g->nunits; i++)
-            snprintf(g->units[i], sizeof g->units[i], "%s", c->target->units[i].name);
+        for (int i = 0; i < g->nunits; i++) ir_unit_of(&g->units[i], &c->target->units[i]);
     } else if (g->nunits == 0) {
         g->nunits = 1;
-        snprintf(g->units[0], sizeof g->units[0], "cpu0");
+        IrUnit *u = &g->units[0];
+        memset(u, 0, sizeof *u);
+        snprintf(u->name, sizeof u->name, "cpu0");
+        snprintf(u->kind, sizeof u->kind, "cpu");
+        snprintf(u->backend, sizeof u->backend, "c");
+        snprintf(u->mem, sizeof u->mem, "host");
+        ir_unit_set_int(u, "threads", 0);
     }
 }
 
-/* The unit of a weight or table: that of its first consumer. */
-static int first_consumer_unit(const IrGraph *g, int id)
+/* The unit of op 'op' by the target's <place> elements, else dflt. */
+static int placed(const FeTarget *t, IrOp op, int dflt)
 {
+    for (int i = 0; t && i < t->nplace; i++)
+        if (strcmp(t->place[i].op, ir_op_name(op)) == 0) return t->place[i].unit;
+    return dflt;
+}
+
+/* Puts weight or table 'id' on the unit of its consumers; -1 if they disagree. */
+static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
+{
+    int unit = -1;
     for (int i = id + 1; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].nin; k++)
-            if (g->nodes[i].in[k] == id) return g->nodes[i].unit;
-    return g->nodes[id].unit;
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            if (g->nodes[i].in[k] != id) continue;
+            int u = g->nodes[i].unit;
+            if (unit >= 0 && u != unit) {
+                pass_error(c, "%s: %s '%s' is used on units %s and %s; place its users on one unit",
+                           c->target ? c->target->path : "place", ir_op_name(g->nodes[id].op), g->nodes[id].name,
+                           g->units[unit].name, g->units[u].name);
+                return -1;
+            }
+            unit = u;
+        }
+    return unit >= 0 ? unit : g->nodes[id].unit;
 }
 
 void pass_place(IrGraph *g, const PassCtx *c)
 {
-    int host = 0, decoder = 0, opencl = 0;
+    int host = 0, decoder = 0;
     if (c->target) {
         host = find_unit(c->target, "cpu", "c");
         int gpu = find_unit(c->target, "gpu", "opencl");
@@ -53,18 +99,20 @@ void pass_place(IrGraph *g, const PassCtx *c)
                        c->target->path);
             return;
         }
-        opencl = gpu >= 0;
-        decoder = opencl ? gpu : host;
+        decoder = gpu >= 0 ? gpu : host;
     }
     set_units(g, c);
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
-        n->unit = n->op == IR_OP_INPUT || n->op == IR_OP_OUTPUT ? host : decoder;
+        if (n->op == IR_OP_INPUT || n->op == IR_OP_OUTPUT) n->unit = host;
+        else if (ir_op_is_view(n->op)) n->unit = g->nodes[n->in[0]].unit;
+        else n->unit = placed(c->target, n->op, decoder);
     }
     for (int i = g->n - 1; i >= 0; i--) {
         IrNode *n = &g->nodes[i];
         if (n->op != IR_OP_WEIGHT && n->op != IR_OP_ROPE_TABLE) continue;
-        n->unit = first_consumer_unit(g, i);
-        if (opencl && n->unit == decoder && n->dtype == IR_BF16) n->dtype = IR_F16;
+        n->unit = consumer_unit(g, i, c);
+        if (n->unit < 0) return;
+        if (strcmp(g->units[n->unit].backend, "opencl") == 0 && n->dtype == IR_BF16) n->dtype = IR_F16;
     }
 }

@@ -1,10 +1,13 @@
-/* pass_transfers.c: explicit copies between units.
+/* pass_transfers.c: explicit copies between memory spaces.
  *
- * Requires: place. Provides: every operand that lives on another unit than
- * its consumer reaches it through a copy node placed on the consumer's
- * unit, made once per (operand, unit) and inserted just before its first
- * consumer. Weights and RoPE tables are not copied: each is loaded on the
- * unit that uses it. A graph on one unit is left as it is.
+ * Requires: place. Provides: every operand that lives in another memory
+ * space than its consumer reaches it through a copy node placed on the
+ * consumer's unit, made once per (operand, unit) and inserted just before
+ * its first consumer. Units that share a memory space (e.g. a cpu and an
+ * npu on a phone's unified memory) read each other's results where they
+ * are: the hand-over is a ready flag, not a copy. Weights and RoPE tables
+ * are not copied: each is loaded on the unit that uses it. A graph on one
+ * memory space is left as it is.
  */
 #include "passes.h"
 
@@ -29,13 +32,13 @@ void pass_transfers(IrGraph *g, const PassCtx *c)
         for (int k = 0; k < n.nin; k++) {
             const IrNode *src = &g->nodes[n.in[k]];
             int *slot = &copies[src->id * IR_MAX_UNITS + n.unit];
-            if (src->unit == n.unit || is_resident(src)) {
+            if (ir_same_memory(g, src->unit, n.unit) || is_resident(src)) {
                 n.in[k] = map[src->id];
                 continue;
             }
             if (*slot < 0) {
                 char name[IR_NAME_LEN];
-                snprintf(name, sizeof name, "%.70s.to_%s", src->name, g->units[n.unit]);
+                snprintf(name, sizeof name, "%.70s.to_%s", src->name, g->units[n.unit].name);
                 int from = map[src->id];
                 *slot = ir_add(&out, IR_OP_COPY, 1, &from, src->ndim, src->dim, src->dtype, src->layer, name);
                 out.nodes[*slot].unit = n.unit;

@@ -6,7 +6,9 @@
  * batch, --batch 1 and --batch 7 must give logits within relative L2 error
  * 1e-4 of the reference at every position. The same for the fixtures in
  * tests/fixtures, and both again on the OpenCL unit (targets/host-opencl.xml,
- * PoCL on machines without a GPU) within 1e-3.
+ * PoCL on machines without a GPU) and on two units at once
+ * (targets/host-split.xml: attention on the cpu, the rest on OpenCL), within
+ * 1e-3.
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -27,6 +29,7 @@ typedef struct {
 
 static const Unit CPU = {"cpu", "host-cpu", 1e-4, 1};
 static const Unit OPENCL = {"opencl", "host-opencl", 1e-3, 0};
+static const Unit SPLIT = {"split", "host-split", 1e-3, 0};
 
 typedef struct {
     int n;          /* positions */
@@ -187,6 +190,19 @@ static void test_own_fixtures_opencl(void **state)
     assert_true(run_all(&OPENCL, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
 }
 
+/* Two units: attention and the KV cache on cpu0, the rest on gpu0. */
+static void test_shared_fixtures_split(void **state)
+{
+    tu_require_opencl();
+    assert_true(run_all(&SPLIT, tu_fmt("%s/fixtures", tu_shared())) >= 3);
+}
+
+static void test_own_fixtures_split(void **state)
+{
+    tu_require_opencl();
+    assert_true(run_all(&SPLIT, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +210,8 @@ int main(void)
         cmocka_unit_test(test_own_fixtures),
         cmocka_unit_test(test_shared_fixtures_opencl),
         cmocka_unit_test(test_own_fixtures_opencl),
+        cmocka_unit_test(test_shared_fixtures_split),
+        cmocka_unit_test(test_own_fixtures_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,9 @@
  * attributes, unit names that are no C identifiers (model.c names fields
  * after them), platform and device strings that would break out of their C
  * string literal, values out of range, and
- * targets hetc cannot compile for (no cpu unit with backend c, a second
- * opencl unit). */
+ * cost figures out of range, <place> elements naming no compute op or no
+ * unit, and targets hetc cannot compile for (no cpu unit with backend c, a
+ * second opencl unit, an opencl unit sharing memory, an npu-emu unit). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -16,8 +17,8 @@
 
 static void test_shipped(void **state)
 {
-    static const char *const names[] = {"host-cpu", "host-opencl", "nvidia-opencl"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[] = {"host-cpu", "host-opencl", "nvidia-opencl", "host-split"};
+    for (int i = 0; i < 4; i++) {
         FeTarget t;
         char err[FE_ERR_LEN] = "";
         if (fe_target_load(&t, tu_fmt("%s/targets/%s.xml", tu_src(), names[i]), err, sizeof err)) fail_msg("%s", err);
@@ -33,6 +34,12 @@ static void test_shipped(void **state)
     assert_int_equal(t.units[1].wg, 256);
     assert_int_equal(t.units[1].fp16, 1);
     assert_int_equal(t.units[1].line, 8);
+    assert_string_equal(t.units[0].mem, "host");
+    assert_string_equal(t.units[1].mem, "gpu0");
+    assert_int_equal(fe_target_load(&t, tu_fmt("%s/targets/host-split.xml", tu_src()), err, sizeof err), 0);
+    assert_int_equal(t.nplace, 1);
+    assert_string_equal(t.place[0].op, "attention");
+    assert_int_equal(t.place[0].unit, 0);
 }
 
 typedef struct {
@@ -59,21 +66,43 @@ static const BadTarget bad[] = {
      "3: error: unit 'gpu0': attribute 'device' must be printable ASCII without '\"', '\\' or '?'"},
     {"<unit name=\"abcdefghijklmnop\" kind=\"cpu\" backend=\"c\"/>\n",
      "2: error: <unit> attribute 'name' must be 1 to 15 characters"},
-    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gflops=\"100\"/>\n",
-     "3: error: <unit> has unknown attribute 'gflops'"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gflop=\"100\"/>\n",
+     "3: error: <unit> has unknown attribute 'gflop'"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gflops=\"-1\"/>\n",
+     "3: error: unit 'cpu1': gflops '-1' is not a number in (0, 1e+07]"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" gbps=\"fast\"/>\n",
+     "3: error: unit 'cpu1': gbps 'fast' is not a number in (0, 100000]"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"a b\"/>\n",
+     "3: error: unit 'cpu1': attribute 'mem' must be a C identifier"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" mem=\"host\"/>\n",
+     "3: error: unit 'gpu0': attribute 'mem': an opencl unit has memory of its own in this hetc, but unit 'cpu0' is "
+     "in space 'host' too"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
+     "3: error: unit 'npu0': backend 'npu-emu': this hetc cannot compile for npu units yet (it compiles for c and "
+     "opencl units)"},
+    {CPU "<place op=\"attention\" unit=\"gpu9\"/>\n", "3: error: <place> attribute 'unit': no unit is called 'gpu9'"},
+    {CPU "<place op=\"copy\" unit=\"cpu0\"/>\n",
+     "3: error: <place> attribute 'op': 'copy' is not a compute op (embed, rmsnorm, linear, rope, attention, silu, "
+     "mul, swiglu, add)"},
+    {CPU "<place op=\"rope\" unit=\"cpu0\"/>\n<place op=\"rope\" unit=\"cpu0\"/>\n",
+     "4: error: <place> attribute 'op': op 'rope' is placed twice"},
+    {CPU "<place op=\"rope\" unit=\"cpu0\" when=\"always\"/>\n", "3: error: <place> has unknown attribute 'when'"},
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" wg=\"64\"/>\n",
      "3: error: unit 'cpu1': 'wg' applies to opencl units only"},
     {CPU GPU("gpu0") "\n" GPU("gpu1"),
      "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one opencl unit, and unit 'gpu0' is one"},
     {GPU("gpu0"), "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run "
                   "there)"},
-    {"<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
+    {"<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\"/>\n<place op=\"add\" unit=\"gpu0\"/>\n",
      "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run there)"},
     {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" wg=\"48\"/>\n", "3: error: unit 'gpu0': wg 48 is not a power of two"},
     {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" tile=\"1e3\"/>\n",
      "3: error: unit 'gpu0': tile '1e3' is not an integer in 4..64"},
     {CPU "<unit name=\"gpu0\" kind=\"cpu\" backend=\"opencl\"/>\n", "3: error: unit 'gpu0': a cpu unit cannot use backend 'opencl'"},
     {CPU CPU, "3: error: unit name 'cpu0' is used twice"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"host\"/>\n",
+     "3: error: unit 'cpu1': backend 'c': hetc compiles for one c unit (its thread pool uses every core), and unit "
+     "'cpu0' is one"},
     {CPU "<device/>\n", "3: error: unknown element <device> in <target>"},
     {"", "1: error: the target has no <unit>"},
 };

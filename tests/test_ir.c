@@ -107,6 +107,17 @@ static int rmsnorm(IrGraph *g, int x, const char *tensor, int layer, const char 
     return n;
 }
 
+/* Unit u of g: name, kind, backend, memory space. */
+static void set_unit(IrGraph *g, int u, const char *name, const char *kind, const char *backend, const char *mem)
+{
+    IrUnit *un = &g->units[u];
+    memset(un, 0, sizeof *un);
+    strcpy(un->name, name);
+    strcpy(un->kind, kind);
+    strcpy(un->backend, backend);
+    strcpy(un->mem, mem);
+}
+
 /* One decoder layer using every op, with placement and graph attributes. */
 static void build_model(IrGraph *g)
 {
@@ -119,8 +130,10 @@ static void build_model(IrGraph *g)
     ir_graph_set_float(g, "odd_nan", NAN);
     snprintf(g->passes, sizeof g->passes, "lower fuse memplan");
     g->nunits = 2;
-    strcpy(g->units[0], "cpu0");
-    strcpy(g->units[1], "npu0");
+    set_unit(g, 0, "cpu0", "cpu", "c", "host");
+    set_unit(g, 1, "npu0", "npu", "npu-emu", "host");
+    ir_unit_set_int(&g->units[0], "threads", 2);
+    ir_unit_set_float(&g->units[1], "gops_i8", 1500.0);
     g->narena = 2;
     g->arena[0] = 1 << 20;
     g->arena[1] = 4096;
@@ -350,17 +363,18 @@ static void test_bugs_abort(void **state)
 /* ---- text form ---- */
 
 static const char SMALL_TEXT[] =
-    "hetc-ir 1\n"
+    "hetc-ir 2\n"
     "graph \"small\" arch=\"llama\"\n"
     "attr hidden=4 eps=1e-05 theta=10000.0 kind=\"a \\\"b\\\" \\\\c\"\n"
     "passes lower fuse dce memplan\n"
-    "units cpu0 npu\n"
+    "unit cpu0 kind=cpu backend=c mem=host\n"
+    "unit npu kind=npu backend=npu-emu mem=npu\n"
     "arena 128 0\n"
     "%0 = input() : [S] i32 @-1 \"ids\"\n"
     "%1 = weight() name=\"emb\" : [8,4] f32 @-1 \"emb\"\n"
-    "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=1 offset=0\n"
+    "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=npu offset=0\n"
     "%3 = silu(%2) : [S,4] f32 @0 \"act\" offset=64\n"
-    "%4 = output(%3) : [S,4] f32 @-1 \"out\" unit=0\n";
+    "%4 = output(%3) : [S,4] f32 @-1 \"out\" unit=cpu0\n";
 
 static void test_print_exact(void **state)
 {
@@ -376,8 +390,8 @@ static void test_print_exact(void **state)
     strcpy(g.attr[3].s, "a \"b\" \\c");
     snprintf(g.passes, sizeof g.passes, "lower fuse dce memplan");
     g.nunits = 2;
-    strcpy(g.units[0], "cpu0");
-    strcpy(g.units[1], "npu");
+    set_unit(&g, 0, "cpu0", "cpu", "c", "host");
+    set_unit(&g, 1, "npu", "npu", "npu-emu", "npu");
     g.narena = 2;
     g.arena[0] = 128;
     g.nodes[2].unit = 1;
@@ -404,7 +418,7 @@ static void test_print_minimal(void **state)
     ir_set_float(&g.nodes[w], "h", 1e30);
     ir_set_int(&g.nodes[w], "i", -5);
     char *text = ir_print_str(&g);
-    assert_string_equal(text, "hetc-ir 1\ngraph \"m\" arch=\"a\"\n"
+    assert_string_equal(text, "hetc-ir 2\ngraph \"m\" arch=\"a\"\n"
                               "%0 = weight() name=\"t\" f=3.0 g=-0.0 h=1e+30 i=-5 : [1,2,3,4] f16 @2 \"w\"\n");
     free(text);
     ir_graph_free(&g);
@@ -446,7 +460,10 @@ static void test_round_trip(void **state)
     assert_int_equal(back.narena, 2);
     assert_int_equal(back.arena[0], 1 << 20);
     assert_int_equal(back.arena[1], 4096);
-    assert_string_equal(back.units[1], "npu0");
+    assert_string_equal(back.units[1].name, "npu0");
+    assert_string_equal(back.units[1].backend, "npu-emu");
+    assert_true(ir_unit_float(&back.units[1], "gops_i8", 0) == 1500.0);
+    assert_int_equal(ir_unit_int(&back.units[0], "threads", -1), 2);
     for (int op = 0; op < IR_OP_COUNT; op++)
         if (!strstr(text, tu_fmt(" = %s(", ir_op_name(op)))) fail_msg("no %s in the graph", ir_op_name(op));
     free(text);
@@ -459,13 +476,13 @@ static void test_parse_comments(void **state)
     (void)state;
     const char *text =
         "; a comment first\n\n"
-        "  hetc-ir   1 ; version\n"
+        "  hetc-ir   2 ; version\n"
         "graph \"small\"   arch=\"llama\"\r\n"
         "\t\n"
-        "units cpu0 ; the only one\n"
+        "unit cpu0  kind=cpu backend=c   mem=host ; the only one\n"
         "%0 = input() : [S] i32 @-1 \"ids;not a comment\"\n"
         "%1 = weight() name=\"emb\" : [ 8 , 4 ] f32 @-1 \"emb\"   ; trailing\n"
-        "%2 = embed(%0,%1) : [S,4] f32 @-1 \"embed\" unit=0\n"
+        "%2 = embed(%0,%1) : [S,4] f32 @-1 \"embed\" unit=cpu0\n"
         "; last line without newline";
     IrGraph g;
     char err[512] = "";
@@ -486,20 +503,21 @@ typedef struct {
     const char *want;       /* exact start of the message */
 } BadCase;
 
-#define HDR "hetc-ir 1\ngraph \"m\" arch=\"llama\"\n"
+#define U(name) "unit " #name " kind=cpu backend=c mem=" #name "\n"
+#define HDR "hetc-ir 2\ngraph \"m\" arch=\"llama\"\n"
 #define IDS "%0 = input() : [S] i32 @-1 \"ids\"\n"
 
 static const BadCase bad_cases[] = {
-    {"", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
-    {"\n\n; only a comment\n", 0, "t.ir:3: error: missing header 'hetc-ir 1'"},
-    {"garbage here\n", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
-    {"\x01\x02\xff\n", 0, "t.ir:1: error: missing header 'hetc-ir 1'"},
-    {"hetc-ir 2\n", 0, "t.ir:1: error: unsupported version 2"},
-    {"hetc-ir 1 extra\n", 0, "t.ir:1: error: unexpected 'extra' at end of line"},
-    {"hetc-ir 1\n", 0, "t.ir:1: error: missing 'graph' line"},
-    {"hetc-ir 1\nnodes\n", 0, "t.ir:2: error: missing 'graph' line"},
-    {"hetc-ir 1\ngraph \"m arch=\"x\"\n", 0, "t.ir:2: error: expected 'arch=' after the model name"},
-    {"hetc-ir 1\ngraph \"m\" arch=\"x\n", 0, "t.ir:2: error: unterminated string"},
+    {"", 0, "t.ir:1: error: missing header 'hetc-ir 2'"},
+    {"\n\n; only a comment\n", 0, "t.ir:3: error: missing header 'hetc-ir 2'"},
+    {"garbage here\n", 0, "t.ir:1: error: missing header 'hetc-ir 2'"},
+    {"\x01\x02\xff\n", 0, "t.ir:1: error: missing header 'hetc-ir 2'"},
+    {"hetc-ir 1\n", 0, "t.ir:1: error: unsupported version 1"},
+    {"hetc-ir 2 extra\n", 0, "t.ir:1: error: unexpected 'extra' at end of line"},
+    {"hetc-ir 2\n", 0, "t.ir:1: error: missing 'graph' line"},
+    {"hetc-ir 2\nnodes\n", 0, "t.ir:2: error: missing 'graph' line"},
+    {"hetc-ir 2\ngraph \"m arch=\"x\"\n", 0, "t.ir:2: error: expected 'arch=' after the model name"},
+    {"hetc-ir 2\ngraph \"m\" arch=\"x\n", 0, "t.ir:2: error: unterminated string"},
     {"%0 = foo() : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: unknown op 'foo'"},
     {"%0 = silu(%7) : [S,4] f32 @-1 \"x\"\n", 1, "t.ir:3: error: operand %7 not defined before use"},
     {IDS "%1 = silu(%-1) : [S,4] f32 @-1 \"x\"\n", 1, "t.ir:4: error: operand %-1 not defined before use"},
@@ -523,27 +541,30 @@ static const BadCase bad_cases[] = {
     {"%0 = weight() x=99999999999999999999 : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: attribute 'x' value 99999999999999999999 out of range"},
     {"%0 = weight() name=\"a\" name=\"b\" : [4] f32 @-1 \"w\"\n", 1, "t.ir:3: error: duplicate attribute 'name'"},
     {"%0 = input() : [S] i32 @-1 \"x\" bogus\n", 1, "t.ir:3: error: unexpected 'bogus' after the node name"},
-    {"%0 = input() : [S] i32 @-1 \"x\" unit=1 unit=1\n", 1, "t.ir:3: error: unexpected or repeated 'unit='"},
+    {U(a) "%0 = input() : [S] i32 @-1 \"x\" unit=a unit=a\n", 1, "t.ir:4: error: unexpected or repeated 'unit='"},
     {IDS "frobnicate 3\n", 1, "t.ir:4: error: expected a node or a directive, found 'frobnicate'"},
-    {"units a\nunits b\n", 1, "t.ir:4: error: duplicate 'units' line"},
-    {"units a b c d e f g h i\n", 1, "t.ir:3: error: more than 8 units"},
-    {"units abcdefghijklmnopq\n", 1, "t.ir:3: error: unit name longer than 15 bytes"},
+    {U(a) U(b) U(c) U(d) U(e) U(f) U(g) U(h) U(i), 1, "t.ir:11: error: more than 8 units"},
+    {"unit abcdefghijklmnopq kind=cpu\n", 1, "t.ir:3: error: unit name longer than 15 bytes"},
+    {"unit a backend=c kind=cpu mem=host\n", 1, "t.ir:3: error: expected 'kind=' in the unit line, found 'backend=c'"},
+    {"unit a kind=cpu backend=c mem=host wg=\n", 1, "t.ir:3: error: attribute 'wg' value malformed: end of line"},
+    {IDS U(a), 1, "t.ir:4: error: unit lines must come before the nodes"},
+    {U(a) "%0 = input() : [S] i32 @-1 \"x\" unit=b\n", 1, "t.ir:4: error: unknown unit 'b' (no 'unit b' line)"},
     {"passes lower \"x\"\n", 1, "t.ir:3: error: bad pass name"},
     {"arena -4\n", 1, "t.ir:3: error: arena size -4 out of range"},
     {"attr big=1e999\n", 1, "t.ir:3: error: attribute 'big' value 1e999 out of range"},
     {"attr k=\n", 1, "t.ir:3: error: attribute 'k' value malformed: end of line"},
     {"attr =3\n", 1, "t.ir:3: error: expected attribute name, found '=3'"},
     {IDS "%1 = silu(%0, %0) : [S] f32 @-1 \"s\"\n", 1, "t.ir:4: error: node %1 (s): silu: expects 1 operand, has 2"},
-    {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir:3: error: node %0 (x): input: unit 1 out of range"},
+    {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir:3: error: unknown unit '1' (no 'unit 1' line)"},
 };
 
 /* Graphs that parse but do not verify, each at the line of the fault: the
  * facts the passes a graph claims promise (a pass never sees a graph that
  * lacks them), group ids, max_chunk. */
 static const BadCase invalid_cases[] = {
-    {"passes lower place\nunits cpu0\n" IDS, 1, "t.ir:5: error: node %0 (ids): input: no unit, but pass 'place' has run"},
+    {"passes lower place\n" U(cpu0) IDS, 1, "t.ir:5: error: node %0 (ids): input: no unit, but pass 'place' has run"},
     {"passes lower place\n" IDS, 1, "t.ir:3: error: graph: no units, but pass 'place' has run"},
-    {"passes lower place transfers group\nunits cpu0\n%0 = input() group=7 : [S] i32 @-1 \"ids\" unit=0\n", 1,
+    {"passes lower place transfers group\n" U(cpu0) "%0 = input() group=7 : [S] i32 @-1 \"ids\" unit=cpu0\n", 1,
      "t.ir:5: error: node %0 (ids): input: group 7 is not a node from %0 to %0"},
     {"passes lower\n%0 = input() group=0 : [S] i32 @-1 \"ids\"\n", 1,
      "t.ir:4: error: node %0 (ids): input: attribute 'group', but pass 'group' has not run"},
@@ -551,23 +572,26 @@ static const BadCase invalid_cases[] = {
      "t.ir:4: error: node %0 (ids): input: attribute 'group' is string, expected int"},
     {"passes group\n%0 = input() group=1 : [S] i32 @-1 \"ids\"\n%1 = weight() name=\"w\" : [4] f32 @-1 \"w\"\n", 1,
      "t.ir:4: error: node %0 (ids): input: group 1: node %1 is not in its own group"},
-    {"passes group\nunits a b\n%0 = input() group=1 : [S] i32 @-1 \"ids\" unit=0\n"
-     "%1 = weight() name=\"w\" group=1 : [4] f32 @-1 \"w\" unit=1\n", 1,
-     "t.ir:5: error: node %0 (ids): input: group 1 is on unit 1, this node on unit 0"},
-    {"passes lower place transfers\nunits cpu0 gpu0\n%0 = input() : [S] i32 @-1 \"ids\" unit=0\n"
-     "%1 = weight() name=\"e\" : [8,4] f32 @-1 \"e\" unit=0\n%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=1\n", 1,
-     "t.ir:7: error: node %2 (embed): embed: operand %0 is on unit 0, this node on unit 1, but pass 'transfers' has run"},
+    {"passes group\n" U(a) U(b) "%0 = input() group=1 : [S] i32 @-1 \"ids\" unit=a\n"
+     "%1 = weight() name=\"w\" group=1 : [4] f32 @-1 \"w\" unit=b\n", 1,
+     "t.ir:6: error: node %0 (ids): input: group 1 is on unit 1, this node on unit 0"},
+    {"passes lower place transfers\n" U(cpu0) U(gpu0) "%0 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n"
+     "%1 = weight() name=\"e\" : [8,4] f32 @-1 \"e\" unit=cpu0\n%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=gpu0\n", 1,
+     "t.ir:8: error: node %2 (embed): embed: operand %0 is in another memory space than this node, but pass 'transfers' has run"},
     {"attr hidden=4 max_chunk=1.5\n", 1, "t.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536"},
     {"passes lower\nattr max_chunk=0\n", 1, "t.ir:4: error: graph: attribute 'max_chunk' must be an int in 1..65536"},
     {"attr max_chunk=65536\n%0 = weight() name=\"w\" : [S,S,S,S] f32 @-1 \"w\"\n", 1,
      "t.ir:4: error: node %0 (w): weight: shape [S,S,S,S] is too large"},
-    {"units cpu0\narena 64\n", 1, "t.ir:4: error: graph: arena sizes, but pass 'memplan' has not run"},
-    {"passes memplan\nunits cpu0\n", 1, "t.ir:3: error: graph: 0 arena sizes for 1 units"},
-    {"passes memplan\nunits a b\narena 64\n", 1, "t.ir:5: error: graph: 1 arena sizes for 2 units"},
+    {U(cpu0) "arena 64\n", 1, "t.ir:4: error: graph: arena sizes, but pass 'memplan' has not run"},
+    {"passes memplan\n" U(cpu0), 1, "t.ir:3: error: graph: 0 arena sizes for 1 units"},
+    {"passes memplan\n" U(a) U(b) "arena 64\n", 1, "t.ir:6: error: graph: 1 arena sizes for 2 units"},
     {"%0 = input() : [S] i32 @-1 \"x\" offset=0\n", 1,
      "t.ir:3: error: node %0 (x): input: offset, but pass 'memplan' has not run"},
     {"%0 = input() foo=1 : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: node %0 (x): input: unknown attribute 'foo'"},
-    {"units a a\n", 1, "t.ir:3: error: graph: unit name 'a' is used twice"},
+    {U(a) U(a), 1, "t.ir:3: error: graph: unit name 'a' is used twice"},
+    {"unit 9a kind=cpu backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 0 name '9a' is not a C identifier"},
+    {"unit a kind=dsp backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 'a': kind 'dsp' is not cpu, gpu or npu"},
+    {"unit a kind=cpu backend=c mem=host colour=1\n", 1, "t.ir:3: error: graph: unit 'a': unknown attribute 'colour'"},
 };
 
 static void test_parse_invalid(void **state)
@@ -678,7 +702,11 @@ static void test_json(void **state)
     char *text = dump(ir_dump_json, &g);
     json_object *root = json_tokener_parse(text);
     if (!root) fail_msg("invalid JSON:\n%s", text);
-    assert_int_equal(json_object_get_int(get(root, "version")), 1);
+    assert_int_equal(json_object_get_int(get(root, "version")), 2);
+    json_object *npu = json_object_array_get_idx(get(root, "units"), 1);
+    assert_string_equal(json_object_get_string(get(npu, "name")), "npu0");
+    assert_string_equal(json_object_get_string(get(npu, "backend")), "npu-emu");
+    assert_string_equal(json_object_get_string(get(npu, "mem")), "host");
     assert_string_equal(json_object_get_string(get(root, "model")), "llama-tiny");
     assert_string_equal(json_object_get_string(get(root, "arch")), "llama");
     json_object *attrs = get(root, "attrs");
@@ -763,7 +791,8 @@ static void mixed_add(IrGraph *g) { g->nodes[find(g, "l0.mlp.down2")].dim[1] = 3
 static void full_rows(IrGraph *g) { g->nodes[find(g, "last")].dim[0] = IR_DIM_S; }
 static void ids_float(IrGraph *g) { g->nodes[0].dtype = IR_F32; }
 static void int8_weight(IrGraph *g) { g->nodes[1].dtype = IR_I8; }
-static void spaced_unit(IrGraph *g) { strcpy(g->units[1], "npu 0"); }
+static void spaced_unit(IrGraph *g) { strcpy(g->units[1].name, "npu 0"); }
+static void odd_unit_attr(IrGraph *g) { ir_unit_set_int(&g->units[1], "gflops", 3); }
 
 static void test_verify_errors(void **state)
 {
@@ -792,7 +821,8 @@ static void test_verify_errors(void **state)
     expect_verify(full_rows, tu_fmt("node %%%d (last): last_rows: result is [S,64], expected [R,64]", last));
     expect_verify(ids_float, "node %0 (ids): input: dtype is f32, expected i32");
     expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16 or bf16");
-    expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a word of [A-Za-z0-9_.-]");
+    expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a C identifier");
+    expect_verify(odd_unit_attr, "graph: unit 'npu0': attribute 'gflops' is int, expected float");
 }
 
 static void test_verify_gqa_message_in_parse(void **state)
@@ -802,13 +832,14 @@ static void test_verify_gqa_message_in_parse(void **state)
     build_model(&g);
     ir_set_int(&g.nodes[find(&g, "l0.attn")], "kv_heads", 3);
     char *text = ir_print_str(&g);
+    int att = find(&g, "l0.attn");
     ir_graph_free(&g);
     char err[512] = "";
     assert_int_equal(ir_parse(&g, text, "m.ir", err, sizeof err), -1);
     int line = 1;
     for (const char *p = text; p < strstr(text, "\"l0.attn\""); p++) line += *p == '\n';
     assert_string_equal(err, tu_fmt("m.ir:%d: error: node %%%d (l0.attn): attention: heads 4 is not a multiple of "
-                                    "kv_heads 3", line, line - 7));
+                                    "kv_heads 3", line, att));
     free(text);
 }
 

@@ -55,7 +55,19 @@ static void test_fuse(void **state) { check_pass("fuse", "fuse"); }
 static void test_dce(void **state) { check_pass("dce", "dce"); }
 static void test_place(void **state) { check_pass("place", "place"); }
 static void test_transfers(void **state) { check_pass("transfers", "transfers"); }
+/* Units in one memory space (cpu0 and npu0 on "host") need no copies. */
+static void test_transfers_shared(void **state) { check_pass("transfers-shared", "transfers"); }
 static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
+
+/* Placement by op kind (host-split: attention on cpu0, the rest on gpu0)
+ * and copies only between memory spaces: q, k, v to the host, attention's
+ * result back, per layer. */
+static void test_place_split(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/place.in.ir --passes=place,transfers --target %s/targets/host-split.xml",
+                        tu_hetc(), tu_src(), tu_src()),
+                 "place-split.out.ir");
+}
 static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "memplan"); }
 static void test_group(void **state) { check_pass("group", "group"); }
 
@@ -108,7 +120,7 @@ static void expect_opt_error(const char *file, const char *passes, const char *w
     free(out);
 }
 
-#define HDR "hetc-ir 1\ngraph \"m\" arch=\"llama\"\n"
+#define HDR "hetc-ir 2\ngraph \"m\" arch=\"llama\"\n"
 
 static void test_requires(void **state)
 {
@@ -126,7 +138,7 @@ static void test_requires(void **state)
 static void test_order(void **state)
 {
     expect_opt_error("fuse.in.ir", "lower", "fuse.in.ir: error: pass 'lower' has already run");
-    expect_opt_error(HDR "passes lower place\nunits cpu0\n", "dce",
+    expect_opt_error(HDR "passes lower place\nunit cpu0 kind=cpu backend=c mem=host\n", "dce",
                      "bad.ir: error: pass 'dce' cannot run after pass 'place' "
                      "(passes run in the order of --list-passes)");
     expect_opt_error("group.in.ir", "memplan,group",
@@ -144,14 +156,14 @@ static void test_order(void **state)
  * read, naming the line (before, passes overflowed buffers or aborted). */
 static void test_invalid_input(void **state)
 {
-    expect_opt_error(HDR "passes lower place\nunits cpu0\n%0 = input() : [S] i32 @-1 \"ids\"\n", "transfers",
+    expect_opt_error(HDR "passes lower place\nunit cpu0 kind=cpu backend=c mem=host\n%0 = input() : [S] i32 @-1 \"ids\"\n", "transfers",
                      "bad.ir:5: error: node %0 (ids): input: no unit, but pass 'place' has run");
-    expect_opt_error(HDR "passes lower place transfers group\nunits cpu0\n"
-                         "%0 = input() group=3 : [S] i32 @-1 \"ids\" unit=0\n",
+    expect_opt_error(HDR "passes lower place transfers group\nunit cpu0 kind=cpu backend=c mem=host\n"
+                         "%0 = input() group=3 : [S] i32 @-1 \"ids\" unit=cpu0\n",
                      "memplan", "bad.ir:5: error: node %0 (ids): input: group 3 is not a node from %0 to %0");
-    expect_opt_error(HDR "attr max_chunk=16.5\npasses lower place transfers\nunits cpu0\n", "memplan",
+    expect_opt_error(HDR "attr max_chunk=16.5\npasses lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n", "memplan",
                      "bad.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536");
-    expect_opt_error(HDR "passes lower place transfers\nunits cpu0\n", "memplan",
+    expect_opt_error(HDR "passes lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n", "memplan",
                      "bad.ir: error: memplan: the graph has no max_chunk attribute");
 }
 
@@ -160,14 +172,14 @@ static void test_invalid_input(void **state)
 static void test_memplan_too_large(void **state)
 {
     char *text = malloc(1 << 16);
-    int len = snprintf(text, 1 << 16, HDR "attr max_chunk=65536\npasses lower place transfers\nunits cpu0\n"
-                                          "%%0 = input() : [S] i32 @-1 \"ids\" unit=0\n"
-                                          "%%1 = weight() name=\"t\" : [8,4294967296] f32 @-1 \"t\" unit=0\n");
+    int len = snprintf(text, 1 << 16, HDR "attr max_chunk=65536\npasses lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n"
+                                          "%%0 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n"
+                                          "%%1 = weight() name=\"t\" : [8,4294967296] f32 @-1 \"t\" unit=cpu0\n");
     for (int k = 0; k < 65; k++)
-        len += snprintf(text + len, (1 << 16) - len, "%%%d = embed(%%0, %%1) : [S,4294967296] f32 @-1 \"e%d\" unit=0\n",
+        len += snprintf(text + len, (1 << 16) - len, "%%%d = embed(%%0, %%1) : [S,4294967296] f32 @-1 \"e%d\" unit=cpu0\n",
                         2 + k, k);
     for (int k = 1, sum = 2; k < 65; k++, sum = 66 + k - 1)
-        len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=0\n",
+        len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=cpu0\n",
                         66 + k, sum, 2 + k, k);
     expect_opt_error(text, "memplan",
                      "bad.ir: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than "
@@ -180,7 +192,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lower_llama), cmocka_unit_test(test_lower_qwen2), cmocka_unit_test(test_fuse),
         cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
-        cmocka_unit_test(test_memplan),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
+        cmocka_unit_test(test_memplan),
+        cmocka_unit_test(test_place_split),
+        cmocka_unit_test(test_transfers_shared),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_memplan_too_large),
