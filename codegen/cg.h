@@ -38,6 +38,10 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen);
 /* Writes len bytes to DIR/NAME; errors name the path. */
 int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen);
+/* The KV cache of a unit: cache_off[i] of each attention node i on it
+ * (first float of its layer's slot, per token); the attention nodes of one
+ * layer in different plans share the slot. Returns floats per token. */
+int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off);
 /* Index of weight node id among the graph's weight nodes. */
 int cg_weight_index(const IrGraph *g, int id);
 
@@ -51,6 +55,7 @@ typedef struct {
     int64_t kv_floats;          /* K (or V) floats per token of the cpu unit's layers */
     int nweights;
     int last_layer;             /* layer of the last emitted node, for section comments */
+    int plan;                   /* the plan being written */
     int cpu;                    /* the host unit */
     CgCl *cl;                   /* plan of the opencl unit, NULL without one */
     int cl_unit;                /* its index in g->units, -1 without one */

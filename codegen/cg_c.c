@@ -125,8 +125,8 @@ static void emit_call(Emit *e, const IrNode *n)
     int64_t w = cols(n);
     switch (n->op) {
     case IR_OP_EMBED:
-        fprintf(f, "    rt_embed(pool, t%d, %s, %s, ids, S, %" PRId64 ");\n", n->id, ref(e, n->in[1], a),
-                rt_dtype[e->g->nodes[n->in[1]].dtype], w);
+        fprintf(f, "    rt_embed(pool, t%d, %s, %s, ids, %s, %" PRId64 ");\n", n->id, ref(e, n->in[1], a),
+                rt_dtype[e->g->nodes[n->in[1]].dtype], rows, w);
         break;
     case IR_OP_RMSNORM:
         fprintf(f, "    rt_rmsnorm(pool, t%d, %s, %s, %s, %" PRId64 ", %.9gf);\n", n->id, ref(e, n->in[0], a),
@@ -149,6 +149,9 @@ static void emit_call(Emit *e, const IrNode *n)
                 n->id, ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c), e->cache_off[n->id],
                 e->cache_off[n->id], ir_attr_int(n, "heads"), ir_attr_int(n, "kv_heads"), ir_attr_int(n, "head_dim"),
                 ir_attr_float(n, "scale"), ir_attr_int(n, "window"));
+        if (n->dim[0] != IR_DIM_S)  /* a chunk plan: the padding rows are masked */
+            fprintf(f, "    if (S < %s) memset(t%d + (size_t)S * %" PRId64 ", 0, (size_t)(%s - S) * %" PRId64 " * sizeof(float));\n",
+                    rows, n->id, w, rows, w);
         break;
     case IR_OP_SILU:
         fprintf(f, "    rt_silu(pool, t%d, %s, (int64_t)%s * %" PRId64 ");\n", n->id, ref(e, n->in[0], a), rows, w);
@@ -220,30 +223,92 @@ static int cpu_kernels(const Emit *e)
     return 0;
 }
 
-static void emit_forward(Emit *e, const char *unit)
+/* The C name of plan p: "plan_" and its name with '-' as '_'. */
+static const char *plan_fn(const IrPlan *p, char buf[48])
+{
+    snprintf(buf, 48, "plan_%s", p->name);
+    for (char *c = buf; *c; c++)
+        if (*c == '-' || *c == '.') *c = '_';
+    return buf;
+}
+
+static void emit_plan(Emit *e, int p, const char *unit)
 {
     FILE *f = e->f;
-    fprintf(f,
-            "/* One step on unit %s: S tokens (ids) at cache position P = m->pos;\n"
-            " * logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB]. */\n"
-            "static RtStatus forward(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n"
-            "    if (S < 1 || S > MODEL_MAX_CHUNK || (R != 1 && R != S)) {\n"
-            "        rt_set_error(\"forward: %%d tokens, %%d logit rows (at most %%d tokens, 1 or all rows)\", S, R,\n"
-            "                     MODEL_MAX_CHUNK);\n"
-            "        return RT_ERR_ARG;\n    }\n"
-            "    if (m->pos + S > m->ctx) {\n"
-            "        rt_set_error(\"forward: %%d tokens at position %%d do not fit the context of %%d\", S, m->pos, m->ctx);\n"
-            "        return RT_ERR_ARG;\n    }\n"
-            "    for (int s = 0; s < S; s++)\n"
-            "        if (ids[s] < 0 || ids[s] >= MODEL_VOCAB) {\n"
-            "            rt_set_error(\"forward: token id %%d is out of range (vocab %%d)\", (int)ids[s], MODEL_VOCAB);\n"
-            "            return RT_ERR_ARG;\n        }\n"
-            "    const int P = m->pos;\n%s%s\n", unit,
-            cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
+    const IrPlan *pl = &e->g->plans[p];
+    char fn[48];
+    e->plan = p;
+    fprintf(f, "/* Plan %s (%s, ", pl->name, ir_plan_kind_name(pl->kind));
+    if (pl->kind == IR_PLAN_CHUNK) fprintf(f, "static: %lld rows", (long long)pl->s_max);
+    else fprintf(f, "%lld..%lld tokens", (long long)pl->s_min, (long long)pl->s_max);
+    fprintf(f, ") on unit %s: S tokens (ids) at cache position P = m->pos;\n"
+               " * logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB].", unit);
+    if (pl->kind == IR_PLAN_CHUNK)
+        fprintf(f, "\n * Every shape is static; with S < %lld the rows from S on are padding (masked:\n"
+                   " * attention leaves them out of the cache and zeroes them).", (long long)pl->s_max);
+    fprintf(f, " */\nstatic RtStatus %s(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n"
+               "    const int P = m->pos;\n", plan_fn(pl, fn));
+    if (pl->kind == IR_PLAN_CHUNK)
+        fprintf(f, "    if (S < %lld) {\n"
+                   "        memcpy(m->ids_pad, ids, (size_t)S * sizeof *ids);\n"
+                   "        memset(m->ids_pad + S, 0, (size_t)(%lld - S) * sizeof *ids);\n"
+                   "        ids = m->ids_pad;\n    }\n", (long long)pl->s_max, (long long)pl->s_max);
+    fprintf(f, "%s%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
             e->cl ? "    RtStatus st;\n" : "");
     e->last_layer = -1;
-    for (int i = 0; i < e->g->n; i++) emit_node(e, &e->g->nodes[i]);
+    for (int i = 0; i < e->g->n; i++)
+        if (e->g->nodes[i].plan == p) emit_node(e, &e->g->nodes[i]);
     fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
+}
+
+/* forward(): checks, then the plans a step of S tokens runs on (the rule
+ * of ir_plan_next in ir.h): the decode plan, or chunks, largest first,
+ * and the remainder on the flex plan or padded to the smallest chunk. */
+static void emit_forward(Emit *e)
+{
+    FILE *f = e->f;
+    const IrGraph *g = e->g;
+    fputs("/* One step: S tokens (ids) at cache position m->pos; logits of the last R rows\n"
+          " * (R == 1 or R == S) go to logits[R * MODEL_VOCAB]. It runs on the plans\n"
+          " * below by the prompt's length. */\n"
+          "static RtStatus forward(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n"
+          "    if (S < 1 || S > MODEL_MAX_CHUNK || (R != 1 && R != S)) {\n"
+          "        rt_set_error(\"forward: %d tokens, %d logit rows (at most %d tokens, 1 or all rows)\", S, R,\n"
+          "                     MODEL_MAX_CHUNK);\n"
+          "        return RT_ERR_ARG;\n    }\n"
+          "    if (m->pos + S > m->ctx) {\n"
+          "        rt_set_error(\"forward: %d tokens at position %d do not fit the context of %d\", S, m->pos, m->ctx);\n"
+          "        return RT_ERR_ARG;\n    }\n"
+          "    for (int s = 0; s < S; s++)\n"
+          "        if (ids[s] < 0 || ids[s] >= MODEL_VOCAB) {\n"
+          "            rt_set_error(\"forward: token id %d is out of range (vocab %d)\", (int)ids[s], MODEL_VOCAB);\n"
+          "            return RT_ERR_ARG;\n        }\n", f);
+    char fn[48];
+    int flex = -1, smallest = -1;
+    for (int p = 0; p < g->nplans; p++) {
+        const IrPlan *pl = &g->plans[p];
+        if (pl->kind == IR_PLAN_DECODE)
+            fprintf(f, "    if (S <= %lld) return %s(m, ids, S, R, logits);\n", (long long)pl->s_max, plan_fn(pl, fn));
+        if (pl->kind == IR_PLAN_FLEX) flex = p;
+        if (pl->kind == IR_PLAN_CHUNK && (smallest < 0 || pl->s_max < g->plans[smallest].s_max)) smallest = p;
+    }
+    fputs("    RtStatus st = RT_OK;\n    int done = 0;\n", f);
+    for (int p = g->nplans - 1; p >= 0; p--) {     /* chunk plans are in ascending size */
+        const IrPlan *pl = &g->plans[p];
+        if (pl->kind != IR_PLAN_CHUNK) continue;
+        long long C = (long long)pl->s_max;
+        fprintf(f, "    for (; st == RT_OK && S - done >= %lld; done += %lld)\n"
+                   "        st = %s(m, ids + done, %lld, R == 1 ? 1 : %lld, R == 1 ? logits : logits + (size_t)done * MODEL_VOCAB);\n",
+                C, C, plan_fn(pl, fn), C, C);
+    }
+    int rest = flex >= 0 ? flex : smallest;
+    if (rest >= 0) {
+        fprintf(f, "    if (st == RT_OK && done < S) /* the remainder, %s */\n"
+                   "        st = %s(m, ids + done, S - done, R == 1 ? 1 : S - done,\n"
+                   "                R == 1 ? logits : logits + (size_t)done * MODEL_VOCAB);\n",
+                flex >= 0 ? "on the flex plan" : "padded to the smallest chunk", plan_fn(&g->plans[rest], fn));
+    }
+    fputs("    return st;\n}\n\n", f);
 }
 
 static const char model_struct[] =
@@ -255,6 +320,7 @@ static const char model_struct[] =
     "    float *kc, *vc;             /* [ctx][MODEL_KV_FLOATS] keys and values of every layer */\n"
     "    float *scratch;             /* [threads][ctx] attention scores */\n"
     "    int ctx;                    /* context of this instance (<= MODEL_MAX_CTX) */\n"
+    "    int32_t ids_pad[MODEL_MAX_CHUNK]; /* the ids of a chunk, padded */\n"
     "    int pos;                    /* tokens in the cache */\n";
 
 static const char model_destroy[] =
@@ -307,15 +373,23 @@ static const char model_api[] =
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
     "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n};\n";
 
-static int64_t kv_offsets(const IrGraph *g, int unit, int *cache_off)
+int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off)
 {
     int64_t total = 0;
+    int *slot = malloc(((size_t)g->n + 1) * sizeof *slot);    /* cache id -> first float / ctx */
+    for (int i = 0; i < g->n; i++) slot[i] = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->op != IR_OP_ATTENTION || n->unit != unit) continue;
-        cache_off[i] = (int)total;
-        total += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+        int64_t id = ir_attr_int(n, "cache");
+        if (id < 0 || id >= g->n) IR_BUG("node %%%d: cache slot %lld", i, (long long)id);
+        if (slot[id] < 0) {
+            slot[id] = (int)total;
+            total += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+        }
+        cache_off[i] = slot[id];
     }
+    free(slot);
     return total;
 }
 
@@ -381,7 +455,12 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
 /* The host unit (that of the input ids) and the opencl unit, if any. */
 static void find_units(Emit *e)
 {
-    e->cpu = e->g->nodes[0].unit;
+    e->cpu = 0;
+    for (int i = 0; i < e->g->n; i++)
+        if (e->g->nodes[i].op == IR_OP_INPUT) {
+            e->cpu = e->g->nodes[i].unit;
+            break;
+        }
     e->cl_unit = -1;
     for (int u = 0; u < e->g->nunits; u++)
         if (strcmp(e->g->units[u].backend, "opencl") == 0) e->cl_unit = u;
@@ -397,7 +476,7 @@ static void emit_model_c(Emit *e)
     char t[2][2 * IR_NAME_LEN];
     fprintf(f, "/* model.c: %s (architecture %s), generated by hetc. One decoder step as\n"
                " * straight-line code; each kernel call names its IR node. */\n"
-               "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n\n#include \"model.h\"\n",
+               "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"model.h\"\n",
             cg_c_comment(e->g->model, t[0], sizeof t[0]), cg_c_comment(e->g->arch, t[1], sizeof t[1]));
     if (e->cl)
         fputs("#include \"hetc_rt_cl.h\"\n\n/* kernels.cl, in model_kernels.c */\nextern const char model_kernels_cl[];\n"
@@ -408,7 +487,8 @@ static void emit_model_c(Emit *e)
     fputs(model_struct, f);
     if (e->cl) cg_cl_fields(e);
     fputs("};\n\n", f);
-    emit_forward(e, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
+    for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
+    emit_forward(e);
     fputs(model_destroy, f);
     if (e->cl) cg_cl_destroy(e);
     fputs(model_destroy_cpu, f);
@@ -424,7 +504,7 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
 {
     Emit e = {.g = g, .o = o, .cache_off = calloc((size_t)g->n, sizeof(int))};
     find_units(&e);
-    e.kv_floats = kv_offsets(g, e.cpu, e.cache_off);
+    e.kv_floats = cg_kv_offsets(g, e.cpu, e.cache_off);
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     int ok = 0;
     if (e.kv_floats > INT32_MAX) {

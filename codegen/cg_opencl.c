@@ -12,10 +12,13 @@
  *   in forward() the arguments that do (S, P) and the enqueues, each under
  *   the comment of its IR node. Copies between the host and the unit are
  *   clEnqueueWriteBuffer / a blocking clEnqueueReadBuffer.
- * Decode steps (S <= SMALL_S) run each fusion group of pass 'group' as one
- * launch of the gemv family (RMSNorm, the group's linears and its epilogue:
- * residual add, SwiGLU, or RoPE with the KV store) at the group's anchor;
- * longer steps run the group's nodes one by one.
+ * The decode plan runs each fusion group of pass 'group' as one launch of
+ * the gemv family (RMSNorm, the group's linears and its epilogue: residual
+ * add, SwiGLU, or RoPE with the KV store) at the group's anchor, and
+ * split-K attention; the other plans (prefill chunks, flex) have no groups
+ * and run gemm and prefill attention. A linear whose rows are only known
+ * at run time (R rows of logits, or S of a flex plan) picks gemv or gemm
+ * by them.
  * Launch geometries follow the comments of each family in rt_kernels.cl.
  */
 #include "cg.h"
@@ -25,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SMALL_S = 8 };       /* steps of at most this many tokens use gemv and split-K attention */
+enum { SMALL_S = IR_DECODE_MAX };   /* rows up to which a linear uses gemv */
 /* Decode attention: a work-group per query row and chunk of keys. Up to
  * ATT_ALONE keys take one chunk (no combine launch); more are split in
  * chunks of ATT_SPLIT, at most ATT_MAX_CHUNKS of them. */
@@ -101,19 +104,13 @@ static void instance_name(char *out, size_t cap, const char *base, const char *c
     if (n == 0) snprintf(out + k, cap - k, "_f32");
 }
 
-/* Whether linear n needs a gemv of its own: not when a fusion group does its
- * decode steps (a linear of R rows still runs gemv for prefill steps that
- * keep few rows of logits). */
-static int own_gemv(const CgCl *cl, const IrNode *n)
-{
-    return cl->anchor[n->id] < 0 || n->dim[0] == IR_DIM_R;
-}
-
-/* The cl_kernel objects a node needs for its own launches, by op. */
+/* The cl_kernel objects a node needs for its own launches, by op; none for
+ * a member of a fusion group, which its group's launch computes. */
 static int kernels_of(const CgCl *cl, const IrNode *n)
 {
+    if (cl->anchor[n->id] >= 0) return 0;
     switch (n->op) {
-    case IR_OP_LINEAR: return own_gemv(cl, n) ? 2 : 1;     /* [gemv,] gemm */
+    case IR_OP_LINEAR: return 2;        /* gemv, gemm */
     case IR_OP_ATTENTION: return 4;     /* kv_store, attn_prefill, attn_decode, attn_combine */
     case IR_OP_EMBED:
     case IR_OP_RMSNORM:
@@ -259,6 +256,7 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
     cl->anchor = malloc((size_t)g->n * sizeof *cl->anchor);
     cl->group = malloc((size_t)g->n * sizeof *cl->group);
     plan_rope_fusion(g, unit, cl->fused);
+    cl->kv_floats = cg_kv_offsets(g, unit, cl->kv_off);
     for (int i = 0; i < g->n; i++) {
         const IrAttr *a = ir_attr(&g->nodes[i], "group");
         cl->anchor[i] = a && g->nodes[i].unit == unit ? (int)a->i : -1;
@@ -279,12 +277,10 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
             const char *vals[MAX_VALUES], *vals2[4] = {v2[0], v2[1], v2[2], v2[3]};
             for (int k = 0; k < MAX_VALUES; k++) vals[k] = v[k];
             if (cl->fused[i] == i) add_instance(cl, "rope_kv", vals2, 3);
-            else if (n->op != IR_OP_LINEAR || own_gemv(cl, n)) add_instance(cl, family_of(n->op), vals, nv);
+            else add_instance(cl, family_of(n->op), vals, nv);
             if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, 4);
             if (n->op == IR_OP_ATTENTION) {
                 add_instance(cl, "attention", vals2, 4);
-                cl->kv_off[i] = (int)cl->kv_floats;
-                cl->kv_floats += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
                 int64_t part = SMALL_S * ir_attr_int(n, "heads") * (ir_attr_int(n, "head_dim") + 2);
                 if (part > cl->part_floats) cl->part_floats = part;
             }
@@ -564,7 +560,7 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
         int second = n->op == IR_OP_ATTENTION && r > 0;
         const char *vals[MAX_VALUES];
         for (int i = 0; i < MAX_VALUES; i++) vals[i] = second && i < 4 ? v2[i] : v[i];
-        const char *role = roles[n->op][r + (n->op == IR_OP_LINEAR && !own_gemv(e->cl, n))];
+        const char *role = roles[n->op][r];
         int count = second ? 4 : n->op >= IR_OP_SILU && n->op <= IR_OP_ADD ? 0 : nv;
         if (strcmp(role, "gemm") == 0) count = 4;
         if (r == 0 && n->op == IR_OP_ATTENTION && e->cl->fused[n->id] == n->id) {
@@ -701,38 +697,38 @@ static void emit_gemm(const CgEmit *e, const IrNode *n, const char *rows, int k,
     run(e, in, k, "2", g, l, n);
 }
 
-/* A linear: gemv for few rows, else gemm; only gemm when its group does the
- * decode steps. */
+/* A linear: gemv for few rows, else gemm; decided here where the rows are
+ * known (the decode plan, a static chunk), else at run time. */
 static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int k, const char *in)
 {
-    if (!own_gemv(e->cl, n)) {
-        view_offset(e, n, k, 1, in);
-        emit_gemm(e, n, rows, k, in);
-        return;
-    }
     int64_t N = n->dim[1];
     int wg = e->cl->wg;
     char g[96], l[64], in2[16];
-    snprintf(in2, sizeof in2, "%s" BRANCH, in);
     view_offset(e, n, k, 2, in);
-    fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
-    set_int(e, in2, k, 5, rows);
-    snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, (N + 1) / 2));
-    snprintf(l, sizeof l, "(size_t[]){%d}", wg);
-    run(e, in2, k, "1", g, l, n);
-    fprintf(e->f, "%s    } else {\n", in);
-    emit_gemm(e, n, rows, k + 1, in2);
-    fprintf(e->f, "%s    }\n", in);
+    int decode = e->g->plans[n->plan].kind == IR_PLAN_DECODE;
+    int known = decode || (n->dim[0] != IR_DIM_S && n->dim[0] != IR_DIM_R);
+    int gemv = decode || (known && n->dim[0] <= SMALL_S);
+    snprintf(in2, sizeof in2, "%s%s", in, known ? "" : BRANCH);
+    if (!known) fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
+    if (!known || gemv) {
+        set_int(e, in2, k, 5, rows);
+        snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, (N + 1) / 2));
+        snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+        run(e, in2, k, "1", g, l, n);
+    }
+    if (!known) fprintf(e->f, "%s    } else {\n", in);
+    if (!known || !gemv) emit_gemm(e, n, rows, k + 1, in2);
+    if (!known) fprintf(e->f, "%s    }\n", in);
 }
 
-/* The decode launch of the group anchored at a, inside "if (S <= SMALL_S)". */
+/* The launch of the group anchored at a (in a decode plan). */
 static void emit_group(const CgEmit *e, int a)
 {
     const IrGraph *g = e->g;
     const Group *grp = &e->cl->group[a];
     const IrNode *out = &g->nodes[grp->out], *l0 = &g->nodes[grp->lin[0]];
     static const char *const what[] = {"", " + residual add", " -> swiglu", " -> rope of q and k, KV store"};
-    fprintf(e->f, BRANCH "    /* one launch: %s", grp->norm >= 0 ? "rmsnorm, " : "");
+    fprintf(e->f, "    {   /* one launch: %s", grp->norm >= 0 ? "rmsnorm, " : "");
     for (int l = 0; l < grp->nl; l++) fprintf(e->f, "%s%%%d %s", l ? ", " : "", grp->lin[l], g->nodes[grp->lin[l]].name);
     fprintf(e->f, "%s */\n", what[grp->epi]);
     char rb[24], g2[96], l[64];
@@ -757,6 +753,7 @@ static void emit_group(const CgEmit *e, int a)
     snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, pairs));
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     run_on(e, BRANCH, "kg", "1", g2, l, &g->nodes[a]);
+    fputs("    }\n", e->f);
 }
 
 static void emit_attention(const CgEmit *e, const IrNode *n, int k)
@@ -767,13 +764,12 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     int wg = e->cl->wg;
     int att_wg = wg < 16 * hd ? wg : (int)(16 * hd);
     char g[128], l[64];
-    /* The KV store (with the ropes when fused): decode steps of a fusion
-     * group do it in the group's launch. */
-    int grouped = e->cl->anchor[n->in[0]] >= 0;
-    const char *in = grouped ? BRANCH : "";
-    if (grouped) fprintf(f, "    if (S > %d) {     /* decode steps: the launch of group %%%d */\n", SMALL_S,
-                         e->cl->anchor[n->in[0]]);
-    if (e->cl->fused[n->id] == n->id) {
+    /* The KV store (with the ropes when fused), unless the launch of the
+     * fusion group that computes q did it. */
+    const char *in = "";
+    if (e->cl->anchor[n->in[0]] >= 0)
+        fprintf(f, "    /* q, k, v rotated and stored by the launch of group %%%d */\n", e->cl->anchor[n->in[0]]);
+    else if (e->cl->fused[n->id] == n->id) {
         set_int(e, in, k, 13, "S");
         set_int(e, in, k, 14, "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S, %" PRId64, hd / 2, heads + kvh);
@@ -785,14 +781,23 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
         run(e, in, k, "2", g, l, n);
     }
-    if (grouped) fprintf(f, "    }\n");
-    fprintf(f, "    if (S > %d) {\n", SMALL_S);
-    set_int(e, BRANCH, k + 1, 8, "S");
-    set_int(e, BRANCH, k + 1, 9, "P");
-    snprintf(g, sizeof g, "%d * (((size_t)S * %" PRId64 " + 15) / 16), %" PRId64, att_wg, group, kvh);
-    snprintf(l, sizeof l, "(size_t[]){%d, 1}", att_wg);
-    run(e, BRANCH, k + 1, "2", g, l, n);
-    fprintf(f, "    } else {\n");
+    if (e->g->plans[n->plan].kind != IR_PLAN_DECODE) {
+        set_int(e, "", k + 1, 8, "S");
+        set_int(e, "", k + 1, 9, "P");
+        snprintf(g, sizeof g, "%d * (((size_t)S * %" PRId64 " + 15) / 16), %" PRId64, att_wg, group, kvh);
+        snprintf(l, sizeof l, "(size_t[]){%d, 1}", att_wg);
+        run(e, "", k + 1, "2", g, l, n);
+        if (n->dim[0] != IR_DIM_S) {    /* a chunk plan: the padding rows are masked */
+            int64_t w = n->dim[1];
+            fprintf(f, "    if (S < %" PRId64 ") {\n        const float zero = 0;\n"
+                       "        if ((st = rt_cl_check(clEnqueueFillBuffer(m->cl.queue, m->%s_arena, &zero, sizeof zero, "
+                       "%" PRId64 " + (size_t)S * %" PRId64 ", (size_t)(%" PRId64 " - S) * %" PRId64 ", 0, NULL, NULL), "
+                       "\"%%%d %s\")) != RT_OK) return st;\n    }\n",
+                    n->dim[0], e->cl->unit->name, n->offset, w * 4, n->dim[0], w * 4, n->id, n->name);
+        }
+        return;
+    }
+    fprintf(f, "    {\n");
     if (window > 0)
         fprintf(f, "        int lo = P - %" PRId64 " + 1 > 0 ? P - %" PRId64 " + 1 : 0;\n", window, window);
     else
@@ -840,7 +845,7 @@ int cg_cl_owns(const CgEmit *e, const IrNode *n)
 {
     if (!e->cl) return 0;
     if (n->op == IR_OP_COPY) return on_unit(e, n) || e->g->nodes[n->in[0]].unit == e->cl->index;
-    return on_unit(e, n) && (kernels_of(e->cl, n) || e->cl->fused[n->id] >= 0 || e->cl->anchor[n->id] == n->id);
+    return on_unit(e, n);
 }
 
 /* The node's own launches (all steps, or the longer steps of a group
@@ -858,7 +863,7 @@ static void emit_node(const CgEmit *e, const IrNode *n, const char *in)
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     switch (n->op) {
     case IR_OP_EMBED:
-        snprintf(g, sizeof g, "%" PRId64 ", (size_t)S", (w + wg - 1) / wg * wg);
+        snprintf(g, sizeof g, "%" PRId64 ", (size_t)%s", (w + wg - 1) / wg * wg, rows);
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
         run(e, in, k, "2", g, l, n);
         break;
@@ -893,23 +898,7 @@ void cg_cl_node(const CgEmit *e, const IrNode *n)
         return;
     }
     int a = e->cl->anchor[n->id];
-    int own = e->cl->kernel[n->id] >= 0;
-    if (a < 0) {
-        emit_node(e, n, "");
-    } else if (a == n->id) {
-        fprintf(e->f, "    if (S <= %d) {\n", SMALL_S);
-        emit_group(e, a);
-        if (own) {
-            fprintf(e->f, "    } else {\n");
-            emit_node(e, n, BRANCH);
-        }
-        fprintf(e->f, "    }\n");
-        if (!own) emit_node(e, n, "");
-    } else if (own) {
-        fprintf(e->f, "    if (S > %d) {     /* decode steps: the launch of group %%%d */\n", SMALL_S, a);
-        emit_node(e, n, BRANCH);
-        fprintf(e->f, "    }\n");
-    } else {
-        emit_node(e, n, "");
-    }
+    if (a == n->id) emit_group(e, a);
+    else if (a >= 0) fprintf(e->f, "    /* computed by the launch of group %%%d */\n", a);
+    else emit_node(e, n, "");
 }

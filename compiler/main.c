@@ -3,7 +3,7 @@
  *   hetc synth --preset NAME -o DIR [--dtype T] [--seed N] [--old-keys] [--shards N] [--tie 0|1] [--head-dim N]
  *   hetc inspect MODEL [--ir [--format text|json|dot]]
  *   hetc compile MODEL --target TARGET.xml -o OUT_DIR [options]
- *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]
+ *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml] [--chunk C,..] [--remainder pad|flex]
  *   hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]
  *   hetc tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]
  *   hetc detokenize MODEL ID... [--skip-special]
@@ -274,11 +274,36 @@ static int parse_dtype(const char *v, int *dt)
     return 0;
 }
 
+/* --chunk C[,C2..]: up to IR_MAX_PLANS - 2 sizes in 1..IR_MAX_CHUNK. */
+static int parse_chunks(const char *v, int *sizes, int *n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long x;
+        if (*n == IR_MAX_PLANS - 2) return die("--chunk: at most %d sizes", IR_MAX_PLANS - 2);
+        if (parse_int(t, "--chunk", 1, IR_MAX_CHUNK, &x)) return 1;
+        sizes[(*n)++] = (int)x;
+    }
+    if (*n == 0) return die("--chunk: '%s' lists no size", v);
+    return 0;
+}
+
+static int parse_remainder(const char *v, int *r)
+{
+    if (strcmp(v, "pad") == 0) *r = PASS_REMAINDER_PAD;
+    else if (strcmp(v, "flex") == 0) *r = PASS_REMAINDER_FLEX;
+    else return die("--remainder: '%s' is not pad or flex", v);
+    return 0;
+}
+
 static int cmd_compile(int argc, char **argv)
 {
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
-    int wdt = -1, no_tokenizer = 0;
+    int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
@@ -286,6 +311,8 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--ctx"))) { if (parse_int(v, "--ctx", 1, 1 << 24, &ctx)) return 1; }
         else if ((v = opt(argc, argv, &i, "--max-chunk"))) { if (parse_int(v, "--max-chunk", 1, 8192, &chunk)) return 1; }
         else if ((v = opt(argc, argv, &i, "--threads"))) { if (parse_int(v, "--threads", 0, 1024, &threads)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
@@ -293,7 +320,8 @@ static int cmd_compile(int argc, char **argv)
     }
     if (!dir || !target_path || !out)
         return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
-                   "[--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer] [--print-after=PASS|all]");
+                   "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
+                   "[--no-tokenizer] [--print-after=PASS|all]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
@@ -306,9 +334,12 @@ static int cmd_compile(int argc, char **argv)
     c.weight_dtype = wdt;
     c.max_chunk = (int)chunk;
     c.ctx = (int)ctx;
+    c.chunks = chunks;
+    c.nchunks = nchunks;
+    c.remainder = remainder;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
-    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,place,transfers,group,memplan", print_after, stdout) ? die("%s", diag.msg) : 0;
+    int rc = pass_run_pipeline(&g, &c, "all", print_after, stdout) ? die("%s", diag.msg) : 0;
     double t1 = now();
     void *tok = NULL;
     size_t tok_bytes = 0;
@@ -334,8 +365,11 @@ static int cmd_compile(int argc, char **argv)
 static int cmd_opt(int argc, char **argv)
 {
     const char *file = NULL, *passes = NULL, *print_after = NULL, *target_path = NULL, *v;
+    int chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--passes"))) passes = v;
+        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if (strcmp(argv[i], "--list-passes") == 0) {
@@ -347,7 +381,9 @@ static int cmd_opt(int argc, char **argv)
         } else if (argv[i][0] == '-') return die("opt: unknown option '%s'", argv[i]);
         else file = argv[i];
     }
-    if (!file || !passes) return die("usage: hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml]");
+    if (!file || !passes)
+        return die("usage: hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml] [--chunk C[,C2..]] "
+                   "[--remainder pad|flex]");
     char err[FE_ERR_LEN];
     FeTarget target;
     if (target_path && fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
@@ -362,7 +398,8 @@ static int cmd_opt(int argc, char **argv)
     }
     free(text);
     PassDiag diag = {0};
-    PassCtx c = {.target = target_path ? &target : NULL, .weight_dtype = -1, .diag = &diag};
+    PassCtx c = {.target = target_path ? &target : NULL, .weight_dtype = -1, .chunks = chunks, .nchunks = nchunks,
+                 .remainder = remainder, .diag = &diag};
     if (pass_run_pipeline(&g, &c, passes, print_after, stdout)) rc = die("%s: error: %s", file, diag.msg);
     else if (!print_after) ir_print(stdout, &g);
     ir_graph_free(&g);
@@ -585,9 +622,11 @@ static void usage(void)
     fputs("usage: hetc COMMAND ...\n"
           "  synth    --preset NAME -o DIR      write a random-weight model of a real shape\n"
           "  inspect  MODEL [--ir [--format text|json|dot]]\n"
-          "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--weight-dtype f32|f16|bf16]\n"
-          "           [--threads N] [--no-tokenizer] [--print-after=PASS|all]\n"
-          "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] | --list-passes\n"
+          "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--chunk C[,C2..]]\n"
+          "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
+          "           [--print-after=PASS|all]\n"
+          "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
+          "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
           "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",

@@ -16,10 +16,18 @@
  *   unit cpu0 kind=cpu backend=c mem=host threads=0
  *   unit gpu0 kind=gpu backend=opencl mem=gpu0 wg=64 tile=16 gflops=500.0
  *   arena 344064 0              (bytes per unit, after memplan)
- *   %0 = input() : [S] i32 @-1 "ids"
- *   %1 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens"
- *   %2 = embed(%0, %1) : [S,64] f32 @-1 "embed" unit=gpu0 offset=0
+ *   %0 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens" unit=gpu0
  *   ...
+ *   plan decode kind=decode s=1..8
+ *   %20 = input() : [S] i32 @-1 "ids" unit=cpu0
+ *   %21 = embed(%22, %0) : [S,64] f32 @-1 "embed" unit=gpu0 offset=0
+ *   ...
+ *   plan prefill-32 kind=chunk s=32
+ *   %60 = input() : [32] i32 @-1 "ids" unit=cpu0
+ *   ...
+ *
+ * A 'plan' line opens the section of that plan's nodes (after pass chunk;
+ * before it there are no plans and the nodes are one step with symbolic S).
  *
  * Units are objects: a name (a C identifier, which nodes use: unit=gpu0),
  * a kind (cpu, gpu, npu), the backend that compiles for it (c, opencl,
@@ -38,6 +46,10 @@
  *              at or after this one, in its own group, on the same unit;
  *   memplan    the only pass that sets offsets and arena sizes: one arena
  *              size per unit.
+ *   chunk      plans: shared constants (weights, tables) first, with no
+ *              plan; then each plan's nodes, in plan order, with operands
+ *              in their own plan or shared; one input and one output per
+ *              plan; no S in a chunk plan's shapes (static).
  * The graph attribute max_chunk, where present, is an int in
  * 1..IR_MAX_CHUNK, and no result has more than 2^48 elements at S = R =
  * max_chunk.
@@ -69,6 +81,8 @@ enum {
     IR_MAX_GRAPH_ATTRS = 32,
     IR_MAX_UNITS = 8,
     IR_MAX_UNIT_ATTRS = 16,
+    IR_MAX_PLANS = 8,
+    IR_DECODE_MAX = 8,      /* most tokens of a step of the decode plan */
     IR_NAME_LEN = 96,
     IR_MAX_CHUNK = 65536,
     IR_SHAPE_LEN = 96,      /* room for any shape as ir_shape_str writes it */   /* bound on the graph attribute max_chunk */
@@ -105,9 +119,22 @@ typedef struct {
     IrDtype dtype;              /* of the result */
     int layer;                  /* decoder layer, -1 outside the layers */
     char name[IR_NAME_LEN];     /* readable origin, e.g. "l3.attn.q" */
+    int plan;                   /* index in IrGraph.plans, -1: shared by every plan (or no plans yet) */
     int unit;                   /* index in IrGraph.units after 'place', else -1 */
     int64_t offset;             /* byte offset in its unit's arena after 'memplan', else -1 */
 } IrNode;
+
+/* Plans (pass 'chunk'): one graph per static shape. A step of S tokens
+ * runs on plan 'decode' when S <= its s_max; else as chunks, largest
+ * first while at least C tokens are left, then the remainder d on plan
+ * 'flex' if there is one, else padded (masked rows) to the smallest chunk. */
+typedef enum { IR_PLAN_DECODE, IR_PLAN_CHUNK, IR_PLAN_FLEX, IR_PLAN_KIND_COUNT } IrPlanKind;
+
+typedef struct {
+    char name[24];              /* "decode", "prefill-32", "flex" */
+    IrPlanKind kind;
+    int64_t s_min, s_max;       /* tokens of one step; a chunk plan is static: s_min == s_max == C */
+} IrPlan;
 
 typedef struct {
     char model[IR_NAME_LEN];    /* model name (directory base name) */
@@ -117,6 +144,8 @@ typedef struct {
     char passes[160];           /* names of the passes run so far, in order, space separated */
     int nunits;
     IrUnit units[IR_MAX_UNITS]; /* the target's units, after 'place' */
+    int nplans;                 /* 0 before pass 'chunk': the nodes are one step with symbolic S */
+    IrPlan plans[IR_MAX_PLANS];
     int narena;                 /* entries of arena[]: one per unit after memplan, else 0 */
     int64_t arena[IR_MAX_UNITS];/* bytes of each unit's activation arena */
     IrNode *nodes;              /* [n] in topological order */
@@ -152,6 +181,14 @@ void ir_graph_set_int(IrGraph *g, const char *key, int64_t v);
 void ir_graph_set_float(IrGraph *g, const char *key, double v);
 int64_t ir_graph_int(const IrGraph *g, const char *key, int64_t dflt);
 double ir_graph_float(const IrGraph *g, const char *key, double dflt);
+/* Plans: kind names ("decode", "chunk", "flex"), the plan a step of
+ * 'left' tokens runs next (the rule above; *rows: the tokens it takes, its
+ * static size when padded in *padded, else the same), -1 without plans. */
+const char *ir_plan_kind_name(IrPlanKind k);
+int ir_plan_kind_from_name(const char *name);
+int ir_plan_next(const IrGraph *g, int64_t left, int first, int64_t *rows, int64_t *padded);
+/* The most tokens one step of node n's plan has (max_chunk without plans). */
+int64_t ir_plan_rows(const IrGraph *g, const IrNode *n);
 /* Unit attribute key: the int, float or string value, or dflt when absent. */
 int64_t ir_unit_int(const IrUnit *u, const char *key, int64_t dflt);
 double ir_unit_float(const IrUnit *u, const char *key, double dflt);
@@ -194,11 +231,12 @@ void ir_dump_dot(FILE *f, const IrGraph *g);
  * "graph: ..." in err. */
 int ir_verify(const IrGraph *g, char *err, size_t errlen);
 /* Where ir_verify_at found a fault: the node's index, or -1 for the graph,
- * and then the directive line it concerns: "units", "arena", "attr" or
- * "passes". */
+ * and then the directive line it concerns: "units", "arena", "attr",
+ * "passes" or "plan" (with the plan's index). */
 typedef struct {
     int node;
     const char *line;
+    int plan;           /* line "plan": the plan's index, -1 for the first plan line */
 } IrFault;
 int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen);
 

@@ -150,6 +150,7 @@ int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t 
     n->dtype = dtype;
     n->layer = layer;
     copy_str(n->name, sizeof n->name, name, "node name");
+    n->plan = -1;
     n->unit = -1;
     n->offset = -1;
     return g->n++;
@@ -245,6 +246,54 @@ const char *ir_shape_str(const IrNode *n, char buf[IR_SHAPE_LEN])
     }
     snprintf(buf + k, IR_SHAPE_LEN - k, "]");
     return buf;
+}
+
+/* ---- plans ---- */
+
+static const char *const plan_kinds[IR_PLAN_KIND_COUNT] = {"decode", "chunk", "flex"};
+
+const char *ir_plan_kind_name(IrPlanKind k)
+{
+    if ((int)k < 0 || k >= IR_PLAN_KIND_COUNT) IR_BUG("bad plan kind %d", (int)k);
+    return plan_kinds[k];
+}
+
+int ir_plan_kind_from_name(const char *name)
+{
+    for (int k = 0; k < IR_PLAN_KIND_COUNT; k++)
+        if (strcmp(plan_kinds[k], name) == 0) return k;
+    return -1;
+}
+
+int ir_plan_next(const IrGraph *g, int64_t left, int first, int64_t *rows, int64_t *padded)
+{
+    int best = -1, flex = -1, pad = -1;
+    for (int p = 0; p < g->nplans; p++) {
+        const IrPlan *pl = &g->plans[p];
+        if (pl->kind == IR_PLAN_DECODE && first && left <= pl->s_max) {
+            *rows = *padded = left;
+            return p;
+        }
+        if (pl->kind == IR_PLAN_FLEX) flex = p;
+        if (pl->kind != IR_PLAN_CHUNK) continue;
+        if (pl->s_max <= left && (best < 0 || pl->s_max > g->plans[best].s_max)) best = p;
+        if (pl->s_max >= left && (pad < 0 || pl->s_max < g->plans[pad].s_max)) pad = p;
+    }
+    if (best >= 0) {
+        *rows = *padded = g->plans[best].s_max;
+        return best;
+    }
+    int p = flex >= 0 ? flex : pad;
+    if (p < 0) return -1;
+    *rows = left;
+    *padded = p == flex ? left : g->plans[p].s_max;
+    return p;
+}
+
+int64_t ir_plan_rows(const IrGraph *g, const IrNode *n)
+{
+    if (n->plan >= 0 && n->plan < g->nplans) return g->plans[n->plan].s_max;
+    return ir_graph_int(g, "max_chunk", 1);
 }
 
 /* ---- units ---- */

@@ -4,6 +4,9 @@
  * OpenBLAS for matrix products. It keeps a KV cache so a prompt can be fed
  * in pieces like the generated program does. Tests compare it with the
  * transformers reference; calibration will run it over sample text.
+ * A graph with plans (pass chunk) runs a step the way the generated program
+ * does: the decode plan, or chunks and a remainder (flex, or padded with
+ * masked rows), by ir_plan_next.
  * Simplicity over speed: buffers are allocated per step. Every allocation
  * is checked: a size that overflows or memory that is not there is an
  * error naming what was being allocated.
@@ -117,10 +120,11 @@ IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, ch
         if (n->op != IR_OP_ATTENTION) continue;
         int64_t kvdim = ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
         int slot = (int)ir_attr_int(n, "cache");
-        if (it->kc[slot]) {
+        if (it->kc[slot] && n->plan < 0) {
             ok = fail(err, errlen, "node %%%d: cache slot %d is taken by another attention", i, slot) == 0;
             break;
         }
+        if (it->kc[slot]) continue;     /* the same layer in another plan: one cache */
         size_t elems;
         if (kvdim <= 0 || __builtin_mul_overflow((size_t)ctx, (size_t)kvdim, &elems)) {
             ok = fail(err, errlen, "node %%%d: KV cache of %d tokens x %lld values", i, ctx, (long long)kvdim) == 0;
@@ -232,7 +236,9 @@ static void run_elementwise(IrOp op, float *out, const float *a, const float *b,
     }
 }
 
-static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, float *out)
+/* One node over S rows, of which the first 'valid' are real tokens (the
+ * rest pad a chunk: attention leaves them out of the cache, and zero). */
+static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, int valid, float *out)
 {
     const float *a = n->nin > 0 ? it->val[n->in[0]] : NULL, *b = n->nin > 1 ? it->val[n->in[1]] : NULL;
     int cols = n->ndim > 1 ? (int)n->dim[1] : 1;
@@ -249,22 +255,22 @@ static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, f
     case IR_OP_ROPE:
         run_rope(out, a, b, S, (int)ir_attr_int(n, "heads"), (int)ir_attr_int(n, "head_dim"), it->pos);
         break;
-    case IR_OP_ATTENTION: run_attention(it, n, out, a, b, it->val[n->in[2]], S); break;
+    case IR_OP_ATTENTION: run_attention(it, n, out, a, b, it->val[n->in[2]], valid); break;
     default: run_elementwise(n->op, out, a, b, ir_numel(n, S, S)); break;
     }
 }
 
-int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen)
+/* Runs the nodes of plan 'plan' (-1: a graph without plans) on S rows, the
+ * first 'valid' of them real; their logits go to logits[valid * vocab]. */
+static int run_plan(IrInterp *it, int plan, const int32_t *ids, int S, int valid, float *logits, char *err,
+                    size_t errlen)
 {
     const IrGraph *g = it->g;
-    if (S <= 0 || S > it->ctx - it->pos)
-        return fail(err, errlen, "%d tokens at position %d do not fit the context of %d", S, it->pos, it->ctx);
     int vocab = (int)ir_graph_int(g, "vocab", 0);
-    for (int s = 0; s < S; s++)
-        if (ids[s] < 0 || ids[s] >= vocab) return fail(err, errlen, "token id %d is out of range (vocab %d)", ids[s], vocab);
     const float *result = NULL;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
+        if (n->plan != plan && n->plan >= 0) continue;
         switch (n->op) {
         case IR_OP_WEIGHT: continue;
         case IR_OP_INPUT: it->val[i] = NULL; continue;
@@ -277,11 +283,35 @@ int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char 
         free(it->own[i]);
         it->own[i] = alloc_array((size_t)ir_numel(n, S, S), sizeof(float), n->name, err, errlen);
         if (!it->own[i]) return -1;
-        run_node(it, n, ids, S, it->own[i]);
+        run_node(it, n, ids, S, valid, it->own[i]);
         it->val[i] = it->own[i];
     }
     if (!result) return fail(err, errlen, "the graph has no output");
-    memcpy(logits, result, (size_t)S * vocab * sizeof(float));
-    it->pos += S;
+    memcpy(logits, result, (size_t)valid * vocab * sizeof(float));
+    it->pos += valid;
+    return 0;
+}
+
+int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen)
+{
+    const IrGraph *g = it->g;
+    if (S <= 0 || S > it->ctx - it->pos)
+        return fail(err, errlen, "%d tokens at position %d do not fit the context of %d", S, it->pos, it->ctx);
+    int vocab = (int)ir_graph_int(g, "vocab", 0);
+    for (int s = 0; s < S; s++)
+        if (ids[s] < 0 || ids[s] >= vocab) return fail(err, errlen, "token id %d is out of range (vocab %d)", ids[s], vocab);
+    if (g->nplans == 0) return run_plan(it, -1, ids, S, S, logits, err, errlen);
+    for (int done = 0; done < S;) {
+        int64_t rows, padded;
+        int p = ir_plan_next(g, S - done, done == 0, &rows, &padded);
+        if (p < 0) return fail(err, errlen, "no plan takes %d tokens", S - done);
+        int32_t *pad = alloc_array((size_t)padded, sizeof *pad, "padded ids", err, errlen);
+        if (!pad) return -1;
+        memcpy(pad, ids + done, (size_t)rows * sizeof *pad);
+        int rc = run_plan(it, p, pad, (int)padded, (int)rows, logits + (size_t)done * vocab, err, errlen);
+        free(pad);
+        if (rc) return -1;
+        done += (int)rows;
+    }
     return 0;
 }

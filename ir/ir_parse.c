@@ -29,6 +29,7 @@ typedef struct {
     int graph_line;         /* line of the 'graph' line */
     int dir_line[3];        /* line of each directive (directives[]), 0 if absent */
     int unit_line;          /* line of the first 'unit' line, 0 if none */
+    int plan_line[IR_MAX_PLANS];    /* line of each 'plan' line */
     int *node_line;         /* [cap] line of each node */
     int cap;
     char *err;              /* the caller's message buffer */
@@ -288,19 +289,19 @@ static int parse_passes(Parser *P, IrGraph *g)
     return 0;
 }
 
-/* key=WORD, key being the expected one. */
-static int read_word_field(Parser *P, const char *key, char *buf, size_t size)
+/* key=WORD, key being the expected one, in a 'line' line. */
+static int read_word_field(Parser *P, const char *line, const char *key, char *buf, size_t size)
 {
     char word[16];
     skip_ws(P);
     const char *start = P->p;
     if (scan(P, is_key_char, word, sizeof word) <= 0 || strcmp(word, key) != 0 || !accept(P, '=')) {
         P->p = start;
-        return fail(P, "expected '%s=' in the unit line, found %s", key, found(P));
+        return fail(P, "expected '%s=' in the %s line, found %s", key, line, found(P));
     }
     int len = scan(P, is_word_char, buf, size);
-    if (len < 0) return fail(P, "unit %s longer than %zu bytes", key, size - 1);
-    if (len == 0) return fail(P, "bad unit %s %s", key, found(P));
+    if (len < 0) return fail(P, "%s %s longer than %zu bytes", line, key, size - 1);
+    if (len == 0) return fail(P, "bad %s %s %s", line, key, found(P));
     return 0;
 }
 
@@ -314,9 +315,9 @@ static int parse_unit(Parser *P, IrGraph *g)
     int len = scan(P, is_word_char, u->name, sizeof u->name);
     if (len < 0) return fail(P, "unit name longer than %zu bytes", sizeof u->name - 1);
     if (len == 0) return fail(P, "bad unit name %s", found(P));
-    if (read_word_field(P, "kind", u->kind, sizeof u->kind) ||
-        read_word_field(P, "backend", u->backend, sizeof u->backend) ||
-        read_word_field(P, "mem", u->mem, sizeof u->mem))
+    if (read_word_field(P, "unit", "kind", u->kind, sizeof u->kind) ||
+        read_word_field(P, "unit", "backend", u->backend, sizeof u->backend) ||
+        read_word_field(P, "unit", "mem", u->mem, sizeof u->mem))
         return -1;
     while (!at_end(P))
         if (read_attr(P, u->attr, &u->nattr, IR_MAX_UNIT_ATTRS)) return -1;
@@ -332,6 +333,36 @@ static int parse_arena(Parser *P, IrGraph *g)
         g->narena++;
     }
     return 0;
+}
+
+/* "plan NAME kind=K s=A[..B]": opens the section of the plan's nodes. */
+static int parse_plan(Parser *P, IrGraph *g)
+{
+    if (g->nplans == IR_MAX_PLANS) return fail(P, "more than %d plans", IR_MAX_PLANS);
+    IrPlan *p = &g->plans[g->nplans];
+    memset(p, 0, sizeof *p);
+    int len = scan(P, is_word_char, p->name, sizeof p->name);
+    if (len < 0) return fail(P, "plan name longer than %zu bytes", sizeof p->name - 1);
+    if (len == 0) return fail(P, "bad plan name %s", found(P));
+    char kind[16];
+    if (read_word_field(P, "plan", "kind", kind, sizeof kind)) return -1;
+    int k = ir_plan_kind_from_name(kind);
+    if (k < 0) return fail(P, "plan '%s': kind '%s' is not decode, chunk or flex", p->name, kind);
+    p->kind = (IrPlanKind)k;
+    char word[16];
+    skip_ws(P);
+    const char *start = P->p;
+    if (scan(P, is_key_char, word, sizeof word) <= 0 || strcmp(word, "s") != 0 || !accept(P, '=')) {
+        P->p = start;
+        return fail(P, "expected 's=' in the plan line, found %s", found(P));
+    }
+    if (read_int(P, &p->s_min, 1, IR_MAX_CHUNK, "plan size")) return -1;
+    p->s_max = p->s_min;
+    if (accept(P, '.')) {
+        if (expect(P, '.') || read_int(P, &p->s_max, 1, IR_MAX_CHUNK, "plan size")) return -1;
+    }
+    g->nplans++;
+    return expect_end(P);
 }
 
 /* ---- node lines ---- */
@@ -452,6 +483,7 @@ static int parse_node(Parser *P, IrGraph *g)
     dst->nattr = n.nattr;
     dst->unit = n.unit;
     dst->offset = n.offset;
+    dst->plan = g->nplans - 1;
     return 0;
 }
 
@@ -480,6 +512,10 @@ static int parse_body_line(Parser *P, IrGraph *g)
             if (!P->unit_line) P->unit_line = P->line;
             return parse_unit(P, g);
         }
+        if (strcmp(word, "plan") == 0) {
+            if (g->nplans < IR_MAX_PLANS) P->plan_line[g->nplans] = P->line;
+            return parse_plan(P, g);
+        }
         for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
             if (strcmp(word, directives[i].name) != 0) continue;
             if (P->seen & (1u << i)) return fail(P, "duplicate '%s' line", word);
@@ -494,10 +530,14 @@ static int parse_body_line(Parser *P, IrGraph *g)
 
 /* The line of directive name (a graph-level fault), else of 'passes', else
  * of the 'graph' line. */
-static int fault_line(const Parser *P, const char *name)
+static int fault_line(const Parser *P, const char *name, int plan)
 {
     int passes = 0;
     if (name && strcmp(name, "units") == 0 && P->unit_line) return P->unit_line;
+    if (name && strcmp(name, "plan") == 0) {
+        if (plan < 0) plan = 0;
+        if (plan < IR_MAX_PLANS && P->plan_line[plan]) return P->plan_line[plan];
+    }
     for (unsigned i = 0; i < sizeof directives / sizeof directives[0]; i++) {
         if (name && strcmp(directives[i].name, name) == 0 && P->dir_line[i]) return P->dir_line[i];
         if (strcmp(directives[i].name, "passes") == 0) passes = P->dir_line[i];
@@ -541,7 +581,7 @@ int ir_parse(IrGraph *g, const char *text, const char *filename, char *err, size
         IrFault at;
         rc = ir_verify_at(g, &at, msg, sizeof msg);
         if (rc) {
-            P.line = at.node >= 0 ? P.node_line[at.node] : fault_line(&P, at.line);
+            P.line = at.node >= 0 ? P.node_line[at.node] : fault_line(&P, at.line, at.plan);
             fail(&P, "%s", msg);
         }
     }

@@ -88,10 +88,23 @@ static void print_node(FILE *f, const IrGraph *g, const IrNode *n)
     fputc('\n', f);
 }
 
+static void print_plan(FILE *f, const IrPlan *p)
+{
+    fprintf(f, "plan %s kind=%s s=%lld", p->name, ir_plan_kind_name(p->kind), (long long)p->s_min);
+    if (p->s_max != p->s_min) fprintf(f, "..%lld", (long long)p->s_max);
+    fputc('\n', f);
+}
+
 void ir_print(FILE *f, const IrGraph *g)
 {
     print_header(f, g);
-    for (int i = 0; i < g->n; i++) print_node(f, g, &g->nodes[i]);
+    int plan = -1;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        while (n->plan > plan && plan + 1 < g->nplans) print_plan(f, &g->plans[++plan]);
+        print_node(f, g, n);
+    }
+    while (plan + 1 < g->nplans) print_plan(f, &g->plans[++plan]);
 }
 
 char *ir_print_str(const IrGraph *g)

@@ -499,6 +499,78 @@ static int check_arena(const IrGraph *g, char *err, size_t errlen)
     return 0;
 }
 
+/* The plan lines: names, kinds, sizes; present exactly when 'chunk' ran. */
+static int check_plans(const IrGraph *g, IrFault *at, char *err, size_t errlen)
+{
+    if (g->nplans < 0 || g->nplans > IR_MAX_PLANS) return bad_graph(err, errlen, "bad plan count %d", g->nplans);
+    if (g->nplans == 0 && ir_has_pass(g, "chunk")) return bad_graph(err, errlen, "no plans, but pass 'chunk' has run");
+    for (int p = 0; p < g->nplans; p++) {
+        const IrPlan *pl = &g->plans[p];
+        at->plan = p;
+        if (!ir_has_pass(g, "chunk")) return bad_graph(err, errlen, "plans, but pass 'chunk' has not run");
+        if (!is_word(pl->name, sizeof pl->name))
+            return bad_graph(err, errlen, "plan %d name '%.23s' is not a word of [A-Za-z0-9_.-]", p, pl->name);
+        if ((unsigned)pl->kind >= IR_PLAN_KIND_COUNT) return bad_graph(err, errlen, "plan '%s': bad kind", pl->name);
+        if (pl->s_min < 1 || pl->s_min > pl->s_max || pl->s_max > IR_MAX_CHUNK)
+            return bad_graph(err, errlen, "plan '%s': sizes %lld..%lld are not within 1..%d", pl->name,
+                             (long long)pl->s_min, (long long)pl->s_max, IR_MAX_CHUNK);
+        if (pl->kind == IR_PLAN_CHUNK && pl->s_min != pl->s_max)
+            return bad_graph(err, errlen, "plan '%s': a chunk plan has one static size", pl->name);
+        for (int q = 0; q < p; q++)
+            if (strcmp(g->plans[q].name, pl->name) == 0)
+                return bad_graph(err, errlen, "plan name '%s' is used twice", pl->name);
+    }
+    at->plan = -1;
+    return 0;
+}
+
+/* Node n's plan: shared constants first, then each plan's nodes in plan
+ * order, operands in the node's plan or shared, static shapes in chunk
+ * plans. */
+static int check_node_plan(const Check *c)
+{
+    const IrNode *n = c->n;
+    const IrGraph *g = c->g;
+    if (n->plan < -1 || n->plan >= g->nplans)
+        return bad(c, "plan %d out of range (the graph has %d plans)", n->plan, g->nplans);
+    if (g->nplans == 0) return 0;
+    int constant = n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE;
+    if (constant && n->plan >= 0) return bad(c, "a constant is shared by every plan, but is in plan '%s'", g->plans[n->plan].name);
+    if (!constant && n->plan < 0) return bad(c, "in no plan, but pass 'chunk' has run");
+    if (c->index > 0 && g->nodes[c->index - 1].plan > n->plan && g->nodes[c->index - 1].plan >= -1)
+        return bad(c, "nodes of plan %d come after those of plan %d", n->plan, g->nodes[c->index - 1].plan);
+    for (int k = 0; k < n->nin && k < IR_MAX_IN; k++) {
+        int a = n->in[k];
+        if (a < 0 || a >= c->index) continue;  /* check_operands says so */
+        int ap = g->nodes[a].plan;
+        if (ap != -1 && ap != n->plan) return bad(c, "operand %%%d is in another plan", a);
+    }
+    if (n->plan >= 0 && g->plans[n->plan].kind == IR_PLAN_CHUNK)
+        for (int d = 0; d < n->ndim && d < IR_MAX_DIMS; d++)
+            if (n->dim[d] == IR_DIM_S) return bad(c, "dimension S in chunk plan '%s' (its shapes are static)",
+                                                 g->plans[n->plan].name);
+    return 0;
+}
+
+/* One input and one output in every plan. */
+static int check_plan_ends(const IrGraph *g, IrFault *at, char *err, size_t errlen)
+{
+    for (int p = 0; p < g->nplans; p++) {
+        int in = 0, out = 0;
+        for (int i = 0; i < g->n; i++) {
+            if (g->nodes[i].plan != p) continue;
+            in += g->nodes[i].op == IR_OP_INPUT;
+            out += g->nodes[i].op == IR_OP_OUTPUT;
+        }
+        at->plan = p;
+        if (in != 1 || out != 1)
+            return bad_graph(err, errlen, "plan '%s' has %d inputs and %d outputs (one each)", g->plans[p].name, in,
+                             out);
+    }
+    at->plan = -1;
+    return 0;
+}
+
 int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
 {
     IrFault none;
@@ -506,7 +578,10 @@ int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
     if (!err) errlen = 0;
     at->node = -1;
     at->line = "passes";
+    at->plan = -1;
     if (g->n < 0 || (g->n > 0 && !g->nodes)) return bad_graph(err, errlen, "bad node count %d", g->n);
+    at->line = "plan";
+    if (check_plans(g, at, err, errlen)) return -1;
     at->line = "units";
     if (check_units(g, err, errlen)) return -1;
     at->line = "attr";
@@ -514,16 +589,18 @@ int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
     at->line = "arena";
     if (check_arena(g, err, errlen)) return -1;
     at->line = NULL;
-    int64_t chunk = ir_graph_int(g, "max_chunk", 1);
     for (int i = 0; i < g->n; i++) {
-        Check c = {.g = g, .chunk = chunk, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
+        Check c = {.g = g, .chunk = 1, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
         at->node = i;
+        if (check_node_plan(&c)) return -1;
+        c.chunk = ir_plan_rows(g, c.n);
         if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) ||
             check_transfers(&c) || check_group(&c))
             return -1;
     }
     at->node = -1;
-    return 0;
+    at->line = "plan";
+    return check_plan_ends(g, at, err, errlen);
 }
 
 int ir_verify(const IrGraph *g, char *err, size_t errlen) { return ir_verify_at(g, NULL, err, errlen); }

@@ -1,10 +1,11 @@
 /* pass_group.c: fusion groups for decode steps.
  *
  * Requires: transfers (node ids are final from here on). Provides: the
- * attribute group=A on every node that a decode step (a few tokens) can
- * compute inside one launch, A being the id of the group's anchor, its last
- * node. A backend with a fused decode kernel (the opencl backend's gemv
- * family) runs the whole group at the anchor; others ignore the attribute
+ * attribute group=A on every node of a decode plan (steps of a few tokens)
+ * that can be computed inside one launch, A being the id of the group's
+ * anchor, its last node; prefill plans have no groups. A backend with a
+ * fused decode kernel (the opencl backend's gemv family) runs the whole
+ * group at the anchor; others ignore the attribute
  * and still run every node, so the graph means what it meant before. The
  * groups, by the anchor's op:
  *   rope    [rmsnorm ->] q, k, v linears -> rope of q and of k, feeding one
@@ -112,8 +113,9 @@ void pass_group(IrGraph *g, const PassCtx *c)
         if (g->nodes[i].op == IR_OP_ADD && p.group[i] < 0) group_residual(&p, &g->nodes[i]);
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == IR_OP_LINEAR && p.group[i] < 0 && absorb_norm(&p, &i, 1, i)) p.group[i] = i;
-    for (int i = 0; i < g->n; i++)
-        if (p.group[i] >= 0) ir_set_int(&g->nodes[i], "group", p.group[i]);
+    for (int i = 0; i < g->n; i++)     /* a group lies in one plan: keep those of decode plans */
+        if (p.group[i] >= 0 && g->nodes[i].plan >= 0 && g->plans[g->nodes[i].plan].kind == IR_PLAN_DECODE)
+            ir_set_int(&g->nodes[i], "group", p.group[i]);
     free(p.uses);
     free(p.group);
 }

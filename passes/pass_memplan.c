@@ -1,9 +1,11 @@
 /* pass_memplan.c: static activation arena by liveness.
  *
- * Requires: transfers (and so place). Provides: node.offset (bytes into its
- * unit's arena) for every activation that needs storage, and g->arena[] per
- * unit, sized for S = R = max_chunk. A buffer of S' <= max_chunk rows fits in the same place, so one
- * plan serves every step. Views (last_rows, output) take no storage; the
+ * Requires: transfers (and so place and chunk). Provides: node.offset
+ * (bytes into its unit's arena) for every activation that needs storage,
+ * and g->arena[] per unit. Each plan is planned on its own, from an empty
+ * arena, for its most rows (S = R = the plan's s_max; a buffer of fewer
+ * rows fits in the same place); plans run one after another, so they share
+ * the arena, sized for the largest. Views (last_rows, output) take no storage; the
  * result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
@@ -92,8 +94,7 @@ static int64_t storage(const IrNode *n, int64_t chunk)
 
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
-    int64_t chunk = ir_graph_int(g, "max_chunk", 0);
-    if (chunk <= 0) {
+    if (ir_graph_int(g, "max_chunk", 0) <= 0) {
         pass_error(c, "memplan: the graph has no max_chunk attribute");
         return;
     }
@@ -122,8 +123,16 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
         dies[last[b]] = b;
     }
     Arena arena[IR_MAX_UNITS] = {{0}};
+    int64_t top[IR_MAX_UNITS] = {0};
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
+        if (i > 0 && n->plan != g->nodes[i - 1].plan)     /* a new plan: an empty arena */
+            for (int u = 0; u < g->nunits; u++) {
+                if (arena[u].top > top[u]) top[u] = arena[u].top;
+                arena[u].top = 0;
+                arena[u].nfree = 0;
+            }
+        int64_t chunk = ir_plan_rows(g, n);
         n->offset = -1;
         if (needs_storage(n) && !external[i]) {
             n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
@@ -135,14 +144,15 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
         }
         for (int b = dies[i]; b >= 0; b = next_dead[b]) {
             const IrNode *dead = &g->nodes[b];
-            if (b != i && dead->offset >= 0) arena_release(&arena[dead->unit], dead->offset, storage(dead, chunk));
+            if (b != i && dead->offset >= 0)
+                arena_release(&arena[dead->unit], dead->offset, storage(dead, ir_plan_rows(g, dead)));
         }
     }
     free(dies);
     free(next_dead);
     g->narena = g->nunits;
     for (int u = 0; u < g->nunits; u++) {
-        g->arena[u] = arena[u].top;
+        g->arena[u] = arena[u].top > top[u] ? arena[u].top : top[u];
         free(arena[u].free);
     }
     free(external);

@@ -42,6 +42,7 @@ void pass_transfers(IrGraph *g, const PassCtx *c)
                 int from = map[src->id];
                 *slot = ir_add(&out, IR_OP_COPY, 1, &from, src->ndim, src->dim, src->dtype, src->layer, name);
                 out.nodes[*slot].unit = n.unit;
+                out.nodes[*slot].plan = n.plan;
             }
             n.in[k] = *slot;
         }
@@ -51,6 +52,7 @@ void pass_transfers(IrGraph *g, const PassCtx *c)
         memcpy(m->attr, n.attr, sizeof n.attr);
         m->nattr = n.nattr;
         m->unit = n.unit;
+        m->plan = n.plan;
     }
     ir_graph_free(g);
     *g = out;

@@ -18,6 +18,9 @@ typedef struct {
     char msg[FE_ERR_LEN];       /* the first error */
 } PassDiag;
 
+/* --remainder: how the tokens left after the chunks of a prompt run. */
+enum { PASS_REMAINDER_DEFAULT, PASS_REMAINDER_PAD, PASS_REMAINDER_FLEX };
+
 typedef struct {
     /* model inputs: NULL when running on an IR file (hetc opt) */
     const FeArch *arch;
@@ -31,6 +34,9 @@ typedef struct {
     int weight_dtype;           /* IrDtype of stored matrices, -1: as in the model */
     int max_chunk;              /* most tokens one forward takes (memplan size) */
     int ctx;                    /* context length, 0: the model's maximum */
+    const int *chunks;          /* --chunk C[,C2..]: static prefill sizes */
+    int nchunks;                /* 0: no chunk plans */
+    int remainder;              /* PASS_REMAINDER_*: pad or flex (default: flex) */
     PassDiag *diag;
 } PassCtx;
 
@@ -39,6 +45,7 @@ void pass_error(const PassCtx *c, const char *fmt, ...);
 void pass_lower(IrGraph *g, const PassCtx *c);
 void pass_fuse(IrGraph *g, const PassCtx *c);
 void pass_dce(IrGraph *g, const PassCtx *c);
+void pass_chunk(IrGraph *g, const PassCtx *c);
 void pass_place(IrGraph *g, const PassCtx *c);
 void pass_transfers(IrGraph *g, const PassCtx *c);
 void pass_group(IrGraph *g, const PassCtx *c);

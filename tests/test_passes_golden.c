@@ -53,7 +53,29 @@ static void test_lower_qwen2(void **state)
 
 static void test_fuse(void **state) { check_pass("fuse", "fuse"); }
 static void test_dce(void **state) { check_pass("dce", "dce"); }
-static void test_place(void **state) { check_pass("place", "place"); }
+static void test_place(void **state) { check_pass("place", "chunk,place"); }
+
+/* Without --chunk: a decode plan (1..8 tokens) and a flex plan (1..max_chunk). */
+static void test_chunk(void **state) { check_pass("chunk", "chunk"); }
+
+/* --chunk 32 --remainder pad: decode and a static prefill-32 plan, no S in
+ * its shapes and no flex plan (remainders are padded). */
+static void test_chunk_pad(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/chunk.in.ir --passes=chunk --chunk 32 --remainder pad", tu_hetc(),
+                        tu_src()),
+                 "chunk-pad.out.ir");
+}
+
+/* --chunk 16,32 with a flex remainder, through memplan: each plan from an
+ * empty arena, the arena sized by the largest. */
+static void test_chunk_memplan(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/chunk.in.ir --passes=chunk,place,transfers,group,memplan --chunk 32,16 "
+                        "--remainder flex --target %s/targets/host-opencl.xml",
+                        tu_hetc(), tu_src(), tu_src()),
+                 "chunk-memplan.out.ir");
+}
 static void test_transfers(void **state) { check_pass("transfers", "transfers"); }
 /* Units in one memory space (cpu0 and npu0 on "host") need no copies. */
 static void test_transfers_shared(void **state) { check_pass("transfers-shared", "transfers"); }
@@ -64,7 +86,7 @@ static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
  * result back, per layer. */
 static void test_place_split(void **state)
 {
-    check_golden(tu_fmt("%s opt %s/tests/golden/place.in.ir --passes=place,transfers --target %s/targets/host-split.xml",
+    check_golden(tu_fmt("%s opt %s/tests/golden/place.in.ir --passes=chunk,place,transfers --target %s/targets/host-split.xml",
                         tu_hetc(), tu_src(), tu_src()),
                  "place-split.out.ir");
 }
@@ -129,6 +151,10 @@ static void test_requires(void **state)
     expect_opt_error(HDR "passes lower transfers\n", "memplan",
                      "bad.ir: error: pass 'memplan' requires pass 'place' to have run first");
     expect_opt_error(HDR, "lower", "bad.ir: error: pass 'lower' needs a model; it cannot run on an IR file");
+    expect_opt_error("fuse.in.ir", "place", "fuse.in.ir: error: pass 'place' requires pass 'chunk' to have run first");
+    expect_opt_error("chunk.in.ir", "chunk --chunk 256",
+                     "chunk.in.ir: error: --chunk 256: a chunk must be 1 to 128 tokens (--max-chunk, the most one "
+                     "step takes)");
     expect_opt_error("fuse.in.ir", "nosuch",
                      "fuse.in.ir: error: unknown pass 'nosuch' (hetc opt --list-passes lists them)");
 }
@@ -145,6 +171,7 @@ static void test_order(void **state)
                      "group.in.ir: error: pass 'group' cannot run after pass 'memplan' "
                      "(passes run in the order of --list-passes)");
     expect_opt_error("group.in.ir", "transfers", "group.in.ir: error: pass 'transfers' has already run");
+    expect_opt_error("group.in.ir", "chunk", "group.in.ir: error: pass 'chunk' has already run");
     char full[200] = HDR "passes lower";
     while (strlen(full) < strlen(HDR "passes ") + 157) strcat(full, " x");     /* 157 of 159 bytes */
     strcat(full, "\n");
@@ -163,8 +190,15 @@ static void test_invalid_input(void **state)
                      "memplan", "bad.ir:5: error: node %0 (ids): input: group 3 is not a node from %0 to %0");
     expect_opt_error(HDR "attr max_chunk=16.5\npasses lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n", "memplan",
                      "bad.ir:3: error: graph: attribute 'max_chunk' must be an int in 1..65536");
-    expect_opt_error(HDR "passes lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n", "memplan",
-                     "bad.ir: error: memplan: the graph has no max_chunk attribute");
+    expect_opt_error(HDR "passes lower chunk place transfers\nunit cpu0 kind=cpu backend=c mem=host\n"
+                         "%0 = weight() name=\"e\" : [8,4] f32 @-1 \"e\" unit=cpu0\n"
+                         "plan flex kind=flex s=1..4\n"
+                         "%1 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n"
+                         "%2 = embed(%1, %0) : [S,4] f32 @-1 \"x\" unit=cpu0\n"
+                         "%3 = output(%2) : [S,4] f32 @-1 \"out\" unit=cpu0\n",
+                     "memplan", "bad.ir: error: memplan: the graph has no max_chunk attribute");
+    expect_opt_error(HDR "passes lower chunk\n%0 = weight() name=\"e\" : [8,4] f32 @-1 \"e\"\n", "place",
+                     "bad.ir:3: error: graph: no plans, but pass 'chunk' has run");
 }
 
 /* Each buffer is bounded (2^48 elements at max_chunk), their sum is not:
@@ -172,15 +206,19 @@ static void test_invalid_input(void **state)
 static void test_memplan_too_large(void **state)
 {
     char *text = malloc(1 << 16);
-    int len = snprintf(text, 1 << 16, HDR "attr max_chunk=65536\npasses lower place transfers\nunit cpu0 kind=cpu backend=c mem=host\n"
-                                          "%%0 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n"
-                                          "%%1 = weight() name=\"t\" : [8,4294967296] f32 @-1 \"t\" unit=cpu0\n");
+    int len = snprintf(text, 1 << 16, HDR "attr max_chunk=65536\npasses lower chunk place transfers\n"
+                                          "unit cpu0 kind=cpu backend=c mem=host\n"
+                                          "%%0 = weight() name=\"t\" : [8,4294967296] f32 @-1 \"t\" unit=cpu0\n"
+                                          "plan flex kind=flex s=1..65536\n"
+                                          "%%1 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n");
     for (int k = 0; k < 65; k++)
-        len += snprintf(text + len, (1 << 16) - len, "%%%d = embed(%%0, %%1) : [S,4294967296] f32 @-1 \"e%d\" unit=cpu0\n",
+        len += snprintf(text + len, (1 << 16) - len, "%%%d = embed(%%1, %%0) : [S,4294967296] f32 @-1 \"e%d\" unit=cpu0\n",
                         2 + k, k);
-    for (int k = 1, sum = 2; k < 65; k++, sum = 66 + k - 1)
+    int sum = 2;
+    for (int k = 1; k < 65; k++, sum = 66 + k - 1)
         len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=cpu0\n",
                         66 + k, sum, 2 + k, k);
+    snprintf(text + len, (1 << 16) - len, "%%131 = output(%%130) : [S,4294967296] f32 @-1 \"out\" unit=cpu0\n");
     expect_opt_error(text, "memplan",
                      "bad.ir: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than "
                      "72057594037927936 bytes");
@@ -194,6 +232,9 @@ int main(void)
         cmocka_unit_test(test_dce),         cmocka_unit_test(test_place),       cmocka_unit_test(test_transfers),
         cmocka_unit_test(test_memplan),
         cmocka_unit_test(test_place_split),
+        cmocka_unit_test(test_chunk),
+        cmocka_unit_test(test_chunk_pad),
+        cmocka_unit_test(test_chunk_memplan),
         cmocka_unit_test(test_transfers_shared),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),

@@ -1,0 +1,240 @@
+/* test_e2e_chunks.c: plans of static shape against an independent float64
+ * forward, at every chunk edge.
+ *
+ * A compiled model runs a prompt of L tokens as the decode plan (L <= 8) or
+ * as chunks of the --chunk sizes, largest first, and a remainder that runs
+ * on the flex plan (--remainder flex) or padded to the smallest chunk with
+ * masked rows (--remainder pad). For each fixture, one prompt of 300 real
+ * token ids (trained-llama: two held-out windows; the random-weight models:
+ * fixed pseudo-random ids) gets its reference logits from
+ * scripts/ref_forward.py, a float64 numpy forward that shares no code with
+ * hetc; causal attention makes its first L rows the reference of the
+ * prompt's first L tokens. Then, for each target and remainder policy, the
+ * generated program (compiled with --chunk 32,128 --max-chunk 512, so a
+ * prompt runs in one step) must be within relative L2 1e-4 (cpu) or 1e-3
+ * (OpenCL, PoCL here) of it at every position, for every prompt length
+ * at and around each chunk edge, and with --batch 1 (decode plan only);
+ * two runs must give the same bytes.
+ *
+ * HETC_SWEEP=full (scripts/chunk_sweep.sh) runs every length 1..300, every
+ * fixture, and chunk sizes 32, 128 and 32,128: hours on PoCL, not for CI.
+ */
+#include <dirent.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { PROMPT = 300 };
+
+typedef struct {
+    const char *name;       /* for messages and temporary directories */
+    const char *target;     /* targets/<target>.xml */
+    double tol;             /* relative L2 error per position */
+    int opencl;
+} Target;
+
+static const Target targets[] = {
+    {"cpu", "host-cpu", 1e-4, 0},
+    {"opencl", "host-opencl", 1e-3, 1},
+    {"split", "host-split", 1e-3, 1},
+};
+
+/* Prompt lengths of the CI run: each side of every edge of --chunk 32,128
+ * (decode up to 8; chunks of 32 and 128; one and two of 128 plus
+ * remainders) and the whole prompt. */
+static const int ci_lengths[] = {1, 8, 9, 31, 32, 33, 127, 128, 129, 160, 161, 255, 256, 257, 300};
+
+static int full_sweep(void)
+{
+    const char *v = getenv("HETC_SWEEP");
+    return v && strcmp(v, "full") == 0;
+}
+
+typedef struct {
+    char dir[4096];         /* the model */
+    char tmp[4096];         /* its scratch directory */
+    int vocab;
+    int32_t ids[PROMPT];
+    float *ref;             /* [PROMPT, vocab] */
+} Fixture;
+
+/* The prompt's ids: trained-llama's first two held-out windows, else a
+ * fixed pseudo-random sequence of the model's vocabulary. */
+static void prompt_ids(Fixture *fx)
+{
+    json_object *root = json_object_from_file(tu_fmt("%s/reference.json", fx->dir));
+    json_object *cfg = json_object_from_file(tu_fmt("%s/config.json", fx->dir));
+    if (!root || !cfg) fail_msg("%s: cannot read reference.json or config.json", fx->dir);
+    fx->vocab = json_object_get_int(json_object_object_get(cfg, "vocab_size"));
+    json_object *held = json_object_object_get(root, "heldout"), *wins = held ? json_object_object_get(held, "windows") : NULL;
+    int n = 0;
+    for (size_t w = 0; wins && w < json_object_array_length(wins) && n < PROMPT; w++) {
+        json_object *win = json_object_array_get_idx(wins, w);
+        for (size_t i = 0; i < json_object_array_length(win) && n < PROMPT; i++)
+            fx->ids[n++] = json_object_get_int(json_object_array_get_idx(win, i));
+    }
+    uint32_t x = 12345;
+    for (; n < PROMPT; n++) {
+        x = x * 1103515245u + 12345u;
+        fx->ids[n] = (int32_t)((x >> 8) % (uint32_t)fx->vocab);
+    }
+    json_object_put(root);
+    json_object_put(cfg);
+}
+
+static const char *ids_arg(const int32_t *ids, int n)
+{
+    static char buf[PROMPT * 12];
+    size_t k = 0;
+    for (int i = 0; i < n; i++) k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%d", i ? "," : "", ids[i]);
+    return buf;
+}
+
+static void load_fixture(Fixture *fx, const char *root, const char *name)
+{
+    snprintf(fx->dir, sizeof fx->dir, "%s/%s", root, name);
+    snprintf(fx->tmp, sizeof fx->tmp, "%s", tu_tmpdir(tu_fmt("chunks-%s", name)));
+    prompt_ids(fx);
+    const char *idf = tu_fmt("%s/ids.txt", fx->tmp), *reff = tu_fmt("%s/ref.bin", fx->tmp);
+    const char *text = ids_arg(fx->ids, PROMPT);
+    tu_write_file(idf, text, strlen(text));
+    char *log;
+    if (tu_run(&log, "/usr/bin/python3 %s/scripts/ref_forward.py %s %s %s", tu_src(), fx->dir, idf, reff))
+        fail_msg("ref_forward.py failed:\n%s", log);
+    free(log);
+    size_t len;
+    fx->ref = (float *)tu_read_file(reff, &len);
+    if (!fx->ref || len != (size_t)PROMPT * fx->vocab * sizeof(float)) fail_msg("%s: %zu bytes", reff, len);
+}
+
+/* Rows [0, n) of got against the reference; returns the worst relative L2. */
+static double worst_error(const Fixture *fx, const float *got, int n, double tol, const char *what)
+{
+    double worst = 0;
+    for (int s = 0; s < n; s++) {
+        double num = 0, den = 0;
+        for (int v = 0; v < fx->vocab; v++) {
+            double d = (double)got[(size_t)s * fx->vocab + v] - fx->ref[(size_t)s * fx->vocab + v];
+            num += d * d;
+            den += (double)fx->ref[(size_t)s * fx->vocab + v] * fx->ref[(size_t)s * fx->vocab + v];
+        }
+        double e = sqrt(num / (den > 0 ? den : 1));
+        if (!(e <= tol)) fail_msg("%s: position %d: relative L2 %.3e > %.0e", what, s, e, tol);
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* Runs the program on the first n ids; returns its logits (malloc'd). */
+static float *run_model(const Fixture *fx, const char *proj, int n, const char *extra, size_t *len)
+{
+    const char *lf = tu_fmt("%s/logits.bin", proj);
+    char *log;
+    if (tu_run(&log, "%s/build/model --ids %s --logits %s %s", proj, ids_arg(fx->ids, n), lf, extra))
+        fail_msg("model failed on %d tokens:\n%s", n, log);
+    free(log);
+    float *got = (float *)tu_read_file(lf, len);
+    if (!got || *len != (size_t)n * fx->vocab * sizeof(float)) fail_msg("%s: %zu bytes for %d rows", lf, *len, n);
+    return got;
+}
+
+static void run_config(const Fixture *fx, const Target *t, const char *chunks, const char *remainder)
+{
+    const char *proj = tu_fmt("%s/%s-%s-%s", fx->tmp, t->name, chunks, remainder);
+    char *log;
+    if (tu_run(&log, "%s compile %s --target %s/targets/%s.xml -o %s --chunk %s --remainder %s --max-chunk 512 && "
+                     "cmake -S %s -B %s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/build",
+               tu_hetc(), fx->dir, tu_src(), t->target, proj, chunks, remainder, proj, proj, proj))
+        fail_msg("compiling %s for %s failed:\n%s", fx->dir, t->target, log);
+    free(log);
+    char projbuf[4096];
+    snprintf(projbuf, sizeof projbuf, "%s", proj);
+    double worst = 0;
+    int nlen = full_sweep() ? PROMPT : (int)(sizeof ci_lengths / sizeof ci_lengths[0]);
+    for (int i = 0; i < nlen; i++) {
+        int n = full_sweep() ? i + 1 : ci_lengths[i];
+        size_t len;
+        float *got = run_model(fx, projbuf, n, "", &len);
+        double e = worst_error(fx, got, n, t->tol,
+                               tu_fmt("%s %s --chunk %s --remainder %s, %d tokens", fx->dir, t->name, chunks, remainder, n));
+        if (e > worst) worst = e;
+        if (n == PROMPT) {      /* the same bytes twice, and the same logits token by token */
+            size_t len2;
+            float *again = run_model(fx, projbuf, n, "", &len2);
+            if (len2 != len || memcmp(again, got, len) != 0) fail_msg("%s: two runs differ", projbuf);
+            free(again);
+            again = run_model(fx, projbuf, 40, "--batch 1", &len2);
+            worst_error(fx, again, 40, t->tol, tu_fmt("%s %s --batch 1", fx->dir, t->name));
+            free(again);
+        }
+        free(got);
+    }
+    printf("  %-28s %-6s --chunk %-6s --remainder %-4s %3d lengths, worst relative L2 %.2e\n",
+           strrchr(fx->dir, '/') + 1, t->name, chunks, remainder, nlen, worst);
+}
+
+static void run_fixture(const char *root, const char *name, int opencl)
+{
+    Fixture fx;
+    load_fixture(&fx, root, name);
+    static const char *const ci_chunks[] = {"32,128"}, *const all_chunks[] = {"32", "128", "32,128"};
+    int nchunks = full_sweep() ? 3 : 1;
+    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+        if (targets[t].opencl != opencl) continue;
+        for (int c = 0; c < nchunks; c++)
+            for (int r = 0; r < 2; r++)
+                run_config(&fx, &targets[t], full_sweep() ? all_chunks[c] : ci_chunks[c], r ? "flex" : "pad");
+    }
+    free(fx.ref);
+}
+
+/* Every fixture with a reference.json under root (CI: those listed). */
+static void run_root(const char *where, const char *const *ci, int opencl)
+{
+    char root[4096];
+    snprintf(root, sizeof root, "%s", where);
+    if (!full_sweep()) {
+        for (int i = 0; ci[i]; i++) run_fixture(root, ci[i], opencl);
+        return;
+    }
+    DIR *d = opendir(root);
+    if (!d) fail_msg("%s: cannot open", root);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
+        if (!ref) continue;
+        free(ref);
+        run_fixture(root, e->d_name, opencl);
+    }
+    closedir(d);
+}
+
+static void test_cpu(void **state)
+{
+    static const char *const shared[] = {"trained-llama", "qwen2-tiny", NULL}, *const own[] = {"mistral-headdim", NULL};
+    run_root(tu_fmt("%s/fixtures", tu_shared()), shared, 0);
+    run_root(tu_fmt("%s/tests/fixtures", tu_src()), own, 0);
+}
+
+/* host-opencl and host-split (attention on the cpu, the rest on OpenCL). */
+static void test_opencl(void **state)
+{
+    tu_require_opencl();
+    static const char *const shared[] = {"trained-llama", NULL}, *const own[] = {NULL};
+    run_root(tu_fmt("%s/fixtures", tu_shared()), shared, 1);
+    run_root(tu_fmt("%s/tests/fixtures", tu_src()), own, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu),
+        cmocka_unit_test(test_opencl),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
