@@ -86,6 +86,15 @@ static int choose_plans(IrGraph *g, const PassCtx *c)
 void pass_chunk(IrGraph *g, const PassCtx *c)
 {
     if (g->nplans) IR_BUG("pass chunk on a graph with plans");
+    int inputs = 0, outputs = 0;
+    for (int i = 0; i < g->n; i++) {
+        inputs += g->nodes[i].op == IR_OP_INPUT;
+        outputs += g->nodes[i].op == IR_OP_OUTPUT;
+    }
+    if (inputs != 1 || outputs != 1) {
+        pass_error(c, "chunk: the step has %d inputs and %d outputs; a plan needs one of each", inputs, outputs);
+        return;
+    }
     IrGraph out;
     ir_graph_copy(&out, g);
     out.n = 0;

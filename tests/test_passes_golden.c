@@ -197,6 +197,8 @@ static void test_invalid_input(void **state)
                          "%2 = embed(%1, %0) : [S,4] f32 @-1 \"x\" unit=cpu0\n"
                          "%3 = output(%2) : [S,4] f32 @-1 \"out\" unit=cpu0\n",
                      "memplan", "bad.ir: error: memplan: the graph has no max_chunk attribute");
+    expect_opt_error(HDR "passes lower\n", "chunk",
+                     "bad.ir: error: chunk: the step has 0 inputs and 0 outputs; a plan needs one of each");
     expect_opt_error(HDR "passes lower chunk\n%0 = weight() name=\"e\" : [8,4] f32 @-1 \"e\"\n", "place",
                      "bad.ir:3: error: graph: no plans, but pass 'chunk' has run");
 }
