@@ -400,7 +400,8 @@ static void totals(const IrGraph *g, double *bytes, double *params, double *flop
         const IrNode *n = &g->nodes[i];
         if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);
         if (n->op == IR_OP_WEIGHT) *params += (double)ir_numel(n, 1, 1);
-        if (n->op == IR_OP_LINEAR) *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
+        if (n->op == IR_OP_LINEAR && n->plan <= 0)   /* one plan: every plan computes the same per token */
+            *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
     }
 }
 
