@@ -376,7 +376,9 @@ static int cmd_opt(int argc, char **argv)
             int n;
             const PassInfo *p = pass_list(&n);
             for (int k = 0; k < n; k++)
-                printf("%-8s %s%s%s\n", p[k].name, p[k].what, p[k].requires[0] ? "; requires: " : "", p[k].requires);
+                printf("%-9s %s\n          requires: %s; provides: %s; invalidates: %s\n", p[k].name, p[k].what,
+                       p[k].requires[0] ? p[k].requires : "-", p[k].provides,
+                       p[k].invalidates[0] ? p[k].invalidates : "-");
             return 0;
         } else if (argv[i][0] == '-') return die("opt: unknown option '%s'", argv[i]);
         else file = argv[i];

@@ -1,10 +1,13 @@
-/* pass_registry.c: the flat, ordered list of passes and the driver that
- * runs them, checks their prerequisites, verifies the IR between passes
- * and prints it after the passes asked for (--print-after).
+/* pass_registry.c: the flat, ordered list of passes (the pipeline, written
+ * only here) and the driver that runs them, checks their contracts,
+ * verifies the IR between passes and prints it after the passes asked for
+ * (--print-after).
  *
- * A pass runs once, only after the passes it requires (and those they
- * require), and never after a pass later in the list: that one's results
- * (node ids, units, offsets) would no longer hold. The graph a pass gets verifies
+ * Each pass states what it requires, what it provides and which passes'
+ * results it invalidates (it rewrites node ids, units or liveness). A pass
+ * runs once, only after the passes it requires (and those they require),
+ * and never after a pass whose results it invalidates (only fuse and dce,
+ * which touch no pass's results but lower's, may swap). The graph a pass gets verifies
  * (ir_parse verifies what it reads), so a graph that fails verification
  * after a pass is an internal bug. */
 #include "passes.h"
@@ -13,14 +16,21 @@
 #include <string.h>
 
 static const PassInfo passes[] = {
-    {"lower", pass_lower, "", 1, "architecture XML + config + weights -> one decoder step"},
-    {"fuse", pass_fuse, "lower", 0, "silu(a) * b -> swiglu(a, b)"},
-    {"dce", pass_dce, "lower", 0, "remove nodes the output does not depend on"},
-    {"chunk", pass_chunk, "lower", 0, "plans of static shape: decode, prefill chunks (--chunk), flex remainder"},
-    {"place", pass_place, "chunk", 0, "assign every node to a unit of the target"},
-    {"transfers", pass_transfers, "place", 0, "copy nodes where an operand lives on another unit"},
-    {"group", pass_group, "transfers", 0, "fusion groups that a decode step runs as one launch"},
-    {"memplan", pass_memplan, "transfers", 0, "static arena offsets by liveness, one arena per unit"},
+    {"lower", pass_lower, "", "the decoder step, symbolic S", "", 1,
+     "architecture XML + config + weights -> one decoder step"},
+    {"fuse", pass_fuse, "lower", "swiglu nodes", "chunk place transfers group memplan", 0, "silu(a) * b -> swiglu(a, b)"},
+    {"dce", pass_dce, "lower", "only live nodes", "chunk place transfers group memplan", 0,
+     "remove nodes the output does not depend on"},
+    {"chunk", pass_chunk, "lower", "plans", "place transfers group memplan", 0,
+     "plans of static shape: decode, prefill chunks (--chunk), flex remainder"},
+    {"place", pass_place, "chunk", "units, node units", "transfers group memplan", 0,
+     "assign every node to a unit of the target"},
+    {"transfers", pass_transfers, "place", "copies between memory spaces", "group memplan", 0,
+     "copy nodes where an operand lives in another memory space"},
+    {"group", pass_group, "transfers", "fusion groups", "memplan", 0,
+     "fusion groups that a decode step runs as one launch"},
+    {"memplan", pass_memplan, "transfers", "offsets, arena sizes", "", 0,
+     "static arena offsets by liveness, one arena per unit"},
 };
 enum { NPASSES = sizeof passes / sizeof passes[0] };
 
@@ -65,16 +75,20 @@ static int check_requires(const IrGraph *g, const PassCtx *c, const PassInfo *p,
     return 0;
 }
 
+/* A pass runs once, and not after a pass whose results it invalidates. */
 static int check_order(const IrGraph *g, const PassCtx *c, const PassInfo *p)
 {
     if (pass_done(g, p->name)) {
         pass_error(c, "pass '%s' has already run", p->name);
         return -1;
     }
-    for (const PassInfo *later = p + 1; later < passes + NPASSES; later++)
-        if (pass_done(g, later->name)) {
-            pass_error(c, "pass '%s' cannot run after pass '%s' (passes run in the order of --list-passes)",
-                       p->name, later->name);
+    char inv[128];
+    snprintf(inv, sizeof inv, "%s", p->invalidates);
+    char *save = NULL;
+    for (char *r = strtok_r(inv, " ", &save); r; r = strtok_r(NULL, " ", &save))
+        if (pass_done(g, r)) {
+            pass_error(c, "pass '%s' cannot run after pass '%s': it would invalidate its %s (passes run in the "
+                       "order of --list-passes)", p->name, r, pass_find(r)->provides);
             return -1;
         }
     return 0;

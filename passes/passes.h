@@ -55,6 +55,8 @@ typedef struct {
     const char *name;
     void (*run)(IrGraph *g, const PassCtx *c);
     const char *requires;       /* passes that must have run, space separated */
+    const char *provides;       /* what it adds to the IR, for messages and --list-passes */
+    const char *invalidates;    /* passes whose results it would break: it cannot run after them */
     int needs_model;            /* 1: reads the model (cannot run on an IR file) */
     const char *what;           /* one line for --help */
 } PassInfo;

@@ -17,7 +17,8 @@
  * two runs must give the same bytes.
  *
  * HETC_SWEEP=full (scripts/chunk_sweep.sh) runs every length 1..300, every
- * fixture, and chunk sizes 32, 128 and 32,128: hours on PoCL, not for CI.
+ * fixture, and chunk sizes 32, 128 and 32,128: hours on PoCL, not for CI;
+ * HETC_SWEEP_TARGETS=cpu,split (say) limits it to some targets.
  */
 #include <dirent.h>
 #include <json-c/json.h>
@@ -177,6 +178,16 @@ static void run_config(const Fixture *fx, const Target *t, const char *chunks, c
            strrchr(fx->dir, '/') + 1, t->name, chunks, remainder, nlen, worst);
 }
 
+/* Whether HETC_SWEEP_TARGETS (default: all) names target t. */
+static int wanted_target(const Target *t)
+{
+    const char *v = getenv("HETC_SWEEP_TARGETS");
+    if (!v || !*v) return 1;
+    char list[256];
+    snprintf(list, sizeof list, ",%s,", v);
+    return strstr(list, tu_fmt(",%s,", t->name)) != NULL;
+}
+
 static void run_fixture(const char *root, const char *name, int opencl)
 {
     Fixture fx;
@@ -184,7 +195,7 @@ static void run_fixture(const char *root, const char *name, int opencl)
     static const char *const ci_chunks[] = {"32,128"}, *const all_chunks[] = {"32", "128", "32,128"};
     int nchunks = full_sweep() ? 3 : 1;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
-        if (targets[t].opencl != opencl) continue;
+        if (targets[t].opencl != opencl || !wanted_target(&targets[t])) continue;
         for (int c = 0; c < nchunks; c++)
             for (int r = 0; r < 2; r++)
                 run_config(&fx, &targets[t], full_sweep() ? all_chunks[c] : ci_chunks[c], r ? "flex" : "pad");

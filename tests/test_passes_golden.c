@@ -165,11 +165,12 @@ static void test_order(void **state)
 {
     expect_opt_error("fuse.in.ir", "lower", "fuse.in.ir: error: pass 'lower' has already run");
     expect_opt_error(HDR "passes lower place\nunit cpu0 kind=cpu backend=c mem=host\n", "dce",
-                     "bad.ir: error: pass 'dce' cannot run after pass 'place' "
-                     "(passes run in the order of --list-passes)");
+                     "bad.ir: error: pass 'dce' cannot run after pass 'place': it would invalidate its units, node "
+                     "units (passes run in the order of --list-passes)");
     expect_opt_error("group.in.ir", "memplan,group",
-                     "group.in.ir: error: pass 'group' cannot run after pass 'memplan' "
-                     "(passes run in the order of --list-passes)");
+                     "group.in.ir: error: pass 'group' cannot run after pass 'memplan': it would invalidate its "
+                     "offsets, arena sizes (passes run in the order of --list-passes)");
+    expect_opt_error("transfers.in.ir", "chunk", "transfers.in.ir: error: pass 'chunk' has already run");
     expect_opt_error("group.in.ir", "transfers", "group.in.ir: error: pass 'transfers' has already run");
     expect_opt_error("group.in.ir", "chunk", "group.in.ir: error: pass 'chunk' has already run");
     char full[200] = HDR "passes lower";

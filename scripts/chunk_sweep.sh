@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# chunk_sweep.sh: the full sweep of chunked prefill against the float64
+# reference (tests/test_e2e_chunks.c with HETC_SWEEP=full): every fixture
+# (../shared/fixtures and tests/fixtures), every prompt length 1..300,
+# --chunk 32, 128 and 32,128, --remainder pad and flex, on host-cpu,
+# host-opencl and host-split. One line per configuration with its worst
+# relative L2 error; the first position over tolerance stops it.
+# Usage: scripts/chunk_sweep.sh [TARGETS]   (e.g. cpu or cpu,split; default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+shared=$(cd .. && pwd)/shared
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHETC_SHARED="$shared" >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+export HETC_SWEEP=full HETC_SWEEP_TARGETS="${1:-}"
+export HETC_SHARED="$shared" HETC_BIN="$PWD/build/hetc" HETC_SRC="$PWD" HETC_TMP="$PWD/build/tmp-sweep"
+exec build/tests/test_e2e_chunks
