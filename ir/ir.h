@@ -44,6 +44,9 @@
  *              of a copy;
  *   group      the only pass that sets the attribute group=A: A is a node
  *              at or after this one, in its own group, on the same unit;
+ *   schedule   the only pass that sets node.sub: every node of a plan has
+ *              one, numbered from 0 in the plan, never decreasing; a
+ *              subgraph is on one unit, and an attention is alone in its;
  *   memplan    the only pass that sets offsets and arena sizes: one arena
  *              size per unit.
  *   chunk      plans: shared constants (weights, tables) first, with no
@@ -121,6 +124,7 @@ typedef struct {
     char name[IR_NAME_LEN];     /* readable origin, e.g. "l3.attn.q" */
     int plan;                   /* index in IrGraph.plans, -1: shared by every plan (or no plans yet) */
     int unit;                   /* index in IrGraph.units after 'place', else -1 */
+    int sub;                    /* subgraph in its plan after 'schedule', else -1 */
     int64_t offset;             /* byte offset in its unit's arena after 'memplan', else -1 */
 } IrNode;
 

@@ -151,6 +151,7 @@ int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t 
     n->layer = layer;
     copy_str(n->name, sizeof n->name, name, "node name");
     n->plan = -1;
+    n->sub = -1;
     n->unit = -1;
     n->offset = -1;
     return g->n++;

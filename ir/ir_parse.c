@@ -419,7 +419,7 @@ static int parse_name(Parser *P, const char *what, const char *bad, int (*from_n
     return 0;
 }
 
-/* The optional " unit=U offset=O" after the node name. */
+/* The optional " unit=U sub=K offset=O" after the node name. */
 static int parse_placement(Parser *P, const IrGraph *g, IrNode *n)
 {
     while (!at_end(P)) {
@@ -435,6 +435,8 @@ static int parse_placement(Parser *P, const IrGraph *g, IrNode *n)
             if (len <= 0) return fail(P, "bad unit name %s", found(P));
             n->unit = ir_unit_find(g, name);
             if (n->unit < 0) return fail(P, "unknown unit '%s' (no 'unit %s' line)", name, name);
+        } else if (strcmp(key, "sub") == 0 && n->sub < 0) {
+            if (read_small_int(P, &n->sub, 0, INT_MAX, "subgraph")) return -1;
         } else if (strcmp(key, "offset") == 0 && n->offset < 0) {
             if (read_int(P, &n->offset, 0, INT64_MAX, "offset")) return -1;
         } else {
@@ -459,6 +461,7 @@ static int parse_node(Parser *P, IrGraph *g)
     memset(&n, 0, sizeof n);
     n.unit = -1;
     n.offset = -1;
+    n.sub = -1;
     int op, dtype;
     if (parse_node_id(P, g, &n) || parse_name(P, "op name", "unknown op", ir_op_from_name, &op)) return -1;
     n.op = (IrOp)op;
@@ -483,6 +486,7 @@ static int parse_node(Parser *P, IrGraph *g)
     dst->nattr = n.nattr;
     dst->unit = n.unit;
     dst->offset = n.offset;
+    dst->sub = n.sub;
     dst->plan = g->nplans - 1;
     return 0;
 }

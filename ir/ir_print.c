@@ -84,6 +84,7 @@ static void print_node(FILE *f, const IrGraph *g, const IrNode *n)
     fprintf(f, " %s @%d ", ir_dtype_name(n->dtype), n->layer);
     print_str(f, n->name);
     if (n->unit >= 0) fprintf(f, " unit=%s", g->units[n->unit].name);
+    if (n->sub >= 0) fprintf(f, " sub=%d", n->sub);
     if (n->offset >= 0) fprintf(f, " offset=%lld", (long long)n->offset);
     fputc('\n', f);
 }

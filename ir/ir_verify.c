@@ -331,6 +331,28 @@ static int check_transfers(const Check *c)
     return 0;
 }
 
+/* sub=K (pass schedule): every node of a plan has one, from 0 in each
+ * plan, never decreasing, one unit per subgraph, attention alone. */
+static int check_sub(const Check *c)
+{
+    const IrNode *n = c->n;
+    int done = ir_has_pass(c->g, "schedule");
+    if (n->sub < -1) return bad(c, "subgraph %d is below -1", n->sub);
+    if (n->sub >= 0 && !done) return bad(c, "subgraph, but pass 'schedule' has not run");
+    if (!done) return 0;
+    if ((n->sub >= 0) != (n->plan >= 0)) return bad(c, "%s", n->plan >= 0 ? "in a plan but in no subgraph" : "a shared constant in a subgraph");
+    if (n->sub < 0) return 0;
+    const IrNode *prev = c->index > 0 ? &c->g->nodes[c->index - 1] : NULL;
+    int first = !prev || prev->plan != n->plan;
+    if (first && n->sub != 0) return bad(c, "the first subgraph of a plan is %d, not 0", n->sub);
+    if (first) return 0;
+    if (n->sub != prev->sub && n->sub != prev->sub + 1)
+        return bad(c, "subgraph %d follows subgraph %d", n->sub, prev->sub);
+    if (n->sub == prev->sub && (n->unit != prev->unit || n->op == IR_OP_ATTENTION || prev->op == IR_OP_ATTENTION))
+        return bad(c, "subgraph %d spans two units or holds an attention with other nodes", n->sub);
+    return 0;
+}
+
 /* group=A (pass group): A is this node or a later one, the anchor of its
  * own group, on the same unit. */
 static int check_group(const Check *c)
@@ -595,7 +617,7 @@ int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
         if (check_node_plan(&c)) return -1;
         c.chunk = ir_plan_rows(g, c.n);
         if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) ||
-            check_transfers(&c) || check_group(&c))
+            check_transfers(&c) || check_group(&c) || check_sub(&c))
             return -1;
     }
     at->node = -1;

@@ -49,6 +49,7 @@ void pass_chunk(IrGraph *g, const PassCtx *c);
 void pass_place(IrGraph *g, const PassCtx *c);
 void pass_transfers(IrGraph *g, const PassCtx *c);
 void pass_group(IrGraph *g, const PassCtx *c);
+void pass_schedule(IrGraph *g, const PassCtx *c);
 void pass_memplan(IrGraph *g, const PassCtx *c);
 
 typedef struct {

@@ -112,6 +112,8 @@ static void load_fixture(Fixture *fx, const char *root, const char *name)
     if (!fx->ref || len != (size_t)PROMPT * fx->vocab * sizeof(float)) fail_msg("%s: %zu bytes", reff, len);
 }
 
+static int failures;        /* positions over tolerance in a full sweep (it goes on and counts) */
+
 /* Rows [0, n) of got against the reference; returns the worst relative L2. */
 static double worst_error(const Fixture *fx, const float *got, int n, double tol, const char *what)
 {
@@ -124,7 +126,11 @@ static double worst_error(const Fixture *fx, const float *got, int n, double tol
             den += (double)fx->ref[(size_t)s * fx->vocab + v] * fx->ref[(size_t)s * fx->vocab + v];
         }
         double e = sqrt(num / (den > 0 ? den : 1));
-        if (!(e <= tol)) fail_msg("%s: position %d: relative L2 %.3e > %.0e", what, s, e, tol);
+        if (!(e <= tol) && !full_sweep()) fail_msg("%s: position %d: relative L2 %.3e > %.0e", what, s, e, tol);
+        if (!(e <= tol)) {
+            printf("  FAIL %s: position %d: relative L2 %.3e > %.0e\n", what, s, e, tol);
+            failures++;
+        }
         if (e > worst) worst = e;
     }
     return worst;
@@ -230,6 +236,7 @@ static void test_cpu(void **state)
     static const char *const shared[] = {"trained-llama", "qwen2-tiny", NULL}, *const own[] = {"mistral-headdim", NULL};
     run_root(tu_fmt("%s/fixtures", tu_shared()), shared, 0);
     run_root(tu_fmt("%s/tests/fixtures", tu_src()), own, 0);
+    if (failures) fail_msg("%d positions over tolerance", failures);
 }
 
 /* host-opencl and host-split (attention on the cpu, the rest on OpenCL). */
@@ -239,6 +246,7 @@ static void test_opencl(void **state)
     static const char *const shared[] = {"trained-llama", NULL}, *const own[] = {NULL};
     run_root(tu_fmt("%s/fixtures", tu_shared()), shared, 1);
     run_root(tu_fmt("%s/tests/fixtures", tu_src()), own, 1);
+    if (failures) fail_msg("%d positions over tolerance", failures);
 }
 
 int main(void)

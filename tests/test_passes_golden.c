@@ -71,7 +71,7 @@ static void test_chunk_pad(void **state)
  * empty arena, the arena sized by the largest. */
 static void test_chunk_memplan(void **state)
 {
-    check_golden(tu_fmt("%s opt %s/tests/golden/chunk.in.ir --passes=chunk,place,transfers,group,memplan --chunk 32,16 "
+    check_golden(tu_fmt("%s opt %s/tests/golden/chunk.in.ir --passes=chunk,place,transfers,group,schedule,memplan --chunk 32,16 "
                         "--remainder flex --target %s/targets/host-opencl.xml",
                         tu_hetc(), tu_src(), tu_src()),
                  "chunk-memplan.out.ir");
@@ -79,7 +79,7 @@ static void test_chunk_memplan(void **state)
 static void test_transfers(void **state) { check_pass("transfers", "transfers"); }
 /* Units in one memory space (cpu0 and npu0 on "host") need no copies. */
 static void test_transfers_shared(void **state) { check_pass("transfers-shared", "transfers"); }
-static void test_memplan(void **state) { check_pass("memplan", "memplan"); }
+static void test_memplan(void **state) { check_pass("memplan", "schedule,memplan"); }
 
 /* Placement by op kind (host-split: attention on cpu0, the rest on gpu0)
  * and copies only between memory spaces: q, k, v to the host, attention's
@@ -90,13 +90,23 @@ static void test_place_split(void **state)
                         tu_hetc(), tu_src(), tu_src()),
                  "place-split.out.ir");
 }
-static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "memplan"); }
+/* Subgraphs on host-split: the gpu's runs, each attention alone on the cpu,
+ * the copies with their consumers. */
+static void test_schedule_split(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/place.in.ir --passes=chunk,place,transfers,schedule --chunk 32 "
+                        "--remainder pad --target %s/targets/host-split.xml",
+                        tu_hetc(), tu_src(), tu_src()),
+                 "schedule-split.out.ir");
+}
+
+static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "schedule,memplan"); }
 static void test_group(void **state) { check_pass("group", "group"); }
 
 /* memplan keeps what a fusion group reads alive until the group's anchor. */
 static void test_memplan_groups(void **state)
 {
-    check_golden(tu_fmt("%s opt %s/tests/golden/group.in.ir --passes=group,memplan", tu_hetc(), tu_src()),
+    check_golden(tu_fmt("%s opt %s/tests/golden/group.in.ir --passes=group,schedule,memplan", tu_hetc(), tu_src()),
                  "group-memplan.out.ir");
 }
 
@@ -117,7 +127,7 @@ static long gpu_arena(const char *passes)
  * so the arena grows by little (not by a buffer per layer). */
 static void test_memplan_groups_free(void **state)
 {
-    long plain = gpu_arena("memplan"), grouped = gpu_arena("group,memplan");
+    long plain = gpu_arena("schedule,memplan"), grouped = gpu_arena("group,schedule,memplan");
     printf("  gpu arena: %ld bytes, %ld with fusion groups\n", plain, grouped);
     assert_true(grouped >= plain);
     assert_true(grouped <= plain + plain / 4);
@@ -147,9 +157,11 @@ static void expect_opt_error(const char *file, const char *passes, const char *w
 static void test_requires(void **state)
 {
     expect_opt_error("fuse.in.ir", "memplan",
-                     "fuse.in.ir: error: pass 'memplan' requires pass 'transfers' to have run first");
-    expect_opt_error(HDR "passes lower transfers\n", "memplan",
-                     "bad.ir: error: pass 'memplan' requires pass 'place' to have run first");
+                     "fuse.in.ir: error: pass 'memplan' requires pass 'schedule' to have run first");
+    expect_opt_error("fuse.in.ir", "schedule",
+                     "fuse.in.ir: error: pass 'schedule' requires pass 'transfers' to have run first");
+    expect_opt_error(HDR "passes lower transfers\n", "schedule",
+                     "bad.ir: error: pass 'schedule' requires pass 'place' to have run first");
     expect_opt_error(HDR, "lower", "bad.ir: error: pass 'lower' needs a model; it cannot run on an IR file");
     expect_opt_error("fuse.in.ir", "place", "fuse.in.ir: error: pass 'place' requires pass 'chunk' to have run first");
     expect_opt_error("chunk.in.ir", "chunk --chunk 256",
@@ -167,9 +179,9 @@ static void test_order(void **state)
     expect_opt_error(HDR "passes lower place\nunit cpu0 kind=cpu backend=c mem=host\n", "dce",
                      "bad.ir: error: pass 'dce' cannot run after pass 'place': it would invalidate its units, node "
                      "units (passes run in the order of --list-passes)");
-    expect_opt_error("group.in.ir", "memplan,group",
-                     "group.in.ir: error: pass 'group' cannot run after pass 'memplan': it would invalidate its "
-                     "offsets, arena sizes (passes run in the order of --list-passes)");
+    expect_opt_error("group.in.ir", "schedule,memplan,group",
+                     "group.in.ir: error: pass 'group' cannot run after pass 'schedule': it would invalidate its "
+                     "subgraphs (passes run in the order of --list-passes)");
     expect_opt_error("transfers.in.ir", "chunk", "transfers.in.ir: error: pass 'chunk' has already run");
     expect_opt_error("group.in.ir", "transfers", "group.in.ir: error: pass 'transfers' has already run");
     expect_opt_error("group.in.ir", "chunk", "group.in.ir: error: pass 'chunk' has already run");
@@ -197,7 +209,7 @@ static void test_invalid_input(void **state)
                          "%1 = input() : [S] i32 @-1 \"ids\" unit=cpu0\n"
                          "%2 = embed(%1, %0) : [S,4] f32 @-1 \"x\" unit=cpu0\n"
                          "%3 = output(%2) : [S,4] f32 @-1 \"out\" unit=cpu0\n",
-                     "memplan", "bad.ir: error: memplan: the graph has no max_chunk attribute");
+                     "schedule,memplan", "bad.ir: error: memplan: the graph has no max_chunk attribute");
     expect_opt_error(HDR "passes lower\n", "chunk",
                      "bad.ir: error: chunk: the step has 0 inputs and 0 outputs; a plan needs one of each");
     expect_opt_error(HDR "passes lower chunk\n%0 = weight() name=\"e\" : [8,4] f32 @-1 \"e\"\n", "place",
@@ -222,7 +234,7 @@ static void test_memplan_too_large(void **state)
         len += snprintf(text + len, (1 << 16) - len, "%%%d = add(%%%d, %%%d) : [S,4294967296] f32 @-1 \"s%d\" unit=cpu0\n",
                         66 + k, sum, 2 + k, k);
     snprintf(text + len, (1 << 16) - len, "%%131 = output(%%130) : [S,4294967296] f32 @-1 \"out\" unit=cpu0\n");
-    expect_opt_error(text, "memplan",
+    expect_opt_error(text, "schedule,memplan",
                      "bad.ir: error: memplan: node %66 (e64): the arena of unit 'cpu0' needs more than "
                      "72057594037927936 bytes");
     free(text);
@@ -238,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_chunk),
         cmocka_unit_test(test_chunk_pad),
         cmocka_unit_test(test_chunk_memplan),
+        cmocka_unit_test(test_schedule_split),
         cmocka_unit_test(test_transfers_shared),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
