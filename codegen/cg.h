@@ -5,6 +5,7 @@
  * - cg_project.c: the driver; files other than model.c and weights.bin.
  * - cg_c.c: model.c and model.h for cpu units (calls into runtime/).
  * - cg_weights.c: weights.bin and the model hash.
+ * - cg_report.c: the --report-json summary of plans, subgraphs and memory.
  */
 #ifndef HETC_CG_H
 #define HETC_CG_H
@@ -29,6 +30,9 @@ typedef struct {
 /* Writes the whole project; requires memplan. Progress goes to stderr. */
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen);
 
+/* --report-json: plans, subgraphs, per-unit arena and KV bytes (see
+ * cg_report.c for the format); target: its name, for the record. */
+int cg_report_json(const IrGraph *g, const char *target, const char *path, char *err, size_t errlen);
 /* Hash of the compiled model (IR text and weight table). */
 uint64_t cg_model_hash(const IrGraph *g);
 /* weights.bin: every weight node, in node order, converted to its dtype. */

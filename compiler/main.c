@@ -301,7 +301,7 @@ static int parse_remainder(const char *v, int *r)
 
 static int cmd_compile(int argc, char **argv)
 {
-    const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *v;
+    const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     for (int i = 2; i < argc; i++) {
@@ -313,6 +313,7 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--threads"))) { if (parse_int(v, "--threads", 0, 1024, &threads)) return 1; }
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--report-json"))) report = v;
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
@@ -321,7 +322,7 @@ static int cmd_compile(int argc, char **argv)
     if (!dir || !target_path || !out)
         return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
-                   "[--no-tokenizer] [--print-after=PASS|all]");
+                   "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
@@ -351,6 +352,7 @@ static int cmd_compile(int argc, char **argv)
                        .command = join_args(argc, argv)};
         if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
     }
+    if (!rc && report && cg_report_json(&g, target.name, report, err, sizeof err)) rc = die("%s", err);
     if (!rc)
         fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
                 m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
@@ -626,7 +628,7 @@ static void usage(void)
           "  inspect  MODEL [--ir [--format text|json|dot]]\n"
           "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
-          "           [--print-after=PASS|all]\n"
+          "           [--print-after=PASS|all] [--report-json FILE]\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"

@@ -249,9 +249,62 @@ static void test_opencl(void **state)
     if (failures) fail_msg("%d positions over tolerance", failures);
 }
 
+static json_object *get(json_object *o, const char *key)
+{
+    json_object *v = json_object_object_get(o, key);
+    if (!v) fail_msg("report: no key '%s'", key);
+    return v;
+}
+
+/* --report-json: the plans, their subgraphs (attention alone, the rest of
+ * a chunk plan shared), and per-unit arena and KV sizes that match the IR
+ * and model.h. */
+static void test_report(void **state)
+{
+    const char *dir = tu_tmpdir("chunks-report");
+    char *ir;
+    if (tu_run(&ir, "%s compile %s/fixtures/llama-tiny --target %s/targets/host-split.xml -o %s/proj --chunk 32 "
+                    "--report-json %s/r.json --print-after=memplan 2>&1",
+               tu_hetc(), tu_shared(), tu_src(), dir, dir))
+        fail_msg("compile failed:\n%s", ir);
+    json_object *r = json_object_from_file(tu_fmt("%s/r.json", dir));
+    if (!r) fail_msg("r.json is not JSON");
+    json_object *plans = get(r, "plans"), *units = get(r, "units");
+    assert_int_equal(json_object_array_length(plans), 3);
+    static const char *const names[] = {"decode", "prefill-32", "flex"};
+    for (int p = 0; p < 3; p++)
+        assert_string_equal(json_object_get_string(get(json_object_array_get_idx(plans, p), "name")), names[p]);
+    json_object *subs = get(json_object_array_get_idx(plans, 1), "subgraphs");
+    int attention = 0, shared = 0;
+    for (size_t i = 0; i < json_object_array_length(subs); i++) {
+        json_object *sg = json_object_array_get_idx(subs, i);
+        int is_att = strcmp(json_object_get_string(get(sg, "ops")), "attention") == 0;
+        attention += is_att;
+        shared += json_object_get_boolean(get(sg, "shared"));
+        assert_int_equal(json_object_get_boolean(get(sg, "shared")), !is_att);
+        if (is_att) assert_string_equal(json_object_get_string(get(sg, "unit")), "cpu0");
+    }
+    assert_int_equal(attention, 2);     /* one per layer */
+    assert_int_equal(json_object_get_int(get(r, "shared_subgraphs")), shared);
+    long cpu = -1, gpu = -1;
+    const char *line = strstr(ir, "\narena ");
+    if (!line || sscanf(line, "\narena %ld %ld", &cpu, &gpu) != 2) fail_msg("no arena line");
+    assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(units, 0), "arena_bytes")), cpu);
+    assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(units, 1), "arena_bytes")), gpu);
+    /* 2 layers x K and V x 2 kv heads x head_dim 16 x 4 bytes, all on cpu0 with attention */
+    assert_int_equal(json_object_get_int(get(json_object_array_get_idx(units, 0), "kv_bytes_per_token")), 512);
+    assert_int_equal(json_object_get_int(get(json_object_array_get_idx(units, 1), "kv_bytes_per_token")), 0);
+    char *h = tu_read_file(tu_fmt("%s/proj/model.h", dir), NULL);
+    if (!h || !strstr(h, tu_fmt("#define MODEL_ARENA_BYTES %ldULL", cpu))) fail_msg("model.h's arena is not %ld", cpu);
+    free(h);
+    json_object_put(r);
+    free(ir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report),
         cmocka_unit_test(test_cpu),
         cmocka_unit_test(test_opencl),
     };

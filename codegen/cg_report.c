@@ -1,0 +1,154 @@
+/* cg_report.c: `hetc compile --report-json FILE`, what the compiler
+ * decided, for people and scripts.
+ *
+ *   {"model", "arch", "target",
+ *    "units": [{"name", "kind", "backend", "mem", "arena_bytes",
+ *               "kv_bytes_per_token"}, ...],
+ *    "weights_bytes",
+ *    "plans": [{"name", "kind", "s_min", "s_max", "nodes",
+ *               "subgraphs": [{"id", "unit", "nodes", "first", "last",
+ *                              "ops", "shared", "bytes", "waits"}, ...]}, ...],
+ *    "shared_subgraphs", "shared_bytes"}
+ *
+ * A subgraph is "shared" when it belongs to a chunk plan and is not an
+ * attention: one compiled instance serves every chunk of every prompt.
+ * "bytes" is the arena space of its results at the plan's largest step;
+ * "waits" lists the subgraphs of other units whose results it reads.
+ * Arena and KV sizes are per unit: the program allocates the arenas once
+ * and the KV cache for the context it is given (kv_bytes_per_token x ctx).
+ * Everything comes from the IR after memplan; nothing depends on a prompt.
+ */
+#include "cg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static int64_t result_bytes(const IrGraph *g, const IrNode *n)
+{
+    if (n->offset < 0) return 0;
+    int64_t rows = ir_plan_rows(g, n);
+    return ir_numel(n, rows, rows) * ir_dtype_size(n->dtype);
+}
+
+/* Whether subgraph b of plan p reads a result of subgraph a (another unit). */
+static int waits_on(const IrGraph *g, int p, int b, int a)
+{
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub != b) continue;
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *x = &g->nodes[n->in[k]];
+            if (x->plan == p && x->sub == a && x->unit != n->unit) return 1;
+        }
+    }
+    return 0;
+}
+
+static void report_subgraph(FILE *f, const IrGraph *g, int p, int s, int64_t *shared, int64_t *shared_bytes)
+{
+    int count = 0, first = -1, last = -1, attention = 0, unit = -1;
+    int64_t bytes = 0;
+    char ops[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub != s) continue;
+        if (first < 0) first = i;
+        last = i;
+        count++;
+        unit = n->unit;
+        attention |= n->op == IR_OP_ATTENTION;
+        bytes += result_bytes(g, n);
+        if (len + 24 < sizeof ops && !strstr(ops, ir_op_name(n->op)))
+            len += (size_t)snprintf(ops + len, sizeof ops - len, "%s%s", len ? " " : "", ir_op_name(n->op));
+    }
+    int is_shared = g->plans[p].kind == IR_PLAN_CHUNK && !attention;
+    if (is_shared) (*shared)++, *shared_bytes += bytes;
+    fprintf(f, "        {\"id\": %d, \"unit\": ", s);
+    json_str(f, unit >= 0 ? g->units[unit].name : "");
+    fprintf(f, ", \"nodes\": %d, \"first\": %d, \"last\": %d, \"ops\": ", count, first, last);
+    json_str(f, ops);
+    fprintf(f, ", \"shared\": %s, \"bytes\": %lld, \"waits\": [", is_shared ? "true" : "false", (long long)bytes);
+    int sep = 0;
+    for (int a = 0; a < s; a++)
+        if (waits_on(g, p, s, a)) fprintf(f, "%s%d", sep++ ? ", " : "", a);
+    fputs("]}", f);
+}
+
+static void report_plan(FILE *f, const IrGraph *g, int p, int64_t *shared, int64_t *shared_bytes)
+{
+    const IrPlan *pl = &g->plans[p];
+    int nodes = 0, nsub = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p) {
+            nodes++;
+            if (g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
+        }
+    fputs("    {\"name\": ", f);
+    json_str(f, pl->name);
+    fprintf(f, ", \"kind\": \"%s\", \"s_min\": %lld, \"s_max\": %lld, \"nodes\": %d, \"subgraphs\": [\n",
+            ir_plan_kind_name(pl->kind), (long long)pl->s_min, (long long)pl->s_max, nodes);
+    for (int s = 0; s < nsub; s++) {
+        report_subgraph(f, g, p, s, shared, shared_bytes);
+        fputs(s + 1 < nsub ? ",\n" : "\n", f);
+    }
+    fputs("    ]}", f);
+}
+
+int cg_report_json(const IrGraph *g, const char *target, const char *path, char *err, size_t errlen)
+{
+    if (!ir_has_pass(g, "memplan")) IR_BUG("report before memplan");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    fputs("{\"model\": ", f);
+    json_str(f, g->model);
+    fputs(", \"arch\": ", f);
+    json_str(f, g->arch);
+    fputs(", \"target\": ", f);
+    json_str(f, target ? target : "");
+    fputs(",\n  \"units\": [\n", f);
+    int *off = calloc((size_t)g->n + 1, sizeof *off);
+    for (int u = 0; u < g->nunits; u++) {
+        const IrUnit *un = &g->units[u];
+        int64_t kv = cg_kv_offsets(g, u, off);
+        fputs("    {\"name\": ", f);
+        json_str(f, un->name);
+        fprintf(f, ", \"kind\": \"%s\", \"backend\": \"%s\", \"mem\": \"%s\", \"arena_bytes\": %lld, "
+                   "\"kv_bytes_per_token\": %lld}%s\n",
+                un->kind, un->backend, un->mem, (long long)(u < g->narena ? g->arena[u] : 0),
+                (long long)(2 * kv * (int64_t)sizeof(float)), u + 1 < g->nunits ? "," : "");
+    }
+    free(off);
+    double wbytes = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_WEIGHT) wbytes += (double)ir_numel(&g->nodes[i], 1, 1) * ir_dtype_size(g->nodes[i].dtype);
+    fprintf(f, "  ],\n  \"weights_bytes\": %.0f,\n  \"plans\": [\n", wbytes);
+    int64_t shared = 0, shared_bytes = 0;
+    for (int p = 0; p < g->nplans; p++) {
+        report_plan(f, g, p, &shared, &shared_bytes);
+        fputs(p + 1 < g->nplans ? ",\n" : "\n", f);
+    }
+    fprintf(f, "  ],\n  \"shared_subgraphs\": %lld, \"shared_bytes\": %lld\n}\n", (long long)shared,
+            (long long)shared_bytes);
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "%s: writing failed", path);
+        return -1;
+    }
+    return 0;
+}
