@@ -42,9 +42,9 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen);
 /* Writes len bytes to DIR/NAME; errors name the path. */
 int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen);
-/* The KV cache of a unit: cache_off[i] of each attention node i on it
- * (first float of its layer's slot, per token); the attention nodes of one
- * layer in different plans share the slot. Returns floats per token. */
+/* The KV cache of a unit as memplan laid it out: cache_off[i] of each
+ * attention node i on it (its kv_offset); returns the unit's floats per
+ * token. */
 int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off);
 /* Index of weight node id among the graph's weight nodes. */
 int cg_weight_index(const IrGraph *g, int id);
@@ -80,6 +80,7 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit);
 void cg_cl_free(CgCl *cl);
 int cg_cl_files(const CgEmit *e, char *err, size_t errlen);   /* kernels.cl, model_kernels.c */
 void cg_cl_fields(const CgEmit *e);     /* struct RtModel members */
+void cg_cl_sizes(const CgEmit *e, FILE *h); /* the unit's workspace sizes, into model.h */
 void cg_cl_init(const CgEmit *e);       /* code in init() */
 void cg_cl_destroy(const CgEmit *e);    /* code in destroy() */
 void cg_cl_measure(const CgEmit *e);    /* measure() of RtModelApi, defines MODEL_MEASURE */

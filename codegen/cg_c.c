@@ -21,6 +21,9 @@
 #include "../runtime/hetc_rt.h"
 
 static const char *const rt_dtype[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
+_Static_assert(sizeof rt_dtype / sizeof rt_dtype[0] == IR_DTYPE_COUNT, "an RtDtype per IrDtype");
+_Static_assert(RT_F32 == (int)IR_F32 && RT_F16 == (int)IR_F16 && RT_BF16 == (int)IR_BF16 && RT_I32 == (int)IR_I32 &&
+               RT_I8 == (int)IR_I8, "weights.bin stores IrDtype values as RtDtype");
 
 typedef CgEmit Emit;
 
@@ -375,22 +378,9 @@ static const char model_api[] =
 
 int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off)
 {
-    int64_t total = 0;
-    int *slot = malloc(((size_t)g->n + 1) * sizeof *slot);    /* cache id -> first float / ctx */
-    for (int i = 0; i < g->n; i++) slot[i] = -1;
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        if (n->op != IR_OP_ATTENTION || n->unit != unit) continue;
-        int64_t id = ir_attr_int(n, "cache");
-        if (id < 0 || id >= g->n) IR_BUG("node %%%d: cache slot %lld", i, (long long)id);
-        if (slot[id] < 0) {
-            slot[id] = (int)total;
-            total += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
-        }
-        cache_off[i] = slot[id];
-    }
-    free(slot);
-    return total;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_ATTENTION && g->nodes[i].unit == unit) cache_off[i] = (int)g->nodes[i].kv_offset;
+    return unit < g->nkv ? g->kv[unit] : 0;
 }
 
 static void totals(const IrGraph *g, double *bytes, double *params, double *flops)
@@ -435,10 +425,15 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
     fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations of %s at MODEL_MAX_CHUNK */\n",
             g->arena[e->cpu], g->units[e->cpu].name);
-    if (e->cl)
+    fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on %s */\n",
+            e->kv_floats, g->units[e->cpu].name);
+    if (e->cl) {
         fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
                 g->arena[e->cl_unit], g->units[e->cl_unit].name);
-    fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token, all layers */\n", e->kv_floats);
+        fprintf(f, "#define MODEL_KV_%s_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on "
+                   "%s */\n", e->upper_unit, g->kv[e->cl_unit], g->units[e->cl_unit].name);
+        cg_cl_sizes(e, f);
+    }
     fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
     fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
     fprintf(f, "#define MODEL_PARAMS %.0f.0\n", params);

@@ -70,9 +70,9 @@ struct CgCl {
     int64_t kv_floats;      /* K (or V) floats per token over all layers on the unit */
     int *table_buf;         /* [g->n] rope tables used here: index of their device buffer */
     int ntables;
-    int *fused;             /* [g->n] rope nodes done by their attention's rope_kv: its id, else -1;
-                             * attention nodes that do so: their own id */
-    int *anchor;            /* [g->n] the anchor of the node's fusion group, -1 none */
+    int *fused;             /* [g->n] rope_kv groups (pass group): the ropes and the attention
+                             * anchor: the attention's id, else -1 */
+    int *anchor;            /* [g->n] the anchor of the node's gemv group (pass group), -1 none */
     Group *group;           /* [g->n] by anchor */
 };
 
@@ -170,56 +170,45 @@ static const char *family_of(IrOp op)
 
 static int on_unit(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->index; }
 
-/* An attention whose q and k come straight from ropes of one table, used
- * by nothing else, runs ropes and KV store as one rope_kv launch. */
-static void plan_rope_fusion(const IrGraph *g, int unit, int *fused)
+/* The role=R of node i (pass group), "" without one. */
+static const char *role_of(const IrGraph *g, int i)
 {
-    int *uses = ir_count_uses(g);
-    for (int i = 0; i < g->n; i++) fused[i] = -1;
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *a = &g->nodes[i];
-        if (a->op != IR_OP_ATTENTION || a->unit != unit) continue;
-        const IrNode *q = &g->nodes[a->in[0]], *k = &g->nodes[a->in[1]];
-        if (q->op != IR_OP_ROPE || k->op != IR_OP_ROPE || q->in[1] != k->in[1] || uses[q->id] != 1 ||
-            uses[k->id] != 1 || q->unit != unit || k->unit != unit)
-            continue;
-        fused[q->id] = fused[k->id] = fused[i] = i;
-    }
-    free(uses);
+    const IrAttr *r = ir_attr(&g->nodes[i], "role");
+    return r ? r->s : "";
 }
 
-/* The group anchored at node a (pass 'group' marked its members). */
+/* The group anchored at node a (pass group named its kind and the parts
+ * of its members); att: for qkv_rope, the attention its ropes feed. */
 static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
 {
     *grp = (Group){.epi = -1, .norm = -1, .view = -1, .res = -1, .att = -1, .out = a};
-    const IrNode *n = &g->nodes[a];
+    static const char *const parts[] = {"q", "k", "v", "gate", "up", "linear"};
+    static const int slot[] = {0, 1, 2, 0, 1, 0};
     for (int i = 0; i <= a; i++) {
         if (anchor[i] != a) continue;
-        if (g->nodes[i].op == IR_OP_RMSNORM) grp->norm = i;
-        if (g->nodes[i].op == IR_OP_LAST_ROWS) grp->view = i;
+        const char *r = role_of(g, i);
+        if (strcmp(r, "norm") == 0) grp->norm = i;
+        if (strcmp(r, "view") == 0) grp->view = i;
+        for (int k = 0; k < 6; k++)
+            if (strcmp(r, parts[k]) == 0) grp->lin[slot[k]] = i, grp->nl = slot[k] + 1 > grp->nl ? slot[k] + 1 : grp->nl;
     }
-    switch (n->op) {
-    case IR_OP_ROPE:
+    const IrNode *n = &g->nodes[a];
+    const char *kind = role_of(g, a);
+    if (strcmp(kind, "qkv_rope") == 0) {
         for (int i = a + 1; i < g->n && grp->att < 0; i++)
-            if (g->nodes[i].op == IR_OP_ATTENTION && anchor[g->nodes[i].in[0]] == a) grp->att = i;
-        if (grp->att < 0) IR_BUG("rope group without its attention");
+            if (g->nodes[i].op == IR_OP_ATTENTION && (g->nodes[i].in[0] == a || g->nodes[i].in[1] == a)) grp->att = i;
+        if (grp->att < 0) IR_BUG("group %%%d (qkv_rope) feeds no attention", a);
         grp->epi = 3;
         grp->out = g->nodes[grp->att].in[0];
-        grp->lin[0] = g->nodes[grp->out].in[0];
-        grp->lin[1] = g->nodes[g->nodes[grp->att].in[1]].in[0];
-        grp->lin[2] = g->nodes[grp->att].in[2];
-        grp->nl = 3;
-        break;
-    case IR_OP_SWIGLU:
-        grp->epi = 2, grp->lin[0] = n->in[0], grp->lin[1] = n->in[1], grp->nl = 2;
-        break;
-    case IR_OP_ADD: {
-        int k = anchor[n->in[0]] == a ? 0 : 1;
-        grp->epi = 1, grp->lin[0] = n->in[k], grp->res = n->in[1 - k], grp->nl = 1;
-        break;
-    }
-    case IR_OP_LINEAR: grp->epi = 0, grp->lin[0] = a, grp->nl = 1; break;
-    default: IR_BUG("fusion group anchored at a %s", ir_op_name(n->op));
+    } else if (strcmp(kind, "gate_up") == 0) {
+        grp->epi = 2;
+    } else if (strcmp(kind, "residual") == 0) {
+        grp->epi = 1;
+        grp->res = n->in[0] == grp->lin[0] ? n->in[1] : n->in[0];
+    } else if (strcmp(kind, "head") == 0) {
+        grp->epi = 0, grp->lin[0] = a, grp->nl = 1;
+    } else {
+        IR_BUG("group %%%d: role '%s' is no launch of the gemv family", a, kind);
     }
     grp->x = grp->norm >= 0 ? g->nodes[grp->norm].in[0] : g->nodes[grp->lin[0]].in[0];
 }
@@ -255,11 +244,12 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
     cl->fused = malloc((size_t)g->n * sizeof *cl->fused);
     cl->anchor = malloc((size_t)g->n * sizeof *cl->anchor);
     cl->group = malloc((size_t)g->n * sizeof *cl->group);
-    plan_rope_fusion(g, unit, cl->fused);
     cl->kv_floats = cg_kv_offsets(g, unit, cl->kv_off);
-    for (int i = 0; i < g->n; i++) {
+    for (int i = 0; i < g->n; i++) {     /* rope_kv groups run in their attention's launch, the rest as gemv */
         const IrAttr *a = ir_attr(&g->nodes[i], "group");
-        cl->anchor[i] = a && g->nodes[i].unit == unit ? (int)a->i : -1;
+        int rope_kv = a && strcmp(role_of(g, (int)a->i), "rope_kv") == 0;
+        cl->fused[i] = a && rope_kv && g->nodes[i].unit == unit ? (int)a->i : -1;
+        cl->anchor[i] = a && !rope_kv && g->nodes[i].unit == unit ? (int)a->i : -1;
     }
     const CgEmit view = {.g = g, .o = e->o, .cl = cl};
     for (int i = 0; i < g->n; i++) {
@@ -573,6 +563,12 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
     }
 }
 
+void cg_cl_sizes(const CgEmit *e, FILE *h)
+{
+    fprintf(h, "#define MODEL_ATTN_PART_%s_FLOATS %" PRId64 " /* decode attention's split-K partials per key "
+                  "chunk (at most %d chunks) */\n", e->upper_unit, e->cl->part_floats, ATT_MAX_CHUNKS);
+}
+
 void cg_cl_init(const CgEmit *e)
 {
     const CgCl *cl = e->cl;
@@ -591,7 +587,7 @@ void cg_cl_init(const CgEmit *e)
     fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, MODEL_ARENA_%s_BYTES, CL_MEM_READ_WRITE, NULL, &m->%s_arena);\n",
             e->upper_unit, u->name);
     if (cl->kv_floats > 0) {    /* attention runs here: its KV cache */
-        fprintf(f, "    size_t kv_bytes = (size_t)ctx * %" PRId64 " * sizeof(float);\n", cl->kv_floats);
+        fprintf(f, "    size_t kv_bytes = (size_t)ctx * MODEL_KV_%s_FLOATS * sizeof(float);\n", e->upper_unit);
         fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_kc);\n", u->name);
         fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_vc);\n", u->name);
     }

@@ -238,7 +238,7 @@ int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);
  * runtime/hetc_rt.h. A builder collects tokens, merges, added tokens and
  * ops and lays them out; the readers fill it from a Hugging Face directory
  * (tokenizer.json and its companions) or from a GGUF file's metadata. */
-#include "../runtime/hetc_rt.h"
+#include "../runtime/hetc_rt_tok.h"
 
 enum { FE_TOK_MAX_TOKENS = 1 << 24 };   /* most ids a tokenizer may have */
 

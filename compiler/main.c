@@ -23,7 +23,7 @@
 #include "compiler/fe.h"
 #include "ir/ir.h"
 #include "passes/passes.h"
-#include "runtime/hetc_rt.h"
+#include "runtime/hetc_rt_tok.h"
 
 typedef struct {
     char dir[FE_PATH_LEN];

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "compiler/fe.h"
-#include "runtime/hetc_rt.h"
+#include "runtime/hetc_rt_tok.h"
 
 enum { CTX = 64, CHUNK = 8, MAX_ARGS = 32 };
 

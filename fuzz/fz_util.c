@@ -4,7 +4,7 @@
 
 #include "codegen/cg.h"
 #include "passes/passes.h"
-#include "runtime/hetc_rt.h"
+#include "runtime/hetc_rt_tok.h"
 #include <math.h>
 
 #include <ctype.h>

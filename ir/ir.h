@@ -16,6 +16,7 @@
  *   unit cpu0 kind=cpu backend=c mem=host threads=0
  *   unit gpu0 kind=gpu backend=opencl mem=gpu0 wg=64 tile=16 gflops=500.0
  *   arena 344064 0              (bytes per unit, after memplan)
+ *   kv 512 0                    (K floats per token per unit, after memplan)
  *   %0 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens" unit=gpu0
  *   ...
  *   plan decode kind=decode s=1..8
@@ -47,8 +48,9 @@
  *   schedule   the only pass that sets node.sub: every node of a plan has
  *              one, numbered from 0 in the plan, never decreasing; a
  *              subgraph is on one unit, and an attention is alone in its;
- *   memplan    the only pass that sets offsets and arena sizes: one arena
- *              size per unit.
+ *   memplan    the only pass that sets offsets, arena and KV sizes: one
+ *              arena size and one KV row size per unit; every attention
+ *              has a kv_offset whose slot fits its unit's row.
  *   chunk      plans: shared constants (weights, tables) first, with no
  *              plan; then each plan's nodes, in plan order, with operands
  *              in their own plan or shared; one input and one output per
@@ -126,6 +128,8 @@ typedef struct {
     int unit;                   /* index in IrGraph.units after 'place', else -1 */
     int sub;                    /* subgraph in its plan after 'schedule', else -1 */
     int64_t offset;             /* byte offset in its unit's arena after 'memplan', else -1 */
+    int64_t kv_offset;          /* attention after 'memplan': first float of its layer's slot in a
+                                 * token's row of its unit's KV cache, else -1 */
 } IrNode;
 
 /* Plans (pass 'chunk'): one graph per static shape. A step of S tokens
@@ -152,6 +156,8 @@ typedef struct {
     IrPlan plans[IR_MAX_PLANS];
     int narena;                 /* entries of arena[]: one per unit after memplan, else 0 */
     int64_t arena[IR_MAX_UNITS];/* bytes of each unit's activation arena */
+    int nkv;                    /* entries of kv[]: one per unit after memplan, else 0 */
+    int64_t kv[IR_MAX_UNITS];   /* K (and as many V) floats per token in each unit's KV cache */
     IrNode *nodes;              /* [n] in topological order */
     int n, cap;
 } IrGraph;

@@ -82,7 +82,8 @@ static void json_node(FILE *f, const IrGraph *g, const IrNode *n)
     fputs(",\"unit\":", f);
     if (n->unit >= 0) json_str(f, g->units[n->unit].name);
     else fputs("null", f);
-    fprintf(f, ",\"offset\":%lld}", (long long)n->offset);
+    fprintf(f, ",\"plan\":%d,\"sub\":%d,\"offset\":%lld,\"kv_offset\":%lld}", n->plan, n->sub, (long long)n->offset,
+            (long long)n->kv_offset);
 }
 
 void ir_dump_json(FILE *f, const IrGraph *g)
@@ -111,6 +112,15 @@ void ir_dump_json(FILE *f, const IrGraph *g)
     }
     fprintf(f, "],\"passes\":\"%s\",\"arena\":[", g->passes);
     for (int u = 0; u < g->narena; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->arena[u]);
+    fputs("],\"kv\":[", f);
+    for (int u = 0; u < g->nkv; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->kv[u]);
+    fputs("],\"plans\":[", f);
+    for (int p = 0; p < g->nplans; p++) {
+        fputs(p ? ",{\"name\":" : "{\"name\":", f);
+        json_str(f, g->plans[p].name);
+        fprintf(f, ",\"kind\":\"%s\",\"s_min\":%lld,\"s_max\":%lld}", ir_plan_kind_name(g->plans[p].kind),
+                (long long)g->plans[p].s_min, (long long)g->plans[p].s_max);
+    }
     fputs("],\"nodes\":[", f);
     for (int i = 0; i < g->n; i++) {
         fputs(i ? ",\n" : "\n", f);

@@ -23,8 +23,19 @@ static const OpInfo op_table[IR_OP_COUNT] = {
 #undef OP
 };
 
-static const char *const dtype_names[IR_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "i8"};
-static const int dtype_sizes[IR_DTYPE_COUNT] = {4, 2, 2, 4, 1};
+/* The op table has one entry per OP line of ops.def, and the enum too. */
+enum { OPS_DEF_LINES = 0
+#define OP(id, name, nin, attrs, view, sem) + 1
+#include "ops.def"
+#undef OP
+};
+_Static_assert((int)OPS_DEF_LINES == (int)IR_OP_COUNT && sizeof op_table / sizeof op_table[0] == IR_OP_COUNT,
+               "one op table entry per line of ops.def");
+
+static const char *const dtype_names[] = {"f32", "f16", "bf16", "i32", "i8"};
+static const int dtype_sizes[] = {4, 2, 2, 4, 1};
+_Static_assert(sizeof dtype_names / sizeof dtype_names[0] == IR_DTYPE_COUNT &&
+               sizeof dtype_sizes / sizeof dtype_sizes[0] == IR_DTYPE_COUNT, "a name and a size per dtype");
 
 _Noreturn void ir_bug(const char *file, int line, const char *fmt, ...)
 {
@@ -152,6 +163,7 @@ int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t 
     copy_str(n->name, sizeof n->name, name, "node name");
     n->plan = -1;
     n->sub = -1;
+    n->kv_offset = -1;
     n->unit = -1;
     n->offset = -1;
     return g->n++;

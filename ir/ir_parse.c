@@ -4,7 +4,7 @@
  * The text is handled one line at a time; ';' starts a comment that runs to
  * the end of the line (outside strings), and blank lines are skipped. The
  * first line is "hetc-ir 2", the next "graph ..."; then come directive lines
- * (attr, passes, arena), 'unit' lines before the nodes, and node lines with consecutive ids from 0.
+ * (attr, passes, arena, kv), 'unit' lines before the nodes, and node lines with consecutive ids from 0.
  * Every error is "FILE:LINE: error: ...": a syntax error names its line, a
  * graph that parses but fails verification the line of the node at fault
  * ("FILE:LINE: error: node %N (...): ...") or of the directive a graph-level
@@ -27,7 +27,7 @@ typedef struct {
     const char *end;        /* end of the current line ('\n' or NUL) */
     unsigned seen;          /* bit per directive already read */
     int graph_line;         /* line of the 'graph' line */
-    int dir_line[3];        /* line of each directive (directives[]), 0 if absent */
+    int dir_line[4];        /* line of each directive (directives[]), 0 if absent */
     int unit_line;          /* line of the first 'unit' line, 0 if none */
     int plan_line[IR_MAX_PLANS];    /* line of each 'plan' line */
     int *node_line;         /* [cap] line of each node */
@@ -365,6 +365,16 @@ static int parse_plan(Parser *P, IrGraph *g)
     return expect_end(P);
 }
 
+static int parse_kv(Parser *P, IrGraph *g)
+{
+    while (!at_end(P)) {
+        if (g->nkv == IR_MAX_UNITS) return fail(P, "more than %d KV sizes", IR_MAX_UNITS);
+        if (read_int(P, &g->kv[g->nkv], 0, INT64_MAX, "KV size")) return -1;
+        g->nkv++;
+    }
+    return 0;
+}
+
 /* ---- node lines ---- */
 
 static int parse_operands(Parser *P, IrNode *n)
@@ -419,7 +429,7 @@ static int parse_name(Parser *P, const char *what, const char *bad, int (*from_n
     return 0;
 }
 
-/* The optional " unit=U sub=K offset=O" after the node name. */
+/* The optional " unit=U sub=K offset=O kv_offset=F" after the node name. */
 static int parse_placement(Parser *P, const IrGraph *g, IrNode *n)
 {
     while (!at_end(P)) {
@@ -439,6 +449,8 @@ static int parse_placement(Parser *P, const IrGraph *g, IrNode *n)
             if (read_small_int(P, &n->sub, 0, INT_MAX, "subgraph")) return -1;
         } else if (strcmp(key, "offset") == 0 && n->offset < 0) {
             if (read_int(P, &n->offset, 0, INT64_MAX, "offset")) return -1;
+        } else if (strcmp(key, "kv_offset") == 0 && n->kv_offset < 0) {
+            if (read_int(P, &n->kv_offset, 0, INT64_MAX, "KV offset")) return -1;
         } else {
             return fail(P, "unexpected or repeated '%s=' after the node name", key);
         }
@@ -462,6 +474,7 @@ static int parse_node(Parser *P, IrGraph *g)
     n.unit = -1;
     n.offset = -1;
     n.sub = -1;
+    n.kv_offset = -1;
     int op, dtype;
     if (parse_node_id(P, g, &n) || parse_name(P, "op name", "unknown op", ir_op_from_name, &op)) return -1;
     n.op = (IrOp)op;
@@ -487,6 +500,7 @@ static int parse_node(Parser *P, IrGraph *g)
     dst->unit = n.unit;
     dst->offset = n.offset;
     dst->sub = n.sub;
+    dst->kv_offset = n.kv_offset;
     dst->plan = g->nplans - 1;
     return 0;
 }
@@ -502,6 +516,7 @@ static const Directive directives[] = {
     {"attr", parse_attr_line},
     {"passes", parse_passes},
     {"arena", parse_arena},
+    {"kv", parse_kv},
 };
 _Static_assert(sizeof directives / sizeof directives[0] == sizeof ((Parser *)0)->dir_line / sizeof(int),
                "one dir_line per directive");

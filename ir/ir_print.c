@@ -70,6 +70,11 @@ static void print_header(FILE *f, const IrGraph *g)
         for (int u = 0; u < g->narena; u++) fprintf(f, " %lld", (long long)g->arena[u]);
         fputc('\n', f);
     }
+    if (g->nkv) {
+        fputs("kv", f);
+        for (int u = 0; u < g->nkv; u++) fprintf(f, " %lld", (long long)g->kv[u]);
+        fputc('\n', f);
+    }
 }
 
 static void print_node(FILE *f, const IrGraph *g, const IrNode *n)
@@ -86,6 +91,7 @@ static void print_node(FILE *f, const IrGraph *g, const IrNode *n)
     if (n->unit >= 0) fprintf(f, " unit=%s", g->units[n->unit].name);
     if (n->sub >= 0) fprintf(f, " sub=%d", n->sub);
     if (n->offset >= 0) fprintf(f, " offset=%lld", (long long)n->offset);
+    if (n->kv_offset >= 0) fprintf(f, " kv_offset=%lld", (long long)n->kv_offset);
     fputc('\n', f);
 }
 

@@ -275,6 +275,26 @@ static int check_dtype(const Check *c)
     return 0;
 }
 
+/* kv_offset (pass memplan): on every attention after memplan, and only
+ * there; its slot inside its unit's KV row. */
+static int check_kv_offset(const Check *c)
+{
+    const IrNode *n = c->n;
+    int done = ir_has_pass(c->g, "memplan"), att = n->op == IR_OP_ATTENTION;
+    if (n->kv_offset < -1) return bad(c, "KV offset %lld is below -1", (long long)n->kv_offset);
+    if (n->kv_offset >= 0 && (!done || !att)) return bad(c, "a KV offset, but %s", att ? "pass 'memplan' has not run" : "it is no attention");
+    if (!done || !att) return 0;
+    if (n->kv_offset < 0) return bad(c, "no KV offset, but pass 'memplan' has run");
+    const IrAttr *kvh = ir_attr(n, "kv_heads"), *hd = ir_attr(n, "head_dim");
+    if (!kvh || !hd || kvh->kind != IR_ATTR_INT || hd->kind != IR_ATTR_INT) return 0;  /* check_attrs says so */
+    if (n->unit < 0) return 0;     /* not placed: no unit's row to fit */
+    if (n->unit >= c->g->nkv || kvh->i > c->g->kv[n->unit] || hd->i > c->g->kv[n->unit] ||
+        n->kv_offset > c->g->kv[n->unit] - kvh->i * hd->i)
+        return bad(c, "KV slot at %lld does not fit its unit's %lld floats per token", (long long)n->kv_offset,
+                   (long long)(n->unit >= 0 && n->unit < c->g->nkv ? c->g->kv[n->unit] : 0));
+    return 0;
+}
+
 static int check_placement(const Check *c)
 {
     const IrNode *n = c->n;
@@ -353,12 +373,44 @@ static int check_sub(const Check *c)
     return 0;
 }
 
+/* The roles of pass group: the op each applies to, and whether it names
+ * a kind of group (the anchor's role) or a part. */
+static const struct {
+    const char *role;
+    IrOp op;
+    int kind;
+} roles[] = {
+    {"qkv_rope", IR_OP_ROPE, 1},   {"gate_up", IR_OP_SWIGLU, 1}, {"residual", IR_OP_ADD, 1},
+    {"head", IR_OP_LINEAR, 1},     {"rope_kv", IR_OP_ATTENTION, 1}, {"norm", IR_OP_RMSNORM, 0},
+    {"view", IR_OP_LAST_ROWS, 0},  {"q", IR_OP_LINEAR, 0},       {"k", IR_OP_LINEAR, 0},
+    {"v", IR_OP_LINEAR, 0},        {"gate", IR_OP_LINEAR, 0},    {"up", IR_OP_LINEAR, 0},
+    {"linear", IR_OP_LINEAR, 0},   {"rope_q", IR_OP_ROPE, 0},    {"rope_k", IR_OP_ROPE, 0},
+};
+
+/* role=R with group=A: a role of the table for this op; a kind on the
+ * anchor, a part on the other members. */
+static int check_role(const Check *c, const IrAttr *group)
+{
+    const IrAttr *r = ir_attr(c->n, "role");
+    if (!r && !group) return 0;
+    if (!r || !group) return bad(c, "attributes 'group' and 'role' come together");
+    if (r->kind != IR_ATTR_STR) return 0;   /* check_attrs says so */
+    size_t k = 0, nk = sizeof roles / sizeof roles[0];
+    while (k < nk && strcmp(roles[k].role, r->s) != 0) k++;
+    if (k == nk) return bad(c, "role '%.40s' is not a role of pass group", r->s);
+    if (roles[k].op != c->n->op) return bad(c, "role '%s' is for %s nodes", r->s, ir_op_name(roles[k].op));
+    if (roles[k].kind != (group->kind == IR_ATTR_INT && group->i == c->index))
+        return bad(c, "role '%s' is %s", r->s, roles[k].kind ? "the anchor's, but this node is not the anchor" :
+                                                                  "a member's, but this node is the anchor");
+    return 0;
+}
+
 /* group=A (pass group): A is this node or a later one, the anchor of its
- * own group, on the same unit. */
+ * own group, on the same unit; role=R (check_role). */
 static int check_group(const Check *c)
 {
     const IrAttr *a = ir_attr(c->n, "group");
-    if (!a) return 0;
+    if (!a) return check_role(c, a);
     if (!ir_has_pass(c->g, "group")) return bad(c, "attribute 'group', but pass 'group' has not run");
     if (a->i < c->index || a->i >= c->g->n)
         return bad(c, "group %lld is not a node from %%%d to %%%d", (long long)a->i, c->index, c->g->n - 1);
@@ -368,7 +420,7 @@ static int check_group(const Check *c)
         return bad(c, "group %lld: node %%%lld is not in its own group", (long long)a->i, (long long)a->i);
     if (anchor->unit != c->n->unit)
         return bad(c, "group %lld is on unit %d, this node on unit %d", (long long)a->i, anchor->unit, c->n->unit);
-    return 0;
+    return check_role(c, a);
 }
 
 static IrAttrKind kind_of(char k)
@@ -404,11 +456,13 @@ static int check_attrs(const Check *c)
     for (int i = 0; i < n->nattr; i++) {
         const IrAttr *a = &n->attr[i];
         if ((unsigned)a->kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)a->kind);
-        int group = strcmp(a->key, "group") == 0;
-        if (!group && !listed(ir_op_attrs(n->op), a->key))
+        int group = strcmp(a->key, "group") == 0, role = strcmp(a->key, "role") == 0;
+        if (!group && !role && !listed(ir_op_attrs(n->op), a->key))
             return bad(c, "unknown attribute '%.23s'", a->key);
         if (group && a->kind != IR_ATTR_INT)
             return bad(c, "attribute 'group' is %s, expected int", kind_name(a->kind));
+        if (role && a->kind != IR_ATTR_STR)
+            return bad(c, "attribute 'role' is %s, expected string", kind_name(a->kind));
     }
     for (const char *s = ir_op_attrs(n->op); *s;) {
         char key[24], k;
@@ -518,6 +572,10 @@ static int check_arena(const IrGraph *g, char *err, size_t errlen)
         return bad_graph(err, errlen, "arena sizes, but pass 'memplan' has not run");
     for (int u = 0; u < g->narena; u++)
         if (g->arena[u] < 0) return bad_graph(err, errlen, "arena size %lld is negative", (long long)g->arena[u]);
+    if (g->nkv != g->narena) return bad_graph(err, errlen, "%d KV sizes for %d arena sizes", g->nkv, g->narena);
+    for (int u = 0; u < g->nkv; u++)
+        if (g->kv[u] < 0 || g->kv[u] > ((int64_t)1 << 31))
+            return bad_graph(err, errlen, "KV size %lld is not in 0..2^31 floats per token", (long long)g->kv[u]);
     return 0;
 }
 
@@ -617,7 +675,7 @@ int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
         if (check_node_plan(&c)) return -1;
         c.chunk = ir_plan_rows(g, c.n);
         if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) ||
-            check_transfers(&c) || check_group(&c) || check_sub(&c))
+            check_transfers(&c) || check_group(&c) || check_sub(&c) || check_kv_offset(&c))
             return -1;
     }
     at->node = -1;

@@ -5,7 +5,11 @@
  * and g->arena[] per unit. Each plan is planned on its own, from an empty
  * arena, for its most rows (S = R = the plan's s_max; a buffer of fewer
  * rows fits in the same place); plans run one after another, so they share
- * the arena, sized for the largest. Views (last_rows, output) take no storage; the
+ * the arena, sized for the largest. The KV cache of each unit is laid out
+ * here too: a token's row holds K (and, in a second cache, V) of every
+ * layer attended on the unit, in order of first appearance of its cache
+ * slot; the attention nodes of one layer in different plans share the
+ * slot (kv_offset), and g->kv[] is each unit's row size in floats. Views (last_rows, output) take no storage; the
  * result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
@@ -92,6 +96,28 @@ static int64_t storage(const IrNode *n, int64_t chunk)
     return (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
 }
 
+/* kv_offset of every attention and g->kv[] (see above). */
+static void layout_kv(IrGraph *g)
+{
+    int64_t *slot = malloc(((size_t)g->n + 1) * sizeof *slot);  /* cache id -> offset */
+    for (int i = 0; i < g->n; i++) slot[i] = -1;
+    g->nkv = g->nunits;
+    for (int u = 0; u < g->nunits; u++) g->kv[u] = 0;
+    for (int i = 0; i < g->n; i++) {
+        IrNode *n = &g->nodes[i];
+        n->kv_offset = -1;
+        if (n->op != IR_OP_ATTENTION) continue;
+        int64_t id = ir_attr_int(n, "cache");
+        if (id < 0 || id >= g->n) IR_BUG("node %%%d: cache slot %lld", i, (long long)id);
+        if (slot[id] < 0) {
+            slot[id] = g->kv[n->unit];
+            g->kv[n->unit] += ir_attr_int(n, "kv_heads") * ir_attr_int(n, "head_dim");
+        }
+        n->kv_offset = slot[id];
+    }
+    free(slot);
+}
+
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
     if (ir_graph_int(g, "max_chunk", 0) <= 0) {
@@ -150,6 +176,7 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     }
     free(dies);
     free(next_dead);
+    layout_kv(g);
     g->narena = g->nunits;
     for (int u = 0; u < g->nunits; u++) {
         g->arena[u] = arena[u].top > top[u] ? arena[u].top : top[u];

@@ -20,7 +20,8 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
+#include "hetc_rt_sample.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -19,7 +19,7 @@
  * Case-insensitive contractions follow Unicode simple case folding, as
  * Oniguruma does: 'S and the long s 'ſ (U+017F) match 's.
  */
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 /* Character kinds. */
 enum {

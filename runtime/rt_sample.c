@@ -9,7 +9,7 @@
  * draw from what is left, renormalised, with a splitmix64 generator: the
  * same seed gives the same tokens. Every array is allocated at create.
  */
-#include "hetc_rt.h"
+#include "hetc_rt_sample.h"
 
 #include <math.h>
 #include <stdlib.h>

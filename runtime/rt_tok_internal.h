@@ -4,7 +4,7 @@
 #ifndef RT_TOK_INTERNAL_H
 #define RT_TOK_INTERNAL_H
 
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 enum { RT_TOK_STAGES = 2 };     /* added tokens matched in the raw text, then in normalized text */
 

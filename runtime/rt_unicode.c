@@ -3,7 +3,7 @@
  * The character data lives in rt_unicode_tables.c, generated from the
  * Unicode Character Database by scripts/gen_unicode.py. Nothing allocates.
  */
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 /* ---- the generated tables (rt_unicode_tables.c) ---- */
 extern const uint16_t rt_uc_cat_stage1[];   /* cp >> 7 -> block */

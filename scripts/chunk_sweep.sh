@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 shared=$(cd .. && pwd)/shared
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHETC_SHARED="$shared" >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+# its own build directory, so that work in build/ does not change the
+# compiler under a sweep that takes hours
+cmake -S . -B build-sweep -DCMAKE_BUILD_TYPE=Release -DHETC_SHARED="$shared" >/dev/null
+cmake --build build-sweep -j"$(nproc)" >/dev/null
 export HETC_SWEEP=full HETC_SWEEP_TARGETS="${1:-}"
-export HETC_SHARED="$shared" HETC_BIN="$PWD/build/hetc" HETC_SRC="$PWD" HETC_TMP="$PWD/build/tmp-sweep"
-exec build/tests/test_e2e_chunks
+export HETC_SHARED="$shared" HETC_BIN="$PWD/build-sweep/hetc" HETC_SRC="$PWD" HETC_TMP="$PWD/build-sweep/tmp"
+exec build-sweep/tests/test_e2e_chunks

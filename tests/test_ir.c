@@ -80,6 +80,7 @@ static int build_attention(IrGraph *g, int x)
     ir_set_int(an, "head_dim", HD);
     ir_set_float(an, "scale", 0.25);
     ir_set_int(an, "window", 0);
+    an->kv_offset = 0;
     int wo = weight(g, "model.layers.0.self_attn.o_proj.weight", H, H, IR_F32, 0);
     return node2(g, IR_OP_LINEAR, IN(a, wo), IR_DIM_S, H, 0, "l0.attn.o");
 }
@@ -137,6 +138,8 @@ static void build_model(IrGraph *g)
     g->narena = 2;
     g->arena[0] = 1 << 20;
     g->arena[1] = 4096;
+    g->nkv = 2;
+    g->kv[0] = KV * HD;     /* one layer */
     int64_t s = IR_DIM_S;
     int ids = ir_add(g, IR_OP_INPUT, 0, NULL, 1, &s, IR_I32, -1, "ids");
     int tab = weight(g, "model.embed_tokens.weight", VOCAB, H, IR_BF16, -1);
@@ -370,6 +373,7 @@ static const char SMALL_TEXT[] =
     "unit cpu0 kind=cpu backend=c mem=host\n"
     "unit npu kind=npu backend=npu-emu mem=npu\n"
     "arena 128 0\n"
+    "kv 0 0\n"
     "%0 = input() : [S] i32 @-1 \"ids\"\n"
     "%1 = weight() name=\"emb\" : [8,4] f32 @-1 \"emb\"\n"
     "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=npu offset=0\n"
@@ -394,6 +398,7 @@ static void test_print_exact(void **state)
     set_unit(&g, 1, "npu", "npu", "npu-emu", "npu");
     g.narena = 2;
     g.arena[0] = 128;
+    g.nkv = 2;
     g.nodes[2].unit = 1;
     g.nodes[2].offset = 0;
     g.nodes[3].offset = 64;
@@ -570,6 +575,15 @@ static const BadCase invalid_cases[] = {
      "t.ir:4: error: node %0 (ids): input: attribute 'group', but pass 'group' has not run"},
     {"passes group\n%0 = input() group=\"0\" : [S] i32 @-1 \"ids\"\n", 1,
      "t.ir:4: error: node %0 (ids): input: attribute 'group' is string, expected int"},
+    {"passes group\n%0 = input() role=\"norm\" : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attributes 'group' and 'role' come together"},
+    {"passes group\n%0 = input() group=0 role=\"q\" : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: role 'q' is for linear nodes"},
+    {"passes group\n%0 = input() group=0 role=\"fast\" : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: role 'fast' is not a role of pass group"},
+    {"passes group\n%0 = weight() name=\"w\" : [4,4] f32 @-1 \"w\"\n%1 = weight() name=\"x\" : [2,4] f32 @-1 \"x\"\n"
+     "%2 = linear(%1, %0) group=2 role=\"q\" : [2,4] f32 @-1 \"l\"\n", 1,
+     "t.ir:6: error: node %2 (l): linear: role 'q' is a member's, but this node is the anchor"},
     {"passes group\n%0 = input() group=1 : [S] i32 @-1 \"ids\"\n%1 = weight() name=\"w\" : [4] f32 @-1 \"w\"\n", 1,
      "t.ir:4: error: node %0 (ids): input: group 1: node %1 is not in its own group"},
     {"passes group\n" U(a) U(b) "%0 = input() group=1 : [S] i32 @-1 \"ids\" unit=a\n"
@@ -584,6 +598,9 @@ static const BadCase invalid_cases[] = {
      "t.ir:4: error: node %0 (w): weight: shape [S,S,S,S] is too large"},
     {U(cpu0) "arena 64\n", 1, "t.ir:4: error: graph: arena sizes, but pass 'memplan' has not run"},
     {"passes memplan\n" U(cpu0), 1, "t.ir:3: error: graph: 0 arena sizes for 1 units"},
+    {"passes memplan\n" U(a) "arena 64\n", 1, "t.ir:5: error: graph: 0 KV sizes for 1 arena sizes"},
+    {"passes memplan\n" U(a) "arena 64\nkv 8\n%0 = input() : [S] i32 @-1 \"x\" unit=a kv_offset=0\n", 1,
+     "t.ir:7: error: node %0 (x): input: a KV offset, but it is no attention"},
     {"passes memplan\n" U(a) U(b) "arena 64\n", 1, "t.ir:6: error: graph: 1 arena sizes for 2 units"},
     {"%0 = input() : [S] i32 @-1 \"x\" offset=0\n", 1,
      "t.ir:3: error: node %0 (x): input: offset, but pass 'memplan' has not run"},

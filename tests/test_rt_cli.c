@@ -4,7 +4,7 @@
  * sampling, end tokens, a full context), --tokenize, the chat (-i), and
  * every error path. */
 #include "testutil.h"
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 #include <fcntl.h>
 #include <stddef.h>

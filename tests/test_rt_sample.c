@@ -2,7 +2,7 @@
  * seed repeatability, the repeat penalty, and the top-p / min-p cut-offs on
  * crafted logits. */
 #include "testutil.h"
-#include "hetc_rt.h"
+#include "hetc_rt_sample.h"
 
 #include <math.h>
 #include <stdlib.h>

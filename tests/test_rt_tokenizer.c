@@ -7,7 +7,7 @@
  * tokenizers and llama.cpp; the real vocabularies are in
  * test_tokenizer_e2e.c. */
 #include "testutil.h"
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 #include <stdio.h>
 #include <stdlib.h>

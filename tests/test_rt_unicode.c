@@ -6,7 +6,7 @@
  * regex module (see scripts/check_patterns.py, which fuzzes the same), and
  * 1 MB inputs that must scan in linear time. */
 #include "testutil.h"
-#include "hetc_rt.h"
+#include "hetc_rt_tok.h"
 
 #include <stdio.h>
 #include <stdlib.h>

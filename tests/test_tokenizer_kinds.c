@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "compiler/fe.h"
-#include "runtime/hetc_rt.h"
+#include "runtime/hetc_rt_tok.h"
 #include "testutil.h"
 
 static int same_ids(json_object *want, const int32_t *ids, size_t n)
