@@ -51,6 +51,9 @@ int cg_weight_index(const IrGraph *g, int id);
 
 /* ---- the state of writing model.c (cg_c.c), shared with the backends ---- */
 typedef struct CgCl CgCl;
+/* Which code of a plan is being written: all of it (one thread), or the
+ * part of the host's thread or of the OpenCL unit's thread. */
+enum { CG_PART_ALL, CG_PART_HOST, CG_PART_DEVICE };
 typedef struct {
     const IrGraph *g;
     const CgOptions *o;
@@ -60,6 +63,9 @@ typedef struct {
     int nweights;
     int last_layer;             /* layer of the last emitted node, for section comments */
     int plan;                   /* the plan being written */
+    int part;                   /* CG_PART_* */
+    int *handover;              /* [g->n] copy nodes between the units: their flag (and event) index */
+    int nhandover;              /* flags the largest plan needs */
     int cpu;                    /* the host unit */
     CgCl *cl;                   /* plan of the opencl unit, NULL without one */
     int cl_unit;                /* its index in g->units, -1 without one */

@@ -182,12 +182,36 @@ static int feeds_output(const IrGraph *g, int id)
     return 0;
 }
 
+/* Whether node n's code belongs in the part being written: the host's
+ * (host nodes; a copy from the device as its wait), the device's (device
+ * nodes and the copies to and from it), or all of it (one unit). */
+static int in_part(const Emit *e, const IrNode *n)
+{
+    if (e->part == CG_PART_ALL) return 1;
+    int host = n->unit == e->cpu;
+    if (e->part == CG_PART_HOST) return host;
+    return !host || n->op == IR_OP_COPY;
+}
+
+/* The host code that hands a result over to the device: set the flags of
+ * the copies to the device that read node n. */
+static void hand_over(Emit *e, const IrNode *n)
+{
+    if (e->part != CG_PART_HOST) return;
+    for (int i = n->id + 1; i < e->g->n; i++) {
+        const IrNode *c = &e->g->nodes[i];
+        if (c->op == IR_OP_COPY && c->unit != e->cpu && cg_base(e->g, c->in[0]) == n)
+            fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);    /* to %%%d %s */\n", e->handover[i], c->id, c->name);
+    }
+}
+
 static void emit_node(Emit *e, const IrNode *n)
 {
     FILE *f = e->f;
     char sh[96], a[32];
     if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
     if (n->op == IR_OP_LAST_ROWS && e->cl && n->unit != e->cpu) return; /* the backend offsets its reader */
+    if (!in_part(e, n)) return;
     shape_text(n, sh, sizeof sh);
     if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
     if (n->layer >= 0) e->last_layer = n->layer;
@@ -209,8 +233,13 @@ static void emit_node(Emit *e, const IrNode *n)
     }
     if (host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
     else if (host) fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
-    if (cg_cl_owns(e, n)) cg_cl_node(e, n);
+    if (e->part == CG_PART_HOST && n->op == IR_OP_COPY)     /* the device's thread enqueued it */
+        fprintf(f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
+                   "        (st = rt_cl_wait_event(m->ev[%d], &m->abort, \"%%%d %s\")) != RT_OK)\n        return st;\n",
+                e->handover[n->id], e->handover[n->id], n->id, name);
+    else if (cg_cl_owns(e, n)) cg_cl_node(e, n);
     else emit_call(e, n);
+    hand_over(e, n);
 }
 
 /* Whether any node on the host needs storage or a kernel (forward() then
@@ -235,12 +264,67 @@ static const char *plan_fn(const IrPlan *p, char buf[48])
     return buf;
 }
 
+/* Whether a step of plan p runs on two threads at once, the host's and
+ * the OpenCL unit's: when both units compute in it. A plan whose host part
+ * is only the ids going in and the logits coming out runs on the calling
+ * thread, which enqueues the device's work and reads the logits back:
+ * a second thread would only add a hand-off to every step. */
+static int two_threads(const Emit *e, int p)
+{
+    int device = 0, host = 0;
+    for (int i = 0; e->cl && i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->plan != p) continue;
+        device |= n->unit == e->cl_unit;
+        host |= n->unit == e->cpu && n->op != IR_OP_INPUT && n->op != IR_OP_OUTPUT && n->op != IR_OP_COPY &&
+                !ir_op_is_view(n->op);
+    }
+    return device && host;
+}
+
+/* The nodes of plan p that belong to the part being written. */
+static void emit_part(Emit *e, int p)
+{
+    e->last_layer = -1;
+    for (int i = 0; i < e->g->n; i++)
+        if (e->g->nodes[i].plan == p) emit_node(e, &e->g->nodes[i]);
+}
+
+/* The step's arguments as locals of a part's function. */
+static const char step_locals[] =
+    "    const int32_t *ids = m->step_ids;\n    const int S = m->step_S, R = m->step_R, P = m->step_P;\n"
+    "    float *logits = m->step_logits;\n    RtStatus st = RT_OK;\n"
+    "    (void)ids, (void)S, (void)R, (void)P, (void)logits, (void)st;\n";
+
 static void emit_plan(Emit *e, int p, const char *unit)
 {
     FILE *f = e->f;
     const IrPlan *pl = &e->g->plans[p];
     char fn[48];
+    int two = two_threads(e, p);
     e->plan = p;
+    plan_fn(pl, fn);
+    if (two) {
+        const char *dev = e->g->units[e->cl_unit].name, *host = e->g->units[e->cpu].name;
+        fprintf(f, "/* Plan %s, unit %s's part (its own thread): its subgraphs in order, each\n"
+                   " * after the hand-overs it waits for; the copies to %s are enqueued here,\n"
+                   " * right after what they read, and flagged. */\n"
+                   "static RtStatus %s_%s(RtModel *m)\n{\n%s    uint8_t *A = m->arena;\n    (void)A;\n",
+                pl->name, dev, host, fn, dev, step_locals);
+        e->part = CG_PART_DEVICE;
+        emit_part(e, p);
+        fprintf(f, "    return RT_OK;\n}\n\n"
+                   "static RtStatus %s_%s_thread(void *arg)\n{\n    RtModel *m = arg;\n"
+                   "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n    return st;\n}\n\n",
+                fn, dev, fn, dev);
+        fprintf(f, "/* Plan %s, unit %s's part (the calling thread). */\n"
+                   "static RtStatus %s_%s(RtModel *m)\n{\n%s%s", pl->name, host, fn, host, step_locals,
+                cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n    (void)pool, (void)A;\n" : "");
+        e->part = CG_PART_HOST;
+        emit_part(e, p);
+        fprintf(f, "    return RT_OK;\n}\n\n");
+        e->part = CG_PART_ALL;
+    }
     fprintf(f, "/* Plan %s (%s, ", pl->name, ir_plan_kind_name(pl->kind));
     if (pl->kind == IR_PLAN_CHUNK) fprintf(f, "static: %lld rows", (long long)pl->s_max);
     else fprintf(f, "%lld..%lld tokens", (long long)pl->s_min, (long long)pl->s_max);
@@ -250,17 +334,27 @@ static void emit_plan(Emit *e, int p, const char *unit)
         fprintf(f, "\n * Every shape is static; with S < %lld the rows from S on are padding (masked:\n"
                    " * attention leaves them out of the cache and zeroes them).", (long long)pl->s_max);
     fprintf(f, " */\nstatic RtStatus %s(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n"
-               "    const int P = m->pos;\n", plan_fn(pl, fn));
+               "    const int P = m->pos;\n", fn);
     if (pl->kind == IR_PLAN_CHUNK)
         fprintf(f, "    if (S < %lld) {\n"
                    "        memcpy(m->ids_pad, ids, (size_t)S * sizeof *ids);\n"
                    "        memset(m->ids_pad + S, 0, (size_t)(%lld - S) * sizeof *ids);\n"
                    "        ids = m->ids_pad;\n    }\n", (long long)pl->s_max, (long long)pl->s_max);
-    fprintf(f, "%s%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
-            e->cl ? "    RtStatus st;\n" : "");
-    e->last_layer = -1;
-    for (int i = 0; i < e->g->n; i++)
-        if (e->g->nodes[i].plan == p) emit_node(e, &e->g->nodes[i]);
+    if (two) {
+        const char *dev = e->g->units[e->cl_unit].name, *host = e->g->units[e->cpu].name;
+        fprintf(f, "    /* both units at once, handing over through ready flags */\n"
+                   "    m->step_ids = ids, m->step_S = S, m->step_R = R, m->step_P = P, m->step_logits = logits;\n"
+                   "    m->step++;\n    atomic_store(&m->abort, 0);\n"
+                   "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n"
+                   "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n"
+                   "    RtStatus dev = rt_unit_wait(m->%s_thread);\n    if (st == RT_OK) st = dev;\n"
+                   "    if (st != RT_OK) return st;\n",
+                dev, fn, dev, fn, host, dev);
+    } else {
+        fprintf(f, "%s%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
+                e->cl ? "    RtStatus st;\n" : "");
+        emit_part(e, p);
+    }
     fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
 }
 
@@ -448,6 +542,19 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
                "#endif\n");
 }
 
+/* The copies between the host and the OpenCL unit, numbered in each plan:
+ * each has a ready flag (and, to the host, an event). */
+static void number_handovers(Emit *e)
+{
+    const IrGraph *g = e->g;
+    int count[IR_MAX_PLANS] = {0};
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        e->handover[i] = n->op == IR_OP_COPY && n->plan >= 0 ? count[n->plan]++ : -1;
+        if (n->plan >= 0 && count[n->plan] > e->nhandover) e->nhandover = count[n->plan];
+    }
+}
+
 /* The host unit (that of the input ids) and the opencl unit, if any. */
 static void find_units(Emit *e)
 {
@@ -481,15 +588,31 @@ static void emit_model_c(Emit *e)
     emit_rope_tables(e);
     emit_weight_table(e);
     fputs(model_struct, f);
-    if (e->cl) cg_cl_fields(e);
+    if (e->cl) {
+        fprintf(f, "    /* the step in flight, and how its units hand over (rt_units.c) */\n"
+                   "    RtUnitThread *%s_thread;   /* the thread of unit %s */\n"
+                   "    atomic_int abort;           /* set by a unit that failed */\n"
+                   "    uint32_t step;              /* steps begun: the flags' values */\n"
+                   "    RtFlag flag[%d];             /* one per copy between the units, in plan order */\n"
+                   "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n",
+                e->g->units[e->cl_unit].name, e->g->units[e->cl_unit].name, e->nhandover > 0 ? e->nhandover : 1);
+        cg_cl_fields(e);
+    }
     fputs("};\n\n", f);
     for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
     emit_forward(e);
     fputs(model_destroy, f);
-    if (e->cl) cg_cl_destroy(e);
+    if (e->cl) {
+        fprintf(f, "    if (m->%s_thread) rt_unit_destroy(m->%s_thread);\n", e->g->units[e->cl_unit].name,
+                e->g->units[e->cl_unit].name);
+        cg_cl_destroy(e);
+    }
     fputs(model_destroy_cpu, f);
     fputs(model_init, f);
-    if (e->cl) cg_cl_init(e);
+    if (e->cl) {
+        fprintf(f, "    if (st == RT_OK) st = rt_unit_create(&m->%s_thread);\n", e->g->units[e->cl_unit].name);
+        cg_cl_init(e);
+    }
     fputs(model_init_end, f);
     if (e->cl) cg_cl_measure(e);
     else fputs("#define MODEL_MEASURE NULL /* the model runs on the cpu only */\n\n", f);
@@ -498,8 +621,10 @@ static void emit_model_c(Emit *e)
 
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
 {
-    Emit e = {.g = g, .o = o, .cache_off = calloc((size_t)g->n, sizeof(int))};
+    Emit e = {.g = g, .o = o, .cache_off = calloc((size_t)g->n, sizeof(int)),
+              .handover = malloc(((size_t)g->n + 1) * sizeof(int))};
     find_units(&e);
+    number_handovers(&e);
     e.kv_floats = cg_kv_offsets(g, e.cpu, e.cache_off);
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     int ok = 0;
@@ -508,6 +633,7 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
                  INT32_MAX);
         cg_cl_free(e.cl);
         free(e.cache_off);
+        free(e.handover);
         return -1;
     }
     FILE *h = open_out(o, "model.h", err, errlen);
@@ -525,5 +651,6 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     if (ok && e.cl && cg_cl_files(&e, err, errlen)) ok = 0;
     cg_cl_free(e.cl);
     free(e.cache_off);
+    free(e.handover);
     return ok ? 0 : -1;
 }

@@ -384,9 +384,10 @@ void cg_cl_fields(const CgEmit *e)
             "    cl_mem %s_part;             /* split-K attention scratch */\n"
             "    cl_mem %s_tables[%d];       /* RoPE tables */\n"
             "    int n_chunks_max;           /* split-K chunks the scratch holds */\n"
+            "    cl_event ev[%d];             /* copies to the host in flight, by flag */\n"
             "    cl_kernel k[%d];            /* one per node and role, see init() */\n",
             u, u, e->upper_unit, u, u, u, cl->kv_floats, u, u, cl->ntables > 0 ? cl->ntables : 1,
-            cl->nkernels > 0 ? cl->nkernels : 1);
+            e->nhandover > 0 ? e->nhandover : 1, cl->nkernels > 0 ? cl->nkernels : 1);
 }
 
 void cg_cl_destroy(const CgEmit *e)
@@ -821,15 +822,30 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
 static void emit_copy(const CgEmit *e, const IrNode *n)
 {
     const IrNode *src = cg_base(e->g, n->in[0]);
-    char rows[24], host[32];
+    char rows[24], host[64];
     const char *r = cg_rows_expr(n, rows);
     int64_t bytes_per_row = (n->ndim > 1 ? n->dim[1] : 1) * ir_dtype_size(n->dtype);
+    int threaded = e->part == CG_PART_DEVICE, h = e->handover ? e->handover[n->id] : -1;
     if (on_unit(e, n)) {
-        if (src->op == IR_OP_INPUT) snprintf(host, sizeof host, "ids");
-        else snprintf(host, sizeof host, "t%d", n->in[0]);
+        if (src->op == IR_OP_INPUT) {
+            snprintf(host, sizeof host, "ids");
+        } else {
+            if (src->id != n->in[0]) IR_BUG("copy %%%d of a view to the device", n->id);
+            snprintf(host, sizeof host, "%s", threaded ? "" : "t");
+            if (threaded) snprintf(host, sizeof host, "(float *)(A + %" PRId64 ")", src->offset);
+            else snprintf(host, sizeof host, "t%d", src->id);
+            if (threaded)
+                fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st;\n", h);
+        }
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueWriteBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", %s, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
                 e->cl->unit->name, n->offset, r, bytes_per_row, host, n->id, n->name);
+    } else if (threaded) {      /* enqueued right after what it reads; the host polls its event */
+        fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
+                      "(size_t)%s * %" PRId64 ", t%d, 0, NULL, &m->ev[%d]), \"%%%d %s\")) != RT_OK ||\n"
+                      "        (st = rt_cl_check(clFlush(m->cl.queue), \"%%%d %s\")) != RT_OK)\n        return st;\n"
+                      "    rt_flag_set(&m->flag[%d], m->step);\n",
+                e->cl->unit->name, src->offset, r, bytes_per_row, n->id, h, n->id, n->name, n->id, n->name, h);
     } else {
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_TRUE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",

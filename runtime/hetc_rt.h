@@ -13,6 +13,7 @@
 #ifndef HETC_RT_H
 #define HETC_RT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,23 @@ void rt_pool_run(RtPool *pool, RtTaskFn fn, void *arg);
 int rt_pool_size(const RtPool *pool);
 void rt_pool_destroy(RtPool *pool);
 int rt_cpu_count(void);
+
+/* ---- units running at once (rt_units.c; its comment has the protocol) ----
+ * A ready flag carries the number of the last step whose hand-over it
+ * made; rt_flag_wait polls (then yields) until it reaches 'step', or
+ * returns RT_ERR_THREAD once *abort is set. An RtUnitThread runs the
+ * parts of steps posted to it, one at a time. */
+typedef struct {
+    atomic_uint step;
+} RtFlag;
+void rt_flag_set(RtFlag *f, uint32_t step);
+RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort);
+typedef RtStatus (*RtUnitFn)(void *arg);
+typedef struct RtUnitThread RtUnitThread;
+RtStatus rt_unit_create(RtUnitThread **u);
+void rt_unit_post(RtUnitThread *u, RtUnitFn fn, void *arg);    /* returns at once */
+RtStatus rt_unit_wait(RtUnitThread *u);     /* until the posted part returned; its status */
+void rt_unit_destroy(RtUnitThread *u);
 
 /* ---- CPU kernels ----
  * Activations are f32, row-major [rows, cols]. Weights may be f32, f16 or

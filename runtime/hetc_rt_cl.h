@@ -67,6 +67,11 @@ RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...);
 void rt_cl_set_int(cl_kernel k, cl_uint i, int value);
 /* Enqueues k over dims dimensions; local NULL lets the driver choose. what
  * names the IR node in error messages. */
+/* Polls (then yields) until the command of ev completed, and releases ev:
+ * how a unit waits for a copy another unit's thread enqueued, without
+ * blocking in the driver; returns early with RT_ERR_THREAD once *abort is
+ * set. Errors name 'what'. */
+RtStatus rt_cl_wait_event(cl_event ev, const atomic_int *abort, const char *what);
 RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local, const char *what);
 /* Device copy bandwidth: a clEnqueueCopyBuffer of bytes, timed with events,
  * best of several; GB/s counts bytes read plus bytes written. */

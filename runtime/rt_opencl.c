@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -583,6 +584,28 @@ RtStatus rt_cl_args(cl_kernel k, const char *kinds, ...)
 void rt_cl_set_int(cl_kernel k, cl_uint i, int value)
 {
     clSetKernelArg(k, i, sizeof value, &value);
+}
+
+RtStatus rt_cl_wait_event(cl_event ev, const atomic_int *abort, const char *what)
+{
+    cl_int status = CL_QUEUED;
+    RtStatus st = RT_OK;
+    for (unsigned i = 0;; i++) {
+        cl_int err = clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+        if (err != CL_SUCCESS || status < 0) {
+            st = rt_cl_check(err != CL_SUCCESS ? err : status, what);
+            break;
+        }
+        if (status == CL_COMPLETE) break;
+        if (atomic_load_explicit(abort, memory_order_relaxed)) {
+            rt_set_error("%s: another unit failed during this step", what);
+            st = RT_ERR_THREAD;
+            break;
+        }
+        if (i > 4096) sched_yield();
+    }
+    clReleaseEvent(ev);
+    return st;
 }
 
 RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local,

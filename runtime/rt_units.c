@@ -1,0 +1,180 @@
+/* rt_units.c: units running at once: a worker thread per unit beside the
+ * host, and the ready flags through which units hand results over.
+ *
+ * Protocol. A step of a plan runs on every unit at the same time: the host
+ * thread is the worker of the host unit (with its thread pool), and every
+ * other unit has an RtUnitThread that the step posts its part to
+ * (rt_unit_post) and then waits for (rt_unit_wait). A hand-over between
+ * units is an RtFlag: the producer stores the step's number into it once
+ * the consumer may go on (rt_flag_set, release), the consumer polls until
+ * the flag reaches that number (rt_flag_wait, acquire): a few thousand
+ * polls, then sched_yield between polls, so a waiting unit never blocks
+ * in the driver and never sleeps through a hand-over. Numbers only grow,
+ * so flags need no reset between steps. A unit that fails sets the abort
+ * flag, which every wait checks: nobody waits for a hand-over that will
+ * not come. An idle RtUnitThread polls for the next post (a step follows
+ * the previous one at once in generation), yielding after a few thousand
+ * polls, and sleeps on a condition variable after 2 ms.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "hetc_rt.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum {
+    SPIN_POLLS = 1 << 12,       /* polls before yielding the core (~50 us) */
+    UNIT_STACK = 4 << 20,       /* bytes, as the pool's workers */
+};
+/* An idle unit thread yields between polls this long before it sleeps: a
+ * decode step's device work takes about a millisecond, and the next step
+ * is posted right after it, so a thread that slept would add a wake-up to
+ * every token. */
+static const double IDLE_YIELD_S = 2e-3;
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void rt_flag_set(RtFlag *f, uint32_t step)
+{
+    atomic_store_explicit(&f->step, step, memory_order_release);
+}
+
+RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort)
+{
+    for (unsigned i = 0;; i++) {
+        if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) return RT_OK;
+        if (atomic_load_explicit(abort, memory_order_relaxed)) {
+            rt_set_error("another unit failed during this step");
+            return RT_ERR_THREAD;
+        }
+        if (i < SPIN_POLLS) relax();
+        else sched_yield();
+    }
+}
+
+struct RtUnitThread {
+    pthread_t thread;
+    RtUnitFn fn;                /* the part of the current step */
+    void *arg;
+    RtStatus status;            /* what fn returned */
+    char error[256];            /* and its rt_last_error() */
+    atomic_uint posted;         /* steps posted */
+    atomic_uint done;           /* steps finished */
+    atomic_bool asleep;         /* the thread blocks (or is about to) on 'wake' */
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+};
+
+/* Waits until a step after 'seen' is posted (spin, then sleep; the
+ * sleeper announces itself before its last check, as in rt_pool.c). */
+static unsigned next_post(RtUnitThread *u, unsigned seen)
+{
+    for (int i = 0; i < SPIN_POLLS; i++) {
+        unsigned p = atomic_load_explicit(&u->posted, memory_order_acquire);
+        if (p != seen) return p;
+        relax();
+    }
+    for (double t0 = rt_now(); rt_now() - t0 < IDLE_YIELD_S && !atomic_load(&u->stop);) {
+        unsigned p = atomic_load_explicit(&u->posted, memory_order_acquire);
+        if (p != seen) return p;
+        sched_yield();
+    }
+    pthread_mutex_lock(&u->lock);
+    atomic_store(&u->asleep, true);
+    unsigned p;
+    while ((p = atomic_load(&u->posted)) == seen && !atomic_load(&u->stop)) pthread_cond_wait(&u->wake, &u->lock);
+    atomic_store(&u->asleep, false);
+    pthread_mutex_unlock(&u->lock);
+    return p;
+}
+
+static void *unit_main(void *p)
+{
+    RtUnitThread *u = p;
+    unsigned seen = 0;
+    for (;;) {
+        seen = next_post(u, seen);
+        if (atomic_load(&u->stop)) break;
+        u->status = u->fn(u->arg);
+        if (u->status != RT_OK) snprintf(u->error, sizeof u->error, "%s", rt_last_error());
+        atomic_store_explicit(&u->done, seen, memory_order_release);
+    }
+    return NULL;
+}
+
+RtStatus rt_unit_create(RtUnitThread **out)
+{
+    *out = NULL;
+    RtUnitThread *u = calloc(1, sizeof *u);
+    if (!u) return RT_ERR_NOMEM;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->wake, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, UNIT_STACK);
+    int rc = pthread_create(&u->thread, &attr, unit_main, u);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_cond_destroy(&u->wake);
+        pthread_mutex_destroy(&u->lock);
+        free(u);
+        rt_set_error("cannot start a unit's worker thread");
+        return RT_ERR_THREAD;
+    }
+    *out = u;
+    return RT_OK;
+}
+
+static void wake(RtUnitThread *u)
+{
+    if (atomic_load(&u->asleep)) {
+        pthread_mutex_lock(&u->lock);
+        pthread_cond_signal(&u->wake);
+        pthread_mutex_unlock(&u->lock);
+    }
+}
+
+void rt_unit_post(RtUnitThread *u, RtUnitFn fn, void *arg)
+{
+    u->fn = fn;
+    u->arg = arg;
+    atomic_fetch_add(&u->posted, 1);   /* seq_cst: against the sleeper's 'asleep' then 'posted' */
+    wake(u);
+}
+
+RtStatus rt_unit_wait(RtUnitThread *u)
+{
+    unsigned want = atomic_load(&u->posted);
+    for (unsigned i = 0; atomic_load_explicit(&u->done, memory_order_acquire) != want; i++) {
+        if (i < SPIN_POLLS) relax();
+        else sched_yield();
+    }
+    if (u->status != RT_OK) rt_set_error("%s", u->error);
+    return u->status;
+}
+
+void rt_unit_destroy(RtUnitThread *u)
+{
+    if (!u) return;
+    pthread_mutex_lock(&u->lock);
+    atomic_store(&u->stop, true);
+    pthread_cond_signal(&u->wake);
+    pthread_mutex_unlock(&u->lock);
+    pthread_join(u->thread, NULL);
+    pthread_cond_destroy(&u->wake);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
