@@ -14,6 +14,9 @@ shared=$(cd .. && pwd)/shared
 # compiler under a sweep that takes hours
 cmake -S . -B build-sweep -DCMAKE_BUILD_TYPE=Release -DHETC_SHARED="$shared" >/dev/null
 cmake --build build-sweep -j"$(nproc)" >/dev/null
+# and its own copy of the runtime and the architectures, for the same reason
+rm -rf build-sweep/src && mkdir -p build-sweep/src && cp -r runtime models build-sweep/src/
+export HETC_RUNTIME="$PWD/build-sweep/src/runtime" HETC_MODELS="$PWD/build-sweep/src/models"
 export HETC_SWEEP=full HETC_SWEEP_TARGETS="${1:-}"
 export HETC_SHARED="$shared" HETC_BIN="$PWD/build-sweep/hetc" HETC_SRC="$PWD" HETC_TMP="$PWD/build-sweep/tmp"
 exec build-sweep/tests/test_e2e_chunks
