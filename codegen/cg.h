@@ -93,6 +93,10 @@ void cg_cl_measure(const CgEmit *e);    /* measure() of RtModelApi, defines MODE
 int cg_cl_owns(const CgEmit *e, const IrNode *n);   /* forward() code of n is the backend's */
 void cg_cl_node(const CgEmit *e, const IrNode *n);
 
+/* The arguments of kernel 'kernel' of rt_kernels.cl by name, in order,
+ * space separated (gemv, gemm: their fixed head); NULL if unknown. */
+const char *cg_cl_kernel_args(const char *kernel);
+
 /* ---- OpenCL kernel templates (cg_cltemplate.c) ----
  * templ is the text of runtime/rt_kernels.cl: families start at lines
  * '//@family NAME PARAM ...' (the file's first comment gives the format).

@@ -642,9 +642,56 @@ static void run_on(const CgEmit *e, const char *in, const char *kern, const char
             in, kern, dims, global, local, n->id, n->name);
 }
 
-static void set_int_on(const CgEmit *e, const char *in, const char *kern, int arg, const char *value)
+/* The arguments of every kernel of rt_kernels.cl, in order, by name: the
+ * one place that knows their positions (test_cg_clargs checks it against
+ * the kernels' signatures). gemv and gemm list their fixed head; the
+ * arguments their family parameters add follow it (group_args). */
+static const struct {
+    const char *kernel;
+    const char *args;
+} kernel_args[] = {
+    {"embed", "out out_off table ids ids_off"},
+    {"rmsnorm", "out out_off x x_off w eps"},
+    {"gemv", "out out_off x x_off W S"},
+    {"gemm", "out out_off x x_off W S"},
+    {"rope", "out out_off x x_off inv_freq S P"},
+    {"rope_kv", "qo qo_off q q_off k k_off v v_off kc kc_off vc vc_off inv_freq S P"},
+    {"kv_store", "kc kc_off vc vc_off k k_off v v_off S P"},
+    {"attn_prefill", "out out_off q q_off kc kc_off vc vc_off S P scale"},
+    {"attn_decode", "out out_off part part_off q q_off kc kc_off vc vc_off S P n_chunks scale"},
+    {"attn_combine", "out out_off part part_off S n_chunks"},
+    {"silu", "out out_off x x_off n"},
+    {"mul", "out out_off a a_off b b_off n"},
+    {"swiglu", "out out_off gate gate_off up up_off n"},
+    {"add", "out out_off a a_off b b_off n"},
+};
+
+const char *cg_cl_kernel_args(const char *kernel)
 {
-    fprintf(e->f, "%s    rt_cl_set_int(%s, %d, %s);\n", in, kern, arg, value);
+    for (size_t i = 0; i < sizeof kernel_args / sizeof kernel_args[0]; i++)
+        if (strcmp(kernel_args[i].kernel, kernel) == 0) return kernel_args[i].args;
+    return NULL;
+}
+
+/* The position of argument 'name' of 'kernel'. */
+static int arg_index(const char *kernel, const char *name)
+{
+    const char *args = cg_cl_kernel_args(kernel);
+    if (!args) IR_BUG("no argument list for kernel %s", kernel);
+    size_t len = strlen(name);
+    int k = 0;
+    for (const char *p = args; *p; k++) {
+        size_t w = strcspn(p, " ");
+        if (w == len && strncmp(p, name, len) == 0) return k;
+        p += w + (p[w] == ' ');
+    }
+    IR_BUG("kernel %s has no argument '%s'", kernel, name);
+}
+
+static void set_int_on(const CgEmit *e, const char *in, const char *kern, const char *kernel, const char *name,
+                       const char *value)
+{
+    fprintf(e->f, "%s    rt_cl_set_int(%s, %d /* %s */, %s);\n", in, kern, arg_index(kernel, name), name, value);
 }
 
 static void run(const CgEmit *e, const char *in, int k, const char *dims, const char *global, const char *local,
@@ -655,11 +702,11 @@ static void run(const CgEmit *e, const char *in, int k, const char *dims, const 
     run_on(e, in, kern, dims, global, local, n);
 }
 
-static void set_int(const CgEmit *e, const char *in, int k, int arg, const char *value)
+static void set_int(const CgEmit *e, const char *in, int k, const char *kernel, const char *name, const char *value)
 {
     char kern[32];
     snprintf(kern, sizeof kern, "m->k[%d]", k);
-    set_int_on(e, in, kern, arg, value);
+    set_int_on(e, in, kern, kernel, name, value);
 }
 
 /* A linear whose input is a last_rows view reads its rows at an offset
@@ -670,7 +717,7 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k, int nk, const c
     if (x->op != IR_OP_LAST_ROWS) return;
     char expr[96];
     snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(e->g, x->id)->offset / 4, x->dim[1]);
-    for (int r = 0; r < nk; r++) set_int(e, in, k + r, 3, expr);
+    for (int r = 0; r < nk; r++) set_int(e, in, k + r, r ? "gemm" : "gemv", "x_off", expr);
 }
 
 /* Work-groups of a gemv launch over `pairs` row pairs (the family's rule). */
@@ -687,7 +734,7 @@ static void emit_gemm(const CgEmit *e, const IrNode *n, const char *rows, int k,
     int64_t N = n->dim[1];
     int t = e->cl->tile;
     char g[128], l[64];
-    set_int(e, in, k, 5, rows);
+    set_int(e, in, k, "gemm", "S", rows);
     snprintf(g, sizeof g, "%d * %" PRId64 ", %d * (((size_t)%s + %d) / %d)", t, (N + 4 * t - 1) / (4 * t), t, rows,
              8 * t - 1, 8 * t);
     snprintf(l, sizeof l, "(size_t[]){%d, %d}", t, t);
@@ -708,7 +755,7 @@ static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int 
     snprintf(in2, sizeof in2, "%s%s", in, known ? "" : BRANCH);
     if (!known) fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
     if (!known || gemv) {
-        set_int(e, in2, k, 5, rows);
+        set_int(e, in2, k, "gemv", "S", rows);
         snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, (N + 1) / 2));
         snprintf(l, sizeof l, "(size_t[]){%d}", wg);
         run(e, in2, k, "1", g, l, n);
@@ -735,13 +782,13 @@ static void emit_group(const CgEmit *e, int a)
         char expr[96];
         snprintf(expr, sizeof expr, "%" PRId64 " + (S - R) * %" PRId64, cg_base(g, grp->x)->offset / 4,
                  g->nodes[grp->x].dim[1]);
-        set_int_on(e, BRANCH, "kg", 3, expr);
+        set_int_on(e, BRANCH, "kg", "gemv", "x_off", expr);
     }
-    set_int_on(e, BRANCH, "kg", 5, rows);
+    set_int_on(e, BRANCH, "kg", "gemv", "S", rows);
     if (grp->epi == 3) {
         char kinds[32], args[640];
         group_args(e, grp, kinds, args);
-        set_int_on(e, BRANCH, "kg", (int)strlen(kinds) - 1, "P");
+        fprintf(e->f, BRANCH "    rt_cl_set_int(kg, %d /* P, the last of rope's epilogue */, P);\n", (int)strlen(kinds) - 1);
     }
     int64_t N = l0->dim[1], pairs = (N + 1) / 2;
     if (grp->epi == 2) pairs = N;
@@ -767,20 +814,20 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     if (e->cl->anchor[n->in[0]] >= 0)
         fprintf(f, "    /* q, k, v rotated and stored by the launch of group %%%d */\n", e->cl->anchor[n->in[0]]);
     else if (e->cl->fused[n->id] == n->id) {
-        set_int(e, in, k, 13, "S");
-        set_int(e, in, k, 14, "P");
+        set_int(e, in, k, "rope_kv", "S", "S");
+        set_int(e, in, k, "rope_kv", "P", "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)S, %" PRId64, hd / 2, heads + kvh);
         run(e, in, k, "3", g, "NULL", n);
     } else {
-        set_int(e, in, k, 8, "S");
-        set_int(e, in, k, 9, "P");
+        set_int(e, in, k, "kv_store", "S", "S");
+        set_int(e, in, k, "kv_store", "P", "P");
         snprintf(g, sizeof g, "%d, (size_t)S", (int)((kvh * hd + wg - 1) / wg * wg));
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", wg);
         run(e, in, k, "2", g, l, n);
     }
     if (e->g->plans[n->plan].kind != IR_PLAN_DECODE) {
-        set_int(e, "", k + 1, 8, "S");
-        set_int(e, "", k + 1, 9, "P");
+        set_int(e, "", k + 1, "attn_prefill", "S", "S");
+        set_int(e, "", k + 1, "attn_prefill", "P", "P");
         snprintf(g, sizeof g, "%d * (((size_t)S * %" PRId64 " + 15) / 16), %" PRId64, att_wg, group, kvh);
         snprintf(l, sizeof l, "(size_t[]){%d, 1}", att_wg);
         run(e, "", k + 1, "2", g, l, n);
@@ -801,15 +848,15 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
         fprintf(f, "        int lo = 0;\n");
     fprintf(f, "        int keys = P + S - lo, chunks = keys <= %d ? 1 : (keys + %d) / %d;\n"
                "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n", ATT_ALONE, ATT_SPLIT - 1, ATT_SPLIT);
-    set_int(e, BRANCH, k + 2, 10, "S");
-    set_int(e, BRANCH, k + 2, 11, "P");
-    set_int(e, BRANCH, k + 2, 12, "chunks");
+    set_int(e, BRANCH, k + 2, "attn_decode", "S", "S");
+    set_int(e, BRANCH, k + 2, "attn_decode", "P", "P");
+    set_int(e, BRANCH, k + 2, "attn_decode", "n_chunks", "chunks");
     snprintf(g, sizeof g, "%d * (size_t)chunks, %" PRId64 ", (size_t)S", wg, heads);
     snprintf(l, sizeof l, "(size_t[]){%d, 1, 1}", wg);
     run(e, BRANCH, k + 2, "3", g, l, n);
     fprintf(f, "        if (chunks > 1) {\n");
-    set_int(e, BRANCH BRANCH, k + 3, 4, "S");
-    set_int(e, BRANCH BRANCH, k + 3, 5, "chunks");
+    set_int(e, BRANCH BRANCH, k + 3, "attn_combine", "S", "S");
+    set_int(e, BRANCH BRANCH, k + 3, "attn_combine", "n_chunks", "chunks");
     snprintf(g, sizeof g, "%" PRId64 ", (size_t)S * %" PRId64, hd, heads);
     run(e, BRANCH BRANCH, k + 3, "2", g, "NULL", n);
     fprintf(f, "        }\n    }\n");
@@ -885,17 +932,16 @@ static void emit_node(const CgEmit *e, const IrNode *n, const char *in)
         break;
     case IR_OP_LINEAR: emit_linear(e, n, rows, k, in); break;
     case IR_OP_ROPE:
-        set_int(e, in, k, 5, rows);
-        set_int(e, in, k, 6, "P");
+        set_int(e, in, k, "rope", "S", rows);
+        set_int(e, in, k, "rope", "P", "P");
         snprintf(g, sizeof g, "%" PRId64 ", (size_t)%s", ir_attr_int(n, "head_dim") / 2, rows);
         run(e, in, k, "2", g, "NULL", n);
         break;
     case IR_OP_ATTENTION: emit_attention(e, n, k); break;
     default: {
-        int narg = n->op == IR_OP_SILU ? 4 : 6;
         char count[64];
         snprintf(count, sizeof count, "%s * %" PRId64, rows, w);
-        set_int(e, in, k, narg, count);
+        set_int(e, in, k, ir_op_name(n->op), "n", count);
         snprintf(g, sizeof g, "(((size_t)%s * %" PRId64 " + %d) / %d) * %d", rows, w, wg - 1, wg, wg);
         run(e, in, k, "1", g, l, n);
         break;
