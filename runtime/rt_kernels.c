@@ -661,16 +661,18 @@ typedef struct {
 } RopeArgs;
 
 /* Rotates frequencies i0..i0+n of every head of one row (rotate-half
- * convention). The angle is the f32 product pos * inv_freq, as HF computes
- * it; its cos and sin are taken in double. */
+ * convention). The angle pos * inv_freq and its cos and sin are taken in
+ * double: transformers rounds the angle to f32, which is off by up to 1e-5
+ * rad at position 300, enough to move the logits by 1e-4 where activations
+ * have outliers. */
 static void rope_chunk(const RopeArgs *a, int64_t s, int i0, int n)
 {
     float c[ROPE_CHUNK], sn[ROPE_CHUNK];
-    float pos = (float)(a->pos0 + s);
+    double pos = (double)(a->pos0 + s);
     for (int i = 0; i < n; i++) {
-        float angle = pos * a->inv_freq[i0 + i];
-        c[i] = (float)cos((double)angle);
-        sn[i] = (float)sin((double)angle);
+        double angle = pos * a->inv_freq[i0 + i];
+        c[i] = (float)cos(angle);
+        sn[i] = (float)sin(angle);
     }
     int half = a->head_dim / 2;
     int64_t width = (int64_t)a->heads * a->head_dim;

@@ -192,6 +192,18 @@ float hetc_group_reduce(local float *scratch, float v, int is_max)
     return total;
 }
 
+/* RoPE's cos and sin of the angle pos * inv as a real number: the float
+ * product is rounded, by up to half an ulp of the angle (1e-5 rad at
+ * position 300), so its rounding error, which fma gives exactly, corrects
+ * the result to first order. */
+float hetc_rope_sincos(float pos, float inv, float *c)
+{
+    float a = pos * inv, err = fma(pos, inv, -a);
+    float ca, sa = sincos(a, &ca);
+    *c = ca - sa * err;
+    return sa + ca * err;
+}
+
 //@family embed H WT
 /* Embedding lookup (rt_embed): out[s, :] = table[ids[s], :] widened to f32.
  *
@@ -514,7 +526,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         vc[kv_off + (P + s) * N2 + at + GEMV_HALF] = y1;
         return;
     }
-    float c, sn = sincos((float)(P + s) * inv_freq[at % GEMV_HALF], &c);
+    float c, sn = hetc_rope_sincos((float)(P + s), inv_freq[at % GEMV_HALF], &c);
     float r0 = y0 * c - y1 * sn, r1 = y1 * c + y0 * sn;
     if (mat == 0) {
         out[out_off + s * N + at] = r0;
@@ -716,7 +728,7 @@ void KNAME(gemm)(global float *out, int out_off, global const float *x, int x_of
 
 //@family rope HEADS HEAD_DIM
 /* Rotate-half RoPE (rt_rope) at positions P + s: for each head and
- * i < HEAD_DIM / 2, with a = (float)(P + s) * inv_freq[i]:
+ * i < HEAD_DIM / 2, with a = (P + s) * inv_freq[i] (hetc_rope_sincos):
  *   out[i] = x[i] cos a - x[i + HEAD_DIM/2] sin a
  *   out[i + HEAD_DIM/2] = x[i + HEAD_DIM/2] cos a + x[i] sin a
  *
@@ -733,8 +745,7 @@ kernel void KNAME(rope)(global float *out, int out_off, global const float *x, i
     int i = get_global_id(0), s = get_global_id(1);
     if (i >= HEAD_DIM / 2 || s >= S)
         return;
-    float angle = (float)(P + s) * inv_freq[i];
-    float c, sn = sincos(angle, &c);
+    float c, sn = hetc_rope_sincos((float)(P + s), inv_freq[i], &c);
     for (int h = 0; h < HEADS; h++) {
         int base = s * HEADS * HEAD_DIM + h * HEAD_DIM + i;
         float lo = x[x_off + base], hi = x[x_off + base + HEAD_DIM / 2];
@@ -767,8 +778,7 @@ kernel void KNAME(rope_kv)(global float *qo, int qo_off, global const float *q, 
     int i = get_global_id(0), s = get_global_id(1), h = get_global_id(2);
     if (i >= HEAD_DIM / 2 || s >= S)
         return;
-    float angle = (float)(P + s) * inv_freq[i];
-    float c, sn = sincos(angle, &c);
+    float c, sn = hetc_rope_sincos((float)(P + s), inv_freq[i], &c);
     if (h < HEADS) {
         int at = s * HEADS * HEAD_DIM + h * HEAD_DIM + i;
         float lo = q[q_off + at], hi = q[q_off + at + HEAD_DIM / 2];

@@ -536,7 +536,7 @@ static void ref_rope(float *y, int S, int width, int hd, const float *inv_freq, 
         for (int h = 0; h < width; h += hd)
             for (int i = 0; i < hd / 2; i++) {
                 float *lo = &y[(size_t)s * width + h + i], *hi = lo + hd / 2;
-                double a = (float)(P + s) * inv_freq[i], c = cos(a), sn = sin(a);
+                double a = (double)(P + s) * inv_freq[i], c = cos(a), sn = sin(a);   /* the exact angle */
                 double l = *lo, u = *hi;
                 *lo = (float)(l * c - u * sn);
                 *hi = (float)(u * c + l * sn);

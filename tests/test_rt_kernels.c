@@ -395,7 +395,7 @@ static void rope_ref(double *want, const float *x, const float *inv_freq, int S,
             const float *xh = x + ((int64_t)s * heads + h) * hd;
             double *wh = want + ((int64_t)s * heads + h) * hd;
             for (int i = 0; i < half; i++) {
-                double a = (float)((float)(pos0 + s) * inv_freq[i]);
+                double a = (double)(pos0 + s) * inv_freq[i];   /* the exact angle */
                 wh[i] = xh[i] * cos(a) - xh[i + half] * sin(a);
                 wh[i + half] = xh[i + half] * cos(a) + xh[i] * sin(a);
             }
