@@ -1,7 +1,7 @@
 /* main.c: the hetc command line.
  *
  *   hetc synth --preset NAME -o DIR [--dtype T] [--seed N] [--old-keys] [--shards N] [--tie 0|1] [--head-dim N]
- *   hetc inspect MODEL [--ir [--format text|json|dot]]
+ *   hetc inspect MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]
  *   hetc compile MODEL --target TARGET.xml -o OUT_DIR [options]
  *   hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml] [--chunk C,..] [--remainder pad|flex]
  *   hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]
@@ -205,18 +205,45 @@ static void print_summary(const Model *m, const IrGraph *g)
     }
 }
 
+/* --chunk C[,C2..]: up to IR_MAX_PLANS - 2 sizes in 1..IR_MAX_CHUNK. */
+static int parse_chunks(const char *v, int *sizes, int *n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long x;
+        if (*n == IR_MAX_PLANS - 2) return die("--chunk: at most %d sizes", IR_MAX_PLANS - 2);
+        if (parse_int(t, "--chunk", 1, IR_MAX_CHUNK, &x)) return 1;
+        sizes[(*n)++] = (int)x;
+    }
+    if (*n == 0) return die("--chunk: '%s' lists no size", v);
+    return 0;
+}
+
+static int parse_remainder(const char *v, int *r)
+{
+    if (strcmp(v, "pad") == 0) *r = PASS_REMAINDER_PAD;
+    else if (strcmp(v, "flex") == 0) *r = PASS_REMAINDER_FLEX;
+    else return die("--remainder: '%s' is not pad or flex", v);
+    return 0;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     const char *dir = NULL, *format = "text";
-    int ir = 0;
+    int ir = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--ir") == 0) ir = 1;
         else if ((v = opt(argc, argv, &i, "--format"))) format = v;
+        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if (argv[i][0] == '-') return die("inspect: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
-    if (!dir) return die("usage: hetc inspect MODEL [--ir [--format text|json|dot]]");
+    if (!dir) return die("usage: hetc inspect MODEL [--ir [--format text|json|dot] [--chunk C[,C2..]] [--remainder pad|flex]]");
     if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot"))
         return die("--format: '%s' is not text, json or dot", format);
     Model m;
@@ -224,8 +251,12 @@ static int cmd_inspect(int argc, char **argv)
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;
+    c.chunks = chunks;
+    c.nchunks = nchunks;
+    c.remainder = remainder;
     int rc = lower_model(&m, &g, &c, NULL);
     if (!rc && !ir) print_summary(&m, &g);
+    if (!rc && ir && pass_run_pipeline(&g, &c, "chunk", NULL, stdout)) rc = die("%s", diag.msg);   /* the plans */
     if (!rc && ir) {
         if (strcmp(format, "json") == 0) ir_dump_json(stdout, &g);
         else if (strcmp(format, "dot") == 0) ir_dump_dot(stdout, &g);
@@ -271,31 +302,6 @@ static int parse_dtype(const char *v, int *dt)
 {
     *dt = ir_dtype_from_name(v);
     if (*dt != IR_F32 && *dt != IR_F16 && *dt != IR_BF16) return die("--weight-dtype: '%s' is not f32, f16 or bf16", v);
-    return 0;
-}
-
-/* --chunk C[,C2..]: up to IR_MAX_PLANS - 2 sizes in 1..IR_MAX_CHUNK. */
-static int parse_chunks(const char *v, int *sizes, int *n)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", v);
-    *n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long x;
-        if (*n == IR_MAX_PLANS - 2) return die("--chunk: at most %d sizes", IR_MAX_PLANS - 2);
-        if (parse_int(t, "--chunk", 1, IR_MAX_CHUNK, &x)) return 1;
-        sizes[(*n)++] = (int)x;
-    }
-    if (*n == 0) return die("--chunk: '%s' lists no size", v);
-    return 0;
-}
-
-static int parse_remainder(const char *v, int *r)
-{
-    if (strcmp(v, "pad") == 0) *r = PASS_REMAINDER_PAD;
-    else if (strcmp(v, "flex") == 0) *r = PASS_REMAINDER_FLEX;
-    else return die("--remainder: '%s' is not pad or flex", v);
     return 0;
 }
 
@@ -625,7 +631,7 @@ static void usage(void)
 {
     fputs("usage: hetc COMMAND ...\n"
           "  synth    --preset NAME -o DIR      write a random-weight model of a real shape\n"
-          "  inspect  MODEL [--ir [--format text|json|dot]]\n"
+          "  inspect  MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]\n"
           "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
           "           [--print-after=PASS|all] [--report-json FILE]\n"

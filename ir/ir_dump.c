@@ -168,14 +168,30 @@ static void dot_cluster(FILE *f, const IrGraph *g, int first)
     fputs("  }\n", f);
 }
 
+/* With plans: a cluster per plan (its layers are too many to nest). */
+static void dot_plans(FILE *f, const IrGraph *g)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan < 0) dot_node(f, &g->nodes[i], "  ");
+    for (int p = 0; p < g->nplans; p++) {
+        fprintf(f, "  subgraph cluster_P%d {\n    label=\"plan ", p);
+        dot_escaped(f, g->plans[p].name);
+        fputs("\";\n", f);
+        for (int i = 0; i < g->n; i++)
+            if (g->nodes[i].plan == p) dot_node(f, &g->nodes[i], "    ");
+        fputs("  }\n", f);
+    }
+}
+
 void ir_dump_dot(FILE *f, const IrGraph *g)
 {
     fputs("digraph \"", f);
     dot_escaped(f, g->model);
     fputs("\" {\n  node [shape=box, fontname=\"monospace\"];\n", f);
-    for (int i = 0; i < g->n; i++)
+    if (g->nplans) dot_plans(f, g);
+    for (int i = 0; i < g->n && !g->nplans; i++)
         if (g->nodes[i].layer < 0) dot_node(f, &g->nodes[i], "  ");
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; i < g->n && !g->nplans; i++)
         if (g->nodes[i].layer >= 0 && opens_layer(g, i)) dot_cluster(f, g, i);
     for (int i = 0; i < g->n; i++)
         for (int k = 0; k < g->nodes[i].nin; k++) fprintf(f, "  n%d -> n%d;\n", g->nodes[i].in[k], i);

@@ -18,9 +18,9 @@
  *
  * HETC_SWEEP=full (scripts/chunk_sweep.sh) runs every length 1..300, every
  * fixture, and chunk sizes 32, 128 and 32,128: hours on PoCL, not for CI;
- * HETC_SWEEP_TARGETS=cpu,split (say) limits it to some targets.
+ * HETC_SWEEP_TARGETS=cpu,split and HETC_SWEEP_FIXTURES=trained-llama,...
+ * (say) limit it to some targets and fixtures.
  */
-#include <dirent.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -209,6 +209,15 @@ static void run_fixture(const char *root, const char *name, int opencl)
     free(fx.ref);
 }
 
+static void sweep_fixture(const char *root, const char *name, void *opencl)
+{
+    const char *only = getenv("HETC_SWEEP_FIXTURES");
+    char list[512];
+    snprintf(list, sizeof list, ",%s,", only ? only : "");
+    if (only && *only && !strstr(list, tu_fmt(",%s,", name))) return;
+    run_fixture(root, name, *(int *)opencl);
+}
+
 /* Every fixture with a reference.json under root (CI: those listed). */
 static void run_root(const char *where, const char *const *ci, int opencl)
 {
@@ -218,17 +227,7 @@ static void run_root(const char *where, const char *const *ci, int opencl)
         for (int i = 0; ci[i]; i++) run_fixture(root, ci[i], opencl);
         return;
     }
-    DIR *d = opendir(root);
-    if (!d) fail_msg("%s: cannot open", root);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
-        if (!ref) continue;
-        free(ref);
-        run_fixture(root, e->d_name, opencl);
-    }
-    closedir(d);
+    tu_each_fixture(root, sweep_fixture, &opencl);
 }
 
 static void test_cpu(void **state)

@@ -10,7 +10,6 @@
  * (targets/host-split.xml: attention on the cpu, the rest on OpenCL), within
  * 1e-3.
  */
-#include <dirent.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -142,25 +141,12 @@ static void run_fixture(const Unit *u, const char *root, const char *name)
     free_reference(&r);
 }
 
-/* Every directory with a reference.json under root; returns how many. */
+static void fixture(const char *root, const char *name, void *unit) { run_fixture(unit, root, name); }
+
+/* Every fixture under root; returns how many. */
 static int run_all(const Unit *u, const char *where)
 {
-    char root[4096];
-    snprintf(root, sizeof root, "%s", where);
-    DIR *d = opendir(root);
-    if (!d) fail_msg("%s: cannot open", root);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
-        if (!ref) continue;
-        free(ref);
-        run_fixture(u, root, e->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
+    return tu_each_fixture(where, fixture, (void *)u);
 }
 
 static void test_shared_fixtures(void **state)

@@ -8,7 +8,6 @@
  *   when all of its greedy_margins exceed 2e-3 (below that, float32
  *   rounding may legitimately pick the other token).
  */
-#include <dirent.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,21 +115,14 @@ static void run_fixture(const char *root, const char *name, int *greedy_checked)
     json_object_put(root_obj);
 }
 
+static void fixture(const char *root, const char *name, void *greedy_checked)
+{
+    run_fixture(root, name, greedy_checked);
+}
+
 static void run_all(const char *where, int *greedy_checked)
 {
-    char root[4096];
-    snprintf(root, sizeof root, "%s", where);
-    DIR *d = opendir(root);
-    if (!d) fail_msg("%s: cannot open", root);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
-        if (!ref) continue;
-        free(ref);
-        run_fixture(root, e->d_name, greedy_checked);
-    }
-    closedir(d);
+    tu_each_fixture(where, fixture, greedy_checked);
 }
 
 static void test_shared_fixtures(void **state)

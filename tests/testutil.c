@@ -1,5 +1,6 @@
 /* testutil.c: see testutil.h. */
 #include "testutil.h"
+#include <dirent.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,26 @@ int tu_run(char **out, const char *fmt, ...)
     int st = pclose(p);
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int tu_each_fixture(const char *where, void (*fn)(const char *root, const char *name, void *ctx), void *ctx)
+{
+    char root[4096];
+    snprintf(root, sizeof root, "%s", where);
+    DIR *d = opendir(root);
+    if (!d) fail_msg("%s: cannot open", root);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *ref = tu_read_file(tu_fmt("%s/%s/reference.json", root, e->d_name), NULL);
+        if (!ref) continue;
+        free(ref);
+        fn(root, e->d_name, ctx);
+        n++;
+    }
+    closedir(d);
+    return n;
 }
 
 void tu_require_opencl(void)

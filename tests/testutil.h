@@ -24,6 +24,10 @@ char *tu_read_file(const char *path, size_t *len);
 void tu_write_file(const char *path, const void *data, size_t len);
 /* Runs a shell command; returns its exit status; stdout+stderr in *out (malloc'd) if out. */
 int tu_run(char **out, const char *fmt, ...);
+/* Calls fn(root, name, ctx) for every directory under root holding a
+ * reference.json (a fixture); returns how many. Fails the test if root
+ * cannot be read. */
+int tu_each_fixture(const char *root, void (*fn)(const char *root, const char *name, void *ctx), void *ctx);
 /* Skips the test when the machine has no OpenCL platform (/etc/OpenCL/vendors
  * holds no .icd). */
 void tu_require_opencl(void);
