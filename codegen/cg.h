@@ -6,6 +6,8 @@
  * - cg_c.c: model.c and model.h for cpu units (calls into runtime/).
  * - cg_weights.c: weights.bin and the model hash.
  * - cg_report.c: the --report-json summary of plans, subgraphs and memory.
+ * - cg_opencl.c: the "opencl" device backend, one table of CgBackend;
+ *   cg_backend() finds a unit's by its backend name.
  */
 #ifndef HETC_CG_H
 #define HETC_CG_H
@@ -51,6 +53,7 @@ int cg_weight_index(const IrGraph *g, int id);
 
 /* ---- the state of writing model.c (cg_c.c), shared with the backends ---- */
 typedef struct CgCl CgCl;
+typedef struct CgBackend CgBackend;
 /* Which code of a plan is being written: all of it (one thread), or the
  * part of the host's thread or of the OpenCL unit's thread. */
 enum { CG_PART_ALL, CG_PART_HOST, CG_PART_DEVICE };
@@ -67,7 +70,8 @@ typedef struct {
     int *handover;              /* [g->n] copy nodes between the units: their flag (and event) index */
     int nhandover;              /* flags the largest plan needs */
     int cpu;                    /* the host unit */
-    CgCl *cl;                   /* plan of the opencl unit, NULL without one */
+    const CgBackend *be;        /* the device unit's backend, NULL without one */
+    CgCl *cl;                   /* its state (cg_opencl.c: CgCl), NULL without one */
     int cl_unit;                /* its index in g->units, -1 without one */
     char upper_unit[16];        /* the opencl unit's name in capitals (macro names) */
 } CgEmit;
@@ -81,17 +85,27 @@ const char *cg_rows_expr(const IrNode *n, char *buf);
 /* The node whose storage holds node id's result (views followed). */
 const IrNode *cg_base(const IrGraph *g, int id);
 
-/* ---- the opencl backend (cg_opencl.c) ---- */
-CgCl *cg_cl_plan(const CgEmit *e, int unit);
-void cg_cl_free(CgCl *cl);
-int cg_cl_files(const CgEmit *e, char *err, size_t errlen);   /* kernels.cl, model_kernels.c */
-void cg_cl_fields(const CgEmit *e);     /* struct RtModel members */
-void cg_cl_sizes(const CgEmit *e, FILE *h); /* the unit's workspace sizes, into model.h */
-void cg_cl_init(const CgEmit *e);       /* code in init() */
-void cg_cl_destroy(const CgEmit *e);    /* code in destroy() */
-void cg_cl_measure(const CgEmit *e);    /* measure() of RtModelApi, defines MODEL_MEASURE */
-int cg_cl_owns(const CgEmit *e, const IrNode *n);   /* forward() code of n is the backend's */
-void cg_cl_node(const CgEmit *e, const IrNode *n);
+/* ---- device backends: one table per unit backend ----
+ * The host unit's code (backend "c") is cg_c.c's own; every other unit
+ * backend has a table of these, found by name (cg_backend). The NPU
+ * backend plugs in here next to "opencl" (cg_opencl.c). */
+struct CgBackend {
+    const char *name;                                       /* the units' backend, e.g. "opencl" */
+    CgCl *(*plan)(const CgEmit *e, int unit);               /* what the unit's code needs */
+    void (*free)(CgCl *state);
+    int (*files)(const CgEmit *e, char *err, size_t errlen);    /* files of its own (kernels.cl, ...) */
+    void (*fields)(const CgEmit *e);                        /* struct RtModel members */
+    void (*sizes)(const CgEmit *e, FILE *h);                /* its workspace sizes, into model.h */
+    void (*init)(const CgEmit *e);                          /* code in init() */
+    void (*destroy)(const CgEmit *e);                       /* code in destroy() */
+    void (*measure)(const CgEmit *e);                       /* measure() of RtModelApi, MODEL_MEASURE */
+    int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
+    void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
+};
+/* The backend for units of backend 'name'; NULL for "c" (the host) and
+ * for backends hetc has no code generator for. */
+const CgBackend *cg_backend(const char *name);
+extern const CgBackend cg_backend_opencl;
 
 /* The arguments of kernel 'kernel' of rt_kernels.cl by name, in order,
  * space separated (gemv, gemm: their fixed head); NULL if unknown. */

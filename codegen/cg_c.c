@@ -237,7 +237,7 @@ static void emit_node(Emit *e, const IrNode *n)
         fprintf(f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
                    "        (st = rt_cl_wait_event(m->ev[%d], &m->abort, \"%%%d %s\")) != RT_OK)\n        return st;\n",
                 e->handover[n->id], e->handover[n->id], n->id, name);
-    else if (cg_cl_owns(e, n)) cg_cl_node(e, n);
+    else if (e->be && e->be->owns(e, n)) e->be->node(e, n);
     else emit_call(e, n);
     hand_over(e, n);
 }
@@ -526,7 +526,7 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
                 g->arena[e->cl_unit], g->units[e->cl_unit].name);
         fprintf(f, "#define MODEL_KV_%s_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on "
                    "%s */\n", e->upper_unit, g->kv[e->cl_unit], g->units[e->cl_unit].name);
-        cg_cl_sizes(e, f);
+        e->be->sizes(e, f);
     }
     fprintf(f, "#define MODEL_WEIGHTS %d /* tensors in weights.bin */\n", e->nweights);
     fprintf(f, "#define MODEL_WEIGHT_BYTES %.0f.0\n", bytes);
@@ -555,7 +555,16 @@ static void number_handovers(Emit *e)
     }
 }
 
-/* The host unit (that of the input ids) and the opencl unit, if any. */
+const CgBackend *cg_backend(const char *name)
+{
+    static const CgBackend *const backends[] = {&cg_backend_opencl};
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (strcmp(backends[i]->name, name) == 0) return backends[i];
+    return NULL;
+}
+
+/* The host unit (that of the input ids) and the device unit (a unit with a
+ * backend of the table), if any. */
 static void find_units(Emit *e)
 {
     e->cpu = 0;
@@ -566,9 +575,10 @@ static void find_units(Emit *e)
         }
     e->cl_unit = -1;
     for (int u = 0; u < e->g->nunits; u++)
-        if (strcmp(e->g->units[u].backend, "opencl") == 0) e->cl_unit = u;
+        if (u != e->cpu && cg_backend(e->g->units[u].backend)) e->cl_unit = u;
     if (e->cl_unit < 0) return;
-    e->cl = cg_cl_plan(e, e->cl_unit);
+    e->be = cg_backend(e->g->units[e->cl_unit].backend);
+    e->cl = e->be->plan(e, e->cl_unit);
     for (size_t k = 0; k < sizeof e->upper_unit - 1 && e->g->units[e->cl_unit].name[k]; k++)
         e->upper_unit[k] = (char)toupper((unsigned char)e->g->units[e->cl_unit].name[k]);
 }
@@ -596,7 +606,7 @@ static void emit_model_c(Emit *e)
                    "    RtFlag flag[%d];             /* one per copy between the units, in plan order */\n"
                    "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n",
                 e->g->units[e->cl_unit].name, e->g->units[e->cl_unit].name, e->nhandover > 0 ? e->nhandover : 1);
-        cg_cl_fields(e);
+        e->be->fields(e);
     }
     fputs("};\n\n", f);
     for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
@@ -605,16 +615,16 @@ static void emit_model_c(Emit *e)
     if (e->cl) {
         fprintf(f, "    if (m->%s_thread) rt_unit_destroy(m->%s_thread);\n", e->g->units[e->cl_unit].name,
                 e->g->units[e->cl_unit].name);
-        cg_cl_destroy(e);
+        e->be->destroy(e);
     }
     fputs(model_destroy_cpu, f);
     fputs(model_init, f);
     if (e->cl) {
         fprintf(f, "    if (st == RT_OK) st = rt_unit_create(&m->%s_thread);\n", e->g->units[e->cl_unit].name);
-        cg_cl_init(e);
+        e->be->init(e);
     }
     fputs(model_init_end, f);
-    if (e->cl) cg_cl_measure(e);
+    if (e->cl) e->be->measure(e);
     else fputs("#define MODEL_MEASURE NULL /* the model runs on the cpu only */\n\n", f);
     fputs(model_api, f);
 }
@@ -631,7 +641,7 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     if (e.kv_floats > INT32_MAX) {
         snprintf(err, errlen, "the KV cache holds %" PRId64 " floats per token; at most %d are supported", e.kv_floats,
                  INT32_MAX);
-        cg_cl_free(e.cl);
+        if (e.be) e.be->free(e.cl);
         free(e.cache_off);
         free(e.handover);
         return -1;
@@ -648,8 +658,8 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
         ok = fclose(e.f) == 0;
         if (!ok) snprintf(err, errlen, "%s: writing model.c failed", o->outdir);
     }
-    if (ok && e.cl && cg_cl_files(&e, err, errlen)) ok = 0;
-    cg_cl_free(e.cl);
+    if (ok && e.cl && e.be->files(&e, err, errlen)) ok = 0;
+    if (e.be) e.be->free(e.cl);
     free(e.cache_off);
     free(e.handover);
     return ok ? 0 : -1;

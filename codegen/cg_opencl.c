@@ -230,7 +230,7 @@ static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[M
     sprintf(v[9], "%d", max_s);
 }
 
-CgCl *cg_cl_plan(const CgEmit *e, int unit)
+static CgCl *cl_plan(const CgEmit *e, int unit)
 {
     const IrGraph *g = e->g;
     CgCl *cl = calloc(1, sizeof *cl);
@@ -292,7 +292,7 @@ CgCl *cg_cl_plan(const CgEmit *e, int unit)
     return cl;
 }
 
-void cg_cl_free(CgCl *cl)
+static void cl_free(CgCl *cl)
 {
     if (!cl) return;
     free(cl->kernel);
@@ -344,7 +344,7 @@ static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
 }
 
 /* kernels.cl, and model_kernels.c holding the same text as a C string. */
-int cg_cl_files(const CgEmit *e, char *err, size_t errlen)
+static int cl_files(const CgEmit *e, char *err, size_t errlen)
 {
     char *text = kernels_text(e, err, errlen);
     if (!text) return -1;
@@ -372,7 +372,7 @@ int cg_cl_files(const CgEmit *e, char *err, size_t errlen)
 
 /* ---- model.c: struct fields, init, destroy ---- */
 
-void cg_cl_fields(const CgEmit *e)
+static void cl_fields(const CgEmit *e)
 {
     const CgCl *cl = e->cl;
     const char *u = cl->unit->name;
@@ -390,7 +390,7 @@ void cg_cl_fields(const CgEmit *e)
             e->nhandover > 0 ? e->nhandover : 1, cl->nkernels > 0 ? cl->nkernels : 1);
 }
 
-void cg_cl_destroy(const CgEmit *e)
+static void cl_destroy(const CgEmit *e)
 {
     const char *u = e->cl->unit->name;
     fprintf(e->f,
@@ -564,13 +564,13 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
     }
 }
 
-void cg_cl_sizes(const CgEmit *e, FILE *h)
+static void cl_sizes(const CgEmit *e, FILE *h)
 {
     fprintf(h, "#define MODEL_ATTN_PART_%s_FLOATS %" PRId64 " /* decode attention's split-K partials per key "
                   "chunk (at most %d chunks) */\n", e->upper_unit, e->cl->part_floats, ATT_MAX_CHUNKS);
 }
 
-void cg_cl_init(const CgEmit *e)
+static void cl_init(const CgEmit *e)
 {
     const CgCl *cl = e->cl;
     const IrUnit *u = cl->unit;
@@ -619,7 +619,7 @@ void cg_cl_init(const CgEmit *e)
     }
 }
 
-void cg_cl_measure(const CgEmit *e)
+static void cl_measure(const CgEmit *e)
 {
     fprintf(e->f,
             "/* --bench-bandwidth: copy bandwidth (a copy of up to 1 GiB) and fp32 FMA peak of unit %s. */\n"
@@ -900,7 +900,7 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
     }
 }
 
-int cg_cl_owns(const CgEmit *e, const IrNode *n)
+static int cl_owns(const CgEmit *e, const IrNode *n)
 {
     if (!e->cl) return 0;
     if (n->op == IR_OP_COPY) return on_unit(e, n) || e->g->nodes[n->in[0]].unit == e->cl->index;
@@ -949,7 +949,7 @@ static void emit_node(const CgEmit *e, const IrNode *n, const char *in)
     }
 }
 
-void cg_cl_node(const CgEmit *e, const IrNode *n)
+static void cl_node(const CgEmit *e, const IrNode *n)
 {
     if (n->op == IR_OP_COPY) {
         emit_copy(e, n);
@@ -960,3 +960,17 @@ void cg_cl_node(const CgEmit *e, const IrNode *n)
     else if (a >= 0) fprintf(e->f, "    /* computed by the launch of group %%%d */\n", a);
     else emit_node(e, n, "");
 }
+
+const CgBackend cg_backend_opencl = {
+    .name = "opencl",
+    .plan = cl_plan,
+    .free = cl_free,
+    .files = cl_files,
+    .fields = cl_fields,
+    .sizes = cl_sizes,
+    .init = cl_init,
+    .destroy = cl_destroy,
+    .measure = cl_measure,
+    .owns = cl_owns,
+    .node = cl_node,
+};
