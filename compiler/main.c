@@ -211,6 +211,8 @@ static int parse_chunks(const char *v, int *sizes, int *n)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
     *n = 0;
+    if (!*v || v[0] == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,"))
+        return die("--chunk: '%s' has an empty size (sizes are separated by single commas)", v);
     char *save = NULL;
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         long x;

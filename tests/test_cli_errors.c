@@ -266,6 +266,26 @@ static void test_bad_target(void **state)
                  tu_fmt("%s compile %s --target /nonexistent.xml -o %s/out", tu_hetc(), good, d));
 }
 
+/* --chunk, --remainder and --report-json: each bad value names the option. */
+static void test_chunk_options(void **state)
+{
+    const char *d = tu_tmpdir("chunk-options");
+    static const struct {
+        const char *args, *expect;
+    } cases[] = {
+        {"--chunk 0", "--chunk: '0' is not an integer in 1..65536"},
+        {"--chunk 32,", "--chunk: '32,' has an empty size"},
+        {"--chunk 8,,16", "--chunk: '8,,16' has an empty size"},
+        {"--chunk 256", "--chunk 256: a chunk must be 1 to 128 tokens (--max-chunk, the most one step takes)"},
+        {"--chunk 1,2,3,4,5,6,7", "--chunk: at most 6 sizes"},
+        {"--remainder some", "--remainder: 'some' is not pad or flex"},
+        {"--report-json /nonexistent/r.json", "/nonexistent/r.json: cannot write"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(cases[i].expect, tu_fmt("%s compile %s --target %s/targets/host-cpu.xml -o %s/out %s 2>&1",
+                                             tu_hetc(), good, tu_src(), d, cases[i].args));
+}
+
 static void test_bad_arch_xml(void **state)
 {
     char d[4096];
@@ -373,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_truncated_safetensors),
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_bad_arch_xml),
+        cmocka_unit_test(test_chunk_options),
         cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_program_errors),
         cmocka_unit_test(test_opencl_device_errors),
