@@ -65,6 +65,7 @@ typedef struct {
     int64_t kv_floats;          /* K (or V) floats per token of the cpu unit's layers */
     int nweights;
     int last_layer;             /* layer of the last emitted node, for section comments */
+    int last_sub;               /* its subgraph */
     int plan;                   /* the plan being written */
     int part;                   /* CG_PART_* */
     int *handover;              /* [g->n] copy nodes between the units: their flag (and event) index */

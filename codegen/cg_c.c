@@ -215,6 +215,12 @@ static void emit_node(Emit *e, const IrNode *n)
     shape_text(n, sh, sizeof sh);
     if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
     if (n->layer >= 0) e->last_layer = n->layer;
+    if (n->sub >= 0 && n->sub != e->last_sub) {
+        const IrPlan *pl = &e->g->plans[n->plan];
+        fprintf(f, "    /* -- subgraph %d on %s%s -- */\n", n->sub, e->g->units[n->unit].name,
+                pl->kind != IR_PLAN_CHUNK ? "" : n->op == IR_OP_ATTENTION ? ", per chunk" : ", shared by every chunk");
+        e->last_sub = n->sub;
+    }
     char layer[24] = "";
     if (n->layer >= 0) snprintf(layer, sizeof layer, " layer %d", n->layer);
     char name[2 * IR_NAME_LEN];
@@ -286,6 +292,7 @@ static int two_threads(const Emit *e, int p)
 static void emit_part(Emit *e, int p)
 {
     e->last_layer = -1;
+    e->last_sub = -1;
     for (int i = 0; i < e->g->n; i++)
         if (e->g->nodes[i].plan == p) emit_node(e, &e->g->nodes[i]);
 }
