@@ -1,6 +1,6 @@
 /* pass_memplan.c: static activation arena by liveness.
  *
- * Requires: transfers (and so place and chunk). Provides: node.offset
+ * Requires: schedule (and so transfers, place and chunk). Provides: node.offset
  * (bytes into its unit's arena) for every activation that needs storage,
  * and g->arena[] per unit. Each plan is planned on its own, from an empty
  * arena, for its most rows (S = R = the plan's s_max; a buffer of fewer
@@ -9,15 +9,16 @@
  * here too: a token's row holds K (and, in a second cache, V) of every
  * layer attended on the unit, in order of first appearance of its cache
  * slot; the attention nodes of one layer in different plans share the
- * slot (kv_offset), and g->kv[] is each unit's row size in floats. Views (last_rows, output) take no storage; the
- * result the output marks is written straight into the caller's logits
+ * slot (kv_offset), and g->kv[] is each unit's row size in floats.
+ * Views (last_rows, output) take no storage; the result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
  * count as uses of its base) and placed first-fit, 64-byte aligned. An
  * operand of a fusion group (pass group) from outside it counts as used by
- * the group's anchor: the group's one launch reads it until then. An arena
- * over MAX_ARENA bytes is an error (the verifier bounds each buffer, not
- * their sum).
+ * the group's anchor: the group's one launch reads it until then. Copies
+ * between the host and another memory space live as the two threads that
+ * run them see them (hand_overs). An arena over MAX_ARENA bytes is an error
+ * (the verifier bounds each buffer, not their sum).
  */
 #include "passes.h"
 
@@ -118,6 +119,55 @@ static void layout_kv(IrGraph *g)
     free(slot);
 }
 
+/* Node i's buffer; -1 (with the error) past MAX_ARENA. */
+static int place(IrGraph *g, Arena *arena, const unsigned char *external, int i, const PassCtx *c)
+{
+    IrNode *n = &g->nodes[i];
+    n->offset = -1;
+    if (!needs_storage(n) || external[i]) return 0;
+    n->offset = arena_alloc(&arena[n->unit], storage(n, ir_plan_rows(g, n)));
+    if (arena[n->unit].top <= MAX_ARENA) return 0;
+    pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,
+               g->units[n->unit].name, (long long)MAX_ARENA);
+    return -1;
+}
+
+/* Copies between the host (the unit of a plan's input) and a unit in
+ * another memory space run on that unit's thread, while the host goes on
+ * (rt_units.c): the host only knows where the device is at the copies to
+ * the host it waits for. So a copy to the host may write its buffer any
+ * time after the host's previous wait: it is born there (born[]); and a
+ * copy from the host may read its operand until the host's next wait: the
+ * operand lives until then (last[]). With these, buffers that the two
+ * threads use at the same time never share bytes. */
+static void hand_overs(const IrGraph *g, int *born, int *last)
+{
+    int plan = -2, host = -1, start = 0, prev_in = -1;
+    for (int i = 0; i < g->n; i++) born[i] = i;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != plan) {
+            plan = n->plan, start = i, prev_in = -1, host = -1;
+            for (int j = i; j < g->n && g->nodes[j].plan == plan; j++)
+                if (g->nodes[j].op == IR_OP_INPUT) host = g->nodes[j].unit;
+        }
+        if (n->op != IR_OP_COPY || host < 0) continue;
+        const IrNode *src = &g->nodes[base_of(g, n->in[0])];
+        if (n->unit == host && src->unit != host) {     /* to the host: born after its previous wait */
+            born[i] = prev_in >= 0 ? prev_in : start;
+            prev_in = i;
+        } else if (n->unit != host && src->unit == host) {  /* from the host: read until its next wait */
+            int next = i;
+            while (next + 1 < g->n && g->nodes[next + 1].plan == plan) {
+                next++;
+                const IrNode *m = &g->nodes[next];
+                if (m->op == IR_OP_COPY && m->unit == host && g->nodes[base_of(g, m->in[0])].unit != host) break;
+            }
+            if (last[src->id] < next) last[src->id] = next;
+        }
+    }
+}
+
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
     if (ir_graph_int(g, "max_chunk", 0) <= 0) {
@@ -141,6 +191,16 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
             if ((!bg || bg->i != grp->i) && last[b] < grp->i) last[b] = (int)grp->i;
         }
     }
+    int *born = malloc((size_t)g->n * sizeof *born);
+    hand_overs(g, born, last);
+    /* early[i]: the first node born at i other than i itself, chained by next_early */
+    int *early = malloc((size_t)g->n * sizeof *early), *next_early = malloc((size_t)g->n * sizeof *next_early);
+    for (int i = 0; i < g->n; i++) early[i] = -1;
+    for (int j = g->n - 1; j >= 0; j--)
+        if (born[j] != j) {
+            next_early[j] = early[born[j]];
+            early[born[j]] = j;
+        }
     /* dies[i]: the first buffer whose last use is node i, chained by next_dead */
     int *dies = malloc((size_t)g->n * sizeof *dies), *next_dead = malloc((size_t)g->n * sizeof *next_dead);
     for (int i = 0; i < g->n; i++) dies[i] = -1;
@@ -158,16 +218,10 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
                 arena[u].top = 0;
                 arena[u].nfree = 0;
             }
-        int64_t chunk = ir_plan_rows(g, n);
-        n->offset = -1;
-        if (needs_storage(n) && !external[i]) {
-            n->offset = arena_alloc(&arena[n->unit], storage(n, chunk));
-            if (arena[n->unit].top > MAX_ARENA) {
-                pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,
-                           g->units[n->unit].name, (long long)MAX_ARENA);
-                break;
-            }
-        }
+        int failed = 0;
+        if (born[i] == i) failed = place(g, arena, external, i, c);
+        for (int j = early[i]; j >= 0 && !failed; j = next_early[j]) failed = place(g, arena, external, j, c);
+        if (failed) break;
         for (int b = dies[i]; b >= 0; b = next_dead[b]) {
             const IrNode *dead = &g->nodes[b];
             if (b != i && dead->offset >= 0)
@@ -176,6 +230,9 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     }
     free(dies);
     free(next_dead);
+    free(born);
+    free(early);
+    free(next_early);
     layout_kv(g);
     g->narena = g->nunits;
     for (int u = 0; u < g->nunits; u++) {

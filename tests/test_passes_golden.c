@@ -100,6 +100,17 @@ static void test_schedule_split(void **state)
                  "schedule-split.out.ir");
 }
 
+/* memplan on host-split: a copy to the host is born at the host's previous
+ * wait, and what goes to the device lives until the host's next wait, so
+ * the two threads never share bytes. */
+static void test_memplan_split(void **state)
+{
+    check_golden(tu_fmt("%s opt %s/tests/golden/place.in.ir --passes=chunk,place,transfers,schedule,memplan --chunk 32 "
+                        "--remainder pad --target %s/targets/host-split.xml",
+                        tu_hetc(), tu_src(), tu_src()),
+                 "memplan-split.out.ir");
+}
+
 static void test_memplan_two_units(void **state) { check_pass("memplan-gpu", "schedule,memplan"); }
 static void test_group(void **state) { check_pass("group", "group"); }
 
@@ -251,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_chunk_pad),
         cmocka_unit_test(test_chunk_memplan),
         cmocka_unit_test(test_schedule_split),
+        cmocka_unit_test(test_memplan_split),
         cmocka_unit_test(test_transfers_shared),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
