@@ -18,7 +18,8 @@
  *
  * HETC_SWEEP=full (scripts/chunk_sweep.sh) runs every length 1..300, every
  * fixture, and chunk sizes 32, 128 and 32,128: hours on PoCL, not for CI;
- * HETC_SWEEP=edges runs every fixture at the CI lengths; HETC_SWEEP_TARGETS
+ * HETC_SWEEP=edges runs every fixture at the CI lengths; HETC_SWEEP_CHUNKS=
+ * 32,128 (say) one --chunk value instead of three; HETC_SWEEP_TARGETS
  * =cpu,split and HETC_SWEEP_FIXTURES=trained-llama,... (say) limit either
  * to some targets and fixtures.
  */
@@ -210,11 +211,15 @@ static void run_fixture(const char *root, const char *name, int opencl)
     load_fixture(&fx, root, name);
     static const char *const ci_chunks[] = {"32,128"}, *const all_chunks[] = {"32", "128", "32,128"};
     int nchunks = full_sweep() ? 3 : 1;
+    const char *only = getenv("HETC_SWEEP_CHUNKS");     /* one --chunk value instead */
+    const char *one[] = {only};
+    if (only && *only) nchunks = 1;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         if (targets[t].opencl != opencl || !wanted_target(&targets[t])) continue;
         for (int c = 0; c < nchunks; c++)
             for (int r = 0; r < 2; r++)
-                run_config(&fx, &targets[t], full_sweep() ? all_chunks[c] : ci_chunks[c], r ? "flex" : "pad");
+                run_config(&fx, &targets[t], only && *only ? one[0] : full_sweep() ? all_chunks[c] : ci_chunks[c],
+                           r ? "flex" : "pad");
     }
     free(fx.ref);
 }
