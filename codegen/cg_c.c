@@ -528,6 +528,8 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
             g->arena[e->cpu], g->units[e->cpu].name);
     fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on %s */\n",
             e->kv_floats, g->units[e->cpu].name);
+    fprintf(f, "/* and %s's attention scores: a float per thread and token of the context, at init */\n",
+            g->units[e->cpu].name);
     if (e->cl) {
         fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
                 g->arena[e->cl_unit], g->units[e->cl_unit].name);

@@ -29,10 +29,6 @@
 #include <string.h>
 
 enum { SMALL_S = IR_DECODE_MAX };   /* rows up to which a linear uses gemv */
-/* Decode attention: a work-group per query row and chunk of keys. Up to
- * ATT_ALONE keys take one chunk (no combine launch); more are split in
- * chunks of ATT_SPLIT, at most ATT_MAX_CHUNKS of them. */
-enum { ATT_ALONE = 256, ATT_SPLIT = 64, ATT_MAX_CHUNKS = 32 };
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
 enum { MAX_VALUES = 10 };   /* params of the largest family (gemv) */
@@ -60,12 +56,16 @@ typedef struct {
 struct CgCl {
     const IrUnit *unit;     /* the opencl unit */
     int wg, tile;           /* its work-group size and GEMM tile edge */
+    int att_alone, att_split, att_chunks;   /* decode attention: a work-group per query row and chunk of
+                                             * keys; up to att_alone keys take one chunk (no combine
+                                             * launch), more are split in chunks of att_split, at most
+                                             * att_chunks of them (the unit's attributes; memplan sized
+                                             * the partials: g->ws) */
     int index;              /* its index in g->units */
     Instance inst[256];
     int ninst;
     int *kernel;            /* [g->n] first cl_kernel index of each node, -1 none */
     int nkernels;
-    int64_t part_floats;    /* split-K scratch per chunk, the largest over attention nodes */
     int *kv_off;            /* [g->n] attention nodes: first float of their cache slot / ctx */
     int64_t kv_floats;      /* K (or V) floats per token over all layers on the unit */
     int *table_buf;         /* [g->n] rope tables used here: index of their device buffer */
@@ -237,6 +237,9 @@ static CgCl *cl_plan(const CgEmit *e, int unit)
     cl->unit = &g->units[unit];
     cl->wg = (int)ir_unit_int(cl->unit, "wg", 64);
     cl->tile = (int)ir_unit_int(cl->unit, "tile", 16);
+    cl->att_alone = (int)ir_unit_int(cl->unit, "att_alone", 256);
+    cl->att_split = (int)ir_unit_int(cl->unit, "att_split", 64);
+    cl->att_chunks = (int)ir_unit_int(cl->unit, "att_chunks", 32);
     cl->index = unit;
     cl->kernel = malloc((size_t)g->n * sizeof *cl->kernel);
     cl->kv_off = calloc((size_t)g->n, sizeof *cl->kv_off);
@@ -269,11 +272,9 @@ static CgCl *cl_plan(const CgEmit *e, int unit)
             if (cl->fused[i] == i) add_instance(cl, "rope_kv", vals2, 3);
             else add_instance(cl, family_of(n->op), vals, nv);
             if (n->op == IR_OP_LINEAR) add_instance(cl, "gemm", vals, 4);
-            if (n->op == IR_OP_ATTENTION) {
-                add_instance(cl, "attention", vals2, 4);
-                int64_t part = SMALL_S * ir_attr_int(n, "heads") * (ir_attr_int(n, "head_dim") + 2);
-                if (part > cl->part_floats) cl->part_floats = part;
-            }
+            if (n->op == IR_OP_ATTENTION) add_instance(cl, "attention", vals2, 4);
+            if (n->op == IR_OP_ATTENTION && g->plans[n->plan].kind == IR_PLAN_DECODE && g->ws[unit] <= 0)
+                IR_BUG("unit %s: decode attention %%%d, but memplan gave no workspace", cl->unit->name, n->id);
         }
         if (cl->anchor[i] == i) {
             Group *grp = &cl->group[i];
@@ -566,8 +567,8 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
 
 static void cl_sizes(const CgEmit *e, FILE *h)
 {
-    fprintf(h, "#define MODEL_ATTN_PART_%s_FLOATS %" PRId64 " /* decode attention's split-K partials per key "
-                  "chunk (at most %d chunks) */\n", e->upper_unit, e->cl->part_floats, ATT_MAX_CHUNKS);
+    fprintf(h, "#define MODEL_WS_%s_BYTES %" PRId64 "ULL /* decode attention's split-K partials, up to %d key "
+               "chunks */\n", e->upper_unit, e->g->ws[e->cl->index], e->cl->att_chunks);
 }
 
 static void cl_init(const CgEmit *e)
@@ -592,10 +593,11 @@ static void cl_init(const CgEmit *e)
         fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_kc);\n", u->name);
         fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, kv_bytes, CL_MEM_READ_WRITE, NULL, &m->%s_vc);\n", u->name);
     }
-    fprintf(f, "    m->n_chunks_max = (ctx + %d) / %d < %d ? (ctx + %d) / %d : %d;\n", ATT_SPLIT - 1, ATT_SPLIT,
-            ATT_MAX_CHUNKS, ATT_SPLIT - 1, ATT_SPLIT, ATT_MAX_CHUNKS);
-    fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, (size_t)m->n_chunks_max * %" PRId64 " * sizeof(float), "
-               "CL_MEM_READ_WRITE, NULL, &m->%s_part);\n", cl->part_floats > 0 ? cl->part_floats : 1, u->name);
+    fprintf(f, "    m->n_chunks_max = (ctx + %d) / %d < %d ? (ctx + %d) / %d : %d;\n", cl->att_split - 1,
+            cl->att_split, cl->att_chunks, cl->att_split - 1, cl->att_split, cl->att_chunks);
+    if (e->g->ws[cl->index] > 0)    /* decode attention runs here: its partials */
+        fprintf(f, "    if (!st) st = rt_cl_buffer(&m->cl, MODEL_WS_%s_BYTES, CL_MEM_READ_WRITE, NULL, &m->%s_part);\n",
+                e->upper_unit, u->name);
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->op == IR_OP_WEIGHT && n->unit == cl->index) {
@@ -847,7 +849,8 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     else
         fprintf(f, "        int lo = 0;\n");
     fprintf(f, "        int keys = P + S - lo, chunks = keys <= %d ? 1 : (keys + %d) / %d;\n"
-               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n", ATT_ALONE, ATT_SPLIT - 1, ATT_SPLIT);
+               "        if (chunks > m->n_chunks_max) chunks = m->n_chunks_max;\n", e->cl->att_alone, e->cl->att_split - 1,
+            e->cl->att_split);
     set_int(e, BRANCH, k + 2, "attn_decode", "S", "S");
     set_int(e, BRANCH, k + 2, "attn_decode", "P", "P");
     set_int(e, BRANCH, k + 2, "attn_decode", "n_chunks", "chunks");

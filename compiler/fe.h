@@ -210,6 +210,8 @@ typedef struct {
     int fp16;                   /* opencl: native half arithmetic allowed (needs cl_khr_fp16) */
     int wg;                     /* opencl: work-group size of the kernels */
     int tile;                   /* opencl: GEMM tile edge */
+    int att_alone, att_split, att_chunks;   /* opencl: decode attention's split-K: up to att_alone keys in
+                                             * one chunk, else chunks of att_split keys, at most att_chunks */
     int nfig;                   /* cost figures given (gflops, gbps, ...) */
     struct {
         char key[16];

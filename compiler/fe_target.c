@@ -3,14 +3,17 @@
  *   <target name="host-split" version="1">
  *     <unit name="cpu0" kind="cpu" backend="c" threads="0" mem="host"/>
  *     <unit name="gpu0" kind="gpu" backend="opencl" platform="" device="" index="-1"
- *           fp16="0" wg="64" tile="16" gflops="500" gbps="50"/>
+ *           fp16="0" wg="64" tile="16" att_alone="256" att_split="64" att_chunks="32"
+ *           gflops="500" gbps="50"/>
  *     <place op="attention" unit="cpu0"/>
  *   </target>
  *
  * A unit's memory space (mem=) says which units share memory: cpu units
  * default to "host", others to their own name. Cost figures (gflops,
  * gflops_f16, gops_i8, gbps, launch_us, sync_us) are carried into the IR's
- * unit objects for the cost model. <place op=OP unit=U/> puts every node of
+ * unit objects for the cost model. An opencl unit's decode attention
+ * splits the keys: up to att_alone keys in one work-group chunk, else
+ * chunks of att_split keys, at most att_chunks (memplan sizes the partials). <place op=OP unit=U/> puts every node of
  * IR op OP on unit U (the rest of the decoder goes to the first opencl
  * unit, else the host cpu unit).
  *
@@ -112,7 +115,8 @@ static int number(const FeTarget *t, const xmlNode *n, const FeUnit *u, const ch
 /* Device choice and kernel shapes of an opencl unit; other units must not have them. */
 static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"platform", "device", "index", "fp16", "wg", "tile", NULL};
+    static const char *const keys[] = {"platform", "device", "index", "fp16", "wg", "tile", "att_alone", "att_split",
+                                       "att_chunks", NULL};
     if (strcmp(u->backend, "opencl") != 0) {
         for (int i = 0; keys[i]; i++)
             if (xmlHasProp(n, (const xmlChar *)keys[i]))
@@ -125,7 +129,10 @@ static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *er
         number(t, n, u, "index", -1, 255, -1, &u->index, err, errlen) ||
         number(t, n, u, "fp16", 0, 1, 0, &u->fp16, err, errlen) ||
         number(t, n, u, "wg", 1, 1024, 64, &u->wg, err, errlen) ||
-        number(t, n, u, "tile", 4, 64, 16, &u->tile, err, errlen))
+        number(t, n, u, "tile", 4, 64, 16, &u->tile, err, errlen) ||
+        number(t, n, u, "att_alone", 1, 1 << 20, 256, &u->att_alone, err, errlen) ||
+        number(t, n, u, "att_split", 1, 1 << 16, 64, &u->att_split, err, errlen) ||
+        number(t, n, u, "att_chunks", 1, 1024, 32, &u->att_chunks, err, errlen))
         return -1;
     if (!is_literal_text(u->platform) || !is_literal_text(u->device))
         return target_error(t, n, err, errlen, "unit '%s': attribute '%s' must be printable ASCII without '\"', "
@@ -164,7 +171,7 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     static const char *const backends[] = {"c", "opencl", "npu-emu", NULL};
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
     static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
-                                       "wg", "tile", "mem", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
+                                       "wg", "tile", "att_alone", "att_split", "att_chunks", "mem", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
                                        "sync_us", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];

@@ -17,6 +17,7 @@
  *   unit gpu0 kind=gpu backend=opencl mem=gpu0 wg=64 tile=16 gflops=500.0
  *   arena 344064 0              (bytes per unit, after memplan)
  *   kv 512 0                    (K floats per token per unit, after memplan)
+ *   ws 0 2162688                (attention workspace bytes per unit, after memplan)
  *   %0 = weight() name="model.embed_tokens.weight" : [1024,64] f32 @-1 "embed_tokens" unit=gpu0
  *   ...
  *   plan decode kind=decode s=1..8
@@ -48,9 +49,9 @@
  *   schedule   the only pass that sets node.sub: every node of a plan has
  *              one, numbered from 0 in the plan, never decreasing; a
  *              subgraph is on one unit, and an attention is alone in its;
- *   memplan    the only pass that sets offsets, arena and KV sizes: one
- *              arena size and one KV row size per unit; every attention
- *              has a kv_offset whose slot fits its unit's row.
+ *   memplan    the only pass that sets offsets, arena, KV and workspace
+ *              sizes: one of each per unit; every attention has a
+ *              kv_offset whose slot fits its unit's row.
  *   chunk      plans: shared constants (weights, tables) first, with no
  *              plan; then each plan's nodes, in plan order, with operands
  *              in their own plan or shared; one input and one output per
@@ -156,8 +157,9 @@ typedef struct {
     IrPlan plans[IR_MAX_PLANS];
     int narena;                 /* entries of arena[]: one per unit after memplan, else 0 */
     int64_t arena[IR_MAX_UNITS];/* bytes of each unit's activation arena */
-    int nkv;                    /* entries of kv[]: one per unit after memplan, else 0 */
+    int nkv;                    /* entries of kv[] and ws[]: one per unit after memplan, else 0 */
     int64_t kv[IR_MAX_UNITS];   /* K (and as many V) floats per token in each unit's KV cache */
+    int64_t ws[IR_MAX_UNITS];   /* bytes of each unit's attention workspace (split-K partials) */
     IrNode *nodes;              /* [n] in topological order */
     int n, cap;
 } IrGraph;

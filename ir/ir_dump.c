@@ -114,6 +114,8 @@ void ir_dump_json(FILE *f, const IrGraph *g)
     for (int u = 0; u < g->narena; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->arena[u]);
     fputs("],\"kv\":[", f);
     for (int u = 0; u < g->nkv; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->kv[u]);
+    fputs("],\"ws\":[", f);
+    for (int u = 0; u < g->nkv; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->ws[u]);
     fputs("],\"plans\":[", f);
     for (int p = 0; p < g->nplans; p++) {
         fputs(p ? ",{\"name\":" : "{\"name\":", f);

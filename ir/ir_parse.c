@@ -4,7 +4,7 @@
  * The text is handled one line at a time; ';' starts a comment that runs to
  * the end of the line (outside strings), and blank lines are skipped. The
  * first line is "hetc-ir 2", the next "graph ..."; then come directive lines
- * (attr, passes, arena, kv), 'unit' lines before the nodes, and node lines with consecutive ids from 0.
+ * (attr, passes, arena, kv, ws), 'unit' lines before the nodes, and node lines with consecutive ids from 0.
  * Every error is "FILE:LINE: error: ...": a syntax error names its line, a
  * graph that parses but fails verification the line of the node at fault
  * ("FILE:LINE: error: node %N (...): ...") or of the directive a graph-level
@@ -27,7 +27,8 @@ typedef struct {
     const char *end;        /* end of the current line ('\n' or NUL) */
     unsigned seen;          /* bit per directive already read */
     int graph_line;         /* line of the 'graph' line */
-    int dir_line[4];        /* line of each directive (directives[]), 0 if absent */
+    int dir_line[5];        /* line of each directive (directives[]), 0 if absent */
+    int nws;                /* workspace sizes read ('ws' line) */
     int unit_line;          /* line of the first 'unit' line, 0 if none */
     int plan_line[IR_MAX_PLANS];    /* line of each 'plan' line */
     int *node_line;         /* [cap] line of each node */
@@ -375,6 +376,16 @@ static int parse_kv(Parser *P, IrGraph *g)
     return 0;
 }
 
+static int parse_ws(Parser *P, IrGraph *g)
+{
+    for (int u = 0; !at_end(P); u++) {
+        if (u == IR_MAX_UNITS) return fail(P, "more than %d workspace sizes", IR_MAX_UNITS);
+        if (read_int(P, &g->ws[u], 0, INT64_MAX, "workspace size")) return -1;
+        P->nws = u + 1;
+    }
+    return 0;
+}
+
 /* ---- node lines ---- */
 
 static int parse_operands(Parser *P, IrNode *n)
@@ -517,6 +528,7 @@ static const Directive directives[] = {
     {"passes", parse_passes},
     {"arena", parse_arena},
     {"kv", parse_kv},
+    {"ws", parse_ws},
 };
 _Static_assert(sizeof directives / sizeof directives[0] == sizeof ((Parser *)0)->dir_line / sizeof(int),
                "one dir_line per directive");
@@ -595,6 +607,10 @@ int ir_parse(IrGraph *g, const char *text, const char *filename, char *err, size
     P.errlen = err ? errlen : 0;
     ir_graph_init(g, "", "");
     int rc = parse_lines(&P, g, text ? text : "");
+    if (rc == 0 && P.nws != g->nkv) {
+        P.line = fault_line(&P, P.nws ? "ws" : "kv", -1);
+        rc = fail(&P, "graph: %d workspace sizes for %d KV sizes", P.nws, g->nkv);
+    }
     if (rc == 0) {
         char msg[512];
         IrFault at;

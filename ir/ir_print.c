@@ -73,6 +73,8 @@ static void print_header(FILE *f, const IrGraph *g)
     if (g->nkv) {
         fputs("kv", f);
         for (int u = 0; u < g->nkv; u++) fprintf(f, " %lld", (long long)g->kv[u]);
+        fputs("\nws", f);
+        for (int u = 0; u < g->nkv; u++) fprintf(f, " %lld", (long long)g->ws[u]);
         fputc('\n', f);
     }
 }

@@ -504,7 +504,8 @@ static const struct {
     {"threads", IR_ATTR_INT}, {"platform", IR_ATTR_STR}, {"device", IR_ATTR_STR},   {"index", IR_ATTR_INT},
     {"fp16", IR_ATTR_INT},    {"wg", IR_ATTR_INT},       {"tile", IR_ATTR_INT},     {"gflops", IR_ATTR_FLOAT},
     {"gflops_f16", IR_ATTR_FLOAT}, {"gops_i8", IR_ATTR_FLOAT}, {"gbps", IR_ATTR_FLOAT},
-    {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT},
+    {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT}, {"att_alone", IR_ATTR_INT},
+    {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT},
 };
 
 static int check_unit_attrs(const IrUnit *u, char *err, size_t errlen)
@@ -573,9 +574,12 @@ static int check_arena(const IrGraph *g, char *err, size_t errlen)
     for (int u = 0; u < g->narena; u++)
         if (g->arena[u] < 0) return bad_graph(err, errlen, "arena size %lld is negative", (long long)g->arena[u]);
     if (g->nkv != g->narena) return bad_graph(err, errlen, "%d KV sizes for %d arena sizes", g->nkv, g->narena);
-    for (int u = 0; u < g->nkv; u++)
+    for (int u = 0; u < g->nkv; u++) {
         if (g->kv[u] < 0 || g->kv[u] > ((int64_t)1 << 31))
             return bad_graph(err, errlen, "KV size %lld is not in 0..2^31 floats per token", (long long)g->kv[u]);
+        if (g->ws[u] < 0 || g->ws[u] > ((int64_t)1 << 48))
+            return bad_graph(err, errlen, "workspace size %lld is not in 0..2^48 bytes", (long long)g->ws[u]);
+    }
     return 0;
 }
 

@@ -9,7 +9,8 @@
  * here too: a token's row holds K (and, in a second cache, V) of every
  * layer attended on the unit, in order of first appearance of its cache
  * slot; the attention nodes of one layer in different plans share the
- * slot (kv_offset), and g->kv[] is each unit's row size in floats.
+ * slot (kv_offset), and g->kv[] is each unit's row size in floats; so are
+ * the workspaces of the units' attention (g->ws[]: split-K partials).
  * Views (last_rows, output) take no storage; the result the output marks is written straight into the caller's logits
  * buffer and takes none either. Inputs, weights and the RoPE table live
  * outside the arena. Buffers are freed after their last use (a view's uses
@@ -95,6 +96,22 @@ static int base_of(const IrGraph *g, int id)
 static int64_t storage(const IrNode *n, int64_t chunk)
 {
     return (ir_numel(n, chunk, chunk) * ir_dtype_size(n->dtype) + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* g->ws[]: the split-K partials of a unit's decode attention (a unit with
+ * att_chunks: each chunk of keys keeps, per query row and head, head_dim
+ * sums and its max and denominator), for the most rows of a decode step. */
+static void layout_workspaces(IrGraph *g)
+{
+    for (int u = 0; u < g->nunits; u++) g->ws[u] = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op != IR_OP_ATTENTION || n->plan < 0 || g->plans[n->plan].kind != IR_PLAN_DECODE) continue;
+        int64_t chunks = ir_unit_int(&g->units[n->unit], "att_chunks", 0);
+        int64_t bytes = chunks * g->plans[n->plan].s_max * ir_attr_int(n, "heads") *
+                        (ir_attr_int(n, "head_dim") + 2) * (int64_t)sizeof(float);
+        if (bytes > g->ws[n->unit]) g->ws[n->unit] = bytes;
+    }
 }
 
 /* kv_offset of every attention and g->kv[] (see above). */
@@ -234,6 +251,7 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     free(early);
     free(next_early);
     layout_kv(g);
+    layout_workspaces(g);
     g->narena = g->nunits;
     for (int u = 0; u < g->nunits; u++) {
         g->arena[u] = arena[u].top > top[u] ? arena[u].top : top[u];

@@ -40,6 +40,9 @@ static void ir_unit_of(IrUnit *out, const FeUnit *u)
         ir_unit_set_int(out, "fp16", u->fp16);
         ir_unit_set_int(out, "wg", u->wg);
         ir_unit_set_int(out, "tile", u->tile);
+        ir_unit_set_int(out, "att_alone", u->att_alone);
+        ir_unit_set_int(out, "att_split", u->att_split);
+        ir_unit_set_int(out, "att_chunks", u->att_chunks);
     }
     for (int i = 0; i < u->nfig; i++) ir_unit_set_float(out, u->fig[i].key, u->fig[i].v);
 }

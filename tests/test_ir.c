@@ -374,6 +374,7 @@ static const char SMALL_TEXT[] =
     "unit npu kind=npu backend=npu-emu mem=npu\n"
     "arena 128 0\n"
     "kv 0 0\n"
+    "ws 0 0\n"
     "%0 = input() : [S] i32 @-1 \"ids\"\n"
     "%1 = weight() name=\"emb\" : [8,4] f32 @-1 \"emb\"\n"
     "%2 = embed(%0, %1) : [S,4] f32 @-1 \"embed\" unit=npu offset=0\n"
@@ -599,8 +600,9 @@ static const BadCase invalid_cases[] = {
     {U(cpu0) "arena 64\n", 1, "t.ir:4: error: graph: arena sizes, but pass 'memplan' has not run"},
     {"passes memplan\n" U(cpu0), 1, "t.ir:3: error: graph: 0 arena sizes for 1 units"},
     {"passes memplan\n" U(a) "arena 64\n", 1, "t.ir:5: error: graph: 0 KV sizes for 1 arena sizes"},
-    {"passes memplan\n" U(a) "arena 64\nkv 8\n%0 = input() : [S] i32 @-1 \"x\" unit=a kv_offset=0\n", 1,
-     "t.ir:7: error: node %0 (x): input: a KV offset, but it is no attention"},
+    {"passes memplan\n" U(a) "arena 64\nkv 8\n", 1, "t.ir:6: error: graph: 0 workspace sizes for 1 KV sizes"},
+    {"passes memplan\n" U(a) "arena 64\nkv 8\nws 0\n%0 = input() : [S] i32 @-1 \"x\" unit=a kv_offset=0\n", 1,
+     "t.ir:8: error: node %0 (x): input: a KV offset, but it is no attention"},
     {"passes memplan\n" U(a) U(b) "arena 64\n", 1, "t.ir:6: error: graph: 1 arena sizes for 2 units"},
     {"%0 = input() : [S] i32 @-1 \"x\" offset=0\n", 1,
      "t.ir:3: error: node %0 (x): input: offset, but pass 'memplan' has not run"},
