@@ -44,10 +44,6 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen);
 /* Writes len bytes to DIR/NAME; errors name the path. */
 int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen);
-/* The KV cache of a unit as memplan laid it out: cache_off[i] of each
- * attention node i on it (its kv_offset); returns the unit's floats per
- * token. */
-int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off);
 /* Index of weight node id among the graph's weight nodes. */
 int cg_weight_index(const IrGraph *g, int id);
 
@@ -61,7 +57,6 @@ typedef struct {
     const IrGraph *g;
     const CgOptions *o;
     FILE *f;                    /* model.c or model.h being written */
-    int *cache_off;             /* [g->n] cpu attention nodes: first float of their cache slot / ctx */
     int64_t kv_floats;          /* K (or V) floats per token of the cpu unit's layers */
     int nweights;
     int last_layer;             /* layer of the last emitted node, for section comments */

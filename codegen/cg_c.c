@@ -149,8 +149,8 @@ static void emit_call(Emit *e, const IrNode *n)
     case IR_OP_ATTENTION:
         fprintf(f, "    rt_attention(pool, t%d, %s, %s, %s, m->kc + (size_t)m->ctx * %d, m->vc + (size_t)m->ctx * %d,\n"
                    "                 S, P, %" PRId64 ", %" PRId64 ", %" PRId64 ", %.9gf, %" PRId64 ", m->ctx, m->scratch);\n",
-                n->id, ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c), e->cache_off[n->id],
-                e->cache_off[n->id], ir_attr_int(n, "heads"), ir_attr_int(n, "kv_heads"), ir_attr_int(n, "head_dim"),
+                n->id, ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c), (int)n->kv_offset,
+                (int)n->kv_offset, ir_attr_int(n, "heads"), ir_attr_int(n, "kv_heads"), ir_attr_int(n, "head_dim"),
                 ir_attr_float(n, "scale"), ir_attr_int(n, "window"));
         if (n->dim[0] != IR_DIM_S)  /* a chunk plan: the padding rows are masked */
             fprintf(f, "    if (S < %s) memset(t%d + (size_t)S * %" PRId64 ", 0, (size_t)(%s - S) * %" PRId64 " * sizeof(float));\n",
@@ -198,7 +198,7 @@ static int in_part(const Emit *e, const IrNode *n)
 static void hand_over(Emit *e, const IrNode *n)
 {
     if (e->part != CG_PART_HOST) return;
-    for (int i = n->id + 1; i < e->g->n; i++) {
+    for (int i = n->id + 1; i < e->g->n && e->g->nodes[i].plan == n->plan; i++) {
         const IrNode *c = &e->g->nodes[i];
         if (c->op == IR_OP_COPY && c->unit != e->cpu && cg_base(e->g, c->in[0]) == n)
             fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);    /* to %%%d %s */\n", e->handover[i], c->id, c->name);
@@ -477,13 +477,6 @@ static const char model_api[] =
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
     "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n};\n";
 
-int64_t cg_kv_offsets(const IrGraph *g, int unit, int *cache_off)
-{
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].op == IR_OP_ATTENTION && g->nodes[i].unit == unit) cache_off[i] = (int)g->nodes[i].kv_offset;
-    return unit < g->nkv ? g->kv[unit] : 0;
-}
-
 static void totals(const IrGraph *g, double *bytes, double *params, double *flops)
 {
     *bytes = *params = *flops = 0;
@@ -640,18 +633,16 @@ static void emit_model_c(Emit *e)
 
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
 {
-    Emit e = {.g = g, .o = o, .cache_off = calloc((size_t)g->n, sizeof(int)),
-              .handover = malloc(((size_t)g->n + 1) * sizeof(int))};
+    Emit e = {.g = g, .o = o, .handover = malloc(((size_t)g->n + 1) * sizeof(int))};
     find_units(&e);
     number_handovers(&e);
-    e.kv_floats = cg_kv_offsets(g, e.cpu, e.cache_off);
+    e.kv_floats = e.cpu < g->nkv ? g->kv[e.cpu] : 0;
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     int ok = 0;
     if (e.kv_floats > INT32_MAX) {
         snprintf(err, errlen, "the KV cache holds %" PRId64 " floats per token; at most %d are supported", e.kv_floats,
                  INT32_MAX);
         if (e.be) e.be->free(e.cl);
-        free(e.cache_off);
         free(e.handover);
         return -1;
     }
@@ -669,7 +660,6 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     }
     if (ok && e.cl && e.be->files(&e, err, errlen)) ok = 0;
     if (e.be) e.be->free(e.cl);
-    free(e.cache_off);
     free(e.handover);
     return ok ? 0 : -1;
 }

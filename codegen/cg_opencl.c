@@ -66,7 +66,6 @@ struct CgCl {
     int ninst;
     int *kernel;            /* [g->n] first cl_kernel index of each node, -1 none */
     int nkernels;
-    int *kv_off;            /* [g->n] attention nodes: first float of their cache slot / ctx */
     int64_t kv_floats;      /* K (or V) floats per token over all layers on the unit */
     int *table_buf;         /* [g->n] rope tables used here: index of their device buffer */
     int ntables;
@@ -242,12 +241,11 @@ static CgCl *cl_plan(const CgEmit *e, int unit)
     cl->att_chunks = (int)ir_unit_int(cl->unit, "att_chunks", 32);
     cl->index = unit;
     cl->kernel = malloc((size_t)g->n * sizeof *cl->kernel);
-    cl->kv_off = calloc((size_t)g->n, sizeof *cl->kv_off);
     cl->table_buf = malloc((size_t)g->n * sizeof *cl->table_buf);
     cl->fused = malloc((size_t)g->n * sizeof *cl->fused);
     cl->anchor = malloc((size_t)g->n * sizeof *cl->anchor);
     cl->group = malloc((size_t)g->n * sizeof *cl->group);
-    cl->kv_floats = cg_kv_offsets(g, unit, cl->kv_off);
+    cl->kv_floats = unit < g->nkv ? g->kv[unit] : 0;
     for (int i = 0; i < g->n; i++) {     /* rope_kv groups run in their attention's launch, the rest as gemv */
         const IrAttr *a = ir_attr(&g->nodes[i], "group");
         int rope_kv = a && strcmp(role_of(g, (int)a->i), "rope_kv") == 0;
@@ -297,7 +295,6 @@ static void cl_free(CgCl *cl)
 {
     if (!cl) return;
     free(cl->kernel);
-    free(cl->kv_off);
     free(cl->table_buf);
     free(cl->fused);
     free(cl->anchor);
@@ -448,7 +445,7 @@ static void init_args(const CgEmit *e, const IrNode *n)
                 e->cl->table_buf[n->in[1]]);
         break;
     case IR_OP_ATTENTION: {
-        int off = e->cl->kv_off[n->id];
+        int off = (int)n->kv_offset;
         float scale = (float)ir_attr_float(n, "scale");
         if (e->cl->fused[n->id] == n->id) {
             const IrNode *rq = &e->g->nodes[n->in[0]], *rk = &e->g->nodes[n->in[1]];
@@ -516,7 +513,7 @@ static void group_args(const CgEmit *e, const Group *grp, char kinds[32], char a
         }
         strcat(kinds, "mmimi");
         snprintf(args + n, 640 - n, ", m->%s_kc, m->%s_vc, %d * m->ctx, m->%s_tables[%d], 0", u, u,
-                 e->cl->kv_off[grp->att], u, e->cl->table_buf[g->nodes[grp->out].in[1]]);
+                 (int)g->nodes[grp->att].kv_offset, u, e->cl->table_buf[g->nodes[grp->out].in[1]]);
     }
 }
 
@@ -881,11 +878,12 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
             snprintf(host, sizeof host, "ids");
         } else {
             if (src->id != n->in[0]) IR_BUG("copy %%%d of a view to the device", n->id);
-            snprintf(host, sizeof host, "%s", threaded ? "" : "t");
-            if (threaded) snprintf(host, sizeof host, "(float *)(A + %" PRId64 ")", src->offset);
-            else snprintf(host, sizeof host, "t%d", src->id);
-            if (threaded)
+            if (threaded) {     /* the host's buffer, once the host has handed it over */
+                snprintf(host, sizeof host, "(float *)(A + %" PRId64 ")", src->offset);
                 fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st;\n", h);
+            } else {
+                snprintf(host, sizeof host, "t%d", src->id);
+            }
         }
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueWriteBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", %s, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",

@@ -123,10 +123,9 @@ int cg_report_json(const IrGraph *g, const char *target, const char *path, char 
     fputs(", \"target\": ", f);
     json_str(f, target ? target : "");
     fputs(",\n  \"units\": [\n", f);
-    int *off = calloc((size_t)g->n + 1, sizeof *off);
     for (int u = 0; u < g->nunits; u++) {
         const IrUnit *un = &g->units[u];
-        int64_t kv = cg_kv_offsets(g, u, off);
+        int64_t kv = u < g->nkv ? g->kv[u] : 0;
         fputs("    {\"name\": ", f);
         json_str(f, un->name);
         fprintf(f, ", \"kind\": \"%s\", \"backend\": \"%s\", \"mem\": \"%s\", \"arena_bytes\": %lld, "
@@ -134,7 +133,6 @@ int cg_report_json(const IrGraph *g, const char *target, const char *path, char 
                 un->kind, un->backend, un->mem, (long long)(u < g->narena ? g->arena[u] : 0),
                 (long long)(2 * kv * (int64_t)sizeof(float)), u + 1 < g->nunits ? "," : "");
     }
-    free(off);
     double wbytes = 0;
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].op == IR_OP_WEIGHT) wbytes += (double)ir_numel(&g->nodes[i], 1, 1) * ir_dtype_size(g->nodes[i].dtype);

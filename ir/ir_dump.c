@@ -86,6 +86,14 @@ static void json_node(FILE *f, const IrGraph *g, const IrNode *n)
             (long long)n->kv_offset);
 }
 
+/* ,"key":[v0,v1,...]: a size per unit. */
+static void json_sizes(FILE *f, const char *key, const int64_t *v, int n)
+{
+    fprintf(f, ",\"%s\":[", key);
+    for (int u = 0; u < n; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)v[u]);
+    fputc(']', f);
+}
+
 void ir_dump_json(FILE *f, const IrGraph *g)
 {
     fputs("{\"version\":2,\"model\":", f);
@@ -110,13 +118,11 @@ void ir_dump_json(FILE *f, const IrGraph *g)
         json_attrs(f, un->attr, un->nattr);
         fputc('}', f);
     }
-    fprintf(f, "],\"passes\":\"%s\",\"arena\":[", g->passes);
-    for (int u = 0; u < g->narena; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->arena[u]);
-    fputs("],\"kv\":[", f);
-    for (int u = 0; u < g->nkv; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->kv[u]);
-    fputs("],\"ws\":[", f);
-    for (int u = 0; u < g->nkv; u++) fprintf(f, "%s%lld", u ? "," : "", (long long)g->ws[u]);
-    fputs("],\"plans\":[", f);
+    fprintf(f, "],\"passes\":\"%s\"", g->passes);
+    json_sizes(f, "arena", g->arena, g->narena);
+    json_sizes(f, "kv", g->kv, g->nkv);
+    json_sizes(f, "ws", g->ws, g->nkv);
+    fputs(",\"plans\":[", f);
     for (int p = 0; p < g->nplans; p++) {
         fputs(p ? ",{\"name\":" : "{\"name\":", f);
         json_str(f, g->plans[p].name);

@@ -326,15 +326,19 @@ static int parse_unit(Parser *P, IrGraph *g)
     return 0;
 }
 
-static int parse_arena(Parser *P, IrGraph *g)
+/* The rest of a line of sizes, one per unit ("arena size", ...), into
+ * dst[*count]. */
+static int read_sizes(Parser *P, int64_t *dst, int *count, const char *what)
 {
     while (!at_end(P)) {
-        if (g->narena == IR_MAX_UNITS) return fail(P, "more than %d arena sizes", IR_MAX_UNITS);
-        if (read_int(P, &g->arena[g->narena], 0, INT64_MAX, "arena size")) return -1;
-        g->narena++;
+        if (*count == IR_MAX_UNITS) return fail(P, "more than %d %ss", IR_MAX_UNITS, what);
+        if (read_int(P, &dst[*count], 0, INT64_MAX, what)) return -1;
+        (*count)++;
     }
     return 0;
 }
+
+static int parse_arena(Parser *P, IrGraph *g) { return read_sizes(P, g->arena, &g->narena, "arena size"); }
 
 /* "plan NAME kind=K s=A[..B]": opens the section of the plan's nodes. */
 static int parse_plan(Parser *P, IrGraph *g)
@@ -366,25 +370,8 @@ static int parse_plan(Parser *P, IrGraph *g)
     return expect_end(P);
 }
 
-static int parse_kv(Parser *P, IrGraph *g)
-{
-    while (!at_end(P)) {
-        if (g->nkv == IR_MAX_UNITS) return fail(P, "more than %d KV sizes", IR_MAX_UNITS);
-        if (read_int(P, &g->kv[g->nkv], 0, INT64_MAX, "KV size")) return -1;
-        g->nkv++;
-    }
-    return 0;
-}
-
-static int parse_ws(Parser *P, IrGraph *g)
-{
-    for (int u = 0; !at_end(P); u++) {
-        if (u == IR_MAX_UNITS) return fail(P, "more than %d workspace sizes", IR_MAX_UNITS);
-        if (read_int(P, &g->ws[u], 0, INT64_MAX, "workspace size")) return -1;
-        P->nws = u + 1;
-    }
-    return 0;
-}
+static int parse_kv(Parser *P, IrGraph *g) { return read_sizes(P, g->kv, &g->nkv, "KV size"); }
+static int parse_ws(Parser *P, IrGraph *g) { return read_sizes(P, g->ws, &P->nws, "workspace size"); }
 
 /* ---- node lines ---- */
 

@@ -46,6 +46,15 @@ static void print_attrs(FILE *f, const IrAttr *attr, int nattr)
     }
 }
 
+/* "key v0 v1 ...": a size per unit; nothing when there are none. */
+static void print_sizes(FILE *f, const char *key, const int64_t *v, int n)
+{
+    if (!n) return;
+    fputs(key, f);
+    for (int u = 0; u < n; u++) fprintf(f, " %lld", (long long)v[u]);
+    fputc('\n', f);
+}
+
 static void print_header(FILE *f, const IrGraph *g)
 {
     fputs("hetc-ir 2\ngraph ", f);
@@ -65,18 +74,9 @@ static void print_header(FILE *f, const IrGraph *g)
         print_attrs(f, un->attr, un->nattr);
         fputc('\n', f);
     }
-    if (g->narena) {
-        fputs("arena", f);
-        for (int u = 0; u < g->narena; u++) fprintf(f, " %lld", (long long)g->arena[u]);
-        fputc('\n', f);
-    }
-    if (g->nkv) {
-        fputs("kv", f);
-        for (int u = 0; u < g->nkv; u++) fprintf(f, " %lld", (long long)g->kv[u]);
-        fputs("\nws", f);
-        for (int u = 0; u < g->nkv; u++) fprintf(f, " %lld", (long long)g->ws[u]);
-        fputc('\n', f);
-    }
+    print_sizes(f, "arena", g->arena, g->narena);
+    print_sizes(f, "kv", g->kv, g->nkv);
+    print_sizes(f, "ws", g->ws, g->nkv);
 }
 
 static void print_node(FILE *f, const IrGraph *g, const IrNode *n)

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "hetc_rt.h"
+#include "rt_spin.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -46,15 +47,6 @@ struct RtPool {
     pthread_cond_t done;        /* pending reached zero */
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Waits until the generation differs from 'seen'; returns the new one. A
  * sleeper counts itself in 'sleepers' before its last check (under the
  * lock), and rt_pool_run reads 'sleepers' after bumping the generation, so
@@ -65,7 +57,7 @@ static unsigned wait_for_work(RtPool *pool, unsigned seen)
         unsigned g = atomic_load_explicit(&pool->generation, memory_order_acquire);
         if (g != seen)
             return g;
-        cpu_relax();
+        rt_cpu_relax();
     }
     atomic_fetch_add(&pool->sleepers, 1);
     pthread_mutex_lock(&pool->lock);
@@ -120,7 +112,7 @@ static void wait_done(RtPool *pool)
     for (int i = 0; i < SPIN_DONE; i++) {
         if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
             return;
-        cpu_relax();
+        rt_cpu_relax();
     }
     atomic_store(&pool->caller_asleep, true);
     pthread_mutex_lock(&pool->lock);

@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "hetc_rt.h"
+#include "rt_spin.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -37,15 +38,6 @@ enum {
  * every token. */
 static const double IDLE_YIELD_S = 2e-3;
 
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 void rt_flag_set(RtFlag *f, uint32_t step)
 {
     atomic_store_explicit(&f->step, step, memory_order_release);
@@ -59,7 +51,7 @@ RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort)
             rt_set_error("another unit failed during this step");
             return RT_ERR_THREAD;
         }
-        if (i < SPIN_POLLS) relax();
+        if (i < SPIN_POLLS) rt_cpu_relax();
         else sched_yield();
     }
 }
@@ -85,7 +77,7 @@ static unsigned next_post(RtUnitThread *u, unsigned seen)
     for (int i = 0; i < SPIN_POLLS; i++) {
         unsigned p = atomic_load_explicit(&u->posted, memory_order_acquire);
         if (p != seen) return p;
-        relax();
+        rt_cpu_relax();
     }
     for (double t0 = rt_now(); rt_now() - t0 < IDLE_YIELD_S && !atomic_load(&u->stop);) {
         unsigned p = atomic_load_explicit(&u->posted, memory_order_acquire);
@@ -159,7 +151,7 @@ RtStatus rt_unit_wait(RtUnitThread *u)
 {
     unsigned want = atomic_load(&u->posted);
     for (unsigned i = 0; atomic_load_explicit(&u->done, memory_order_acquire) != want; i++) {
-        if (i < SPIN_POLLS) relax();
+        if (i < SPIN_POLLS) rt_cpu_relax();
         else sched_yield();
     }
     if (u->status != RT_OK) rt_set_error("%s", u->error);
