@@ -196,6 +196,49 @@ int fe_dims_eval(const FeDims *d, const char *expr, int64_t *v, char *err, size_
 double fe_dims_get(const FeDims *d, const char *name);     /* IR_BUG if absent */
 const char *fe_dims_str(const FeDims *d, const char *name);
 
+/* ---- calibration (fe_calib.c; its comment has the method and calib.json) ---- */
+enum {
+    FE_CALIB_TAU = 56,          /* clip thresholds tau_j = 2^(j/2 - 12), 2^-12 .. 2^15.5 */
+    FE_CALIB_ROWS = 2048,       /* most rows sampled for the error sums */
+};
+typedef struct {
+    char name[IR_NAME_LEN];     /* "l0.q.in": named after its first linear */
+    int k;                      /* channels */
+    int first;                  /* index of the first linear reading it (while running) */
+    int rows;                   /* rows sampled for the error sums */
+    float max, p999;            /* of |x| over every element */
+    float *ch_max, *ch_p999;    /* [k] per channel, over tokens */
+} FeCalibInput;
+typedef struct {
+    char name[IR_NAME_LEN];     /* its weight tensor, e.g. "model.layers.0.self_attn.q_proj.weight" */
+    int input;                  /* index in FeCalib.in */
+    int x_node;                 /* its input node while running, -1 once loaded */
+    int n;                      /* output channels */
+    double ynorm;               /* sum of squared outputs over the sampled rows */
+    double err_clip[FE_CALIB_TAU];  /* squared output error of int8 at tau_j/127, clipping included */
+    double err_round[FE_CALIB_TAU]; /* the same with the clipped-off part restored (a shadow) */
+} FeCalibLinear;
+typedef struct {
+    char model[IR_NAME_LEN];
+    int tokens;                 /* tokens fed */
+    int nin, nlin;
+    FeCalibInput *in;           /* [nin] */
+    FeCalibLinear *lin;         /* [nlin] */
+    const IrGraph *graph;       /* while running */
+} FeCalib;
+double fe_calib_tau(int j);
+/* Feeds ids[0..n) in windows of 'window' tokens (each from an empty cache;
+ * the tail past the last whole window is left out) through the float
+ * graph g (after lower) and gathers the statistics. */
+int fe_calib_run(FeCalib *c, const IrGraph *g, IrWeightFn fn, void *user, const int32_t *ids, int n, int window,
+                 char *err, size_t errlen);
+int fe_calib_save(const FeCalib *c, const char *path, char *err, size_t errlen);
+int fe_calib_load(FeCalib *c, const char *path, char *err, size_t errlen);
+void fe_calib_free(FeCalib *c);
+/* The linear of weight tensor 'weight', NULL if calibration did not see it; its input. */
+const FeCalibLinear *fe_calib_linear(const FeCalib *c, const char *weight);
+const FeCalibInput *fe_calib_input(const FeCalib *c, const FeCalibLinear *l);
+
 /* ---- targets (fe_target.c): targets/<name>.xml ---- */
 enum { FE_MAX_UNITS = 8, FE_MAX_FIGURES = 6, FE_MAX_PLACES = 16 };
 typedef struct {
@@ -209,7 +252,8 @@ typedef struct {
     int index;                  /* opencl: n-th matching device, -1 = first (GPUs first) */
     int fp16;                   /* opencl: native half arithmetic allowed (needs cl_khr_fp16) */
     int wg;                     /* opencl: work-group size of the kernels */
-    int tile;                   /* opencl: GEMM tile edge */
+    int tile;                   /* opencl: GEMM tile edge; npu: padding of rows, n and k */
+    char ops[96];               /* npu: the ops it runs, space separated ("linear rmsnorm add ...") */
     int att_alone, att_split, att_chunks;   /* opencl: decode attention's split-K: up to att_alone keys in
                                              * one chunk, else chunks of att_split keys, at most att_chunks */
     int nfig;                   /* cost figures given (gflops, gbps, ...) */

@@ -8,6 +8,11 @@
  *     <place op="attention" unit="cpu0"/>
  *   </target>
  *
+ * An npu unit (backend npu-emu) has threads, tile (its int8 graphs' rows,
+ * n and k pad to multiples of it; default 32) and ops: what it runs of
+ * "linear rmsnorm add mul silu swiglu" (linear is required); pass place
+ * puts those ops of every layer of the static chunk plans there.
+ *
  * A unit's memory space (mem=) says which units share memory: cpu units
  * default to "host", others to their own name. Cost figures (gflops,
  * gflops_f16, gops_i8, gbps, launch_us, sync_us) are carried into the IR's
@@ -26,7 +31,9 @@
  * numbers in range, attributes that belong to the unit's backend; then
  * that hetc can compile for the whole: a cpu unit with backend c
  * (tokenizer, sampling, the host side), at most one opencl unit, with
- * memory of its own, no npu-emu unit yet, and <place> elements naming a
+ * memory of its own, or one npu-emu unit sharing the host's memory
+ * (not both: the generated program drives one device unit), and
+ * <place> elements naming a
  * compute op once and a unit by name. Errors are "FILE:LINE: error: ...".
  */
 #include "fe.h"
@@ -119,7 +126,7 @@ static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *er
                                        "att_chunks", NULL};
     if (strcmp(u->backend, "opencl") != 0) {
         for (int i = 0; keys[i]; i++)
-            if (xmlHasProp(n, (const xmlChar *)keys[i]))
+            if (xmlHasProp(n, (const xmlChar *)keys[i]) && !(strcmp(keys[i], "tile") == 0 && strcmp(u->backend, "npu-emu") == 0))
                 return target_error(t, n, err, errlen, "unit '%s': '%s' applies to opencl units only", u->name,
                                     keys[i]);
         return 0;
@@ -138,6 +145,33 @@ static int opencl_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *er
         return target_error(t, n, err, errlen, "unit '%s': attribute '%s' must be printable ASCII without '\"', "
                             "'\\' or '?'", u->name, is_literal_text(u->platform) ? "device" : "platform");
     if (u->wg & (u->wg - 1)) return target_error(t, n, err, errlen, "unit '%s': wg %d is not a power of two", u->name, u->wg);
+    return 0;
+}
+
+/* An npu unit's tile (rows, n and k of its int8 graphs are padded to
+ * multiples of it) and the ops it runs (space separated; linear always). */
+static int npu_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, size_t errlen)
+{
+    static const char *const ops[] = {"linear", "rmsnorm", "add", "mul", "silu", "swiglu", NULL};
+    if (strcmp(u->backend, "npu-emu") != 0) {
+        if (xmlHasProp(n, (const xmlChar *)"ops"))
+            return target_error(t, n, err, errlen, "unit '%s': 'ops' applies to npu units only", u->name);
+        return 0;
+    }
+    if (number(t, n, u, "tile", 1, 256, 32, &u->tile, err, errlen) ||
+        attr(t, n, "ops", u->ops, sizeof u->ops, 1, err, errlen))
+        return -1;
+    if (!u->ops[0]) snprintf(u->ops, sizeof u->ops, "linear");
+    char list[sizeof u->ops], *save = NULL;
+    snprintf(list, sizeof list, "%s", u->ops);
+    int linear = 0;
+    for (char *op = strtok_r(list, " ", &save); op; op = strtok_r(NULL, " ", &save)) {
+        if (!one_of(op, ops))
+            return target_error(t, n, err, errlen, "unit '%s': ops: '%s' is not an op an npu unit runs (linear, "
+                                "rmsnorm, add, mul, silu, swiglu)", u->name, op);
+        linear |= strcmp(op, "linear") == 0;
+    }
+    if (!linear) return target_error(t, n, err, errlen, "unit '%s': ops must include 'linear'", u->name);
     return 0;
 }
 
@@ -171,7 +205,7 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     static const char *const backends[] = {"c", "opencl", "npu-emu", NULL};
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
     static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
-                                       "wg", "tile", "att_alone", "att_split", "att_chunks", "mem", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
+                                       "wg", "tile", "att_alone", "att_split", "att_chunks", "mem", "ops", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
                                        "sync_us", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];
@@ -197,7 +231,7 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
         return target_error(t, n, err, errlen, "unit '%s': a %s unit cannot use backend '%s'", u->name, u->kind,
                             u->backend);
     if (number(t, n, u, "threads", 0, 1024, 0, &u->threads, err, errlen) ||
-        opencl_attrs(t, n, u, err, errlen) || figures(t, n, u, err, errlen) ||
+        opencl_attrs(t, n, u, err, errlen) || npu_attrs(t, n, u, err, errlen) || figures(t, n, u, err, errlen) ||
         attr(t, n, "mem", u->mem, sizeof u->mem, 1, err, errlen))
         return -1;
     if (!u->mem[0]) snprintf(u->mem, sizeof u->mem, "%s", strcmp(u->kind, "cpu") == 0 ? "host" : u->name);
@@ -214,19 +248,24 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
  * and one opencl unit at most. */
 static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, size_t errlen)
 {
-    int host = -1, opencl = -1;
+    int host = -1, opencl = -1, npu = -1;
+    for (int i = 0; i < t->nunits; i++)
+        if (host < 0 && strcmp(t->units[i].kind, "cpu") == 0 && strcmp(t->units[i].backend, "c") == 0) host = i;
     for (int i = 0; i < t->nunits; i++) {
         const FeUnit *u = &t->units[i];
-        if (strcmp(u->backend, "c") == 0 && host >= 0) {
+        if (strcmp(u->backend, "c") == 0 && i != host) {
             snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'c': hetc compiles for one c unit (its thread "
                      "pool uses every core), and unit '%s' is one", t->path, u->line, u->name, t->units[host].name);
             return -1;
         }
-        if (host < 0 && strcmp(u->kind, "cpu") == 0 && strcmp(u->backend, "c") == 0) host = i;
         if (strcmp(u->backend, "npu-emu") == 0) {
-            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': this hetc cannot compile for npu "
-                     "units yet (it compiles for c and opencl units)", t->path, u->line, u->name);
-            return -1;
+            if (npu >= 0 || opencl >= 0 || (host >= 0 && strcmp(u->mem, t->units[host].mem) != 0)) {
+                snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': hetc compiles for one npu-emu unit "
+                         "next to the host cpu unit, sharing its memory (mem=\"%s\"), without an opencl unit",
+                         t->path, u->line, u->name, host >= 0 ? t->units[host].mem : "host");
+                return -1;
+            }
+            npu = i;
         }
         if (strcmp(u->backend, "opencl") != 0) continue;
         for (int j = 0; j < t->nunits; j++)
@@ -236,9 +275,10 @@ static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, s
                          t->units[j].name, u->mem);
                 return -1;
             }
-        if (opencl >= 0) {
-            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one opencl unit, and "
-                     "unit '%s' is one", t->path, u->line, u->name, t->units[opencl].name);
+        if (opencl >= 0 || npu >= 0) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one device unit (opencl "
+                     "or npu-emu), and unit '%s' is one", t->path, u->line, u->name,
+                     t->units[opencl >= 0 ? opencl : npu].name);
             return -1;
         }
         opencl = i;

@@ -141,6 +141,97 @@ static int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char 
     return 0;
 }
 
+static int open_tokenizer(const char *model, void **blob, RtTokenizer **tok);
+
+/* ---- calibration ---- */
+
+typedef struct {
+    const char *text;           /* --calib FILE: text to calibrate on (default: calib/default.txt) */
+    const char *in;             /* --calib-in FILE: a calib.json to reuse instead */
+    const char *out;            /* where to write calib.json, NULL: nowhere */
+    long window;                /* tokens per window (0: 512 or the context) */
+} CalibOpts;
+
+/* The statistics of model m's linear inputs: read from o->in, or gathered
+ * over o->text with the model's tokenizer through the reference
+ * interpreter (and saved to o->out). */
+static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
+{
+    char err[FE_ERR_LEN], path[FE_PATH_LEN];
+    if (o->in) {
+        if (fe_calib_load(cal, o->in, err, sizeof err)) return die("%s", err);
+        if (strcmp(cal->model, m->name) != 0)
+            fprintf(stderr, "hetc: note: %s was calibrated on model '%s', not '%s'\n", o->in, cal->model, m->name);
+        return 0;
+    }
+    const char *file = o->text ? o->text : data_dir("HETC_CALIB", "calib/default.txt", path, sizeof path);
+    size_t len;
+    char *text = fe_read_file(file, &len, err, sizeof err);
+    if (!text) return die("%s", err);
+    void *blob;
+    RtTokenizer *tok;
+    if (open_tokenizer(m->dir, &blob, &tok)) return free(text), 1;
+    size_t cap = len + 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    int rc = ids && rt_tok_encode(tok, text, len, 1, 0, ids, cap, &n) == RT_OK ? 0
+             : die("%s: tokenizing %s: %s", m->dir, file, ids ? rt_last_error() : "out of memory");
+    rt_tok_close(tok);
+    free(blob);
+    free(text);
+    PassDiag diag = {0};
+    PassCtx c = model_ctx(m, &diag);
+    IrGraph g;
+    if (!rc) rc = lower_model(m, &g, &c, NULL);
+    else ir_graph_init(&g, m->name, m->arch.name);
+    long ctx = ir_graph_int(&g, "max_ctx", 512), window = o->window > 0 ? o->window : ctx < 512 ? ctx : 512;
+    if (!rc && window > ctx) rc = die("--calib-window %ld is larger than the model's context %ld", window, ctx);
+    if (!rc && (long)n < window)
+        rc = die("%s: %zu tokens; calibration needs a window of %ld (give a longer --calib text)", file, n, window);
+    FeF32Cache wc = {.w = &m->weights};
+    double t0 = now();
+    if (!rc && fe_calib_run(cal, &g, fe_weights_f32, &wc, ids, (int)n, (int)window, err, sizeof err)) rc = die("%s", err);
+    if (!rc)
+        fprintf(stderr, "hetc: calibrated %d linears on %d tokens of %s in %.1f s\n", cal->nlin, cal->tokens, file,
+                now() - t0);
+    if (!rc && o->out && fe_calib_save(cal, o->out, err, sizeof err)) rc = die("%s", err);
+    fe_f32_cache_free(&wc);
+    ir_graph_free(&g);
+    free(ids);
+    return rc;
+}
+
+/* A calibration option of compile or calibrate: 1 if argv[*i] was one. */
+static int calib_opt(int argc, char **argv, int *i, CalibOpts *o, int *bad)
+{
+    const char *v;
+    if ((v = opt(argc, argv, i, "--calib"))) o->text = v;
+    else if ((v = opt(argc, argv, i, "--calib-in"))) o->in = v;
+    else if ((v = opt(argc, argv, i, "--calib-window"))) *bad = parse_int(v, "--calib-window", 2, 1 << 20, &o->window);
+    else return 0;
+    return 1;
+}
+
+static int cmd_calibrate(int argc, char **argv)
+{
+    const char *dir = NULL, *v;
+    CalibOpts co = {0};
+    int bad = 0;
+    for (int i = 2; i < argc; i++) {
+        if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
+        else if ((v = opt(argc, argv, &i, "-o"))) co.out = v;
+        else if (argv[i][0] == '-') return die("calibrate: unknown option '%s'", argv[i]);
+        else dir = argv[i];
+    }
+    if (!dir || !co.out || co.in) return die("usage: hetc calibrate MODEL -o calib.json [--calib TEXT_FILE] [--calib-window N]");
+    Model m;
+    if (model_open(&m, dir)) return 1;
+    FeCalib cal;
+    int rc = calibrate(&m, &co, &cal);
+    if (!rc) fe_calib_free(&cal);
+    model_free(&m);
+    return rc;
+}
+
 /* ---- inspect ---- */
 
 static void human(double v, const char *unit, char *buf, size_t cap)
@@ -300,6 +391,15 @@ static char *join_args(int argc, char **argv)
     return buf;
 }
 
+static int parse_real(const char *s, const char *what, double lo, double hi, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (errno || *end || end == s || !(*v >= lo && *v <= hi)) return die("%s: '%s' is not a number in %g..%g", what, s, lo, hi);
+    return 0;
+}
+
 static int parse_dtype(const char *v, int *dt)
 {
     *dt = ir_dtype_from_name(v);
@@ -312,8 +412,15 @@ static int cmd_compile(int argc, char **argv)
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
+    int bad = 0, no_outliers = 0;
+    double outlier_t = 0, prune = -1;
+    CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
-        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
+        else if ((v = opt(argc, argv, &i, "--outlier-t"))) { if (parse_real(v, "--outlier-t", 1, 1e6, &outlier_t)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--outlier-prune"))) { if (parse_real(v, "--outlier-prune", 0, 1, &prune)) return 1; }
+        else if (strcmp(argv[i], "--no-outliers") == 0) no_outliers = 1;
+        else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
         else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
         else if ((v = opt(argc, argv, &i, "--ctx"))) { if (parse_int(v, "--ctx", 1, 1 << 24, &ctx)) return 1; }
@@ -330,13 +437,20 @@ static int cmd_compile(int argc, char **argv)
     if (!dir || !target_path || !out)
         return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
-                   "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE]");
+                   "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
+                   "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
     double t0 = now();
     Model m;
     if (model_open(&m, dir)) return 1;
+    int npu = 0;
+    for (int u = 0; u < target.nunits; u++) npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
+    if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
+        fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
+    FeCalib cal = {0};
+    if (npu && calibrate(&m, &co, &cal)) return model_free(&m), 1;
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     c.target = &target;
@@ -346,6 +460,10 @@ static int cmd_compile(int argc, char **argv)
     c.chunks = chunks;
     c.nchunks = nchunks;
     c.remainder = remainder;
+    c.calib = npu ? &cal : NULL;
+    c.outlier_t = outlier_t;
+    c.outlier_prune = prune;
+    c.no_outliers = no_outliers;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
     int rc = pass_run_pipeline(&g, &c, "all", print_after, stdout) ? die("%s", diag.msg) : 0;
@@ -361,6 +479,12 @@ static int cmd_compile(int argc, char **argv)
         if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
     }
     if (!rc && report && cg_report_json(&g, target.name, report, err, sizeof err)) rc = die("%s", err);
+    if (!rc && npu && !co.in) {     /* reusable: hetc compile --calib-in OUT_DIR/calib.json */
+        char cpath[FE_PATH_LEN + 16];
+        snprintf(cpath, sizeof cpath, "%s/calib.json", out);
+        if (fe_calib_save(&cal, cpath, err, sizeof err)) rc = die("%s", err);
+    }
+    fe_calib_free(&cal);
     if (!rc)
         fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
                 m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
@@ -637,6 +761,9 @@ static void usage(void)
           "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
           "           [--print-after=PASS|all] [--report-json FILE]\n"
+          "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
+          "           [--outlier-prune F] [--no-outliers]\n"
+          "  calibrate MODEL -o calib.json [--calib TEXT] [--calib-window N]   (int8 activation statistics)\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
@@ -654,6 +781,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "synth") == 0) return cmd_synth(argc, argv);
     if (strcmp(argv[1], "inspect") == 0) return cmd_inspect(argc, argv);
     if (strcmp(argv[1], "compile") == 0) return cmd_compile(argc, argv);
+    if (strcmp(argv[1], "calibrate") == 0) return cmd_calibrate(argc, argv);
     if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc, argv);
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
     if (strcmp(argv[1], "tokenize") == 0) return cmd_tokenize(argc, argv);

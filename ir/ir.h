@@ -145,6 +145,15 @@ typedef struct {
     int64_t s_min, s_max;       /* tokens of one step; a chunk plan is static: s_min == s_max == C */
 } IrPlan;
 
+/* A channel set (pass outliers): the input channels of a quantised
+ * linear that produced outliers in calibration, ascending. Text form:
+ * 'chans NAME c0 c1 ...', one line per set, before the nodes. */
+typedef struct {
+    char name[IR_NAME_LEN];     /* e.g. "l3.mlp.down.in" */
+    int n;                      /* channels, >= 1 */
+    int32_t *idx;               /* [n] ascending, owned by the graph */
+} IrChans;
+
 typedef struct {
     char model[IR_NAME_LEN];    /* model name (directory base name) */
     char arch[32];              /* architecture XML name, e.g. "llama" */
@@ -160,6 +169,8 @@ typedef struct {
     int nkv;                    /* entries of kv[] and ws[]: one per unit after memplan, else 0 */
     int64_t kv[IR_MAX_UNITS];   /* K (and as many V) floats per token in each unit's KV cache */
     int64_t ws[IR_MAX_UNITS];   /* bytes of each unit's attention workspace (split-K partials) */
+    int nchans;                 /* channel sets (pass outliers) */
+    IrChans *chans;             /* [nchans], malloc'd */
     IrNode *nodes;              /* [n] in topological order */
     int n, cap;
 } IrGraph;
@@ -210,6 +221,11 @@ void ir_unit_set_float(IrUnit *u, const char *key, double v);
 void ir_unit_set_str(IrUnit *u, const char *key, const char *v);
 /* Index of the unit called name, -1 if none. */
 int ir_unit_find(const IrGraph *g, const char *name);
+/* Channel sets: the set called name, NULL if none; adding copies idx
+ * (n ascending channels) and returns the set (a name defined twice is an
+ * internal bug). */
+const IrChans *ir_chans_find(const IrGraph *g, const char *name);
+const IrChans *ir_chans_add(IrGraph *g, const char *name, int n, const int32_t *idx);
 /* Whether units a and b share a memory space (no copy between them). */
 int ir_same_memory(const IrGraph *g, int a, int b);
 /* The node's shape as the text form writes it, e.g. "[S,64]", in buf. */
@@ -227,6 +243,21 @@ void ir_replace_uses(IrGraph *g, int from, int to);
 /* Internal-bug abort with location. */
 #define IR_BUG(...) ir_bug(__FILE__, __LINE__, __VA_ARGS__)
 _Noreturn void ir_bug(const char *file, int line, const char *fmt, ...);
+
+/* ---- int8 quantisation (ir_quant.c): the formulas of ops.def's quant,
+ * qlinear, shadow and derived weights, shared by the interpreter, the
+ * passes and the weights writer so that all of them agree bit for bit ---- */
+int8_t ir_quant_i8(float x, float scale);           /* clamp(round_even(x / scale), -127, 127), NaN: 0 */
+float ir_shadow_excess(float v, float scale);       /* e(v) of op shadow */
+/* Whether weight node w is derived (wscale or chans) rather than stored as read. */
+int ir_weight_is_derived(const IrNode *w);
+/* Weight node w's values from its source tensor src (f32 [N,K], as the
+ * model stores it): int8 for wscale, the set's columns for chans, else src
+ * as f32; out holds numel x dtype size bytes. */
+void ir_weight_derive(const IrGraph *g, const IrNode *w, const float *src, int64_t K, void *out);
+/* The name weight node w has in weights.bin: its tensor's, with "#i8" or
+ * "#cols" added for a derived one. */
+const char *ir_weight_key(const IrNode *w, char buf[IR_NAME_LEN + 8]);
 
 /* ---- text form (ir_print.c, ir_parse.c) ---- */
 void ir_print(FILE *f, const IrGraph *g);
@@ -262,6 +293,10 @@ IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, ch
 /* Runs S tokens at the current cache position; writes S*vocab logits (all rows). */
 int ir_interp_step(IrInterp *it, const int32_t *ids, int S, float *logits, char *err, size_t errlen);
 int ir_interp_pos(const IrInterp *it);
+/* Calibration's hook: fn sees the input x [rows, K] and the result y
+ * [rows, N] (real rows only) of every linear node once it has run. */
+typedef void (*IrObserveFn)(void *user, const IrNode *n, const float *x, int rows, const float *y);
+void ir_interp_observe(IrInterp *it, IrObserveFn fn, void *user);
 /* The inverse frequencies of a rope_table node ([dim[0]] floats). */
 void ir_rope_table(const IrNode *n, float *out);
 void ir_interp_free(IrInterp *it);

@@ -116,6 +116,10 @@ void ir_graph_init(IrGraph *g, const char *model, const char *arch)
 
 void ir_graph_free(IrGraph *g)
 {
+    for (int i = 0; i < g->nchans; i++) free(g->chans[i].idx);
+    free(g->chans);
+    g->chans = NULL;
+    g->nchans = 0;
     free(g->nodes);
     g->nodes = NULL;
     g->n = 0;
@@ -126,11 +130,37 @@ void ir_graph_copy(IrGraph *dst, const IrGraph *src)
 {
     *dst = *src;
     dst->nodes = NULL;
+    dst->chans = NULL;
+    dst->nchans = 0;
+    for (int i = 0; i < src->nchans; i++) ir_chans_add(dst, src->chans[i].name, src->chans[i].n, src->chans[i].idx);
     dst->cap = src->n;
     if (src->n == 0) return;
     dst->nodes = malloc((size_t)src->n * sizeof *dst->nodes);
     if (!dst->nodes) IR_BUG("out of memory copying %d nodes", src->n);
     memcpy(dst->nodes, src->nodes, (size_t)src->n * sizeof *dst->nodes);
+}
+
+const IrChans *ir_chans_find(const IrGraph *g, const char *name)
+{
+    for (int i = 0; i < g->nchans; i++)
+        if (strcmp(g->chans[i].name, name) == 0) return &g->chans[i];
+    return NULL;
+}
+
+const IrChans *ir_chans_add(IrGraph *g, const char *name, int n, const int32_t *idx)
+{
+    if (ir_chans_find(g, name)) IR_BUG("channel set '%s' defined twice", name);
+    IrChans *sets = realloc(g->chans, (size_t)(g->nchans + 1) * sizeof *sets);
+    int32_t *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof *copy);
+    if (!sets || !copy) IR_BUG("out of memory for channel set '%s'", name);
+    g->chans = sets;
+    IrChans *s = &g->chans[g->nchans++];
+    memset(s, 0, sizeof *s);
+    copy_str(s->name, sizeof s->name, name, "channel set name");
+    s->n = n;
+    s->idx = copy;
+    if (n > 0) memcpy(copy, idx, (size_t)n * sizeof *copy);
+    return s;
 }
 
 static void grow(IrGraph *g)

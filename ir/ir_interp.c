@@ -30,9 +30,17 @@ struct IrInterp {
     float **kc, **vc;       /* [ncache][ctx * kv_dim] */
     const float **val;      /* [g->n] result of each node in the current step */
     float **own;            /* [g->n] buffers owned by the current step */
-    float **tables;         /* [g->n] RoPE tables, computed once */
+    float **tables;         /* [g->n] RoPE tables and derived weights, computed once */
     double *scores;         /* [ctx] one query row's attention scores */
+    IrObserveFn observe;    /* called with every linear's input, or NULL */
+    void *observe_user;
 };
+
+void ir_interp_observe(IrInterp *it, IrObserveFn fn, void *user)
+{
+    it->observe = fn;
+    it->observe_user = user;
+}
 
 void ir_rope_table(const IrNode *n, float *out)
 {
@@ -77,6 +85,35 @@ static void *alloc_array(size_t n, size_t size, const char *what, char *err, siz
     return p;
 }
 
+/* The columns (K) of the tensor weight node w is derived from: its own for
+ * int8 weights, the input's of the shadow that reads it for columns. */
+static int64_t source_cols(const IrGraph *g, const IrNode *w)
+{
+    if (ir_attr(w, "wscale")) return w->dim[1];
+    for (int i = w->id + 1; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_SHADOW && g->nodes[i].in[1] == w->id) return g->nodes[g->nodes[i].in[0]].dim[1];
+    return 0;
+}
+
+/* A derived weight (int8 or columns) as floats, into it->tables[i]. */
+static int derive_weight(IrInterp *it, const IrNode *n, const float *src, char *err, size_t errlen)
+{
+    int64_t K = source_cols(it->g, n), numel = ir_numel(n, 1, 1);
+    if (K <= 0) return fail(err, errlen, "weight %%%d: no shadow reads these columns", n->id);
+    void *raw = alloc_array((size_t)numel, (size_t)ir_dtype_size(n->dtype), n->name, err, errlen);
+    float *f = raw ? alloc_array((size_t)numel, sizeof(float), n->name, err, errlen) : NULL;
+    if (!f) {
+        free(raw);
+        return -1;
+    }
+    ir_weight_derive(it->g, n, src, K, raw);
+    for (int64_t e = 0; e < numel; e++) f[e] = n->dtype == IR_I8 ? (float)((int8_t *)raw)[e] : ((float *)raw)[e];
+    free(raw);
+    it->tables[n->id] = f;
+    it->val[n->id] = f;
+    return 0;
+}
+
 IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, char *err, size_t errlen)
 {
     if (ir_verify(g, err, errlen)) return NULL;
@@ -111,6 +148,7 @@ IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, ch
         if (ok && n->op == IR_OP_WEIGHT) {
             it->val[i] = fn(user, ir_attr_str(n, "name"));
             if (!it->val[i]) ok = fail(err, errlen, "weight '%s' (node %%%d) is not available", ir_attr_str(n, "name"), i) == 0;
+            else if (ir_weight_is_derived(n)) ok = derive_weight(it, n, it->val[i], err, errlen) == 0;
         }
     }
     ok = ok && (it->kc = alloc_array((size_t)it->ncache, sizeof *it->kc, "KV cache", err, errlen))
@@ -228,6 +266,47 @@ static void run_linear(float *out, const float *x, const float *w, const float *
             for (int j = 0; j < N; j++) out[(size_t)s * N + j] += b[j];
 }
 
+/* out = (f32)(x @ W^T) * scale (+ b) with x and W holding int8 values:
+ * the products' sums are integers below 2^53, exact in double. */
+static int run_qlinear(float *out, const float *x, const float *w, const float *b, int rows, int N, int K,
+                       float scale, char *err, size_t errlen)
+{
+    double *xd = alloc_array((size_t)rows * K, sizeof *xd, "qlinear", err, errlen);
+    double *wd = xd ? alloc_array((size_t)N * K, sizeof *wd, "qlinear", err, errlen) : NULL;
+    double *acc = wd ? alloc_array((size_t)rows * N, sizeof *acc, "qlinear", err, errlen) : NULL;
+    if (acc) {
+        for (size_t e = 0; e < (size_t)rows * K; e++) xd[e] = x[e];
+        for (size_t e = 0; e < (size_t)N * K; e++) wd[e] = w[e];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, K, 1.0, xd, K, wd, K, 0.0, acc, N);
+        for (int s = 0; s < rows; s++)
+            for (int j = 0; j < N; j++) {
+                float y = (float)(int32_t)acc[(size_t)s * N + j] * scale;
+                out[(size_t)s * N + j] = b ? y + b[j] : y;
+            }
+    }
+    free(xd);
+    free(wd);
+    free(acc);
+    return acc ? 0 : -1;
+}
+
+/* The shadow of a quantised linear: the clipped-off excess of the set's
+ * channels times their float columns. */
+static int run_shadow(const IrGraph *g, const IrNode *n, float *out, const float *x, const float *w, int rows,
+                      char *err, size_t errlen)
+{
+    const IrChans *set = ir_chans_find(g, ir_attr_str(n, "chans"));
+    int K = (int)g->nodes[n->in[0]].dim[1], N = (int)n->dim[1];
+    float scale = (float)ir_attr_float(n, "scale");
+    float *e = alloc_array((size_t)rows * set->n, sizeof *e, "shadow", err, errlen);
+    if (!e) return -1;
+    for (int s = 0; s < rows; s++)
+        for (int j = 0; j < set->n; j++) e[(size_t)s * set->n + j] = ir_shadow_excess(x[(size_t)s * K + set->idx[j]], scale);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, set->n, 1.0f, e, set->n, w, set->n, 0.0f, out, N);
+    free(e);
+    return 0;
+}
+
 static void run_elementwise(IrOp op, float *out, const float *a, const float *b, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -238,7 +317,8 @@ static void run_elementwise(IrOp op, float *out, const float *a, const float *b,
 
 /* One node over S rows, of which the first 'valid' are real tokens (the
  * rest pad a chunk: attention leaves them out of the cache, and zero). */
-static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, int valid, float *out)
+static int run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, int valid, float *out, char *err,
+                    size_t errlen)
 {
     const float *a = n->nin > 0 ? it->val[n->in[0]] : NULL, *b = n->nin > 1 ? it->val[n->in[1]] : NULL;
     int cols = n->ndim > 1 ? (int)n->dim[1] : 1;
@@ -251,13 +331,24 @@ static void run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, i
     case IR_OP_LINEAR:
         run_linear(out, a, b, n->nin > 2 ? it->val[n->in[2]] : NULL, (int)ir_numel(x, S, S) / (int)x->dim[1],
                    cols, (int)x->dim[1]);
+        if (it->observe) it->observe(it->observe_user, n, a, valid, out);
         break;
+    case IR_OP_QUANT: {
+        float scale = (float)ir_attr_float(n, "scale");
+        for (int64_t e = 0; e < ir_numel(n, S, S); e++) out[e] = (float)ir_quant_i8(a[e], scale);
+        break;
+    }
+    case IR_OP_QLINEAR:
+        return run_qlinear(out, a, b, n->nin > 2 ? it->val[n->in[2]] : NULL, (int)(ir_numel(x, S, S) / x->dim[1]),
+                           cols, (int)x->dim[1], (float)ir_attr_float(n, "scale"), err, errlen);
+    case IR_OP_SHADOW: return run_shadow(it->g, n, out, a, b, (int)(ir_numel(x, S, S) / x->dim[1]), err, errlen);
     case IR_OP_ROPE:
         run_rope(out, a, b, S, (int)ir_attr_int(n, "heads"), (int)ir_attr_int(n, "head_dim"), it->pos);
         break;
     case IR_OP_ATTENTION: run_attention(it, n, out, a, b, it->val[n->in[2]], valid); break;
     default: run_elementwise(n->op, out, a, b, ir_numel(n, S, S)); break;
     }
+    return 0;
 }
 
 /* Runs the nodes of plan 'plan' (-1: a graph without plans) on S rows, the
@@ -283,7 +374,7 @@ static int run_plan(IrInterp *it, int plan, const int32_t *ids, int S, int valid
         free(it->own[i]);
         it->own[i] = alloc_array((size_t)ir_numel(n, S, S), sizeof(float), n->name, err, errlen);
         if (!it->own[i]) return -1;
-        run_node(it, n, ids, S, valid, it->own[i]);
+        if (run_node(it, n, ids, S, valid, it->own[i], err, errlen)) return -1;
         it->val[i] = it->own[i];
     }
     if (!result) return fail(err, errlen, "the graph has no output");

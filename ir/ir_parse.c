@@ -30,6 +30,7 @@ typedef struct {
     int dir_line[5];        /* line of each directive (directives[]), 0 if absent */
     int nws;                /* workspace sizes read ('ws' line) */
     int unit_line;          /* line of the first 'unit' line, 0 if none */
+    int chans_line;         /* line of the first 'chans' line, 0 if none */
     int plan_line[IR_MAX_PLANS];    /* line of each 'plan' line */
     int *node_line;         /* [cap] line of each node */
     int cap;
@@ -326,6 +327,47 @@ static int parse_unit(Parser *P, IrGraph *g)
     return 0;
 }
 
+/* "chans NAME c0 c1 ...": a channel set, before any node. */
+static int parse_chans(Parser *P, IrGraph *g)
+{
+    if (g->n > 0) return fail(P, "chans lines must come before the nodes");
+    char name[IR_NAME_LEN];
+    skip_ws(P);
+    if (read_string(P, name, sizeof name, "channel set name")) return -1;
+    if (ir_chans_find(g, name)) return fail(P, "channel set '%s' is defined twice", name);
+    int n = 0, cap = 16;
+    int32_t *idx = malloc((size_t)cap * sizeof *idx);
+    if (!idx) return fail(P, "out of memory");
+    while (!at_end(P)) {
+        int v;
+        if (read_small_int(P, &v, 0, IR_MAX_CHUNK * 16, "channel")) {
+            free(idx);
+            return -1;
+        }
+        if (n && v <= idx[n - 1]) {
+            int last = idx[n - 1];
+            free(idx);
+            return fail(P, "channel set '%s': channel %d is not above %d (channels ascend)", name, v, last);
+        }
+        if (n == cap) {
+            int32_t *more = realloc(idx, (size_t)(cap *= 2) * sizeof *idx);
+            if (!more) {
+                free(idx);
+                return fail(P, "out of memory");
+            }
+            idx = more;
+        }
+        idx[n++] = v;
+    }
+    if (!n) {
+        free(idx);
+        return fail(P, "channel set '%s' has no channels", name);
+    }
+    ir_chans_add(g, name, n, idx);
+    free(idx);
+    return 0;
+}
+
 /* The rest of a line of sizes, one per unit ("arena size", ...), into
  * dst[*count]. */
 static int read_sizes(Parser *P, int64_t *dst, int *count, const char *what)
@@ -530,6 +572,10 @@ static int parse_body_line(Parser *P, IrGraph *g)
             if (!P->unit_line) P->unit_line = P->line;
             return parse_unit(P, g);
         }
+        if (strcmp(word, "chans") == 0) {
+            if (!P->chans_line) P->chans_line = P->line;
+            return parse_chans(P, g);
+        }
         if (strcmp(word, "plan") == 0) {
             if (g->nplans < IR_MAX_PLANS) P->plan_line[g->nplans] = P->line;
             return parse_plan(P, g);
@@ -552,6 +598,7 @@ static int fault_line(const Parser *P, const char *name, int plan)
 {
     int passes = 0;
     if (name && strcmp(name, "units") == 0 && P->unit_line) return P->unit_line;
+    if (name && strcmp(name, "chans") == 0 && P->chans_line) return P->chans_line;
     if (name && strcmp(name, "plan") == 0) {
         if (plan < 0) plan = 0;
         if (plan < IR_MAX_PLANS && P->plan_line[plan]) return P->plan_line[plan];

@@ -77,6 +77,12 @@ static void print_header(FILE *f, const IrGraph *g)
     print_sizes(f, "arena", g->arena, g->narena);
     print_sizes(f, "kv", g->kv, g->nkv);
     print_sizes(f, "ws", g->ws, g->nkv);
+    for (int i = 0; i < g->nchans; i++) {
+        fputs("chans ", f);
+        print_str(f, g->chans[i].name);
+        for (int k = 0; k < g->chans[i].n; k++) fprintf(f, " %d", (int)g->chans[i].idx[k]);
+        fputc('\n', f);
+    }
 }
 
 static void print_node(FILE *f, const IrGraph *g, const IrNode *n)

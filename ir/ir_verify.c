@@ -201,6 +201,44 @@ static int shape_attention(const Check *c)
     return need_result(c, q->dim[0], heads * hd);
 }
 
+/* quant: same shape as x; qlinear: like linear; shadow: x [S,K], the
+ * columns W [N,H] of a channel set of H channels below K -> [S,N]. */
+static int shape_quant(const Check *c) { return need_result_like(c, arg(c, 0), "input"); }
+
+static int shape_shadow(const Check *c)
+{
+    const IrNode *x = arg(c, 0), *w = arg(c, 1);
+    if (need_rank(c, x, 2, "input") || need_rank(c, w, 2, "columns")) return -1;
+    const IrAttr *a = ir_attr(c->n, "chans");
+    const IrChans *set = a && a->kind == IR_ATTR_STR ? ir_chans_find(c->g, a->s) : NULL;
+    if (!set) return bad(c, "channel set '%s' is not defined (no 'chans' line)", a && a->kind == IR_ATTR_STR ? a->s : "");
+    if (w->dim[1] != set->n)
+        return bad(c, "columns are %s but channel set '%s' has %d channels", shape_text(w).s, set->name, set->n);
+    if (x->dim[1] > 0 && set->n && set->idx[set->n - 1] >= x->dim[1])
+        return bad(c, "channel set '%s' names channel %d but the input has %s columns", set->name,
+                   set->idx[set->n - 1], dim_text(x->dim[1]).s);
+    return need_result(c, x->dim[0], w->dim[0]);
+}
+
+/* A weight derived by quantize or outliers: int8 with wscale > 0, or the
+ * columns of a defined channel set (f32); not both. */
+static int check_derived(const Check *c)
+{
+    const IrAttr *ws = ir_attr(c->n, "wscale"), *ch = ir_attr(c->n, "chans");
+    if (c->n->op != IR_OP_WEIGHT || (!ws && !ch)) return 0;
+    if (ws && ch) return bad(c, "attributes 'wscale' and 'chans' exclude each other");
+    if (ws && ws->kind == IR_ATTR_FLOAT && !(ws->f > 0 && ws->f < 1e30))
+        return bad(c, "attribute 'wscale' must be positive, is %g", ws->f);
+    if (ws && c->n->dtype != IR_I8) return bad(c, "a weight with 'wscale' is i8, not %s", ir_dtype_name(c->n->dtype));
+    if (ch && c->n->dtype != IR_F32) return bad(c, "a weight with 'chans' is f32, not %s", ir_dtype_name(c->n->dtype));
+    if (ch && ch->kind == IR_ATTR_STR && !ir_chans_find(c->g, ch->s))
+        return bad(c, "channel set '%s' is not defined (no 'chans' line)", ch->s);
+    if (ch && c->n->ndim == 2 && ch->kind == IR_ATTR_STR && c->n->dim[1] != ir_chans_find(c->g, ch->s)->n)
+        return bad(c, "shape %s does not match channel set '%s' of %d channels", shape_text(c->n).s, ch->s,
+                   ir_chans_find(c->g, ch->s)->n);
+    return 0;
+}
+
 static int shape_elementwise(const Check *c)
 {
     for (int k = 0; k < c->n->nin; k++) {
@@ -226,7 +264,10 @@ static int check_shape_rule(const Check *c)
     switch (c->n->op) {
     case IR_OP_EMBED: return shape_embed(c);
     case IR_OP_RMSNORM: return shape_rmsnorm(c);
-    case IR_OP_LINEAR: return shape_linear(c);
+    case IR_OP_LINEAR:
+    case IR_OP_QLINEAR: return shape_linear(c);
+    case IR_OP_QUANT: return shape_quant(c);
+    case IR_OP_SHADOW: return shape_shadow(c);
     case IR_OP_ROPE: return shape_rope(c);
     case IR_OP_ATTENTION: return shape_attention(c);
     case IR_OP_SILU:
@@ -265,12 +306,23 @@ static int check_dtype(const Check *c)
     if ((int)n->dtype < 0 || n->dtype >= IR_DTYPE_COUNT) return bad(c, "bad dtype %d", (int)n->dtype);
     const char *name = ir_dtype_name(n->dtype);
     if (n->op == IR_OP_INPUT && n->dtype != IR_I32) return bad(c, "dtype is %s, expected i32", name);
-    if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype))
-        return bad(c, "dtype is %s, expected f32, f16 or bf16", name);
+    if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype) && !(n->dtype == IR_I8 && ir_attr(n, "wscale")))
+        return bad(c, "dtype is %s, expected f32, f16 or bf16 (i8 with 'wscale')", name);
+    if (n->op == IR_OP_QUANT && n->dtype != IR_I8) return bad(c, "dtype is %s, expected i8", name);
+    if (n->op == IR_OP_QLINEAR) {
+        for (int k = 0; k < 2 && k < n->nin; k++)
+            if (n->in[k] >= 0 && n->in[k] < c->index && c->g->nodes[n->in[k]].dtype != IR_I8)
+                return bad(c, "operand %%%d is %s, expected i8", n->in[k], ir_dtype_name(c->g->nodes[n->in[k]].dtype));
+    } else if (n->op != IR_OP_COPY && n->op != IR_OP_LAST_ROWS && n->op != IR_OP_OUTPUT) {
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0 && n->in[k] < c->index && c->g->nodes[n->in[k]].dtype == IR_I8)
+                return bad(c, "operand %%%d is i8; only qlinear reads i8", n->in[k]);
+    }
     if (n->op == IR_OP_COPY && n->nin == 1 && n->in[0] >= 0 && n->in[0] < c->index &&
         n->dtype != c->g->nodes[n->in[0]].dtype)
         return bad(c, "dtype is %s but its operand's is %s", name, ir_dtype_name(c->g->nodes[n->in[0]].dtype));
-    if (n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_COPY && n->dtype != IR_F32)
+    if (n->op != IR_OP_INPUT && n->op != IR_OP_WEIGHT && n->op != IR_OP_COPY && n->op != IR_OP_QUANT &&
+        n->dtype != IR_F32)
         return bad(c, "dtype is %s, expected f32", name);
     return 0;
 }
@@ -469,9 +521,12 @@ static int check_attrs(const Check *c)
         int used = 0;
         if (sscanf(s, " %23[^:]:%c%n", key, &k, &used) != 2) IR_BUG("ops.def: bad attrs '%s'", s);
         s += used;
+        int optional = *s == '?';
+        s += optional;
         s += strspn(s, " ");
         IrAttrKind want = kind_of(k);
         const IrAttr *a = ir_attr(n, key);
+        if (!a && optional) continue;
         if (!a) return bad(c, "missing attribute '%s' (%s)", key, kind_name(want));
         if (a->kind != want)
             return bad(c, "attribute '%s' is %s, expected %s", key, kind_name(a->kind), kind_name(want));
@@ -505,7 +560,7 @@ static const struct {
     {"fp16", IR_ATTR_INT},    {"wg", IR_ATTR_INT},       {"tile", IR_ATTR_INT},     {"gflops", IR_ATTR_FLOAT},
     {"gflops_f16", IR_ATTR_FLOAT}, {"gops_i8", IR_ATTR_FLOAT}, {"gbps", IR_ATTR_FLOAT},
     {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT}, {"att_alone", IR_ATTR_INT},
-    {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT},
+    {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT}, {"ops", IR_ATTR_STR},
 };
 
 static int check_unit_attrs(const IrUnit *u, char *err, size_t errlen)
@@ -547,6 +602,24 @@ static int check_units(const IrGraph *g, char *err, size_t errlen)
                 return bad_graph(err, errlen, "unit name '%s' is used twice", un->name);
     }
     if (g->nunits == 0 && ir_has_pass(g, "place")) return bad_graph(err, errlen, "no units, but pass 'place' has run");
+    return 0;
+}
+
+/* Channel sets: distinct names, channels ascending, at least one. */
+static int check_chans(const IrGraph *g, char *err, size_t errlen)
+{
+    if (g->nchans < 0 || (g->nchans && !g->chans)) return bad_graph(err, errlen, "bad channel set count %d", g->nchans);
+    for (int i = 0; i < g->nchans; i++) {
+        const IrChans *s = &g->chans[i];
+        if (s->n < 1 || !s->idx) return bad_graph(err, errlen, "channel set '%s' is empty", s->name);
+        for (int k = 0; k < s->n; k++)
+            if (s->idx[k] < 0 || (k && s->idx[k] <= s->idx[k - 1]))
+                return bad_graph(err, errlen, "channel set '%s': channel %d (%d) is not above the one before and >= 0",
+                                 s->name, k, s->idx[k]);
+        for (int j = 0; j < i; j++)
+            if (strcmp(g->chans[j].name, s->name) == 0)
+                return bad_graph(err, errlen, "channel set '%s' is defined twice", s->name);
+    }
     return 0;
 }
 
@@ -672,13 +745,15 @@ int ir_verify_at(const IrGraph *g, IrFault *at, char *err, size_t errlen)
     if (check_graph_attrs(g, err, errlen)) return -1;
     at->line = "arena";
     if (check_arena(g, err, errlen)) return -1;
+    at->line = "chans";
+    if (check_chans(g, err, errlen)) return -1;
     at->line = NULL;
     for (int i = 0; i < g->n; i++) {
         Check c = {.g = g, .chunk = 1, .n = &g->nodes[i], .index = i, .err = err, .errlen = errlen};
         at->node = i;
         if (check_node_plan(&c)) return -1;
         c.chunk = ir_plan_rows(g, c.n);
-        if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) ||
+        if (check_basics(&c) || check_operands(&c) || check_attrs(&c) || check_shape_rule(&c) || check_derived(&c) ||
             check_transfers(&c) || check_group(&c) || check_sub(&c) || check_kv_offset(&c))
             return -1;
     }

@@ -18,7 +18,8 @@
  * operand of a fusion group (pass group) from outside it counts as used by
  * the group's anchor: the group's one launch reads it until then. Copies
  * between the host and another memory space live as the two threads that
- * run them see them (hand_overs). An arena over MAX_ARENA bytes is an error
+ * run them see them (hand_overs), and so do buffers that units sharing
+ * memory read from each other (shared_reads). An arena over MAX_ARENA bytes is an error
  * (the verifier bounds each buffer, not their sum).
  */
 #include "passes.h"
@@ -185,6 +186,37 @@ static void hand_overs(const IrGraph *g, int *born, int *last)
     }
 }
 
+/* Units that share memory read each other's buffers directly, each on its
+ * own thread; a unit waits for the other's subgraphs that made what it
+ * reads (the ready flags of cg_c.c). So unit A knows that unit B is past
+ * node C only once A waits for something B made at or after C: a buffer of
+ * A that C reads lives until A's first node after C that reads such a
+ * result of B, else to the end of the plan. */
+static void shared_reads(const IrGraph *g, int *last)
+{
+    for (int c = 0; c < g->n; c++) {
+        const IrNode *cn = &g->nodes[c];
+        if (cn->plan < 0 || cn->op == IR_OP_COPY) continue;
+        for (int k = 0; k < cn->nin; k++) {
+            int p = base_of(g, cn->in[k]);
+            const IrNode *pn = &g->nodes[p];
+            if (!needs_storage(pn) || pn->unit == cn->unit || !ir_same_memory(g, pn->unit, cn->unit)) continue;
+            int until = c;
+            for (int m = c + 1; m < g->n && g->nodes[m].plan == cn->plan; m++) {
+                until = m;
+                const IrNode *mn = &g->nodes[m];
+                int waits = 0;
+                for (int j = 0; mn->unit == pn->unit && j < mn->nin; j++) {
+                    int src = base_of(g, mn->in[j]);
+                    waits |= src >= c && g->nodes[src].unit == cn->unit;
+                }
+                if (waits) break;
+            }
+            if (last[p] < until) last[p] = until;
+        }
+    }
+}
+
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
     if (ir_graph_int(g, "max_chunk", 0) <= 0) {
@@ -210,6 +242,7 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     }
     int *born = malloc((size_t)g->n * sizeof *born);
     hand_overs(g, born, last);
+    shared_reads(g, last);
     /* early[i]: the first node born at i other than i itself, chained by next_early */
     int *early = malloc((size_t)g->n * sizeof *early), *next_early = malloc((size_t)g->n * sizeof *next_early);
     for (int i = 0; i < g->n; i++) early[i] = -1;

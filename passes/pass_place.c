@@ -8,7 +8,8 @@
  * unit=.../>, e.g. attention on cpu0). The input ids and the output logits
  * belong to the host: the first cpu unit, where tokenization and sampling
  * run. A view (last_rows) stays with its operand. Weights and the RoPE
- * table take the unit of their consumers, which must agree; a weight
+ * table take the unit of their first consumer; the others must share its
+ * memory; a weight
  * stored as bf16 that lands on an OpenCL unit is stored as f16 instead
  * (OpenCL C has no bf16 type). Without a target: the graph's units, else
  * one cpu unit "cpu0".
@@ -32,7 +33,11 @@ static void ir_unit_of(IrUnit *out, const FeUnit *u)
     snprintf(out->kind, sizeof out->kind, "%s", u->kind);
     snprintf(out->backend, sizeof out->backend, "%s", u->backend);
     snprintf(out->mem, sizeof out->mem, "%s", u->mem);
-    if (strcmp(u->kind, "cpu") == 0) ir_unit_set_int(out, "threads", u->threads);
+    if (strcmp(u->kind, "cpu") == 0 || strcmp(u->backend, "npu-emu") == 0) ir_unit_set_int(out, "threads", u->threads);
+    if (strcmp(u->backend, "npu-emu") == 0) {
+        ir_unit_set_int(out, "tile", u->tile);
+        ir_unit_set_str(out, "ops", u->ops);
+    }
     if (strcmp(u->backend, "opencl") == 0) {
         ir_unit_set_str(out, "platform", u->platform);
         ir_unit_set_str(out, "device", u->device);
@@ -72,7 +77,20 @@ static int placed(const FeTarget *t, IrOp op, int dflt)
     return dflt;
 }
 
-/* Puts weight or table 'id' on the unit of its consumers; -1 if they disagree. */
+/* Whether node n goes to npu unit u: an op of its list ("ops"), inside a
+ * layer, in a static chunk plan. */
+static int on_npu(const IrGraph *g, const IrNode *n, const IrUnit *u)
+{
+    if (n->layer < 0 || n->plan < 0 || g->plans[n->plan].kind != IR_PLAN_CHUNK) return 0;
+    const char *ops = ir_unit_str(u, "ops", "linear"), *name = ir_op_name(n->op);
+    size_t len = strlen(name);
+    for (const char *s = ops; (s = strstr(s, name)); s += len)
+        if ((s == ops || s[-1] == ' ') && (s[len] == ' ' || s[len] == 0)) return 1;
+    return 0;
+}
+
+/* Puts weight or table 'id' on the unit of its first consumer; -1 if its
+ * consumers are in different memory spaces. */
 static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 {
     int unit = -1;
@@ -80,21 +98,22 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
         for (int k = 0; k < g->nodes[i].nin; k++) {
             if (g->nodes[i].in[k] != id) continue;
             int u = g->nodes[i].unit;
-            if (unit >= 0 && u != unit) {
+            if (unit >= 0 && !ir_same_memory(g, u, unit)) {
                 pass_error(c, "%s: %s '%s' is used on units %s and %s; place its users on one unit",
                            c->target ? c->target->path : "place", ir_op_name(g->nodes[id].op), g->nodes[id].name,
                            g->units[unit].name, g->units[u].name);
                 return -1;
             }
-            unit = u;
+            if (unit < 0) unit = u;
         }
     return unit >= 0 ? unit : g->nodes[id].unit;
 }
 
 void pass_place(IrGraph *g, const PassCtx *c)
 {
-    int host = 0, decoder = 0;
+    int host = 0, decoder = 0, npu = -1;
     if (c->target) {
+        npu = find_unit(c->target, "npu", "npu-emu");
         host = find_unit(c->target, "cpu", "c");
         int gpu = find_unit(c->target, "gpu", "opencl");
         if (host < 0) {
@@ -109,7 +128,7 @@ void pass_place(IrGraph *g, const PassCtx *c)
         IrNode *n = &g->nodes[i];
         if (n->op == IR_OP_INPUT || n->op == IR_OP_OUTPUT) n->unit = host;
         else if (ir_op_is_view(n->op)) n->unit = g->nodes[n->in[0]].unit;
-        else n->unit = placed(c->target, n->op, decoder);
+        else n->unit = placed(c->target, n->op, npu >= 0 && on_npu(g, n, &g->units[npu]) ? npu : decoder);
     }
     for (int i = g->n - 1; i >= 0; i--) {
         IrNode *n = &g->nodes[i];

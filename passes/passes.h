@@ -37,6 +37,11 @@ typedef struct {
     const int *chunks;          /* --chunk C[,C2..]: static prefill sizes */
     int nchunks;                /* 0: no chunk plans */
     int remainder;              /* PASS_REMAINDER_*: pad or flex (default: flex) */
+    /* int8 on npu units (passes quantize and outliers) */
+    const FeCalib *calib;       /* statistics of the linears' inputs; NULL: no npu unit to quantise for */
+    double outlier_t;           /* --outlier-t: shadow an input only if max > T * p99.9 (0: default 5) */
+    double outlier_prune;       /* --outlier-prune: fraction of shadowed inputs pruned (< 0: default 0.85) */
+    int no_outliers;            /* --no-outliers: no shadows at all */
     PassDiag *diag;
 } PassCtx;
 
