@@ -451,6 +451,10 @@ static int cmd_compile(int argc, char **argv)
         fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
     FeCalib cal = {0};
     if (npu && calibrate(&m, &co, &cal)) return model_free(&m), 1;
+    if (npu && nchunks == 0) {  /* an npu runs static shapes only: chunks of 32 and 128 unless asked otherwise */
+        chunks[nchunks++] = 32;
+        chunks[nchunks++] = 128;
+    }
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     c.target = &target;

@@ -381,7 +381,8 @@ static int check_operands(const Check *c)
         int ids = (n->op == IR_OP_EMBED && k == 0) || n->op == IR_OP_COPY;
         if (ids && n->op != IR_OP_COPY && t != IR_I32)
             return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
-        if (!ids && !is_float_dtype(t))
+        int int8 = n->op == IR_OP_QLINEAR && k < 2;     /* check_dtype: exactly i8 */
+        if (!ids && !int8 && !is_float_dtype(t))
             return bad(c, "operand %%%d is %s, expected a float dtype", id, ir_dtype_name(t));
     }
     return 0;

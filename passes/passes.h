@@ -56,6 +56,14 @@ void pass_transfers(IrGraph *g, const PassCtx *c);
 void pass_group(IrGraph *g, const PassCtx *c);
 void pass_schedule(IrGraph *g, const PassCtx *c);
 void pass_memplan(IrGraph *g, const PassCtx *c);
+void pass_quantize(IrGraph *g, const PassCtx *c);
+void pass_outliers(IrGraph *g, const PassCtx *c);
+/* Whether unit u runs int8 graphs (backend npu-emu). */
+int pass_is_npu(const IrGraph *g, int unit);
+/* The clip threshold (calibration grid index) of calibration input
+ * 'input' with the least measured error summed over its linears, relative
+ * to their outputs: without a shadow (err_clip) or with one (err_round). */
+int pass_best_tau(const FeCalib *cal, int input, int shadow);
 
 typedef struct {
     const char *name;

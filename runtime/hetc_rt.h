@@ -161,8 +161,8 @@ typedef struct {
 /* The generated program's command line: --ids, --logits, --batch, --bench,
  * --bench-pp, --bench-tg, --ctx, -m, -t; text generation (-p, -f, -n,
  * --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed,
- * --ignore-eos, --tok), --tokenize and chat (-i). Returns the process exit
- * code. */
+ * --ignore-eos, --tok), --tokenize, chat (-i) and --perplexity
+ * (--ppl-ids, --ppl-window, --ppl-score). Returns the process exit code. */
 int rt_main(int argc, char **argv, const RtModelApi *api);
 
 /* ---- helpers ---- */

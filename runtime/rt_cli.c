@@ -14,6 +14,10 @@
  *       conversation in the KV cache.
  *   model --tokenize TEXT [--no-special]
  *       prints the token ids of TEXT on one line.
+ *   model [options] --perplexity FILE [--ppl-ids] [--ppl-window N]
+ *         [--ppl-score half|all]
+ *       prints the perplexity of the text (or token ids) of FILE, in
+ *       llama-perplexity's way (rt_ppl.c).
  *
  * Exit codes: 0 success, 1 runtime error (bad ids, init failure, ...),
  * 2 usage error. */
@@ -22,6 +26,7 @@
 #endif
 #include "hetc_rt_tok.h"
 #include "hetc_rt_sample.h"
+#include "rt_ppl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +58,10 @@ typedef struct {
     RtSamplerParams sampling;   /* --temp, --top-k, --top-p, --min-p, --repeat-penalty */
     const char *seed;       /* --seed; NULL: from the clock */
     int ignore_eos;         /* --ignore-eos */
+    const char *perplexity; /* --perplexity FILE */
+    int ppl_ids;            /* --ppl-ids: FILE holds token ids */
+    int ppl_window;         /* --ppl-window; 0: DEFAULT_PPL_WINDOW */
+    const char *ppl_score;  /* --ppl-score half|all; NULL: half */
 } CliOptions;
 
 typedef enum { VAL_STR, VAL_INT, VAL_FLOAT } ValueKind;
@@ -70,11 +79,13 @@ typedef struct {
     int *dst;               /* set to 1 when given */
 } FlagOption;
 
-typedef enum { MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT } Mode;
+typedef enum {
+    MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT, MODE_PPL
+} Mode;
 
 enum {
     EXIT_USAGE = 2, PARSE_OK = -1, DEFAULT_PREDICT = 128, REPEAT_LAST_N = 64,
-    MAX_THREADS = 1024, MAX_BENCH_REPS = 100,
+    MAX_THREADS = 1024, MAX_BENCH_REPS = 100, DEFAULT_PPL_WINDOW = 512, MAX_PPL_WINDOW = 1 << 20,
 };
 
 static void usage(FILE *f, const char *prog, const RtModelApi *api)
@@ -85,6 +96,7 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "       %s --tokenize TEXT [--no-special]\n"
             "       %s [options] --ids 1,5,9 --logits FILE\n"
             "       %s [options] --bench [--bench-pp N] [--bench-tg M] [--bench-reps K]\n"
+            "       %s [options] --perplexity FILE [--ppl-ids] [--ppl-window N] [--ppl-score half|all]\n"
             "Runs the compiled model '%s' (vocabulary %d, context up to %d).\n"
             "  -m WEIGHTS       weights file (default: the path compiled in)\n"
             "  -t THREADS       threads (default: the target's; at most %d)\n"
@@ -115,10 +127,17 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --bench-reps K   repetitions of each test (default 3, at most %d)\n"
             "  --bench-bandwidth  measure the device's copy bandwidth and fp32 FMA peak;\n"
             "                   with --bench, also the fraction of them the model reaches\n"
+            "  --perplexity FILE  perplexity of the text of FILE, llama-perplexity's way: windows\n"
+            "                   of N tokens, each from an empty cache (its first token BOS when the\n"
+            "                   tokenizer adds one); prints P +/- its error on stdout\n"
+            "  --ppl-ids        FILE holds whitespace-separated token ids instead of text\n"
+            "  --ppl-window N   tokens per window (default %d; at most the context)\n"
+            "  --ppl-score half|all  score the second half of each window (default, as\n"
+            "                   llama-perplexity) or every position\n"
             "  -h, --help       show this help\n",
-            prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
+            prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
             api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk,
-            MAX_BENCH_REPS);
+            MAX_BENCH_REPS, DEFAULT_PPL_WINDOW);
 }
 
 /* Whole-string decimal integer in [min, max]. */
@@ -179,7 +198,7 @@ static int set_flag(CliOptions *o, const char *a)
     const FlagOption flags[] = {
         {"--bench", &o->bench}, {"--bench-bandwidth", &o->bench_bandwidth},
         {"--no-special", &o->no_special}, {"-i", &o->interactive},
-        {"--ignore-eos", &o->ignore_eos},
+        {"--ignore-eos", &o->ignore_eos}, {"--ppl-ids", &o->ppl_ids},
     };
     for (size_t j = 0; j < sizeof flags / sizeof *flags; j++) {
         if (!strcmp(a, flags[j].name)) {
@@ -219,6 +238,9 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
         {"--top-p", VAL_FLOAT, &sp->top_p, 0, 1, NULL},
         {"--min-p", VAL_FLOAT, &sp->min_p, 0, 1, NULL},
         {"--repeat-penalty", VAL_FLOAT, &sp->repeat_penalty, 0.01, 100, NULL},
+        {"--perplexity", VAL_STR, &o->perplexity, 0, 0, NULL},
+        {"--ppl-window", VAL_INT, &o->ppl_window, 2, MAX_PPL_WINDOW, NULL},
+        {"--ppl-score", VAL_STR, &o->ppl_score, 0, 0, NULL},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -251,10 +273,9 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
 /* The one mode the options ask for, or the exit code for a usage error. */
 static int pick_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
 {
-    static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i"};
+    static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i", "--perplexity"};
     const int given[] = {o->ids || o->logits, o->bench || o->bench_bandwidth, o->prompt || o->prompt_file,
-                         o->tokenize != NULL,
-                         o->interactive};
+                         o->tokenize != NULL, o->interactive, o->perplexity != NULL};
     *mode = MODE_NONE;
     for (int m = 0; m < (int)(sizeof given / sizeof *given); m++) {
         if (!given[m])
@@ -285,6 +306,14 @@ static int check_mode(const CliOptions *o, const char *prog, const RtModelApi *a
     }
     if (o->prompt && o->prompt_file) {
         fprintf(stderr, "error: -p and -f cannot be combined\n");
+        return EXIT_USAGE;
+    }
+    if (*mode != MODE_PPL && (o->ppl_ids || o->ppl_window || o->ppl_score)) {
+        fprintf(stderr, "error: --ppl-ids, --ppl-window and --ppl-score go with --perplexity\n");
+        return EXIT_USAGE;
+    }
+    if (o->ppl_score && strcmp(o->ppl_score, "half") && strcmp(o->ppl_score, "all")) {
+        fprintf(stderr, "error: --ppl-score expects half or all, got '%s'\n", o->ppl_score);
         return EXIT_USAGE;
     }
     uint64_t seed;
@@ -517,7 +546,7 @@ static RtTokenizer *open_tokenizer(const RtModelApi *api, const CliOptions *o)
     RtTokenizer *t;
     if (!path) {
         fprintf(stderr, "error: the model '%s' was compiled without a tokenizer: give one with --tok FILE "
-                "(or token ids with --ids)\n", api->name);
+                "(or token ids with --ids or --ppl-ids)\n", api->name);
         return NULL;
     }
     if (rt_tok_open(&t, path) != RT_OK) {
@@ -788,17 +817,25 @@ static int feed(Session *s)
     return 0;
 }
 
-/* Appends ids to the history and feeds them, timed as prompt. A tokenizer
- * of another model (--tok) may give ids past the model's vocabulary. */
-static int feed_prompt(Session *s, const int32_t *ids, size_t n)
+/* A tokenizer of another model (--tok) may give ids past the model's
+ * vocabulary; prints the error itself. */
+static int check_vocab(const int32_t *ids, size_t n, int vocab)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] >= s->api->vocab) {
+        if (ids[i] >= vocab) {
             fprintf(stderr, "error: the tokenizer gives token id %d but the model has %d tokens (is --tok the "
-                    "model's tokenizer?)\n", (int)ids[i], s->api->vocab);
+                    "model's tokenizer?)\n", (int)ids[i], vocab);
             return 1;
         }
     }
+    return 0;
+}
+
+/* Appends ids to the history and feeds them, timed as prompt. */
+static int feed_prompt(Session *s, const int32_t *ids, size_t n)
+{
+    if (check_vocab(ids, n, s->api->vocab))
+        return 1;
     memcpy(s->history + s->n_history, ids, n * sizeof *ids);
     s->n_history += (int)n;
     double t0 = rt_now();
@@ -1044,6 +1081,57 @@ static int bench_main(const RtModelApi *api, const CliOptions *o)
     return rc;
 }
 
+/* The tokens of --perplexity's file: its ids (--ppl-ids), or its text
+ * tokenized as llama-perplexity does (with the tokenizer's BOS and EOS,
+ * special tokens as text); *bos: the BOS the tokenizer adds, or -1. */
+static int ppl_tokens(const RtModelApi *api, const CliOptions *o, const char *text, size_t len, IdList *l,
+                      int32_t *bos)
+{
+    *bos = -1;
+    if (o->ppl_ids) {
+        if (rt_ppl_parse_ids(text, len, o->perplexity, api->vocab, &l->ids, &l->n) == RT_OK)
+            return 0;
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        return 1;
+    }
+    RtTokenizer *tok = open_tokenizer(api, o);
+    if (!tok)
+        return 1;
+    const RtTokHeader *h = rt_tok_header(tok);
+    if (h->bos_id >= 0 && h->n_prefix > 0 && h->prefix[0] == h->bos_id)
+        *bos = h->bos_id;
+    int rc = encode_append(tok, l, text, len, 1, 0) || check_vocab(l->ids, l->n, api->vocab);
+    rt_tok_close(tok);
+    return rc;
+}
+
+/* --perplexity: the model's context is the window unless --ctx says. */
+static int ppl_mode(const RtModelApi *api, const CliOptions *o)
+{
+    RtPplParams p = {o->perplexity, o->ppl_window > 0 ? o->ppl_window : DEFAULT_PPL_WINDOW,
+                     o->ppl_score && !strcmp(o->ppl_score, "all") ? RT_PPL_ALL : RT_PPL_HALF, -1};
+    IdList l = {0};
+    size_t len = 0;
+    char *text = read_file(o->perplexity, &len);
+    int rc = !text || ppl_tokens(api, o, text, len, &l, &p.bos);
+    free(text);
+    RtModel *m = NULL;
+    int ctx = o->ctx > 0 ? o->ctx : p.window < api->max_ctx ? p.window : api->max_ctx;
+    if (rc == 0 && api->init(&m, o->weights, ctx, o->threads) != RT_OK) {
+        m = NULL;
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        rc = 1;
+    }
+    if (rc == 0 && rt_ppl_run(api, m, l.ids, l.n, &p) != RT_OK) {
+        fprintf(stderr, "error: %s\n", rt_last_error());
+        rc = 1;
+    }
+    if (m)
+        api->destroy(m);
+    free(l.ids);
+    return rc;
+}
+
 /* -p/-f and -i: the tokenizer first, so that a missing one fails early. */
 static int text_mode(const RtModelApi *api, const CliOptions *o, Mode mode)
 {
@@ -1073,6 +1161,7 @@ int rt_main(int argc, char **argv, const RtModelApi *api)
     case MODE_LOGITS: return ids_mode(api, &o);
     case MODE_BENCH: return bench_main(api, &o);
     case MODE_TOKENIZE: return tokenize_mode(api, &o);
+    case MODE_PPL: return ppl_mode(api, &o);
     default: return text_mode(api, &o, mode);
     }
 }
