@@ -6,6 +6,7 @@
  * - cg_c.c: model.c and model.h for cpu units (calls into runtime/).
  * - cg_weights.c: weights.bin and the model hash.
  * - cg_report.c: the --report-json summary of plans, subgraphs and memory.
+ * - cg_npu.c: the "npu-emu" device backend (static int8 graphs);
  * - cg_opencl.c: the "opencl" device backend, one table of CgBackend;
  *   cg_backend() finds a unit's by its backend name.
  */
@@ -48,7 +49,7 @@ int cg_write_file(const char *dir, const char *name, const void *data, size_t le
 int cg_weight_index(const IrGraph *g, int id);
 
 /* ---- the state of writing model.c (cg_c.c), shared with the backends ---- */
-typedef struct CgCl CgCl;
+typedef struct CgDev CgDev;
 typedef struct CgBackend CgBackend;
 /* Which code of a plan is being written: all of it (one thread), or the
  * part of the host's thread or of the OpenCL unit's thread. */
@@ -67,7 +68,7 @@ typedef struct {
     int nhandover;              /* flags the largest plan needs */
     int cpu;                    /* the host unit */
     const CgBackend *be;        /* the device unit's backend, NULL without one */
-    CgCl *cl;                   /* its state (cg_opencl.c: CgCl), NULL without one */
+    CgDev *cl;                  /* its state (each backend's own struct CgDev), NULL without one */
     int cl_unit;                /* its index in g->units, -1 without one */
     char upper_unit[16];        /* the opencl unit's name in capitals (macro names) */
 } CgEmit;
@@ -87,9 +88,12 @@ const IrNode *cg_base(const IrGraph *g, int id);
  * backend plugs in here next to "opencl" (cg_opencl.c). */
 struct CgBackend {
     const char *name;                                       /* the units' backend, e.g. "opencl" */
-    CgCl *(*plan)(const CgEmit *e, int unit);               /* what the unit's code needs */
-    void (*free)(CgCl *state);
+    int shared;                                             /* 1: the unit shares the host's memory (no copies;
+                                                             * a ready flag per subgraph) */
+    CgDev *(*plan)(const CgEmit *e, int unit);               /* what the unit's code needs */
+    void (*free)(CgDev *state);
     int (*files)(const CgEmit *e, char *err, size_t errlen);    /* files of its own (kernels.cl, ...) */
+    void (*includes)(const CgEmit *e);                      /* its headers and declarations in model.c */
     void (*fields)(const CgEmit *e);                        /* struct RtModel members */
     void (*sizes)(const CgEmit *e, FILE *h);                /* its workspace sizes, into model.h */
     void (*init)(const CgEmit *e);                          /* code in init() */
@@ -102,6 +106,7 @@ struct CgBackend {
  * for backends hetc has no code generator for. */
 const CgBackend *cg_backend(const char *name);
 extern const CgBackend cg_backend_opencl;
+extern const CgBackend cg_backend_npu;
 
 /* The arguments of kernel 'kernel' of rt_kernels.cl by name, in order,
  * space separated (gemv, gemm: their fixed head); NULL if unknown. */

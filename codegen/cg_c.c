@@ -103,6 +103,19 @@ static void emit_rope_tables(Emit *e)
     }
 }
 
+/* The channel sets of the shadows (pass outliers). */
+static void emit_chans(Emit *e)
+{
+    for (int i = 0; i < e->g->nchans; i++) {
+        const IrChans *s = &e->g->chans[i];
+        char name[2 * IR_NAME_LEN];
+        fprintf(e->f, "/* channel set \"%s\": the hot input channels of its shadows */\n"
+                      "static const int32_t chans_%d[%d] = {", cg_c_comment(s->name, name, sizeof name), i, s->n);
+        for (int k = 0; k < s->n; k++) fprintf(e->f, "%s%d,", k % 12 ? " " : "\n    ", (int)s->idx[k]);
+        fputs("\n};\n\n", e->f);
+    }
+}
+
 static void emit_weight_table(Emit *e)
 {
     fprintf(e->f, "/* Weights: entry k of weights.bin is m->w[k]. */\nstatic const struct {\n"
@@ -111,8 +124,8 @@ static void emit_weight_table(Emit *e)
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_WEIGHT) continue;
-        char name[4 * IR_NAME_LEN];
-        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_attr_str(n, "name"), name, sizeof name), rt_dtype[n->dtype],
+        char name[4 * IR_NAME_LEN], key[IR_NAME_LEN + 8];
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), rt_dtype[n->dtype],
                 ir_numel(n, 1, 1) * ir_dtype_size(n->dtype));
     }
     fprintf(e->f, "};\n\n");
@@ -159,6 +172,13 @@ static void emit_call(Emit *e, const IrNode *n)
     case IR_OP_SILU:
         fprintf(f, "    rt_silu(pool, t%d, %s, (int64_t)%s * %" PRId64 ");\n", n->id, ref(e, n->in[0], a), rows, w);
         break;
+    case IR_OP_SHADOW: {
+        const IrChans *set = ir_chans_find(e->g, ir_attr_str(n, "chans"));
+        fprintf(f, "    rt_shadow(pool, t%d, %s, %s, chans_%d, %d, %.9gf, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
+                ref(e, n->in[0], a), ref(e, n->in[1], b), (int)(set - e->g->chans), set->n, ir_attr_float(n, "scale"),
+                rows, w, cols(x));
+        break;
+    }
     case IR_OP_MUL:
     case IR_OP_SWIGLU:
     case IR_OP_ADD:
@@ -288,13 +308,63 @@ static int two_threads(const Emit *e, int p)
     return device && host;
 }
 
+/* With a device unit sharing the host's memory: the host part's pointers
+ * to the device's results it reads (in the device's arena). */
+static void shared_results(Emit *e, int p)
+{
+    const IrGraph *g = e->g;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->unit != e->cl_unit || n->offset < 0) continue;
+        int read = 0;
+        for (int j = i + 1; j < g->n && g->nodes[j].plan == p; j++)
+            for (int k = 0; k < g->nodes[j].nin; k++)
+                read |= g->nodes[j].unit == e->cpu && cg_base(g, g->nodes[j].in[k]) == n;
+        if (read)
+            fprintf(e->f, "    float *t%d = (float *)(m->%s_arena + %" PRId64 "); /* %s, from unit %s */\n", i,
+                    g->units[e->cl_unit].name, n->offset, n->name, g->units[e->cl_unit].name);
+    }
+}
+
+/* Shared memory, two threads: before subgraph k of this part, wait for the
+ * other unit's subgraphs that made what it reads; after it, flag it done. */
+static void sub_waits(Emit *e, int p, int k)
+{
+    const IrGraph *g = e->g;
+    unsigned char seen[1024] = {0};
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub != k) continue;
+        for (int j = 0; j < n->nin; j++) {
+            const IrNode *a = cg_base(g, n->in[j]);
+            if (a->plan != p || a->unit == n->unit || a->op == IR_OP_INPUT || a->sub < 0 || a->sub >= 1024 ||
+                seen[a->sub]++)
+                continue;
+            fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st; "
+                          "/* subgraph %d on %s */\n", a->sub, a->sub, g->units[a->unit].name);
+        }
+    }
+}
+
 /* The nodes of plan p that belong to the part being written. */
 static void emit_part(Emit *e, int p)
 {
     e->last_layer = -1;
     e->last_sub = -1;
-    for (int i = 0; i < e->g->n; i++)
-        if (e->g->nodes[i].plan == p) emit_node(e, &e->g->nodes[i]);
+    int flags = e->be && e->be->shared && e->part != CG_PART_ALL, cur = -1, mine = 0;
+    if (e->be && e->be->shared && e->part != CG_PART_DEVICE) shared_results(e, p);
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->plan != p) continue;
+        if (flags && n->sub != cur) {
+            if (mine) fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);\n", cur);
+            cur = n->sub;
+            mine = in_part(e, n);
+            if (mine) sub_waits(e, p, cur);
+        }
+        emit_node(e, n);
+    }
+    if (flags && mine) fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);\n", cur);
 }
 
 /* The step's arguments as locals of a part's function. */
@@ -554,12 +624,13 @@ static void number_handovers(Emit *e)
         const IrNode *n = &g->nodes[i];
         e->handover[i] = n->op == IR_OP_COPY && n->plan >= 0 ? count[n->plan]++ : -1;
         if (n->plan >= 0 && count[n->plan] > e->nhandover) e->nhandover = count[n->plan];
+        if (e->be && e->be->shared && n->sub + 1 > e->nhandover) e->nhandover = n->sub + 1;   /* a flag per subgraph */
     }
 }
 
 const CgBackend *cg_backend(const char *name)
 {
-    static const CgBackend *const backends[] = {&cg_backend_opencl};
+    static const CgBackend *const backends[] = {&cg_backend_opencl, &cg_backend_npu};
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
         if (strcmp(backends[i]->name, name) == 0) return backends[i];
     return NULL;
@@ -593,11 +664,10 @@ static void emit_model_c(Emit *e)
                " * straight-line code; each kernel call names its IR node. */\n"
                "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"model.h\"\n",
             cg_c_comment(e->g->model, t[0], sizeof t[0]), cg_c_comment(e->g->arch, t[1], sizeof t[1]));
-    if (e->cl)
-        fputs("#include \"hetc_rt_cl.h\"\n\n/* kernels.cl, in model_kernels.c */\nextern const char model_kernels_cl[];\n"
-              "extern const size_t model_kernels_cl_len;\n", f);
+    if (e->cl) e->be->includes(e);
     fputs("\n", f);
     emit_rope_tables(e);
+    emit_chans(e);
     emit_weight_table(e);
     fputs(model_struct, f);
     if (e->cl) {

@@ -53,7 +53,7 @@ typedef struct {
     int out;                /* the node whose buffer receives the result (EPI 3: rotated q) */
 } Group;
 
-struct CgCl {
+struct CgDev {
     const IrUnit *unit;     /* the opencl unit */
     int wg, tile;           /* its work-group size and GEMM tile edge */
     int att_alone, att_split, att_chunks;   /* decode attention: a work-group per query row and chunk of
@@ -77,7 +77,7 @@ struct CgCl {
 
 static const char *wt_name(IrDtype t) { return t == IR_F16 ? "half" : "float"; }
 
-static void add_instance(CgCl *cl, const char *family, const char *const *values, int n)
+static void add_instance(CgDev *cl, const char *family, const char *const *values, int n)
 {
     Instance in = {0};
     snprintf(in.family, sizeof in.family, "%s", family);
@@ -105,7 +105,7 @@ static void instance_name(char *out, size_t cap, const char *base, const char *c
 
 /* The cl_kernel objects a node needs for its own launches, by op; none for
  * a member of a fusion group, which its group's launch computes. */
-static int kernels_of(const CgCl *cl, const IrNode *n)
+static int kernels_of(const CgDev *cl, const IrNode *n)
 {
     if (cl->anchor[n->id] >= 0) return 0;
     switch (n->op) {
@@ -229,10 +229,10 @@ static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[M
     sprintf(v[9], "%d", max_s);
 }
 
-static CgCl *cl_plan(const CgEmit *e, int unit)
+static CgDev *cl_plan(const CgEmit *e, int unit)
 {
     const IrGraph *g = e->g;
-    CgCl *cl = calloc(1, sizeof *cl);
+    CgDev *cl = calloc(1, sizeof *cl);
     cl->unit = &g->units[unit];
     cl->wg = (int)ir_unit_int(cl->unit, "wg", 64);
     cl->tile = (int)ir_unit_int(cl->unit, "tile", 16);
@@ -291,7 +291,7 @@ static CgCl *cl_plan(const CgEmit *e, int unit)
     return cl;
 }
 
-static void cl_free(CgCl *cl)
+static void cl_free(CgDev *cl)
 {
     if (!cl) return;
     free(cl->kernel);
@@ -315,7 +315,7 @@ static char *read_template(const CgEmit *e, char *err, size_t errlen)
 /* The text of kernels.cl (malloc'd) or NULL with err. */
 static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
 {
-    const CgCl *cl = e->cl;
+    const CgDev *cl = e->cl;
     char *templ = read_template(e, err, errlen);
     if (!templ) return NULL;
     char *text = NULL, model[2 * IR_NAME_LEN];
@@ -372,7 +372,7 @@ static int cl_files(const CgEmit *e, char *err, size_t errlen)
 
 static void cl_fields(const CgEmit *e)
 {
-    const CgCl *cl = e->cl;
+    const CgDev *cl = e->cl;
     const char *u = cl->unit->name;
     fprintf(e->f,
             "    RtCl cl;                    /* unit %s */\n"
@@ -570,7 +570,7 @@ static void cl_sizes(const CgEmit *e, FILE *h)
 
 static void cl_init(const CgEmit *e)
 {
-    const CgCl *cl = e->cl;
+    const CgDev *cl = e->cl;
     const IrUnit *u = cl->unit;
     FILE *f = e->f;
     char platform[4 * IR_NAME_LEN], device[4 * IR_NAME_LEN];
@@ -962,8 +962,15 @@ static void cl_node(const CgEmit *e, const IrNode *n)
     else emit_node(e, n, "");
 }
 
+static void cl_includes(const CgEmit *e)
+{
+    fputs("#include \"hetc_rt_cl.h\"\n\n/* kernels.cl, in model_kernels.c */\nextern const char model_kernels_cl[];\n"
+          "extern const size_t model_kernels_cl_len;\n", e->f);
+}
+
 const CgBackend cg_backend_opencl = {
     .name = "opencl",
+    .includes = cl_includes,
     .plan = cl_plan,
     .free = cl_free,
     .files = cl_files,

@@ -135,6 +135,25 @@ static void progress(uint64_t done, uint64_t total, double *last)
     if (done == total) fputc('\n', stderr);
 }
 
+/* A weight derived from tensor t (int8, or the columns of a channel set):
+ * the whole tensor in f32, then ir_weight_derive, as the interpreter does. */
+static int write_derived(FILE *f, const IrGraph *g, const IrNode *n, const FeTensor *t)
+{
+    int64_t total = 1, bytes = numel(n) * ir_dtype_size(n->dtype);
+    for (int d = 0; d < t->ndim; d++) total *= t->shape[d];
+    float *src = malloc((size_t)total * sizeof *src);
+    void *out = malloc((size_t)bytes);
+    int ok = src && out;
+    if (ok) {
+        fe_tensor_to_f32(t, src);
+        ir_weight_derive(g, n, src, t->ndim > 1 ? t->shape[1] : 1, out);
+        ok = fwrite(out, 1, (size_t)bytes, f) == (size_t)bytes;
+    }
+    free(src);
+    free(out);
+    return ok;
+}
+
 static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offset, int nw)
 {
     uint64_t off = sizeof(RtWeightsHeader) + (uint64_t)nw * sizeof(RtTensorEntry);
@@ -146,7 +165,8 @@ static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offse
         if (n->op != IR_OP_WEIGHT) continue;
         RtTensorEntry *t = &e[k++];
         memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", ir_attr_str(n, "name"));
+        char key[IR_NAME_LEN + 8];
+        snprintf(t->name, sizeof t->name, "%s", ir_weight_key(n, key));
         t->dtype = (uint32_t)n->dtype;
         t->ndim = (uint32_t)n->ndim;
         for (int d = 0; d < n->ndim; d++) t->shape[d] = n->dim[d];
@@ -161,7 +181,8 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
     int nw = 0;
     for (int i = 0; i < g->n; i++) {
         if (g->nodes[i].op != IR_OP_WEIGHT) continue;
-        const char *name = ir_attr_str(&g->nodes[i], "name");
+        char key[IR_NAME_LEN + 8];
+        const char *name = ir_weight_key(&g->nodes[i], key);
         if (strlen(name) >= sizeof ((RtTensorEntry *)0)->name) {
             snprintf(err, errlen, "%s: weight '%s' has a name of %zu bytes; weights.bin holds at most %zu", path,
                      name, strlen(name), sizeof ((RtTensorEntry *)0)->name - 1);
@@ -196,8 +217,10 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         const FeTensor *t = fe_weights_find(o->weights, ir_attr_str(n, "name"));
         if (!t) IR_BUG("weight '%s' vanished", ir_attr_str(n, "name"));
         ok = fseek(f, (long)e[k].offset, SEEK_SET) == 0;
-        for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-            ok = write_slice(f, &sl, t, first, total - first < SLICE ? total - first : SLICE, n->dtype);
+        if (ir_weight_is_derived(n)) ok = ok && write_derived(f, g, n, t);
+        else
+            for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
+                ok = write_slice(f, &sl, t, first, total - first < SLICE ? total - first : SLICE, n->dtype);
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }

@@ -128,6 +128,11 @@ void rt_silu(RtPool *pool, float *out, const float *x, int64_t n);
 void rt_mul(RtPool *pool, float *out, const float *a, const float *b, int64_t n);
 void rt_swiglu(RtPool *pool, float *out, const float *gate, const float *up, int64_t n);
 void rt_add(RtPool *pool, float *out, const float *a, const float *b, int64_t n);
+/* The shadow of an int8 linear (IR op shadow): out[S,N] = sum over the H
+ * channels chans[j] of x [S,K] of e(x[s,chans[j]]) * W[n,j], W [N,H] f32,
+ * e(v) = v -/+ 127*scale where |v / scale| > 127, else 0. */
+void rt_shadow(RtPool *pool, float *out, const float *x, const float *W, const int32_t *chans, int H, float scale,
+               int S, int N, int K);
 
 /* ---- the generated model as seen by the driver (rt_cli.c) ----
  * model.c fills one of these; main.c calls rt_main(argc, argv, &model_api). */

@@ -952,3 +952,47 @@ void rt_add(RtPool *pool, float *out, const float *a, const float *b, int64_t n)
 {
     elementwise(pool, ELT_ADD, out, a, b, n);
 }
+
+typedef struct {
+    float *out;
+    const float *x, *W;
+    const int32_t *chans;
+    int H, S, N, K;
+    float scale;
+} ShadowTask;
+
+/* Rows of outputs split across threads; per row, only the channels that
+ * were clipped contribute (most rows have none or a few). */
+static void shadow_task(void *arg, int ith, int nth)
+{
+    const ShadowTask *t = arg;
+    int n0 = (int)((int64_t)t->N * ith / nth), n1 = (int)((int64_t)t->N * (ith + 1) / nth);
+    float edge = 127.0f * t->scale;
+    for (int s = 0; s < t->S; s++) {
+        float e[256];
+        int jj[256], nz = 0;
+        float *o = t->out + (size_t)s * t->N;
+        for (int n = n0; n < n1; n++) o[n] = 0.0f;
+        for (int j0 = 0; j0 < t->H; j0 += 256) {
+            nz = 0;
+            for (int j = j0; j < t->H && j < j0 + 256; j++) {
+                float v = t->x[(size_t)s * t->K + t->chans[j]], q = v / t->scale;
+                if (q > 127.0f) e[nz] = v - edge, jj[nz++] = j;
+                else if (q < -127.0f) e[nz] = v + edge, jj[nz++] = j;
+            }
+            for (int n = n0; nz && n < n1; n++) {
+                const float *w = t->W + (size_t)n * t->H;
+                float acc = o[n];
+                for (int z = 0; z < nz; z++) acc += e[z] * w[jj[z]];
+                o[n] = acc;
+            }
+        }
+    }
+}
+
+void rt_shadow(RtPool *pool, float *out, const float *x, const float *W, const int32_t *chans, int H, float scale,
+               int S, int N, int K)
+{
+    ShadowTask t = {out, x, W, chans, H, S, N, K, scale};
+    rt_pool_run(pool, shadow_task, &t);
+}
