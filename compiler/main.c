@@ -564,16 +564,23 @@ static int parse_ids(const char *s, int32_t **ids, int *n)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *v;
+    const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *target_path = NULL, *v;
     long batch = 0;
+    int bad = 0, chunks[IR_MAX_PLANS], nchunks = 0;
+    CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--ids"))) ids_s = v;
         else if ((v = opt(argc, argv, &i, "--logits"))) logits_path = v;
         else if ((v = opt(argc, argv, &i, "--batch"))) { if (parse_int(v, "--batch", 1, 1 << 20, &batch)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
         else if (argv[i][0] == '-') return die("run: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
-    if (!dir || !ids_s) return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N]");
+    if (!dir || !ids_s)
+        return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N] [--target T.xml [--chunk C,..] "
+                   "[--calib FILE | --calib-in calib.json]]");
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) return 1;
@@ -582,9 +589,28 @@ static int cmd_run(int argc, char **argv)
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;
-    int rc = lower_model(&m, &g, &c, NULL);
-    FeF32Cache wc = {.w = &m.weights};
+    FeTarget target;
+    FeCalib cal = {0};
     char err[FE_ERR_LEN];
+    int rc = 0;
+    if (target_path) {  /* the compiled graph: plans, units, int8 (the compiler's own reference of a build) */
+        if (fe_target_load(&target, target_path, err, sizeof err)) rc = die("%s", err);
+        int npu = 0;
+        for (int u = 0; !rc && u < target.nunits; u++) npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
+        if (!rc && npu && calibrate(&m, &co, &cal)) rc = 1;
+        if (!rc && npu && nchunks == 0) chunks[nchunks++] = 32, chunks[nchunks++] = 128;
+        c.target = &target;
+        c.calib = npu ? &cal : NULL;
+        c.chunks = chunks;
+        c.nchunks = nchunks;
+        c.outlier_prune = -1;
+        ir_graph_init(&g, m.name, m.arch.name);
+        if (!rc && pass_run_pipeline(&g, &c, "all", NULL, stdout)) rc = die("%s", diag.msg);
+        fe_calib_free(&cal);
+    } else {
+        rc = lower_model(&m, &g, &c, NULL);
+    }
+    FeF32Cache wc = {.w = &m.weights};
     /* the KV cache holds the prompt; a longer one than the context fails at the step that does not fit */
     int vocab = (int)ir_graph_int(&g, "vocab", 0), ctx = (int)ir_graph_int(&g, "max_ctx", 0);
     IrInterp *it = rc ? NULL : ir_interp_new(&g, fe_weights_f32, &wc, n < ctx ? n : ctx, err, sizeof err);

@@ -121,6 +121,13 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
                 break;
             }
             int x = g->nodes[i].in[0];
+            if (fe_calib_input(c->calib, cl)->k != g->nodes[x].dim[1]) {
+                pass_error(c, "quantize: the calibration's input of tensor '%s' has %d channels, the model's %lld "
+                           "(a calib.json of another model?)", wname, fe_calib_input(c->calib, cl)->k,
+                           (long long)g->nodes[x].dim[1]);
+                failed = 1;
+                break;
+            }
             float sx = (float)(fe_calib_tau(pass_best_tau(c->calib, cl->input, 0)) / 127.0);
             if (quant[x] < 0) {
                 char nm[IR_NAME_LEN];

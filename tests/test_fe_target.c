@@ -6,7 +6,8 @@
  * string literal, values out of range, and
  * cost figures out of range, <place> elements naming no compute op or no
  * unit, and targets hetc cannot compile for (no cpu unit with backend c, a
- * second opencl unit, an opencl unit sharing memory, an npu-emu unit). */
+ * second opencl unit, an opencl unit sharing memory, an npu-emu unit of
+ * its own memory, npu ops it cannot run). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -78,8 +79,13 @@ static const BadTarget bad[] = {
      "3: error: unit 'gpu0': attribute 'mem': an opencl unit has memory of its own in this hetc, but unit 'cpu0' is "
      "in space 'host' too"},
     {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
-     "3: error: unit 'npu0': backend 'npu-emu': this hetc cannot compile for npu units yet (it compiles for c and "
-     "opencl units)"},
+     "3: error: unit 'npu0': backend 'npu-emu': hetc compiles for one npu-emu unit next to the host cpu unit, sharing "
+     "its memory (mem=\"host\"), without an opencl unit"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\" mem=\"host\" ops=\"linear attention\"/>\n",
+     "3: error: unit 'npu0': ops: 'attention' is not an op an npu unit runs (linear, rmsnorm, add, mul, silu, "
+     "swiglu)"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\" mem=\"host\" ops=\"add\"/>\n",
+     "3: error: unit 'npu0': ops must include 'linear'"},
     {CPU "<place op=\"attention\" unit=\"gpu9\"/>\n", "3: error: <place> attribute 'unit': no unit is called 'gpu9'"},
     {CPU "<place op=\"copy\" unit=\"cpu0\"/>\n",
      "3: error: <place> attribute 'op': 'copy' is not a compute op (embed, rmsnorm, linear, rope, attention, silu, "
@@ -90,7 +96,7 @@ static const BadTarget bad[] = {
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" wg=\"64\"/>\n",
      "3: error: unit 'cpu1': 'wg' applies to opencl units only"},
     {CPU GPU("gpu0") "\n" GPU("gpu1"),
-     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one opencl unit, and unit 'gpu0' is one"},
+     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one device unit (opencl or npu-emu), and unit 'gpu0' is one"},
     {GPU("gpu0"), "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run "
                   "there)"},
     {"<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\"/>\n<place op=\"add\" unit=\"gpu0\"/>\n",

@@ -108,6 +108,29 @@ static int rmsnorm(IrGraph *g, int x, const char *tensor, int layer, const char 
     return n;
 }
 
+/* An int8 linear with a shadow over a channel set (passes quantize and
+ * outliers), added to x. */
+static int build_int8(IrGraph *g, int x)
+{
+    int q8 = node2(g, IR_OP_QUANT, IN(x), IR_DIM_S, H, 0, "l0.out.i8");
+    g->nodes[q8].dtype = IR_I8;
+    ir_set_float(&g->nodes[q8], "scale", 0.05);
+    ir_set_str(&g->nodes[q8], "outliers", "shadow");
+    int w8 = weight(g, "model.layers.0.self_attn.o_proj.weight", H, H, IR_I8, 0);
+    ir_set_float(&g->nodes[w8], "wscale", 0.01);
+    int ql = node2(g, IR_OP_QLINEAR, IN(q8, w8), IR_DIM_S, H, 0, "l0.extra");
+    ir_set_float(&g->nodes[ql], "scale", 0.0005);
+    const int32_t hot[] = {1, 5};
+    ir_chans_add(g, "l0.out.in", 2, hot);
+    int wc = weight(g, "model.layers.0.self_attn.o_proj.weight", H, 2, IR_F32, 0);
+    ir_set_str(&g->nodes[wc], "chans", "l0.out.in");
+    int sh = node2(g, IR_OP_SHADOW, IN(x, wc), IR_DIM_S, H, 0, "l0.extra.shadow");
+    ir_set_str(&g->nodes[sh], "chans", "l0.out.in");
+    ir_set_float(&g->nodes[sh], "scale", 0.05);
+    int r = node2(g, IR_OP_ADD, IN(ql, sh), IR_DIM_S, H, 0, "l0.extra.restored");
+    return node2(g, IR_OP_ADD, IN(x, r), IR_DIM_S, H, 0, "l0.extra.residual");
+}
+
 /* Unit u of g: name, kind, backend, memory space. */
 static void set_unit(IrGraph *g, int u, const char *name, const char *kind, const char *backend, const char *mem)
 {
@@ -151,6 +174,7 @@ static void build_model(IrGraph *g)
     g->nodes[x].unit = 1;
     int m = build_mlp(g, rmsnorm(g, x, "model.layers.0.post_attention_layernorm.weight", 0, "l0.mlp_norm"));
     x = node2(g, IR_OP_ADD, IN(x, m), IR_DIM_S, H, 0, "l0.mlp.residual");
+    x = build_int8(g, x);
     x = rmsnorm(g, x, "model.norm.weight", -1, "norm");
     int last = node2(g, IR_OP_LAST_ROWS, IN(x), IR_DIM_R, H, -1, "last");
     int head = weight(g, "lm_head.weight", VOCAB, H, IR_F32, -1);
@@ -185,7 +209,7 @@ static void assert_verifies(const IrGraph *g)
 static void test_op_table(void **state)
 {
     (void)state;
-    assert_int_equal(IR_OP_COUNT, 15);
+    assert_int_equal(IR_OP_COUNT, 18);
     for (int op = 0; op < IR_OP_COUNT; op++) assert_int_equal(ir_op_from_name(ir_op_name(op)), op);
     assert_string_equal(ir_op_name(IR_OP_LAST_ROWS), "last_rows");
     assert_int_equal(ir_op_ninputs(IR_OP_LINEAR), -1);
@@ -839,7 +863,7 @@ static void test_verify_errors(void **state)
     expect_verify(mixed_add, tu_fmt("node %%%d (l0.mlp.down2): linear: result is [S,32], expected [S,64]", down2));
     expect_verify(full_rows, tu_fmt("node %%%d (last): last_rows: result is [S,64], expected [R,64]", last));
     expect_verify(ids_float, "node %0 (ids): input: dtype is f32, expected i32");
-    expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16 or bf16");
+    expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16 or bf16 (i8 with 'wscale')");
     expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a C identifier");
     expect_verify(odd_unit_attr, "graph: unit 'npu0': attribute 'gflops' is int, expected float");
 }
