@@ -1,0 +1,175 @@
+/* test_e2e_npu.c: trained-llama compiled for targets/host-npu.xml (int8
+ * linears on npu-emu, attention and shadows on the cpu), judged on real
+ * numbers.
+ *
+ * Once: `hetc calibrate` on the project's default calibration text, then
+ * three builds from that calib.json: the default (pruned shadows), every
+ * shadow kept (--outlier-prune 0) and none (--no-outliers).
+ * - perplexity on reference.json's 16 held-out windows against their
+ *   float64 perplexity: the default and no-shadow builds within 2%, every
+ *   shadow within 1%;
+ * - the npu-emu instruction paths (HETC_NPU_ISA=vnni, avx2, scalar; those
+ *   this CPU has) give the same logits, byte for byte, at prompt lengths
+ *   around the chunks (32 and 128, remainder padded);
+ * - bad calibration input is an error naming the file.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { WINDOWS = 16, WINDOW = 256, VOCAB = 4096 };
+
+static struct {
+    char fix[4096], tmp[4096], calib[4200], ids_file[4200];
+    int32_t ids[WINDOWS * WINDOW];
+    double ref_ppl;
+} fx;
+
+/* Compiles OUT with extra flags from the shared calib.json and builds it. */
+static void build(const char *out, const char *flags)
+{
+    char *log;
+    if (tu_run(&log, "%s compile %s --target %s/targets/host-npu.xml -o %s/%s --calib-in %s %s && cmake -S %s/%s "
+                     "-B %s/%s/b -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/b",
+               tu_hetc(), fx.fix, tu_src(), fx.tmp, out, fx.calib, flags, fx.tmp, out, fx.tmp, out, fx.tmp, out))
+        fail_msg("compile/build of %s (%s) failed:\n%s", out, flags, log);
+    free(log);
+}
+
+static void need_builds(void)
+{
+    static int ready;
+    if (ready) return;
+    snprintf(fx.fix, sizeof fx.fix, "%s/fixtures/trained-llama", tu_shared());
+    snprintf(fx.tmp, sizeof fx.tmp, "%s", tu_tmpdir("npu"));
+    snprintf(fx.calib, sizeof fx.calib, "%s/calib.json", fx.tmp);
+    char *log;
+    if (tu_run(&log, "%s calibrate %s -o %s", tu_hetc(), fx.fix, fx.calib)) fail_msg("calibrate failed:\n%s", log);
+    free(log);
+    build("default", "");
+    build("all", "--outlier-prune 0");
+    build("none", "--no-outliers");
+    json_object *root = json_object_from_file(tu_fmt("%s/reference.json", fx.fix));
+    json_object *held = root ? json_object_object_get(root, "heldout") : NULL;
+    json_object *wins = held ? json_object_object_get(held, "windows") : NULL;
+    if (!wins || json_object_array_length(wins) != WINDOWS) fail_msg("%s: no %d heldout.windows", fx.fix, WINDOWS);
+    fx.ref_ppl = json_object_get_double(json_object_object_get(held, "ppl"));
+    static char text[WINDOWS * WINDOW * 8];
+    size_t k = 0;
+    for (int w = 0; w < WINDOWS; w++)
+        for (int i = 0; i < WINDOW; i++) {
+            fx.ids[w * WINDOW + i] = json_object_get_int(json_object_array_get_idx(json_object_array_get_idx(wins, w), i));
+            k += (size_t)snprintf(text + k, sizeof text - k, "%d ", fx.ids[w * WINDOW + i]);
+        }
+    json_object_put(root);
+    snprintf(fx.ids_file, sizeof fx.ids_file, "%s/heldout.txt", fx.tmp);
+    tu_write_file(fx.ids_file, text, k);
+    ready = 1;
+}
+
+static double perplexity(const char *build_name)
+{
+    char *out;
+    if (tu_run(&out, "%s/%s/b/model --perplexity %s --ppl-ids --ppl-window %d --ppl-score all 2>/dev/null", fx.tmp,
+               build_name, fx.ids_file, WINDOW))
+        fail_msg("perplexity of %s failed:\n%s", build_name, out);
+    double p = 0;
+    const char *line = strstr(out, "perplexity: ");
+    if (!line || sscanf(line, "perplexity: %lf", &p) != 1) fail_msg("%s: no perplexity in [%s]", build_name, out);
+    free(out);
+    print_message("[ ppl      ] %s: %.4f (float64 reference %.4f, %+.2f%%)\n", build_name, p, fx.ref_ppl,
+                  100 * (p / fx.ref_ppl - 1));
+    return p;
+}
+
+static void test_perplexity(void **state)
+{
+    need_builds();
+    assert_true(perplexity("default") <= 1.02 * fx.ref_ppl);
+    assert_true(perplexity("none") <= 1.02 * fx.ref_ppl);
+    assert_true(perplexity("all") <= 1.01 * fx.ref_ppl);
+}
+
+/* The ids list of the first n held-out tokens. */
+static const char *id_list(int n)
+{
+    static char buf[WINDOWS * WINDOW * 8];
+    size_t k = 0;
+    for (int i = 0; i < n; i++) k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%d", i ? "," : "", fx.ids[i]);
+    return buf;
+}
+
+/* The logits of the program (env: extra environment) or of the reference
+ * interpreter (env NULL) for the first n held-out tokens: [n * VOCAB]. */
+static float *logits(const char *build_name, const char *env, int n)
+{
+    const char *bin = tu_fmt("%s/%s-%s-%d.bin", fx.tmp, build_name, env ? env : "interp", n);
+    char *out;
+    int rc = env ? tu_run(&out, "%s %s/%s/b/model --ids %s --logits %s", env, fx.tmp, build_name, id_list(n), bin)
+                 : tu_run(&out, "%s run %s --target %s/targets/host-npu.xml --calib-in %s --ids %s --logits %s",
+                          tu_hetc(), fx.fix, tu_src(), fx.calib, id_list(n), bin);
+    if (rc) fail_msg("logits of %d tokens (%s) failed:\n%s", n, env ? env : "interpreter", out);
+    free(out);
+    size_t len;
+    float *l = (float *)tu_read_file(bin, &len);
+    if (!l) fail_msg("%s: missing", bin);
+    return l;
+}
+
+static int cpu_has(const char *flag)
+{
+    return tu_run(NULL, "grep -qw %s /proc/cpuinfo", flag) == 0;
+}
+
+static const int lengths[] = {1, 5, 31, 32, 33, 100, 127, 128, 129, 161, 300};
+
+static void test_isa_paths_identical(void **state)
+{
+    need_builds();
+    static const char *const isa[] = {"avx2", "vnni"}, *const flag[] = {"avx2", "avx512_vnni"};
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        int n = lengths[k];
+        float *ref = logits("all", "HETC_NPU_ISA=scalar", n);
+        for (int p = 0; p < 2; p++) {
+            if (!cpu_has(flag[p])) {
+                print_message("[ skip     ] this CPU has no %s: path %s untested\n", flag[p], isa[p]);
+                continue;
+            }
+            float *got = logits("all", tu_fmt("HETC_NPU_ISA=%s", isa[p]), n);
+            if (memcmp(ref, got, (size_t)n * VOCAB * sizeof(float)) != 0)
+                fail_msg("%d tokens: path %s's logits differ from the scalar path's", n, isa[p]);
+            free(got);
+        }
+        free(ref);
+    }
+}
+
+static void test_bad_calibration(void **state)
+{
+    need_builds();
+    char *out;
+    assert_int_not_equal(tu_run(&out, "%s compile %s --target %s/targets/host-npu.xml -o %s/bad --calib-in %s/none.json",
+                                tu_hetc(), fx.fix, tu_src(), fx.tmp, fx.tmp), 0);
+    assert_non_null(strstr(out, tu_fmt("%s/none.json: cannot read", fx.tmp)));
+    free(out);
+    tu_write_file(tu_fmt("%s/bad.json", fx.tmp), "{\"format\": \"hetc-calib 1\", \"tokens\": -3}", 40);
+    assert_int_not_equal(tu_run(&out, "%s compile %s --target %s/targets/host-npu.xml -o %s/bad --calib-in %s/bad.json",
+                                tu_hetc(), fx.fix, tu_src(), fx.tmp, fx.tmp), 0);
+    assert_non_null(strstr(out, "bad.json: calibration: key 'tokens' is -3"));
+    free(out);
+}
+
+int main(void)
+{
+    if (!tu_shared()) return 0;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_perplexity),
+        cmocka_unit_test(test_isa_paths_identical),
+        cmocka_unit_test(test_bad_calibration),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
