@@ -2,10 +2,15 @@
  * (hidden 2048, MLP 5632): GFLOP/s for decode (S=1) and prefill (S=128,
  * 512) with f32 and bf16 weights, plus GB/s of weight streaming for S=1
  * (weights cycled through a set larger than the last-level cache), and the
- * pool's dispatch latency.
+ * pool's dispatch latency; then npu-emu's QLINEAR (int8 x int8 -> int32,
+ * one-op graphs of rows 32/128/512 at the same shapes, tile 32) in GOP/s
+ * (2 x rows x n x k per run; the mean, and the best run, which other load
+ * on the machine disturbs least) on the path HETC_NPU_ISA picks (default:
+ * the best the CPU has). -q runs only the QLINEAR cases.
  *
- *   bench_kernels [-t THREADS] [-s SECONDS_PER_CASE] */
+ *   bench_kernels [-t THREADS] [-s SECONDS_PER_CASE] [-q] */
 #include "hetc_rt.h"
+#include "rt_npu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +80,81 @@ static int bench_shape(const BenchConfig *cfg, Shape sh, RtDtype dt)
     return 0;
 }
 
+/* ---- npu-emu QLINEAR ---- */
+
+static const Shape npu_shapes[] = {
+    {32, 2048, 2048}, {32, 256, 2048}, {32, 5632, 2048}, {32, 2048, 5632},
+    {128, 2048, 2048}, {128, 256, 2048}, {128, 5632, 2048}, {128, 2048, 5632},
+    {512, 2048, 2048}, {512, 256, 2048}, {512, 5632, 2048}, {512, 2048, 5632},
+};
+
+static void fill_i8(int8_t *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (int8_t)((int)(seed >> 24) % 255 - 127);
+    }
+}
+
+/* One QLINEAR graph of shape sh, run until cfg->seconds have passed. */
+static int bench_qlinear(const BenchConfig *cfg, RtNpu *npu, Shape sh)
+{
+    const RtNpuBackend *be = &rt_npu_emu;
+    int8_t *w = rt_alloc((size_t)sh.N * sh.K);
+    int8_t *x = rt_alloc((size_t)sh.S * sh.K);
+    float *out = rt_alloc((size_t)sh.S * sh.N * sizeof *out);
+    RtNpuGraph *g = NULL;
+    int rc = 1;
+    if (!w || !x || !out) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    fill_i8(w, (size_t)sh.N * sh.K, 7);
+    fill_i8(x, (size_t)sh.S * sh.K, 11);
+    const RtNpuTensor tensors[] = {{RT_I8, sh.K}, {RT_F32, sh.N}};
+    const RtNpuOp op = {.kind = RT_NPU_QLINEAR, .in0 = 0, .in1 = -1, .out = 1, .n = sh.N,
+                        .k = sh.K, .w8 = w, .scale = 1e-3f, .name = "bench"};
+    const RtNpuGraphDesc d = {.name = "bench", .rows = sh.S, .tile = 32, .ntensors = 2,
+                              .tensors = tensors, .nops = 1, .ops = &op};
+    void *bufs[] = {x, out};
+    if (be->build(npu, &d, &g) != RT_OK || be->execute(g, bufs) != RT_OK) {
+        fprintf(stderr, "%s\n", rt_last_error());
+        goto done;
+    }
+    long calls = 0;
+    double t0 = rt_now(), t, best = 1e30;
+    do {
+        double c0 = rt_now();
+        be->execute(g, bufs);
+        double c1 = rt_now();
+        best = c1 - c0 < best ? c1 - c0 : best;
+        calls++;
+        t = c1 - t0;
+    } while (t < cfg->seconds);
+    double per_call = t / (double)calls, ops = 2.0 * sh.S * sh.N * sh.K;
+    printf("qlinear %-6s rows=%-4d N=%-5d K=%-5d %9.3f ms %8.1f GOP/s (best run %8.1f)\n",
+           be->path(npu), sh.S, sh.N, sh.K, per_call * 1e3, ops / per_call / 1e9, ops / best / 1e9);
+    rc = 0;
+done:
+    be->free_graph(g);
+    rt_free(w), rt_free(x), rt_free(out);
+    return rc;
+}
+
+static int bench_npu(const BenchConfig *cfg, int threads)
+{
+    RtNpu *npu = NULL;
+    if (rt_npu_emu.open(&npu, threads) != RT_OK) {
+        fprintf(stderr, "%s\n", rt_last_error());
+        return 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < sizeof npu_shapes / sizeof *npu_shapes && rc == 0; i++)
+        rc = bench_qlinear(cfg, npu, npu_shapes[i]);
+    rt_npu_emu.close(npu);
+    return rc;
+}
+
 static void nop_task(void *arg, int ith, int nth)
 {
     (void)arg, (void)ith, (void)nth;
@@ -92,18 +172,22 @@ static void bench_dispatch(RtPool *pool)
 
 int main(int argc, char **argv)
 {
-    int threads = 0;
+    int threads = 0, npu_only = 0;
     BenchConfig cfg = {.seconds = 2.0, .stream_bytes = (size_t)1 << 30};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-t")) {
-            threads = atoi(argv[i + 1]);
-        } else if (!strcmp(argv[i], "-s")) {
-            cfg.seconds = atof(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-t") && i + 1 < argc) {
+            threads = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            cfg.seconds = atof(argv[++i]);
+        } else if (!strcmp(argv[i], "-q")) {
+            npu_only = 1;
         } else {
-            fprintf(stderr, "usage: %s [-t THREADS] [-s SECONDS_PER_CASE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t THREADS] [-s SECONDS_PER_CASE] [-q]\n", argv[0]);
             return 2;
         }
     }
+    if (npu_only)
+        return bench_npu(&cfg, threads);
     if (rt_pool_create(&cfg.pool, threads) != RT_OK) {
         fprintf(stderr, "%s\n", rt_last_error());
         return 1;
@@ -115,5 +199,5 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes && rc == 0; i++)
             rc = bench_shape(&cfg, shapes[i], dts[d]);
     rt_pool_destroy(cfg.pool);
-    return rc;
+    return rc ? rc : bench_npu(&cfg, threads);
 }

@@ -23,13 +23,15 @@
  *
  * Layouts. Weights: panels of PANEL columns (the last one narrower, a
  * multiple of 16), each [kpad / 4][width][4] bytes: the 4 consecutive k of
- * one column are adjacent, as vpdpbusd and vpmaddwd want them. Activations
+ * one column are adjacent, as vpdpbusd and vpmaddubsw want them. Activations
  * of the current QLINEAR: [rows_pad][kpad] (vnni: x + 128; avx2: x, then
  * |x| in a second plane; scalar: x), pad rows and columns zero.
  *
- * GEMM. Work items are (panel, group of rows); threads take contiguous
- * runs of items. Per item, k is cut into blocks of KC_GROUPS k-groups (the
- * block of the panel stays in L1) and a register tile of up to VNNI_MR rows
+ * GEMM. Work items are (group of rows, panel): groups small enough for
+ * their activations to stay in L2 (and enough items for every thread);
+ * thread i takes items i, i + nth, ... Per item, k is cut into blocks of
+ * KC_GROUPS k-groups (the block of the panel stays in L1; the next one is
+ * prefetched into L2) and a register tile of up to VNNI_MR rows
  * x VNNI_NR zmm (AVX2_MR rows x 2 ymm on avx2) walks the rows; between k
  * blocks the int32 tile waits in a per-thread buffer. Pad rows are
  * computed like real ones (an NPU pays for them too) but only real rows
@@ -59,6 +61,7 @@ enum {
     VNNI_NR = PANEL / 16,
     AVX2_MR = 4,                /* register tile: rows x 2 ymm (16 columns) */
     KC_GROUPS = 128,            /* k-groups (of 4) per k block */
+    ACT_L2_BYTES = 768 << 10,   /* activations of one group of rows, kept in L2 */
     PAR_MIN_WORK = 1 << 14,     /* elements below which an op stays on one thread */
     NAME_LEN = 80,
 };
@@ -232,23 +235,18 @@ typedef struct {
 } Tile;
 
 #if defined(__x86_64__)
-VNNI_TARGET ALWAYS_INLINE void vnni_tile(const Tile *t, const int mr, const int nr)
+/* The k loop of vnni_tile; 'prefetch' (a constant) adds the prefetches. */
+VNNI_TARGET ALWAYS_INLINE void vnni_loop(__m512i acc[VNNI_MR][VNNI_NR], const Tile *t, const int mr,
+                                         const int nr, const bool prefetch)
 {
-    __m512i acc[VNNI_MR][VNNI_NR];
-#pragma GCC unroll 8
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 8
-        for (int q = 0; q < nr; q++)
-            acc[r][q] = _mm512_loadu_si512(t->first ? (const void *)(t->init + 16 * q)
-                                                    : (const void *)(t->c + r * PANEL + 16 * q));
     const uint8_t *a = t->a;
     const int8_t *b = t->b;
-    const int64_t lda = t->lda, ldb = t->ldb, pf = t->pf ? t->pf - t->b : 0;
+    const int64_t lda = t->lda, ldb = t->ldb, pf = prefetch ? t->pf - t->b : 0;
     for (int64_t g = t->nkg; g > 0; g--, a += 4, b += ldb) {
         __m512i w[VNNI_NR];
 #pragma GCC unroll 8
         for (int q = 0; q < nr; q++) {
-            if (pf)
+            if (prefetch)
                 _mm_prefetch((const char *)(b + pf + 64 * q), _MM_HINT_T1);
             w[q] = _mm512_loadu_si512(b + 64 * q);
         }
@@ -262,6 +260,21 @@ VNNI_TARGET ALWAYS_INLINE void vnni_tile(const Tile *t, const int mr, const int 
                 acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], x, w[q]);
         }
     }
+}
+
+VNNI_TARGET ALWAYS_INLINE void vnni_tile(const Tile *t, const int mr, const int nr)
+{
+    __m512i acc[VNNI_MR][VNNI_NR];
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int q = 0; q < nr; q++)
+            acc[r][q] = _mm512_loadu_si512(t->first ? (const void *)(t->init + 16 * q)
+                                                    : (const void *)(t->c + r * PANEL + 16 * q));
+    if (t->pf)
+        vnni_loop(acc, t, mr, nr, true);
+    else
+        vnni_loop(acc, t, mr, nr, false);
     if (!t->last) {
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++)
@@ -397,7 +410,7 @@ typedef struct {
     const int8_t *x;            /* caller's input [rows, k] */
     float *out;                 /* caller's output [rows, n] */
     int64_t npanels;
-    int64_t ngroups;            /* groups of rows per panel */
+    int64_t ngroups;            /* groups of rows (items: ngroups x npanels, group-major) */
 } LinearJob;
 
 static int path_rows(EmuIsa isa)
@@ -405,11 +418,13 @@ static int path_rows(EmuIsa isa)
     return isa == ISA_VNNI ? VNNI_MR : isa == ISA_AVX2 ? AVX2_MR : 1;
 }
 
-/* Rows [r0, r1) of panel p; c: this thread's int32 tile buffer. The rows
- * are cut into tiles of equal height (within one), at most the path's.
- * The first tile of each k block prefetches the next block's weights (the
- * next panel's after the last block), which lie right after it. */
-static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, int32_t *c)
+/* Rows [r0, r1) of panel p; c: this thread's int32 tile buffer; next:
+ * the panel of the thread's next item (-1: none). The rows are cut into
+ * tiles of equal height (within one), at most the path's. The first tile
+ * of each k block prefetches the next block's weights (after the last
+ * block, those of the next panel). */
+static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, int32_t *c,
+                        int64_t next)
 {
     const EmuOp *op = j->op;
     const RtNpuGraph *g = j->g;
@@ -422,6 +437,11 @@ static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, i
     for (int64_t g0 = 0; g0 < kgroups; g0 += kc) {
         int64_t nkg = min64(kc, kgroups - g0);
         const int8_t *b = panel + g0 * 4 * width;
+        const int8_t *pf = g0 + nkg < kgroups ? b + nkg * 4 * width
+                           : next >= 0        ? op->w + next * PANEL * op->kpad
+                                              : NULL;
+        if (pf && end - pf < nkg * 4 * width)
+            pf = NULL;
         for (int64_t i = 0; i < ntiles; i++) {
             int64_t r = r0 + (r1 - r0) * i / ntiles;
             int mr = (int)(r0 + (r1 - r0) * (i + 1) / ntiles - r);
@@ -432,7 +452,7 @@ static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, i
                 .abs_plane = (int64_t)g->rows_pad * op->kpad,
                 .b = b,
                 .ldb = 4 * width,
-                .pf = i == 0 && end - b > 2 * nkg * 4 * width ? b + nkg * 4 * width : NULL,
+                .pf = i == 0 ? pf : NULL,
                 .nkg = nkg,
                 .c = c ? c + (r - r0) * PANEL : NULL,
                 .first = g0 == 0,
@@ -474,12 +494,12 @@ static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, i
 static void linear_task(void *arg, int ith, int nth)
 {
     const LinearJob *j = arg;
-    int64_t lo, hi, rows = j->g->rows_pad;
-    split(j->npanels * j->ngroups, 1, ith, nth, &lo, &hi);
+    int64_t items = j->npanels * j->ngroups, rows = j->g->rows_pad;
     int32_t *c = j->g->acc ? j->g->acc + (int64_t)ith * rows * PANEL : NULL;
-    for (int64_t it = lo; it < hi; it++) {
-        int64_t p = it / j->ngroups, grp = it % j->ngroups;
-        linear_item(j, p, rows * grp / j->ngroups, rows * (grp + 1) / j->ngroups, c);
+    for (int64_t it = ith; it < items; it += nth) {
+        int64_t grp = it / j->npanels, p = it % j->npanels;
+        int64_t next = it + nth < items ? (it + nth) % j->npanels : -1;
+        linear_item(j, p, rows * grp / j->ngroups, rows * (grp + 1) / j->ngroups, c, next);
     }
 }
 
@@ -517,8 +537,10 @@ static void run_qlinear(RtNpuGraph *g, const EmuOp *op, const int8_t *x, float *
 {
     int nth = g->npu->nth, mr = path_rows(g->npu->isa);
     int64_t npanels = (op->npad + PANEL - 1) / PANEL;
-    /* enough items for every thread: split rows when panels are few */
-    int64_t ngroups = npanels >= 4 * nth ? 1 : (4 * nth + npanels - 1) / npanels;
+    int64_t act = (int64_t)g->rows_pad * op->kpad * (g->npu->isa == ISA_AVX2 ? 2 : 1);
+    int64_t ngroups = (act + ACT_L2_BYTES - 1) / ACT_L2_BYTES;
+    if (nth > 1 && npanels * ngroups < 4 * nth)     /* enough items for every thread */
+        ngroups = (4 * nth + npanels - 1) / npanels;
     ngroups = min64(ngroups, (g->rows_pad + mr - 1) / mr);
     LinearJob j = {.g = g, .op = op, .x = x, .out = out, .npanels = npanels, .ngroups = ngroups};
     run(g->npu, pack_task, &j, (int64_t)g->rows_pad * op->kpad);
@@ -654,6 +676,10 @@ static RtStatus choose_isa(EmuIsa *isa)
 
 static RtStatus emu_open(RtNpu **out, int threads)
 {
+    if (!out) {
+        rt_set_error("npu-emu: open: no result pointer");
+        return RT_ERR_ARG;
+    }
     *out = NULL;
     EmuIsa isa;
     RtStatus st = choose_isa(&isa);
@@ -827,28 +853,41 @@ static uint64_t op_weight_bytes(const EmuOp *op, EmuIsa isa, uint64_t *pad)
     return round_up((int64_t)bytes, 64);
 }
 
-/* Repacks w8 [n, k] into panels; the column sums for vnni. Fails on -128. */
+/* Repacks w8 [n, k] into panels, written in order (the panel's rows read
+ * 4 bytes at a time); the column sums for vnni. Fails on -128. */
 static RtStatus pack_weights(const OpCtx *c, EmuOp *op, int8_t *dst, int32_t *init)
 {
     const int8_t *w8 = c->op->w8;
     const int64_t n = op->n, k = op->k, kpad = op->kpad;
     for (int64_t j = 0; j < n; j++) {
         const int8_t *row = w8 + j * k;
-        int64_t j0 = j / PANEL * PANEL, width = min64(PANEL, op->npad - j0);
-        int8_t *panel = dst + j0 * kpad + 4 * (j - j0);
         int32_t sum = 0;
+        int8_t lowest = 0;
         for (int64_t i = 0; i < k; i++) {
-            if (row[i] == -128) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "weight [%lld, %lld] is -128 (npu int8 is [-127, 127])",
-                         (long long)j, (long long)i);
-                return op_error(c, msg);
-            }
-            panel[i / 4 * 4 * width + i % 4] = row[i];
             sum += row[i];
+            lowest = row[i] < lowest ? row[i] : lowest;
+        }
+        if (lowest == -128) {
+            int64_t i = 0;
+            while (row[i] != -128)
+                i++;
+            char msg[160];
+            snprintf(msg, sizeof msg, "weight [%lld, %lld] is -128 (npu int8 is [-127, 127])",
+                     (long long)j, (long long)i);
+            return op_error(c, msg);
         }
         if (init)
             init[j] = -128 * sum;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += PANEL) {
+        int64_t width = min64(PANEL, op->npad - j0), cols = min64(width, n - j0);
+        int8_t *panel = dst + j0 * kpad;
+        int64_t i = 0;
+        for (; i + 4 <= k; i += 4)
+            for (int64_t jj = 0; jj < cols; jj++)
+                memcpy(panel + i * width + 4 * jj, w8 + (j0 + jj) * k + i, 4);
+        for (int64_t jj = 0; jj < cols; jj++)
+            memcpy(panel + i * width + 4 * jj, w8 + (j0 + jj) * k + i, (size_t)(k - i));
     }
     return RT_OK;
 }
@@ -959,6 +998,10 @@ static RtStatus alloc_work(RtNpuGraph *g)
 
 static RtStatus emu_build(RtNpu *npu, const RtNpuGraphDesc *d, RtNpuGraph **out)
 {
+    if (!out || !npu || !d) {
+        rt_set_error("npu-emu: build: no emulator, description or result pointer");
+        return RT_ERR_ARG;
+    }
     *out = NULL;
     RtStatus st = check_desc(d);
     if (st != RT_OK)
@@ -1007,6 +1050,10 @@ static void emu_memory(const RtNpuGraph *g, RtNpuMemory *m)
 
 static RtStatus emu_execute(RtNpuGraph *g, void *const *bufs)
 {
+    if (!g) {
+        rt_set_error("npu-emu: execute: no graph");
+        return RT_ERR_ARG;
+    }
     for (int i = 0; i < g->ntensors; i++) {
         if (!bufs || !bufs[i]) {
             rt_set_error("npu-emu: graph '%s': no buffer for tensor %d", g->name, i);
