@@ -8,7 +8,10 @@
  *    "plans": [{"name", "kind", "s_min", "s_max", "nodes",
  *               "subgraphs": [{"id", "unit", "nodes", "first", "last",
  *                              "ops", "shared", "bytes", "waits"}, ...]}, ...],
- *    "shared_subgraphs", "shared_bytes"}
+ *    "shared_subgraphs", "shared_bytes",
+ *    "int8": {"weights_bytes", "shadow_bytes",            (with an npu unit)
+ *             "inputs": [{"input", "layer", "scale", "decision", "hot_channels",
+ *                         "linears": [...], "extra_bytes"}, ...]}}
  *
  * A subgraph is "shared" when it belongs to a chunk plan and is not an
  * attention: one compiled instance serves every chunk of every prompt.
@@ -16,6 +19,11 @@
  * "waits" lists the subgraphs of other units whose results it reads.
  * Arena and KV sizes are per unit: the program allocates the arenas once
  * and the KV cache for the context it is given (kv_bytes_per_token x ctx).
+ * "int8" lists each quantised input once (every chunk plan makes the same
+ * choices): its activation scale, pass outliers' decision ("shadow",
+ * "pruned", "below-t": max <= T * p99.9, "off": --no-outliers), the hot
+ * channels a shadow covers, the linears that read it, and the bytes its
+ * shadows' float columns add.
  * Everything comes from the IR after memplan; nothing depends on a prompt.
  */
 #include "cg.h"
@@ -108,6 +116,45 @@ static void report_plan(FILE *f, const IrGraph *g, int p, int64_t *shared, int64
     fputs("    ]}", f);
 }
 
+static void report_int8(FILE *f, const IrGraph *g)
+{
+    int first_plan = -1;
+    double w8 = 0, cols = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->op == IR_OP_QUANT && first_plan < 0) first_plan = n->plan;
+        if (n->op == IR_OP_WEIGHT && ir_attr(n, "wscale")) w8 += (double)ir_numel(n, 1, 1);
+        if (n->op == IR_OP_WEIGHT && ir_attr(n, "chans")) cols += (double)ir_numel(n, 1, 1) * 4;
+    }
+    if (first_plan < 0) return;
+    fprintf(f, ",\n  \"int8\": {\"weights_bytes\": %.0f, \"shadow_bytes\": %.0f, \"inputs\": [\n", w8, cols);
+    int sep = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *q = &g->nodes[i];
+        if (q->op != IR_OP_QUANT || q->plan != first_plan) continue;
+        const char *input = ir_attr(q, "input") ? ir_attr_str(q, "input") : q->name;
+        const IrChans *set = ir_chans_find(g, input);
+        double extra = 0;
+        for (int j = 0; set && j < g->n; j++)
+            if (g->nodes[j].op == IR_OP_WEIGHT && ir_attr(&g->nodes[j], "chans") &&
+                strcmp(ir_attr_str(&g->nodes[j], "chans"), input) == 0)
+                extra += (double)ir_numel(&g->nodes[j], 1, 1) * 4;
+        fprintf(f, "%s    {\"input\": ", sep++ ? ",\n" : "");
+        json_str(f, input);
+        fprintf(f, ", \"layer\": %d, \"scale\": %.9g, \"decision\": ", q->layer, ir_attr_float(q, "scale"));
+        json_str(f, ir_attr(q, "outliers") ? ir_attr_str(q, "outliers") : "none");
+        fprintf(f, ", \"hot_channels\": %d, \"linears\": [", set ? set->n : 0);
+        int lsep = 0;
+        for (int j = i + 1; j < g->n && g->nodes[j].plan == first_plan; j++)
+            if (g->nodes[j].op == IR_OP_QLINEAR && g->nodes[j].in[0] == i) {
+                fputs(lsep++ ? ", " : "", f);
+                json_str(f, g->nodes[j].name);
+            }
+        fprintf(f, "], \"extra_bytes\": %.0f}", extra);
+    }
+    fputs("\n  ]}", f);
+}
+
 int cg_report_json(const IrGraph *g, const char *target, const char *path, char *err, size_t errlen)
 {
     if (!ir_has_pass(g, "memplan")) IR_BUG("report before memplan");
@@ -142,8 +189,10 @@ int cg_report_json(const IrGraph *g, const char *target, const char *path, char 
         report_plan(f, g, p, &shared, &shared_bytes);
         fputs(p + 1 < g->nplans ? ",\n" : "\n", f);
     }
-    fprintf(f, "  ],\n  \"shared_subgraphs\": %lld, \"shared_bytes\": %lld\n}\n", (long long)shared,
+    fprintf(f, "  ],\n  \"shared_subgraphs\": %lld, \"shared_bytes\": %lld", (long long)shared,
             (long long)shared_bytes);
+    report_int8(f, g);
+    fputs("\n}\n", f);
     if (fclose(f) != 0) {
         snprintf(err, errlen, "%s: writing failed", path);
         return -1;

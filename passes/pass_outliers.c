@@ -14,15 +14,19 @@
  * Which inputs get shadows:
  *   1. llm.npu's rule: a candidate when max > T * p99.9 (--outlier-t T,
  *      default 5); the others are clipped without a shadow;
- *   2. a candidate's benefit is measured, not guessed: the output error at
- *      the input's fallback scale (the error-chosen clip of pass quantize)
- *      minus the error with a shadow at the clip threshold nearest p99.9,
- *      summed over its linears relative to their outputs (calibration);
+ *   2. its shadow clips at the threshold of calibration's grid nearest
+ *      p99.9, raised until at most 1/HOT_SHARE of the channels are hot (in
+ *      real activations the outliers sit in a few channels; where they do
+ *      not, a shadow over most channels would cost more than the int8
+ *      weights it rescues); its benefit is measured, not guessed: the
+ *      output error at the input's fallback scale (the error-chosen clip of
+ *      pass quantize) minus the error with the shadow, summed over its
+ *      linears relative to their outputs (calibration);
  *   3. the fraction F of candidates with the least benefit is pruned
  *      (--outlier-prune F, default 0.85); pruned ones keep the fallback
  *      scale, which is what makes pruning cheap: a pruned input loses its
  *      shadow, not its range. --no-outliers: no shadows.
- * Kept inputs clip at the lower threshold (s_x = tau / 127) and every
+ * Kept inputs clip at their shadow's threshold (s_x = tau / 127) and every
  * qlinear reading them gets scale s_x * s_w again. The quant node records
  * the decision in outliers= ("shadow", "pruned", "below-t", "off") for
  * the IR dump and --report-json.
@@ -32,6 +36,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { HOT_SHARE = 16 };     /* a shadow covers at most 1/HOT_SHARE of an input's channels */
 
 typedef struct {
     int quant;          /* node id of a quant (in some plan) */
@@ -63,6 +69,14 @@ static int nearest_tau(double v)
     return best;
 }
 
+/* Channels whose calibrated max|x| passes tau. */
+static int hot_count(const FeCalibInput *in, double tau)
+{
+    int h = 0;
+    for (int k = 0; k < in->k; k++) h += in->ch_max[k] > tau;
+    return h;
+}
+
 /* Decides per calibration input: keep[input] = the shadow's grid index, or -1. */
 static void decide(const FeCalib *cal, const PassCtx *c, const int *used, int *keep, const char **why)
 {
@@ -77,6 +91,7 @@ static void decide(const FeCalib *cal, const PassCtx *c, const int *used, int *k
         why[i] = c->no_outliers ? "off" : "below-t";
         if (c->no_outliers || !(in->max > T * in->p999)) continue;
         int fb = pass_best_tau(cal, i, 0), t = nearest_tau(in->p999);
+        while (t + 1 < FE_CALIB_TAU && hot_count(in, fe_calib_tau(t)) > in->k / HOT_SHARE) t++;
         double b = 0;
         for (int l = 0; l < cal->nlin; l++)
             if (cal->lin[l].input == i)
