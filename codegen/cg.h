@@ -99,6 +99,9 @@ struct CgBackend {
     void (*init)(const CgEmit *e);                          /* code in init() */
     void (*destroy)(const CgEmit *e);                       /* code in destroy() */
     void (*measure)(const CgEmit *e);                       /* measure() of RtModelApi, MODEL_MEASURE */
+    /* The C expression of the unit's busy seconds since init into buf; 0
+     * when it does not count them (optional: NULL). */
+    int (*busy)(const CgEmit *e, char *buf, size_t cap);
     int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
     void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
 };

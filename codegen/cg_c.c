@@ -423,14 +423,17 @@ static void emit_plan(Emit *e, int p, const char *unit)
                    "    m->step_ids = ids, m->step_S = S, m->step_R = R, m->step_P = P, m->step_logits = logits;\n"
                    "    m->step++;\n    atomic_store(&m->abort, 0);\n"
                    "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n"
+                   "    const double busy0 = rt_now(), wait0 = rt_flag_waited();\n"
                    "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n"
+                   "    m->busy_host += rt_now() - busy0 - (rt_flag_waited() - wait0);\n"
                    "    RtStatus dev = rt_unit_wait(m->%s_thread);\n    if (st == RT_OK) st = dev;\n"
                    "    if (st != RT_OK) return st;\n",
                 dev, fn, dev, fn, host, dev);
     } else {
         fprintf(f, "%s%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
-                e->cl ? "    RtStatus st;\n" : "");
+                e->cl ? "    RtStatus st;\n    const double busy0 = rt_now();\n" : "");
         emit_part(e, p);
+        if (e->cl) fputs("    m->busy_host += rt_now() - busy0;\n", f);
     }
     fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
 }
@@ -545,7 +548,8 @@ static const char model_api[] =
     "    .flops_per_token = MODEL_FLOPS_PER_TOKEN,\n"
     "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
-    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n};\n";
+    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n"
+    "    .device = MODEL_DEVICE,\n    .busy = MODEL_BUSY,\n};\n";
 
 static void totals(const IrGraph *g, double *bytes, double *params, double *flops)
 {
@@ -676,7 +680,8 @@ static void emit_model_c(Emit *e)
                    "    atomic_int abort;           /* set by a unit that failed */\n"
                    "    uint32_t step;              /* steps begun: the flags' values */\n"
                    "    RtFlag flag[%d];             /* one per copy between the units, in plan order */\n"
-                   "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n",
+                   "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n"
+                   "    double busy_host;           /* seconds the host has computed in steps (not waited) */\n",
                 e->g->units[e->cl_unit].name, e->g->units[e->cl_unit].name, e->nhandover > 0 ? e->nhandover : 1);
         e->be->fields(e);
     }
@@ -698,6 +703,14 @@ static void emit_model_c(Emit *e)
     fputs(model_init_end, f);
     if (e->cl) e->be->measure(e);
     else fputs("#define MODEL_MEASURE NULL /* the model runs on the cpu only */\n\n", f);
+    char expr[128];
+    if (e->cl && e->be->busy && e->be->busy(e, expr, sizeof expr))
+        fprintf(f, "/* --bench: how long each unit computed. */\n"
+                   "static void busy(const RtModel *m, double *host_s, double *device_s)\n{\n"
+                   "    *host_s = m->busy_host;\n    *device_s = %s;\n}\n"
+                   "#define MODEL_DEVICE \"%s\"\n#define MODEL_BUSY busy\n\n", expr, e->g->units[e->cl_unit].name);
+    else
+        fputs("#define MODEL_DEVICE NULL\n#define MODEL_BUSY NULL /* no device unit that counts its time */\n\n", f);
     fputs(model_api, f);
 }
 

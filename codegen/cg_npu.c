@@ -222,6 +222,12 @@ static void npu_measure(const CgEmit *e)
     fputs("#define MODEL_MEASURE NULL /* no device memory to measure: the npu shares the host's */\n\n", e->f);
 }
 
+static int npu_busy(const CgEmit *e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "rt_npu_emu.busy_seconds(m->npu)");
+    return 1;
+}
+
 static int npu_owns(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->unit; }
 
 /* The graph runs at its subgraph's first node; the other nodes are in it. */
@@ -244,6 +250,7 @@ const CgBackend cg_backend_npu = {
     .init = npu_init,
     .destroy = npu_destroy,
     .measure = npu_measure,
+    .busy = npu_busy,
     .owns = npu_owns,
     .node = npu_node,
 };

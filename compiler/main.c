@@ -148,6 +148,7 @@ static int open_tokenizer(const char *model, void **blob, RtTokenizer **tok);
 typedef struct {
     const char *text;           /* --calib FILE: text to calibrate on (default: calib/default.txt) */
     const char *in;             /* --calib-in FILE: a calib.json to reuse instead */
+    const char *ids;            /* --calib-ids FILE: token ids to calibrate on instead of text */
     const char *out;            /* where to write calib.json, NULL: nowhere */
     long window;                /* tokens per window (0: 512 or the context) */
 } CalibOpts;
@@ -164,19 +165,33 @@ static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
             fprintf(stderr, "hetc: note: %s was calibrated on model '%s', not '%s'\n", o->in, cal->model, m->name);
         return 0;
     }
-    const char *file = o->text ? o->text : data_dir("HETC_CALIB", "calib/default.txt", path, sizeof path);
-    size_t len;
+    const char *file = o->ids ? o->ids : o->text ? o->text : data_dir("HETC_CALIB", "calib/default.txt", path, sizeof path);
+    size_t len, n = 0;
     char *text = fe_read_file(file, &len, err, sizeof err);
     if (!text) return die("%s", err);
-    void *blob;
-    RtTokenizer *tok;
-    if (open_tokenizer(m->dir, &blob, &tok)) return free(text), 1;
-    size_t cap = len + 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    int rc = ids && rt_tok_encode(tok, text, len, 1, 0, ids, cap, &n) == RT_OK ? 0
-             : die("%s: tokenizing %s: %s", m->dir, file, ids ? rt_last_error() : "out of memory");
-    rt_tok_close(tok);
-    free(blob);
+    int32_t *ids = malloc((len + 16) * sizeof *ids);
+    int rc = ids ? 0 : die("%s: out of memory", file);
+    if (!rc && o->ids) {    /* whitespace-separated decimal ids */
+        int64_t vocab = 0;
+        fe_config_int(m->config, "vocab_size", &vocab, err, sizeof err);
+        char *p = text, *end;
+        for (long v; !rc && (v = strtol(p, &end, 10), end != p); p = end) {
+            if (v < 0 || (vocab > 0 && v >= vocab)) rc = die("%s: token %zu: id %ld is not in 0..%lld", file, n, v, (long long)vocab - 1);
+            ids[n++] = (int32_t)v;
+        }
+        while (!rc && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) p++;
+        if (!rc && *p) rc = die("%s: token %zu: '%.12s' is not a token id", file, n, p);
+    } else if (!rc) {
+        void *blob;
+        RtTokenizer *tok;
+        if (open_tokenizer(m->dir, &blob, &tok)) rc = die("%s: calibrating on text needs the model's tokenizer; give token ids with --calib-ids FILE", m->dir);
+        else {
+            if (rt_tok_encode(tok, text, len, 1, 0, ids, len + 16, &n) != RT_OK)
+                rc = die("%s: tokenizing %s: %s", m->dir, file, rt_last_error());
+            rt_tok_close(tok);
+            free(blob);
+        }
+    }
     free(text);
     PassDiag diag = {0};
     PassCtx c = model_ctx(m, &diag);
@@ -206,6 +221,7 @@ static int calib_opt(int argc, char **argv, int *i, CalibOpts *o, int *bad)
     const char *v;
     if ((v = opt(argc, argv, i, "--calib"))) o->text = v;
     else if ((v = opt(argc, argv, i, "--calib-in"))) o->in = v;
+    else if ((v = opt(argc, argv, i, "--calib-ids"))) o->ids = v;
     else if ((v = opt(argc, argv, i, "--calib-window"))) *bad = parse_int(v, "--calib-window", 2, 1 << 20, &o->window);
     else return 0;
     return 1;
@@ -222,7 +238,7 @@ static int cmd_calibrate(int argc, char **argv)
         else if (argv[i][0] == '-') return die("calibrate: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
-    if (!dir || !co.out || co.in) return die("usage: hetc calibrate MODEL -o calib.json [--calib TEXT_FILE] [--calib-window N]");
+    if (!dir || !co.out || co.in) return die("usage: hetc calibrate MODEL -o calib.json [--calib TEXT_FILE | --calib-ids IDS_FILE] [--calib-window N]");
     Model m;
     if (model_open(&m, dir)) return 1;
     FeCalib cal;
@@ -793,7 +809,7 @@ static void usage(void)
           "           [--print-after=PASS|all] [--report-json FILE]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
           "           [--outlier-prune F] [--no-outliers]\n"
-          "  calibrate MODEL -o calib.json [--calib TEXT] [--calib-window N]   (int8 activation statistics)\n"
+          "  calibrate MODEL -o calib.json [--calib TEXT | --calib-ids FILE] [--calib-window N]   (int8 statistics)\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"

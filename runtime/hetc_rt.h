@@ -98,6 +98,7 @@ typedef struct {
 } RtFlag;
 void rt_flag_set(RtFlag *f, uint32_t step);
 RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort);
+double rt_flag_waited(void);        /* seconds the calling thread has waited in rt_flag_wait */
 typedef RtStatus (*RtUnitFn)(void *arg);
 typedef struct RtUnitThread RtUnitThread;
 RtStatus rt_unit_create(RtUnitThread **u);
@@ -161,6 +162,12 @@ typedef struct {
     /* The device's copy bandwidth (GB/s, read + write) and fp32 FMA rate
      * (GFLOP/s), measured now; NULL when the model runs on the cpu only. */
     RtStatus (*measure)(RtModel *m, double *copy_gb_s, double *fma_gflop_s);
+    /* Seconds the host unit and the device unit (named device) have been
+     * busy since init: the host's time in steps less its waits for the
+     * device, the device's own count. NULL when the model has no device
+     * unit that counts its time. */
+    const char *device;
+    void (*busy)(const RtModel *m, double *host_s, double *device_s);
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,

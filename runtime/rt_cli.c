@@ -433,6 +433,8 @@ typedef struct {
     int tokens;
     double mean, stddev;    /* tokens per second over the repetitions */
     double forwards;        /* forward calls per repetition */
+    double wall;            /* seconds of every repetition */
+    double busy_host, busy_device;  /* of which each unit computed (api->busy) */
 } BenchResult;
 
 static uint32_t bench_rng = 0x2545f491u;
@@ -466,15 +468,23 @@ static int bench_test(const RtModelApi *api, RtModel *m, BenchResult *r, int rep
                       int32_t *ids, float *logits)
 {
     int chunk = r->kind[0] == 'p' ? api->max_chunk : 1;
-    double sum = 0.0, sum2 = 0.0;
+    double sum = 0.0, sum2 = 0.0, host0 = 0, dev0 = 0, host1 = 0, dev1 = 0;
+    r->wall = 0;
+    if (api->busy)
+        api->busy(m, &host0, &dev0);
     for (int i = 0; i < reps; i++) {
         double t = bench_once(api, m, r->tokens, chunk, ids, logits);
         if (t < 0)
             return forward_failed();
+        r->wall += t;
         double tps = r->tokens / t;
         sum += tps;
         sum2 += tps * tps;
     }
+    if (api->busy)
+        api->busy(m, &host1, &dev1);
+    r->busy_host = host1 - host0;
+    r->busy_device = dev1 - dev0;
     r->mean = sum / reps;
     r->stddev = reps > 1 ? sqrt(fmax(0.0, (sum2 - sum * r->mean) / (reps - 1))) : 0.0;
     r->forwards = (r->tokens + chunk - 1) / chunk;
@@ -498,6 +508,10 @@ static void print_table(const RtModelApi *api, const RtModel *m, const BenchResu
                "%.2f forwards/s = %.2f GB/s\n",
                res[i].kind, res[i].tokens, res[i].mean, api->flops_per_token * res[i].mean / 1e9,
                api->weight_bytes / 1e9, fps, api->weight_bytes * fps / 1e9);
+        if (api->busy && res[i].wall > 0)
+            printf("%s%d: busy: host %.0f%%, %s %.0f%% of %.2f s\n", res[i].kind, res[i].tokens,
+                   100 * res[i].busy_host / res[i].wall, api->device, 100 * res[i].busy_device / res[i].wall,
+                   res[i].wall);
     }
 }
 
@@ -513,7 +527,7 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
     }
     int32_t *ids = malloc((size_t)(most > 0 ? most : 1) * sizeof *ids);
     float *logits = malloc((size_t)api->vocab * sizeof *logits);
-    BenchResult res[2] = {{"pp", o->bench_pp, 0, 0, 0}, {"tg", o->bench_tg, 0, 0, 0}};
+    BenchResult res[2] = {{.kind = "pp", .tokens = o->bench_pp}, {.kind = "tg", .tokens = o->bench_tg}};
     int rc = 0;
     if (!ids || !logits) {
         fprintf(stderr, "error: out of memory\n");

@@ -43,17 +43,28 @@ void rt_flag_set(RtFlag *f, uint32_t step)
     atomic_store_explicit(&f->step, step, memory_order_release);
 }
 
+/* Seconds this thread has spent waiting in rt_flag_wait. */
+static _Thread_local double waited;
+
+double rt_flag_waited(void) { return waited; }
+
 RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort)
 {
+    if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) return RT_OK;
+    double t0 = rt_now();
+    RtStatus st = RT_OK;
     for (unsigned i = 0;; i++) {
-        if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) return RT_OK;
+        if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) break;
         if (atomic_load_explicit(abort, memory_order_relaxed)) {
             rt_set_error("another unit failed during this step");
-            return RT_ERR_THREAD;
+            st = RT_ERR_THREAD;
+            break;
         }
         if (i < SPIN_POLLS) rt_cpu_relax();
         else sched_yield();
     }
+    waited += rt_now() - t0;
+    return st;
 }
 
 struct RtUnitThread {
