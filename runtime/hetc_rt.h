@@ -95,9 +95,10 @@ int rt_cpu_count(void);
  * parts of steps posted to it, one at a time. */
 typedef struct {
     atomic_uint step;
+    atomic_int sleepers;        /* waiters asleep on it (rt_units.c) */
 } RtFlag;
 void rt_flag_set(RtFlag *f, uint32_t step);
-RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort);
+RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort);
 double rt_flag_waited(void);        /* seconds the calling thread has waited in rt_flag_wait */
 typedef RtStatus (*RtUnitFn)(void *arg);
 typedef struct RtUnitThread RtUnitThread;

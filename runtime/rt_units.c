@@ -8,8 +8,12 @@
  * units is an RtFlag: the producer stores the step's number into it once
  * the consumer may go on (rt_flag_set, release), the consumer polls until
  * the flag reaches that number (rt_flag_wait, acquire): a few thousand
- * polls, then sched_yield between polls, so a waiting unit never blocks
- * in the driver and never sleeps through a hand-over. Numbers only grow,
+ * polls, a few hundred sched_yields, then (Linux) sleeps on a futex of the
+ * flag, which rt_flag_set wakes when someone sleeps there; a sleep lasts at
+ * most 1 ms, so a set abort flag is seen within that. A waiting unit never
+ * blocks in the driver, never sleeps through a hand-over, and does not
+ * steal the cores of the unit it waits for (a unit emulated on CPU threads
+ * computes while the host waits). Numbers only grow,
  * so flags need no reset between steps. A unit that fails sets the abort
  * flag, which every wait checks: nobody waits for a hand-over that will
  * not come. An idle RtUnitThread polls for the next post (a step follows
@@ -30,6 +34,7 @@
 
 enum {
     SPIN_POLLS = 1 << 12,       /* polls before yielding the core (~50 us) */
+    YIELDS = 256,               /* yields before sleeping on the flag */
     UNIT_STACK = 4 << 20,       /* bytes, as the pool's workers */
 };
 /* An idle unit thread yields between polls this long before it sleeps: a
@@ -38,9 +43,29 @@ enum {
  * every token. */
 static const double IDLE_YIELD_S = 2e-3;
 
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Sleeps while f->step is 'seen', 1 ms at most. */
+static void flag_sleep(RtFlag *f, uint32_t seen)
+{
+    struct timespec ms = {0, 1000000};
+    syscall(SYS_futex, (uint32_t *)&f->step, FUTEX_WAIT_PRIVATE, seen, &ms, NULL, 0);
+}
+
+static void flag_wake(RtFlag *f) { syscall(SYS_futex, (uint32_t *)&f->step, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0); }
+#else
+static void flag_sleep(RtFlag *f, uint32_t seen) { (void)f, (void)seen, sched_yield(); }
+static void flag_wake(RtFlag *f) { (void)f; }
+#endif
+
 void rt_flag_set(RtFlag *f, uint32_t step)
 {
     atomic_store_explicit(&f->step, step, memory_order_release);
+    if (atomic_load_explicit(&f->sleepers, memory_order_seq_cst) > 0) flag_wake(f);
 }
 
 /* Seconds this thread has spent waiting in rt_flag_wait. */
@@ -48,20 +73,28 @@ static _Thread_local double waited;
 
 double rt_flag_waited(void) { return waited; }
 
-RtStatus rt_flag_wait(const RtFlag *f, uint32_t step, const atomic_int *abort)
+RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort)
 {
     if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) return RT_OK;
     double t0 = rt_now();
     RtStatus st = RT_OK;
     for (unsigned i = 0;; i++) {
-        if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) break;
+        uint32_t seen = atomic_load_explicit(&f->step, memory_order_acquire);
+        if ((int32_t)(seen - step) >= 0) break;
         if (atomic_load_explicit(abort, memory_order_relaxed)) {
             rt_set_error("another unit failed during this step");
             st = RT_ERR_THREAD;
             break;
         }
-        if (i < SPIN_POLLS) rt_cpu_relax();
-        else sched_yield();
+        if (i < SPIN_POLLS) {
+            rt_cpu_relax();
+        } else if (i < SPIN_POLLS + YIELDS) {
+            sched_yield();
+        } else {
+            atomic_fetch_add(&f->sleepers, 1);     /* seq_cst: rt_flag_set sees it or we see its step */
+            if (atomic_load(&f->step) == seen) flag_sleep(f, seen);
+            atomic_fetch_sub(&f->sleepers, 1);
+        }
     }
     waited += rt_now() - t0;
     return st;
