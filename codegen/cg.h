@@ -102,6 +102,8 @@ struct CgBackend {
     /* The C expression of the unit's busy seconds since init into buf; 0
      * when it does not count them (optional: NULL). */
     int (*busy)(const CgEmit *e, char *buf, size_t cap);
+    /* Writes describe() of RtModelApi and defines MODEL_DESCRIBE (optional: NULL). */
+    void (*describe)(const CgEmit *e);
     int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
     void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
 };

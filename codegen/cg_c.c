@@ -549,7 +549,7 @@ static const char model_api[] =
     "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
     "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n"
-    "    .device = MODEL_DEVICE,\n    .busy = MODEL_BUSY,\n};\n";
+    "    .device = MODEL_DEVICE,\n    .busy = MODEL_BUSY,\n    .describe = MODEL_DESCRIBE,\n};\n";
 
 static void totals(const IrGraph *g, double *bytes, double *params, double *flops)
 {
@@ -557,7 +557,7 @@ static void totals(const IrGraph *g, double *bytes, double *params, double *flop
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);
-        if (n->op == IR_OP_WEIGHT) *params += (double)ir_numel(n, 1, 1);
+        if (n->op == IR_OP_WEIGHT && !ir_weight_is_derived(n)) *params += (double)ir_numel(n, 1, 1);
         if (n->op == IR_OP_LINEAR && n->plan <= 0)   /* one plan: every plan computes the same per token */
             *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
     }
@@ -711,6 +711,8 @@ static void emit_model_c(Emit *e)
                    "#define MODEL_DEVICE \"%s\"\n#define MODEL_BUSY busy\n\n", expr, e->g->units[e->cl_unit].name);
     else
         fputs("#define MODEL_DEVICE NULL\n#define MODEL_BUSY NULL /* no device unit that counts its time */\n\n", f);
+    if (e->cl && e->be->describe) e->be->describe(e);
+    else fputs("#define MODEL_DESCRIBE NULL\n\n", f);
     fputs(model_api, f);
 }
 

@@ -228,6 +228,21 @@ static int npu_busy(const CgEmit *e, char *buf, size_t cap)
     return 1;
 }
 
+static void npu_describe(const CgEmit *e)
+{
+    fprintf(e->f, "/* --bench: the npu unit's graphs and memory. */\n"
+                  "static void describe(const RtModel *m, char *buf, size_t cap)\n{\n"
+                  "    RtNpuMemory sum = {0}, one;\n"
+                  "    for (int i = 0; i < MODEL_NPU_GRAPHS; i++) {\n"
+                  "        rt_npu_emu.memory(m->graph[i], &one);\n"
+                  "        sum.weight_bytes += one.weight_bytes, sum.work_bytes += one.work_bytes, sum.pad_bytes += one.pad_bytes;\n"
+                  "    }\n"
+                  "    snprintf(buf, cap, \"%s (npu-emu, %%s path): %%d static graphs; weights %%.1f MB, buffers %%.1f MB, \"\n"
+                  "             \"of which tile padding %%.1f MB\", rt_npu_emu.path(m->npu), MODEL_NPU_GRAPHS,\n"
+                  "             sum.weight_bytes / 1e6, sum.work_bytes / 1e6, sum.pad_bytes / 1e6);\n}\n"
+                  "#define MODEL_DESCRIBE describe\n\n", e->cl->u->name);
+}
+
 static int npu_owns(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->unit; }
 
 /* The graph runs at its subgraph's first node; the other nodes are in it. */
@@ -251,6 +266,7 @@ const CgBackend cg_backend_npu = {
     .destroy = npu_destroy,
     .measure = npu_measure,
     .busy = npu_busy,
+    .describe = npu_describe,
     .owns = npu_owns,
     .node = npu_node,
 };

@@ -428,7 +428,7 @@ static int cmd_compile(int argc, char **argv)
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
-    int bad = 0, no_outliers = 0;
+    int bad = 0, no_outliers = 0, npu_decode = 0;
     double outlier_t = 0, prune = -1;
     CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
@@ -436,6 +436,7 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--outlier-t"))) { if (parse_real(v, "--outlier-t", 1, 1e6, &outlier_t)) return 1; }
         else if ((v = opt(argc, argv, &i, "--outlier-prune"))) { if (parse_real(v, "--outlier-prune", 0, 1, &prune)) return 1; }
         else if (strcmp(argv[i], "--no-outliers") == 0) no_outliers = 1;
+        else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
         else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
@@ -471,6 +472,8 @@ static int cmd_compile(int argc, char **argv)
         chunks[nchunks++] = 32;
         chunks[nchunks++] = 128;
     }
+    if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
+    if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     c.target = &target;
@@ -480,6 +483,7 @@ static int cmd_compile(int argc, char **argv)
     c.chunks = chunks;
     c.nchunks = nchunks;
     c.remainder = remainder;
+    c.no_decode = npu_decode;
     c.calib = npu ? &cal : NULL;
     c.outlier_t = outlier_t;
     c.outlier_prune = prune;
@@ -808,7 +812,7 @@ static void usage(void)
           "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
           "           [--print-after=PASS|all] [--report-json FILE]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
-          "           [--outlier-prune F] [--no-outliers]\n"
+          "           [--outlier-prune F] [--no-outliers] [--npu-decode]\n"
           "  calibrate MODEL -o calib.json [--calib TEXT | --calib-ids FILE] [--calib-window N]   (int8 statistics)\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"

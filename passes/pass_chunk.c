@@ -5,7 +5,9 @@
  * in one of them except the shared constants (weights, RoPE tables), which
  * come first. The plans, in this order:
  *   decode       kind decode, s=1..min(IR_DECODE_MAX, max_chunk): steps of
- *                a few tokens (generation), on flexible shapes;
+ *                a few tokens (generation), on flexible shapes (none with
+ *                --npu-decode, which adds a chunk of 1 instead: decode
+ *                steps then run static, on the npu, for measuring);
  *   prefill-C    kind chunk, s=C, for each size of --chunk, ascending: a
  *                static copy of the step, S replaced by C everywhere, so
  *                every buffer size is a constant; a prompt runs as chunks,
@@ -71,7 +73,7 @@ static int choose_plans(IrGraph *g, const PassCtx *c)
         sizes[k] = C;
         n++;
     }
-    add_plan(g, "decode", IR_PLAN_DECODE, 1, max_chunk < IR_DECODE_MAX ? max_chunk : IR_DECODE_MAX);
+    if (!c->no_decode) add_plan(g, "decode", IR_PLAN_DECODE, 1, max_chunk < IR_DECODE_MAX ? max_chunk : IR_DECODE_MAX);
     for (int k = 0; k < n; k++) {
         char name[24];
         snprintf(name, sizeof name, "prefill-%d", sizes[k]);

@@ -37,6 +37,7 @@ typedef struct {
     const int *chunks;          /* --chunk C[,C2..]: static prefill sizes */
     int nchunks;                /* 0: no chunk plans */
     int remainder;              /* PASS_REMAINDER_*: pad or flex (default: flex) */
+    int no_decode;              /* --npu-decode: no decode plan (decode steps run as static chunks of 1) */
     /* int8 on npu units (passes quantize and outliers) */
     const FeCalib *calib;       /* statistics of the linears' inputs; NULL: no npu unit to quantise for */
     double outlier_t;           /* --outlier-t: shadow an input only if max > T * p99.9 (0: default 5) */

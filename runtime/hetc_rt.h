@@ -169,6 +169,9 @@ typedef struct {
      * unit that counts its time. */
     const char *device;
     void (*busy)(const RtModel *m, double *host_s, double *device_s);
+    /* One line on the device unit as it runs: its compiled graphs and its
+     * memory (NULL: nothing to say). */
+    void (*describe)(const RtModel *m, char *buf, size_t cap);
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -543,8 +544,17 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
         rc = bench_test(api, m, &res[i], o->bench_reps, ids, logits);
         res[n++] = res[i];
     }
-    if (rc == 0)
+    if (rc == 0) {
         print_table(api, m, res, n);
+        char line[512];
+        if (api->describe) {
+            api->describe(m, line, sizeof line);
+            printf("%s\n", line);
+        }
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            printf("peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
+    }
     memcpy(out, res, sizeof res);
     *nout = rc == 0 ? n : 0;
     free(ids);

@@ -25,6 +25,7 @@
  * never written to the caller's buffers.
  *
  * Threads: one execute at a time per RtNpu (its graphs share its threads).
+ * Graphs are freed before their RtNpu is closed.
  */
 #ifndef HETC_RT_NPU_H
 #define HETC_RT_NPU_H
@@ -61,7 +62,9 @@ typedef struct {
 } RtNpuGraphDesc;
 
 typedef struct {
-    uint64_t weight_bytes;  /* the backend's copy of the weights, padding included */
+    uint64_t weight_bytes;  /* the backend's copy of the weights this graph added, padding included
+                             * (graphs of one RtNpu built from the same int8 tensor share it: the
+                             * first one counts it) */
     uint64_t work_bytes;    /* its own buffers (padded activations, ...) */
     uint64_t pad_bytes;     /* of the two above, what tile padding adds */
 } RtNpuMemory;

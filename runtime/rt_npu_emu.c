@@ -70,11 +70,24 @@ typedef enum { ISA_SCALAR, ISA_AVX2, ISA_VNNI, ISA_COUNT } EmuIsa;
 
 static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2", "vnni"};
 
+/* A QLINEAR's packed weights, shared by every graph of the RtNpu built
+ * from the same int8 tensor (the chunk plans of one model all run the same
+ * linears): packed once, freed with the last graph using them. */
+typedef struct Packed {
+    const int8_t *src;          /* the description's w8 */
+    const float *src_bias;      /* and wf (bias) */
+    int64_t n, k, npad, kpad;
+    unsigned char *mem;         /* panels, then vnni column sums, then bias */
+    int refs;
+    struct Packed *next;
+} Packed;
+
 struct RtNpu {
     RtPool *pool;
     int nth;
     EmuIsa isa;
     double busy;                /* seconds inside execute */
+    Packed *packed;             /* weights packed so far */
 };
 
 /* One op as the emulator runs it. */
@@ -89,6 +102,7 @@ typedef struct {
     const int32_t *init;        /* QLINEAR on vnni: -128 x column sums [npad] */
     const float *bias;          /* QLINEAR: bias [npad] (zero past n), NULL: none */
     const float *norm;          /* RMSNORM: weight [k] */
+    Packed *packed;             /* QLINEAR: where w, init and bias live */
     char name[NAME_LEN];
 } EmuOp;
 
@@ -706,6 +720,12 @@ static void emu_close(RtNpu *npu)
     if (!npu)
         return;
     rt_pool_destroy(npu->pool);
+    while (npu->packed) {       /* graphs must be freed first; this frees what they left */
+        Packed *p = npu->packed;
+        npu->packed = p->next;
+        rt_free(p->mem);
+        free(p);
+    }
     free(npu);
 }
 
@@ -894,10 +914,27 @@ static RtStatus pack_weights(const OpCtx *c, EmuOp *op, int8_t *dst, int32_t *in
 
 /* ---- build / free / memory ---- */
 
+/* Drops a graph's use of p; the last use frees it. */
+static void release(RtNpu *npu, Packed *p)
+{
+    if (--p->refs > 0)
+        return;
+    for (Packed **at = &npu->packed; *at; at = &(*at)->next)
+        if (*at == p) {
+            *at = p->next;
+            break;
+        }
+    rt_free(p->mem);
+    free(p);
+}
+
 static void emu_free_graph(RtNpuGraph *g)
 {
     if (!g)
         return;
+    for (int i = 0; g->ops && i < g->nops; i++)
+        if (g->ops[i].packed)
+            release(g->npu, g->ops[i].packed);
     rt_free(g->weights);
     rt_free(g->act);
     rt_free(g->acc);
@@ -925,13 +962,63 @@ static uint64_t plan_ops(RtNpuGraph *g, const RtNpuGraphDesc *d, int tile)
             op->npad = round_up(round_up(op->n, tile), 16);
             op->kpad = round_up(round_up(op->k, tile), 4);
             op->has_bias = s->wf != NULL;
+            continue;       /* packed apart, shared between graphs (fill_weights) */
         }
         bytes += op_weight_bytes(op, g->npu->isa, &g->mem.pad_bytes);
     }
     return bytes;
 }
 
-/* Places the ops' weights in g->weights and fills them. */
+/* A QLINEAR's packed weights: those of an earlier graph built from the
+ * same tensor, else packed now (and counted in this graph's memory). */
+static RtStatus qlinear_weights(RtNpuGraph *g, const RtNpuGraphDesc *d, int i)
+{
+    EmuOp *op = &g->ops[i];
+    const RtNpuOp *s = &d->ops[i];
+    RtNpu *npu = g->npu;
+    Packed *p = npu->packed;
+    while (p && !(p->src == s->w8 && p->src_bias == s->wf && p->n == op->n && p->k == op->k &&
+                  p->npad == op->npad && p->kpad == op->kpad))
+        p = p->next;
+    if (!p) {
+        uint64_t bytes = op_weight_bytes(op, npu->isa, &g->mem.pad_bytes);
+        p = calloc(1, sizeof *p);
+        if (!p || !(p->mem = rt_alloc(bytes))) {
+            free(p);
+            rt_set_error("npu-emu: graph '%s': out of memory for %llu bytes of weights", g->name,
+                         (unsigned long long)bytes);
+            return RT_ERR_NOMEM;
+        }
+        *p = (Packed){.src = s->w8, .src_bias = s->wf, .n = op->n, .k = op->k, .npad = op->npad,
+                      .kpad = op->kpad, .mem = p->mem, .next = npu->packed};
+        unsigned char *q = p->mem + op->npad * op->kpad;
+        int32_t *init = NULL;
+        if (npu->isa == ISA_VNNI) {
+            init = (int32_t *)q;
+            q += 4 * op->npad;
+        }
+        if (op->has_bias)
+            memcpy(q, s->wf, (size_t)op->n * sizeof(float));
+        OpCtx c = {.d = d, .index = i, .op = s};
+        RtStatus st = pack_weights(&c, op, (int8_t *)p->mem, init);
+        if (st != RT_OK) {
+            rt_free(p->mem);
+            free(p);
+            return st;
+        }
+        npu->packed = p;
+        g->mem.weight_bytes += bytes;
+    }
+    p->refs++;
+    op->packed = p;
+    op->w = (const int8_t *)p->mem;
+    unsigned char *q = p->mem + op->npad * op->kpad;
+    op->init = npu->isa == ISA_VNNI ? (const int32_t *)q : NULL;
+    op->bias = op->has_bias ? (const float *)(q + (npu->isa == ISA_VNNI ? 4 * op->npad : 0)) : NULL;
+    return RT_OK;
+}
+
+/* Places the ops' weights (norms in g->weights; QLINEARs' shared) and fills them. */
 static RtStatus fill_weights(RtNpuGraph *g, const RtNpuGraphDesc *d)
 {
     unsigned char *p = g->weights;
@@ -939,28 +1026,16 @@ static RtStatus fill_weights(RtNpuGraph *g, const RtNpuGraphDesc *d)
     for (int i = 0; i < d->nops; i++) {
         EmuOp *op = &g->ops[i];
         const RtNpuOp *s = &d->ops[i];
+        if (op->kind == RT_NPU_QLINEAR) {
+            RtStatus st = qlinear_weights(g, d, i);
+            if (st != RT_OK)
+                return st;
+            continue;
+        }
         unsigned char *next = p + op_weight_bytes(op, g->npu->isa, &unused);
         if (op->kind == RT_NPU_RMSNORM) {
             memcpy(p, s->wf, (size_t)op->k * sizeof(float));
             op->norm = (const float *)p;
-        } else if (op->kind == RT_NPU_QLINEAR) {
-            int8_t *w = (int8_t *)p;
-            unsigned char *q = p + op->npad * op->kpad;
-            int32_t *init = NULL;
-            if (g->npu->isa == ISA_VNNI) {
-                init = (int32_t *)q;
-                q += 4 * op->npad;
-            }
-            if (op->has_bias) {
-                memcpy(q, s->wf, (size_t)op->n * sizeof(float));
-                op->bias = (const float *)q;
-            }
-            op->w = w;
-            op->init = init;
-            OpCtx c = {.d = d, .index = i, .op = s};
-            RtStatus st = pack_weights(&c, op, w, init);
-            if (st != RT_OK)
-                return st;
         }
         p = next;
     }

@@ -6,8 +6,10 @@
 #   - hetc, targets/host-cpu.xml, bf16 weights (the float cpu path);
 #   - hetc, targets/host-npu.xml, bf16 weights for the float parts and
 #     decode: int8 npu-emu linears with the default shadows, with none
-#     (--no-outliers) and with every shadow (--outlier-prune 0), each with
-#     the busy time of each unit;
+#     (--no-outliers) and with a shadow on every int8 input (--outlier-t 1
+#     --outlier-prune 0: the cost of shadows), and with decode on the npu
+#     too (--npu-decode), each with the busy time of each unit; the npu's
+#     graphs and memory after prompts of 64 and 1024 tokens;
 #   - llama.cpp's llama-bench on the same weights as BF16, F16 and Q8_0.
 # The model has no tokenizer: calibration runs on pseudo-random token ids
 # (speed does not depend on them; perplexity is judged on trained-llama).
@@ -43,11 +45,16 @@ build_hetc() {  # NAME TARGET FLAGS...
 build_hetc cpu host-cpu
 build_hetc npu host-npu --calib-in "$work/calib.json" --report-json "$work/npu.json"
 build_hetc npu-none host-npu --calib-in "$work/calib.json" --no-outliers
-build_hetc npu-all host-npu --calib-in "$work/calib.json" --outlier-prune 0
+build_hetc npu-decode host-npu --calib-in "$work/calib.json" --npu-decode
+build_hetc npu-all host-npu --calib-in "$work/calib.json" --outlier-t 1 --outlier-prune 0
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD) on $(nproc) cores"
-for name in cpu npu npu-none npu-all; do
+for name in cpu npu npu-none npu-all npu-decode; do
   echo "-- hetc $name"
-  "$work/$name/b/model" --bench -t 2 --bench-reps 3 2>&1 | grep -E '^\| [^m-]|pp512|tg128'
+  "$work/$name/b/model" --bench -t 2 --bench-reps 3 2>&1 | grep -E '^\| [^m-]|pp512|tg128|static graphs|peak'
+done
+for n in 64 1024; do
+  echo "-- hetc npu, a prompt of $n tokens: the npu's graphs and memory"
+  "$work/npu/b/model" --bench -t 2 --bench-reps 1 --bench-pp $n --bench-tg 0 2>&1 | grep -E 'static graphs|peak'
 done
 for q in bf16 f16 q8_0; do
   echo "-- llama.cpp $q"

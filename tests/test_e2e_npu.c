@@ -10,7 +10,8 @@
  *   shadow within 1%;
  * - the npu-emu instruction paths (HETC_NPU_ISA=vnni, avx2, scalar; those
  *   this CPU has) give the same logits, byte for byte, at prompt lengths
- *   around the chunks (32 and 128, remainder padded);
+ *   around the chunks (32 and 128, remainder padded; HETC_SWEEP=full:
+ *   every length 1..300);
  * - bad calibration input is an error naming the file.
  */
 #include <json-c/json.h>
@@ -127,12 +128,15 @@ static int cpu_has(const char *flag)
 
 static const int lengths[] = {1, 5, 31, 32, 33, 100, 127, 128, 129, 161, 300};
 
+/* Prompt lengths around the chunks; HETC_SWEEP=full: every one of 1..300. */
 static void test_isa_paths_identical(void **state)
 {
     need_builds();
     static const char *const isa[] = {"avx2", "vnni"}, *const flag[] = {"avx2", "avx512_vnni"};
-    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
-        int n = lengths[k];
+    const char *sweep = getenv("HETC_SWEEP");
+    int full = sweep && strcmp(sweep, "full") == 0, count = full ? 300 : (int)(sizeof lengths / sizeof lengths[0]);
+    for (int k = 0; k < count; k++) {
+        int n = full ? k + 1 : lengths[k];
         float *ref = logits("all", "HETC_NPU_ISA=scalar", n);
         for (int p = 0; p < 2; p++) {
             if (!cpu_has(flag[p])) {
