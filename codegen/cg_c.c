@@ -558,7 +558,7 @@ static void totals(const IrGraph *g, double *bytes, double *params, double *flop
         const IrNode *n = &g->nodes[i];
         if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);
         if (n->op == IR_OP_WEIGHT && !ir_weight_is_derived(n)) *params += (double)ir_numel(n, 1, 1);
-        if (n->op == IR_OP_LINEAR && n->plan <= 0)   /* one plan: every plan computes the same per token */
+        if ((n->op == IR_OP_LINEAR || n->op == IR_OP_QLINEAR) && n->plan <= 0) /* one plan: every plan computes the same per token */
             *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
     }
 }

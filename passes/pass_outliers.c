@@ -163,7 +163,6 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
         }
     }
     /* rebuild: the columns with the shared constants; shadows and adds after each input's last qlinear */
-    FeF32Cache wc = {.w = c->weights};
     IrGraph out;
     ir_graph_copy(&out, g);
     out.n = 0;
@@ -229,7 +228,6 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
             map[ql[k]] = a;     /* later readers of the qlinear read the restored result */
         }
     }
-    fe_f32_cache_free(&wc);
     ir_graph_free(g);
     *g = out;
     free(map);

@@ -46,6 +46,24 @@ static void test_lower_llama(void **state)
                  "llama-tiny.lower.ir");
 }
 
+/* Passes quantize and outliers on llama-outliers (RMSNorm weights that
+ * make channels 3, 77 and 100 outliers in every layer) for host-npu,
+ * calibrated on the default text: scales, decisions, channel sets,
+ * shadows and their adds as the IR shows them. */
+static void test_quantize_outliers(void **state)
+{
+    const char *tmp = tu_tmpdir("golden-npu");
+    char *out;
+    if (tu_run(&out, "%s calibrate %s/fixtures/llama-outliers -o %s/calib.json --calib-window 128", tu_hetc(), tu_shared(),
+               tmp))
+        fail_msg("calibrate failed:\n%s", out);
+    free(out);
+    check_golden(tu_fmt("(%s compile %s/fixtures/llama-outliers --target %s/targets/host-npu.xml -o %s/p --calib-in "
+                        "%s/calib.json --chunk 16 --outlier-t 2 --outlier-prune 0.5 --print-after=outliers 2>/dev/null)",
+                        tu_hetc(), tu_shared(), tu_src(), tmp, tmp),
+                 "llama-outliers.outliers.ir");
+}
+
 static void test_lower_qwen2(void **state)
 {
     check_golden(tu_fmt("%s inspect %s/fixtures/qwen2-tiny --ir", tu_hetc(), tu_shared()), "qwen2-tiny.ir");
@@ -267,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_memplan_too_large),
+        cmocka_unit_test(test_quantize_outliers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
