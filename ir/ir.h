@@ -193,6 +193,10 @@ void ir_graph_copy(IrGraph *dst, const IrGraph *src);
 /* Appends a node; returns its id. Operands are given as ids; shape is copied. */
 int ir_add(IrGraph *g, IrOp op, int nin, const int *in, int ndim, const int64_t *dim,
            IrDtype dtype, int layer, const char *name);
+/* Appends a copy of n (operands as they are in n: already renumbered for
+ * g) with its attributes, unit and plan; returns its id. For passes that
+ * rebuild a graph node by node. */
+int ir_add_like(IrGraph *g, const IrNode *n);
 void ir_set_int(IrNode *n, const char *key, int64_t v);
 void ir_set_float(IrNode *n, const char *key, double v);
 void ir_set_str(IrNode *n, const char *key, const char *v);

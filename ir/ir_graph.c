@@ -245,6 +245,17 @@ static void put_float(IrAttr *attr, int *n, int cap, const char *key, double v)
     a->f = v;
 }
 
+int ir_add_like(IrGraph *g, const IrNode *n)
+{
+    int id = ir_add(g, n->op, n->nin, n->in, n->ndim, n->dim, n->dtype, n->layer, n->name);
+    IrNode *m = &g->nodes[id];
+    memcpy(m->attr, n->attr, sizeof n->attr);
+    m->nattr = n->nattr;
+    m->unit = n->unit;
+    m->plan = n->plan;
+    return id;
+}
+
 void ir_set_int(IrNode *n, const char *key, int64_t v) { put_int(n->attr, &n->nattr, IR_MAX_ATTRS, key, v); }
 void ir_set_float(IrNode *n, const char *key, double v) { put_float(n->attr, &n->nattr, IR_MAX_ATTRS, key, v); }
 

@@ -107,12 +107,7 @@ void pass_chunk(IrGraph *g, const PassCtx *c)
     int *map = malloc(((size_t)g->n + 1) * sizeof *map);    /* old id -> new id, in the plan being built */
     for (int i = 0; i < g->n; i++) {
         if (!is_constant(&g->nodes[i])) continue;
-        IrNode n = g->nodes[i];
-        map[i] = ir_add(&out, n.op, 0, NULL, n.ndim, n.dim, n.dtype, n.layer, n.name);
-        IrNode *m = &out.nodes[map[i]];
-        memcpy(m->attr, n.attr, sizeof n.attr);
-        m->nattr = n.nattr;
-        m->unit = n.unit;
+        map[i] = ir_add_like(&out, &g->nodes[i]);
     }
     for (int p = 0; p < out.nplans; p++) {
         const IrPlan *pl = &out.plans[p];
@@ -122,12 +117,8 @@ void pass_chunk(IrGraph *g, const PassCtx *c)
             for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
             for (int d = 0; d < n.ndim; d++)
                 if (n.dim[d] == IR_DIM_S && pl->kind == IR_PLAN_CHUNK) n.dim[d] = pl->s_max;
-            map[i] = ir_add(&out, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
-            IrNode *m = &out.nodes[map[i]];
-            memcpy(m->attr, n.attr, sizeof n.attr);
-            m->nattr = n.nattr;
-            m->unit = n.unit;
-            m->plan = p;
+            n.plan = p;
+            map[i] = ir_add_like(&out, &n);
         }
     }
     free(map);

@@ -146,9 +146,7 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
             map[i] = ir_add(&out, IR_OP_QLINEAR, n.nin, in, n.ndim, n.dim, IR_F32, n.layer, n.name);
             ir_set_float(&out.nodes[map[i]], "scale", (float)(sx * (float)ir_attr_float(wn, "wscale")));
         } else {
-            map[i] = ir_add(&out, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
-            memcpy(out.nodes[map[i]].attr, n.attr, sizeof n.attr);
-            out.nodes[map[i]].nattr = n.nattr;
+            map[i] = ir_add_like(&out, &n);
         }
         out.nodes[map[i]].unit = n.unit;
         out.nodes[map[i]].plan = n.plan;

@@ -46,13 +46,7 @@ void pass_transfers(IrGraph *g, const PassCtx *c)
             }
             n.in[k] = *slot;
         }
-        n.id = out.n;
-        map[i] = ir_add(&out, n.op, n.nin, n.in, n.ndim, n.dim, n.dtype, n.layer, n.name);
-        IrNode *m = &out.nodes[map[i]];
-        memcpy(m->attr, n.attr, sizeof n.attr);
-        m->nattr = n.nattr;
-        m->unit = n.unit;
-        m->plan = n.plan;
+        map[i] = ir_add_like(&out, &n);
     }
     ir_graph_free(g);
     *g = out;

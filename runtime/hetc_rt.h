@@ -35,6 +35,7 @@ void rt_set_error(const char *fmt, ...);
 
 /* ---- dtypes of stored tensors (values match the compiler's IrDtype) ---- */
 typedef enum { RT_F32 = 0, RT_F16 = 1, RT_BF16 = 2, RT_I32 = 3, RT_I8 = 4 } RtDtype;
+const char *rt_dtype_name(uint32_t dt);     /* "f32", ..., "unknown" */
 
 /* ---- weights file (weights.bin) ----
  * [RtWeightsHeader][RtTensorEntry x n_tensors][padding][data ...]

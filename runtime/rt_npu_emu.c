@@ -154,17 +154,6 @@ static const char *kind_name(RtNpuOpKind k)
     return (unsigned)k < RT_NPU_OP_COUNT ? names[k] : "?";
 }
 
-static const char *dtype_name(RtDtype dt)
-{
-    switch (dt) {
-    case RT_F32: return "f32";
-    case RT_F16: return "f16";
-    case RT_BF16: return "bf16";
-    case RT_I32: return "i32";
-    case RT_I8: return "i8";
-    }
-    return "?";
-}
 
 /* ---- QUANT ---- */
 
@@ -768,7 +757,7 @@ static RtStatus check_tensor(const OpCtx *c, const char *which, int t, RtDtype d
     const RtNpuTensor *tt = &c->d->tensors[t];
     if (tt->dtype != dt) {
         snprintf(msg, sizeof msg, "%s (tensor %d) has dtype %s, want %s", which, t,
-                 dtype_name(tt->dtype), dtype_name(dt));
+                 rt_dtype_name(tt->dtype), rt_dtype_name(dt));
         return op_error(c, msg);
     }
     if (tt->cols != cols) {
@@ -843,7 +832,7 @@ static RtStatus check_desc(const RtNpuGraphDesc *d)
         const RtNpuTensor *t = &d->tensors[i];
         if ((t->dtype != RT_F32 && t->dtype != RT_I8) || t->cols < 1 || t->cols > (1 << 24)) {
             rt_set_error("npu-emu: graph '%s': tensor %d: dtype %s and %lld columns (want f32 or "
-                         "i8, 1..2^24 columns)", name, i, dtype_name(t->dtype), (long long)t->cols);
+                         "i8, 1..2^24 columns)", name, i, rt_dtype_name(t->dtype), (long long)t->cols);
             return RT_ERR_ARG;
         }
     }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *dtype_name(uint32_t dt)
+const char *rt_dtype_name(uint32_t dt)
 {
     switch (dt) {
     case RT_F32: return "f32";
@@ -109,7 +109,7 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
     }
     if (bytes != e->nbytes) {
         rt_set_error("%s: tensor '%s' has %" PRIu64 " bytes, its %s shape needs %" PRIu64, path,
-                     e->name, e->nbytes, dtype_name(e->dtype), bytes);
+                     e->name, e->nbytes, rt_dtype_name(e->dtype), bytes);
         return RT_ERR_FORMAT;
     }
     if (e->offset % RT_WEIGHTS_ALIGN != 0 || e->offset < w->hdr->data_offset ||
@@ -207,8 +207,8 @@ RtStatus rt_weights_tensor(const RtWeights *w, uint32_t i, const char *name, RtD
         return RT_ERR_FORMAT;
     }
     if (e->dtype != (uint32_t)dtype) {
-        rt_set_error("weights: tensor '%s' is %s, expected %s", name, dtype_name(e->dtype),
-                     dtype_name((uint32_t)dtype));
+        rt_set_error("weights: tensor '%s' is %s, expected %s", name, rt_dtype_name(e->dtype),
+                     rt_dtype_name((uint32_t)dtype));
         return RT_ERR_FORMAT;
     }
     if (e->nbytes != nbytes) {
