@@ -150,6 +150,7 @@ static void test_isa_paths_identical(void **state)
         }
         free(ref);
     }
+    print_message("[ paths    ] logits identical at %d prompt lengths%s\n", count, full ? " (1..300)" : "");
 }
 
 static void test_bad_calibration(void **state)
