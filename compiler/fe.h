@@ -198,7 +198,7 @@ const char *fe_dims_str(const FeDims *d, const char *name);
 
 /* ---- calibration (fe_calib.c; its comment has the method and calib.json) ---- */
 enum {
-    FE_CALIB_TAU = 56,          /* clip thresholds tau_j = 2^(j/2 - 12), 2^-12 .. 2^15.5 */
+    FE_CALIB_TAU = 224,         /* clip thresholds tau_j = 2^(j/8 - 12), 2^-12 .. 2^15.875 */
     FE_CALIB_ROWS = 2048,       /* most rows sampled for the error sums */
 };
 typedef struct {

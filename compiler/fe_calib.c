@@ -44,7 +44,7 @@ static int cfail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-double fe_calib_tau(int j) { return ldexp(1.0, -12) * pow(2.0, j / 2.0); }
+double fe_calib_tau(int j) { return ldexp(1.0, -12) * pow(2.0, j / 8.0); }
 
 /* A bounded min-heap of the 'cap' largest values seen. */
 typedef struct {

@@ -158,7 +158,7 @@ static void test_bad_files(void **state)
     expect_load_error("{\"format\": \"hetc-calib 1\", \"tokens\": \"many\"}",
                       "bad.json: calibration: key 'tokens' is missing or not a number");
     expect_load_error("{\"format\": \"hetc-calib 1\", \"tokens\": 5, \"tau\": [1, 2]}",
-                      "bad.json: calibration: key 'tau' must be an array of 56 numbers");
+                      "bad.json: calibration: key 'tau' must be an array of 224 numbers");
     expect_load_error("{\"format\": \"hetc-calib 1\"", "bad.json: cannot read or not JSON");
     char err[512] = "";
     FeCalib c;
