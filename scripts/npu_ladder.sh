@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npu_ladder.sh: what int8 and its outlier shadows cost in accuracy.
 #   trained-llama: perplexity on reference.json's 16 held-out windows
-#   (float64 reference: heldout.ppl);
+#   (float64 reference: heldout.ppl), calibrated on calib/default.txt;
+#   and calibrated on windows 0-7, scored on windows 8-15;
 #   llama-outliers: logits of its reference prompts against the float64
 #   reference logits: worst error (relative to the largest |logit|), mean
 #   absolute error and top-1 agreement over every position.
@@ -20,7 +21,10 @@ cmake --build build -j"$(nproc)" --target hetc >/dev/null
 import json, sys
 fix, work = sys.argv[1], sys.argv[2]
 r = json.load(open(f"{fix}/trained-llama/reference.json"))
-open(f"{work}/heldout.ids", "w").write(" ".join(str(t) for w in r["heldout"]["windows"] for t in w))
+wins = r["heldout"]["windows"]
+open(f"{work}/heldout.ids", "w").write(" ".join(str(t) for w in wins for t in w))
+open(f"{work}/w0-7.ids", "w").write(" ".join(str(t) for w in wins[:8] for t in w))
+open(f"{work}/w8-15.ids", "w").write(" ".join(str(t) for w in wins[8:] for t in w))
 print(f"trained-llama float64 perplexity: {r['heldout']['ppl']:.4f}")
 PY
 build() {  # MODEL NAME TARGET FLAGS...
@@ -32,10 +36,12 @@ build() {  # MODEL NAME TARGET FLAGS...
   cmake --build "$out/b" -j"$(nproc)" >/dev/null
   echo "$out/b/model"
 }
-ladder() {  # MODEL MEASURE
+ladder() {  # MODEL MEASURE CALIBRATION-NAME [CALIBRATE FLAGS...]
   local m=$1 measure=$2
-  [ -f "$work/$m.calib.json" ] || build/hetc calibrate "$fix/$m" -o "$work/$m.calib.json" 2>/dev/null
-  local c="--calib-in $work/$m.calib.json"
+  local cal=$work/$m.$3.calib.json
+  shift 3
+  [ -f "$cal" ] || build/hetc calibrate "$fix/$m" -o "$cal" "$@" 2>/dev/null
+  local c="--calib-in $cal"
   $measure "float" "$(build "$m" float host-cpu)"
   $measure "W8A8, no shadows" "$(build "$m" none host-npu $c --no-outliers)"
   $measure "W8A8, default shadows" "$(build "$m" default host-npu $c)"
@@ -44,7 +50,7 @@ ladder() {  # MODEL MEASURE
     $measure "W8A8, every shadow, T=$t" "$(build "$m" t$t host-npu $c --outlier-prune 0 --outlier-t $t)"
   done
 }
-ppl() { printf '%-32s %s\n' "$1" "$("$2" --perplexity "$work/heldout.ids" --ppl-ids --ppl-window 256 --ppl-score all 2>/dev/null)"; }
+ppl() { printf '%-32s %s\n' "$1" "$("$2" --perplexity "$work/$scored" --ppl-ids --ppl-window 256 --ppl-score all 2>/dev/null)"; }
 logits() {
   /usr/bin/python3 - "$1" "$2" "$fix/llama-outliers/reference.json" "$work" <<'PY'
 import json, subprocess, sys
@@ -64,7 +70,11 @@ rows = sum(len(p["ids"]) for p in r["prompts"])
 print(f"{name:32s} worst {worst:.2e}  mean abs {err / n:.2e}  top-1 {100 * agree / rows:.1f}% of {rows}")
 PY
 }
-echo "== trained-llama (perplexity)"
-ladder trained-llama ppl
+echo "== trained-llama (perplexity of the 16 held-out windows; calibrated on calib/default.txt)"
+scored=heldout.ids
+ladder trained-llama ppl default
+echo "== trained-llama (calibrated on held-out windows 0-7, perplexity of windows 8-15)"
+scored=w8-15.ids
+ladder trained-llama ppl w0-7 --calib-ids "$work/w0-7.ids" --calib-window 256
 echo "== llama-outliers (logits)"
-ladder llama-outliers logits
+ladder llama-outliers logits default
