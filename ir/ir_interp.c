@@ -20,6 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* No floating-point contraction: the int8 ops and the float ops an npu
+ * runs must round as written (runtime/rt_npu.h), on every architecture. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 struct IrInterp {
     const IrGraph *g;
     IrWeightFn fn;

@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 int8_t ir_quant_i8(float x, float scale)
 {
