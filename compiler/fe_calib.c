@@ -6,15 +6,16 @@
  *   - max|x| and p99.9 of |x| over all elements, and per channel max|x|
  *     and p99.9 over tokens; the p99.9s are exact (bounded heaps of the
  *     largest 0.1% + 1 values, sized from the token count known up front);
- *   - for clip thresholds tau on a fixed grid (FE_CALIB_TAU), per channel
- *     the summed squares of what int8 at scale tau/127 loses: the part
- *     clipped off (clip) and the rounding of the rest (round), over a
- *     sample of at most FE_CALIB_ROWS rows.
- * At the end each linear gets its measured errors: err_clip[j] and
- * err_round[j] = sum over channels of those sums times the squared norm of
- * the weight's column of that channel (the output error if channels'
- * errors are uncorrelated), and ynorm = the sum of its outputs' squares
- * over the same rows. The passes quantize and outliers choose scales and
+ *   - for every linear that reads it and every clip threshold tau of a
+ *     fixed grid (FE_CALIB_TAU), over a sample of at most FE_CALIB_ROWS
+ *     rows: what int8 at scale tau/127 loses, each element's squared loss
+ *     weighted by the squared norm of the weight's column of its channel
+ *     (the output error if channels' errors are uncorrelated): the part
+ *     clipped off plus the rounding of the rest (err_clip[j]), and the
+ *     rounding alone (err_round[j], what is left with a shadow). Sums is
+ *     how that stays cheap: moments for the clipping, exact rounding only
+ *     where it is neither nothing nor the whole element;
+ *   - ynorm: the sum of each linear's outputs' squares over the same rows. The passes quantize and outliers choose scales and
  * shadows from these (relative errors err / ynorm).
  *
  * calib.json (fe_calib_save / fe_calib_load) holds all of it:
@@ -81,14 +82,30 @@ static void heap_push(Heap *h, float x)
 static float heap_min(const Heap *h) { return h->n ? h->v[0] : 0.0f; }
 
 /* What is being gathered for one input tensor. */
+/* The error sums of one linear, weighted per channel by the squared norm
+ * of the weight's column (c[k]). An element a = |x| clips at every tau_j
+ * below it: the moments of the elements whose first tau_j >= a is b
+ * (m0, m1, m2: sums of c, c a, c a^2 over bucket b) give all of those at
+ * the end. Below a/254 nothing rounds away but the whole element: tail[b]
+ * adds c a^2 from tau_b on. In between, the rounding is summed exactly. */
+typedef struct {
+    double *c;                              /* [K] column norms^2 */
+    double m0[FE_CALIB_TAU + 1], m1[FE_CALIB_TAU + 1], m2[FE_CALIB_TAU + 1];
+    double round[FE_CALIB_TAU];
+    double tail[FE_CALIB_TAU + 1];
+} Sums;
+
 typedef struct {
     Heap all;               /* largest |x| overall */
     Heap *ch;               /* [K] largest |x| per channel */
-    double *clip, *round;   /* [FE_CALIB_TAU][K] sums of squares */
+    int nlin;
+    int lin[8];             /* the linears reading this input (at most 8 get error sums) */
+    Sums *sums;             /* [nlin] */
 } Gather;
 
 typedef struct {
     FeCalib *c;
+    float tau[FE_CALIB_TAU];
     Gather *gin;            /* [c->nin] */
     int64_t total_rows;     /* rows fed so far */
     int stride;             /* every stride-th row is sampled for errors */
@@ -111,6 +128,38 @@ const FeCalibLinear *fe_calib_linear(const FeCalib *c, const char *weight)
 }
 
 const FeCalibInput *fe_calib_input(const FeCalib *c, const FeCalibLinear *l) { return &c->in[l->input]; }
+
+/* Grid index of the first tau_j >= a (FE_CALIB_TAU when none). */
+static int first_tau_at_least(const Run *r, float a)
+{
+    int lo = 0, hi = FE_CALIB_TAU;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (r->tau[mid] >= a) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* One sampled element v of channel k into the sums of every linear that reads it. */
+static void add_element(const Run *r, Gather *ga, float v, int k)
+{
+    float a = fabsf(v);
+    if (a == 0) return;
+    int b = first_tau_at_least(r, a), e = first_tau_at_least(r, 254.0f * a);
+    double a2 = (double)a * a;
+    for (int i = 0; i < ga->nlin; i++) {
+        Sums *su = &ga->sums[i];
+        double w = su->c[k];
+        su->m0[b] += w, su->m1[b] += w * a, su->m2[b] += w * a2;
+        su->tail[e] += w * a2;
+    }
+    for (int j = b; j < e; j++) {   /* a <= tau_j: rounded at scale tau_j / 127, nothing clipped */
+        float s = r->tau[j] / 127.0f, d = v - (float)ir_quant_i8(v, s) * s;
+        double dd = (double)d * d;
+        for (int i = 0; i < ga->nlin; i++) ga->sums[i].round[j] += ga->sums[i].c[k] * dd;
+    }
+}
 
 static void observe(void *user, const IrNode *n, const float *x, int rows, const float *y)
 {
@@ -144,16 +193,7 @@ static void observe(void *user, const IrNode *n, const float *x, int rows, const
         }
         if (!sampled) continue;
         in->rows++;
-        for (int j = 0; j < FE_CALIB_TAU; j++) {
-            float tau = (float)fe_calib_tau(j), s_j = tau / 127.0f;
-            double *cl = ga->clip + (size_t)j * K, *ro = ga->round + (size_t)j * K;
-            for (int k = 0; k < K; k++) {
-                float v = xr[k], clipped = v > tau ? tau : v < -tau ? -tau : v;
-                float q = (float)ir_quant_i8(v, s_j) * s_j;
-                cl[k] += (double)(v - clipped) * (v - clipped);
-                ro[k] += (double)(clipped - q) * (clipped - q);
-            }
-        }
+        for (int k = 0; k < K; k++) add_element(r, ga, xr[k], k);
     }
 }
 
@@ -190,6 +230,26 @@ static int prepare(FeCalib *c, const IrGraph *g, char *err, size_t errlen)
     return 0;
 }
 
+/* The linears reading input i and their column norms^2, from the weights. */
+static int prepare_sums(FeCalib *c, int i, Gather *ga, IrWeightFn fn, void *user, char *err, size_t errlen)
+{
+    int K = c->in[i].k;
+    for (int li = 0; li < c->nlin; li++)
+        if (c->lin[li].input == i && ga->nlin < (int)(sizeof ga->lin / sizeof ga->lin[0])) ga->lin[ga->nlin++] = li;
+    ga->sums = calloc((size_t)ga->nlin + 1, sizeof *ga->sums);
+    if (!ga->sums) return cfail(err, errlen, "calibration: out of memory");
+    for (int n = 0; n < ga->nlin; n++) {
+        const FeCalibLinear *l = &c->lin[ga->lin[n]];
+        const float *w = fn(user, l->name);
+        if (!w) return cfail(err, errlen, "calibration: weight '%s' is not available", l->name);
+        double *col = ga->sums[n].c = calloc((size_t)K, sizeof *col);
+        if (!col) return cfail(err, errlen, "calibration: out of memory");
+        for (int j = 0; j < l->n; j++)
+            for (int k = 0; k < K; k++) col[k] += (double)w[(size_t)j * K + k] * w[(size_t)j * K + k];
+    }
+    return 0;
+}
+
 static void finish(FeCalib *c, Run *r, const IrGraph *g, IrWeightFn fn, void *user)
 {
     for (int i = 0; i < c->nin; i++) {
@@ -197,25 +257,23 @@ static void finish(FeCalib *c, Run *r, const IrGraph *g, IrWeightFn fn, void *us
         in->p999 = heap_min(&r->gin[i].all);
         for (int k = 0; k < in->k; k++) in->ch_p999[k] = heap_min(&r->gin[i].ch[k]);
     }
-    for (int li = 0; li < c->nlin; li++) {
-        FeCalibLinear *l = &c->lin[li];
-        int K = c->in[l->input].k;
-        const float *w = fn(user, l->name);
-        double *col = calloc((size_t)K, sizeof *col);
-        for (int j = 0; w && j < l->n; j++)
-            for (int k = 0; k < K; k++) col[k] += (double)w[(size_t)j * K + k] * w[(size_t)j * K + k];
-        const Gather *ga = &r->gin[l->input];
-        for (int t = 0; t < FE_CALIB_TAU; t++) {
-            double ec = 0, er = 0;
-            for (int k = 0; k < K; k++) {
-                ec += ga->clip[(size_t)t * K + k] * col[k];
-                er += ga->round[(size_t)t * K + k] * col[k];
+    for (int i = 0; i < c->nin; i++) {
+        const Gather *ga = &r->gin[i];
+        for (int n = 0; n < ga->nlin; n++) {
+            const Sums *su = &ga->sums[n];
+            FeCalibLinear *l = &c->lin[ga->lin[n]];
+            double tail = 0;
+            for (int j = 0; j < FE_CALIB_TAU; j++) {
+                double t = fe_calib_tau(j), clip = 0;
+                for (int bk = j + 1; bk <= FE_CALIB_TAU; bk++)   /* elements above tau_j */
+                    clip += su->m2[bk] - 2 * t * su->m1[bk] + t * t * su->m0[bk];
+                tail += su->tail[j];
+                l->err_round[j] = su->round[j] + tail;
+                l->err_clip[j] = l->err_round[j] + (clip > 0 ? clip : 0);
             }
-            l->err_clip[t] = ec + er;
-            l->err_round[t] = er;
         }
-        free(col);
     }
+    (void)fn, (void)user;
     (void)g;
 }
 
@@ -231,6 +289,7 @@ int fe_calib_run(FeCalib *c, const IrGraph *g, IrWeightFn fn, void *user, const 
     c->tokens = windows * window;
     if (prepare(c, g, err, errlen)) return -1;
     Run r = {.c = c, .err = err, .errlen = errlen};
+    for (int j = 0; j < FE_CALIB_TAU; j++) r.tau[j] = (float)fe_calib_tau(j);
     r.stride = (int)(c->tokens / FE_CALIB_ROWS) + 1;
     r.gin = calloc((size_t)c->nin, sizeof *r.gin);
     int rc = r.gin ? 0 : cfail(err, errlen, "calibration: out of memory");
@@ -240,9 +299,8 @@ int fe_calib_run(FeCalib *c, const IrGraph *g, IrWeightFn fn, void *user, const 
         ga->all.cap = (int)((int64_t)c->tokens * K / 1000) + 1;
         ga->all.v = malloc((size_t)ga->all.cap * sizeof(float));
         ga->ch = calloc((size_t)K, sizeof *ga->ch);
-        ga->clip = calloc((size_t)FE_CALIB_TAU * K, sizeof(double));
-        ga->round = calloc((size_t)FE_CALIB_TAU * K, sizeof(double));
-        if (!ga->all.v || !ga->ch || !ga->clip || !ga->round) rc = cfail(err, errlen, "calibration: out of memory");
+        if (!ga->all.v || !ga->ch) rc = cfail(err, errlen, "calibration: out of memory");
+        if (!rc) rc = prepare_sums(c, i, ga, fn, user, err, errlen);
         for (int k = 0; !rc && k < K; k++) {
             ga->ch[k].cap = c->tokens / 1000 + 1;
             if (!(ga->ch[k].v = malloc((size_t)ga->ch[k].cap * sizeof(float))))
@@ -274,8 +332,8 @@ int fe_calib_run(FeCalib *c, const IrGraph *g, IrWeightFn fn, void *user, const 
         free(r.gin[i].all.v);
         for (int k = 0; r.gin[i].ch && k < c->in[i].k; k++) free(r.gin[i].ch[k].v);
         free(r.gin[i].ch);
-        free(r.gin[i].clip);
-        free(r.gin[i].round);
+        for (int n = 0; r.gin[i].sums && n < r.gin[i].nlin; n++) free(r.gin[i].sums[n].c);
+        free(r.gin[i].sums);
     }
     free(r.gin);
     free(logits);
