@@ -116,6 +116,7 @@ typedef struct {
     int shards;                 /* >1: write that many shards + index */
     int tie;                    /* -1 preset default, 0/1 override */
     int64_t head_dim;           /* 0: preset default (explicit head_dim key when set) */
+    int config_only;            /* 1: config.json and generation_config.json, no weights (for planning) */
 } FeSynthOpts;
 int fe_synth(const char *outdir, const FeSynthOpts *o, char *err, size_t errlen);
 /* Names of presets, NULL-terminated. */

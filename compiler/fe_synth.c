@@ -42,6 +42,11 @@ static const Preset presets[] = {
     {"llama-3b", "LlamaForCausalLM", "llama", 3072, 28, 24, 8, 8192, 128256, 8192, 1e-5, 5e5, 1, IR_BF16, 0},
     {"qwen2-0.5b", "Qwen2ForCausalLM", "qwen2", 896, 24, 14, 2, 4864, 151936, 4096, 1e-6, 1e6, 1, IR_BF16, 1},
     {"mistral-7b", "MistralForCausalLM", "mistral", 4096, 32, 32, 8, 14336, 32000, 8192, 1e-5, 1e6, 0, IR_BF16, 0},
+    /* the shapes of the models HeteroLLM and llm.npu measure */
+    {"llama-8b", "LlamaForCausalLM", "llama", 4096, 32, 32, 8, 14336, 128256, 8192, 1e-5, 5e5, 0, IR_BF16, 0},
+    {"qwen1.5-1.8b", "Qwen2ForCausalLM", "qwen2", 2048, 24, 16, 16, 5504, 151936, 32768, 1e-6, 1e6, 0, IR_BF16, 1},
+    /* InternLM2-1.8B's dimensions in the Llama layout (its packed wqkv is the same compute) */
+    {"internlm-1.8b", "LlamaForCausalLM", "llama", 2048, 24, 16, 8, 8192, 92544, 32768, 1e-5, 1e6, 0, IR_BF16, 0},
 };
 enum { NPRESETS = sizeof presets / sizeof presets[0] };
 
@@ -559,8 +564,8 @@ int fe_synth(const char *outdir, const FeSynthOpts *o, char *err, size_t errlen)
     if (rc == 0) rc = remove_stale(outdir, shards, err, errlen);
     if (rc == 0) rc = write_config(outdir, m, o, err, errlen);
     if (rc == 0) rc = write_generation_config(outdir, err, errlen);
-    if (rc == 0 && shards > 1) rc = write_index(outdir, m, shards, err, errlen);
-    if (rc == 0) rc = write_weights(outdir, m, o->seed, shards, err, errlen);
+    if (rc == 0 && shards > 1 && !o->config_only) rc = write_index(outdir, m, shards, err, errlen);
+    if (rc == 0 && !o->config_only) rc = write_weights(outdir, m, o->seed, shards, err, errlen);
     free(m);
     return rc;
 }

@@ -789,11 +789,12 @@ static int cmd_synth(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--tie"))) { if (parse_int(v, "--tie", 0, 1, &x)) return 1; o.tie = (int)x; }
         else if ((v = opt(argc, argv, &i, "--head-dim"))) { if (parse_int(v, "--head-dim", 2, 1024, &x)) return 1; o.head_dim = x; }
         else if (strcmp(argv[i], "--old-keys") == 0) o.old_keys = 1;
+        else if (strcmp(argv[i], "--config-only") == 0) o.config_only = 1;
         else return die("synth: unknown argument '%s'", argv[i]);
     }
     if (!o.preset || !out) {
         fprintf(stderr, "usage: hetc synth --preset NAME -o DIR [--dtype f32|f16|bf16] [--seed N] [--old-keys] "
-                        "[--shards N] [--tie 0|1] [--head-dim N]\npresets:");
+                        "[--shards N] [--tie 0|1] [--head-dim N] [--config-only]\npresets:");
         for (const char *const *p = fe_synth_presets(); *p; p++) fprintf(stderr, " %s", *p);
         fputc('\n', stderr);
         return 2;

@@ -121,6 +121,29 @@ static void test_real_shape_f16(void **state)
     assert_true(err < 1e-3);
 }
 
+/* The papers' model shapes as config.json alone (--config-only): what
+ * planning needs, without gigabytes of weights. */
+static void test_config_only_presets(void **state)
+{
+    static const struct {
+        const char *preset, *dims;
+    } want[] = {
+        {"llama-8b", "\"hidden_size\": 4096"},
+        {"qwen1.5-1.8b", "\"intermediate_size\": 5504"},
+        {"internlm-1.8b", "\"vocab_size\": 92544"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *dir = tu_tmpdir(tu_fmt("cfg-%zu", i));
+        run_ok(tu_fmt("%s synth --preset %s -o %s --config-only", tu_hetc(), want[i].preset, dir));
+        char *cfg = tu_read_file(tu_fmt("%s/config.json", dir), NULL);
+        assert_non_null(cfg);
+        if (!strstr(cfg, want[i].dims)) fail_msg("%s: no %s in config.json:\n%s", want[i].preset, want[i].dims, cfg);
+        free(cfg);
+        char *st = tu_read_file(tu_fmt("%s/model.safetensors", dir), NULL);
+        assert_null(st);
+    }
+}
+
 /* Decode steps on the OpenCL unit past 256 keys, where the decode attention
  * splits the keys into chunks and combines them, one token at a time
  * (the one-token gemv instances) and 8 at a time; every row of logits
@@ -182,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
         cmocka_unit_test(test_real_shape_f16),    cmocka_unit_test(test_opencl_long_context),
+        cmocka_unit_test(test_config_only_presets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
