@@ -30,6 +30,7 @@ typedef struct {
     FeConfig *config;
     FeArch arch;
     FeWeights weights;
+    int config_only;            /* config.json without weights: shapes only (planning, inspect) */
     char name[IR_NAME_LEN];
 } Model;
 
@@ -121,6 +122,13 @@ static int model_open(Model *m, const char *dir)
         /* an unknown class is about config.json; a bad XML file names itself */
         return strstr(err, "unknown architecture") ? die("%s: %s", path, err) : die("%s", err);
     }
+    char one[FE_PATH_LEN + 40], idx[FE_PATH_LEN + 40];
+    snprintf(one, sizeof one, "%s/model.safetensors", dir);
+    snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
+    if (stat(one, &st) != 0 && stat(idx, &st) != 0) {
+        m->config_only = 1;     /* shapes from config.json: what inspect and planning need */
+        return 0;
+    }
     if (fe_weights_open_dir(&m->weights, dir, err, sizeof err)) {
         model_free(m);
         return die("%s", err);
@@ -128,10 +136,20 @@ static int model_open(Model *m, const char *dir)
     return 0;
 }
 
+/* Commands that read weights refuse a model of config.json alone. */
+static int need_weights(Model *m, const char *what)
+{
+    if (!m->config_only) return 0;
+    model_free(m);
+    return die("%s: no model.safetensors or model.safetensors.index.json: %s needs the weights (hetc inspect "
+               "takes config.json alone)", m->dir, what);
+}
+
 static PassCtx model_ctx(const Model *m, PassDiag *diag)
 {
     return (PassCtx){.arch = &m->arch, .config = m->config, .weights = &m->weights, .model_name = m->name,
-                     .model_dir = m->dir, .weight_dtype = -1, .max_chunk = 128, .diag = diag};
+                     .model_dir = m->dir, .weight_dtype = -1, .max_chunk = 128, .shapes_only = m->config_only,
+                     .diag = diag};
 }
 
 static int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char *print_after)
@@ -240,7 +258,7 @@ static int cmd_calibrate(int argc, char **argv)
     }
     if (!dir || !co.out || co.in) return die("usage: hetc calibrate MODEL -o calib.json [--calib TEXT_FILE | --calib-ids IDS_FILE] [--calib-window N]");
     Model m;
-    if (model_open(&m, dir)) return 1;
+    if (model_open(&m, dir) || need_weights(&m, "hetc calibrate")) return 1;
     FeCalib cal;
     int rc = calibrate(&m, &co, &cal);
     if (!rc) fe_calib_free(&cal);
@@ -266,7 +284,8 @@ static void print_summary(const Model *m, const IrGraph *g)
         if (n->op == IR_OP_WEIGHT) {
             const FeTensor *t = fe_weights_find(&m->weights, ir_attr_str(n, "name"));
             params += (double)ir_numel(n, 1, 1);
-            bytes[t->dtype] += (double)t->nbytes;
+            if (t) bytes[t->dtype] += (double)t->nbytes;
+            else bytes[n->dtype] += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);   /* config only */
         }
         if (n->op == IR_OP_LINEAR) flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
         if (n->op == IR_OP_ATTENTION) attn += 4.0 * ir_attr_int(n, "heads") * ir_attr_int(n, "head_dim");
@@ -461,7 +480,7 @@ static int cmd_compile(int argc, char **argv)
     if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
     double t0 = now();
     Model m;
-    if (model_open(&m, dir)) return 1;
+    if (model_open(&m, dir) || need_weights(&m, "hetc compile")) return 1;
     int npu = 0;
     for (int u = 0; u < target.nunits; u++) npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
     if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
@@ -605,7 +624,7 @@ static int cmd_run(int argc, char **argv)
     int n;
     if (parse_ids(ids_s, &ids, &n)) return 1;
     Model m;
-    if (model_open(&m, dir)) return 1;
+    if (model_open(&m, dir) || need_weights(&m, "hetc run")) return 1;
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;

@@ -84,6 +84,12 @@ static int weight(Lower *L, const FeArchOp *op, const char *name, const char *no
     int id = find_weight_node(L->g, name);
     if (id >= 0) return id;
     const FeTensor *t = fe_weights_find(L->c->weights, name);
+    if (!t && L->c->shapes_only && nwant > 0) {    /* a model of config.json alone */
+        IrDtype dt = nwant == 1 ? IR_F32 : L->c->weight_dtype >= 0 ? (IrDtype)L->c->weight_dtype : IR_BF16;
+        id = ir_add(L->g, IR_OP_WEIGHT, 0, NULL, nwant, want, dt, L->layer, node_name);
+        ir_set_str(&L->g->nodes[id], "name", name);
+        return id;
+    }
     if (!t) {
         pass_error(L->c, "%s: tensor '%s' is missing (needed by op '%s' of %s:%d)", weights_file(L, NULL), name,
                    op->id, L->c->arch->path, op->line);

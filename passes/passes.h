@@ -32,6 +32,8 @@ typedef struct {
     const FeTarget *target;
     /* options */
     int weight_dtype;           /* IrDtype of stored matrices, -1: as in the model */
+    int shapes_only;            /* the model is config.json alone (planning): every weight takes the shape
+                                 * config.json implies, stored as weight_dtype (bf16 when -1) */
     int max_chunk;              /* most tokens one forward takes (memplan size) */
     int ctx;                    /* context length, 0: the model's maximum */
     const int *chunks;          /* --chunk C[,C2..]: static prefill sizes */

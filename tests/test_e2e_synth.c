@@ -142,6 +142,17 @@ static void test_config_only_presets(void **state)
         char *st = tu_read_file(tu_fmt("%s/model.safetensors", dir), NULL);
         assert_null(st);
     }
+    /* inspect takes the shapes config.json implies; commands that read weights say they need them */
+    const char *dir = tu_tmpdir("cfg-8b");
+    char *out;
+    run_ok(tu_fmt("%s synth --preset llama-8b -o %s --config-only", tu_hetc(), dir));
+    assert_int_equal(tu_run(&out, "%s inspect %s", tu_hetc(), dir), 0);
+    if (!strstr(out, "parameters:    8.03 G (8030261248)")) fail_msg("llama-8b inspect:\n%s", out);
+    free(out);
+    assert_int_not_equal(tu_run(&out, "%s compile %s --target %s/targets/host-cpu.xml -o %s/p", tu_hetc(), dir, tu_src(), dir), 0);
+    if (!strstr(out, "no model.safetensors or model.safetensors.index.json: hetc compile needs the weights"))
+        fail_msg("compile of a config-only model:\n%s", out);
+    free(out);
 }
 
 /* Decode steps on the OpenCL unit past 256 keys, where the decode attention

@@ -489,7 +489,7 @@ static void test_synth_presets(void **state)
     const char *const *names = fe_synth_presets();
     int n = 0;
     while (names[n]) n++;
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 9);
     assert_string_equal(names[0], "tiny");
     char err[FE_ERR_LEN];
     FeSynthOpts o = {.preset = "llama-70b", .dtype = (IrDtype)-1, .tie = -1};
