@@ -331,19 +331,18 @@ static void shared_results(Emit *e, int p)
 static void sub_waits(Emit *e, int p, int k)
 {
     const IrGraph *g = e->g;
-    unsigned char seen[1024] = {0};
+    unsigned char *seen = calloc((size_t)g->n + 1, 1);     /* by subgraph number (below the node count) */
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub != k) continue;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = cg_base(g, n->in[j]);
-            if (a->plan != p || a->unit == n->unit || a->op == IR_OP_INPUT || a->sub < 0 || a->sub >= 1024 ||
-                seen[a->sub]++)
-                continue;
+            if (a->plan != p || a->unit == n->unit || a->op == IR_OP_INPUT || a->sub < 0 || seen[a->sub]++) continue;
             fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st; "
                           "/* subgraph %d on %s */\n", a->sub, a->sub, g->units[a->unit].name);
         }
     }
+    free(seen);
 }
 
 /* The nodes of plan p that belong to the part being written. */

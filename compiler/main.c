@@ -233,6 +233,22 @@ static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
     return rc;
 }
 
+/* An npu unit in target t: the model is calibrated for it (*cal) and,
+ * unless --chunk said otherwise, gets the static chunks an npu runs (32
+ * and 128). Returns 1 with an npu, 0 without, -1 on error. */
+static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeCalib *cal, int *chunks, int *nchunks)
+{
+    int npu = 0;
+    for (int u = 0; u < t->nunits; u++) npu |= strcmp(t->units[u].backend, "npu-emu") == 0;
+    if (!npu) return 0;
+    if (calibrate(m, co, cal)) return -1;
+    if (*nchunks == 0) {
+        chunks[(*nchunks)++] = 32;
+        chunks[(*nchunks)++] = 128;
+    }
+    return 1;
+}
+
 /* A calibration option of compile or calibrate: 1 if argv[*i] was one. */
 static int calib_opt(int argc, char **argv, int *i, CalibOpts *o, int *bad)
 {
@@ -481,16 +497,11 @@ static int cmd_compile(int argc, char **argv)
     double t0 = now();
     Model m;
     if (model_open(&m, dir) || need_weights(&m, "hetc compile")) return 1;
-    int npu = 0;
-    for (int u = 0; u < target.nunits; u++) npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
+    FeCalib cal = {0};
+    int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
+    if (npu < 0) return model_free(&m), 1;
     if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
         fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
-    FeCalib cal = {0};
-    if (npu && calibrate(&m, &co, &cal)) return model_free(&m), 1;
-    if (npu && nchunks == 0) {  /* an npu runs static shapes only: chunks of 32 and 128 unless asked otherwise */
-        chunks[nchunks++] = 32;
-        chunks[nchunks++] = 128;
-    }
     if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
     if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
     PassDiag diag = {0};
@@ -634,12 +645,10 @@ static int cmd_run(int argc, char **argv)
     int rc = 0;
     if (target_path) {  /* the compiled graph: plans, units, int8 (the compiler's own reference of a build) */
         if (fe_target_load(&target, target_path, err, sizeof err)) rc = die("%s", err);
-        int npu = 0;
-        for (int u = 0; !rc && u < target.nunits; u++) npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
-        if (!rc && npu && calibrate(&m, &co, &cal)) rc = 1;
-        if (!rc && npu && nchunks == 0) chunks[nchunks++] = 32, chunks[nchunks++] = 128;
+        int npu = rc ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
+        if (npu < 0) rc = 1;
         c.target = &target;
-        c.calib = npu ? &cal : NULL;
+        c.calib = npu > 0 ? &cal : NULL;
         c.chunks = chunks;
         c.nchunks = nchunks;
         c.outlier_prune = -1;

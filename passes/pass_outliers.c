@@ -41,6 +41,19 @@
 
 enum { HOT_SHARE = 16 };     /* a shadow covers at most 1/HOT_SHARE of an input's channels */
 
+/* The hot channels of an input at threshold tau (calibrated max|x| past
+ * it): their count, and the channels into set[] unless it is NULL. */
+static int hot_channels(const FeCalibInput *in, double tau, int32_t *set)
+{
+    int h = 0;
+    for (int k = 0; k < in->k; k++)
+        if (in->ch_max[k] > tau) {
+            if (set) set[h] = k;
+            h++;
+        }
+    return h;
+}
+
 typedef struct {
     int quant;          /* node id of a quant (in some plan) */
     int input;          /* its calibration input */
@@ -62,14 +75,6 @@ static int calib_input_of(const FeCalib *cal, const char *name)
     return -1;
 }
 
-/* Channels whose calibrated max|x| passes tau. */
-static int hot_count(const FeCalibInput *in, double tau)
-{
-    int h = 0;
-    for (int k = 0; k < in->k; k++) h += in->ch_max[k] > tau;
-    return h;
-}
-
 /* Decides per calibration input: keep[input] = the shadow's grid index, or -1. */
 static void decide(const FeCalib *cal, const PassCtx *c, const int *used, int *keep, const char **why)
 {
@@ -84,7 +89,7 @@ static void decide(const FeCalib *cal, const PassCtx *c, const int *used, int *k
         why[i] = c->no_outliers ? "off" : "below-t";
         if (c->no_outliers || !(in->max > T * in->p999)) continue;
         int fb = pass_best_tau(cal, i, 0), t = 0;
-        while (t + 1 < FE_CALIB_TAU && hot_count(in, fe_calib_tau(t)) > in->k / HOT_SHARE) t++;
+        while (t + 1 < FE_CALIB_TAU && hot_channels(in, fe_calib_tau(t), NULL) > in->k / HOT_SHARE) t++;
         double b = 0;
         for (int l = 0; l < cal->nlin; l++)
             if (cal->lin[l].input == i)
@@ -101,14 +106,6 @@ static void decide(const FeCalib *cal, const PassCtx *c, const int *used, int *k
     free(cand);
 }
 
-/* The hot channels of input i at threshold tau into set[]; their count. */
-static int hot_channels(const FeCalibInput *in, double tau, int32_t *set)
-{
-    int h = 0;
-    for (int k = 0; k < in->k; k++)
-        if (in->ch_max[k] > tau) set[h++] = k;
-    return h;
-}
 
 void pass_outliers(IrGraph *g, const PassCtx *c)
 {

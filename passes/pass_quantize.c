@@ -76,7 +76,8 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
         pass_error(c, "quantize: linears on an npu unit need calibration and the model's weights (hetc compile)");
         return;
     }
-    FeF32Cache wc = {.w = c->weights};
+    float *data = NULL;         /* one tensor at a time in f32: the scale search needs nothing kept */
+    size_t have = 0;
     IrGraph out;
     ir_graph_copy(&out, g);
     out.n = 0;
@@ -93,12 +94,19 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
                     if (l->op != IR_OP_LINEAR || !pass_is_npu(g, l->unit) || w8[l->in[1]] >= 0) continue;
                     const IrNode *w = &g->nodes[l->in[1]];
                     const char *name = ir_attr_str(w, "name");
-                    const float *data = fe_weights_f32(&wc, name);
-                    if (!data) {
+                    const FeTensor *t = fe_weights_find(c->weights, name);
+                    size_t need = t ? (size_t)ir_numel(w, 1, 1) : 0;
+                    if (t && need > have) {
+                        free(data);
+                        data = malloc(need * sizeof *data);
+                        have = data ? need : 0;
+                    }
+                    if (!t || !data) {
                         pass_error(c, "%s: tensor '%s' cannot be read for quantisation", c->model_dir, name);
                         failed = 1;
                         break;
                     }
+                    fe_tensor_to_f32(t, data);
                     char nm[IR_NAME_LEN];
                     snprintf(nm, sizeof nm, "%.88s.i8", w->name);
                     int id = ir_add(&out, IR_OP_WEIGHT, 0, NULL, w->ndim, w->dim, IR_I8, w->layer, nm);
@@ -151,7 +159,7 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
         out.nodes[map[i]].unit = n.unit;
         out.nodes[map[i]].plan = n.plan;
     }
-    fe_f32_cache_free(&wc);
+    free(data);
     free(map);
     free(w8);
     free(quant);
