@@ -20,8 +20,15 @@
 
 #include "../runtime/hetc_rt.h"
 
-static const char *const rt_dtype[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
-_Static_assert(sizeof rt_dtype / sizeof rt_dtype[0] == IR_DTYPE_COUNT, "an RtDtype per IrDtype");
+/* The RtDtype of each plain IrDtype (weights.bin stores IrDtype values;
+ * the compiler refuses block types before codegen until units run them). */
+static const char *const rt_dtypes[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
+_Static_assert(sizeof rt_dtypes / sizeof rt_dtypes[0] == IR_I8 + 1, "an RtDtype per plain IrDtype");
+static const char *rt_dtype_of(IrDtype t)
+{
+    if ((int)t < 0 || t > IR_I8) IR_BUG("no unit runs dtype %s", ir_dtype_name(t));
+    return rt_dtypes[t];
+}
 _Static_assert(RT_F32 == (int)IR_F32 && RT_F16 == (int)IR_F16 && RT_BF16 == (int)IR_BF16 && RT_I32 == (int)IR_I32 &&
                RT_I8 == (int)IR_I8, "weights.bin stores IrDtype values as RtDtype");
 
@@ -125,7 +132,7 @@ static void emit_weight_table(Emit *e)
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_WEIGHT) continue;
         char name[4 * IR_NAME_LEN], key[IR_NAME_LEN + 8];
-        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), rt_dtype[n->dtype],
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), rt_dtype_of(n->dtype),
                 ir_numel(n, 1, 1) * ir_dtype_size(n->dtype));
     }
     fprintf(e->f, "};\n\n");
@@ -142,7 +149,7 @@ static void emit_call(Emit *e, const IrNode *n)
     switch (n->op) {
     case IR_OP_EMBED:
         fprintf(f, "    rt_embed(pool, t%d, %s, %s, ids, %s, %" PRId64 ");\n", n->id, ref(e, n->in[1], a),
-                rt_dtype[e->g->nodes[n->in[1]].dtype], rows, w);
+                rt_dtype_of(e->g->nodes[n->in[1]].dtype), rows, w);
         break;
     case IR_OP_RMSNORM:
         fprintf(f, "    rt_rmsnorm(pool, t%d, %s, %s, %s, %" PRId64 ", %.9gf);\n", n->id, ref(e, n->in[0], a),
@@ -152,7 +159,7 @@ static void emit_call(Emit *e, const IrNode *n)
         if (n->nin > 2) sprintf(c, "(const float *)%s", ref(e, n->in[2], d));
         else strcpy(c, "NULL");
         fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
-                ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype[e->g->nodes[n->in[1]].dtype], c, rows, w,
+                ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w,
                 cols(x));
         break;
     case IR_OP_ROPE:
@@ -555,7 +562,7 @@ static void totals(const IrGraph *g, double *bytes, double *params, double *flop
     *bytes = *params = *flops = 0;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);
+        if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));
         if (n->op == IR_OP_WEIGHT && !ir_weight_is_derived(n)) *params += (double)ir_numel(n, 1, 1);
         if ((n->op == IR_OP_LINEAR || n->op == IR_OP_QLINEAR) && n->plan <= 0) /* one plan: every plan computes the same per token */
             *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];

@@ -182,7 +182,7 @@ int cg_report_json(const IrGraph *g, const char *target, const char *path, char 
     }
     double wbytes = 0;
     for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].op == IR_OP_WEIGHT) wbytes += (double)ir_numel(&g->nodes[i], 1, 1) * ir_dtype_size(g->nodes[i].dtype);
+        if (g->nodes[i].op == IR_OP_WEIGHT) wbytes += (double)ir_dtype_bytes(g->nodes[i].dtype, ir_numel(&g->nodes[i], 1, 1));
     fprintf(f, "  ],\n  \"weights_bytes\": %.0f,\n  \"plans\": [\n", wbytes);
     int64_t shared = 0, shared_bytes = 0;
     for (int p = 0; p < g->nplans; p++) {

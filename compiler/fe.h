@@ -255,6 +255,8 @@ typedef struct {
     int wg;                     /* opencl: work-group size of the kernels */
     int tile;                   /* opencl: GEMM tile edge; npu: padding of rows, n and k */
     char ops[96];               /* npu: the ops it runs, space separated ("linear rmsnorm add ...") */
+    char shapes[96];            /* npu: standard row counts, ascending ("32 64 128 ...") */
+    char shares[16];            /* cost model: the unit whose cores this one computes on ("" = its own) */
     int att_alone, att_split, att_chunks;   /* opencl: decode attention's split-K: up to att_alone keys in
                                              * one chunk, else chunks of att_split keys, at most att_chunks */
     int nfig;                   /* cost figures given (gflops, gbps, ...) */
@@ -277,8 +279,19 @@ typedef struct {
     FePlace place[FE_MAX_PLACES];   /* <place op=... unit=.../>: ops placed by kind */
     char place_unit[FE_MAX_PLACES][16]; /* the unit names as written, while loading */
     int nplace;
+    double mem_gbps;            /* <memory gbps=...>: bandwidth of all units together, 0 = not given */
 } FeTarget;
+/* Reads and checks a target: all that planning needs. */
 int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);
+/* Whether hetc can generate code for t (see fe_target.c); -1 with the reason. */
+int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen);
+
+/* ---- profiles (fe_profile.c; its comment has profile.json's format) ---- */
+int fe_profile_load(IrProfile *p, const char *path, char *err, size_t errlen);
+/* Every unit the profile names is one of t's. */
+int fe_profile_check(const IrProfile *p, const char *path, const FeTarget *t, char *err, size_t errlen);
+int fe_profile_save(const IrProfile *p, const char *machine, const char *path, char *err, size_t errlen);
+void fe_profile_free(IrProfile *p);
 
 /* ---- tokenizers (fe_tokbuild.c, fe_tokenizer.c, fe_gguf.c) ----
  * The compiler turns a tokenizer into the tokenizer.bin image declared in

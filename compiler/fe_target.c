@@ -1,6 +1,7 @@
 /* fe_target.c: reads and validates targets/<name>.xml (libxml2).
  *
  *   <target name="host-split" version="1">
+ *     <memory gbps="61.9"/>
  *     <unit name="cpu0" kind="cpu" backend="c" threads="0" mem="host"/>
  *     <unit name="gpu0" kind="gpu" backend="opencl" platform="" device="" index="-1"
  *           fp16="0" wg="64" tile="16" att_alone="256" att_split="64" att_chunks="32"
@@ -9,32 +10,47 @@
  *   </target>
  *
  * An npu unit (backend npu-emu) has threads, tile (its int8 graphs' rows,
- * n and k pad to multiples of it; default 32) and ops: what it runs of
- * "linear rmsnorm add mul silu swiglu" (linear is required); pass place
- * puts those ops of every layer of the static chunk plans there.
+ * n and k pad to multiples of it; default 32), shapes (its standard
+ * lengths: the row counts its static graphs are profiled and padded at;
+ * default "32 64 128 256 512 1024") and ops: what it runs of "linear
+ * rmsnorm add mul silu swiglu" (linear is required); pass place puts those
+ * ops of every layer of the static chunk plans there.
  *
  * A unit's memory space (mem=) says which units share memory: cpu units
- * default to "host", others to their own name. Cost figures (gflops,
- * gflops_f16, gops_i8, gbps, launch_us, sync_us) are carried into the IR's
- * unit objects for the cost model. An opencl unit's decode attention
- * splits the keys: up to att_alone keys in one work-group chunk, else
- * chunks of att_split keys, at most att_chunks (memplan sizes the partials). <place op=OP unit=U/> puts every node of
- * IR op OP on unit U (the rest of the decoder goes to the first opencl
- * unit, else the host cpu unit).
+ * default to "host", others to their own name.
  *
- * Checks: the root element and version, no attributes but those listed
- * here (and threads), a target name of [A-Za-z0-9_.-] (model.h quotes it
- * in a comment), unit names unique C identifiers (the generated code names
- * its fields after them; the IR prints them unquoted), platform and device
- * strings that fit in a C string literal as they are, kind one of
- * cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
- * numbers in range, attributes that belong to the unit's backend; then
- * that hetc can compile for the whole: a cpu unit with backend c
- * (tokenizer, sampling, the host side), at most one opencl unit, with
- * memory of its own, or one npu-emu unit sharing the host's memory
- * (not both: the generated program drives one device unit), and
- * <place> elements naming a
- * compute op once and a unit by name. Errors are "FILE:LINE: error: ...".
+ * Cost figures, for the cost model (ir_cost.c), all optional: gflops (f32),
+ * gflops_f16 (half-precision arithmetic, also for weights of 16 bits or
+ * fewer on a unit that computes in half), gops_i8 (int8 x int8), gbps (the
+ * memory bandwidth this unit reaches alone), launch_us (fixed cost of one
+ * kernel or graph), sync_us (handing results over to or from another
+ * unit), and shares="UNIT": this unit computes on UNIT's cores (an
+ * emulation such as npu-emu on the host), so the two never run at once.
+ * <memory gbps="G"/> is the bandwidth all units reach together: concurrent
+ * parts share it. They go into the IR: unit attributes and the graph
+ * attribute dram_gbps.
+ *
+ * An opencl unit's decode attention splits the keys: up to att_alone keys
+ * in one work-group chunk, else chunks of att_split keys, at most
+ * att_chunks (memplan sizes the partials). <place op=OP unit=U/> puts
+ * every node of IR op OP on unit U (the rest of the decoder goes to the
+ * first opencl unit, else the host cpu unit).
+ *
+ * Checks on load: the root element and version, no attributes but those
+ * listed here (and threads), a target name of [A-Za-z0-9_.-] (model.h
+ * quotes it in a comment), unit names unique C identifiers (the generated
+ * code names its fields after them; the IR prints them unquoted), platform
+ * and device strings that fit in a C string literal as they are, kind one
+ * of cpu/gpu/npu, backend one of c/opencl/npu-emu and fitting the kind,
+ * numbers in range, attributes that belong to the unit's backend, a cpu
+ * unit with backend c (tokenizer, sampling, the host side), <place>
+ * elements naming a compute op once and a unit by name. That is all that
+ * planning (hetc partition, simulate, --report) needs, so targets of
+ * phones load whole. fe_target_codegen_check says whether hetc can
+ * generate code for the target: one c unit, and at most one opencl unit,
+ * with memory of its own, or one npu-emu unit sharing the host's memory
+ * (the generated program drives one device unit). Errors are
+ * "FILE:LINE: error: ...".
  */
 #include "fe.h"
 
@@ -154,14 +170,28 @@ static int npu_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, 
 {
     static const char *const ops[] = {"linear", "rmsnorm", "add", "mul", "silu", "swiglu", NULL};
     if (strcmp(u->backend, "npu-emu") != 0) {
-        if (xmlHasProp(n, (const xmlChar *)"ops"))
-            return target_error(t, n, err, errlen, "unit '%s': 'ops' applies to npu units only", u->name);
+        for (const char *k = "ops"; k; k = strcmp(k, "ops") == 0 ? "shapes" : NULL)
+            if (xmlHasProp(n, (const xmlChar *)k))
+                return target_error(t, n, err, errlen, "unit '%s': '%s' applies to npu units only", u->name, k);
         return 0;
     }
     if (number(t, n, u, "tile", 1, 256, 32, &u->tile, err, errlen) ||
         attr(t, n, "ops", u->ops, sizeof u->ops, 1, err, errlen))
         return -1;
     if (!u->ops[0]) snprintf(u->ops, sizeof u->ops, "linear");
+    if (attr(t, n, "shapes", u->shapes, sizeof u->shapes, 1, err, errlen)) return -1;
+    if (!u->shapes[0]) snprintf(u->shapes, sizeof u->shapes, "32 64 128 256 512 1024");
+    char text[sizeof u->shapes], *sv = NULL;
+    snprintf(text, sizeof text, "%s", u->shapes);
+    long last = 0;
+    for (char *w = strtok_r(text, " ", &sv); w; w = strtok_r(NULL, " ", &sv)) {
+        char *end;
+        long v = strtol(w, &end, 10);
+        if (*end || v <= last || v > 65536)
+            return target_error(t, n, err, errlen, "unit '%s': shapes: '%s' is not a row count in %ld..65536 "
+                                "(ascending)", u->name, w, last + 1);
+        last = v;
+    }
     char list[sizeof u->ops], *save = NULL;
     snprintf(list, sizeof list, "%s", u->ops);
     int linear = 0;
@@ -175,6 +205,21 @@ static int npu_attrs(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, 
     return 0;
 }
 
+/* A positive number attribute key of n in (0, hi], 0 when absent. */
+static int positive(const FeTarget *t, const xmlNode *n, const char *who, const char *key, double hi, double *v,
+                    char *err, size_t errlen)
+{
+    char text[32];
+    *v = 0;
+    if (attr(t, n, key, text, sizeof text, 1, err, errlen)) return -1;
+    if (!text[0]) return 0;
+    char *end;
+    *v = strtod(text, &end);
+    if (*end || !(*v > 0 && *v <= hi))
+        return target_error(t, n, err, errlen, "%s: %s '%s' is not a number in (0, %g]", who, key, text, hi);
+    return 0;
+}
+
 /* Cost figures: optional positive numbers, kept for the IR's unit objects. */
 static int figures(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, size_t errlen)
 {
@@ -184,15 +229,12 @@ static int figures(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, si
     } figs[] = {{"gflops", 1e7}, {"gflops_f16", 1e7}, {"gops_i8", 1e7}, {"gbps", 1e5}, {"launch_us", 1e6},
                 {"sync_us", 1e6}};
     _Static_assert(sizeof figs / sizeof figs[0] <= FE_MAX_FIGURES, "room for every figure");
+    char who[32];
+    snprintf(who, sizeof who, "unit '%s'", u->name);
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
-        char text[32];
-        if (attr(t, n, figs[i].key, text, sizeof text, 1, err, errlen)) return -1;
-        if (!text[0]) continue;
-        char *end;
-        double v = strtod(text, &end);
-        if (*end || !(v > 0 && v <= figs[i].hi))
-            return target_error(t, n, err, errlen, "unit '%s': %s '%s' is not a number in (0, %g]", u->name,
-                                figs[i].key, text, figs[i].hi);
+        double v;
+        if (positive(t, n, who, figs[i].key, figs[i].hi, &v, err, errlen)) return -1;
+        if (v == 0) continue;
         snprintf(u->fig[u->nfig].key, sizeof u->fig[0].key, "%s", figs[i].key);
         u->fig[u->nfig++].v = v;
     }
@@ -206,7 +248,7 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
     static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
                                        "wg", "tile", "att_alone", "att_split", "att_chunks", "mem", "ops", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
-                                       "sync_us", NULL};
+                                       "sync_us", "shares", "shapes", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];
     memset(u, 0, sizeof *u);
@@ -232,7 +274,8 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
                             u->backend);
     if (number(t, n, u, "threads", 0, 1024, 0, &u->threads, err, errlen) ||
         opencl_attrs(t, n, u, err, errlen) || npu_attrs(t, n, u, err, errlen) || figures(t, n, u, err, errlen) ||
-        attr(t, n, "mem", u->mem, sizeof u->mem, 1, err, errlen))
+        attr(t, n, "mem", u->mem, sizeof u->mem, 1, err, errlen) ||
+        attr(t, n, "shares", u->shares, sizeof u->shares, 1, err, errlen))
         return -1;
     if (!u->mem[0]) snprintf(u->mem, sizeof u->mem, "%s", strcmp(u->kind, "cpu") == 0 ? "host" : u->name);
     if (!is_identifier(u->mem))
@@ -245,12 +288,14 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
 }
 
 /* What codegen supports today: the host side on a cpu unit with backend c,
- * and one opencl unit at most. */
-static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, size_t errlen)
+ * and one device unit at most: an opencl unit with memory of its own or an
+ * npu-emu unit sharing the host's. */
+int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen)
 {
     int host = -1, opencl = -1, npu = -1;
     for (int i = 0; i < t->nunits; i++)
         if (host < 0 && strcmp(t->units[i].kind, "cpu") == 0 && strcmp(t->units[i].backend, "c") == 0) host = i;
+    if (host < 0) IR_BUG("target loaded without a host unit");
     for (int i = 0; i < t->nunits; i++) {
         const FeUnit *u = &t->units[i];
         if (strcmp(u->backend, "c") == 0 && i != host) {
@@ -259,10 +304,10 @@ static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, s
             return -1;
         }
         if (strcmp(u->backend, "npu-emu") == 0) {
-            if (npu >= 0 || opencl >= 0 || (host >= 0 && strcmp(u->mem, t->units[host].mem) != 0)) {
+            if (npu >= 0 || opencl >= 0 || strcmp(u->mem, t->units[host].mem) != 0) {
                 snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': hetc compiles for one npu-emu unit "
                          "next to the host cpu unit, sharing its memory (mem=\"%s\"), without an opencl unit",
-                         t->path, u->line, u->name, host >= 0 ? t->units[host].mem : "host");
+                         t->path, u->line, u->name, t->units[host].mem);
                 return -1;
             }
             npu = i;
@@ -283,9 +328,39 @@ static int check_compilable(const FeTarget *t, const xmlNode *root, char *err, s
         }
         opencl = i;
     }
-    if (host < 0)
+    return 0;
+}
+
+/* A host unit exists; shares= names another unit. */
+static int check_units(const FeTarget *t, const xmlNode *root, char *err, size_t errlen)
+{
+    int host = 0;
+    for (int i = 0; i < t->nunits; i++) {
+        const FeUnit *u = &t->units[i];
+        host |= strcmp(u->kind, "cpu") == 0 && strcmp(u->backend, "c") == 0;
+        if (!u->shares[0]) continue;
+        int found = 0;
+        for (int j = 0; j < t->nunits; j++) found |= j != i && strcmp(t->units[j].name, u->shares) == 0;
+        if (!found) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': attribute 'shares': no other unit is called '%s'", t->path,
+                     u->line, u->name, u->shares);
+            return -1;
+        }
+    }
+    if (!host)
         return target_error(t, root, err, errlen, "the target needs a unit with kind 'cpu' and backend 'c' (the "
                             "tokenizer and sampling run there)");
+    return 0;
+}
+
+/* <memory gbps="G"/>: the bandwidth the units reach together. */
+static int load_memory(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"gbps", NULL};
+    if (t->mem_gbps > 0) return target_error(t, n, err, errlen, "<memory> is given twice");
+    if (known_attrs(t, n, keys, err, errlen) || positive(t, n, "<memory>", "gbps", 1e5, &t->mem_gbps, err, errlen))
+        return -1;
+    if (t->mem_gbps == 0) return target_error(t, n, err, errlen, "<memory> needs attribute 'gbps'");
     return 0;
 }
 
@@ -345,6 +420,10 @@ static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errle
         return target_error(t, root, err, errlen, "target version '%s' is not supported (this hetc reads 1)", version);
     for (const xmlNode *n = root->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) continue;
+        if (strcmp((const char *)n->name, "memory") == 0) {
+            if (load_memory(t, n, err, errlen)) return -1;
+            continue;
+        }
         if (strcmp((const char *)n->name, "place") == 0) {
             if (load_place(t, n, err, errlen)) return -1;
             continue;
@@ -354,7 +433,7 @@ static int load_target(FeTarget *t, const xmlNode *root, char *err, size_t errle
         if (load_unit(t, n, err, errlen)) return -1;
     }
     if (t->nunits == 0) return target_error(t, root, err, errlen, "the target has no <unit>");
-    return resolve_places(t, err, errlen) || check_compilable(t, root, err, errlen) ? -1 : 0;
+    return resolve_places(t, err, errlen) || check_units(t, root, err, errlen) ? -1 : 0;
 }
 
 static void quiet(void *ctx, const char *msg, ...) {}

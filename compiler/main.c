@@ -301,7 +301,7 @@ static void print_summary(const Model *m, const IrGraph *g)
             const FeTensor *t = fe_weights_find(&m->weights, ir_attr_str(n, "name"));
             params += (double)ir_numel(n, 1, 1);
             if (t) bytes[t->dtype] += (double)t->nbytes;
-            else bytes[n->dtype] += (double)ir_numel(n, 1, 1) * ir_dtype_size(n->dtype);   /* config only */
+            else bytes[n->dtype] += (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));   /* config only */
         }
         if (n->op == IR_OP_LINEAR) flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
         if (n->op == IR_OP_ATTENTION) attn += 4.0 * ir_attr_int(n, "heads") * ir_attr_int(n, "head_dim");
@@ -374,27 +374,53 @@ static int parse_remainder(const char *v, int *r)
     return 0;
 }
 
+/* --weight-dtype: a float type, or a block type (q8_0, q4_0, ...), which
+ * only a model of config.json alone takes for now (planning: the cost
+ * model needs their bytes only); see weight_dtype_ok. */
+static int parse_dtype(const char *v, int *dt)
+{
+    *dt = ir_dtype_from_name(v);
+    if (*dt < 0 || *dt == IR_I32 || *dt == IR_I8)
+        return die("--weight-dtype: '%s' is not f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k "
+                   "or q6_k", v);
+    return 0;
+}
+
+/* A block weight type on a model with weights: not yet (no unit runs them). */
+static int weight_dtype_ok(const Model *m, int dt, const char *what)
+{
+    if (dt < 0 || !ir_dtype_is_block((IrDtype)dt) || m->config_only) return 0;
+    return die("%s: --weight-dtype %s: this hetc stores f32, f16 or bf16 weights; block types are taken by models "
+               "of config.json alone, for planning (hetc simulate, hetc partition, --report)", what,
+               ir_dtype_name((IrDtype)dt));
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     const char *dir = NULL, *format = "text";
-    int ir = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
+    int ir = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT, wdt = -1;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--ir") == 0) ir = 1;
+        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if ((v = opt(argc, argv, &i, "--format"))) format = v;
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if (argv[i][0] == '-') return die("inspect: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
-    if (!dir) return die("usage: hetc inspect MODEL [--ir [--format text|json|dot] [--chunk C[,C2..]] [--remainder pad|flex]]");
+    if (!dir)
+        return die("usage: hetc inspect MODEL [--weight-dtype DT] [--ir [--format text|json|dot] [--chunk C[,C2..]] "
+                   "[--remainder pad|flex]]");
     if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot"))
         return die("--format: '%s' is not text, json or dot", format);
     Model m;
     if (model_open(&m, dir)) return 1;
+    if (weight_dtype_ok(&m, wdt, "hetc inspect")) return model_free(&m), 1;
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;
+    c.weight_dtype = wdt;
     c.chunks = chunks;
     c.nchunks = nchunks;
     c.remainder = remainder;
@@ -451,13 +477,6 @@ static int parse_real(const char *s, const char *what, double lo, double hi, dou
     return 0;
 }
 
-static int parse_dtype(const char *v, int *dt)
-{
-    *dt = ir_dtype_from_name(v);
-    if (*dt != IR_F32 && *dt != IR_F16 && *dt != IR_BF16) return die("--weight-dtype: '%s' is not f32, f16 or bf16", v);
-    return 0;
-}
-
 static int cmd_compile(int argc, char **argv)
 {
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
@@ -493,10 +512,12 @@ static int cmd_compile(int argc, char **argv)
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
-    if (fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
+    if (fe_target_load(&target, target_path, err, sizeof err) || fe_target_codegen_check(&target, err, sizeof err))
+        return die("%s", err);
     double t0 = now();
     Model m;
     if (model_open(&m, dir) || need_weights(&m, "hetc compile")) return 1;
+    if (weight_dtype_ok(&m, wdt, "hetc compile")) return model_free(&m), 1;
     FeCalib cal = {0};
     int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
     if (npu < 0) return model_free(&m), 1;
@@ -811,6 +832,7 @@ static int cmd_synth(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--dtype"))) {
             int dt;
             if (parse_dtype(v, &dt)) return 1;
+            if (ir_dtype_is_block((IrDtype)dt)) return die("synth: --dtype: '%s' is not f32, f16 or bf16", v);
             o.dtype = (IrDtype)dt;
         } else if ((v = opt(argc, argv, &i, "--seed"))) { if (parse_int(v, "--seed", 0, 1L << 62, &x)) return 1; o.seed = (uint64_t)x; }
         else if ((v = opt(argc, argv, &i, "--shards"))) { if (parse_int(v, "--shards", 1, 999, &x)) return 1; o.shards = (int)x; }
@@ -832,6 +854,82 @@ static int cmd_synth(int argc, char **argv)
     return 0;
 }
 
+/* ---- planning: partition ---- */
+
+/* The target and, with --profile, its profile (checked against it). */
+static int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof)
+{
+    char err[FE_ERR_LEN];
+    memset(prof, 0, sizeof *prof);
+    if (!target_path) return die("--target is required");
+    if (fe_target_load(t, target_path, err, sizeof err)) return die("%s", err);
+    if (profile_path && (fe_profile_load(prof, profile_path, err, sizeof err) ||
+                         fe_profile_check(prof, profile_path, t, err, sizeof err)))
+        return fe_profile_free(prof), die("%s", err);
+    return 0;
+}
+
+/* The float unit (the first gpu, else the host cpu) and the npu of g. */
+static int partition_units(const IrGraph *g, const char *target, int *fu, int *npu)
+{
+    *fu = *npu = -1;
+    for (int i = 0; i < g->nunits; i++) {
+        if (strcmp(g->units[i].kind, "npu") == 0 && *npu < 0) *npu = i;
+        if (strcmp(g->units[i].kind, "gpu") == 0 && (*fu < 0 || strcmp(g->units[*fu].kind, "cpu") == 0)) *fu = i;
+        if (strcmp(g->units[i].kind, "cpu") == 0 && *fu < 0) *fu = i;
+    }
+    if (*npu < 0) return die("target %s has no npu unit: there is nothing to partition", target);
+    return 0;
+}
+
+static int cmd_partition(int argc, char **argv)
+{
+    const char *target_path = NULL, *profile_path = NULL, *op = "linear", *v;
+    long n = 0, k = 0, s = 0;
+    int wdt = IR_F16;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
+        else if ((v = opt(argc, argv, &i, "--op"))) op = v;
+        else if ((v = opt(argc, argv, &i, "--n"))) { if (parse_int(v, "--n", 1, 1L << 30, &n)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--k"))) { if (parse_int(v, "--k", 1, 1L << 30, &k)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--s"))) { if (parse_int(v, "--s", 1, IR_MAX_CHUNK, &s)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
+        else return die("partition: unknown argument '%s'", argv[i]);
+    }
+    if (!target_path || !n || !k || !s)
+        return die("usage: hetc partition --target T.xml [--profile profile.json] --op linear --n N --k K --s S "
+                   "[--weight-dtype DT]");
+    if (strcmp(op, "linear") != 0) return die("--op: '%s': the solver partitions linears only", op);
+    if (ir_dtype_is_block((IrDtype)wdt) && k % ir_dtype_block((IrDtype)wdt))
+        return die("--k %ld: a %s weight's rows are blocks of %d values", k, ir_dtype_name((IrDtype)wdt),
+                   ir_dtype_block((IrDtype)wdt));
+    FeTarget t;
+    IrProfile prof;
+    if (load_planning(target_path, profile_path, &t, &prof)) return 1;
+    IrGraph g;
+    ir_graph_init(&g, "partition", "none");
+    pass_place_units(&g, &t);
+    int fu, npu, rc = partition_units(&g, t.name, &fu, &npu);
+    if (!rc) {
+        IrCost c = {.g = &g, .prof = profile_path ? &prof : NULL};
+        PassPart p;
+        pass_partition_solve(&c, fu, npu, n, k, s, (IrDtype)wdt, pass_npu_dtype((IrDtype)wdt), &p);
+        const char *fname = g.units[fu].name, *nname = g.units[npu].name;
+        double rn = p.choice == PASS_PART_FLOAT ? 0 : p.choice == PASS_PART_ACTIVATION ? (double)p.s_npu / (double)s
+                                                                                         : (double)p.n_npu / (double)n;
+        printf("{\"choice\": \"%s\", \"float_unit\": \"%s\", \"npu_unit\": \"%s\", \"ratio\": {\"%s\": %.4g, "
+               "\"%s\": %.4g}, \"n_npu\": %lld, \"s_npu\": %lld, \"s_pad\": %lld, \"us\": %.1f, \"alone_us\": "
+               "{\"%s\": %.1f, \"%s\": %.1f}, \"weight_dtype\": {\"%s\": \"%s\", \"%s\": \"%s\"}}\n",
+               p.choice == PASS_PART_FLOAT ? g.units[fu].kind : pass_part_name(p.choice), fname, nname, fname, 1 - rn,
+               nname, rn, (long long)p.n_npu, (long long)p.s_npu, (long long)p.s_pad, p.us, fname, p.alone_us[0], nname,
+               p.alone_us[1], fname, ir_dtype_name((IrDtype)wdt), nname, ir_dtype_name(pass_npu_dtype((IrDtype)wdt)));
+    }
+    ir_graph_free(&g);
+    fe_profile_free(&prof);
+    return rc;
+}
+
 static void usage(void)
 {
     fputs("usage: hetc COMMAND ...\n"
@@ -846,6 +944,8 @@ static void usage(void)
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
+          "  partition --target T.xml [--profile P.json] --op linear --n N --k K --s S [--weight-dtype DT]\n"
+          "           (the solver's split of one linear between the float unit and the npu, as JSON)\n"
           "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",
           stderr);
@@ -863,6 +963,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "calibrate") == 0) return cmd_calibrate(argc, argv);
     if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc, argv);
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(argv[1], "partition") == 0) return cmd_partition(argc, argv);
     if (strcmp(argv[1], "tokenize") == 0) return cmd_tokenize(argc, argv);
     if (strcmp(argv[1], "detokenize") == 0) return cmd_detokenize(argc, argv);
     usage();

@@ -73,7 +73,14 @@ typedef enum {
     IR_OP_COUNT
 } IrOp;
 
-typedef enum { IR_F32, IR_F16, IR_BF16, IR_I32, IR_I8, IR_DTYPE_COUNT } IrDtype;
+/* Element types. The block types are llama.cpp's weight formats: a block
+ * of 32 (or 256 for the K-quants) values along a row stored as quants and
+ * scales in a fixed number of bytes; only weights have them. */
+typedef enum {
+    IR_F32, IR_F16, IR_BF16, IR_I32, IR_I8,
+    IR_Q8_0, IR_Q4_0, IR_Q4_1, IR_Q5_0, IR_Q5_1, IR_Q2_K, IR_Q3_K, IR_Q4_K, IR_Q5_K, IR_Q6_K,
+    IR_DTYPE_COUNT
+} IrDtype;
 
 enum {
     IR_DIM_S = -1, /* tokens in this step (1..max_chunk) */
@@ -86,7 +93,7 @@ enum {
     IR_MAX_ATTRS = 8,
     IR_MAX_GRAPH_ATTRS = 32,
     IR_MAX_UNITS = 8,
-    IR_MAX_UNIT_ATTRS = 16,
+    IR_MAX_UNIT_ATTRS = 20,
     IR_MAX_PLANS = 8,
     IR_DECODE_MAX = 8,      /* most tokens of a step of the decode plan */
     IR_NAME_LEN = 96,
@@ -184,7 +191,11 @@ int ir_op_is_view(IrOp op);
 const char *ir_op_semantics(IrOp op);
 const char *ir_dtype_name(IrDtype t);           /* "f32", "f16", "bf16", "i32", "i8" */
 int ir_dtype_from_name(const char *name);       /* -1 if unknown */
-int ir_dtype_size(IrDtype t);                   /* bytes per element */
+int ir_dtype_size(IrDtype t);                   /* bytes per element of a plain type (a block type: internal bug) */
+int ir_dtype_block(IrDtype t);                  /* values per block: 1 for plain types, 32 or 256 */
+int ir_dtype_is_block(IrDtype t);
+/* Bytes of numel values of type t (numel a multiple of its block). */
+int64_t ir_dtype_bytes(IrDtype t, int64_t numel);
 
 /* ---- graph building (ir_graph.c) ---- */
 void ir_graph_init(IrGraph *g, const char *model, const char *arch);
@@ -262,6 +273,57 @@ void ir_weight_derive(const IrGraph *g, const IrNode *w, const float *src, int64
 /* The name weight node w has in weights.bin: its tensor's, with "#i8" or
  * "#cols" added for a derived one. */
 const char *ir_weight_key(const IrNode *w, char buf[IR_NAME_LEN + 8]);
+
+/* ---- cost model (ir_cost.c): the time of work on a unit ----
+ * One model serves pass partition, pass schedule, the report and hetc
+ * simulate. It reads the units' figures (gflops, gflops_f16, gops_i8,
+ * gbps, launch_us, sync_us, shares, tile, shapes) and the graph attribute
+ * dram_gbps, and a measured profile where one is given: profiled linears
+ * override the figures (see ir_cost.c for the interpolation rules). */
+typedef struct {
+    char unit[16];              /* unit name */
+    char op[16];                /* "linear" */
+    int64_t n, k, s;            /* weight [n,k], s rows */
+    IrDtype dtype;              /* weight dtype */
+    double us;
+} IrCostPoint;
+typedef struct {
+    char a[16], b[16];          /* unit names */
+    double us;                  /* one hand-over between them */
+} IrCostSync;
+typedef struct {
+    IrCostPoint *pts;           /* [npts] */
+    int npts;
+    IrCostSync *sync;           /* [nsync] */
+    int nsync;
+} IrProfile;
+typedef struct {
+    const IrGraph *g;           /* the units and their figures */
+    const IrProfile *prof;      /* NULL: figures only */
+} IrCost;
+/* What one piece of work costs on its unit, alone. */
+typedef struct {
+    double us;                  /* time */
+    double bytes;               /* bytes it moves through memory (weights, activations) */
+} IrCostEst;
+/* A linear x [s,k] @ W [n,k]^T with W stored as wdt on unit u. */
+IrCostEst ir_cost_linear(const IrCost *c, int u, int64_t n, int64_t k, int64_t s, IrDtype wdt);
+/* Node nd on its unit for a step of S tokens at cache position P (its
+ * plan's static size in a chunk plan). Weights, views and outputs cost 0. */
+IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P);
+/* One hand-over between units a and b (0 for a == b). */
+double ir_cost_sync(const IrCost *c, int a, int b);
+/* The time of work ea on unit a and eb on unit b started together: the
+ * longer one (their sum where one computes on the other's cores, shares=),
+ * but no less than their bytes over dram_gbps. */
+double ir_cost_together(const IrCost *c, int a, IrCostEst ea, int b, IrCostEst eb);
+/* The rows unit u's static graphs take for s rows: the next profiled
+ * length of linears of width k (the next standard shape, 'shapes', without
+ * a profile; a multiple of the largest beyond it); s itself on units that
+ * take any shape. */
+int64_t ir_cost_static_rows(const IrCost *c, int u, int64_t k, int64_t s);
+/* Whether unit u runs static shapes only (an npu). */
+int ir_cost_is_static(const IrCost *c, int u);
 
 /* ---- text form (ir_print.c, ir_parse.c) ---- */
 void ir_print(FILE *f, const IrGraph *g);

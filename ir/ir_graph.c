@@ -32,10 +32,17 @@ enum { OPS_DEF_LINES = 0
 _Static_assert((int)OPS_DEF_LINES == (int)IR_OP_COUNT && sizeof op_table / sizeof op_table[0] == IR_OP_COUNT,
                "one op table entry per line of ops.def");
 
-static const char *const dtype_names[] = {"f32", "f16", "bf16", "i32", "i8"};
-static const int dtype_sizes[] = {4, 2, 2, 4, 1};
-_Static_assert(sizeof dtype_names / sizeof dtype_names[0] == IR_DTYPE_COUNT &&
-               sizeof dtype_sizes / sizeof dtype_sizes[0] == IR_DTYPE_COUNT, "a name and a size per dtype");
+/* Name, values per block and bytes per block of each dtype (block types:
+ * ggml's block layouts, e.g. q4_0 = an f16 scale and 32 4-bit quants). */
+static const struct {
+    const char *name;
+    int block, bytes;
+} dtypes[] = {
+    {"f32", 1, 4},      {"f16", 1, 2},      {"bf16", 1, 2},     {"i32", 1, 4},      {"i8", 1, 1},
+    {"q8_0", 32, 34},   {"q4_0", 32, 18},   {"q4_1", 32, 20},   {"q5_0", 32, 22},   {"q5_1", 32, 24},
+    {"q2_k", 256, 84},  {"q3_k", 256, 110}, {"q4_k", 256, 144}, {"q5_k", 256, 176}, {"q6_k", 256, 210},
+};
+_Static_assert(sizeof dtypes / sizeof dtypes[0] == IR_DTYPE_COUNT, "a name and a size per dtype");
 
 _Noreturn void ir_bug(const char *file, int line, const char *fmt, ...)
 {
@@ -79,20 +86,35 @@ static void check_dtype(IrDtype t)
 const char *ir_dtype_name(IrDtype t)
 {
     check_dtype(t);
-    return dtype_names[t];
+    return dtypes[t].name;
 }
 
 int ir_dtype_size(IrDtype t)
 {
     check_dtype(t);
-    return dtype_sizes[t];
+    if (dtypes[t].block != 1) IR_BUG("dtype %s has no size per element", dtypes[t].name);
+    return dtypes[t].bytes;
+}
+
+int ir_dtype_block(IrDtype t)
+{
+    check_dtype(t);
+    return dtypes[t].block;
+}
+
+int ir_dtype_is_block(IrDtype t) { return ir_dtype_block(t) > 1; }
+
+int64_t ir_dtype_bytes(IrDtype t, int64_t numel)
+{
+    check_dtype(t);
+    return (numel + dtypes[t].block - 1) / dtypes[t].block * dtypes[t].bytes;
 }
 
 int ir_dtype_from_name(const char *name)
 {
     if (!name) return -1;
     for (int i = 0; i < IR_DTYPE_COUNT; i++)
-        if (strcmp(dtype_names[i], name) == 0) return i;
+        if (strcmp(dtypes[i].name, name) == 0) return i;
     return -1;
 }
 

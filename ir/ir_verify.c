@@ -306,8 +306,14 @@ static int check_dtype(const Check *c)
     if ((int)n->dtype < 0 || n->dtype >= IR_DTYPE_COUNT) return bad(c, "bad dtype %d", (int)n->dtype);
     const char *name = ir_dtype_name(n->dtype);
     if (n->op == IR_OP_INPUT && n->dtype != IR_I32) return bad(c, "dtype is %s, expected i32", name);
-    if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype) && !(n->dtype == IR_I8 && ir_attr(n, "wscale")))
-        return bad(c, "dtype is %s, expected f32, f16 or bf16 (i8 with 'wscale')", name);
+    if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype) && !(n->dtype == IR_I8 && ir_attr(n, "wscale")) &&
+        !(ir_dtype_is_block(n->dtype) && !ir_weight_is_derived(n)))
+        return bad(c, "dtype is %s, expected f32, f16, bf16, a block type (q8_0, q4_0, ...) or i8 with 'wscale'",
+                   name);
+    if (ir_dtype_is_block(n->dtype) && n->op != IR_OP_WEIGHT) return bad(c, "dtype %s is for weights only", name);
+    if (ir_dtype_is_block(n->dtype) && (n->ndim != 2 || n->dim[1] % ir_dtype_block(n->dtype)))
+        return bad(c, "a %s weight is a matrix whose rows are whole blocks of %d values, not %s", name,
+                   ir_dtype_block(n->dtype), shape_text(n).s);
     if (n->op == IR_OP_QUANT && n->dtype != IR_I8) return bad(c, "dtype is %s, expected i8", name);
     if (n->op == IR_OP_QLINEAR) {
         for (int k = 0; k < 2 && k < n->nin; k++)
@@ -382,7 +388,8 @@ static int check_operands(const Check *c)
         if (ids && n->op != IR_OP_COPY && t != IR_I32)
             return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
         int int8 = n->op == IR_OP_QLINEAR && k < 2;     /* check_dtype: exactly i8 */
-        if (!ids && !int8 && !is_float_dtype(t))
+        int block = n->op == IR_OP_LINEAR && k == 1 && ir_dtype_is_block(t);
+        if (!ids && !int8 && !block && !is_float_dtype(t))
             return bad(c, "operand %%%d is %s, expected a float dtype", id, ir_dtype_name(t));
     }
     return 0;
@@ -561,7 +568,8 @@ static const struct {
     {"fp16", IR_ATTR_INT},    {"wg", IR_ATTR_INT},       {"tile", IR_ATTR_INT},     {"gflops", IR_ATTR_FLOAT},
     {"gflops_f16", IR_ATTR_FLOAT}, {"gops_i8", IR_ATTR_FLOAT}, {"gbps", IR_ATTR_FLOAT},
     {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT}, {"att_alone", IR_ATTR_INT},
-    {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT}, {"ops", IR_ATTR_STR},
+    {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT}, {"ops", IR_ATTR_STR},     {"shapes", IR_ATTR_STR},
+    {"shares", IR_ATTR_STR},
 };
 
 static int check_unit_attrs(const IrUnit *u, char *err, size_t errlen)

@@ -76,6 +76,27 @@ static void shape_str(const int64_t *s, int n, char *out, size_t cap)
     if (k < cap) snprintf(out + k, cap - k, "]");
 }
 
+/* The stored type of a weight of a model of config.json alone: vectors
+ * f32; matrices --weight-dtype (bf16 by default), except that a block type
+ * applies to linears only (the embedding table stays f16) and, where a row
+ * is not whole blocks of a K-quant, llama.cpp's fallback (llama-quant.cpp:
+ * q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0; q2_k and q3_k -> its iq4_nl,
+ * which has q4_0's bytes). */
+static IrDtype planning_dtype(const PassCtx *c, const FeArchOp *op, const int64_t *want, int nwant)
+{
+    IrDtype dt = c->weight_dtype >= 0 ? (IrDtype)c->weight_dtype : IR_BF16;
+    if (nwant == 1) return IR_F32;
+    if (!ir_dtype_is_block(dt)) return dt;
+    if (op->op != IR_OP_LINEAR) return IR_F16;
+    if (want[nwant - 1] % ir_dtype_block(dt) == 0) return dt;
+    switch (dt) {
+    case IR_Q4_K: return IR_Q5_0;
+    case IR_Q5_K: return IR_Q5_1;
+    case IR_Q6_K: return IR_Q8_0;
+    default: return IR_Q4_0;
+    }
+}
+
 /* The weight node for tensor 'name'; checks it against 'want' (rank nwant,
  * or nwant < 0: no expectation). Returns -1 after reporting an error. */
 static int weight(Lower *L, const FeArchOp *op, const char *name, const char *node_name, const int64_t *want,
@@ -85,7 +106,7 @@ static int weight(Lower *L, const FeArchOp *op, const char *name, const char *no
     if (id >= 0) return id;
     const FeTensor *t = fe_weights_find(L->c->weights, name);
     if (!t && L->c->shapes_only && nwant > 0) {    /* a model of config.json alone */
-        IrDtype dt = nwant == 1 ? IR_F32 : L->c->weight_dtype >= 0 ? (IrDtype)L->c->weight_dtype : IR_BF16;
+        IrDtype dt = planning_dtype(L->c, op, want, nwant);
         id = ir_add(L->g, IR_OP_WEIGHT, 0, NULL, nwant, want, dt, L->layer, node_name);
         ir_set_str(&L->g->nodes[id], "name", name);
         return id;

@@ -37,7 +37,9 @@ static void ir_unit_of(IrUnit *out, const FeUnit *u)
     if (strcmp(u->backend, "npu-emu") == 0) {
         ir_unit_set_int(out, "tile", u->tile);
         ir_unit_set_str(out, "ops", u->ops);
+        ir_unit_set_str(out, "shapes", u->shapes);
     }
+    if (u->shares[0]) ir_unit_set_str(out, "shares", u->shares);
     if (strcmp(u->backend, "opencl") == 0) {
         ir_unit_set_str(out, "platform", u->platform);
         ir_unit_set_str(out, "device", u->device);
@@ -52,11 +54,17 @@ static void ir_unit_of(IrUnit *out, const FeUnit *u)
     for (int i = 0; i < u->nfig; i++) ir_unit_set_float(out, u->fig[i].key, u->fig[i].v);
 }
 
+void pass_place_units(IrGraph *g, const FeTarget *t)
+{
+    g->nunits = t->nunits;
+    for (int i = 0; i < g->nunits; i++) ir_unit_of(&g->units[i], &t->units[i]);
+    if (t->mem_gbps > 0) ir_graph_set_float(g, "dram_gbps", t->mem_gbps);
+}
+
 static void set_units(IrGraph *g, const PassCtx *c)
 {
     if (c->target) {
-        g->nunits = c->target->nunits;
-        for (int i = 0; i < g->nunits; i++) ir_unit_of(&g->units[i], &c->target->units[i]);
+        pass_place_units(g, c->target);
     } else if (g->nunits == 0) {
         g->nunits = 1;
         IrUnit *u = &g->units[0];

@@ -24,6 +24,8 @@
 static const double wclip[] = {1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6};
 enum { NCLIP = sizeof wclip / sizeof wclip[0], MAX_SAMPLE = 1 << 22 };
 
+IrDtype pass_npu_dtype(IrDtype wdt) { return ir_dtype_is_block(wdt) ? wdt : IR_I8; }
+
 int pass_is_npu(const IrGraph *g, int unit)
 {
     return unit >= 0 && strcmp(g->units[unit].backend, "npu-emu") == 0;

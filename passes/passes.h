@@ -61,12 +61,43 @@ void pass_schedule(IrGraph *g, const PassCtx *c);
 void pass_memplan(IrGraph *g, const PassCtx *c);
 void pass_quantize(IrGraph *g, const PassCtx *c);
 void pass_outliers(IrGraph *g, const PassCtx *c);
+/* The target's units as the graph's IR unit objects (and its dram_gbps). */
+void pass_place_units(IrGraph *g, const FeTarget *t);
+/* The dtype an npu unit keeps a linear's weight in, for weights stored as
+ * wdt: i8 (W8A8, pass quantize) for float types; a block type stays (its
+ * values dequantised to half: HeteroLLM's W4A16). */
+IrDtype pass_npu_dtype(IrDtype wdt);
 /* Whether unit u runs int8 graphs (backend npu-emu). */
 int pass_is_npu(const IrGraph *g, int unit);
 /* The clip threshold (calibration grid index) of calibration input
  * 'input' with the least measured error summed over its linears, relative
  * to their outputs: without a shadow (err_clip) or with one (err_round). */
 int pass_best_tau(const FeCalib *cal, int input, int shadow);
+
+/* HeteroLLM's partition of one linear between a float unit and an npu
+ * (pass_partition_solve.c says how each is priced). */
+typedef enum {
+    PASS_PART_FLOAT,            /* the float unit alone */
+    PASS_PART_NPU,              /* the npu alone (s padded to its static rows) */
+    PASS_PART_WEIGHT,           /* W's rows split, both at s rows */
+    PASS_PART_ACTIVATION,       /* x's rows split: s_npu on the npu (standard chunks), the rest on the float unit */
+    PASS_PART_HYBRID,           /* W's rows split, the npu's part at its padded rows s_pad */
+    PASS_PART_COUNT
+} PassPartChoice;
+typedef struct {
+    PassPartChoice choice;
+    int64_t n_npu;              /* rows of W on the npu (a multiple of its tile); n where it takes all */
+    int64_t s_npu;              /* rows of x on the npu */
+    int64_t s_pad;              /* the rows of the npu's graph (padded) */
+    double us;                  /* predicted time */
+    double alone_us[2];         /* the float unit alone, the npu alone */
+} PassPart;
+/* The least-time partition of x [s,k] @ W [n,k]^T between float unit fu
+ * (weights as wf) and npu unit npu (weights as wn). */
+void pass_partition_solve(const IrCost *c, int fu, int npu, int64_t n, int64_t k, int64_t s, IrDtype wf, IrDtype wn,
+                          PassPart *out);
+/* "float", "npu", "weight", "activation", "hybrid". */
+const char *pass_part_name(PassPartChoice c);
 
 typedef struct {
     const char *name;

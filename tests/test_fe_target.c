@@ -75,12 +75,6 @@ static const BadTarget bad[] = {
      "3: error: unit 'cpu1': gbps 'fast' is not a number in (0, 100000]"},
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"a b\"/>\n",
      "3: error: unit 'cpu1': attribute 'mem' must be a C identifier"},
-    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" mem=\"host\"/>\n",
-     "3: error: unit 'gpu0': attribute 'mem': an opencl unit has memory of its own in this hetc, but unit 'cpu0' is "
-     "in space 'host' too"},
-    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
-     "3: error: unit 'npu0': backend 'npu-emu': hetc compiles for one npu-emu unit next to the host cpu unit, sharing "
-     "its memory (mem=\"host\"), without an opencl unit"},
     {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\" mem=\"host\" ops=\"linear attention\"/>\n",
      "3: error: unit 'npu0': ops: 'attention' is not an op an npu unit runs (linear, rmsnorm, add, mul, silu, "
      "swiglu)"},
@@ -95,8 +89,6 @@ static const BadTarget bad[] = {
     {CPU "<place op=\"rope\" unit=\"cpu0\" when=\"always\"/>\n", "3: error: <place> has unknown attribute 'when'"},
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" wg=\"64\"/>\n",
      "3: error: unit 'cpu1': 'wg' applies to opencl units only"},
-    {CPU GPU("gpu0") "\n" GPU("gpu1"),
-     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one device unit (opencl or npu-emu), and unit 'gpu0' is one"},
     {GPU("gpu0"), "1: error: the target needs a unit with kind 'cpu' and backend 'c' (the tokenizer and sampling run "
                   "there)"},
     {"<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\"/>\n<place op=\"add\" unit=\"gpu0\"/>\n",
@@ -110,22 +102,49 @@ static const BadTarget bad[] = {
      "3: error: unit 'gpu0': tile '1e3' is not an integer in 4..64"},
     {CPU "<unit name=\"gpu0\" kind=\"cpu\" backend=\"opencl\"/>\n", "3: error: unit 'gpu0': a cpu unit cannot use backend 'opencl'"},
     {CPU CPU, "3: error: unit name 'cpu0' is used twice"},
-    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"host\"/>\n",
-     "3: error: unit 'cpu1': backend 'c': hetc compiles for one c unit (its thread pool uses every core), and unit "
-     "'cpu0' is one"},
     {CPU "<device/>\n", "3: error: unknown element <device> in <target>"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\" mem=\"host\" shares=\"cpu9\"/>\n",
+     "3: error: unit 'npu0': attribute 'shares': no other unit is called 'cpu9'"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\" mem=\"host\" shapes=\"32 16\"/>\n",
+     "3: error: unit 'npu0': shapes: '16' is not a row count in 33..65536 (ascending)"},
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" shapes=\"32\"/>\n",
+     "3: error: unit 'gpu0': 'shapes' applies to npu units only"},
+    {"<memory gbps=\"0\"/>\n" CPU, "2: error: <memory>: gbps '0' is not a number in (0, 100000]"},
+    {"<memory/>\n" CPU, "2: error: <memory> needs attribute 'gbps'"},
+    {"<memory gbps=\"60\" kind=\"lpddr5x\"/>\n" CPU, "2: error: <memory> has unknown attribute 'kind'"},
+    {"<memory gbps=\"60\"/>\n<memory gbps=\"60\"/>\n" CPU, "3: error: <memory> is given twice"},
     {"", "1: error: the target has no <unit>"},
 };
 
-/* fe_target_load of text (written to path) must fail with path:want. */
-static void expect_load_error(const char *path, const char *text, const char *want, const char *what, size_t i)
+/* Targets that load (planning takes them) but that hetc cannot generate
+ * code for: fe_target_codegen_check refuses them. */
+static const BadTarget codegen_bad[] = {
+    {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" mem=\"host\"/>\n",
+     "3: error: unit 'gpu0': attribute 'mem': an opencl unit has memory of its own in this hetc, but unit 'cpu0' is "
+     "in space 'host' too"},
+    {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
+     "3: error: unit 'npu0': backend 'npu-emu': hetc compiles for one npu-emu unit next to the host cpu unit, sharing "
+     "its memory (mem=\"host\"), without an opencl unit"},
+    {CPU GPU("gpu0") "\n" GPU("gpu1"),
+     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one device unit (opencl or npu-emu), and unit 'gpu0' is one"},
+    {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"host\"/>\n",
+     "3: error: unit 'cpu1': backend 'c': hetc compiles for one c unit (its thread pool uses every core), and unit "
+     "'cpu0' is one"},
+};
+
+/* fe_target_load of text (written to path) must fail with path:want, or
+ * (codegen) load and fail fe_target_codegen_check so. */
+static void expect_load_error(const char *path, const char *text, const char *want, int codegen, const char *what,
+                              size_t i)
 {
     tu_write_file(path, text, strlen(text));
     FeTarget t;
     char err[FE_ERR_LEN] = "";
     const char *full = tu_fmt("%s:%s", path, want);
-    if (fe_target_load(&t, path, err, sizeof err) != -1 || strcmp(err, full) != 0)
-        fail_msg("%s %zu: '%s', wanted '%s'", what, i, err, full);
+    int rc = fe_target_load(&t, path, err, sizeof err);
+    if (codegen && rc == 0) rc = fe_target_codegen_check(&t, err, sizeof err);
+    else if (codegen) fail_msg("%s %zu: does not load: %s", what, i, err);
+    if (rc != -1 || strcmp(err, full) != 0) fail_msg("%s %zu: '%s', wanted '%s'", what, i, err, full);
 }
 
 static void test_errors(void **state)
@@ -134,7 +153,10 @@ static void test_errors(void **state)
     snprintf(path, sizeof path, "%s/t.xml", tu_tmpdir("fe-target"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_load_error(path, tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", bad[i].units), bad[i].want,
-                          "case", i);
+                          0, "case", i);
+    for (size_t i = 0; i < sizeof codegen_bad / sizeof codegen_bad[0]; i++)
+        expect_load_error(path, tu_fmt("<target name=\"t\" version=\"1\">\n%s</target>\n", codegen_bad[i].units),
+                          codegen_bad[i].want, 1, "codegen case", i);
     static const BadTarget roots[] = {
         {"<target name=\"t\" version=\"1\" arch=\"x\">", "1: error: <target> has unknown attribute 'arch'"},
         {"<target name=\"t */ x\" version=\"1\">",
@@ -142,7 +164,7 @@ static void test_errors(void **state)
         {"<target name=\"t\" version=\"2\">", "1: error: target version '2' is not supported (this hetc reads 1)"},
     };
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
-        expect_load_error(path, tu_fmt("%s\n" CPU "</target>\n", roots[i].units), roots[i].want, "root", i);
+        expect_load_error(path, tu_fmt("%s\n" CPU "</target>\n", roots[i].units), roots[i].want, 0, "root", i);
 }
 
 int main(void)

@@ -220,12 +220,18 @@ static void test_op_table(void **state)
     assert_non_null(strstr(ir_op_semantics(IR_OP_SILU), "sigmoid"));
     assert_int_equal(ir_op_from_name("nope"), -1);
     assert_int_equal(ir_op_from_name(NULL), -1);
-    const char *names[] = {"f32", "f16", "bf16", "i32", "i8"};
-    const int sizes[] = {4, 2, 2, 4, 1};
+    const char *names[] = {"f32", "f16", "bf16", "i32", "i8", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k",
+                           "q3_k", "q4_k", "q5_k", "q6_k"};
+    const int block[] = {1, 1, 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256};
+    const int bytes[] = {4, 2, 2, 4, 1, 34, 18, 20, 22, 24, 84, 110, 144, 176, 210};   /* ggml's block sizes */
+    assert_int_equal(sizeof names / sizeof names[0], IR_DTYPE_COUNT);
     for (int t = 0; t < IR_DTYPE_COUNT; t++) {
         assert_string_equal(ir_dtype_name(t), names[t]);
         assert_int_equal(ir_dtype_from_name(names[t]), t);
-        assert_int_equal(ir_dtype_size(t), sizes[t]);
+        assert_int_equal(ir_dtype_block(t), block[t]);
+        assert_int_equal(ir_dtype_is_block(t), block[t] > 1);
+        assert_int_equal(ir_dtype_bytes(t, 4096), 4096 / block[t] * bytes[t]);
+        if (block[t] == 1) assert_int_equal(ir_dtype_size(t), bytes[t]);
     }
     assert_int_equal(ir_dtype_from_name("f64"), -1);
 }
@@ -863,7 +869,7 @@ static void test_verify_errors(void **state)
     expect_verify(mixed_add, tu_fmt("node %%%d (l0.mlp.down2): linear: result is [S,32], expected [S,64]", down2));
     expect_verify(full_rows, tu_fmt("node %%%d (last): last_rows: result is [S,64], expected [R,64]", last));
     expect_verify(ids_float, "node %0 (ids): input: dtype is f32, expected i32");
-    expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16 or bf16 (i8 with 'wscale')");
+    expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16, bf16, a block type (q8_0, q4_0, ...) or i8 with 'wscale'");
     expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a C identifier");
     expect_verify(odd_unit_attr, "graph: unit 'npu0': attribute 'gflops' is int, expected float");
 }

@@ -1,0 +1,91 @@
+/* test_fe_profile.c: profile.json (fe_profile.c): what hetc profile writes
+ * reads back the same, the shipped paper profile loads, and every bad
+ * profile is refused naming the file and the key: not JSON, another
+ * format, a missing or non-positive number, an op or dtype it does not
+ * know, a bad sync pair, a unit the target does not have. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "compiler/fe.h"
+
+static void test_round_trip(void **state)
+{
+    IrCostPoint pts[2] = {{"gpu0", "linear", 4096, 4096, 1, IR_Q4_0, 511}, {"npu0", "linear", 64, 32, 128, IR_I8, 2.5}};
+    IrCostSync sync = {"gpu0", "npu0", 4.25};
+    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1}, q;
+    char err[FE_ERR_LEN] = "";
+    const char *path = tu_fmt("%s/p.json", tu_tmpdir("fe-profile"));
+    if (fe_profile_save(&p, "test machine", path, err, sizeof err)) fail_msg("%s", err);
+    if (fe_profile_load(&q, path, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(q.npts, 2);
+    assert_int_equal(q.nsync, 1);
+    for (int i = 0; i < 2; i++) {
+        const IrCostPoint *a = &pts[i], *b = NULL;
+        for (int j = 0; j < 2; j++)
+            if (strcmp(q.pts[j].unit, a->unit) == 0) b = &q.pts[j];
+        assert_non_null(b);
+        assert_string_equal(b->op, "linear");
+        assert_true(b->n == a->n && b->k == a->k && b->s == a->s && b->dtype == a->dtype);
+        assert_float_equal(b->us, a->us, 0);
+    }
+    assert_string_equal(q.sync[0].a, "gpu0");
+    assert_string_equal(q.sync[0].b, "npu0");
+    assert_float_equal(q.sync[0].us, 4.25, 0);
+    fe_profile_free(&q);
+    FeTarget t;
+    if (fe_target_load(&t, tu_fmt("%s/targets/sd8gen3.xml", tu_src()), err, sizeof err)) fail_msg("%s", err);
+    const char *table3 = tu_fmt("%s/targets/profiles/sd8gen3-heterollm-table3.json", tu_src());
+    if (fe_profile_load(&q, table3, err, sizeof err) || fe_profile_check(&q, table3, &t, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(q.npts, 12);
+    fe_profile_free(&q);
+    if (fe_target_load(&t, tu_fmt("%s/targets/host-npu.xml", tu_src()), err, sizeof err)) fail_msg("%s", err);
+    if (fe_profile_load(&q, path, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(fe_profile_check(&q, path, &t, err, sizeof err), -1);
+    assert_string_equal(err, tu_fmt("%s: unit 'gpu0' is not a unit of target host-npu (%s/targets/host-npu.xml)", path,
+                                    tu_src()));
+    fe_profile_free(&q);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"units\": ", "cannot read or not JSON"},
+        {"[1]", "the top level is not an object"},
+        {"{\"format\": \"hetc-profile 2\", \"units\": {}}", "key 'format' is \"hetc-profile 2\", not \"hetc-profile 1\""},
+        {"{}", "key 'units' is missing or not an object"},
+        {"{\"units\": {\"gpu0\": {}}}", "units.gpu0 is not an array"},
+        {"{\"units\": {\"gpu0\": [{\"op\": \"matmul\"}]}}", "units.gpu0[0]: key 'op' must be \"linear\""},
+        {"{\"units\": {\"gpu0\": [{\"op\": \"linear\", \"dtype\": \"f64\"}]}}",
+         "units.gpu0[0]: key 'dtype' is missing or not a weight dtype (f32, f16, bf16, i8, q8_0, q4_0, ...)"},
+        {"{\"units\": {\"gpu0\": [{\"op\": \"linear\", \"dtype\": \"f16\", \"n\": 8, \"k\": 8, \"s\": 1.5, \"us\": 1}]}}",
+         "units.gpu0[0]: key 's' is 1.5, not a positive integer"},
+        {"{\"units\": {\"gpu0\": [{\"op\": \"linear\", \"dtype\": \"f16\", \"n\": 8, \"k\": 8, \"s\": 1}]}}",
+         "units.gpu0[0]: key 'us' is missing or not a number"},
+        {"{\"units\": {\"gpu0\": [{\"op\": \"linear\", \"dtype\": \"f16\", \"n\": 8, \"k\": 8, \"s\": 1, \"us\": -2}]}}",
+         "units.gpu0[0]: key 'us' is -2, not a positive finite number"},
+        {"{\"units\": {}, \"sync_us\": {\"gpu0npu0\": 3}}", "sync_us: key 'gpu0npu0' is not \"UNIT-UNIT\""},
+        {"{\"units\": {}, \"sync_us\": {\"gpu0-npu0\": \"fast\"}}", "sync_us: 'gpu0-npu0' is not a positive number of microseconds"},
+    };
+    const char *path = tu_fmt("%s/bad.json", tu_tmpdir("fe-profile-bad"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path, bad[i].text, strlen(bad[i].text));
+        IrProfile p;
+        char err[FE_ERR_LEN] = "";
+        if (fe_profile_load(&p, path, err, sizeof err) != -1 || strncmp(err, path, strlen(path)) != 0 ||
+            !strstr(err, bad[i].want))
+            fail_msg("case %zu: '%s', wanted '%s: ...%s'", i, err, path, bad[i].want);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
