@@ -563,7 +563,7 @@ static void totals(const IrGraph *g, double *bytes, double *params, double *flop
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->op == IR_OP_WEIGHT) *bytes += (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));
-        if (n->op == IR_OP_WEIGHT && !ir_weight_is_derived(n)) *params += (double)ir_numel(n, 1, 1);
+        if (n->op == IR_OP_WEIGHT && !ir_attr(n, "wscale") && !ir_attr(n, "chans")) *params += (double)ir_numel(n, 1, 1);
         if ((n->op == IR_OP_LINEAR || n->op == IR_OP_QLINEAR) && n->plan <= 0) /* one plan: every plan computes the same per token */
             *flops += 2.0 * (double)g->nodes[n->in[1]].dim[0] * g->nodes[n->in[1]].dim[1];
     }

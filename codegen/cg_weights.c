@@ -135,8 +135,9 @@ static void progress(uint64_t done, uint64_t total, double *last)
     if (done == total) fputc('\n', stderr);
 }
 
-/* A weight derived from tensor t (int8, or the columns of a channel set):
- * the whole tensor in f32, then ir_weight_derive, as the interpreter does. */
+/* A weight derived from tensor t (int8, or the columns of a channel set,
+ * of all its rows or a part's): the whole tensor in f32, then
+ * ir_weight_derive, as the interpreter does. */
 static int write_derived(FILE *f, const IrGraph *g, const IrNode *n, const FeTensor *t)
 {
     int64_t total = 1, bytes = numel(n) * ir_dtype_size(n->dtype);
@@ -217,10 +218,12 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         const FeTensor *t = fe_weights_find(o->weights, ir_attr_str(n, "name"));
         if (!t) IR_BUG("weight '%s' vanished", ir_attr_str(n, "name"));
         ok = fseek(f, (long)e[k].offset, SEEK_SET) == 0;
-        if (ir_weight_is_derived(n)) ok = ok && write_derived(f, g, n, t);
+        /* a row part (pass partition) is a run of the tensor's elements from its first row */
+        int64_t base = ir_attr(n, "row0") ? ir_attr_int(n, "row0") * (n->ndim > 1 ? n->dim[1] : 1) : 0;
+        if (ir_attr(n, "wscale") || ir_attr(n, "chans")) ok = ok && write_derived(f, g, n, t);
         else
             for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-                ok = write_slice(f, &sl, t, first, total - first < SLICE ? total - first : SLICE, n->dtype);
+                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype);
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }

@@ -249,6 +249,29 @@ static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeC
     return 1;
 }
 
+/* The target and, with --profile, its profile (checked against it). */
+static int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof)
+{
+    char err[FE_ERR_LEN];
+    memset(prof, 0, sizeof *prof);
+    if (!target_path) return die("--target is required");
+    if (fe_target_load(t, target_path, err, sizeof err)) return die("%s", err);
+    if (profile_path && (fe_profile_load(prof, profile_path, err, sizeof err) ||
+                         fe_profile_check(prof, profile_path, t, err, sizeof err)))
+        return fe_profile_free(prof), die("%s", err);
+    return 0;
+}
+
+/* --partition solve|npu. */
+static int parse_partition(const char *v, int *mode)
+{
+    if (strcmp(v, "solve") == 0) *mode = PASS_PARTITION_SOLVE;
+    else if (strcmp(v, "npu") == 0) *mode = PASS_PARTITION_NPU;
+    else return die("--partition: '%s' is not solve (the cost model's choice per linear and shape) or npu (every "
+                    "linear of a chunk plan on the npu)", v);
+    return 0;
+}
+
 /* A calibration option of compile or calibrate: 1 if argv[*i] was one. */
 static int calib_opt(int argc, char **argv, int *i, CalibOpts *o, int *bad)
 {
@@ -482,7 +505,8 @@ static int cmd_compile(int argc, char **argv)
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
-    int bad = 0, no_outliers = 0, npu_decode = 0;
+    int bad = 0, no_outliers = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE;
+    const char *profile_path = NULL;
     double outlier_t = 0, prune = -1;
     CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
@@ -491,6 +515,8 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--outlier-prune"))) { if (parse_real(v, "--outlier-prune", 0, 1, &prune)) return 1; }
         else if (strcmp(argv[i], "--no-outliers") == 0) no_outliers = 1;
         else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
+        else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
         else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
@@ -509,11 +535,13 @@ static int cmd_compile(int argc, char **argv)
         return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
                    "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
-                   "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers]");
+                   "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
+                   "[--profile profile.json]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
-    if (fe_target_load(&target, target_path, err, sizeof err) || fe_target_codegen_check(&target, err, sizeof err))
-        return die("%s", err);
+    IrProfile prof;
+    if (load_planning(target_path, profile_path, &target, &prof)) return 1;
+    if (fe_target_codegen_check(&target, err, sizeof err)) return fe_profile_free(&prof), die("%s", err);
     double t0 = now();
     Model m;
     if (model_open(&m, dir) || need_weights(&m, "hetc compile")) return 1;
@@ -539,6 +567,8 @@ static int cmd_compile(int argc, char **argv)
     c.outlier_t = outlier_t;
     c.outlier_prune = prune;
     c.no_outliers = no_outliers;
+    c.partition = partition;
+    c.profile = profile_path ? &prof : NULL;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
     int rc = pass_run_pipeline(&g, &c, "all", print_after, stdout) ? die("%s", diag.msg) : 0;
@@ -566,6 +596,7 @@ static int cmd_compile(int argc, char **argv)
     free(tok);
     ir_graph_free(&g);
     model_free(&m);
+    fe_profile_free(&prof);
     return rc;
 }
 
@@ -637,7 +668,7 @@ static int cmd_run(int argc, char **argv)
 {
     const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *target_path = NULL, *v;
     long batch = 0;
-    int bad = 0, chunks[IR_MAX_PLANS], nchunks = 0;
+    int bad = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE;
     CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--ids"))) ids_s = v;
@@ -645,13 +676,14 @@ static int cmd_run(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--batch"))) { if (parse_int(v, "--batch", 1, 1 << 20, &batch)) return 1; }
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
         else if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
         else if (argv[i][0] == '-') return die("run: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
     if (!dir || !ids_s)
         return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N] [--target T.xml [--chunk C,..] "
-                   "[--calib FILE | --calib-in calib.json]]");
+                   "[--partition solve|npu] [--calib FILE | --calib-in calib.json]]");
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) return 1;
@@ -673,6 +705,7 @@ static int cmd_run(int argc, char **argv)
         c.chunks = chunks;
         c.nchunks = nchunks;
         c.outlier_prune = -1;
+        c.partition = partition;
         ir_graph_init(&g, m.name, m.arch.name);
         if (!rc && pass_run_pipeline(&g, &c, "all", NULL, stdout)) rc = die("%s", diag.msg);
         fe_calib_free(&cal);
@@ -856,32 +889,6 @@ static int cmd_synth(int argc, char **argv)
 
 /* ---- planning: partition ---- */
 
-/* The target and, with --profile, its profile (checked against it). */
-static int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof)
-{
-    char err[FE_ERR_LEN];
-    memset(prof, 0, sizeof *prof);
-    if (!target_path) return die("--target is required");
-    if (fe_target_load(t, target_path, err, sizeof err)) return die("%s", err);
-    if (profile_path && (fe_profile_load(prof, profile_path, err, sizeof err) ||
-                         fe_profile_check(prof, profile_path, t, err, sizeof err)))
-        return fe_profile_free(prof), die("%s", err);
-    return 0;
-}
-
-/* The float unit (the first gpu, else the host cpu) and the npu of g. */
-static int partition_units(const IrGraph *g, const char *target, int *fu, int *npu)
-{
-    *fu = *npu = -1;
-    for (int i = 0; i < g->nunits; i++) {
-        if (strcmp(g->units[i].kind, "npu") == 0 && *npu < 0) *npu = i;
-        if (strcmp(g->units[i].kind, "gpu") == 0 && (*fu < 0 || strcmp(g->units[*fu].kind, "cpu") == 0)) *fu = i;
-        if (strcmp(g->units[i].kind, "cpu") == 0 && *fu < 0) *fu = i;
-    }
-    if (*npu < 0) return die("target %s has no npu unit: there is nothing to partition", target);
-    return 0;
-}
-
 static int cmd_partition(int argc, char **argv)
 {
     const char *target_path = NULL, *profile_path = NULL, *op = "linear", *v;
@@ -910,7 +917,9 @@ static int cmd_partition(int argc, char **argv)
     IrGraph g;
     ir_graph_init(&g, "partition", "none");
     pass_place_units(&g, &t);
-    int fu, npu, rc = partition_units(&g, t.name, &fu, &npu);
+    int fu, npu, rc = 0;
+    pass_partition_units(&g, &fu, &npu);
+    if (npu < 0) rc = die("target %s has no npu unit: there is nothing to partition", t.name);
     if (!rc) {
         IrCost c = {.g = &g, .prof = profile_path ? &prof : NULL};
         PassPart p;
@@ -940,6 +949,7 @@ static void usage(void)
           "           [--print-after=PASS|all] [--report-json FILE]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
           "           [--outlier-prune F] [--no-outliers] [--npu-decode]\n"
+          "           planning: [--partition solve|npu] [--profile profile.json]\n"
           "  calibrate MODEL -o calib.json [--calib TEXT | --calib-ids FILE] [--calib-window N]   (int8 statistics)\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] | --list-passes\n"

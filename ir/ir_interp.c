@@ -94,10 +94,11 @@ static void *alloc_array(size_t n, size_t size, const char *what, char *err, siz
 }
 
 /* The columns (K) of the tensor weight node w is derived from: its own for
- * int8 weights, the input's of the shadow that reads it for columns. */
+ * int8 weights and row parts, the input's of the shadow that reads it for
+ * columns. */
 static int64_t source_cols(const IrGraph *g, const IrNode *w)
 {
-    if (ir_attr(w, "wscale")) return w->dim[1];
+    if (ir_attr(w, "wscale") || !ir_attr(w, "chans")) return w->ndim > 1 ? w->dim[1] : 1;
     for (int i = w->id + 1; i < g->n; i++)
         if (g->nodes[i].op == IR_OP_SHADOW && g->nodes[i].in[1] == w->id) return g->nodes[g->nodes[i].in[0]].dim[1];
     return 0;
@@ -156,6 +157,8 @@ IrInterp *ir_interp_new(const IrGraph *g, IrWeightFn fn, void *user, int ctx, ch
         if (ok && n->op == IR_OP_WEIGHT) {
             it->val[i] = fn(user, ir_attr_str(n, "name"));
             if (!it->val[i]) ok = fail(err, errlen, "weight '%s' (node %%%d) is not available", ir_attr_str(n, "name"), i) == 0;
+            else if (!ir_attr(n, "wscale") && !ir_attr(n, "chans") && ir_attr(n, "row0"))   /* a row part: in place */
+                it->val[i] += ir_attr_int(n, "row0") * (n->ndim > 1 ? n->dim[1] : 1);
             else if (ir_weight_is_derived(n)) ok = derive_weight(it, n, it->val[i], err, errlen) == 0;
         }
     }
@@ -323,6 +326,23 @@ static void run_elementwise(IrOp op, float *out, const float *a, const float *b,
     }
 }
 
+/* join: a and b side by side (axis 1) or one above the other (axis 0). */
+static void run_join(const IrGraph *g, const IrNode *n, float *out, const float *a, const float *b, int S)
+{
+    const IrNode *pa = &g->nodes[n->in[0]], *pb = &g->nodes[n->in[1]];
+    int64_t na = ir_numel(pa, S, S), nb = ir_numel(pb, S, S);
+    if (ir_attr_int(n, "axis") == 0) {
+        memcpy(out, a, (size_t)na * sizeof(float));
+        memcpy(out + na, b, (size_t)nb * sizeof(float));
+        return;
+    }
+    int64_t ca = pa->dim[1], cb = pb->dim[1], rows = na / ca;
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(out + r * (ca + cb), a + r * ca, (size_t)ca * sizeof(float));
+        memcpy(out + r * (ca + cb) + ca, b + r * cb, (size_t)cb * sizeof(float));
+    }
+}
+
 /* One node over S rows, of which the first 'valid' are real tokens (the
  * rest pad a chunk: attention leaves them out of the cache, and zero). */
 static int run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, int valid, float *out, char *err,
@@ -354,6 +374,7 @@ static int run_node(IrInterp *it, const IrNode *n, const int32_t *ids, int S, in
         run_rope(out, a, b, S, (int)ir_attr_int(n, "heads"), (int)ir_attr_int(n, "head_dim"), it->pos);
         break;
     case IR_OP_ATTENTION: run_attention(it, n, out, a, b, it->val[n->in[2]], valid); break;
+    case IR_OP_JOIN: run_join(it->g, n, out, a, b, S); break;
     default: run_elementwise(n->op, out, a, b, ir_numel(n, S, S)); break;
     }
     return 0;
@@ -376,6 +397,7 @@ static int run_plan(IrInterp *it, int plan, const int32_t *ids, int S, int valid
         case IR_OP_ROPE_TABLE: it->val[i] = it->tables[i]; continue;
         case IR_OP_LAST_ROWS: /* R = S: all rows */
         case IR_OP_COPY: it->val[i] = it->val[n->in[0]]; continue;
+        case IR_OP_ROWS: it->val[i] = it->val[n->in[0]] + ir_attr_int(n, "row0") * n->dim[1]; continue;
         case IR_OP_OUTPUT: result = it->val[i] = it->val[n->in[0]]; continue;
         default: break;
         }

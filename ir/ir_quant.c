@@ -41,13 +41,15 @@ float ir_shadow_excess(float v, float scale)
 
 int ir_weight_is_derived(const IrNode *w)
 {
-    return w->op == IR_OP_WEIGHT && (ir_attr(w, "wscale") || ir_attr(w, "chans"));
+    return w->op == IR_OP_WEIGHT && (ir_attr(w, "wscale") || ir_attr(w, "chans") || ir_attr(w, "row0"));
 }
 
 void ir_weight_derive(const IrGraph *g, const IrNode *w, const float *src, int64_t K, void *out)
 {
     const IrAttr *ws = ir_attr(w, "wscale"), *ch = ir_attr(w, "chans");
     int64_t rows = w->ndim ? w->dim[0] : 1;
+    const IrAttr *r0 = ir_attr(w, "row0");
+    if (r0) src += r0->i * (w->ndim > 1 ? K : 1);
     if (ws) {
         int64_t n = ir_numel(w, 1, 1);
         float s = (float)ws->f;
@@ -64,13 +66,17 @@ void ir_weight_derive(const IrGraph *g, const IrNode *w, const float *src, int64
     } else if (w->dtype == IR_F32) {
         memcpy(out, src, (size_t)ir_numel(w, 1, 1) * sizeof(float));
     } else {
-        IR_BUG("weight %%%d: only f32, int8 and column weights are derived here", w->id);
+        IR_BUG("weight %%%d: only f32, int8, column and row weights are derived here", w->id);
     }
 }
 
 const char *ir_weight_key(const IrNode *w, char buf[IR_NAME_LEN + 8])
 {
     const char *name = ir_attr_str(w, "name");
-    snprintf(buf, IR_NAME_LEN + 8, "%s%s", name, ir_attr(w, "wscale") ? "#i8" : ir_attr(w, "chans") ? "#cols" : "");
+    const IrAttr *r0 = ir_attr(w, "row0");
+    char rows[24] = "";
+    if (r0) snprintf(rows, sizeof rows, "#r%lld", (long long)r0->i);
+    snprintf(buf, IR_NAME_LEN + 8, "%.*s%s%s", IR_NAME_LEN - 20, name, rows,
+             ir_attr(w, "wscale") ? "#i8" : ir_attr(w, "chans") ? "#cols" : "");
     return buf;
 }

@@ -221,10 +221,12 @@ static int shape_shadow(const Check *c)
 }
 
 /* A weight derived by quantize or outliers: int8 with wscale > 0, or the
- * columns of a defined channel set (f32); not both. */
+ * columns of a defined channel set (f32); not both. A part (row0, pass
+ * partition): rows from row0 >= 0. */
 static int check_derived(const Check *c)
 {
     const IrAttr *ws = ir_attr(c->n, "wscale"), *ch = ir_attr(c->n, "chans");
+    if (c->n->op == IR_OP_WEIGHT && ir_attr(c->n, "row0") && need_nonnegative(c, "row0")) return -1;
     if (c->n->op != IR_OP_WEIGHT || (!ws && !ch)) return 0;
     if (ws && ch) return bad(c, "attributes 'wscale' and 'chans' exclude each other");
     if (ws && ws->kind == IR_ATTR_FLOAT && !(ws->f > 0 && ws->f < 1e30))
@@ -257,6 +259,48 @@ static int shape_last_rows(const Check *c)
     return need_result(c, IR_DIM_R, x->dim[1]);
 }
 
+/* rows: M static rows from row0, inside x's rows where those are static. */
+static int shape_rows(const Check *c)
+{
+    const IrNode *x = arg(c, 0);
+    if (need_rank(c, x, 2, "input") || need_nonnegative(c, "row0")) return -1;
+    int64_t row0 = ir_attr_int(c->n, "row0");
+    if (c->n->ndim != 2 || c->n->dim[0] <= 0) return bad(c, "result is %s, expected [M,%s] with M static", shape_text(c->n).s, dim_text(x->dim[1]).s);
+    if (x->dim[0] > 0 && row0 + c->n->dim[0] > x->dim[0])
+        return bad(c, "rows %lld..%lld of an input of %lld rows", (long long)row0, (long long)(row0 + c->n->dim[0] - 1),
+                   (long long)x->dim[0]);
+    return need_result(c, c->n->dim[0], x->dim[1]);
+}
+
+/* join: two parts side by side (axis 1) or one above the other (axis 0),
+ * each computed into the result's storage: so each is read by this join
+ * only, in its plan, and has storage of its own to give up (no view, no
+ * weight or input). */
+static int shape_join(const Check *c)
+{
+    const IrNode *a = arg(c, 0), *b = arg(c, 1);
+    int64_t axis = ir_attr_int(c->n, "axis");
+    if (axis != 0 && axis != 1) return bad(c, "attribute 'axis' must be 0 or 1, is %lld", (long long)axis);
+    if (need_rank(c, a, 2, "operand 0") || need_rank(c, b, 2, "operand 1")) return -1;
+    if (a == b) return bad(c, "operands %%%d and %%%d are one node", a->id, b->id);
+    int64_t other = axis ? 0 : 1;
+    if (a->dim[other] != b->dim[other] || a->dim[axis] <= 0 || b->dim[axis] <= 0)
+        return bad(c, "operands %s and %s do not join along axis %lld", shape_text(a).s, shape_text(b).s, (long long)axis);
+    for (int k = 0; k < 2; k++) {
+        const IrNode *p = arg(c, k);
+        if (ir_op_is_view(p->op) || p->op == IR_OP_WEIGHT || p->op == IR_OP_INPUT || p->op == IR_OP_ROPE_TABLE ||
+            p->plan != c->n->plan)
+            return bad(c, "operand %%%d (%s) cannot be computed into the join's storage", p->id, ir_op_name(p->op));
+        for (int i = p->id + 1; i < c->index; i++)
+            for (int j = 0; j < c->g->nodes[i].nin; j++)
+                if (c->g->nodes[i].in[j] == p->id)
+                    return bad(c, "operand %%%d is also read by node %%%d; a join's parts are read by the join only",
+                               p->id, i);
+    }
+    if (axis) return need_result(c, a->dim[0], a->dim[1] + b->dim[1]);
+    return need_result(c, a->dim[0] + b->dim[0], a->dim[1]);
+}
+
 static int shape_output(const Check *c) { return need_result_like(c, arg(c, 0), "its operand"); }
 
 static int check_shape_rule(const Check *c)
@@ -275,6 +319,8 @@ static int check_shape_rule(const Check *c)
     case IR_OP_SWIGLU:
     case IR_OP_ADD: return shape_elementwise(c);
     case IR_OP_LAST_ROWS: return shape_last_rows(c);
+    case IR_OP_ROWS: return shape_rows(c);
+    case IR_OP_JOIN: return shape_join(c);
     case IR_OP_OUTPUT:
     case IR_OP_COPY: return shape_output(c);
     default: return shape_leaf(c);
@@ -307,7 +353,7 @@ static int check_dtype(const Check *c)
     const char *name = ir_dtype_name(n->dtype);
     if (n->op == IR_OP_INPUT && n->dtype != IR_I32) return bad(c, "dtype is %s, expected i32", name);
     if (n->op == IR_OP_WEIGHT && !is_float_dtype(n->dtype) && !(n->dtype == IR_I8 && ir_attr(n, "wscale")) &&
-        !(ir_dtype_is_block(n->dtype) && !ir_weight_is_derived(n)))
+        !(ir_dtype_is_block(n->dtype) && !ir_attr(n, "wscale") && !ir_attr(n, "chans")))
         return bad(c, "dtype is %s, expected f32, f16, bf16, a block type (q8_0, q4_0, ...) or i8 with 'wscale'",
                    name);
     if (ir_dtype_is_block(n->dtype) && n->op != IR_OP_WEIGHT) return bad(c, "dtype %s is for weights only", name);
@@ -319,7 +365,7 @@ static int check_dtype(const Check *c)
         for (int k = 0; k < 2 && k < n->nin; k++)
             if (n->in[k] >= 0 && n->in[k] < c->index && c->g->nodes[n->in[k]].dtype != IR_I8)
                 return bad(c, "operand %%%d is %s, expected i8", n->in[k], ir_dtype_name(c->g->nodes[n->in[k]].dtype));
-    } else if (n->op != IR_OP_COPY && n->op != IR_OP_LAST_ROWS && n->op != IR_OP_OUTPUT) {
+    } else if (n->op != IR_OP_COPY && n->op != IR_OP_LAST_ROWS && n->op != IR_OP_ROWS && n->op != IR_OP_OUTPUT) {
         for (int k = 0; k < n->nin; k++)
             if (n->in[k] >= 0 && n->in[k] < c->index && c->g->nodes[n->in[k]].dtype == IR_I8)
                 return bad(c, "operand %%%d is i8; only qlinear reads i8", n->in[k]);

@@ -17,6 +17,9 @@
  * count as uses of its base) and placed first-fit, 64-byte aligned. An
  * operand of a fusion group (pass group) from outside it counts as used by
  * the group's anchor: the group's one launch reads it until then. Copies
+ * A join's parts (pass partition) are computed inside its buffer, which is
+ * born with the first of them (so they take none of their own, and no
+ * data moves to join them). Copies
  * between the host and another memory space live as the two threads that
  * run them see them (hand_overs), and so do buffers that units sharing
  * memory read from each other (shared_reads). An arena over MAX_ARENA bytes is an error
@@ -137,13 +140,32 @@ static void layout_kv(IrGraph *g)
     free(slot);
 }
 
-/* Node i's buffer; -1 (with the error) past MAX_ARENA. */
-static int place(IrGraph *g, Arena *arena, const unsigned char *external, int i, const PassCtx *c)
+/* The join whose storage node i is computed into, else -1 ([g->n]). */
+static int *join_parts(const IrGraph *g)
+{
+    int *inside = malloc((size_t)g->n * sizeof *inside);
+    for (int i = 0; i < g->n; i++) inside[i] = -1;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_JOIN) inside[g->nodes[i].in[0]] = inside[g->nodes[i].in[1]] = i;
+    return inside;
+}
+
+/* Node i's buffer; -1 (with the error) past MAX_ARENA. A join's parts get
+ * theirs inside it, in the join's unit's arena: part b starts after a's
+ * rows (axis 0) or a's columns (axis 1: each row of a part is strided by
+ * the join's columns). */
+static int place(IrGraph *g, Arena *arena, const unsigned char *external, const int *inside, int i, const PassCtx *c)
 {
     IrNode *n = &g->nodes[i];
+    if (inside[i] >= 0) return 0;
     n->offset = -1;
     if (!needs_storage(n) || external[i]) return 0;
     n->offset = arena_alloc(&arena[n->unit], storage(n, ir_plan_rows(g, n)));
+    if (n->op == IR_OP_JOIN) {
+        IrNode *a = &g->nodes[n->in[0]], *b = &g->nodes[n->in[1]];
+        a->offset = n->offset;
+        b->offset = n->offset + (ir_attr_int(n, "axis") ? a->dim[1] : ir_numel(a, 1, 1)) * ir_dtype_size(a->dtype);
+    }
     if (arena[n->unit].top <= MAX_ARENA) return 0;
     pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,
                g->units[n->unit].name, (long long)MAX_ARENA);
@@ -240,9 +262,15 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
             if ((!bg || bg->i != grp->i) && last[b] < grp->i) last[b] = (int)grp->i;
         }
     }
-    int *born = malloc((size_t)g->n * sizeof *born);
+    int *born = malloc((size_t)g->n * sizeof *born), *inside = join_parts(g);
     hand_overs(g, born, last);
     shared_reads(g, last);
+    for (int i = 0; i < g->n; i++) {     /* a join's buffer is born with its first part */
+        if (inside[i] < 0) continue;
+        int j = inside[i];
+        if (born[i] < born[j]) born[j] = born[i];
+        if (last[i] > last[j]) last[j] = last[i];
+    }
     /* early[i]: the first node born at i other than i itself, chained by next_early */
     int *early = malloc((size_t)g->n * sizeof *early), *next_early = malloc((size_t)g->n * sizeof *next_early);
     for (int i = 0; i < g->n; i++) early[i] = -1;
@@ -269,18 +297,19 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
                 arena[u].nfree = 0;
             }
         int failed = 0;
-        if (born[i] == i) failed = place(g, arena, external, i, c);
-        for (int j = early[i]; j >= 0 && !failed; j = next_early[j]) failed = place(g, arena, external, j, c);
+        if (born[i] == i) failed = place(g, arena, external, inside, i, c);
+        for (int j = early[i]; j >= 0 && !failed; j = next_early[j]) failed = place(g, arena, external, inside, j, c);
         if (failed) break;
         for (int b = dies[i]; b >= 0; b = next_dead[b]) {
             const IrNode *dead = &g->nodes[b];
-            if (b != i && dead->offset >= 0)
+            if (b != i && dead->offset >= 0 && inside[b] < 0)
                 arena_release(&arena[dead->unit], dead->offset, storage(dead, ir_plan_rows(g, dead)));
         }
     }
     free(dies);
     free(next_dead);
     free(born);
+    free(inside);
     free(early);
     free(next_early);
     layout_kv(g);

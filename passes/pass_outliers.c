@@ -175,6 +175,7 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
                 snprintf(nm, sizeof nm, "%.86s.hot", w->name);
                 int id = ir_add(&out, IR_OP_WEIGHT, 0, NULL, 2, dim, IR_F32, w->layer, nm);
                 ir_set_str(&out.nodes[id], "name", ir_attr_str(w, "name"));
+                if (ir_attr(w, "row0")) ir_set_int(&out.nodes[id], "row0", ir_attr_int(w, "row0"));
                 ir_set_str(&out.nodes[id], "chans", s->name);
                 out.nodes[id].unit = host;
                 cols[l->in[1]] = id;

@@ -5,7 +5,9 @@
  * Provides: every linear on an npu unit (backend npu-emu) becomes
  *   quant(x) scale=s_x            [S,K] f32 -> i8, one per input and plan
  *   qlinear(q, W8 [, b]) scale=s_x*s_w
- * with W8 a derived weight: weight() name=W wscale=s_w : [N,K] i8.
+ * with W8 a derived weight: weight() name=W wscale=s_w : [N,K] i8 (of
+ * the rows of a part where pass partition split W: row0 stays). Linears
+ * whose weights are a block type stay (W4A16).
  * Scales are per tensor and symmetric:
  *   - s_w = r * max|W| / 127, with the clip ratio r of FE_WCLIP chosen by
  *     the squared error of W against its int8 image (1.0 is max|W|/127);
@@ -69,10 +71,24 @@ int pass_best_tau(const FeCalib *cal, int input, int shadow)
     return best;
 }
 
+static size_t tensor_numel(const FeTensor *t)
+{
+    size_t e = 1;
+    for (int d = 0; d < t->ndim; d++) e *= (size_t)t->shape[d];
+    return e;
+}
+
+/* Whether linear l becomes W8A8: on an npu unit, with float weights (a
+ * block type is W4A16: the npu dequantises its blocks to half). */
+static int quantised(const IrGraph *g, const IrNode *l)
+{
+    return l->op == IR_OP_LINEAR && pass_is_npu(g, l->unit) && !ir_dtype_is_block(g->nodes[l->in[1]].dtype);
+}
+
 void pass_quantize(IrGraph *g, const PassCtx *c)
 {
     int any = 0;
-    for (int i = 0; i < g->n; i++) any |= g->nodes[i].op == IR_OP_LINEAR && pass_is_npu(g, g->nodes[i].unit);
+    for (int i = 0; i < g->n; i++) any |= quantised(g, &g->nodes[i]);
     if (!any) return;
     if (!c->calib || !c->weights) {
         pass_error(c, "quantize: linears on an npu unit need calibration and the model's weights (hetc compile)");
@@ -93,17 +109,18 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
             if (plan == -2 || plan == -1)
                 for (int j = 0; j < g->n && !failed; j++) {
                     const IrNode *l = &g->nodes[j];
-                    if (l->op != IR_OP_LINEAR || !pass_is_npu(g, l->unit) || w8[l->in[1]] >= 0) continue;
+                    if (!quantised(g, l) || w8[l->in[1]] >= 0) continue;
                     const IrNode *w = &g->nodes[l->in[1]];
                     const char *name = ir_attr_str(w, "name");
                     const FeTensor *t = fe_weights_find(c->weights, name);
-                    size_t need = t ? (size_t)ir_numel(w, 1, 1) : 0;
+                    size_t need = t ? tensor_numel(t) : 0;
+                    int64_t first = ir_attr(w, "row0") ? ir_attr_int(w, "row0") * w->dim[1] : 0;
                     if (t && need > have) {
                         free(data);
                         data = malloc(need * sizeof *data);
                         have = data ? need : 0;
                     }
-                    if (!t || !data) {
+                    if (!t || !data || first + ir_numel(w, 1, 1) > (int64_t)need) {
                         pass_error(c, "%s: tensor '%s' cannot be read for quantisation", c->model_dir, name);
                         failed = 1;
                         break;
@@ -113,7 +130,8 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
                     snprintf(nm, sizeof nm, "%.88s.i8", w->name);
                     int id = ir_add(&out, IR_OP_WEIGHT, 0, NULL, w->ndim, w->dim, IR_I8, w->layer, nm);
                     ir_set_str(&out.nodes[id], "name", name);
-                    ir_set_float(&out.nodes[id], "wscale", weight_scale(data, ir_numel(w, 1, 1)));
+                    if (ir_attr(w, "row0")) ir_set_int(&out.nodes[id], "row0", ir_attr_int(w, "row0"));
+                    ir_set_float(&out.nodes[id], "wscale", weight_scale(data + first, ir_numel(w, 1, 1)));
                     out.nodes[id].unit = l->unit;
                     w8[l->in[1]] = id;
                 }
@@ -121,7 +139,7 @@ void pass_quantize(IrGraph *g, const PassCtx *c)
             for (int j = 0; j < g->n; j++) quant[j] = -1;
         }
         for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
-        if (n.op == IR_OP_LINEAR && pass_is_npu(g, n.unit)) {
+        if (quantised(g, &g->nodes[i])) {
             const char *wname = ir_attr_str(&g->nodes[g->nodes[i].in[1]], "name");
             const FeCalibLinear *cl = fe_calib_linear(c->calib, wname);
             if (!cl) {

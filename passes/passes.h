@@ -18,6 +18,9 @@ typedef struct {
     char msg[FE_ERR_LEN];       /* the first error */
 } PassDiag;
 
+/* --partition: how pass partition places the linears of chunk plans. */
+enum { PASS_PARTITION_SOLVE, PASS_PARTITION_NPU };
+
 /* --remainder: how the tokens left after the chunks of a prompt run. */
 enum { PASS_REMAINDER_DEFAULT, PASS_REMAINDER_PAD, PASS_REMAINDER_FLEX };
 
@@ -45,6 +48,9 @@ typedef struct {
     double outlier_t;           /* --outlier-t: shadow an input only if max > T * p99.9 (0: default 5) */
     double outlier_prune;       /* --outlier-prune: fraction of shadowed inputs pruned (< 0: default 0.85) */
     int no_outliers;            /* --no-outliers: no shadows at all */
+    const IrProfile *profile;   /* --profile: measured linears (pass partition); NULL: the target's figures */
+    int partition;              /* PASS_PARTITION_*: the solver (default), or every linear of a chunk plan
+                                 * on the npu (llm.npu's placement) */
     PassDiag *diag;
 } PassCtx;
 
@@ -59,6 +65,7 @@ void pass_transfers(IrGraph *g, const PassCtx *c);
 void pass_group(IrGraph *g, const PassCtx *c);
 void pass_schedule(IrGraph *g, const PassCtx *c);
 void pass_memplan(IrGraph *g, const PassCtx *c);
+void pass_partition(IrGraph *g, const PassCtx *c);
 void pass_quantize(IrGraph *g, const PassCtx *c);
 void pass_outliers(IrGraph *g, const PassCtx *c);
 /* The target's units as the graph's IR unit objects (and its dram_gbps). */
@@ -96,6 +103,9 @@ typedef struct {
  * (weights as wf) and npu unit npu (weights as wn). */
 void pass_partition_solve(const IrCost *c, int fu, int npu, int64_t n, int64_t k, int64_t s, IrDtype wf, IrDtype wn,
                           PassPart *out);
+/* The float unit (the first gpu, else the first cpu) and the npu of g
+ * that pass partition splits linears between; -1 where there is none. */
+void pass_partition_units(const IrGraph *g, int *fu, int *npu);
 /* "float", "npu", "weight", "activation", "hybrid". */
 const char *pass_part_name(PassPartChoice c);
 

@@ -143,6 +143,25 @@ static void set_unit(IrGraph *g, int u, const char *name, const char *kind, cons
 }
 
 /* One decoder layer using every op, with placement and graph attributes. */
+/* An activation split as pass partition writes it: rows 0-1 and 2-3 of x
+ * through two linears of the rows 2.. of a tensor, joined (unused). */
+static void build_split(IrGraph *g, int x)
+{
+    int w = weight(g, "split.weight", H, H, IR_F32, 0);
+    ir_set_int(&g->nodes[w], "row0", 2);
+    int xa = node2(g, IR_OP_ROWS, IN(x), 2, H, 0, "l0.split.x0");
+    ir_set_int(&g->nodes[xa], "row0", 0);
+    int xb = node2(g, IR_OP_ROWS, IN(x), 2, H, 0, "l0.split.x2");
+    ir_set_int(&g->nodes[xb], "row0", 2);
+    int ya = node2(g, IR_OP_LINEAR, IN(xa, w), 2, H, 0, "l0.split.npu0");
+    g->nodes[ya].unit = 1;
+    int yb = node2(g, IR_OP_LINEAR, IN(xb, w), 2, H, 0, "l0.split.cpu0");
+    int j = node2(g, IR_OP_JOIN, IN(ya, yb), 4, H, 0, "l0.split");
+    ir_set_int(&g->nodes[j], "axis", 0);
+    ir_set_str(&g->nodes[j], "part", "activation");
+    ir_set_float(&g->nodes[j], "us", 1.5);
+}
+
 static void build_model(IrGraph *g)
 {
     ir_graph_init(g, "llama-tiny", "llama");
@@ -175,6 +194,7 @@ static void build_model(IrGraph *g)
     int m = build_mlp(g, rmsnorm(g, x, "model.layers.0.post_attention_layernorm.weight", 0, "l0.mlp_norm"));
     x = node2(g, IR_OP_ADD, IN(x, m), IR_DIM_S, H, 0, "l0.mlp.residual");
     x = build_int8(g, x);
+    build_split(g, x);
     x = rmsnorm(g, x, "model.norm.weight", -1, "norm");
     int last = node2(g, IR_OP_LAST_ROWS, IN(x), IR_DIM_R, H, -1, "last");
     int head = weight(g, "lm_head.weight", VOCAB, H, IR_F32, -1);
@@ -209,7 +229,7 @@ static void assert_verifies(const IrGraph *g)
 static void test_op_table(void **state)
 {
     (void)state;
-    assert_int_equal(IR_OP_COUNT, 18);
+    assert_int_equal(IR_OP_COUNT, 20);
     for (int op = 0; op < IR_OP_COUNT; op++) assert_int_equal(ir_op_from_name(ir_op_name(op)), op);
     assert_string_equal(ir_op_name(IR_OP_LAST_ROWS), "last_rows");
     assert_int_equal(ir_op_ninputs(IR_OP_LINEAR), -1);
@@ -842,6 +862,19 @@ static void ids_float(IrGraph *g) { g->nodes[0].dtype = IR_F32; }
 static void int8_weight(IrGraph *g) { g->nodes[1].dtype = IR_I8; }
 static void spaced_unit(IrGraph *g) { strcpy(g->units[1].name, "npu 0"); }
 static void odd_unit_attr(IrGraph *g) { ir_unit_set_int(&g->units[1], "gflops", 3); }
+static void short_join(IrGraph *g) { g->nodes[find(g, "l0.split")].dim[0] = 3; }
+static void join_axis(IrGraph *g) { ir_set_int(&g->nodes[find(g, "l0.split")], "axis", 2); }
+static void same_parts(IrGraph *g)
+{
+    IrNode *j = &g->nodes[find(g, "l0.split")];
+    j->in[1] = j->in[0];
+}
+static void rows_past(IrGraph *g) { ir_set_int(&g->nodes[find(g, "l0.split.x2")], "row0", -1); }
+/* a join's part that another node reads too */
+static void shared_part(IrGraph *g)
+{
+    g->nodes[find(g, "l0.split.cpu0")].in[0] = find(g, "l0.split.npu0");
+}
 
 static void test_verify_errors(void **state)
 {
@@ -853,6 +886,9 @@ static void test_verify_errors(void **state)
     int qrope = find(&g, "l0.attn.q_rope"), last = find(&g, "last");
     int wnorm = find(&g, "model.norm.weight");
     ir_graph_free(&g);
+    IrGraph g2, g2b;
+    build_model(&g2);
+    build_model(&g2b);
     expect_verify(drop_operand, tu_fmt("node %%%d (l0.attn.q): linear: expects 2 or 3 operands, has 1", q));
     expect_verify(narrow_weight, tu_fmt("node %%%d (l0.attn.k): linear: weight is [32,32] but input has 64 columns", k));
     expect_verify(drop_eps, tu_fmt("node %%%d (l0.attn_norm): rmsnorm: missing attribute 'eps' (float)", norm));
@@ -872,6 +908,14 @@ static void test_verify_errors(void **state)
     expect_verify(int8_weight, "node %1 (model.embed_tokens.weight): weight: dtype is i8, expected f32, f16, bf16, a block type (q8_0, q4_0, ...) or i8 with 'wscale'");
     expect_verify(spaced_unit, "graph: unit 1 name 'npu 0' is not a C identifier");
     expect_verify(odd_unit_attr, "graph: unit 'npu0': attribute 'gflops' is int, expected float");
+    int join = find(&g2, "l0.split"), xb = find(&g2, "l0.split.x2"), ya = find(&g2, "l0.split.npu0");
+    ir_graph_free(&g2);
+    expect_verify(short_join, tu_fmt("node %%%d (l0.split): join: result is [3,64], expected [4,64]", join));
+    expect_verify(join_axis, tu_fmt("node %%%d (l0.split): join: attribute 'axis' must be 0 or 1, is 2", join));
+    expect_verify(same_parts, tu_fmt("node %%%d (l0.split): join: operands %%%d and %%%d are one node", join, ya, ya));
+    expect_verify(rows_past, tu_fmt("node %%%d (l0.split.x2): rows: attribute 'row0' must be >= 0, is -1", xb));
+    expect_verify(shared_part, tu_fmt("node %%%d (l0.split): join: operand %%%d is also read by node %%%d; a join's "
+                                      "parts are read by the join only", join, ya, find(&g2b, "l0.split.cpu0")));
 }
 
 static void test_verify_gqa_message_in_parse(void **state)

@@ -59,7 +59,7 @@ static void test_quantize_outliers(void **state)
         fail_msg("calibrate failed:\n%s", out);
     free(out);
     check_golden(tu_fmt("(%s compile %s/fixtures/llama-outliers --target %s/targets/host-npu.xml -o %s/p --calib-in "
-                        "%s/calib.json --chunk 16 --outlier-t 2 --outlier-prune 0.5 --print-after=outliers 2>/dev/null)",
+                        "%s/calib.json --chunk 16 --partition npu --outlier-t 2 --outlier-prune 0.5 --print-after=outliers 2>/dev/null)",
                         tu_hetc(), tu_shared(), tu_src(), tmp, tmp),
                  "llama-outliers.outliers.ir");
 }
