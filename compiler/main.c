@@ -11,6 +11,7 @@
  * Each subcommand is one function; errors print "hetc: error: ..." and
  * exit non-zero.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -939,6 +940,126 @@ static int cmd_partition(int argc, char **argv)
     return rc;
 }
 
+/* ---- planning: simulate ---- */
+
+/* The chunks simulate plans with when --chunk gives none: with an npu, its
+ * standard shapes up to the prompt (the largest IR_MAX_PLANS - 2); else
+ * none (decode and flex plans only). */
+static void sim_chunks(const FeTarget *t, long prompt, int *chunks, int *n)
+{
+    for (int u = 0; u < t->nunits; u++) {
+        if (strcmp(t->units[u].kind, "npu") != 0) continue;
+        int all[64], na = 0;
+        char buf[sizeof t->units[u].shapes];
+        snprintf(buf, sizeof buf, "%s", t->units[u].shapes[0] ? t->units[u].shapes : "32 64 128 256 512 1024");
+        for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && na < 64; tok = strtok_r(NULL, " ", &save))
+            if (atol(tok) <= prompt) all[na++] = atoi(tok);
+        int first = na > IR_MAX_PLANS - 2 ? na - (IR_MAX_PLANS - 2) : 0;
+        for (int i = first; i < na; i++) chunks[(*n)++] = all[i];
+        return;
+    }
+}
+
+/* Removes the preset's directory DIR/NAME (the files synth wrote) and DIR. */
+static int sim_cleanup(char *path)
+{
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char f[FE_PATH_LEN + 256];
+        snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+        remove(f);
+    }
+    if (d) closedir(d);
+    remove(path);
+    *strrchr(path, '/') = 0;
+    remove(path);
+    return 0;
+}
+
+static int cmd_simulate(int argc, char **argv)
+{
+    const char *dir = NULL, *preset = NULL, *target_path = NULL, *profile_path = NULL, *v;
+    long prompt = 0, gen = 0;
+    int wdt = -1, json = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE;
+    for (int i = 2; i < argc; i++) {
+        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
+        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
+        else if ((v = opt(argc, argv, &i, "--preset"))) preset = v;
+        else if ((v = opt(argc, argv, &i, "--prompt-len"))) { if (parse_int(v, "--prompt-len", 1, 1 << 20, &prompt)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--gen"))) { if (parse_int(v, "--gen", 0, 1 << 20, &gen)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
+        else if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (argv[i][0] == '-') return die("simulate: unknown option '%s'", argv[i]);
+        else dir = argv[i];
+    }
+    if ((!dir == !preset) || !target_path || !prompt)
+        return die("usage: hetc simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N "
+                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--json]");
+    FeTarget t;
+    IrProfile prof;
+    if (load_planning(target_path, profile_path, &t, &prof)) return 1;
+    char tmp[64] = "", err[FE_ERR_LEN];
+    if (preset) {   /* the preset's config.json alone, in a directory of its own */
+        snprintf(tmp, sizeof tmp, "/tmp/hetc-sim-XXXXXX");
+        FeSynthOpts so = {.preset = preset, .config_only = 1, .dtype = IR_BF16};
+        if (!mkdtemp(tmp)) return fe_profile_free(&prof), die("simulate: cannot make a directory in /tmp");
+        snprintf(tmp + strlen(tmp), sizeof tmp - strlen(tmp), "/%s", preset);
+        if (fe_synth(tmp, &so, err, sizeof err)) return sim_cleanup(tmp), fe_profile_free(&prof), die("%s", err);
+        dir = tmp;
+    }
+    Model m;
+    if (model_open(&m, dir)) return tmp[0] ? sim_cleanup(tmp) : 0, fe_profile_free(&prof), 1;
+    if (!nchunks) sim_chunks(&t, prompt, chunks, &nchunks);
+    PassDiag diag = {0};
+    PassCtx c = model_ctx(&m, &diag);
+    c.target = &t;
+    c.weight_dtype = wdt;
+    c.shapes_only = m.config_only || (wdt >= 0 && ir_dtype_is_block((IrDtype)wdt));
+    c.chunks = chunks;
+    c.nchunks = nchunks;
+    c.partition = partition;
+    c.profile = profile_path ? &prof : NULL;
+    for (int i = 0; i < nchunks; i++)
+        if (chunks[i] > c.max_chunk) c.max_chunk = chunks[i];
+    IrGraph g;
+    ir_graph_init(&g, m.name, m.arch.name);
+    /* quantize and outliers need calibration: an npu's float linears are priced as int8, shadows not at all */
+    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,chunk,place,partition,transfers,group,schedule", NULL, stdout)
+                 ? die("%s", diag.msg) : 0;
+    IrSimResult r;
+    IrCost cost = {.g = &g, .prof = c.profile};
+    if (!rc && ir_simulate(&cost, prompt, gen, &r, err, sizeof err)) rc = die("%s", err);
+    if (!rc) {
+        double total = r.prefill_us + r.decode_us;
+        if (json) {
+            printf("{\"model\": \"%s\", \"target\": \"%s\", \"prompt_len\": %ld, \"gen\": %ld, \"prefill_us\": %.1f, "
+                   "\"prefill_tps\": %.2f, \"decode_us\": %.1f, \"decode_tps\": %.2f, \"units\": {",
+                   m.name, t.name, prompt, gen, r.prefill_us, r.prefill_tps, r.decode_us, r.decode_tps);
+            for (int u = 0; u < g.nunits; u++)
+                printf("%s\"%s\": {\"busy_us\": %.1f, \"idle_us\": %.1f, \"prefill_busy_us\": %.1f, "
+                       "\"prefill_idle_rate\": %.4f}", u ? ", " : "", g.units[u].name, r.busy_us[u], total - r.busy_us[u],
+                       r.prefill_busy_us[u], r.prefill_us > 0 ? 1 - r.prefill_busy_us[u] / r.prefill_us : 0);
+            printf("}}\n");
+        } else {
+            printf("%s on %s: prompt of %ld tokens in %d steps, %ld decode steps\n", m.name, t.name, prompt,
+                   r.prefill_steps, gen);
+            printf("  prefill  %10.1f ms  %9.2f tokens/s\n", r.prefill_us / 1e3, r.prefill_tps);
+            if (gen) printf("  decode   %10.1f ms  %9.2f tokens/s\n", r.decode_us / 1e3, r.decode_tps);
+            for (int u = 0; u < g.nunits; u++)
+                printf("  %-8s busy %10.1f ms, idle in prefill %5.1f%%\n", g.units[u].name, r.busy_us[u] / 1e3,
+                       r.prefill_us > 0 ? 100 * (1 - r.prefill_busy_us[u] / r.prefill_us) : 0);
+        }
+    }
+    ir_graph_free(&g);
+    model_free(&m);
+    fe_profile_free(&prof);
+    if (tmp[0]) sim_cleanup(tmp);
+    return rc;
+}
+
 static void usage(void)
 {
     fputs("usage: hetc COMMAND ...\n"
@@ -955,6 +1076,8 @@ static void usage(void)
           "           [--remainder pad|flex] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
           "  partition --target T.xml [--profile P.json] --op linear --n N --k K --s S [--weight-dtype DT]\n"
+          "  simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N [--gen M]\n"
+          "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--json]   (predicted speed)\n"
           "           (the solver's split of one linear between the float unit and the npu, as JSON)\n"
           "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",
@@ -974,6 +1097,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "opt") == 0) return cmd_opt(argc, argv);
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
     if (strcmp(argv[1], "partition") == 0) return cmd_partition(argc, argv);
+    if (strcmp(argv[1], "simulate") == 0) return cmd_simulate(argc, argv);
     if (strcmp(argv[1], "tokenize") == 0) return cmd_tokenize(argc, argv);
     if (strcmp(argv[1], "detokenize") == 0) return cmd_detokenize(argc, argv);
     usage();

@@ -325,6 +325,19 @@ int64_t ir_cost_static_rows(const IrCost *c, int u, int64_t k, int64_t s);
 /* Whether unit u runs static shapes only (an npu). */
 int ir_cost_is_static(const IrCost *c, int u);
 
+/* ---- simulation (ir_sim.c): a scheduled graph's steps under the cost
+ * model, for hetc simulate ---- */
+typedef struct {
+    double prefill_us, decode_us;       /* the prompt's steps; the decode steps after it */
+    double prefill_tps, decode_tps;     /* tokens per second of each */
+    int prefill_steps;
+    double busy_us[IR_MAX_UNITS];       /* each unit's work, prefill and decode */
+    double prefill_busy_us[IR_MAX_UNITS];
+} IrSimResult;
+/* Runs a prompt of 'prompt' tokens and 'gen' decode steps of g (after pass
+ * schedule) under cost model c. Returns 0, or -1 with the reason in err. */
+int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, char *err, size_t errlen);
+
 /* ---- text form (ir_print.c, ir_parse.c) ---- */
 void ir_print(FILE *f, const IrGraph *g);
 char *ir_print_str(const IrGraph *g);           /* malloc'd text form */

@@ -23,7 +23,9 @@
  *     graphs of the last as it needs);
  *   - along n: linearly between the profiled widths around n, else from
  *     the nearest one in proportion to the work above launch_us (n padded
- *     to the tile on static units).
+ *     to the tile on static units); only widths profiled up to s rows
+ *     count where some are (a width measured at decode alone would
+ *     extrapolate its memory-bound time to prefill).
  * Other ops cost their bytes over gbps plus launch_us (elementwise ops,
  * norms, RoPE, embedding, copies) or, for attention, the larger of its
  * flops (4 heads head_dim S (P + S/2)) over gflops and its cache reads over
@@ -130,15 +132,33 @@ static double along_s(const IrCost *c, int u, IrDtype wdt, int64_t k, int64_t n,
     return lo->us + (hi->us - lo->us) * (double)(s - lo->s) / (double)(hi->s - lo->s);
 }
 
+/* The most rows profiled for width n. */
+static int64_t width_reach(const IrCost *c, int u, IrDtype wdt, int64_t k, int64_t n)
+{
+    int64_t r = 0;
+    for (int i = 0; i < c->prof->npts; i++) {
+        const IrCostPoint *p = &c->prof->pts[i];
+        if (point_of(c, u, p, wdt) && p->k == k && p->n == n && p->s > r) r = p->s;
+    }
+    return r;
+}
+
 /* The profile's time, or -1 where it has no point of (u, wdt). */
 static double profiled_linear(const IrCost *c, int u, int64_t n, int64_t k, int64_t s, IrDtype wdt)
 {
     int64_t kp = nearest_k(c, u, k, wdt);
     if (kp < 0) return -1;
-    int64_t lo = -1, hi = -1, near = -1;
+    /* widths profiled up to s rows (else those profiled furthest): a width
+     * measured at s = 1 alone says nothing of the compute at s = 256 */
+    int64_t reach = 0;
     for (int i = 0; i < c->prof->npts; i++) {
         const IrCostPoint *p = &c->prof->pts[i];
-        if (!point_of(c, u, p, wdt) || p->k != kp) continue;
+        if (point_of(c, u, p, wdt) && p->k == kp && p->s > reach) reach = p->s;
+    }
+    int64_t need = s < reach ? s : reach, lo = -1, hi = -1, near = -1;
+    for (int i = 0; i < c->prof->npts; i++) {
+        const IrCostPoint *p = &c->prof->pts[i];
+        if (!point_of(c, u, p, wdt) || p->k != kp || width_reach(c, u, wdt, kp, p->n) < need) continue;
         if (p->n <= n && p->n > lo) lo = p->n;
         if (p->n >= n && (hi < 0 || p->n < hi)) hi = p->n;
         if (near < 0 || fabs(log((double)p->n / (double)n)) < fabs(log((double)near / (double)n))) near = p->n;
@@ -200,10 +220,13 @@ IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
     double bytes = numel_of(nd, S) * 4, flops = 0;
     switch (nd->op) {
     case IR_OP_INPUT: case IR_OP_WEIGHT: case IR_OP_ROPE_TABLE: case IR_OP_LAST_ROWS: case IR_OP_OUTPUT:
+    case IR_OP_ROWS: case IR_OP_JOIN:
         return (IrCostEst){0, 0};
     case IR_OP_LINEAR: case IR_OP_QLINEAR: {
         const IrNode *w = &g->nodes[nd->in[1]];
-        return ir_cost_linear(c, nd->unit, w->dim[0], w->dim[1], S, w->dtype);
+        IrDtype dt = w->dtype;      /* an npu keeps float weights as int8 (pass quantize, when it runs) */
+        if (ir_cost_is_static(c, nd->unit) && (dt == IR_F32 || dt == IR_F16 || dt == IR_BF16)) dt = IR_I8;
+        return ir_cost_linear(c, nd->unit, w->dim[0], w->dim[1], S, dt);
     }
     case IR_OP_SHADOW: {
         const IrNode *w = &g->nodes[nd->in[1]];
