@@ -27,6 +27,32 @@ static int core_of(const IrGraph *g, int u)
     return v >= 0 ? v : u;
 }
 
+/* A step's subgraphs as they are timed. */
+typedef struct {
+    const IrGraph *g;
+    const int *unit;            /* [nsub] each subgraph's unit, -1: none */
+    const double *ready, *dur;  /* [nsub] when its inputs are there; its time */
+    double *end;                /* [nsub] when it finished */
+    double *free_at;            /* [units] when each unit's queue is free */
+    IrSimResult *r;
+    int prefill;
+    double step_end;            /* the latest end so far */
+} Queues;
+
+/* Subgraph k on its unit's queue (its cores' queue: shares=). */
+static void time_sub(Queues *q, int k)
+{
+    int u = q->unit[k];
+    if (u < 0) return;
+    int core = core_of(q->g, u);
+    double start = q->ready[k] > q->free_at[core] ? q->ready[k] : q->free_at[core];
+    q->end[k] = start + q->dur[k];
+    q->free_at[core] = q->end[k];
+    q->r->busy_us[u] += q->dur[k];
+    if (q->prefill) q->r->prefill_busy_us[u] += q->dur[k];
+    if (q->end[k] > q->step_end) q->step_end = q->end[k];
+}
+
 /* One step of plan p at S rows from cache position P starting at t0 (all
  * units free from their free[] times on); returns its end. */
 static double run_step(const IrCost *c, int p, int64_t S, int64_t P, double *free_at, IrSimResult *r, int prefill)
@@ -50,21 +76,13 @@ static double run_step(const IrCost *c, int p, int64_t S, int64_t P, double *fre
     }
     /* dependencies: the latest finish among the subgraphs a subgraph reads from (+ a hand-over) */
     for (int k = 0; k < nsub; k++) ready[k] = step_end;
+    Queues sq = {g, unit, ready, dur, end, free_at, r, prefill, step_end};
     int done_upto = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub < 0) continue;
         /* subgraphs before this one are complete: time them in order */
-        for (int k = done_upto + 1; k < n->sub; k++) {
-            if (unit[k] < 0) continue;
-            int core = core_of(g, unit[k]);
-            double start = ready[k] > free_at[core] ? ready[k] : free_at[core];
-            end[k] = start + dur[k];
-            free_at[core] = end[k];
-            r->busy_us[unit[k]] += dur[k];
-            if (prefill) r->prefill_busy_us[unit[k]] += dur[k];
-            if (end[k] > step_end) step_end = end[k];
-        }
+        for (int k = done_upto + 1; k < n->sub; k++) time_sub(&sq, k);
         if (n->sub - 1 > done_upto) done_upto = n->sub - 1;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = &g->nodes[n->in[j]];
@@ -73,16 +91,8 @@ static double run_step(const IrCost *c, int p, int64_t S, int64_t P, double *fre
             if (t > ready[n->sub]) ready[n->sub] = t;
         }
     }
-    for (int k = done_upto + 1; k < nsub; k++) {
-        if (unit[k] < 0) continue;
-        int core = core_of(g, unit[k]);
-        double start = ready[k] > free_at[core] ? ready[k] : free_at[core];
-        end[k] = start + dur[k];
-        free_at[core] = end[k];
-        r->busy_us[unit[k]] += dur[k];
-        if (prefill) r->prefill_busy_us[unit[k]] += dur[k];
-        if (end[k] > step_end) step_end = end[k];
-    }
+    for (int k = done_upto + 1; k < nsub; k++) time_sub(&sq, k);
+    step_end = sq.step_end;
     for (int u = 0; u < g->nunits; u++) free_at[u] = step_end;     /* the step's logits: every unit waits */
     free(end);
     free(dur);
