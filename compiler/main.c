@@ -981,7 +981,7 @@ static int cmd_simulate(int argc, char **argv)
 {
     const char *dir = NULL, *preset = NULL, *target_path = NULL, *profile_path = NULL, *v;
     long prompt = 0, gen = 0;
-    int wdt = -1, json = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE;
+    int wdt = -1, json = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE, npu_decode = 0;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
@@ -992,12 +992,13 @@ static int cmd_simulate(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
         else if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
         else if (argv[i][0] == '-') return die("simulate: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
     if ((!dir == !preset) || !target_path || !prompt)
         return die("usage: hetc simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N "
-                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--json]");
+                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]");
     FeTarget t;
     IrProfile prof;
     if (load_planning(target_path, profile_path, &t, &prof)) return 1;
@@ -1013,6 +1014,7 @@ static int cmd_simulate(int argc, char **argv)
     Model m;
     if (model_open(&m, dir)) return tmp[0] ? sim_cleanup(tmp) : 0, fe_profile_free(&prof), 1;
     if (!nchunks) sim_chunks(&t, prompt, chunks, &nchunks);
+    if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     c.target = &t;
@@ -1021,6 +1023,7 @@ static int cmd_simulate(int argc, char **argv)
     c.chunks = chunks;
     c.nchunks = nchunks;
     c.partition = partition;
+    c.no_decode = npu_decode;
     c.profile = profile_path ? &prof : NULL;
     for (int i = 0; i < nchunks; i++)
         if (chunks[i] > c.max_chunk) c.max_chunk = chunks[i];
@@ -1077,7 +1080,7 @@ static void usage(void)
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
           "  partition --target T.xml [--profile P.json] --op linear --n N --k K --s S [--weight-dtype DT]\n"
           "  simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N [--gen M]\n"
-          "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--json]   (predicted speed)\n"
+          "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]\n"
           "           (the solver's split of one linear between the float unit and the npu, as JSON)\n"
           "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",

@@ -24,8 +24,9 @@
  * A join takes no copy: its parts are computed into its storage (pass
  * memplan); the join records the choice and the predicted time (part=,
  * us=). The decode and flex plans (any S) stay on the decoder's unit: an
- * npu runs static shapes, and so do the chunks of one row that --npu-decode
- * asks for. Linears outside layers (the LM head) stay where place put
+ * npu runs static shapes; with --npu-decode, decode steps are chunks of one
+ * row, which the solver partitions like any chunk (HeteroLLM's decode
+ * splits). Linears outside layers (the LM head) stay where place put
  * them. A target without an npu, or whose npu runs no linears, is left as
  * it is, and so is every plan with --partition npu (llm.npu's placement:
  * every linear of a chunk plan on the npu).
@@ -51,7 +52,7 @@ static int candidate(const IrGraph *g, const PassCtx *c, const IrNode *n, int fu
 {
     if (n->op != IR_OP_LINEAR || n->layer < 0 || n->plan < 0) return 0;
     const IrPlan *p = &g->plans[n->plan];
-    return p->kind == IR_PLAN_CHUNK && !(c->no_decode && p->s_max == 1) && (n->unit == fu || n->unit == npu);
+    return p->kind == IR_PLAN_CHUNK && (n->unit == fu || n->unit == npu);
 }
 
 /* Rebuilding: the old graph, the new one, and old id -> new id. */
