@@ -916,6 +916,7 @@ static void test_verify_errors(void **state)
     expect_verify(rows_past, tu_fmt("node %%%d (l0.split.x2): rows: attribute 'row0' must be >= 0, is -1", xb));
     expect_verify(shared_part, tu_fmt("node %%%d (l0.split): join: operand %%%d is also read by node %%%d; a join's "
                                       "parts are read by the join only", join, ya, find(&g2b, "l0.split.cpu0")));
+    ir_graph_free(&g2b);
 }
 
 static void test_verify_gqa_message_in_parse(void **state)
