@@ -45,7 +45,7 @@ build_hetc() {  # NAME TARGET FLAGS...
 build_hetc cpu host-cpu
 build_hetc npu host-npu --calib-in "$work/calib.json" --report-json "$work/npu.json"
 build_hetc npu-none host-npu --calib-in "$work/calib.json" --no-outliers
-build_hetc npu-decode host-npu --calib-in "$work/calib.json" --npu-decode
+build_hetc npu-decode host-npu --calib-in "$work/calib.json" --npu-decode --partition npu
 build_hetc npu-all host-npu --calib-in "$work/calib.json" --outlier-t 1 --outlier-prune 0
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD) on $(nproc) cores"
 for name in cpu npu npu-none npu-all npu-decode; do
