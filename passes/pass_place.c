@@ -9,7 +9,8 @@
  * belong to the host: the first cpu unit, where tokenization and sampling
  * run. A view (last_rows) stays with its operand. Weights and the RoPE
  * table take the unit of their first consumer; the others must share its
- * memory; a weight
+ * memory, except npu linears of a float weight, which read an int8 copy
+ * of their own (pass quantize); a weight
  * stored as bf16 that lands on an OpenCL unit is stored as f16 instead
  * (OpenCL C has no bf16 type). Without a target: the graph's units, else
  * one cpu unit "cpu0".
@@ -106,6 +107,8 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
         for (int k = 0; k < g->nodes[i].nin; k++) {
             if (g->nodes[i].in[k] != id) continue;
             int u = g->nodes[i].unit;
+            if (g->nodes[i].op == IR_OP_LINEAR && k == 1 && pass_is_npu(g, u) && !ir_dtype_is_block(g->nodes[id].dtype))
+                continue;   /* an npu reads its own int8 copy of a float weight (pass quantize) */
             if (unit >= 0 && !ir_same_memory(g, u, unit)) {
                 pass_error(c, "%s: %s '%s' is used on units %s and %s; place its users on one unit",
                            c->target ? c->target->path : "place", ir_op_name(g->nodes[id].op), g->nodes[id].name,
