@@ -7,6 +7,9 @@
  * - sd8gen3, Llama-8B with 4-bit weights, figures only (--preset: no
  *   weights): prefill at 256 tokens within 25% of HeteroLLM's 247.9
  *   tokens/s (its section 5).
+ * - host-hetero (gpu0 with memory of its own, npu0 on the host's): the
+ *   weights the npu's linears read as int8 copies may live on gpu0; the
+ *   plan simulates, the gpu working in prefill and decode.
  * - Bad arguments get clear errors.
  */
 #include "testutil.h"
@@ -57,6 +60,17 @@ static void test_shared_cores(void **state)
     free(j);
 }
 
+static void test_three_units(void **state)
+{
+    (void)state;
+    char *j = simulate(tu_fmt("--target %s/targets/host-hetero.xml %s/fixtures/trained-llama --prompt-len 300 --gen 4",
+                              tu_src(), tu_shared()));
+    assert_true(num(j, "\"gpu0\"", "prefill_busy_us") > 0);
+    assert_true(num(j, "\"gpu0\"", "busy_us") > num(j, "\"gpu0\"", "prefill_busy_us"));
+    assert_non_null(strstr(j, "\"npu0\""));
+    free(j);
+}
+
 static void test_sd8gen3(void **state)
 {
     (void)state;
@@ -94,6 +108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_unit),
         cmocka_unit_test(test_shared_cores),
+        cmocka_unit_test(test_three_units),
         cmocka_unit_test(test_sd8gen3),
         cmocka_unit_test(test_errors),
     };
