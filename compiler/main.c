@@ -951,7 +951,7 @@ static void sim_chunks(const FeTarget *t, long prompt, int *chunks, int *n)
         if (strcmp(t->units[u].kind, "npu") != 0) continue;
         int all[64], na = 0;
         char buf[sizeof t->units[u].shapes];
-        snprintf(buf, sizeof buf, "%s", t->units[u].shapes[0] ? t->units[u].shapes : "32 64 128 256 512 1024");
+        snprintf(buf, sizeof buf, "%s", t->units[u].shapes);     /* fe_target gives the default */
         for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && na < 64; tok = strtok_r(NULL, " ", &save))
             if (atol(tok) <= prompt) all[na++] = atoi(tok);
         int first = na > IR_MAX_PLANS - 2 ? na - (IR_MAX_PLANS - 2) : 0;

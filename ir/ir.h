@@ -322,6 +322,8 @@ double ir_cost_together(const IrCost *c, int a, IrCostEst ea, int b, IrCostEst e
  * a profile; a multiple of the largest beyond it); s itself on units that
  * take any shape. */
 int64_t ir_cost_static_rows(const IrCost *c, int u, int64_t k, int64_t s);
+/* The unit whose cores unit u computes on: its shares=, else u itself. */
+int ir_cost_core(const IrCost *c, int u);
 /* Whether unit u runs static shapes only (an npu). */
 int ir_cost_is_static(const IrCost *c, int u);
 

@@ -266,13 +266,15 @@ double ir_cost_sync(const IrCost *c, int a, int b)
     return fmax(fig(unit_of(c, a), "sync_us", 5), fig(unit_of(c, b), "sync_us", 5));
 }
 
-/* Whether units a and b compute on the same cores. */
-static int share_cores(const IrCost *c, int a, int b)
+int ir_cost_core(const IrCost *c, int u)
 {
-    const IrUnit *ua = unit_of(c, a), *ub = unit_of(c, b);
-    const char *sa = ir_unit_str(ua, "shares", ""), *sb = ir_unit_str(ub, "shares", "");
-    return a == b || strcmp(sa, ub->name) == 0 || strcmp(sb, ua->name) == 0 || (sa[0] && strcmp(sa, sb) == 0);
+    const char *s = ir_unit_str(unit_of(c, u), "shares", "");
+    int v = s[0] ? ir_unit_find(c->g, s) : -1;
+    return v >= 0 ? v : u;
 }
+
+/* Whether units a and b compute on the same cores. */
+static int share_cores(const IrCost *c, int a, int b) { return ir_cost_core(c, a) == ir_cost_core(c, b); }
 
 double ir_cost_together(const IrCost *c, int a, IrCostEst ea, int b, IrCostEst eb)
 {

@@ -19,17 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The unit whose cores unit u computes on (itself, or its shares=). */
-static int core_of(const IrGraph *g, int u)
-{
-    const char *s = ir_unit_str(&g->units[u], "shares", "");
-    int v = s[0] ? ir_unit_find(g, s) : -1;
-    return v >= 0 ? v : u;
-}
-
 /* A step's subgraphs as they are timed. */
 typedef struct {
-    const IrGraph *g;
+    const IrCost *c;
     const int *unit;            /* [nsub] each subgraph's unit, -1: none */
     const double *ready, *dur;  /* [nsub] when its inputs are there; its time */
     double *end;                /* [nsub] when it finished */
@@ -44,7 +36,7 @@ static void time_sub(Queues *q, int k)
 {
     int u = q->unit[k];
     if (u < 0) return;
-    int core = core_of(q->g, u);
+    int core = ir_cost_core(q->c, u);
     double start = q->ready[k] > q->free_at[core] ? q->ready[k] : q->free_at[core];
     q->end[k] = start + q->dur[k];
     q->free_at[core] = q->end[k];
@@ -76,7 +68,7 @@ static double run_step(const IrCost *c, int p, int64_t S, int64_t P, double *fre
     }
     /* dependencies: the latest finish among the subgraphs a subgraph reads from (+ a hand-over) */
     for (int k = 0; k < nsub; k++) ready[k] = step_end;
-    Queues sq = {g, unit, ready, dur, end, free_at, r, prefill, step_end};
+    Queues sq = {c, unit, ready, dur, end, free_at, r, prefill, step_end};
     int done_upto = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];

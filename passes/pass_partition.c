@@ -227,17 +227,18 @@ void pass_partition(IrGraph *g, const PassCtx *c)
     }
     free(part);
     /* weights follow their linears: a weight read on one unit only lives there */
+    int *reader = malloc((size_t)g->n * sizeof *reader);   /* its readers' unit, -1: none yet, -2: several */
+    for (int i = 0; i < g->n; i++) reader[i] = -1;
+    for (int j = 0; j < g->n; j++)
+        for (int k = 0; k < g->nodes[j].nin; k++) {
+            int w = g->nodes[j].in[k], u = g->nodes[j].unit;
+            if (g->nodes[w].op == IR_OP_WEIGHT) reader[w] = reader[w] == -1 || reader[w] == u ? u : -2;
+        }
     for (int i = 0; i < g->n; i++) {
         IrNode *w = &g->nodes[i];
         if (w->op != IR_OP_WEIGHT) continue;
-        int unit = -1, one = 1;
-        for (int j = i + 1; j < g->n; j++)
-            for (int k = 0; k < g->nodes[j].nin; k++)
-                if (g->nodes[j].in[k] == i) {
-                    if (unit >= 0 && unit != g->nodes[j].unit) one = 0;
-                    unit = g->nodes[j].unit;
-                }
-        if (one && unit >= 0) w->unit = unit;
+        if (reader[i] >= 0) w->unit = reader[i];
         if (strcmp(g->units[w->unit].backend, "opencl") == 0 && w->dtype == IR_BF16) w->dtype = IR_F16;
     }
+    free(reader);
 }
