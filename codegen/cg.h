@@ -104,6 +104,8 @@ struct CgBackend {
     int (*busy)(const CgEmit *e, char *buf, size_t cap);
     /* Writes describe() of RtModelApi and defines MODEL_DESCRIBE (optional: NULL). */
     void (*describe)(const CgEmit *e);
+    /* Code in profile() that adds the unit to u[n++] (rt_profile.h; optional: NULL, not measured). */
+    void (*profile_unit)(const CgEmit *e);
     int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
     void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
 };

@@ -243,6 +243,12 @@ static void npu_describe(const CgEmit *e)
                   "#define MODEL_DESCRIBE describe\n\n", e->cl->u->name);
 }
 
+static void npu_profile_unit(const CgEmit *e)
+{
+    fprintf(e->f, "    rt_prof_npu(&u[n++], \"%s\", &rt_npu_emu, m->npu, %" PRId64 ");\n", e->cl->u->name,
+            ir_unit_int(e->cl->u, "tile", 32));
+}
+
 static int npu_owns(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->unit; }
 
 /* The graph runs at its subgraph's first node; the other nodes are in it. */
@@ -267,6 +273,7 @@ const CgBackend cg_backend_npu = {
     .measure = npu_measure,
     .busy = npu_busy,
     .describe = npu_describe,
+    .profile_unit = npu_profile_unit,
     .owns = npu_owns,
     .node = npu_node,
 };

@@ -241,7 +241,7 @@ const FeCalibLinear *fe_calib_linear(const FeCalib *c, const char *weight);
 const FeCalibInput *fe_calib_input(const FeCalib *c, const FeCalibLinear *l);
 
 /* ---- targets (fe_target.c): targets/<name>.xml ---- */
-enum { FE_MAX_UNITS = 8, FE_MAX_FIGURES = 6, FE_MAX_PLACES = 16 };
+enum { FE_MAX_UNITS = 8, FE_MAX_FIGURES = 8, FE_MAX_PLACES = 16 };
 typedef struct {
     char name[16];              /* e.g. "cpu0" */
     char kind[8];               /* cpu | gpu | npu */
@@ -290,6 +290,8 @@ int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen);
 int fe_profile_load(IrProfile *p, const char *path, char *err, size_t errlen);
 /* Every unit the profile names is one of t's. */
 int fe_profile_check(const IrProfile *p, const char *path, const FeTarget *t, char *err, size_t errlen);
+/* The profile's measured figures replace t's (or join them). */
+void fe_profile_apply(const IrProfile *p, FeTarget *t);
 int fe_profile_save(const IrProfile *p, const char *machine, const char *path, char *err, size_t errlen);
 void fe_profile_free(IrProfile *p);
 

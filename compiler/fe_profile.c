@@ -10,11 +10,15 @@
  *    "units": {"gpu0": [{"op": "linear", "n": 4096, "k": 4096, "s": 128,
  *                        "dtype": "f16", "us": 7306.0}, ...],
  *              "npu0": [...]},
+ *    "figures": {"gpu0": {"gbps": 60.2, "gflops_f16": 1800.0}, ...},
  *    "sync_us": {"gpu0-npu0": 5.0}}
  *
  * - units: per unit name, the measured ops: op "linear" (x [s,k] @ W
  *   [n,k]^T with W stored as dtype, an IR dtype name: f32, f16, bf16, i8,
  *   q8_0, q4_0, ...), us its time in microseconds, alone on the machine;
+ * - figures: per unit name, measured figures that replace the target's
+ *   (gflops, gflops_f16, gops_i8, gbps, launch_us): what the cost model
+ *   uses for the work that has no point (norms, attention, ...);
  * - sync_us: per pair "A-B" (either order), one hand-over of a result
  *   between the two units: set a flag on one, see it on the other.
  * "format" may be left out (a profile written by hand, such as one made
@@ -79,6 +83,43 @@ static int load_point(IrCostPoint *p, json_object *o, const char *unit, const ch
     return 0;
 }
 
+static const char *const figure_keys[] = {"gflops", "gflops_f16", "gops_i8", "gbps", "launch_us"};
+
+static int load_figures(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
+{
+    json_object *figs;
+    if (!json_object_object_get_ex(root, "figures", &figs)) return 0;
+    if (!json_object_is_type(figs, json_type_object))
+        return pfail(err, errlen, "%s: key 'figures' is not an object", path);
+    size_t total = 0;
+    json_object_object_foreach(figs, un, o) {
+        if (!json_object_is_type(o, json_type_object))
+            return pfail(err, errlen, "%s: figures.%s is not an object", path, un);
+        if (strlen(un) >= sizeof p->figs[0].unit)
+            return pfail(err, errlen, "%s: figures.%s: a unit name has at most 15 characters", path, un);
+        total += (size_t)json_object_object_length(o);
+    }
+    p->figs = calloc(total + 1, sizeof *p->figs);
+    json_object_object_foreach(figs, unit, obj) {
+        json_object_object_foreach(obj, key, val) {
+            (void)val;
+            size_t f = 0;
+            while (f < sizeof figure_keys / sizeof figure_keys[0] && strcmp(figure_keys[f], key) != 0) f++;
+            if (f == sizeof figure_keys / sizeof figure_keys[0])
+                return pfail(err, errlen, "%s: figures.%s: '%s' is not a figure (gflops, gflops_f16, gops_i8, gbps, "
+                             "launch_us)", path, unit, key);
+            IrCostFigure *fg = &p->figs[p->nfigs];
+            char where[64];
+            snprintf(where, sizeof where, "figures.%s", unit);
+            if (number(obj, path, where, key, 0, &fg->v, err, errlen)) return -1;
+            snprintf(fg->unit, sizeof fg->unit, "%s", unit);
+            snprintf(fg->key, sizeof fg->key, "%s", key);
+            p->nfigs++;
+        }
+    }
+    return 0;
+}
+
 static int load_json(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
 {
     json_object *v, *units, *sync;
@@ -104,6 +145,7 @@ static int load_json(IrProfile *p, json_object *root, const char *path, char *er
             p->npts++;
         }
     }
+    if (load_figures(p, root, path, err, errlen)) return -1;
     if (!json_object_object_get_ex(root, "sync_us", &sync)) return 0;
     if (!json_object_is_type(sync, json_type_object))
         return pfail(err, errlen, "%s: key 'sync_us' is not an object", path);
@@ -141,15 +183,32 @@ int fe_profile_load(IrProfile *p, const char *path, char *err, size_t errlen)
 
 int fe_profile_check(const IrProfile *p, const char *path, const FeTarget *t, char *err, size_t errlen)
 {
-    for (int i = 0; i < p->npts + 2 * p->nsync; i++) {
-        const char *name = i < p->npts ? p->pts[i].unit : (i - p->npts) % 2 ? p->sync[(i - p->npts) / 2].b
-                                                                          : p->sync[(i - p->npts) / 2].a;
+    for (int i = 0; i < p->npts + 2 * p->nsync + p->nfigs; i++) {
+        int j = i - p->npts - 2 * p->nsync;
+        const char *name = i < p->npts ? p->pts[i].unit : j >= 0 ? p->figs[j].unit
+                                                        : (i - p->npts) % 2 ? p->sync[(i - p->npts) / 2].b
+                                                                            : p->sync[(i - p->npts) / 2].a;
         int found = 0;
         for (int u = 0; u < t->nunits; u++) found |= strcmp(t->units[u].name, name) == 0;
         if (!found)
             return pfail(err, errlen, "%s: unit '%s' is not a unit of target %s (%s)", path, name, t->name, t->path);
     }
     return 0;
+}
+
+void fe_profile_apply(const IrProfile *p, FeTarget *t)
+{
+    for (int i = 0; i < p->nfigs; i++)
+        for (int u = 0; u < t->nunits; u++) {
+            FeUnit *fu = &t->units[u];
+            if (strcmp(fu->name, p->figs[i].unit) != 0) continue;
+            int f = 0;
+            while (f < fu->nfig && strcmp(fu->fig[f].key, p->figs[i].key) != 0) f++;
+            if (f == FE_MAX_FIGURES) continue;
+            if (f == fu->nfig) fu->nfig++;
+            snprintf(fu->fig[f].key, sizeof fu->fig[f].key, "%s", p->figs[i].key);
+            fu->fig[f].v = p->figs[i].v;
+        }
 }
 
 int fe_profile_save(const IrProfile *p, const char *machine, const char *path, char *err, size_t errlen)
@@ -174,6 +233,16 @@ int fe_profile_save(const IrProfile *p, const char *machine, const char *path, c
         json_object_array_add(list, o);
     }
     json_object_object_add(root, "units", units);
+    json_object *figs = json_object_new_object();
+    for (int i = 0; i < p->nfigs; i++) {
+        json_object *o;
+        if (!json_object_object_get_ex(figs, p->figs[i].unit, &o)) {
+            o = json_object_new_object();
+            json_object_object_add(figs, p->figs[i].unit, o);
+        }
+        json_object_object_add(o, p->figs[i].key, json_object_new_double(p->figs[i].v));
+    }
+    json_object_object_add(root, "figures", figs);
     for (int i = 0; i < p->nsync; i++) {
         char key[40];
         snprintf(key, sizeof key, "%s-%s", p->sync[i].a, p->sync[i].b);
@@ -189,5 +258,6 @@ void fe_profile_free(IrProfile *p)
 {
     free(p->pts);
     free(p->sync);
+    free(p->figs);
     memset(p, 0, sizeof *p);
 }

@@ -21,22 +21,13 @@
 #include <time.h>
 
 #include "codegen/cg.h"
-#include "compiler/fe.h"
+#include "compiler/cli.h"
 #include "ir/ir.h"
-#include "passes/passes.h"
 #include "runtime/hetc_rt_tok.h"
 
-typedef struct {
-    char dir[FE_PATH_LEN];
-    FeConfig *config;
-    FeArch arch;
-    FeWeights weights;
-    int config_only;            /* config.json without weights: shapes only (planning, inspect) */
-    char name[IR_NAME_LEN];
-} Model;
 
 /* Prints an error; messages that carry their own "FILE:LINE: error:" stand alone. */
-static int die(const char *fmt, ...)
+int die(const char *fmt, ...)
 {
     char msg[2 * FE_ERR_LEN];
     va_list ap;
@@ -47,7 +38,7 @@ static int die(const char *fmt, ...)
     return 1;
 }
 
-static double now(void)
+double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,7 +54,7 @@ static const char *data_dir(const char *env, const char *sub, char *buf, size_t 
 }
 
 /* Matches "--key=value" or "--key value"; returns the value or NULL. */
-static const char *opt(int argc, char **argv, int *i, const char *key)
+const char *opt(int argc, char **argv, int *i, const char *key)
 {
     size_t n = strlen(key);
     if (strncmp(argv[*i], key, n) != 0) return NULL;
@@ -76,7 +67,7 @@ static const char *opt(int argc, char **argv, int *i, const char *key)
     return argv[++*i];
 }
 
-static int parse_int(const char *s, const char *what, long lo, long hi, long *v)
+int parse_int(const char *s, const char *what, long lo, long hi, long *v)
 {
     char *end;
     errno = 0;
@@ -86,13 +77,13 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *v)
     return 0;
 }
 
-static void model_free(Model *m)
+void model_free(Model *m)
 {
     fe_weights_free(&m->weights);
     fe_config_free(m->config);
 }
 
-static int model_open(Model *m, const char *dir)
+int model_open(Model *m, const char *dir)
 {
     char err[FE_ERR_LEN], path[FE_PATH_LEN + 16], mdir[FE_PATH_LEN];
     memset(m, 0, sizeof *m);
@@ -146,14 +137,14 @@ static int need_weights(Model *m, const char *what)
                "takes config.json alone)", m->dir, what);
 }
 
-static PassCtx model_ctx(const Model *m, PassDiag *diag)
+PassCtx model_ctx(const Model *m, PassDiag *diag)
 {
     return (PassCtx){.arch = &m->arch, .config = m->config, .weights = &m->weights, .model_name = m->name,
                      .model_dir = m->dir, .weight_dtype = -1, .max_chunk = 128, .shapes_only = m->config_only,
                      .diag = diag};
 }
 
-static int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char *print_after)
+int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char *print_after)
 {
     ir_graph_init(g, m->name, m->arch.name);
     if (pass_run_pipeline(g, c, "lower,fuse,dce", print_after, stdout)) return die("%s", c->diag->msg);
@@ -251,7 +242,7 @@ static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeC
 }
 
 /* The target and, with --profile, its profile (checked against it). */
-static int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof)
+int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof)
 {
     char err[FE_ERR_LEN];
     memset(prof, 0, sizeof *prof);
@@ -260,11 +251,12 @@ static int load_planning(const char *target_path, const char *profile_path, FeTa
     if (profile_path && (fe_profile_load(prof, profile_path, err, sizeof err) ||
                          fe_profile_check(prof, profile_path, t, err, sizeof err)))
         return fe_profile_free(prof), die("%s", err);
+    fe_profile_apply(prof, t);
     return 0;
 }
 
 /* --partition solve|npu. */
-static int parse_partition(const char *v, int *mode)
+int parse_partition(const char *v, int *mode)
 {
     if (strcmp(v, "solve") == 0) *mode = PASS_PARTITION_SOLVE;
     else if (strcmp(v, "npu") == 0) *mode = PASS_PARTITION_NPU;
@@ -372,7 +364,7 @@ static void print_summary(const Model *m, const IrGraph *g)
 }
 
 /* --chunk C[,C2..]: up to IR_MAX_PLANS - 2 sizes in 1..IR_MAX_CHUNK. */
-static int parse_chunks(const char *v, int *sizes, int *n)
+int parse_chunks(const char *v, int *sizes, int *n)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
@@ -401,7 +393,7 @@ static int parse_remainder(const char *v, int *r)
 /* --weight-dtype: a float type, or a block type (q8_0, q4_0, ...), which
  * only a model of config.json alone takes for now (planning: the cost
  * model needs their bytes only); see weight_dtype_ok. */
-static int parse_dtype(const char *v, int *dt)
+int parse_dtype(const char *v, int *dt)
 {
     *dt = ir_dtype_from_name(v);
     if (*dt < 0 || *dt == IR_I32 || *dt == IR_I8)
@@ -890,179 +882,6 @@ static int cmd_synth(int argc, char **argv)
 
 /* ---- planning: partition ---- */
 
-static int cmd_partition(int argc, char **argv)
-{
-    const char *target_path = NULL, *profile_path = NULL, *op = "linear", *v;
-    long n = 0, k = 0, s = 0;
-    int wdt = IR_F16;
-    for (int i = 2; i < argc; i++) {
-        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
-        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
-        else if ((v = opt(argc, argv, &i, "--op"))) op = v;
-        else if ((v = opt(argc, argv, &i, "--n"))) { if (parse_int(v, "--n", 1, 1L << 30, &n)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--k"))) { if (parse_int(v, "--k", 1, 1L << 30, &k)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--s"))) { if (parse_int(v, "--s", 1, IR_MAX_CHUNK, &s)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
-        else return die("partition: unknown argument '%s'", argv[i]);
-    }
-    if (!target_path || !n || !k || !s)
-        return die("usage: hetc partition --target T.xml [--profile profile.json] --op linear --n N --k K --s S "
-                   "[--weight-dtype DT]");
-    if (strcmp(op, "linear") != 0) return die("--op: '%s': the solver partitions linears only", op);
-    if (ir_dtype_is_block((IrDtype)wdt) && k % ir_dtype_block((IrDtype)wdt))
-        return die("--k %ld: a %s weight's rows are blocks of %d values", k, ir_dtype_name((IrDtype)wdt),
-                   ir_dtype_block((IrDtype)wdt));
-    FeTarget t;
-    IrProfile prof;
-    if (load_planning(target_path, profile_path, &t, &prof)) return 1;
-    IrGraph g;
-    ir_graph_init(&g, "partition", "none");
-    pass_place_units(&g, &t);
-    int fu, npu, rc = 0;
-    pass_partition_units(&g, &fu, &npu);
-    if (npu < 0) rc = die("target %s has no npu unit: there is nothing to partition", t.name);
-    if (!rc) {
-        IrCost c = {.g = &g, .prof = profile_path ? &prof : NULL};
-        PassPart p;
-        pass_partition_solve(&c, fu, npu, n, k, s, (IrDtype)wdt, pass_npu_dtype((IrDtype)wdt), &p);
-        const char *fname = g.units[fu].name, *nname = g.units[npu].name;
-        double rn = p.choice == PASS_PART_FLOAT ? 0 : p.choice == PASS_PART_ACTIVATION ? (double)p.s_npu / (double)s
-                                                                                         : (double)p.n_npu / (double)n;
-        printf("{\"choice\": \"%s\", \"float_unit\": \"%s\", \"npu_unit\": \"%s\", \"ratio\": {\"%s\": %.4g, "
-               "\"%s\": %.4g}, \"n_npu\": %lld, \"s_npu\": %lld, \"s_pad\": %lld, \"us\": %.1f, \"alone_us\": "
-               "{\"%s\": %.1f, \"%s\": %.1f}, \"weight_dtype\": {\"%s\": \"%s\", \"%s\": \"%s\"}}\n",
-               p.choice == PASS_PART_FLOAT ? g.units[fu].kind : pass_part_name(p.choice), fname, nname, fname, 1 - rn,
-               nname, rn, (long long)p.n_npu, (long long)p.s_npu, (long long)p.s_pad, p.us, fname, p.alone_us[0], nname,
-               p.alone_us[1], fname, ir_dtype_name((IrDtype)wdt), nname, ir_dtype_name(pass_npu_dtype((IrDtype)wdt)));
-    }
-    ir_graph_free(&g);
-    fe_profile_free(&prof);
-    return rc;
-}
-
-/* ---- planning: simulate ---- */
-
-/* The chunks simulate plans with when --chunk gives none: with an npu, its
- * standard shapes up to the prompt (the largest IR_MAX_PLANS - 2); else
- * none (decode and flex plans only). */
-static void sim_chunks(const FeTarget *t, long prompt, int *chunks, int *n)
-{
-    for (int u = 0; u < t->nunits; u++) {
-        if (strcmp(t->units[u].kind, "npu") != 0) continue;
-        int all[64], na = 0;
-        char buf[sizeof t->units[u].shapes];
-        snprintf(buf, sizeof buf, "%s", t->units[u].shapes);     /* fe_target gives the default */
-        for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok && na < 64; tok = strtok_r(NULL, " ", &save))
-            if (atol(tok) <= prompt) all[na++] = atoi(tok);
-        int first = na > IR_MAX_PLANS - 2 ? na - (IR_MAX_PLANS - 2) : 0;
-        for (int i = first; i < na; i++) chunks[(*n)++] = all[i];
-        return;
-    }
-}
-
-/* Removes the preset's directory DIR/NAME (the files synth wrote) and DIR. */
-static int sim_cleanup(char *path)
-{
-    DIR *d = opendir(path);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        char f[FE_PATH_LEN + 256];
-        snprintf(f, sizeof f, "%s/%s", path, e->d_name);
-        remove(f);
-    }
-    if (d) closedir(d);
-    remove(path);
-    *strrchr(path, '/') = 0;
-    remove(path);
-    return 0;
-}
-
-static int cmd_simulate(int argc, char **argv)
-{
-    const char *dir = NULL, *preset = NULL, *target_path = NULL, *profile_path = NULL, *v;
-    long prompt = 0, gen = 0;
-    int wdt = -1, json = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE, npu_decode = 0;
-    for (int i = 2; i < argc; i++) {
-        if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
-        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
-        else if ((v = opt(argc, argv, &i, "--preset"))) preset = v;
-        else if ((v = opt(argc, argv, &i, "--prompt-len"))) { if (parse_int(v, "--prompt-len", 1, 1 << 20, &prompt)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--gen"))) { if (parse_int(v, "--gen", 0, 1 << 20, &gen)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
-        else if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
-        else if (argv[i][0] == '-') return die("simulate: unknown option '%s'", argv[i]);
-        else dir = argv[i];
-    }
-    if ((!dir == !preset) || !target_path || !prompt)
-        return die("usage: hetc simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N "
-                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]");
-    FeTarget t;
-    IrProfile prof;
-    if (load_planning(target_path, profile_path, &t, &prof)) return 1;
-    char tmp[64] = "", err[FE_ERR_LEN];
-    if (preset) {   /* the preset's config.json alone, in a directory of its own */
-        snprintf(tmp, sizeof tmp, "/tmp/hetc-sim-XXXXXX");
-        FeSynthOpts so = {.preset = preset, .config_only = 1, .dtype = IR_BF16};
-        if (!mkdtemp(tmp)) return fe_profile_free(&prof), die("simulate: cannot make a directory in /tmp");
-        snprintf(tmp + strlen(tmp), sizeof tmp - strlen(tmp), "/%s", preset);
-        if (fe_synth(tmp, &so, err, sizeof err)) return sim_cleanup(tmp), fe_profile_free(&prof), die("%s", err);
-        dir = tmp;
-    }
-    Model m;
-    if (model_open(&m, dir)) return tmp[0] ? sim_cleanup(tmp) : 0, fe_profile_free(&prof), 1;
-    if (!nchunks) sim_chunks(&t, prompt, chunks, &nchunks);
-    if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
-    PassDiag diag = {0};
-    PassCtx c = model_ctx(&m, &diag);
-    c.target = &t;
-    c.weight_dtype = wdt;
-    c.shapes_only = m.config_only || (wdt >= 0 && ir_dtype_is_block((IrDtype)wdt));
-    c.chunks = chunks;
-    c.nchunks = nchunks;
-    c.partition = partition;
-    c.no_decode = npu_decode;
-    c.profile = profile_path ? &prof : NULL;
-    for (int i = 0; i < nchunks; i++)
-        if (chunks[i] > c.max_chunk) c.max_chunk = chunks[i];
-    IrGraph g;
-    ir_graph_init(&g, m.name, m.arch.name);
-    /* quantize and outliers need calibration: an npu's float linears are priced as int8, shadows not at all */
-    int rc = pass_run_pipeline(&g, &c, "lower,fuse,dce,chunk,place,partition,transfers,group,schedule", NULL, stdout)
-                 ? die("%s", diag.msg) : 0;
-    IrSimResult r;
-    IrCost cost = {.g = &g, .prof = c.profile};
-    if (!rc && ir_simulate(&cost, prompt, gen, &r, err, sizeof err)) rc = die("%s", err);
-    if (!rc) {
-        double total = r.prefill_us + r.decode_us;
-        if (json) {
-            printf("{\"model\": \"%s\", \"target\": \"%s\", \"prompt_len\": %ld, \"gen\": %ld, \"prefill_us\": %.1f, "
-                   "\"prefill_tps\": %.2f, \"decode_us\": %.1f, \"decode_tps\": %.2f, \"units\": {",
-                   m.name, t.name, prompt, gen, r.prefill_us, r.prefill_tps, r.decode_us, r.decode_tps);
-            for (int u = 0; u < g.nunits; u++)
-                printf("%s\"%s\": {\"busy_us\": %.1f, \"idle_us\": %.1f, \"prefill_busy_us\": %.1f, "
-                       "\"prefill_idle_rate\": %.4f}", u ? ", " : "", g.units[u].name, r.busy_us[u], total - r.busy_us[u],
-                       r.prefill_busy_us[u], r.prefill_us > 0 ? 1 - r.prefill_busy_us[u] / r.prefill_us : 0);
-            printf("}}\n");
-        } else {
-            printf("%s on %s: prompt of %ld tokens in %d steps, %ld decode steps\n", m.name, t.name, prompt,
-                   r.prefill_steps, gen);
-            printf("  prefill  %10.1f ms  %9.2f tokens/s\n", r.prefill_us / 1e3, r.prefill_tps);
-            if (gen) printf("  decode   %10.1f ms  %9.2f tokens/s\n", r.decode_us / 1e3, r.decode_tps);
-            for (int u = 0; u < g.nunits; u++)
-                printf("  %-8s busy %10.1f ms, idle in prefill %5.1f%%\n", g.units[u].name, r.busy_us[u] / 1e3,
-                       r.prefill_us > 0 ? 100 * (1 - r.prefill_busy_us[u] / r.prefill_us) : 0);
-        }
-    }
-    ir_graph_free(&g);
-    model_free(&m);
-    fe_profile_free(&prof);
-    if (tmp[0]) sim_cleanup(tmp);
-    return rc;
-}
-
 static void usage(void)
 {
     fputs("usage: hetc COMMAND ...\n"
@@ -1082,6 +901,8 @@ static void usage(void)
           "  simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N [--gen M]\n"
           "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]\n"
           "           (the solver's split of one linear between the float unit and the npu, as JSON)\n"
+          "  profile  --target T.xml MODEL|--preset NAME -o profile.json [--weight-dtype DT] [--max-s N]\n"
+          "           [--stream-mb MB] [--min-time SEC] [--sweep S1,S2,..]   (measure this machine's units)\n"
           "  tokenize MODEL (TEXT | --file FILE) [--no-special] [--time]   MODEL: HF directory or .gguf\n"
           "  detokenize MODEL ID... [--skip-special]\n",
           stderr);
@@ -1101,6 +922,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
     if (strcmp(argv[1], "partition") == 0) return cmd_partition(argc, argv);
     if (strcmp(argv[1], "simulate") == 0) return cmd_simulate(argc, argv);
+    if (strcmp(argv[1], "profile") == 0) return cmd_profile(argc, argv);
     if (strcmp(argv[1], "tokenize") == 0) return cmd_tokenize(argc, argv);
     if (strcmp(argv[1], "detokenize") == 0) return cmd_detokenize(argc, argv);
     usage();

@@ -292,10 +292,17 @@ typedef struct {
     double us;                  /* one hand-over between them */
 } IrCostSync;
 typedef struct {
+    char unit[16];              /* unit name */
+    char key[16];               /* a figure of the target's units: gflops, gflops_f16, gops_i8, gbps, launch_us */
+    double v;
+} IrCostFigure;
+typedef struct {
     IrCostPoint *pts;           /* [npts] */
     int npts;
     IrCostSync *sync;           /* [nsync] */
     int nsync;
+    IrCostFigure *figs;         /* [nfigs] measured figures, which replace the target's */
+    int nfigs;
 } IrProfile;
 typedef struct {
     const IrGraph *g;           /* the units and their figures */

@@ -22,6 +22,12 @@
  * parts of one buffer). The least T wins; a tie goes to one unit, then to
  * the simpler split.
  *
+ * Units that compute on the same cores (shares=, host-npu's npu0 on
+ * cpu0's) never split a linear: their parts would run at once on the same
+ * cores, and measured (hetc profile --sweep, trained-llama on host-npu)
+ * such a split takes 1.3 to 5 times the sum of its parts, not the sum; so
+ * the choice there is the better unit alone.
+ *
  * Weight splits take simple ratios, float:npu = a:b with a, b in 1..3
  * (1:3, 1:2, 2:3, 1:1, 3:2, 2:1, 3:1), n_npu rounded to the npu's tile:
  * the ratios HeteroLLM's solver reports (its Table 3: 1:1, 3:1, 2:3).
@@ -76,7 +82,8 @@ void pass_partition_solve(const IrCost *c, int fu, int npu, int64_t n, int64_t k
     PassPart best = p;
     p = (PassPart){.choice = PASS_PART_NPU, .n_npu = n, .s_npu = s, .s_pad = pad, .us = out->alone_us[1]};
     consider(&best, &p);
-    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {     /* weight (or hybrid, padded) */
+    int split = ir_cost_core(c, fu) != ir_cost_core(c, npu);
+    for (size_t r = 0; split && r < sizeof ratios / sizeof ratios[0]; r++) {     /* weight (or hybrid, padded) */
         int64_t nn = (int64_t)llround((double)n * ratios[r][1] / (ratios[r][0] + ratios[r][1]) / (double)tile) * tile;
         if (nn <= 0 || nn >= n) continue;
         IrCostEst a = ir_cost_linear(c, fu, n - nn, k, s, wf), b = ir_cost_linear(c, npu, nn, k, pad, wn);
@@ -84,7 +91,7 @@ void pass_partition_solve(const IrCost *c, int fu, int npu, int64_t n, int64_t k
                        .s_pad = pad, .us = ir_cost_together(c, fu, a, npu, b) + sync + copy_us(c, fu, npu, s, k, s, nn)};
         consider(&best, &p);
     }
-    for (int64_t cs = 1; cs < s; cs++) {    /* activation: m chunks of a static length cs */
+    for (int64_t cs = 1; split && cs < s; cs++) {    /* activation: m chunks of a static length cs */
         if (static_rows(c, npu, k, cs) != cs) continue;
         int64_t m = s / cs, sn = m * cs;
         if (sn == s) sn -= cs, m--;

@@ -173,13 +173,16 @@ typedef struct {
     /* One line on the device unit as it runs: its compiled graphs and its
      * memory (NULL: nothing to say). */
     void (*describe)(const RtModel *m, char *buf, size_t cap);
+    /* --profile FILE: measures the model's linear shapes on each of its
+     * units and writes profile.json (rt_profile.h). */
+    RtStatus (*profile)(RtModel *m, const char *path);
 } RtModelApi;
 
 /* The generated program's command line: --ids, --logits, --batch, --bench,
  * --bench-pp, --bench-tg, --ctx, -m, -t; text generation (-p, -f, -n,
  * --temp, --top-k, --top-p, --min-p, --repeat-penalty, --seed,
- * --ignore-eos, --tok), --tokenize, chat (-i) and --perplexity
- * (--ppl-ids, --ppl-window, --ppl-score). Returns the process exit code. */
+ * --ignore-eos, --tok), --tokenize, chat (-i), --perplexity
+ * (--ppl-ids, --ppl-window, --ppl-score) and --profile FILE. Returns the process exit code. */
 int rt_main(int argc, char **argv, const RtModelApi *api);
 
 /* ---- helpers ---- */

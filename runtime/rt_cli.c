@@ -18,6 +18,9 @@
  *         [--ppl-score half|all]
  *       prints the perplexity of the text (or token ids) of FILE, in
  *       llama-perplexity's way (rt_ppl.c).
+ *   model [options] --profile FILE
+ *       measures the model's linears on each unit of this machine and
+ *       writes profile.json for hetc compile --profile (rt_profile.c).
  *
  * Exit codes: 0 success, 1 runtime error (bad ids, init failure, ...),
  * 2 usage error. */
@@ -60,6 +63,7 @@ typedef struct {
     const char *seed;       /* --seed; NULL: from the clock */
     int ignore_eos;         /* --ignore-eos */
     const char *perplexity; /* --perplexity FILE */
+    const char *profile;    /* --profile FILE */
     int ppl_ids;            /* --ppl-ids: FILE holds token ids */
     int ppl_window;         /* --ppl-window; 0: DEFAULT_PPL_WINDOW */
     const char *ppl_score;  /* --ppl-score half|all; NULL: half */
@@ -81,7 +85,7 @@ typedef struct {
 } FlagOption;
 
 typedef enum {
-    MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT, MODE_PPL
+    MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT, MODE_PPL, MODE_PROFILE
 } Mode;
 
 enum {
@@ -98,6 +102,7 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "       %s [options] --ids 1,5,9 --logits FILE\n"
             "       %s [options] --bench [--bench-pp N] [--bench-tg M] [--bench-reps K]\n"
             "       %s [options] --perplexity FILE [--ppl-ids] [--ppl-window N] [--ppl-score half|all]\n"
+            "       %s [options] --profile FILE\n"
             "Runs the compiled model '%s' (vocabulary %d, context up to %d).\n"
             "  -m WEIGHTS       weights file (default: the path compiled in)\n"
             "  -t THREADS       threads (default: the target's; at most %d)\n"
@@ -135,8 +140,10 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --ppl-window N   tokens per window (default %d; at most the context)\n"
             "  --ppl-score half|all  score the second half of each window (default, as\n"
             "                   llama-perplexity) or every position\n"
+            "  --profile FILE   measure the model's linears on each unit of this machine and\n"
+            "                   write FILE (profile.json, for hetc compile --profile)\n"
             "  -h, --help       show this help\n",
-            prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
+            prog, prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
             api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk,
             MAX_BENCH_REPS, DEFAULT_PPL_WINDOW);
 }
@@ -240,6 +247,7 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
         {"--min-p", VAL_FLOAT, &sp->min_p, 0, 1, NULL},
         {"--repeat-penalty", VAL_FLOAT, &sp->repeat_penalty, 0.01, 100, NULL},
         {"--perplexity", VAL_STR, &o->perplexity, 0, 0, NULL},
+        {"--profile", VAL_STR, &o->profile, 0, 0, NULL},
         {"--ppl-window", VAL_INT, &o->ppl_window, 2, MAX_PPL_WINDOW, NULL},
         {"--ppl-score", VAL_STR, &o->ppl_score, 0, 0, NULL},
     };
@@ -274,9 +282,10 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
 /* The one mode the options ask for, or the exit code for a usage error. */
 static int pick_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
 {
-    static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i", "--perplexity"};
+    static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i", "--perplexity",
+                                        "--profile"};
     const int given[] = {o->ids || o->logits, o->bench || o->bench_bandwidth, o->prompt || o->prompt_file,
-                         o->tokenize != NULL, o->interactive, o->perplexity != NULL};
+                         o->tokenize != NULL, o->interactive, o->perplexity != NULL, o->profile != NULL};
     *mode = MODE_NONE;
     for (int m = 0; m < (int)(sizeof given / sizeof *given); m++) {
         if (!given[m])
@@ -1167,6 +1176,23 @@ static int text_mode(const RtModelApi *api, const CliOptions *o, Mode mode)
     return rc;
 }
 
+/* --profile FILE: the model's own linear shapes on each of its units. */
+static int profile_mode(const RtModelApi *api, const CliOptions *o)
+{
+    RtModel *m = NULL;
+    if (!api->profile) {
+        fprintf(stderr, "error: --profile: this model was compiled without a profiler\n");
+        return 1;
+    }
+    double t0 = rt_now();
+    RtStatus st = api->init(&m, o->weights, o->ctx, o->threads);
+    if (st == RT_OK) st = api->profile(m, o->profile);
+    if (st != RT_OK) fprintf(stderr, "error: %s\n", rt_last_error());
+    else fprintf(stderr, "wrote %s in %.1f s\n", o->profile, rt_now() - t0);
+    if (m) api->destroy(m);
+    return st == RT_OK ? 0 : 1;
+}
+
 int rt_main(int argc, char **argv, const RtModelApi *api)
 {
     CliOptions o = {
@@ -1186,6 +1212,7 @@ int rt_main(int argc, char **argv, const RtModelApi *api)
     case MODE_BENCH: return bench_main(api, &o);
     case MODE_TOKENIZE: return tokenize_mode(api, &o);
     case MODE_PPL: return ppl_mode(api, &o);
+    case MODE_PROFILE: return profile_mode(api, &o);
     default: return text_mode(api, &o, mode);
     }
 }

@@ -12,7 +12,8 @@
  *   this CPU has) give the same logits, byte for byte, at prompt lengths
  *   around the chunks (32 and 128, remainder padded; HETC_SWEEP=full:
  *   every length 1..300);
- * - bad calibration input is an error naming the file.
+ * - bad calibration input is an error naming the file;
+ * - model --profile writes a profile of its own linears that hetc reads.
  */
 #include <json-c/json.h>
 #include <math.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler/fe.h"
 #include "testutil.h"
 
 enum { WINDOWS = 16, WINDOW = 256, VOCAB = 4096 };
@@ -168,6 +170,41 @@ static void test_bad_calibration(void **state)
     free(out);
 }
 
+/* model --profile FILE: the generated program measures its own linears on
+ * its own units (cpu0's pool, npu0's graphs) and writes a profile that
+ * hetc reads back, with a point per unit, shape and length up to the
+ * compiled chunk; it takes no other mode with it. */
+static void test_model_profile(void **state)
+{
+    need_builds();
+    char *out;
+    const char *path = tu_fmt("%s/model-profile.json", fx.tmp);
+    if (tu_run(&out, "%s/default/b/model --profile %s -t 2", fx.tmp, path)) fail_msg("model --profile failed:\n%s", out);
+    free(out);
+    IrProfile p;
+    FeTarget t;
+    char err[FE_ERR_LEN];
+    if (fe_target_load(&t, tu_fmt("%s/targets/host-npu.xml", tu_src()), err, sizeof err) ||
+        fe_profile_load(&p, path, err, sizeof err) || fe_profile_check(&p, path, &t, err, sizeof err))
+        fail_msg("%s", err);
+    int per_unit[2] = {0, 0}, longest = 0;
+    for (int i = 0; i < p.npts; i++) {
+        int u = strcmp(p.pts[i].unit, "npu0") == 0;
+        per_unit[u]++;
+        assert_true(p.pts[i].us > 0);
+        assert_int_equal(p.pts[i].dtype, u ? IR_I8 : IR_BF16);
+        if (p.pts[i].s > longest) longest = (int)p.pts[i].s;
+    }
+    assert_int_equal(per_unit[0], 5 * 4);      /* 5 shapes at 1, 32, 64, 128 */
+    assert_int_equal(per_unit[1], 5 * 4);
+    assert_int_equal(longest, 128);
+    assert_int_equal(p.nsync, 1);
+    fe_profile_free(&p);
+    assert_int_not_equal(tu_run(&out, "%s/default/b/model --profile %s --bench", fx.tmp, path), 0);
+    assert_non_null(strstr(out, "cannot be combined with --profile"));
+    free(out);
+}
+
 int main(void)
 {
     if (!tu_shared()) return 0;
@@ -175,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_perplexity),
         cmocka_unit_test(test_isa_paths_identical),
         cmocka_unit_test(test_bad_calibration),
+        cmocka_unit_test(test_model_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * reads back the same, the shipped paper profile loads, and every bad
  * profile is refused naming the file and the key: not JSON, another
  * format, a missing or non-positive number, an op or dtype it does not
- * know, a bad sync pair, a unit the target does not have. */
+ * know, a bad sync pair, a figure it does not know, a unit the target
+ * does not have; measured figures replace the target's. */
 #include "testutil.h"
 
 #include <string.h>
@@ -13,7 +14,8 @@ static void test_round_trip(void **state)
 {
     IrCostPoint pts[2] = {{"gpu0", "linear", 4096, 4096, 1, IR_Q4_0, 511}, {"npu0", "linear", 64, 32, 128, IR_I8, 2.5}};
     IrCostSync sync = {"gpu0", "npu0", 4.25};
-    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1}, q;
+    IrCostFigure figs[2] = {{"gpu0", "gbps", 61.5}, {"npu0", "launch_us", 0.75}};
+    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1, .figs = figs, .nfigs = 2}, q;
     char err[FE_ERR_LEN] = "";
     const char *path = tu_fmt("%s/p.json", tu_tmpdir("fe-profile"));
     if (fe_profile_save(&p, "test machine", path, err, sizeof err)) fail_msg("%s", err);
@@ -32,8 +34,20 @@ static void test_round_trip(void **state)
     assert_string_equal(q.sync[0].a, "gpu0");
     assert_string_equal(q.sync[0].b, "npu0");
     assert_float_equal(q.sync[0].us, 4.25, 0);
-    fe_profile_free(&q);
+    assert_int_equal(q.nfigs, 2);
     FeTarget t;
+    char err2[FE_ERR_LEN];
+    if (fe_target_load(&t, tu_fmt("%s/targets/sd8gen3.xml", tu_src()), err2, sizeof err2)) fail_msg("%s", err2);
+    fe_profile_apply(&q, &t);     /* measured figures replace the target's: gpu0's gbps, npu0's launch_us */
+    for (int u = 0; u < t.nunits; u++)
+        for (int f = 0; f < t.units[u].nfig; f++) {
+            const char *key = t.units[u].fig[f].key;
+            if (strcmp(t.units[u].name, "gpu0") == 0 && strcmp(key, "gbps") == 0)
+                assert_float_equal(t.units[u].fig[f].v, 61.5, 0);
+            if (strcmp(t.units[u].name, "npu0") == 0 && strcmp(key, "launch_us") == 0)
+                assert_float_equal(t.units[u].fig[f].v, 0.75, 0);
+        }
+    fe_profile_free(&q);
     if (fe_target_load(&t, tu_fmt("%s/targets/sd8gen3.xml", tu_src()), err, sizeof err)) fail_msg("%s", err);
     const char *table3 = tu_fmt("%s/targets/profiles/sd8gen3-heterollm-table3.json", tu_src());
     if (fe_profile_load(&q, table3, err, sizeof err) || fe_profile_check(&q, table3, &t, err, sizeof err))
@@ -69,6 +83,10 @@ static void test_errors(void **state)
          "units.gpu0[0]: key 'us' is -2, not a positive finite number"},
         {"{\"units\": {}, \"sync_us\": {\"gpu0npu0\": 3}}", "sync_us: key 'gpu0npu0' is not \"UNIT-UNIT\""},
         {"{\"units\": {}, \"sync_us\": {\"gpu0-npu0\": \"fast\"}}", "sync_us: 'gpu0-npu0' is not a positive number of microseconds"},
+        {"{\"units\": {}, \"figures\": []}", "key 'figures' is not an object"},
+        {"{\"units\": {}, \"figures\": {\"gpu0\": {\"tflops\": 3}}}",
+         "figures.gpu0: 'tflops' is not a figure (gflops, gflops_f16, gops_i8, gbps, launch_us)"},
+        {"{\"units\": {}, \"figures\": {\"gpu0\": {\"gbps\": 0}}}", "figures.gpu0: key 'gbps' is 0, not a positive finite number"},
     };
     const char *path = tu_fmt("%s/bad.json", tu_tmpdir("fe-profile-bad"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -1,0 +1,438 @@
+/* rt_profile.c: the profiler behind `hetc profile` and `model --profile
+ * FILE` (rt_profile.h says what it measures).
+ *
+ * A point is the median time of one linear on one unit alone, after a
+ * warm-up run; the unit's weight copies cycle, one per run, so that a run
+ * reads weights that the previous runs pushed out of the caches as the
+ * model's other linears would. Lengths are 1, 32, 64,
+ * 128, ... up to max_s: the cost model interpolates between them (a unit
+ * of flexible shapes) or rounds up to them (an npu's static graphs).
+ *
+ * Besides the points, profile.json gets each unit's measured figures:
+ * gbps, the weight bytes a unit streams per second at s = 1 (its best
+ * shape), its peak rate at the longest length (gflops, or gops_i8 for
+ * int8 weights) and launch_us, the time of a linear of one tile at s = 1
+ * (what any op costs at least), which the cost model uses for what has
+ * no point; and
+ * sync_us for every pair of units: one hand-over between two threads
+ * (rt_flag_set on one, rt_flag_wait on the other).
+ */
+#include "rt_profile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    MAX_COPIES = 256,
+    MAX_RUNS = 2000,            /* timed runs of one point, at most */
+    MIN_RUNS = 5,
+    SYNC_ROUNDS = 2000,
+    MAX_LENGTHS = 16,
+};
+
+static uint32_t next_random(uint32_t *r) { return *r = *r * 1664525u + 1013904223u; }
+
+/* Random values in [-0.5, 0.5) as dtype dt (f32, f16, bf16) or int8 in
+ * [-127, 127]: a block of them, repeated (a linear's time does not depend
+ * on its values, and filling gigabytes one value at a time is slow). */
+static void fill(void *p, size_t bytes, int dt, uint32_t seed)
+{
+    enum { BLOCK = 1 << 16 };
+    uint8_t *b = p;
+    size_t first = bytes < BLOCK ? bytes : BLOCK;
+    for (size_t i = 0; i < first / (dt == RT_F32 ? 4 : dt == RT_I8 ? 1 : 2); i++) {
+        uint32_t r = next_random(&seed) >> 8;
+        float v = (float)r * 0x1p-24f - 0.5f;
+        if (dt == RT_F32) ((float *)p)[i] = v;
+        else if (dt == RT_F16) ((uint16_t *)p)[i] = rt_f32_to_f16(v);
+        else if (dt == RT_BF16) ((uint16_t *)p)[i] = rt_f32_to_bf16(v);
+        else ((int8_t *)p)[i] = (int8_t)((int)(r % 255) - 127);
+    }
+    for (size_t off = first; off < bytes; off += first) memcpy(b + off, b, bytes - off < first ? bytes - off : first);
+}
+
+static int dtype_size(int dt) { return dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2; }
+
+/* The unit's weights: one pool of stream_bytes (at least one matrix), filled
+ * once; copy i of an n x k matrix is its i-th n x k window. */
+static RtStatus weights(RtProfUnit *u, int64_t n, int64_t k, double stream_bytes, int *copies, const uint8_t **w)
+{
+    size_t one = (size_t)n * (size_t)k * (size_t)dtype_size(u->dt);
+    size_t want = stream_bytes > (double)one ? (size_t)stream_bytes : one;
+    if (want > u->pool_bytes) {
+        rt_free(u->pool);
+        u->pool_bytes = 0;
+        if (!(u->pool = rt_alloc(want))) {
+            rt_set_error("profile: %s: out of memory for %zu MB of weights", u->name, want >> 20);
+            return RT_ERR_NOMEM;
+        }
+        fill(u->pool, want, u->dt, 7);
+        u->pool_bytes = want;
+    }
+    size_t c = (stream_bytes > (double)one ? (size_t)stream_bytes : one) / one;
+    *copies = c > MAX_COPIES ? MAX_COPIES : (int)c;
+    *w = u->pool;
+    return RT_OK;
+}
+
+void rt_prof_unit_free(RtProfUnit *u)
+{
+    rt_free(u->pool);
+    u->pool = NULL;
+    u->pool_bytes = 0;
+}
+
+/* ---- the cpu: rt_linear ---- */
+
+typedef struct {
+    RtPool *pool;
+    int dt, s, copies, cur;
+    int64_t n, k;
+    float *x, *out;             /* [s,k], [s,n] */
+    const uint8_t *w;           /* copies x [n,k] of dt */
+} CpuJob;
+
+static void cpu_release(void *job)
+{
+    CpuJob *j = job;
+    if (!j) return;
+    rt_free(j->x);
+    rt_free(j->out);
+    free(j);
+}
+
+static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job)
+{
+    CpuJob *j = calloc(1, sizeof *j);
+    if (!j) return RT_ERR_NOMEM;
+    *j = (CpuJob){.pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
+    RtStatus st = weights(u, n, k, stream_bytes, &j->copies, &j->w);
+    j->x = rt_alloc((size_t)s * (size_t)k * 4);
+    j->out = rt_alloc((size_t)s * (size_t)n * 4);
+    if (st == RT_OK && !(j->x && j->out)) {
+        rt_set_error("profile: %s: out of memory for a linear %lldx%lld at s=%d", u->name, (long long)n, (long long)k,
+                     s);
+        st = RT_ERR_NOMEM;
+    }
+    if (st != RT_OK) {
+        cpu_release(j);
+        return st;
+    }
+    fill(j->x, (size_t)s * (size_t)k * 4, RT_F32, 3);
+    *job = j;
+    return RT_OK;
+}
+
+static RtStatus cpu_run(void *job)
+{
+    CpuJob *j = job;
+    const uint8_t *w = j->w + (size_t)j->cur * (size_t)j->n * (size_t)j->k * (size_t)dtype_size(j->dt);
+    rt_linear(j->pool, j->out, j->x, w, (RtDtype)j->dt, NULL, j->s, (int)j->n, (int)j->k);
+    j->cur = (j->cur + 1) % j->copies;
+    return RT_OK;
+}
+
+void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->name, sizeof u->name, "%s", name);
+    snprintf(u->dtype, sizeof u->dtype, "%s", rt_dtype_name(dt));
+    u->tile = 1;
+    u->ctx = pool;
+    u->dt = dt;
+    u->prepare = cpu_prepare;
+    u->run = cpu_run;
+    u->release = cpu_release;
+}
+
+/* ---- an npu: one QLINEAR graph per weight copy ---- */
+
+typedef struct {
+    const RtNpuBackend *b;
+    int copies, cur;
+    int8_t *x;                  /* [s,k] */
+    float *out;                 /* [s,n] */
+    RtNpuGraph *g[MAX_COPIES];  /* one per weight copy */
+} NpuJob;
+
+static void npu_release(void *job)
+{
+    NpuJob *j = job;
+    if (!j) return;
+    for (int i = 0; i < j->copies; i++)
+        if (j->g[i]) j->b->free_graph(j->g[i]);
+    rt_free(j->x);
+    rt_free(j->out);
+    free(j);
+}
+
+static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job)
+{
+    NpuJob *j = calloc(1, sizeof *j);
+    if (!j) return RT_ERR_NOMEM;
+    j->b = u->backend;
+    const uint8_t *w;
+    int copies;
+    RtStatus st = weights(u, n, k, stream_bytes, &copies, &w);
+    j->x = rt_alloc((size_t)s * (size_t)k);
+    j->out = rt_alloc((size_t)s * (size_t)n * 4);
+    if (st == RT_OK && !(j->x && j->out)) st = RT_ERR_NOMEM;
+    if (st == RT_OK) fill(j->x, (size_t)s * (size_t)k, RT_I8, 3);
+    char name[64];
+    snprintf(name, sizeof name, "profile %lldx%lld s=%d", (long long)n, (long long)k, s);
+    const RtNpuTensor tensors[2] = {{RT_I8, k}, {RT_F32, n}};
+    for (; st == RT_OK && j->copies < copies; j->copies++) {
+        RtNpuOp op = {.kind = RT_NPU_QLINEAR, .in0 = 0, .in1 = -1, .out = 1, .n = n, .k = k,
+                      .w8 = (const int8_t *)w + (size_t)j->copies * (size_t)n * (size_t)k, .scale = 1e-4f,
+                      .name = name};
+        RtNpuGraphDesc d = {.name = name, .rows = s, .tile = u->tile, .ntensors = 2, .tensors = tensors, .nops = 1,
+                            .ops = &op};
+        st = j->b->build(u->ctx, &d, &j->g[j->copies]);
+    }
+    if (st != RT_OK) {
+        if (st == RT_ERR_NOMEM)
+            rt_set_error("profile: %s: out of memory for a linear %lldx%lld at s=%d", u->name, (long long)n,
+                         (long long)k, s);
+        npu_release(j);
+        return st;
+    }
+    *job = j;
+    return RT_OK;
+}
+
+static RtStatus npu_run(void *job)
+{
+    NpuJob *j = job;
+    void *bufs[2] = {j->x, j->out};
+    RtStatus st = j->b->execute(j->g[j->cur], bufs);
+    j->cur = (j->cur + 1) % j->copies;
+    return st;
+}
+
+void rt_prof_npu(RtProfUnit *u, const char *name, const RtNpuBackend *b, RtNpu *npu, int tile)
+{
+    memset(u, 0, sizeof *u);
+    snprintf(u->name, sizeof u->name, "%s", name);
+    snprintf(u->dtype, sizeof u->dtype, "i8");
+    u->tile = tile > 0 ? tile : 32;
+    u->ctx = npu;
+    u->backend = b;
+    u->dt = RT_I8;
+    u->prepare = npu_prepare;
+    u->run = npu_run;
+    u->release = npu_release;
+}
+
+/* ---- timing ---- */
+
+static RtStatus run_part(void *arg)
+{
+    const RtProfPart *p = arg;
+    return p->unit->run(p->job);
+}
+
+/* Runs every part once, at the same time; *seconds: wall time. */
+static RtStatus run_once(const RtProfPart *parts, int n, RtUnitThread *const *threads, double *seconds)
+{
+    double t0 = rt_now();
+    for (int i = 1; i < n; i++) rt_unit_post(threads[i - 1], run_part, (void *)&parts[i]);
+    RtStatus st = run_part((void *)&parts[0]);
+    for (int i = 1; i < n; i++) {
+        RtStatus s = rt_unit_wait(threads[i - 1]);
+        if (st == RT_OK) st = s;
+    }
+    *seconds = rt_now() - t0;
+    return st;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
+                      double *seconds)
+{
+    static double t[MAX_RUNS];
+    double total = 0, dt;
+    if (min_seconds <= 0) min_seconds = 0.05;
+    RtStatus warm = run_once(parts, n, threads, &dt);
+    if (warm != RT_OK) return warm;
+    int runs = 0;
+    while (runs < MAX_RUNS && (runs < MIN_RUNS || total < min_seconds)) {
+        RtStatus st = run_once(parts, n, threads, &t[runs]);
+        if (st != RT_OK) return st;
+        total += t[runs++];
+    }
+    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    *seconds = t[runs / 2];
+    return RT_OK;
+}
+
+typedef struct {
+    RtFlag ping, pong;
+    atomic_int abort;
+} PingPong;
+
+static RtStatus pong(void *arg)
+{
+    PingPong *p = arg;
+    for (uint32_t i = 1; i <= SYNC_ROUNDS; i++) {
+        RtStatus st = rt_flag_wait(&p->ping, i, &p->abort);
+        if (st != RT_OK) return st;
+        rt_flag_set(&p->pong, i);
+    }
+    return RT_OK;
+}
+
+RtStatus rt_prof_sync(RtUnitThread *t, double *us)
+{
+    static double rt[SYNC_ROUNDS];
+    PingPong p;
+    memset(&p, 0, sizeof p);
+    rt_unit_post(t, pong, &p);
+    RtStatus st = RT_OK;
+    for (uint32_t i = 1; i <= SYNC_ROUNDS && st == RT_OK; i++) {
+        double t0 = rt_now();
+        rt_flag_set(&p.ping, i);
+        st = rt_flag_wait(&p.pong, i, &p.abort);
+        rt[i - 1] = rt_now() - t0;
+    }
+    if (st != RT_OK) atomic_store(&p.abort, 1);
+    RtStatus w = rt_unit_wait(t);
+    if (st != RT_OK || w != RT_OK) return st != RT_OK ? st : w;
+    qsort(rt, SYNC_ROUNDS, sizeof rt[0], cmp_double);
+    *us = rt[SYNC_ROUNDS / 2] * 0.5e6;
+    return RT_OK;
+}
+
+/* ---- the whole profile ---- */
+
+typedef struct {
+    int64_t n, k;
+    int s;
+    double us;
+} Point;
+
+typedef struct {
+    double gbps, rate;          /* best weight streaming at s = 1; best rate at the longest length */
+    double launch_us;           /* a linear of one tile at s = 1: what any op costs at least */
+} Figures;
+
+static int lengths(int max_s, int *len)
+{
+    int nl = 0;
+    len[nl++] = 1;
+    for (int s = 32; s <= max_s && nl < MAX_LENGTHS; s *= 2) len[nl++] = s;
+    return nl;
+}
+
+static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, int *np, Figures *fig)
+{
+    int len[MAX_LENGTHS], nl = lengths(sp->max_s, len);
+    memset(fig, 0, sizeof *fig);
+    void *job;      /* warm-up: the unit's threads awake, its clocks up, before the first point */
+    RtStatus st = u->prepare(u, sp->shapes[0][0], sp->shapes[0][1], len[nl > 1 ? 1 : 0], sp->stream_bytes, &job);
+    if (st != RT_OK) return st;
+    for (double t0 = rt_now(); st == RT_OK && rt_now() - t0 < 0.2;) st = u->run(job);
+    u->release(job);
+    int t = u->tile > 16 ? u->tile : 16;
+    if (st == RT_OK) st = u->prepare(u, t, t, 1, 0, &job);
+    if (st != RT_OK) return st;
+    RtProfPart tiny = {u, job};
+    double sec = 0;
+    st = rt_prof_time(&tiny, 1, NULL, sp->min_seconds, &sec);
+    u->release(job);
+    if (st != RT_OK) return st;
+    fig->launch_us = sec * 1e6;
+    for (int i = 0; i < sp->nshapes; i++) {
+        int64_t n = sp->shapes[i][0], k = sp->shapes[i][1];
+        if (sp->progress)
+            fprintf(stderr, "profile: %s: linear %lldx%lld %s\n", u->name, (long long)n, (long long)k, u->dtype);
+        for (int l = 0; l < nl; l++) {
+            st = u->prepare(u, n, k, len[l], sp->stream_bytes, &job);
+            if (st != RT_OK) return st;
+            RtProfPart part = {u, job};
+            double sec = 0;
+            st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &sec);
+            u->release(job);
+            if (st != RT_OK) return st;
+            pts[(*np)++] = (Point){n, k, len[l], sec * 1e6};
+            double bytes = (double)n * (double)k * dtype_size(u->dt), ops = 2.0 * len[l] * (double)n * (double)k;
+            if (len[l] == 1 && bytes / sec * 1e-9 > fig->gbps) fig->gbps = bytes / sec * 1e-9;
+            if (l == nl - 1 && ops / sec * 1e-9 > fig->rate) fig->rate = ops / sec * 1e-9;
+        }
+    }
+    return RT_OK;
+}
+
+static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const *pts, const int *np, const Figures *fig,
+                           double sync_us)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        rt_set_error("%s: cannot write the profile", path);
+        return RT_ERR_IO;
+    }
+    fprintf(f, "{\"format\": \"hetc-profile 1\",\n \"machine\": \"");
+    for (const char *c = sp->machine ? sp->machine : ""; *c; c++)
+        fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 32 ? " " : "%c", *c);
+    fprintf(f, "\",\n \"units\": {");
+    for (int u = 0; u < sp->nunits; u++) {
+        fprintf(f, "%s\n  \"%s\": [", u ? "," : "", sp->units[u].name);
+        for (int i = 0; i < np[u]; i++)
+            fprintf(f, "%s\n    {\"op\": \"linear\", \"n\": %lld, \"k\": %lld, \"s\": %d, \"dtype\": \"%s\", "
+                       "\"us\": %.3f}", i ? "," : "", (long long)pts[u][i].n, (long long)pts[u][i].k, pts[u][i].s,
+                    sp->units[u].dtype, pts[u][i].us);
+        fprintf(f, "]");
+    }
+    fprintf(f, "},\n \"figures\": {");
+    for (int u = 0; u < sp->nunits; u++)
+        fprintf(f, "%s\n  \"%s\": {\"gbps\": %.4g, \"%s\": %.4g, \"launch_us\": %.4g}", u ? "," : "",
+                sp->units[u].name, fig[u].gbps,
+                sp->units[u].dt == RT_I8 ? "gops_i8" : sp->units[u].dt == RT_F32 ? "gflops" : "gflops_f16",
+                fig[u].rate, fig[u].launch_us);
+    fprintf(f, "},\n \"sync_us\": {");
+    int first = 1;
+    for (int a = 0; a < sp->nunits; a++)
+        for (int b = a + 1; b < sp->nunits; b++, first = 0)
+            fprintf(f, "%s\"%s-%s\": %.4g", first ? "" : ", ", sp->units[a].name, sp->units[b].name, sync_us);
+    fprintf(f, "}}\n");
+    if (fclose(f) != 0) {
+        rt_set_error("%s: cannot write the profile", path);
+        return RT_ERR_IO;
+    }
+    return RT_OK;
+}
+
+RtStatus rt_profile(const RtProfSpec *sp, const char *path)
+{
+    int len[MAX_LENGTHS], nl = lengths(sp->max_s, len);
+    Point *pts[8] = {0};
+    int np[8] = {0};
+    Figures fig[8];
+    double sync_us = 0;
+    if (sp->nunits < 1 || sp->nunits > 8 || sp->nshapes < 1) {
+        rt_set_error("profile: %d units and %d shapes: nothing to measure", sp->nunits, sp->nshapes);
+        return RT_ERR_ARG;
+    }
+    RtStatus st = RT_OK;
+    for (int u = 0; u < sp->nunits && st == RT_OK; u++) {
+        pts[u] = calloc((size_t)sp->nshapes * (size_t)nl, sizeof *pts[u]);
+        st = pts[u] ? measure_unit(sp, &sp->units[u], pts[u], &np[u], &fig[u]) : RT_ERR_NOMEM;
+    }
+    if (st == RT_OK && sp->nunits > 1) {
+        RtUnitThread *t;
+        st = rt_unit_create(&t);
+        if (st == RT_OK) {
+            st = rt_prof_sync(t, &sync_us);
+            rt_unit_destroy(t);
+        }
+        if (st == RT_OK && sp->progress) fprintf(stderr, "profile: one hand-over between threads: %.2f us\n", sync_us);
+    }
+    if (st == RT_OK) st = write_json(sp, path, pts, np, fig, sync_us);
+    for (int u = 0; u < sp->nunits; u++) free(pts[u]);
+    return st;
+}

@@ -1,0 +1,78 @@
+/* rt_profile.h: measuring a machine's units for the compiler's cost model.
+ *
+ * `hetc profile` and the generated program's `model --profile FILE` both
+ * end here: they describe the machine's units (an RtProfUnit each: how to
+ * run one linear x [s,k] @ W [n,k]^T on it) and the model's linear shapes,
+ * and rt_profile() times every shape on every unit at the standard lengths
+ * 1, 32, 64, 128, ... up to max_s, measures the hand-over between two
+ * threads, and writes profile.json (compiler/fe_profile.c documents the
+ * format). Weights and activations are the profiler's own (random values:
+ * a linear's time does not depend on them); a unit's weight copies cycle
+ * through as many bytes as the model's weights (stream_bytes), so each
+ * linear reads its weights from as far as it does in the model.
+ *
+ * rt_prof_time() runs parts of a linear on several units at once, each on
+ * a thread of its own: `hetc profile --sweep` measures split linears with
+ * it.
+ */
+#ifndef HETC_RT_PROFILE_H
+#define HETC_RT_PROFILE_H
+
+#include "hetc_rt.h"
+#include "rt_npu.h"
+
+typedef struct RtProfUnit RtProfUnit;
+struct RtProfUnit {
+    char name[16];              /* the target's unit name, e.g. "cpu0" */
+    char dtype[8];              /* the weight type its linears read, as the IR names it: "f16", "i8" */
+    int tile;                   /* its static graphs pad rows and n to this (1: flexible shapes) */
+    void *ctx;                  /* the backend's handle (RtPool, RtNpu, ...) */
+    const void *backend;        /* an npu's RtNpuBackend */
+    int dt;                     /* RtDtype of its weights */
+    void *pool;                 /* its random weights (rt_prof_unit_free frees them) */
+    size_t pool_bytes;
+    /* A linear of s rows, ready to run, its weight copies making up
+     * stream_bytes (at least one). */
+    RtStatus (*prepare)(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job);
+    RtStatus (*run)(void *job);         /* one execution, on the calling thread */
+    void (*release)(void *job);
+};
+
+/* A cpu unit: rt_linear on 'pool' with weights of dtype dt (f32, f16, bf16). */
+void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt);
+/* An npu unit: one QLINEAR graph of backend b (int8 weights and input). */
+void rt_prof_npu(RtProfUnit *u, const char *name, const RtNpuBackend *b, RtNpu *npu, int tile);
+
+void rt_prof_unit_free(RtProfUnit *u);
+
+/* One part of a measured step: a prepared job of a unit. */
+typedef struct {
+    const RtProfUnit *unit;
+    void *job;
+} RtProfPart;
+
+/* The median seconds of running parts[0..n) at once: parts[0] on the
+ * calling thread, parts[i] on threads[i-1]; repeated for at least
+ * min_seconds (0: 0.05) and 5 runs, after a warm-up run. */
+RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
+                      double *seconds);
+/* One hand-over between the calling thread and thread t (a flag set on one
+ * and seen on the other), in microseconds: half of a round trip's median. */
+RtStatus rt_prof_sync(RtUnitThread *t, double *us);
+
+typedef struct {
+    const char *machine;        /* free text, recorded */
+    RtProfUnit *units;          /* [nunits] */
+    int nunits;
+    const int64_t (*shapes)[2]; /* [nshapes] {n, k} of the model's linears, each once */
+    int nshapes;
+    int max_s;                  /* the longest length to measure (1, 32, 64, ... up to it) */
+    double stream_bytes;        /* the model's weight bytes: how far weights are read from */
+    double min_seconds;         /* per measured point (0: 0.05) */
+    int progress;               /* lines on stderr as it goes */
+} RtProfSpec;
+
+/* Measures spec's shapes on its units and writes profile.json to path. */
+RtStatus rt_profile(const RtProfSpec *spec, const char *path);
+
+#endif
