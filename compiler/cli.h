@@ -26,6 +26,7 @@ int parse_int(const char *s, const char *what, long lo, long hi, long *v);
 int parse_chunks(const char *v, int *sizes, int *n);    /* --chunk C[,C2..] */
 int parse_dtype(const char *v, int *dt);                /* --weight-dtype */
 int parse_partition(const char *v, int *mode);          /* --partition solve|npu */
+int parse_schedule(const char *v, int *mode);           /* --schedule ooo|inorder */
 /* A Hugging Face directory (config.json alone: config_only). */
 int model_open(Model *m, const char *dir);
 void model_free(Model *m);

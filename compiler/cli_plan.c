@@ -1,7 +1,8 @@
 /* cli_plan.c: the planning commands of the hetc command line.
  *
  *   hetc partition --target T [--profile P] --op linear --n N --k K --s S [--weight-dtype DT]
- *   hetc simulate --target T [--profile P] MODEL|--preset NAME --prompt-len N [--gen M] ...
+ *   hetc simulate --target T [--profile P] MODEL|--preset NAME --prompt-len N [--gen M]
+ *                 [--schedule ooo|inorder] ...
  *   hetc profile --target T MODEL|--preset NAME -o profile.json [--weight-dtype DT] [--max-s N]
  *                [--stream-mb MB] [--min-time SEC] [--sweep S1,S2,..]
  *
@@ -132,6 +133,7 @@ int cmd_simulate(int argc, char **argv)
     const char *dir = NULL, *preset = NULL, *target_path = NULL, *profile_path = NULL, *v;
     long prompt = 0, gen = 0;
     int wdt = -1, json = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE, npu_decode = 0;
+    int schedule = PASS_SCHEDULE_OOO;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
@@ -141,6 +143,7 @@ int cmd_simulate(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--schedule"))) { if (parse_schedule(v, &schedule)) return 1; }
         else if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
         else if (argv[i][0] == '-') return die("simulate: unknown option '%s'", argv[i]);
@@ -148,7 +151,8 @@ int cmd_simulate(int argc, char **argv)
     }
     if ((!dir == !preset) || !target_path || !prompt)
         return die("usage: hetc simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N "
-                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]");
+                   "[--gen M] [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--schedule ooo|inorder] "
+                   "[--npu-decode] [--json]");
     FeTarget t;
     IrProfile prof;
     if (load_planning(target_path, profile_path, &t, &prof)) return 1;
@@ -165,6 +169,7 @@ int cmd_simulate(int argc, char **argv)
     c.chunks = chunks;
     c.nchunks = nchunks;
     c.partition = partition;
+    c.schedule = schedule;
     c.no_decode = npu_decode;
     c.profile = profile_path ? &prof : NULL;
     for (int i = 0; i < nchunks; i++)

@@ -255,6 +255,15 @@ int load_planning(const char *target_path, const char *profile_path, FeTarget *t
     return 0;
 }
 
+/* --schedule ooo|inorder. */
+int parse_schedule(const char *v, int *mode)
+{
+    if (strcmp(v, "ooo") == 0) *mode = PASS_SCHEDULE_OOO;
+    else if (strcmp(v, "inorder") == 0) *mode = PASS_SCHEDULE_INORDER;
+    else return die("--schedule: '%s' is not ooo (chunks' subgraphs out of order, llm.npu's greedy) or inorder", v);
+    return 0;
+}
+
 /* --partition solve|npu. */
 int parse_partition(const char *v, int *mode)
 {
@@ -498,7 +507,7 @@ static int cmd_compile(int argc, char **argv)
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
-    int bad = 0, no_outliers = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE;
+    int bad = 0, no_outliers = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO;
     const char *profile_path = NULL;
     double outlier_t = 0, prune = -1;
     CalibOpts co = {0};
@@ -509,6 +518,7 @@ static int cmd_compile(int argc, char **argv)
         else if (strcmp(argv[i], "--no-outliers") == 0) no_outliers = 1;
         else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
         else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
+        else if ((v = opt(argc, argv, &i, "--schedule"))) { if (parse_schedule(v, &schedule)) return 1; }
         else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
         else if ((v = opt(argc, argv, &i, "-o"))) out = v;
@@ -529,7 +539,7 @@ static int cmd_compile(int argc, char **argv)
                    "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
                    "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
-                   "[--profile profile.json]");
+                   "[--schedule ooo|inorder] [--profile profile.json]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     IrProfile prof;
@@ -561,6 +571,7 @@ static int cmd_compile(int argc, char **argv)
     c.outlier_prune = prune;
     c.no_outliers = no_outliers;
     c.partition = partition;
+    c.schedule = schedule;
     c.profile = profile_path ? &prof : NULL;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
@@ -598,9 +609,10 @@ static int cmd_compile(int argc, char **argv)
 static int cmd_opt(int argc, char **argv)
 {
     const char *file = NULL, *passes = NULL, *print_after = NULL, *target_path = NULL, *v;
-    int chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
+    int chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT, schedule = PASS_SCHEDULE_OOO;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--passes"))) passes = v;
+        else if ((v = opt(argc, argv, &i, "--schedule"))) { if (parse_schedule(v, &schedule)) return 1; }
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if ((v = opt(argc, argv, &i, "--print-after"))) print_after = v;
@@ -618,7 +630,7 @@ static int cmd_opt(int argc, char **argv)
     }
     if (!file || !passes)
         return die("usage: hetc opt FILE.ir --passes=P,Q [--print-after=P|all] [--target T.xml] [--chunk C[,C2..]] "
-                   "[--remainder pad|flex]");
+                   "[--remainder pad|flex] [--schedule ooo|inorder]");
     char err[FE_ERR_LEN];
     FeTarget target;
     if (target_path && fe_target_load(&target, target_path, err, sizeof err)) return die("%s", err);
@@ -634,7 +646,7 @@ static int cmd_opt(int argc, char **argv)
     free(text);
     PassDiag diag = {0};
     PassCtx c = {.target = target_path ? &target : NULL, .weight_dtype = -1, .chunks = chunks, .nchunks = nchunks,
-                 .remainder = remainder, .diag = &diag};
+                 .remainder = remainder, .schedule = schedule, .diag = &diag};
     if (pass_run_pipeline(&g, &c, passes, print_after, stdout)) rc = die("%s: error: %s", file, diag.msg);
     else if (!print_after) ir_print(stdout, &g);
     ir_graph_free(&g);
@@ -880,8 +892,6 @@ static int cmd_synth(int argc, char **argv)
     return 0;
 }
 
-/* ---- planning: partition ---- */
-
 static void usage(void)
 {
     fputs("usage: hetc COMMAND ...\n"
@@ -892,14 +902,15 @@ static void usage(void)
           "           [--print-after=PASS|all] [--report-json FILE]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
           "           [--outlier-prune F] [--no-outliers] [--npu-decode]\n"
-          "           planning: [--partition solve|npu] [--profile profile.json]\n"
+          "           planning: [--partition solve|npu] [--schedule ooo|inorder] [--profile profile.json]\n"
           "  calibrate MODEL -o calib.json [--calib TEXT | --calib-ids FILE] [--calib-window N]   (int8 statistics)\n"
           "  opt      FILE.ir --passes=P,Q [--print-after=PASS|all] [--target T.xml] [--chunk C[,C2..]]\n"
-          "           [--remainder pad|flex] | --list-passes\n"
+          "           [--remainder pad|flex] [--schedule ooo|inorder] | --list-passes\n"
           "  run      MODEL --ids 1,2,3 [--logits FILE] [--batch N]   (reference interpreter)\n"
           "  partition --target T.xml [--profile P.json] --op linear --n N --k K --s S [--weight-dtype DT]\n"
           "  simulate --target T.xml [--profile P.json] MODEL|--preset NAME --prompt-len N [--gen M]\n"
-          "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--npu-decode] [--json]\n"
+          "           [--weight-dtype DT] [--chunk C,..] [--partition solve|npu] [--schedule ooo|inorder]\n"
+          "           [--npu-decode] [--json]\n"
           "           (the solver's split of one linear between the float unit and the npu, as JSON)\n"
           "  profile  --target T.xml MODEL|--preset NAME -o profile.json [--weight-dtype DT] [--max-s N]\n"
           "           [--stream-mb MB] [--min-time SEC] [--sweep S1,S2,..]   (measure this machine's units)\n"

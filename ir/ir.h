@@ -90,7 +90,7 @@ enum {
 enum {
     IR_MAX_IN = 4,
     IR_MAX_DIMS = 4,
-    IR_MAX_ATTRS = 8,
+    IR_MAX_ATTRS = 10,
     IR_MAX_GRAPH_ATTRS = 32,
     IR_MAX_UNITS = 8,
     IR_MAX_UNIT_ATTRS = 20,

@@ -3,12 +3,18 @@
  *
  * A prompt of N tokens runs as the steps the runtime takes (ir_plan_next:
  * chunks largest first, then the remainder on the flex plan or padded),
- * one after another, then M decode steps of one token on the decode plan.
- * Inside a step, the subgraphs of pass schedule run on their units' queues
- * in their order: a subgraph starts once its unit is free and every
- * subgraph whose results it reads has finished (plus one hand-over,
- * ir_cost_sync, where that one ran on another unit); it takes the sum of
- * its nodes' costs (ir_cost_node at the step's rows and cache position).
+ * then M decode steps of one token on the decode plan, one after another.
+ * A subgraph of pass schedule takes the sum of its nodes' costs
+ * (ir_cost_node at the step's rows and cache position) and starts once
+ * its queue is free and what it waits for has finished (plus one
+ * hand-over, ir_cost_sync, from another unit): the subgraphs whose
+ * results it reads, the one before it on its unit, and, across the
+ * prompt's chunks, the attention of its layer in the chunk before (the KV
+ * cache) and every subgraph of the chunk two before (the buffers of the
+ * two chunks in flight alternate). In order (graph attribute ooo=0) a
+ * chunk waits for all of the one before, and a queue runs its subgraphs
+ * in (chunk, subgraph) order; out of order (ooo=1, pass schedule's
+ * comment) a free queue takes the ready subgraph of the highest score.
  * Units that compute on another unit's cores (shares=) queue on that
  * unit: their work never overlaps. What the model leaves out: the shared
  * DRAM between units at once (each subgraph is priced alone), fusion
@@ -19,78 +25,156 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A step's subgraphs as they are timed. */
+/* One step of a plan: its subgraphs, their costs and dependencies. */
 typedef struct {
-    const IrCost *c;
-    const int *unit;            /* [nsub] each subgraph's unit, -1: none */
-    const double *ready, *dur;  /* [nsub] when its inputs are there; its time */
-    double *end;                /* [nsub] when it finished */
-    double *free_at;            /* [units] when each unit's queue is free */
-    IrSimResult *r;
-    int prefill;
-    double step_end;            /* the latest end so far */
-} Queues;
+    int plan;
+    int64_t S, P;               /* rows (padded) and cache position */
+    int nsub;
+    int *unit;                  /* [nsub] each subgraph's unit, -1: none */
+    double *dur;                /* [nsub] its time */
+    double *score;              /* [nsub] its contribution score (pass schedule) */
+    int *layer;                 /* [nsub] the layer of an attention subgraph, else -1 */
+    int *dep_at, *dep;          /* deps of k: dep[dep_at[k] .. dep_at[k+1]), subgraphs of this step */
+    double *end;                /* [nsub] when it finished, -1: not yet */
+    int left;                   /* subgraphs not yet timed */
+    double finish;              /* its last end */
+} Step;
 
-/* Subgraph k on its unit's queue (its cores' queue: shares=). */
-static void time_sub(Queues *q, int k)
+static void step_free(Step *st)
 {
-    int u = q->unit[k];
-    if (u < 0) return;
-    int core = ir_cost_core(q->c, u);
-    double start = q->ready[k] > q->free_at[core] ? q->ready[k] : q->free_at[core];
-    q->end[k] = start + q->dur[k];
-    q->free_at[core] = q->end[k];
-    q->r->busy_us[u] += q->dur[k];
-    if (q->prefill) q->r->prefill_busy_us[u] += q->dur[k];
-    if (q->end[k] > q->step_end) q->step_end = q->end[k];
+    free(st->unit), free(st->dur), free(st->score), free(st->layer), free(st->dep_at), free(st->dep), free(st->end);
 }
 
-/* One step of plan p at S rows from cache position P starting at t0 (all
- * units free from their free[] times on); returns its end. */
-static double run_step(const IrCost *c, int p, int64_t S, int64_t P, double *free_at, IrSimResult *r, int prefill)
+/* Step of plan p at S rows from position P: subgraphs, costs and what each
+ * waits for: the subgraphs whose results it reads, and the one before it
+ * on its unit (a unit runs a step's subgraphs in their order). */
+static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
 {
     const IrGraph *g = c->g;
-    int nsub = 0;
+    memset(st, 0, sizeof *st);
+    st->plan = p, st->S = S, st->P = P;
     for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
-    double *end = calloc((size_t)nsub + 1, sizeof *end), *dur = calloc((size_t)nsub + 1, sizeof *dur);
-    double *ready = calloc((size_t)nsub + 1, sizeof *ready);
-    int *unit = malloc(((size_t)nsub + 1) * sizeof *unit);
-    for (int k = 0; k < nsub; k++) unit[k] = -1;
-    double step_end = 0;
-    for (int u = 0; u < g->nunits; u++)
-        if (free_at[u] > step_end) step_end = free_at[u];
+        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > st->nsub) st->nsub = g->nodes[i].sub + 1;
+    size_t ns = (size_t)st->nsub + 1;
+    st->unit = malloc(ns * sizeof *st->unit), st->layer = malloc(ns * sizeof *st->layer);
+    st->dur = calloc(ns, sizeof *st->dur), st->score = calloc(ns, sizeof *st->score);
+    st->end = malloc(ns * sizeof *st->end);
+    st->dep_at = calloc(ns + 1, sizeof *st->dep_at);
+    unsigned char *edge = calloc(ns * ns, 1);
+    for (int k = 0; k < st->nsub; k++) st->unit[k] = -1, st->layer[k] = -1, st->end[k] = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub < 0) continue;
-        unit[n->sub] = n->unit;
-        dur[n->sub] += ir_cost_node(c, n, S, P).us;
-    }
-    /* dependencies: the latest finish among the subgraphs a subgraph reads from (+ a hand-over) */
-    for (int k = 0; k < nsub; k++) ready[k] = step_end;
-    Queues sq = {c, unit, ready, dur, end, free_at, r, prefill, step_end};
-    int done_upto = -1;
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub < 0) continue;
-        /* subgraphs before this one are complete: time them in order */
-        for (int k = done_upto + 1; k < n->sub; k++) time_sub(&sq, k);
-        if (n->sub - 1 > done_upto) done_upto = n->sub - 1;
+        st->unit[n->sub] = n->unit;
+        st->dur[n->sub] += ir_cost_node(c, n, S, P).us;
+        const IrAttr *sc = ir_attr(n, "score");
+        if (sc) st->score[n->sub] = sc->f;
+        if (n->op == IR_OP_ATTENTION) st->layer[n->sub] = n->layer;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = &g->nodes[n->in[j]];
-            if (a->plan != p || a->sub < 0 || a->sub == n->sub) continue;
-            double t = end[a->sub] + ir_cost_sync(c, a->unit, n->unit);
-            if (t > ready[n->sub]) ready[n->sub] = t;
+            if (a->plan == p && a->sub >= 0 && a->sub != n->sub) edge[(size_t)n->sub * ns + (size_t)a->sub] = 1;
         }
     }
-    for (int k = done_upto + 1; k < nsub; k++) time_sub(&sq, k);
-    step_end = sq.step_end;
-    for (int u = 0; u < g->nunits; u++) free_at[u] = step_end;     /* the step's logits: every unit waits */
-    free(end);
-    free(dur);
-    free(ready);
-    free(unit);
-    return step_end;
+    for (int k = 0; k < st->nsub; k++) {
+        for (int j = k - 1; j >= 0 && st->unit[k] >= 0; j--)
+            if (st->unit[j] == st->unit[k]) {
+                edge[(size_t)k * ns + (size_t)j] = 1;
+                break;
+            }
+        st->left += st->unit[k] >= 0;
+    }
+    int nd = 0;
+    for (size_t e = 0; e < ns * ns; e++) nd += edge[e];
+    st->dep = malloc(((size_t)nd + 1) * sizeof *st->dep);
+    nd = 0;
+    for (int k = 0; k < st->nsub; k++) {
+        st->dep_at[k] = nd;
+        for (int j = 0; j < st->nsub; j++)
+            if (edge[(size_t)k * ns + (size_t)j]) st->dep[nd++] = j;
+    }
+    st->dep_at[st->nsub] = nd;
+    free(edge);
+}
+
+/* When subgraph k of step i may start (its inputs there, plus a hand-over
+ * from another unit), or -1 while something it waits for is not timed:
+ * its step's subgraphs, the attention of its layer in the step before
+ * (its KV cache rows), every subgraph of step i - window (the buffers
+ * alternate between the chunks in flight). */
+static double ready_at(const IrCost *c, Step *steps, int i, int k, int window, double t0)
+{
+    Step *st = &steps[i];
+    double t = t0;
+    for (int d = st->dep_at[k]; d < st->dep_at[k + 1]; d++) {
+        int j = st->dep[d];
+        if (st->end[j] < 0) return -1;
+        double e = st->end[j] + (st->unit[j] >= 0 ? ir_cost_sync(c, st->unit[j], st->unit[k]) : 0);
+        if (e > t) t = e;
+    }
+    if (i >= window) {
+        if (steps[i - window].left) return -1;
+        if (steps[i - window].finish > t) t = steps[i - window].finish;
+    }
+    if (i > 0 && st->layer[k] >= 0) {
+        const Step *pr = &steps[i - 1];
+        for (int j = 0; j < pr->nsub; j++)
+            if (pr->layer[j] == st->layer[k]) {
+                if (pr->end[j] < 0) return -1;
+                double e = pr->end[j] + ir_cost_sync(c, pr->unit[j], st->unit[k]);
+                if (e > t) t = e;
+            }
+    }
+    return t;
+}
+
+/* Times steps[0..n) from t0: each queue (a unit's cores: shares=) takes,
+ * when free, the ready subgraph it ranks first: with ooo the highest
+ * score, then the earliest step and subgraph, among those ready by then;
+ * in order, only its next subgraph in (step, subgraph) order. Returns the
+ * last end. */
+static double run_steps(const IrCost *c, Step *steps, int n, int ooo, double t0, IrSimResult *r, int prefill)
+{
+    const IrGraph *g = c->g;
+    int window = ooo ? 2 : 1, left = 0;
+    double free_at[IR_MAX_UNITS], last = t0;
+    for (int u = 0; u < IR_MAX_UNITS; u++) free_at[u] = t0;
+    for (int i = 0; i < n; i++) left += steps[i].left;
+    while (left > 0) {
+        int bi = -1, bk = -1;
+        double bstart = 0;
+        for (int core = 0; core < g->nunits; core++) {
+            int ci = -1, ck = -1, seen = 0;
+            double cstart = 0;
+            for (int i = 0; i < n && !(seen && !ooo); i++) {
+                Step *st = &steps[i];
+                for (int k = 0; k < st->nsub && !(seen && !ooo); k++) {
+                    int u = st->unit[k];
+                    if (u < 0 || st->end[k] >= 0 || ir_cost_core(c, u) != core) continue;
+                    seen = 1;       /* in order: a queue's next subgraph only */
+                    double t = ready_at(c, steps, i, k, window, t0);
+                    if (t < 0) continue;
+                    double start = t > free_at[core] ? t : free_at[core];
+                    /* the earliest start; among those starting then, the highest score */
+                    if (ci < 0 || start < cstart - 1e-9 ||
+                        (start < cstart + 1e-9 && st->score[k] > steps[ci].score[ck]))
+                        ci = i, ck = k, cstart = start;
+                }
+            }
+            if (ci >= 0 && (bi < 0 || cstart < bstart)) bi = ci, bk = ck, bstart = cstart;
+        }
+        if (bi < 0) IR_BUG("simulate: no subgraph can run (a dependency cycle)");
+        Step *st = &steps[bi];
+        int u = st->unit[bk], core = ir_cost_core(c, u);
+        st->end[bk] = bstart + st->dur[bk];
+        free_at[core] = st->end[bk];
+        if (st->end[bk] > st->finish) st->finish = st->end[bk];
+        if (st->end[bk] > last) last = st->end[bk];
+        st->left--;
+        left--;
+        r->busy_us[u] += st->dur[bk];
+        if (prefill) r->prefill_busy_us[u] += st->dur[bk];
+    }
+    return last;
 }
 
 int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, char *err, size_t errlen)
@@ -101,20 +185,27 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
         snprintf(err, errlen, "simulate: the graph has not been through pass 'schedule'");
         return -1;
     }
-    double free_at[IR_MAX_UNITS] = {0};
+    int ooo = ir_graph_int(g, "ooo", 0) != 0, nsteps = 0;
+    Step *steps = NULL;
     int64_t pos = 0;
     for (int64_t left = prompt; left > 0;) {
         int64_t rows, padded;
         int p = ir_plan_next(g, left, pos == 0, &rows, &padded);
         if (p < 0) {
             snprintf(err, errlen, "simulate: no plan runs a step of %lld tokens", (long long)left);
+            for (int i = 0; i < nsteps; i++) step_free(&steps[i]);
+            free(steps);
             return -1;
         }
-        r->prefill_us = run_step(c, p, padded, pos, free_at, r, 1);
-        r->prefill_steps++;
+        steps = realloc(steps, (size_t)(nsteps + 1) * sizeof *steps);
+        step_init(&steps[nsteps++], c, p, padded, pos);
         pos += rows;
         left -= rows;
     }
+    r->prefill_steps = nsteps;
+    r->prefill_us = run_steps(c, steps, nsteps, ooo, 0, r, 1);
+    for (int i = 0; i < nsteps; i++) step_free(&steps[i]);
+    free(steps);
     double t = r->prefill_us;
     for (int64_t i = 0; i < gen; i++) {
         int64_t rows, padded;
@@ -123,7 +214,10 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
             snprintf(err, errlen, "simulate: no plan runs a decode step");
             return -1;
         }
-        t = run_step(c, p, padded, pos + i, free_at, r, 0);
+        Step st;
+        step_init(&st, c, p, padded, pos + i);
+        t = run_steps(c, &st, 1, 0, t, r, 0);
+        step_free(&st);
     }
     r->decode_us = t - r->prefill_us;
     r->prefill_tps = r->prefill_us > 0 ? (double)prompt / (r->prefill_us * 1e-6) : 0;

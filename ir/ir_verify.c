@@ -554,7 +554,7 @@ static int listed(const char *spec, const char *key)
 }
 
 /* Checks attribute kinds, the attributes ops.def requires ("eps:f ...") and
- * that there are no others but group. */
+ * that there are no others but group, role and score. */
 static int check_attrs(const Check *c)
 {
     const IrNode *n = c->n;
@@ -563,6 +563,15 @@ static int check_attrs(const Check *c)
         const IrAttr *a = &n->attr[i];
         if ((unsigned)a->kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)a->kind);
         int group = strcmp(a->key, "group") == 0, role = strcmp(a->key, "role") == 0;
+        if (strcmp(a->key, "score") == 0) {
+            if (a->kind != IR_ATTR_FLOAT || !(a->f > 0))
+                return bad(c, "attribute 'score' is not a positive float");
+            if (!ir_has_pass(c->g, "schedule")) return bad(c, "attribute 'score', but pass 'schedule' has not run");
+            const IrNode *prev = c->index > 0 ? &c->g->nodes[c->index - 1] : NULL;
+            if (n->sub < 0 || (prev && prev->plan == n->plan && prev->sub == n->sub))
+                return bad(c, "attribute 'score' on a node that does not begin a subgraph");
+            continue;
+        }
         if (!group && !role && !listed(ir_op_attrs(n->op), a->key))
             return bad(c, "unknown attribute '%.23s'", a->key);
         if (group && a->kind != IR_ATTR_INT)

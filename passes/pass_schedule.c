@@ -12,15 +12,29 @@
  * is the per-chunk part, and every other subgraph of a chunk plan has one
  * static shape, shared by every chunk (the NPU backend builds each such
  * subgraph once at init). A subgraph waits for the subgraphs of other
- * units that produce its operands; units run their subgraphs in this order
- * (in order for now: llm.npu's out-of-order schedule across chunks is the
- * next step). A fusion group never spans two subgraphs: its members are on
- * one unit and attention never joins a group. Numbers count from 0 in each
- * plan.
+ * units that produce its operands. A fusion group never spans two
+ * subgraphs: its members are on one unit and attention never joins a
+ * group. Numbers count from 0 in each plan.
+ *
+ * Order (graph attribute ooo). A prompt of several chunks runs them in
+ * order (--schedule inorder, ooo=0): every subgraph of a chunk before any
+ * of the next. Out of order (--schedule ooo, the default, ooo=1), as
+ * llm.npu does, the next chunk's subgraphs may run while this one's are
+ * still going (two chunks in flight at most: their buffers alternate);
+ * each unit runs its subgraphs of a chunk in their order, and attention
+ * of a layer waits for that of the chunk before (its KV cache rows).
+ * When a unit is free and several subgraphs are ready, it takes the one
+ * of the highest contribution score (llm.npu's greedy), then the earlier
+ * chunk: the first node of a subgraph of a chunk plan carries score=U,
+ * the microseconds of work of static-shape units (the npu's graphs) that
+ * read its results, under the cost model: a float unit's subgraph that
+ * feeds the npu goes first, so that the npu does not stall. Subgraphs
+ * without the attribute score 0, and the npu's own run in chunk order.
  */
 #include "passes.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* read[i]: node i's result is read in place by a node of another unit
  * that shares its memory. */
@@ -40,14 +54,64 @@ static unsigned char *read_across(const IrGraph *g)
     return read;
 }
 
+/* score=U on the first node of each subgraph of chunk plan p that
+ * static-shape units read from (see the comment at the top). */
+static void contribution_scores(IrGraph *g, const PassCtx *c, int p)
+{
+    IrCost cost = {.g = g, .prof = c->profile};
+    int nsub = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
+    double *dur = calloc((size_t)nsub + 1, sizeof *dur), *score = calloc((size_t)nsub + 1, sizeof *score);
+    int *first = malloc(((size_t)nsub + 1) * sizeof *first);
+    unsigned char *fed = calloc((size_t)nsub * (size_t)nsub + 1, 1);   /* [a][b]: sub a feeds static sub b */
+    int64_t S = g->plans[p].s_min;
+    for (int k = 0; k < nsub; k++) first[k] = -1;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub < 0) continue;
+        if (first[n->sub] < 0) first[n->sub] = i;
+        dur[n->sub] += ir_cost_node(&cost, n, S, S).us;
+    }
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub < 0 || !ir_cost_is_static(&cost, n->unit)) continue;
+        for (int j = 0; j < n->nin; j++) {
+            const IrNode *a = &g->nodes[n->in[j]];
+            if (a->plan == p && a->sub >= 0 && a->sub != n->sub && !ir_cost_is_static(&cost, a->unit))
+                fed[(size_t)a->sub * (size_t)nsub + (size_t)n->sub] = 1;
+        }
+    }
+    for (int a = 0; a < nsub; a++)
+        for (int b = 0; b < nsub; b++)
+            if (fed[(size_t)a * (size_t)nsub + (size_t)b]) score[a] += dur[b];
+    for (int k = 0; k < nsub; k++)
+        if (score[k] > 0 && first[k] >= 0) ir_set_float(&g->nodes[first[k]], "score", score[k]);
+    free(dur);
+    free(score);
+    free(first);
+    free(fed);
+}
+
+/* A score of an earlier run of the pass goes. */
+static void drop_score(IrNode *n)
+{
+    for (int i = 0; i < n->nattr; i++)
+        if (strcmp(n->attr[i].key, "score") == 0) {
+            memmove(&n->attr[i], &n->attr[i + 1], (size_t)(n->nattr - i - 1) * sizeof n->attr[0]);
+            n->nattr--;
+            return;
+        }
+}
+
 void pass_schedule(IrGraph *g, const PassCtx *c)
 {
-    (void)c;
     unsigned char *read = read_across(g);
     int sub = -1, plan = -2, unit = -1, cut = 0;
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
         n->sub = -1;
+        drop_score(n);
         if (n->plan < 0) continue;
         if (n->plan != plan) sub = -1;
         int attention = n->op == IR_OP_ATTENTION;
@@ -58,4 +122,8 @@ void pass_schedule(IrGraph *g, const PassCtx *c)
         cut = attention || (read[i] && !ir_op_is_view(n->op));
     }
     free(read);
+    int ooo = c->schedule != PASS_SCHEDULE_INORDER;
+    ir_graph_set_int(g, "ooo", ooo);
+    for (int p = 0; ooo && p < g->nplans; p++)
+        if (g->plans[p].kind == IR_PLAN_CHUNK) contribution_scores(g, c, p);
 }

@@ -20,6 +20,8 @@ typedef struct {
 
 /* --partition: how pass partition places the linears of chunk plans. */
 enum { PASS_PARTITION_SOLVE, PASS_PARTITION_NPU };
+/* --schedule: chunks' subgraphs out of order (llm.npu's greedy) or in order. */
+enum { PASS_SCHEDULE_OOO, PASS_SCHEDULE_INORDER };
 
 /* --remainder: how the tokens left after the chunks of a prompt run. */
 enum { PASS_REMAINDER_DEFAULT, PASS_REMAINDER_PAD, PASS_REMAINDER_FLEX };
@@ -51,6 +53,7 @@ typedef struct {
     const IrProfile *profile;   /* --profile: measured linears (pass partition); NULL: the target's figures */
     int partition;              /* PASS_PARTITION_*: the solver (default), or every linear of a chunk plan
                                  * on the npu (llm.npu's placement) */
+    int schedule;               /* PASS_SCHEDULE_*: out of order across chunks (default) or in order */
     PassDiag *diag;
 } PassCtx;
 

@@ -410,7 +410,7 @@ static void test_bugs_abort(void **state)
     expect_bug(bug_absent_attr, "node %3 (act) has no attribute 'nope'");
     expect_bug(bug_wrong_kind, "attribute 'name' is not float");
     expect_bug(bug_compact_used, "node %3 (act) uses removed node %2");
-    expect_bug(bug_too_many_attrs, "more than 8 attributes");
+    expect_bug(bug_too_many_attrs, tu_fmt("more than %d attributes", IR_MAX_ATTRS));
 }
 
 /* ---- text form ---- */
@@ -657,6 +657,12 @@ static const BadCase invalid_cases[] = {
     {"%0 = input() : [S] i32 @-1 \"x\" offset=0\n", 1,
      "t.ir:3: error: node %0 (x): input: offset, but pass 'memplan' has not run"},
     {"%0 = input() foo=1 : [S] i32 @-1 \"x\"\n", 1, "t.ir:3: error: node %0 (x): input: unknown attribute 'foo'"},
+    {"passes lower\n%0 = input() score=2.5 : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attribute 'score', but pass 'schedule' has not run"},
+    {"passes schedule\n%0 = input() score=-1.0 : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attribute 'score' is not a positive float"},
+    {"passes schedule\n%0 = input() score=2.5 : [S] i32 @-1 \"ids\"\n", 1,
+     "t.ir:4: error: node %0 (ids): input: attribute 'score' on a node that does not begin a subgraph"},
     {U(a) U(a), 1, "t.ir:3: error: graph: unit name 'a' is used twice"},
     {"unit 9a kind=cpu backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 0 name '9a' is not a C identifier"},
     {"unit a kind=dsp backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 'a': kind 'dsp' is not cpu, gpu or npu"},

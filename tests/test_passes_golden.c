@@ -118,6 +118,21 @@ static void test_schedule_split(void **state)
                  "schedule-split.out.ir");
 }
 
+/* Out of order on host-npu (the default): the first node of each cpu0
+ * subgraph that npu0's graphs read from carries its contribution score
+ * (the microseconds of npu0 work it makes ready); in order, none does. */
+static void test_schedule_ooo(void **state)
+{
+    const char *cmd = "%s opt %s/tests/golden/place.in.ir --passes=chunk,place,transfers,schedule --chunk 32 "
+                      "--remainder pad --target %s/targets/host-npu.xml%s";
+    check_golden(tu_fmt(cmd, tu_hetc(), tu_src(), tu_src(), ""), "schedule-ooo.out.ir");
+    char *out;
+    if (tu_run(&out, cmd, tu_hetc(), tu_src(), tu_src(), " --schedule inorder")) fail_msg("%s", out);
+    assert_null(strstr(out, "score="));
+    assert_non_null(strstr(out, " ooo=0\n"));
+    free(out);
+}
+
 /* memplan on host-split: a copy to the host is born at the host's previous
  * wait, and what goes to the device lives until the host's next wait, so
  * the two threads never share bytes. */
@@ -280,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_chunk_pad),
         cmocka_unit_test(test_chunk_memplan),
         cmocka_unit_test(test_schedule_split),
+        cmocka_unit_test(test_schedule_ooo),
         cmocka_unit_test(test_memplan_split),
         cmocka_unit_test(test_transfers_shared),     cmocka_unit_test(test_memplan_two_units), cmocka_unit_test(test_group),
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),

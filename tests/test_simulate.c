@@ -10,6 +10,8 @@
  * - host-hetero (gpu0 with memory of its own, npu0 on the host's): the
  *   weights the npu's linears read as int8 copies may live on gpu0; the
  *   plan simulates, the gpu working in prefill and decode.
+ * - Out of order (llm.npu): the same work in less time, the npu idling
+ *   less, where a prompt has several chunks.
  * - Bad arguments get clear errors.
  */
 #include "testutil.h"
@@ -82,6 +84,31 @@ static void test_sd8gen3(void **state)
     free(j);
 }
 
+/* llm.npu's out-of-order execution: Qwen1.5-1.8B int8 on sd8gen3's npu
+ * (--partition npu), a prompt of 4 chunks of 256: with the chunks'
+ * subgraphs out of order the same work (busy times equal) ends sooner and
+ * the npu idles less; a prompt of one chunk has nothing to reorder. */
+static void test_out_of_order(void **state)
+{
+    (void)state;
+    const char *args = "--target %s/targets/sd8gen3.xml --preset qwen1.5-1.8b --prompt-len %d --chunk 256 "
+                       "--partition npu --schedule %s";
+    char *in = simulate(tu_fmt(args, tu_src(), 1024, "inorder")), *out = simulate(tu_fmt(args, tu_src(), 1024, "ooo"));
+    double bin = num(in, "\"npu0\"", "prefill_busy_us"), bout = num(out, "\"npu0\"", "prefill_busy_us");
+    assert_true(fabs(bin - bout) < 1e-6 * bin + 0.1);
+    assert_true(fabs(num(in, "\"gpu0\"", "prefill_busy_us") - num(out, "\"gpu0\"", "prefill_busy_us")) < 0.1 + 1e-6 * bin);
+    if (!(num(out, NULL, "prefill_us") < 0.97 * num(in, NULL, "prefill_us")))
+        fail_msg("out of order is no faster:\n%s%s", in, out);
+    assert_true(num(out, "\"npu0\"", "prefill_idle_rate") < num(in, "\"npu0\"", "prefill_idle_rate"));
+    free(in);
+    free(out);
+    in = simulate(tu_fmt(args, tu_src(), 256, "inorder"));
+    out = simulate(tu_fmt(args, tu_src(), 256, "ooo"));
+    assert_true(fabs(num(in, NULL, "prefill_us") - num(out, NULL, "prefill_us")) < 1e-6 * num(in, NULL, "prefill_us"));
+    free(in);
+    free(out);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -93,6 +120,7 @@ static void test_errors(void **state)
         {"--target %s/targets/sd8gen3.xml --preset nope --prompt-len 8", "nope"},
         {"--target %s/targets/sd8gen3.xml --preset llama-8b --prompt-len 0", "--prompt-len"},
         {"--target %s/targets/sd8gen3.xml --preset llama-8b --prompt-len 8 --partition maybe", "--partition: 'maybe'"},
+        {"--target %s/targets/sd8gen3.xml --preset llama-8b --prompt-len 8 --schedule soon", "--schedule: 'soon'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out;
@@ -110,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_three_units),
         cmocka_unit_test(test_sd8gen3),
+        cmocka_unit_test(test_out_of_order),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
