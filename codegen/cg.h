@@ -6,6 +6,8 @@
  * - cg_c.c: model.c and model.h for cpu units (calls into runtime/).
  * - cg_weights.c: weights.bin and the model hash.
  * - cg_report.c: the --report-json summary of plans, subgraphs and memory.
+ * - cg_html.c: the --report HTML page of the plans (partitions, Gantt
+ *   charts, memory maps, int8 decisions).
  * - cg_npu.c: the "npu-emu" device backend (static int8 graphs);
  * - cg_opencl.c: the "opencl" device backend, one table of CgBackend;
  *   cg_backend() finds a unit's by its backend name.
@@ -36,6 +38,28 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
 /* --report-json: plans, subgraphs, per-unit arena and KV bytes (see
  * cg_report.c for the format); target: its name, for the record. */
 int cg_report_json(const IrGraph *g, const char *target, const char *path, char *err, size_t errlen);
+/* The int8 decisions (passes quantize and outliers) on the inputs of the
+ * npu's linears, as the first plan that quantises has them: each
+ * quantised input once (every chunk plan makes the same choices). */
+typedef struct {
+    int quant;                  /* its quant node */
+    const char *input;          /* the input's name */
+    int layer;
+    double scale;               /* activation scale */
+    const char *decision;       /* pass outliers': shadow, pruned, below-t, off (none: not set) */
+    int hot;                    /* the hot channels its shadows cover */
+    double extra_bytes;         /* its shadows' float columns */
+} CgInt8Input;
+/* Returns how many (0: no int8 plan; else *out is malloc'd); *w8 and
+ * *cols: the bytes of the int8 weights and of the shadows' columns. */
+int cg_int8_inputs(const IrGraph *g, CgInt8Input **out, double *w8, double *cols);
+/* --report: the same decisions for people, one self-contained HTML file
+ * with SVG (cg_html.c); cost: the model that predicts times. */
+int cg_report_html(const IrGraph *g, const FeTarget *t, const IrCost *cost, const char *path, char *err,
+                   size_t errlen);
+
+/* The arena bytes of node n's result at its plan's largest step (0: no buffer). */
+int64_t cg_result_bytes(const IrGraph *g, const IrNode *n);
 /* Hash of the compiled model (IR text and weight table). */
 uint64_t cg_model_hash(const IrGraph *g);
 /* weights.bin: every weight node, in node order, converted to its dtype. */

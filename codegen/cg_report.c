@@ -44,7 +44,7 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int64_t result_bytes(const IrGraph *g, const IrNode *n)
+int64_t cg_result_bytes(const IrGraph *g, const IrNode *n)
 {
     if (n->offset < 0) return 0;
     int64_t rows = ir_plan_rows(g, n);
@@ -79,7 +79,7 @@ static void report_subgraph(FILE *f, const IrGraph *g, int p, int s, int64_t *sh
         count++;
         unit = n->unit;
         attention |= n->op == IR_OP_ATTENTION;
-        bytes += result_bytes(g, n);
+        bytes += cg_result_bytes(g, n);
         if (len + 24 < sizeof ops && !strstr(ops, ir_op_name(n->op)))
             len += (size_t)snprintf(ops + len, sizeof ops - len, "%s%s", len ? " " : "", ir_op_name(n->op));
     }
@@ -116,43 +116,64 @@ static void report_plan(FILE *f, const IrGraph *g, int p, int64_t *shared, int64
     fputs("    ]}", f);
 }
 
-static void report_int8(FILE *f, const IrGraph *g)
+int cg_int8_inputs(const IrGraph *g, CgInt8Input **out, double *w8, double *cols)
 {
-    int first_plan = -1;
-    double w8 = 0, cols = 0;
+    int first_plan = -1, n = 0;
+    *w8 = *cols = 0;
+    *out = NULL;
     for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        if (n->op == IR_OP_QUANT && first_plan < 0) first_plan = n->plan;
-        if (n->op == IR_OP_WEIGHT && ir_attr(n, "wscale")) w8 += (double)ir_numel(n, 1, 1);
-        if (n->op == IR_OP_WEIGHT && ir_attr(n, "chans")) cols += (double)ir_numel(n, 1, 1) * 4;
+        const IrNode *nd = &g->nodes[i];
+        if (nd->op == IR_OP_QUANT && first_plan < 0) first_plan = nd->plan;
+        if (nd->op == IR_OP_WEIGHT && ir_attr(nd, "wscale")) *w8 += (double)ir_numel(nd, 1, 1);
+        if (nd->op == IR_OP_WEIGHT && ir_attr(nd, "chans")) *cols += (double)ir_numel(nd, 1, 1) * 4;
+        n += nd->op == IR_OP_QUANT;
     }
-    if (first_plan < 0) return;
-    fprintf(f, ",\n  \"int8\": {\"weights_bytes\": %.0f, \"shadow_bytes\": %.0f, \"inputs\": [\n", w8, cols);
-    int sep = 0;
+    if (first_plan < 0) return 0;
+    *out = calloc((size_t)n, sizeof **out);
+    n = 0;
     for (int i = 0; i < g->n; i++) {
         const IrNode *q = &g->nodes[i];
         if (q->op != IR_OP_QUANT || q->plan != first_plan) continue;
-        const char *input = ir_attr(q, "input") ? ir_attr_str(q, "input") : q->name;
-        const IrChans *set = ir_chans_find(g, input);
-        double extra = 0;
+        CgInt8Input *in = &(*out)[n++];
+        in->quant = i;
+        in->input = ir_attr(q, "input") ? ir_attr_str(q, "input") : q->name;
+        in->layer = q->layer;
+        in->scale = ir_attr_float(q, "scale");
+        in->decision = ir_attr(q, "outliers") ? ir_attr_str(q, "outliers") : "none";
+        const IrChans *set = ir_chans_find(g, in->input);
+        in->hot = set ? set->n : 0;
         for (int j = 0; set && j < g->n; j++)
             if (g->nodes[j].op == IR_OP_WEIGHT && ir_attr(&g->nodes[j], "chans") &&
-                strcmp(ir_attr_str(&g->nodes[j], "chans"), input) == 0)
-                extra += (double)ir_numel(&g->nodes[j], 1, 1) * 4;
-        fprintf(f, "%s    {\"input\": ", sep++ ? ",\n" : "");
-        json_str(f, input);
-        fprintf(f, ", \"layer\": %d, \"scale\": %.9g, \"decision\": ", q->layer, ir_attr_float(q, "scale"));
-        json_str(f, ir_attr(q, "outliers") ? ir_attr_str(q, "outliers") : "none");
-        fprintf(f, ", \"hot_channels\": %d, \"linears\": [", set ? set->n : 0);
+                strcmp(ir_attr_str(&g->nodes[j], "chans"), in->input) == 0)
+                in->extra_bytes += (double)ir_numel(&g->nodes[j], 1, 1) * 4;
+    }
+    return n;
+}
+
+static void report_int8(FILE *f, const IrGraph *g)
+{
+    CgInt8Input *in;
+    double w8, cols;
+    int n = cg_int8_inputs(g, &in, &w8, &cols);
+    if (!n) return;
+    fprintf(f, ",\n  \"int8\": {\"weights_bytes\": %.0f, \"shadow_bytes\": %.0f, \"inputs\": [\n", w8, cols);
+    for (int k = 0; k < n; k++) {
+        const IrNode *q = &g->nodes[in[k].quant];
+        fprintf(f, "%s    {\"input\": ", k ? ",\n" : "");
+        json_str(f, in[k].input);
+        fprintf(f, ", \"layer\": %d, \"scale\": %.9g, \"decision\": ", in[k].layer, in[k].scale);
+        json_str(f, in[k].decision);
+        fprintf(f, ", \"hot_channels\": %d, \"linears\": [", in[k].hot);
         int lsep = 0;
-        for (int j = i + 1; j < g->n && g->nodes[j].plan == first_plan; j++)
-            if (g->nodes[j].op == IR_OP_QLINEAR && g->nodes[j].in[0] == i) {
+        for (int j = in[k].quant + 1; j < g->n && g->nodes[j].plan == q->plan; j++)
+            if (g->nodes[j].op == IR_OP_QLINEAR && g->nodes[j].in[0] == in[k].quant) {
                 fputs(lsep++ ? ", " : "", f);
                 json_str(f, g->nodes[j].name);
             }
-        fprintf(f, "], \"extra_bytes\": %.0f}", extra);
+        fprintf(f, "], \"extra_bytes\": %.0f}", in[k].extra_bytes);
     }
     fputs("\n  ]}", f);
+    free(in);
 }
 
 int cg_report_json(const IrGraph *g, const char *target, const char *path, char *err, size_t errlen)

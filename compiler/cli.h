@@ -33,6 +33,11 @@ void model_free(Model *m);
 PassCtx model_ctx(const Model *m, PassDiag *diag);
 /* lower, fuse, dce (print_after: as --print-after). */
 int lower_model(const Model *m, IrGraph *g, const PassCtx *c, const char *print_after);
+/* MODEL, or with --preset NAME the preset's config.json alone in a
+ * directory of its own under /tmp (its path in tmp; "" without a preset),
+ * which plan_cleanup removes. */
+int plan_model_open(Model *m, const char *dir, const char *preset, char tmp[64]);
+int plan_cleanup(char *tmp);
 /* The target and, with --profile, its profile (checked against it). */
 int load_planning(const char *target_path, const char *profile_path, FeTarget *t, IrProfile *prof);
 

@@ -22,7 +22,7 @@
 /* ---- model directories for planning ---- */
 
 /* Removes the preset's directory DIR/NAME (the files synth wrote) and DIR. */
-static int plan_cleanup(char *path)
+int plan_cleanup(char *path)
 {
     DIR *d = opendir(path);
     for (struct dirent *e; d && (e = readdir(d));) {
@@ -40,7 +40,7 @@ static int plan_cleanup(char *path)
 
 /* MODEL, or with --preset NAME the preset's config.json alone in a
  * directory of its own under /tmp (its path in tmp, for plan_cleanup). */
-static int plan_model_open(Model *m, const char *dir, const char *preset, char tmp[64])
+int plan_model_open(Model *m, const char *dir, const char *preset, char tmp[64])
 {
     char err[FE_ERR_LEN];
     tmp[0] = 0;

@@ -133,8 +133,8 @@ static int need_weights(Model *m, const char *what)
 {
     if (!m->config_only) return 0;
     model_free(m);
-    return die("%s: no model.safetensors or model.safetensors.index.json: %s needs the weights (hetc inspect "
-               "takes config.json alone)", m->dir, what);
+    return die("%s: no model.safetensors or model.safetensors.index.json: %s needs the weights (hetc inspect, "
+               "hetc simulate and hetc compile --report take config.json alone)", m->dir, what);
 }
 
 PassCtx model_ctx(const Model *m, PassDiag *diag)
@@ -505,6 +505,7 @@ static int parse_real(const char *s, const char *what, double lo, double hi, dou
 static int cmd_compile(int argc, char **argv)
 {
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
+    const char *html = NULL, *preset = NULL;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     int bad = 0, no_outliers = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO;
@@ -529,13 +530,16 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--remainder"))) { if (parse_remainder(v, &remainder)) return 1; }
         else if ((v = opt(argc, argv, &i, "--report-json"))) report = v;
+        else if ((v = opt(argc, argv, &i, "--report"))) html = v;
+        else if ((v = opt(argc, argv, &i, "--preset"))) preset = v;
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
-    if (!dir || !target_path || !out)
-        return die("usage: hetc compile MODEL --target TARGET.xml -o OUT_DIR [--ctx N] [--max-chunk N] "
+    if (!dir == !preset || !target_path || !(out || html))
+        return die("usage: hetc compile MODEL|--preset NAME --target TARGET.xml (-o OUT_DIR | --report report.html) "
+                   "[--report report.html] [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
                    "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
@@ -544,14 +548,20 @@ static int cmd_compile(int argc, char **argv)
     FeTarget target;
     IrProfile prof;
     if (load_planning(target_path, profile_path, &target, &prof)) return 1;
-    if (fe_target_codegen_check(&target, err, sizeof err)) return fe_profile_free(&prof), die("%s", err);
+    if (out && fe_target_codegen_check(&target, err, sizeof err)) return fe_profile_free(&prof), die("%s", err);
     double t0 = now();
     Model m;
-    if (model_open(&m, dir) || need_weights(&m, "hetc compile")) return 1;
-    if (weight_dtype_ok(&m, wdt, "hetc compile")) return model_free(&m), 1;
+    char tmp[64];
+    if (plan_model_open(&m, dir, preset, tmp)) return fe_profile_free(&prof), 1;
+    if ((out && need_weights(&m, "hetc compile -o")) || weight_dtype_ok(&m, wdt, "hetc compile"))
+        return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
     FeCalib cal = {0};
-    int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
-    if (npu < 0) return model_free(&m), 1;
+    /* planning alone (a config without weights): no calibration, so no int8 decisions; an npu's linears are
+     * priced as int8 all the same */
+    int npu = m.config_only ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
+    for (int u = 0; m.config_only && !nchunks && u < target.nunits; u++)
+        if (strcmp(target.units[u].kind, "npu") == 0) chunks[nchunks++] = 32, chunks[nchunks++] = 128;
+    if (npu < 0) return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
     if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
         fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
     if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
@@ -573,14 +583,16 @@ static int cmd_compile(int argc, char **argv)
     c.partition = partition;
     c.schedule = schedule;
     c.profile = profile_path ? &prof : NULL;
+    c.shapes_only = m.config_only;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
-    int rc = pass_run_pipeline(&g, &c, "all", print_after, stdout) ? die("%s", diag.msg) : 0;
+    const char *pipeline = m.config_only ? "lower,fuse,dce,chunk,place,partition,transfers,group,schedule,memplan" : "all";
+    int rc = pass_run_pipeline(&g, &c, pipeline, print_after, stdout) ? die("%s", diag.msg) : 0;
     double t1 = now();
     void *tok = NULL;
     size_t tok_bytes = 0;
-    if (!rc && !no_tokenizer) rc = compile_tokenizer(m.dir, &tok, &tok_bytes);
-    if (!rc) {
+    if (!rc && out && !no_tokenizer) rc = compile_tokenizer(m.dir, &tok, &tok_bytes);
+    if (!rc && out) {
         CgOptions o = {.outdir = out, .weights = &m.weights, .target = &target, .threads = (int)threads,
                        .tokenizer = tok, .tokenizer_bytes = tok_bytes,
                        .runtime_dir = data_dir("HETC_RUNTIME", "runtime", rtdir, sizeof rtdir),
@@ -588,19 +600,23 @@ static int cmd_compile(int argc, char **argv)
         if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
     }
     if (!rc && report && cg_report_json(&g, target.name, report, err, sizeof err)) rc = die("%s", err);
-    if (!rc && npu && !co.in) {     /* reusable: hetc compile --calib-in OUT_DIR/calib.json */
+    IrCost cost = {.g = &g, .prof = c.profile};
+    if (!rc && html && cg_report_html(&g, &target, &cost, html, err, sizeof err)) rc = die("%s", err);
+    if (!rc && out && npu && !co.in) {     /* reusable: hetc compile --calib-in OUT_DIR/calib.json */
         char cpath[FE_PATH_LEN + 16];
         snprintf(cpath, sizeof cpath, "%s/calib.json", out);
         if (fe_calib_save(&cal, cpath, err, sizeof err)) rc = die("%s", err);
     }
     fe_calib_free(&cal);
-    if (!rc)
+    if (!rc && out)
         fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
                 m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
+    if (!rc && html) fprintf(stderr, "hetc: wrote the plan of %s for %s to %s\n", m.name, target.name, html);
     free(tok);
     ir_graph_free(&g);
     model_free(&m);
     fe_profile_free(&prof);
+    if (tmp[0]) plan_cleanup(tmp);
     return rc;
 }
 
@@ -897,9 +913,10 @@ static void usage(void)
     fputs("usage: hetc COMMAND ...\n"
           "  synth    --preset NAME -o DIR      write a random-weight model of a real shape\n"
           "  inspect  MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]\n"
-          "  compile  MODEL --target T.xml -o OUT_DIR [--ctx N] [--max-chunk N] [--chunk C[,C2..]]\n"
+          "  compile  MODEL|--preset NAME --target T.xml (-o OUT_DIR | --report report.html) [--ctx N]\n"
+          "           [--max-chunk N] [--chunk C[,C2..]]\n"
           "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
-          "           [--print-after=PASS|all] [--report-json FILE]\n"
+          "           [--print-after=PASS|all] [--report-json FILE] [--report report.html]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
           "           [--outlier-prune F] [--no-outliers] [--npu-decode]\n"
           "           planning: [--partition solve|npu] [--schedule ooo|inorder] [--profile profile.json]\n"

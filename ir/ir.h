@@ -343,6 +343,15 @@ typedef struct {
     double busy_us[IR_MAX_UNITS];       /* each unit's work, prefill and decode */
     double prefill_busy_us[IR_MAX_UNITS];
 } IrSimResult;
+/* A subgraph as simulated: step (0, 1, ...), subgraph, unit, when. */
+typedef struct {
+    int step, sub, unit;
+    double start, end;          /* microseconds from the first step's start */
+} IrSimSpan;
+/* nsteps steps of plan p at S rows, from cache position P on (each the
+ * next S rows), in order or (ooo) as pass schedule ordered them: up to
+ * cap spans, ordered by step and subgraph; returns how many there are. */
+int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, int ooo, IrSimSpan *spans, int cap);
 /* Runs a prompt of 'prompt' tokens and 'gen' decode steps of g (after pass
  * schedule) under cost model c. Returns 0, or -1 with the reason in err. */
 int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, char *err, size_t errlen);

@@ -210,7 +210,15 @@ int64_t ir_cost_static_rows(const IrCost *c, int u, int64_t k, int64_t s)
 
 /* ---- other ops ---- */
 
-static double numel_of(const IrNode *nd, int64_t S) { return (double)ir_numel(nd, S, S); }
+/* Elements of nd's result in a step of S rows; R, the rows whose logits
+ * the step returns, is 1 (a prompt's chunks and decode steps return the
+ * last row's; all of them is for --logits and perplexity). */
+static double numel_of(const IrNode *nd, int64_t S) { return (double)ir_numel(nd, S, 1); }
+
+static int64_t rows_of(const IrNode *nd, int64_t S)
+{
+    return nd->dim[0] == IR_DIM_S ? S : nd->dim[0] == IR_DIM_R ? 1 : nd->dim[0];
+}
 
 IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
 {
@@ -226,7 +234,9 @@ IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
         const IrNode *w = &g->nodes[nd->in[1]];
         IrDtype dt = w->dtype;      /* an npu keeps float weights as int8 (pass quantize, when it runs) */
         if (ir_cost_is_static(c, nd->unit) && (dt == IR_F32 || dt == IR_F16 || dt == IR_BF16)) dt = IR_I8;
-        return ir_cost_linear(c, nd->unit, w->dim[0], w->dim[1], S, dt);
+        int64_t rows = rows_of(nd, S);
+        return ir_cost_linear(c, nd->unit, w->dim[0], w->dim[1],
+                              ir_cost_is_static(c, nd->unit) ? round_up(rows, tile_of(c, nd->unit)) : rows, dt);
     }
     case IR_OP_SHADOW: {
         const IrNode *w = &g->nodes[nd->in[1]];

@@ -177,6 +177,26 @@ static double run_steps(const IrCost *c, Step *steps, int n, int ooo, double t0,
     return last;
 }
 
+int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, int ooo, IrSimSpan *spans, int cap)
+{
+    Step *steps = calloc((size_t)nsteps + 1, sizeof *steps);
+    IrSimResult r;
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < nsteps; i++) step_init(&steps[i], c, p, S, P + (int64_t)i * S);
+    run_steps(c, steps, nsteps, ooo, 0, &r, 1);
+    int n = 0;
+    for (int i = 0; i < nsteps; i++) {
+        for (int k = 0; k < steps[i].nsub; k++) {
+            if (steps[i].unit[k] < 0) continue;
+            if (n < cap) spans[n] = (IrSimSpan){i, k, steps[i].unit[k], steps[i].end[k] - steps[i].dur[k], steps[i].end[k]};
+            n++;
+        }
+        step_free(&steps[i]);
+    }
+    free(steps);
+    return n;
+}
+
 int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, char *err, size_t errlen)
 {
     const IrGraph *g = c->g;
