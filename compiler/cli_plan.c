@@ -313,8 +313,10 @@ static int time_split(Sweep *sw, int64_t sf, int64_t nf, int64_t sq, int64_t nq,
     if (st == RT_OK && sq > 0 && nq > 0 &&
         (st = sw->q->prepare(sw->q, nq, sw->k, (int)sq, sw->stream, &parts[np].job)) == RT_OK)
         parts[np++].unit = sw->q;
-    double sec = 0;
+    double sec = 0, again = 0;     /* the lower of two medians: this machine's noise only ever adds */
     if (st == RT_OK) st = rt_prof_time(parts, np, &sw->thread, sw->min_time, &sec);
+    if (st == RT_OK) st = rt_prof_time(parts, np, &sw->thread, sw->min_time, &again);
+    if (again < sec) sec = again;
     for (int i = 0; i < np; i++) parts[i].unit->release(parts[i].job);
     if (st != RT_OK) return die("profile --sweep: %s", rt_last_error());
     *us = sec * 1e6;
