@@ -697,13 +697,15 @@ static void emit_profile(Emit *e)
     else if (e->cl)
         fprintf(f, "    fprintf(stderr, \"note: unit %s (%s) is not measured by this runtime; its figures come from "
                    "the target\\n\");\n", g->units[e->cl_unit].name, g->units[e->cl_unit].backend);
-    fprintf(f, "    double stream = MODEL_WEIGHT_BYTES < 512e6 ? MODEL_WEIGHT_BYTES : 512e6;\n"
+    fprintf(f, "    double stream = MODEL_WEIGHT_BYTES < 2048.0 * 1048576 ? MODEL_WEIGHT_BYTES : 2048.0 * 1048576;\n"
                "    RtProfSpec sp = {.machine = \"model --profile: %s's linears\", .units = u, .nunits = n,\n"
                "                     .shapes = linear_shapes, .nshapes = %d, .max_s = MODEL_MAX_CHUNK,\n"
-               "                     .stream_bytes = stream, .progress = 1};\n"
+               "                     .stream_bytes = stream, .progress = 1, .heads = %lld, .kv_heads = %lld,\n"
+               "                     .head_dim = %lld};\n"
                "    RtStatus st = rt_profile(&sp, path);\n"
                "    for (int i = 0; i < n; i++) rt_prof_unit_free(&u[i]);\n    return st;\n}\n\n",
-            cg_c_str(g->model, name, sizeof name), ns ? ns : 1);
+            cg_c_str(g->model, name, sizeof name), ns ? ns : 1, (long long)ir_graph_int(g, "heads", 0),
+            (long long)ir_graph_int(g, "kv_heads", 0), (long long)ir_graph_int(g, "head_dim", 0));
     free(shape);
 }
 

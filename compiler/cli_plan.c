@@ -212,7 +212,7 @@ int cmd_simulate(int argc, char **argv)
 
 /* ---- profile ---- */
 
-enum { MAX_SHAPES = 64, MAX_SWEEP = 16, STREAM_MB = 512 };
+enum { MAX_SHAPES = 64, MAX_SWEEP = 16, STREAM_MB = 2048 };
 
 /* The model's linears: their weight shapes, each once, and bytes. */
 typedef struct {
@@ -317,7 +317,7 @@ static int time_split(Sweep *sw, int64_t sf, int64_t nf, int64_t sq, int64_t nq,
     if (st == RT_OK) st = rt_prof_time(parts, np, &sw->thread, sw->min_time, &sec);
     if (st == RT_OK) st = rt_prof_time(parts, np, &sw->thread, sw->min_time, &again);
     if (again < sec) sec = again;
-    for (int i = 0; i < np; i++) parts[i].unit->release(parts[i].job);
+    for (int i = 0; i < np; i++) parts[i].job->release(parts[i].job);
     if (st != RT_OK) return die("profile --sweep: %s", rt_last_error());
     *us = sec * 1e6;
     return 0;
@@ -486,7 +486,8 @@ int cmd_profile(int argc, char **argv)
                  "%.0f MB", m.name, t.name, rt_cpu_count(), stream / 1048576);
         RtProfSpec sp = {.machine = machine, .units = pu.u, .nunits = pu.n, .shapes = (const int64_t(*)[2])l.shape,
                          .nshapes = l.nshapes, .max_s = (int)max_s, .stream_bytes = stream, .min_seconds = min_time,
-                         .progress = 1};
+                         .progress = 1, .heads = (int)ir_graph_int(&g, "heads", 0),
+                         .kv_heads = (int)ir_graph_int(&g, "kv_heads", 0), .head_dim = (int)ir_graph_int(&g, "head_dim", 0)};
         double t0 = now();
         if (rt_profile(&sp, out) != RT_OK) rc = die("profile: %s", rt_last_error());
         else fprintf(stderr, "hetc: wrote %s (%d linear shapes, %d units) in %.1f s\n", out, l.nshapes, pu.n, now() - t0);

@@ -10,10 +10,14 @@
  *
  * Besides the points, profile.json gets each unit's measured figures:
  * gbps, the weight bytes a unit streams per second at s = 1 (its best
- * shape), its peak rate at the longest length (gflops, or gops_i8 for
- * int8 weights) and launch_us, the time of a linear of one tile at s = 1
- * (what any op costs at least), which the cost model uses for what has
- * no point; and
+ * shape; from DRAM where the model's weights are larger than the caches,
+ * as a decode step's KV cache and weights are), its peak rate at the longest length (gflops_f16 for 16-bit
+ * weights, gflops for f32, gops_i8 for int8) and launch_us, the time of a
+ * linear of one tile at s = 1 (what any op costs at least); on a cpu unit
+ * (float weights) also gflops as its attention reaches it (rt_attention,
+ * the model's heads, a chunk of 128 rows after 384 cached): the cost model
+ * prices attention and shadows with gflops, the rest of what has no point
+ * with gbps and launch_us; and
  * sync_us for every pair of units: one hand-over between two threads
  * (rt_flag_set on one, rt_flag_wait on the other).
  */
@@ -86,6 +90,7 @@ void rt_prof_unit_free(RtProfUnit *u)
 /* ---- the cpu: rt_linear ---- */
 
 typedef struct {
+    RtProfJob job;
     RtPool *pool;
     int dt, s, copies, cur;
     int64_t n, k;
@@ -93,20 +98,22 @@ typedef struct {
     const uint8_t *w;           /* copies x [n,k] of dt */
 } CpuJob;
 
-static void cpu_release(void *job)
+static void cpu_release(RtProfJob *job)
 {
-    CpuJob *j = job;
+    CpuJob *j = (CpuJob *)job;
     if (!j) return;
     rt_free(j->x);
     rt_free(j->out);
     free(j);
 }
 
-static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job)
+static RtStatus cpu_run(RtProfJob *job);
+
+static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job)
 {
     CpuJob *j = calloc(1, sizeof *j);
     if (!j) return RT_ERR_NOMEM;
-    *j = (CpuJob){.pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
+    *j = (CpuJob){.job = {cpu_run, cpu_release}, .pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
     RtStatus st = weights(u, n, k, stream_bytes, &j->copies, &j->w);
     j->x = rt_alloc((size_t)s * (size_t)k * 4);
     j->out = rt_alloc((size_t)s * (size_t)n * 4);
@@ -116,17 +123,17 @@ static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double s
         st = RT_ERR_NOMEM;
     }
     if (st != RT_OK) {
-        cpu_release(j);
+        cpu_release(&j->job);
         return st;
     }
     fill(j->x, (size_t)s * (size_t)k * 4, RT_F32, 3);
-    *job = j;
+    *job = &j->job;
     return RT_OK;
 }
 
-static RtStatus cpu_run(void *job)
+static RtStatus cpu_run(RtProfJob *job)
 {
-    CpuJob *j = job;
+    CpuJob *j = (CpuJob *)job;
     const uint8_t *w = j->w + (size_t)j->cur * (size_t)j->n * (size_t)j->k * (size_t)dtype_size(j->dt);
     rt_linear(j->pool, j->out, j->x, w, (RtDtype)j->dt, NULL, j->s, (int)j->n, (int)j->k);
     j->cur = (j->cur + 1) % j->copies;
@@ -142,23 +149,23 @@ void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt)
     u->ctx = pool;
     u->dt = dt;
     u->prepare = cpu_prepare;
-    u->run = cpu_run;
-    u->release = cpu_release;
 }
 
 /* ---- an npu: one QLINEAR graph per weight copy ---- */
 
 typedef struct {
+    RtProfJob job;
     const RtNpuBackend *b;
     int copies, cur;
+    void *bufs[2];              /* the graph's tensors: x, out */
     int8_t *x;                  /* [s,k] */
     float *out;                 /* [s,n] */
     RtNpuGraph *g[MAX_COPIES];  /* one per weight copy */
 } NpuJob;
 
-static void npu_release(void *job)
+static void npu_release(RtProfJob *job)
 {
-    NpuJob *j = job;
+    NpuJob *j = (NpuJob *)job;
     if (!j) return;
     for (int i = 0; i < j->copies; i++)
         if (j->g[i]) j->b->free_graph(j->g[i]);
@@ -167,10 +174,13 @@ static void npu_release(void *job)
     free(j);
 }
 
-static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job)
+static RtStatus npu_run(RtProfJob *job);
+
+static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job)
 {
     NpuJob *j = calloc(1, sizeof *j);
     if (!j) return RT_ERR_NOMEM;
+    j->job = (RtProfJob){npu_run, npu_release};
     j->b = u->backend;
     const uint8_t *w;
     int copies;
@@ -194,18 +204,18 @@ static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double s
         if (st == RT_ERR_NOMEM)
             rt_set_error("profile: %s: out of memory for a linear %lldx%lld at s=%d", u->name, (long long)n,
                          (long long)k, s);
-        npu_release(j);
+        npu_release(&j->job);
         return st;
     }
-    *job = j;
+    j->bufs[0] = j->x, j->bufs[1] = j->out;
+    *job = &j->job;
     return RT_OK;
 }
 
-static RtStatus npu_run(void *job)
+static RtStatus npu_run(RtProfJob *job)
 {
-    NpuJob *j = job;
-    void *bufs[2] = {j->x, j->out};
-    RtStatus st = j->b->execute(j->g[j->cur], bufs);
+    NpuJob *j = (NpuJob *)job;
+    RtStatus st = j->b->execute(j->g[j->cur], j->bufs);
     j->cur = (j->cur + 1) % j->copies;
     return st;
 }
@@ -220,8 +230,6 @@ void rt_prof_npu(RtProfUnit *u, const char *name, const RtNpuBackend *b, RtNpu *
     u->backend = b;
     u->dt = RT_I8;
     u->prepare = npu_prepare;
-    u->run = npu_run;
-    u->release = npu_release;
 }
 
 /* ---- timing ---- */
@@ -229,7 +237,7 @@ void rt_prof_npu(RtProfUnit *u, const char *name, const RtNpuBackend *b, RtNpu *
 static RtStatus run_part(void *arg)
 {
     const RtProfPart *p = arg;
-    return p->unit->run(p->job);
+    return p->job->run(p->job);
 }
 
 /* Runs every part once, at the same time; *seconds: wall time. */
@@ -319,7 +327,38 @@ typedef struct {
 typedef struct {
     double gbps, rate;          /* best weight streaming at s = 1; best rate at the longest length */
     double launch_us;           /* a linear of one tile at s = 1: what any op costs at least */
+    double attention;           /* GFLOP/s of attention (cpu units; 0: not measured) */
 } Figures;
+
+enum { ATT_S = 128, ATT_P = 384 };
+
+/* The model's attention of one layer on pool: S rows after P cached keys,
+ * in GFLOP/s (4 heads head_dim S (P + S/2) flops, as the cost model
+ * counts them); 0 where memory is short. */
+static RtStatus measure_attention(const RtProfSpec *sp, RtPool *pool, double *gflops)
+{
+    int h = sp->heads, kvh = sp->kv_heads, hd = sp->head_dim, ctx = ATT_P + ATT_S;
+    size_t q = (size_t)ATT_S * h * hd, kv = (size_t)ATT_S * kvh * hd, cache = (size_t)ctx * kvh * hd;
+    float *buf = rt_alloc((2 * q + 2 * kv + 2 * cache + (size_t)rt_pool_size(pool) * ctx) * sizeof(float));
+    *gflops = 0;
+    if (!buf) return RT_OK;
+    float *out = buf, *qb = out + q, *kb = qb + q, *vb = kb + kv, *kc = vb + kv, *vc = kc + cache, *scratch = vc + cache;
+    fill(qb, (2 * kv + q + 2 * cache) * sizeof(float), RT_F32, 5);
+    double best = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        double t0 = rt_now(), t;
+        int runs = 0;
+        do {
+            rt_attention(pool, out, qb, kb, vb, kc, vc, ATT_S, ATT_P, h, kvh, hd, 0.125f, 0, ctx, scratch);
+            runs++;
+        } while ((t = rt_now() - t0) < (sp->min_seconds > 0 ? sp->min_seconds : 0.05) || runs < 3);
+        double rate = 4.0 * h * hd * ATT_S * (ATT_P + ATT_S / 2.0) * runs / t * 1e-9;
+        if (rate > best) best = rate;
+    }
+    rt_free(buf);
+    *gflops = best;
+    return RT_OK;
+}
 
 static int lengths(int max_s, int *len)
 {
@@ -333,20 +372,24 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
 {
     int len[MAX_LENGTHS], nl = lengths(sp->max_s, len);
     memset(fig, 0, sizeof *fig);
-    void *job;      /* warm-up: the unit's threads awake, its clocks up, before the first point */
+    RtProfJob *job;     /* warm-up: the unit's threads awake, its clocks up, before the first point */
     RtStatus st = u->prepare(u, sp->shapes[0][0], sp->shapes[0][1], len[nl > 1 ? 1 : 0], sp->stream_bytes, &job);
     if (st != RT_OK) return st;
-    for (double t0 = rt_now(); st == RT_OK && rt_now() - t0 < 0.2;) st = u->run(job);
-    u->release(job);
+    for (double t0 = rt_now(); st == RT_OK && rt_now() - t0 < 0.2;) st = job->run(job);
+    job->release(job);
     int t = u->tile > 16 ? u->tile : 16;
-    if (st == RT_OK) st = u->prepare(u, t, t, 1, 0, &job);
+    double sec = 0;
+    if (st == RT_OK) st = u->prepare(u, t, t, 1, 0, &job);      /* launch_us: a linear of one tile */
     if (st != RT_OK) return st;
     RtProfPart tiny = {u, job};
-    double sec = 0;
     st = rt_prof_time(&tiny, 1, NULL, sp->min_seconds, &sec);
-    u->release(job);
+    job->release(job);
     if (st != RT_OK) return st;
     fig->launch_us = sec * 1e6;
+    if (u->dt != RT_I8 && sp->heads > 0 && sp->kv_heads > 0 && sp->head_dim > 0) {
+        measure_attention(sp, u->ctx, &fig->attention);
+        if (sp->progress) fprintf(stderr, "profile: %s: attention at %.1f GFLOP/s\n", u->name, fig->attention);
+    }
     for (int i = 0; i < sp->nshapes; i++) {
         int64_t n = sp->shapes[i][0], k = sp->shapes[i][1];
         if (sp->progress)
@@ -355,11 +398,11 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
             st = u->prepare(u, n, k, len[l], sp->stream_bytes, &job);
             if (st != RT_OK) return st;
             RtProfPart part = {u, job};
-            double sec = 0, again = 0;      /* the lower of two medians: noise only ever adds */
+            double again = 0;       /* the lower of two medians: noise only ever adds */
             st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &sec);
             if (st == RT_OK) st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &again);
             if (again < sec) sec = again;
-            u->release(job);
+            job->release(job);
             if (st != RT_OK) return st;
             pts[(*np)++] = (Point){n, k, len[l], sec * 1e6};
             double bytes = (double)n * (double)k * dtype_size(u->dt), ops = 2.0 * len[l] * (double)n * (double)k;
@@ -392,10 +435,16 @@ static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const 
     }
     fprintf(f, "},\n \"figures\": {");
     for (int u = 0; u < sp->nunits; u++)
-        fprintf(f, "%s\n  \"%s\": {\"gbps\": %.4g, \"%s\": %.4g, \"launch_us\": %.4g}", u ? "," : "",
-                sp->units[u].name, fig[u].gbps,
-                sp->units[u].dt == RT_I8 ? "gops_i8" : sp->units[u].dt == RT_F32 ? "gflops" : "gflops_f16",
-                fig[u].rate, fig[u].launch_us);
+    {
+        int f32 = sp->units[u].dt == RT_F32;
+        fprintf(f, "%s\n  \"%s\": {\"gbps\": %.4g, \"launch_us\": %.4g", u ? "," : "", sp->units[u].name,
+                fig[u].gbps, fig[u].launch_us);
+        if (!(f32 && fig[u].attention > 0))     /* an f32 unit's gflops is its attention's where measured */
+            fprintf(f, ", \"%s\": %.4g", sp->units[u].dt == RT_I8 ? "gops_i8" : f32 ? "gflops" : "gflops_f16",
+                    fig[u].rate);
+        if (fig[u].attention > 0) fprintf(f, ", \"gflops\": %.4g", fig[u].attention);
+        fprintf(f, "}");
+    }
     fprintf(f, "},\n \"sync_us\": {");
     int first = 1;
     for (int a = 0; a < sp->nunits; a++)

@@ -4,8 +4,8 @@
  * end here: they describe the machine's units (an RtProfUnit each: how to
  * run one linear x [s,k] @ W [n,k]^T on it) and the model's linear shapes,
  * and rt_profile() times every shape on every unit at the standard lengths
- * 1, 32, 64, 128, ... up to max_s, measures the hand-over between two
- * threads, and writes profile.json (compiler/fe_profile.c documents the
+ * 1, 32, 64, 128, ... up to max_s, the model's attention on cpu units,
+ * measures the hand-over between two threads, and writes profile.json (compiler/fe_profile.c documents the
  * format). Weights and activations are the profiler's own (random values:
  * a linear's time does not depend on them); a unit's weight copies cycle
  * through as many bytes as the model's weights (stream_bytes), so each
@@ -21,6 +21,13 @@
 #include "hetc_rt.h"
 #include "rt_npu.h"
 
+/* Something prepared to run on a unit, again and again (a linear). */
+typedef struct RtProfJob RtProfJob;
+struct RtProfJob {
+    RtStatus (*run)(RtProfJob *job);    /* one execution, on the calling thread */
+    void (*release)(RtProfJob *job);
+};
+
 typedef struct RtProfUnit RtProfUnit;
 struct RtProfUnit {
     char name[16];              /* the target's unit name, e.g. "cpu0" */
@@ -33,9 +40,7 @@ struct RtProfUnit {
     size_t pool_bytes;
     /* A linear of s rows, ready to run, its weight copies making up
      * stream_bytes (at least one). */
-    RtStatus (*prepare)(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, void **job);
-    RtStatus (*run)(void *job);         /* one execution, on the calling thread */
-    void (*release)(void *job);
+    RtStatus (*prepare)(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job);
 };
 
 /* A cpu unit: rt_linear on 'pool' with weights of dtype dt (f32, f16, bf16). */
@@ -48,7 +53,7 @@ void rt_prof_unit_free(RtProfUnit *u);
 /* One part of a measured step: a prepared job of a unit. */
 typedef struct {
     const RtProfUnit *unit;
-    void *job;
+    RtProfJob *job;
 } RtProfPart;
 
 /* The median seconds of running parts[0..n) at once: parts[0] on the
@@ -69,6 +74,7 @@ typedef struct {
     int max_s;                  /* the longest length to measure (1, 32, 64, ... up to it) */
     double stream_bytes;        /* the model's weight bytes: how far weights are read from */
     double min_seconds;         /* per measured point (0: 0.05) */
+    int heads, kv_heads, head_dim;  /* the model's attention (0: not measured): a cpu unit's gflops */
     int progress;               /* lines on stderr as it goes */
 } RtProfSpec;
 
