@@ -354,6 +354,13 @@ static void write_int8(Html *h)
     free(in);
 }
 
+static void model_on_target(FILE *f, const IrGraph *g, const FeTarget *t)
+{
+    esc(f, g->model);
+    fputs(" on ", f);
+    esc(f, t->name);
+}
+
 int cg_report_html(const IrGraph *g, const FeTarget *t, const IrCost *cost, const char *path, char *err,
                    size_t errlen)
 {
@@ -365,13 +372,9 @@ int cg_report_html(const IrGraph *g, const FeTarget *t, const IrCost *cost, cons
     }
     Html h = {f, g, cost};
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hetc plan: ", f);
-    esc(f, g->model);
-    fputs(" on ", f);
-    esc(f, t->name);
+    model_on_target(f, g, t);
     fprintf(f, "</title>\n<style>\n%s</style></head>\n<body>\n<h1>", style);
-    esc(f, g->model);
-    fputs(" on ", f);
-    esc(f, t->name);
+    model_on_target(f, g, t);
     fputs("</h1>\n<p>Architecture ", f);
     esc(f, g->arch);
     fputs("; passes <code>", f);
