@@ -674,17 +674,14 @@ static void emit_profile(Emit *e)
     FILE *f = e->f;
     const IrGraph *g = e->g;
     int64_t (*shape)[2] = malloc(((size_t)g->n + 1) * sizeof *shape);
-    int ns = 0;
-    IrDtype wdt = IR_F32;
+    int ns = ir_linear_shapes(g, shape, g->n);
+    IrDtype wdt = IR_F32;   /* the cpu's weights: 16-bit where the model's linears are */
     char name[2 * IR_NAME_LEN];
-    for (int i = 0; i < g->n; i++) {
-        if (g->nodes[i].op != IR_OP_LINEAR) continue;
-        const IrNode *w = &g->nodes[g->nodes[i].in[1]];
-        if (w->dtype == IR_F16 || w->dtype == IR_BF16) wdt = w->dtype;
-        int j = 0;
-        while (j < ns && !(shape[j][0] == w->dim[0] && shape[j][1] == w->dim[1])) j++;
-        if (j == ns) shape[ns][0] = w->dim[0], shape[ns][1] = w->dim[1], ns++;
-    }
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == IR_OP_LINEAR) {
+            IrDtype dt = g->nodes[g->nodes[i].in[1]].dtype;
+            if (dt == IR_F16 || dt == IR_BF16) wdt = dt;
+        }
     fputs("/* --profile FILE: the model's linears, each shape once, on its units. */\n"
           "static const int64_t linear_shapes[][2] = {", f);
     for (int j = 0; j < ns; j++) fprintf(f, "%s{%" PRId64 ", %" PRId64 "}", j ? ", " : "", shape[j][0], shape[j][1]);

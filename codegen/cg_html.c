@@ -113,16 +113,6 @@ static void write_units(Html *h)
     fputs("</table></section>\n", f);
 }
 
-/* The join that gathers node i's result, or -1. */
-static int join_of(const IrGraph *g, int i)
-{
-    for (int j = i + 1; j < g->n && g->nodes[j].plan == g->nodes[i].plan; j++)
-        if (g->nodes[j].op == IR_OP_JOIN)
-            for (int k = 0; k < g->nodes[j].nin; k++)
-                if (g->nodes[j].in[k] == i) return j;
-    return -1;
-}
-
 /* The part of a split that linear n computes: its weight's rows, or its input's rows. */
 static void part_text(const IrGraph *g, const IrNode *n, char *buf, size_t cap)
 {
@@ -143,10 +133,13 @@ static void write_linears(Html *h, int p, int64_t S, int64_t P)
     FILE *f = h->f;
     const IrGraph *g = h->g;
     int count = 0, splits = 0;
+    unsigned char *part = calloc((size_t)g->n + 1, 1);     /* part[i]: a join gathers node i's result */
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].plan == p) {
             count += g->nodes[i].op == IR_OP_LINEAR || g->nodes[i].op == IR_OP_QLINEAR;
-            splits += g->nodes[i].op == IR_OP_JOIN;
+            if (g->nodes[i].op != IR_OP_JOIN) continue;
+            splits++;
+            for (int k = 0; k < g->nodes[i].nin; k++) part[g->nodes[i].in[k]] = 1;
         }
     fprintf(f, "<details class=\"linears\"%s><summary>Linears: %d, %d of them split between units</summary>\n",
             splits ? " open" : "", count, splits);
@@ -156,7 +149,7 @@ static void write_linears(Html *h, int p, int64_t S, int64_t P)
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || (n->op != IR_OP_LINEAR && n->op != IR_OP_QLINEAR && n->op != IR_OP_JOIN)) continue;
-        char t[32], part[96] = "one unit", rows[24];
+        char t[32], split[96] = "one unit", rows[24];
         human_us(n->op == IR_OP_JOIN ? (ir_attr(n, "us") ? ir_attr_float(n, "us") : 0) : ir_cost_node(h->cost, n, S, P).us,
                  t, sizeof t);
         int64_t r = n->dim[0] > 0 ? n->dim[0] : S;
@@ -169,32 +162,46 @@ static void write_linears(Html *h, int p, int64_t S, int64_t P)
                     rows, ir_attr(n, "part") ? ir_attr_str(n, "part") : "-", t);
             continue;
         }
-        if (join_of(g, i) >= 0) part_text(g, n, part, sizeof part);
+        if (part[i]) part_text(g, n, split, sizeof split);
         const IrNode *w = &g->nodes[n->in[1]];
         fprintf(f, "<tr><td>%d</td><td class=\"l\">", n->layer);
         esc(f, n->name);
         fprintf(f, "</td><td class=\"l\">%lld&times;%lld %s</td><td class=\"l\">%s</td><td>%s</td>"
                    "<td class=\"l\">%s</td><td>%s</td></tr>\n", (long long)w->dim[0], (long long)w->dim[1],
-                ir_dtype_name(w->dtype), g->units[n->unit].name, rows, part, t);
+                ir_dtype_name(w->dtype), g->units[n->unit].name, rows, split, t);
     }
     fputs("</table></details>\n", f);
+    free(part);
 }
 
-/* "ops" of subgraph s of plan p, the names of its first and last node. */
-static void sub_label(const IrGraph *g, int p, int s, char *buf, size_t cap)
+enum { LABEL = 256 };
+
+/* Per subgraph of plan p (label + s * LABEL): its ops, then the names of
+ * its first and last node. Returns the labels (malloc'd). */
+static char *sub_labels(const IrGraph *g, int p)
 {
-    size_t len = 0;
-    const char *first = NULL, *last = NULL;
-    buf[0] = 0;
+    int nsub = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
+    char *label = calloc((size_t)nsub + 1, LABEL);
+    const char **first = calloc(2 * (size_t)nsub + 1, sizeof *first), **last = first + nsub;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub != s) continue;
-        if (!first) first = n->name;
-        last = n->name;
-        if (len + 24 < cap && !strstr(buf, ir_op_name(n->op)))
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? " " : "", ir_op_name(n->op));
+        if (n->plan != p || n->sub < 0) continue;
+        char *buf = label + (size_t)n->sub * LABEL;
+        size_t len = strlen(buf);
+        if (!first[n->sub]) first[n->sub] = n->name;
+        last[n->sub] = n->name;
+        if (len + 24 < LABEL && !strstr(buf, ir_op_name(n->op)))
+            snprintf(buf + len, LABEL - len, "%s%s", len ? " " : "", ir_op_name(n->op));
     }
-    if (first && len + 8 < cap) snprintf(buf + len, cap - len, " (%s .. %s)", first, last);
+    for (int s = 0; s < nsub; s++) {
+        char *buf = label + (size_t)s * LABEL;
+        size_t len = strlen(buf);
+        if (first[s] && len + 8 < LABEL) snprintf(buf + len, LABEL - len, " (%s .. %s)", first[s], last[s]);
+    }
+    free(first);
+    return label;
 }
 
 static void write_gantt(Html *h, int p, int64_t S, int64_t P)
@@ -231,18 +238,18 @@ static void write_gantt(Html *h, int p, int64_t S, int64_t P)
                    "</text>\n", x, x, lanes * LANE_H, k == 4 ? x - 2 : x + 2, lanes * LANE_H + 16,
                 k == 4 ? " text-anchor=\"end\"" : "", t);
     }
-    char label[256];
+    char *label = sub_labels(g, p);
     for (int i = 0; i < n; i++) {
         double x = left + sp[i].start * scale, w = (sp[i].end - sp[i].start) * scale;
-        sub_label(g, p, sp[i].sub, label, sizeof label);
         fprintf(f, "<rect class=\"sub\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" fill=\"%s\" "
                    "fill-opacity=\"%s\" stroke=\"#fff\" stroke-width=\"0.5\"><title>%s, step %d, subgraph %d: ",
                 x, sp[i].unit * LANE_H + 3, w > 0.5 ? w : 0.5, LANE_H - 6, colors[sp[i].unit % 8],
                 sp[i].step ? "0.5" : "0.95", g->units[sp[i].unit].name, sp[i].step, sp[i].sub);
-        esc(f, label);
+        esc(f, label + (size_t)sp[i].sub * LABEL);
         fprintf(f, "; %.1f to %.1f µs</title></rect>\n", sp[i].start, sp[i].end);
     }
     fputs("</svg>\n", f);
+    free(label);
     free(sp);
 }
 

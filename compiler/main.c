@@ -225,20 +225,21 @@ static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
     return rc;
 }
 
-/* An npu unit in target t: the model is calibrated for it (*cal) and,
- * unless --chunk said otherwise, gets the static chunks an npu runs (32
- * and 128). Returns 1 with an npu, 0 without, -1 on error. */
+/* An npu unit in target t: the model, unless --chunk said otherwise, gets
+ * the static chunks an npu runs (32 and 128), and is calibrated for it
+ * (*cal) where it has weights. Returns 1 when calibrated, 0 without an npu
+ * or weights, -1 on error. */
 static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeCalib *cal, int *chunks, int *nchunks)
 {
     int npu = 0;
     for (int u = 0; u < t->nunits; u++) npu |= strcmp(t->units[u].backend, "npu-emu") == 0;
     if (!npu) return 0;
-    if (calibrate(m, co, cal)) return -1;
     if (*nchunks == 0) {
         chunks[(*nchunks)++] = 32;
         chunks[(*nchunks)++] = 128;
     }
-    return 1;
+    if (m->config_only) return 0;   /* planning alone: no weights to calibrate on, so no int8 decisions */
+    return calibrate(m, co, cal) ? -1 : 1;
 }
 
 /* The target and, with --profile, its profile (checked against it). */
@@ -556,11 +557,8 @@ static int cmd_compile(int argc, char **argv)
     if ((out && need_weights(&m, "hetc compile -o")) || weight_dtype_ok(&m, wdt, "hetc compile"))
         return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
     FeCalib cal = {0};
-    /* planning alone (a config without weights): no calibration, so no int8 decisions; an npu's linears are
-     * priced as int8 all the same */
-    int npu = m.config_only ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
-    for (int u = 0; m.config_only && !nchunks && u < target.nunits; u++)
-        if (strcmp(target.units[u].kind, "npu") == 0) chunks[nchunks++] = 32, chunks[nchunks++] = 128;
+    /* a config without weights: npu_setup gives no calibration (an npu's linears are priced as int8 all the same) */
+    int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
     if (npu < 0) return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
     if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
         fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);

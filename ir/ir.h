@@ -251,6 +251,9 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
 int ir_has_pass(const IrGraph *g, const char *name);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
 void ir_compact(IrGraph *g, const unsigned char *keep);
+/* The weight shapes {n, k} of g's linears, each once, in the order of
+ * their first linear: at most cap of them; returns how many. */
+int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap);
 /* The number of operand slots that name each node: [g->n], malloc'd. */
 int *ir_count_uses(const IrGraph *g);
 /* Replaces every use of node 'from' by node 'to'. */

@@ -476,6 +476,19 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R)
     return numel;
 }
 
+int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap)
+{
+    int ns = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (g->nodes[i].op != IR_OP_LINEAR) continue;
+        const IrNode *w = &g->nodes[g->nodes[i].in[1]];
+        int j = 0;
+        while (j < ns && !(shape[j][0] == w->dim[0] && shape[j][1] == w->dim[1])) j++;
+        if (j == ns && ns < cap) shape[ns][0] = w->dim[0], shape[ns][1] = w->dim[1], ns++;
+    }
+    return ns;
+}
+
 int *ir_count_uses(const IrGraph *g)
 {
     int *uses = calloc((size_t)g->n + 1, sizeof *uses);

@@ -1,18 +1,20 @@
 /* rt_profile.c: the profiler behind `hetc profile` and `model --profile
  * FILE` (rt_profile.h says what it measures).
  *
- * A point is the lower of two median times of one linear on one unit
- * alone (this machine's noise only ever adds), after a warm-up run; the unit's weight copies cycle, one per run, so that a run
+ * A point is the time of one linear on one unit alone (rt_prof_time: the
+ * lower of two medians after a warm-up run; this machine's noise only
+ * ever adds); the unit's weight copies cycle, one per run, so that a run
  * reads weights that the previous runs pushed out of the caches as the
- * model's other linears would. Lengths are 1, 32, 64,
- * 128, ... up to max_s: the cost model interpolates between them (a unit
- * of flexible shapes) or rounds up to them (an npu's static graphs).
+ * model's other linears would. Lengths are 1, 32, 64, 128, ... up to
+ * max_s: the cost model interpolates between them (a unit of flexible
+ * shapes) or rounds up to them (an npu's static graphs).
  *
  * Besides the points, profile.json gets each unit's measured figures:
  * gbps, the weight bytes a unit streams per second at s = 1 (its best
  * shape; from DRAM where the model's weights are larger than the caches,
- * as a decode step's KV cache and weights are), its peak rate at the longest length (gflops_f16 for 16-bit
- * weights, gflops for f32, gops_i8 for int8) and launch_us, the time of a
+ * as a decode step's KV cache and weights are), its peak rate at the
+ * longest length (gflops_f16 for 16-bit weights, gflops for f32, gops_i8
+ * for int8) and launch_us, the time of a
  * linear of one tile at s = 1 (what any op costs at least); on a cpu unit
  * (float weights) also gflops as its attention reaches it (rt_attention,
  * the model's heads, a chunk of 128 rows after 384 cached): the cost model
@@ -74,8 +76,7 @@ static RtStatus weights(RtProfUnit *u, int64_t n, int64_t k, double stream_bytes
         fill(u->pool, want, u->dt, 7);
         u->pool_bytes = want;
     }
-    size_t c = (stream_bytes > (double)one ? (size_t)stream_bytes : one) / one;
-    *copies = c > MAX_COPIES ? MAX_COPIES : (int)c;
+    *copies = want / one > MAX_COPIES ? MAX_COPIES : (int)(want / one);
     *w = u->pool;
     return RT_OK;
 }
@@ -260,14 +261,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
-                      double *seconds)
+/* The median of runs for at least min_seconds and MIN_RUNS runs. */
+static RtStatus median(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
+                       double *seconds)
 {
-    static double t[MAX_RUNS];
-    double total = 0, dt;
-    if (min_seconds <= 0) min_seconds = 0.05;
-    RtStatus warm = run_once(parts, n, threads, &dt);
-    if (warm != RT_OK) return warm;
+    double t[MAX_RUNS], total = 0;
     int runs = 0;
     while (runs < MAX_RUNS && (runs < MIN_RUNS || total < min_seconds)) {
         RtStatus st = run_once(parts, n, threads, &t[runs]);
@@ -277,6 +275,18 @@ RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threa
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
     *seconds = t[runs / 2];
     return RT_OK;
+}
+
+RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
+                      double *seconds)
+{
+    double warm, again;
+    if (min_seconds <= 0) min_seconds = 0.05;
+    RtStatus st = run_once(parts, n, threads, &warm);
+    if (st == RT_OK) st = median(parts, n, threads, min_seconds, seconds);
+    if (st == RT_OK) st = median(parts, n, threads, min_seconds, &again);     /* noise only ever adds */
+    if (st == RT_OK && again < *seconds) *seconds = again;
+    return st;
 }
 
 typedef struct {
@@ -297,7 +307,7 @@ static RtStatus pong(void *arg)
 
 RtStatus rt_prof_sync(RtUnitThread *t, double *us)
 {
-    static double rt[SYNC_ROUNDS];
+    double rt[SYNC_ROUNDS];
     PingPong p;
     memset(&p, 0, sizeof p);
     rt_unit_post(t, pong, &p);
@@ -332,32 +342,46 @@ typedef struct {
 
 enum { ATT_S = 128, ATT_P = 384 };
 
-/* The model's attention of one layer on pool: S rows after P cached keys,
- * in GFLOP/s (4 heads head_dim S (P + S/2) flops, as the cost model
- * counts them); 0 where memory is short. */
-static RtStatus measure_attention(const RtProfSpec *sp, RtPool *pool, double *gflops)
+/* The model's attention of one layer: S rows after P cached keys. */
+typedef struct {
+    RtProfJob job;
+    RtPool *pool;
+    int heads, kv_heads, head_dim;
+    float *buf;                 /* out, q, k, v, the caches, the scratch */
+} AttJob;
+
+static RtStatus att_run(RtProfJob *job)
+{
+    AttJob *j = (AttJob *)job;
+    size_t q = (size_t)ATT_S * j->heads * j->head_dim, kv = (size_t)ATT_S * j->kv_heads * j->head_dim;
+    size_t cache = (size_t)(ATT_P + ATT_S) * j->kv_heads * j->head_dim;
+    float *out = j->buf, *qb = out + q, *kb = qb + q, *vb = kb + kv, *kc = vb + kv, *vc = kc + cache;
+    rt_attention(j->pool, out, qb, kb, vb, kc, vc, ATT_S, ATT_P, j->heads, j->kv_heads, j->head_dim, 0.125f, 0,
+                 ATT_P + ATT_S, vc + cache);
+    return RT_OK;
+}
+
+static void att_release(RtProfJob *job)
+{
+    rt_free(((AttJob *)job)->buf);
+}
+
+/* The rate of the model's attention on a cpu unit's pool in GFLOP/s (4
+ * heads head_dim S (P + S/2) flops, as the cost model counts them); 0
+ * where memory is short. */
+static double measure_attention(const RtProfSpec *sp, RtProfUnit *u)
 {
     int h = sp->heads, kvh = sp->kv_heads, hd = sp->head_dim, ctx = ATT_P + ATT_S;
     size_t q = (size_t)ATT_S * h * hd, kv = (size_t)ATT_S * kvh * hd, cache = (size_t)ctx * kvh * hd;
-    float *buf = rt_alloc((2 * q + 2 * kv + 2 * cache + (size_t)rt_pool_size(pool) * ctx) * sizeof(float));
-    *gflops = 0;
-    if (!buf) return RT_OK;
-    float *out = buf, *qb = out + q, *kb = qb + q, *vb = kb + kv, *kc = vb + kv, *vc = kc + cache, *scratch = vc + cache;
-    fill(qb, (2 * kv + q + 2 * cache) * sizeof(float), RT_F32, 5);
-    double best = 0;
-    for (int rep = 0; rep < 2; rep++) {
-        double t0 = rt_now(), t;
-        int runs = 0;
-        do {
-            rt_attention(pool, out, qb, kb, vb, kc, vc, ATT_S, ATT_P, h, kvh, hd, 0.125f, 0, ctx, scratch);
-            runs++;
-        } while ((t = rt_now() - t0) < (sp->min_seconds > 0 ? sp->min_seconds : 0.05) || runs < 3);
-        double rate = 4.0 * h * hd * ATT_S * (ATT_P + ATT_S / 2.0) * runs / t * 1e-9;
-        if (rate > best) best = rate;
-    }
-    rt_free(buf);
-    *gflops = best;
-    return RT_OK;
+    AttJob j = {{att_run, att_release}, u->ctx, h, kvh, hd, NULL};
+    j.buf = rt_alloc((2 * q + 2 * kv + 2 * cache + (size_t)rt_pool_size(u->ctx) * ctx) * sizeof(float));
+    if (!j.buf) return 0;
+    fill(j.buf + q, (q + 2 * kv + 2 * cache) * sizeof(float), RT_F32, 5);
+    RtProfPart part = {u, &j.job};
+    double sec = 0;
+    RtStatus st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &sec);
+    j.job.release(&j.job);
+    return st == RT_OK && sec > 0 ? 4.0 * h * hd * ATT_S * (ATT_P + ATT_S / 2.0) / sec * 1e-9 : 0;
 }
 
 static int lengths(int max_s, int *len)
@@ -387,7 +411,7 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
     if (st != RT_OK) return st;
     fig->launch_us = sec * 1e6;
     if (u->dt != RT_I8 && sp->heads > 0 && sp->kv_heads > 0 && sp->head_dim > 0) {
-        measure_attention(sp, u->ctx, &fig->attention);
+        fig->attention = measure_attention(sp, u);
         if (sp->progress) fprintf(stderr, "profile: %s: attention at %.1f GFLOP/s\n", u->name, fig->attention);
     }
     for (int i = 0; i < sp->nshapes; i++) {
@@ -398,10 +422,7 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
             st = u->prepare(u, n, k, len[l], sp->stream_bytes, &job);
             if (st != RT_OK) return st;
             RtProfPart part = {u, job};
-            double again = 0;       /* the lower of two medians: noise only ever adds */
             st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &sec);
-            if (st == RT_OK) st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &again);
-            if (again < sec) sec = again;
             job->release(job);
             if (st != RT_OK) return st;
             pts[(*np)++] = (Point){n, k, len[l], sec * 1e6};

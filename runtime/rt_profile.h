@@ -56,9 +56,10 @@ typedef struct {
     RtProfJob *job;
 } RtProfPart;
 
-/* The median seconds of running parts[0..n) at once: parts[0] on the
- * calling thread, parts[i] on threads[i-1]; repeated for at least
- * min_seconds (0: 0.05) and 5 runs, after a warm-up run. */
+/* The seconds of running parts[0..n) at once: parts[0] on the calling
+ * thread, parts[i] on threads[i-1]; after a warm-up run, the lower of two
+ * medians of runs for at least min_seconds (0: 0.05) and 5 runs each (a
+ * noisy machine only ever adds time). */
 RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threads, double min_seconds,
                       double *seconds);
 /* One hand-over between the calling thread and thread t (a flag set on one
