@@ -75,9 +75,14 @@ int cg_weight_index(const IrGraph *g, int id);
 /* ---- the state of writing model.c (cg_c.c), shared with the backends ---- */
 typedef struct CgDev CgDev;
 typedef struct CgBackend CgBackend;
-/* Which code of a plan is being written: all of it (one thread), or the
- * part of the host's thread or of the OpenCL unit's thread. */
-enum { CG_PART_ALL, CG_PART_HOST, CG_PART_DEVICE };
+/* A device unit: a unit with a backend of the table (cg_backend). */
+enum { CG_MAX_DEVICES = 4 };
+typedef struct {
+    const CgBackend *be;
+    CgDev *state;               /* the backend's own struct CgDev */
+    int unit;                   /* index in g->units */
+    char upper[16];             /* the unit's name in capitals (macro names) */
+} CgDevice;
 typedef struct {
     const IrGraph *g;
     const CgOptions *o;
@@ -87,15 +92,30 @@ typedef struct {
     int last_layer;             /* layer of the last emitted node, for section comments */
     int last_sub;               /* its subgraph */
     int plan;                   /* the plan being written */
-    int part;                   /* CG_PART_* */
-    int *handover;              /* [g->n] copy nodes between the units: their flag (and event) index */
-    int nhandover;              /* flags the largest plan needs */
+    unsigned part;              /* bit u set: the code of unit u runs in the function being written (a
+                                 * thread of its own per computing device unit in a plan, see cg_c.c) */
+    int *handover;              /* [g->n] copies between memory spaces: their flag (and event) index */
+    int nhandover;              /* copy flags the largest plan needs */
+    int nsubs;                  /* subgraph flags the largest plan needs */
     int cpu;                    /* the host unit */
-    const CgBackend *be;        /* the device unit's backend, NULL without one */
-    CgDev *cl;                  /* its state (each backend's own struct CgDev), NULL without one */
-    int cl_unit;                /* its index in g->units, -1 without one */
-    char upper_unit[16];        /* the opencl unit's name in capitals (macro names) */
+    int ndev;
+    CgDevice dev[CG_MAX_DEVICES];
+    /* The device whose backend is being called (cg_c.c sets these before
+     * each call into a backend's table). */
+    const CgBackend *be;
+    CgDev *cl;                  /* its state */
+    int cl_unit;                /* its index in g->units */
+    char upper_unit[16];        /* its name in capitals */
 } CgEmit;
+/* Whether the code of unit u runs in the function being written. */
+int cg_in_part(const CgEmit *e, int u);
+/* The unit whose thread runs node n's code: n's own, except for a copy
+ * to or from a unit of memory of its own (OpenCL), which that unit's
+ * thread enqueues. */
+int cg_exec_unit(const CgEmit *e, const IrNode *n);
+/* The address of node n's result in the host's memory (the host's arena
+ * "A" or the arena of a device unit sharing it) as a float pointer. */
+const char *cg_host_addr(const CgEmit *e, const IrNode *n, char *buf, size_t cap);
 /* s as the inside of a C string literal: quotes, backslashes, '?' and
  * unprintable bytes escaped. */
 const char *cg_c_str(const char *s, char *buf, size_t cap);
@@ -112,8 +132,6 @@ const IrNode *cg_base(const IrGraph *g, int id);
  * backend plugs in here next to "opencl" (cg_opencl.c). */
 struct CgBackend {
     const char *name;                                       /* the units' backend, e.g. "opencl" */
-    int shared;                                             /* 1: the unit shares the host's memory (no copies;
-                                                             * a ready flag per subgraph) */
     CgDev *(*plan)(const CgEmit *e, int unit);               /* what the unit's code needs */
     void (*free)(CgDev *state);
     int (*files)(const CgEmit *e, char *err, size_t errlen);    /* files of its own (kernels.cl, ...) */
@@ -122,7 +140,8 @@ struct CgBackend {
     void (*sizes)(const CgEmit *e, FILE *h);                /* its workspace sizes, into model.h */
     void (*init)(const CgEmit *e);                          /* code in init() */
     void (*destroy)(const CgEmit *e);                       /* code in destroy() */
-    void (*measure)(const CgEmit *e);                       /* measure() of RtModelApi, MODEL_MEASURE */
+    void (*measure)(const CgEmit *e);                       /* measure() of RtModelApi, MODEL_MEASURE
+                                                             * (optional: NULL; the first device's that has one) */
     /* The C expression of the unit's busy seconds since init into buf; 0
      * when it does not count them (optional: NULL). */
     int (*busy)(const CgEmit *e, char *buf, size_t cap);

@@ -209,25 +209,50 @@ static int feeds_output(const IrGraph *g, int id)
     return 0;
 }
 
-/* Whether node n's code belongs in the part being written: the host's
- * (host nodes; a copy from the device as its wait), the device's (device
- * nodes and the copies to and from it), or all of it (one unit). */
-static int in_part(const Emit *e, const IrNode *n)
+int cg_in_part(const CgEmit *e, int u) { return u >= 0 && (e->part >> u) & 1; }
+
+/* The device entry of unit u, NULL for the host and units without a backend. */
+static const CgDevice *device_of(const Emit *e, int u)
 {
-    if (e->part == CG_PART_ALL) return 1;
-    int host = n->unit == e->cpu;
-    if (e->part == CG_PART_HOST) return host;
-    return !host || n->op == IR_OP_COPY;
+    for (int d = 0; d < e->ndev; d++)
+        if (e->dev[d].unit == u) return &e->dev[d];
+    return NULL;
 }
 
-/* The host code that hands a result over to the device: set the flags of
- * the copies to the device that read node n. */
+/* Points the backend cursor of e (be, cl, cl_unit, upper_unit) at device d. */
+static void use_device(Emit *e, const CgDevice *d)
+{
+    e->be = d->be;
+    e->cl = d->state;
+    e->cl_unit = d->unit;
+    memcpy(e->upper_unit, d->upper, sizeof e->upper_unit);
+}
+
+/* Whether unit u's memory is the host's (the host or a device sharing it). */
+static int host_memory(const Emit *e, int u) { return ir_same_memory(e->g, u, e->cpu); }
+
+int cg_exec_unit(const CgEmit *e, const IrNode *n)
+{
+    if (n->op != IR_OP_COPY) return n->unit;
+    int src = cg_base(e->g, n->in[0])->unit;
+    return host_memory(e, n->unit) && !host_memory(e, src) ? src : n->unit;
+}
+
+const char *cg_host_addr(const CgEmit *e, const IrNode *n, char *buf, size_t cap)
+{
+    if (!host_memory(e, n->unit)) IR_BUG("node %%%d is not in the host's memory", n->id);
+    if (n->unit == e->cpu) snprintf(buf, cap, "(float *)(A + %" PRId64 ")", n->offset);
+    else snprintf(buf, cap, "(float *)(m->%s_arena + %" PRId64 ")", e->g->units[n->unit].name, n->offset);
+    return buf;
+}
+
+/* After node n: set the flags of the copies that read it and that another
+ * thread enqueues (to a unit of memory of its own), which waits for them. */
 static void hand_over(Emit *e, const IrNode *n)
 {
-    if (e->part != CG_PART_HOST) return;
     for (int i = n->id + 1; i < e->g->n && e->g->nodes[i].plan == n->plan; i++) {
         const IrNode *c = &e->g->nodes[i];
-        if (c->op == IR_OP_COPY && c->unit != e->cpu && cg_base(e->g, c->in[0]) == n)
+        if (c->op == IR_OP_COPY && !cg_in_part(e, cg_exec_unit(e, c)) && cg_base(e->g, c->in[0]) == n)
             fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);    /* to %%%d %s */\n", e->handover[i], c->id, c->name);
     }
 }
@@ -235,10 +260,12 @@ static void hand_over(Emit *e, const IrNode *n)
 static void emit_node(Emit *e, const IrNode *n)
 {
     FILE *f = e->f;
-    char sh[96], a[32];
+    char sh[96], a[64];
     if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
-    if (n->op == IR_OP_LAST_ROWS && e->cl && n->unit != e->cpu) return; /* the backend offsets its reader */
-    if (!in_part(e, n)) return;
+    if (n->op == IR_OP_LAST_ROWS && n->unit != e->cpu) return; /* the backend offsets its reader */
+    int mine = cg_in_part(e, cg_exec_unit(e, n));
+    int waits = !mine && n->op == IR_OP_COPY && cg_in_part(e, n->unit);    /* another thread enqueued it */
+    if (!mine && !waits) return;
     shape_text(n, sh, sizeof sh);
     if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
     if (n->layer >= 0) e->last_layer = n->layer;
@@ -260,18 +287,26 @@ static void emit_node(Emit *e, const IrNode *n)
     }
     fputs(" */\n", f);
     int host = n->unit == e->cpu;
-    if (n->op == IR_OP_LAST_ROWS && host) {
+    if (n->op == IR_OP_LAST_ROWS) {
         fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
         return;
     }
     if (host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
-    else if (host) fprintf(f, "    float *t%d = (float *)(A + %" PRId64 ");\n", n->id, n->offset);
-    if (e->part == CG_PART_HOST && n->op == IR_OP_COPY)     /* the device's thread enqueued it */
+    else if (host || (mine && n->op == IR_OP_COPY && host_memory(e, n->unit)))
+        fprintf(f, "    float *t%d = %s;\n", n->id, cg_host_addr(e, n, a, sizeof a));
+    const CgDevice *d = device_of(e, cg_exec_unit(e, n));
+    if (waits)
         fprintf(f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
                    "        (st = rt_cl_wait_event(m->ev[%d], &m->abort, \"%%%d %s\")) != RT_OK)\n        return st;\n",
                 e->handover[n->id], e->handover[n->id], n->id, name);
-    else if (e->be && e->be->owns(e, n)) e->be->node(e, n);
-    else emit_call(e, n);
+    else if (d) {
+        use_device(e, d);
+        if (!e->be->owns(e, n)) IR_BUG("node %%%d (%s) on unit %s: its backend does not own it", n->id,
+                                       ir_op_name(n->op), e->g->units[d->unit].name);
+        e->be->node(e, n);
+    } else {
+        emit_call(e, n);
+    }
     hand_over(e, n);
 }
 
@@ -297,122 +332,143 @@ static const char *plan_fn(const IrPlan *p, char buf[48])
     return buf;
 }
 
-/* Whether a step of plan p runs on two threads at once, the host's and
- * the OpenCL unit's: when both units compute in it. A plan whose host part
- * is only the ids going in and the logits coming out runs on the calling
- * thread, which enqueues the device's work and reads the logits back:
- * a second thread would only add a hand-off to every step. */
-static int two_threads(const Emit *e, int p)
+/* The threads a step of plan p runs on, as unit sets: the calling
+ * thread's first (the host's, and the first computing device's when the
+ * host's part is only the ids going in and the logits coming out: it
+ * enqueues that device's work and reads the logits back), then one per
+ * other device unit that computes in the plan. One thread: every unit. */
+static int plan_threads(const Emit *e, int p, unsigned part[CG_MAX_DEVICES + 1])
 {
-    int device = 0, host = 0;
-    for (int i = 0; e->cl && i < e->g->n; i++) {
+    unsigned busy = 0;
+    for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
-        if (n->plan != p) continue;
-        device |= n->unit == e->cl_unit;
-        host |= n->unit == e->cpu && n->op != IR_OP_INPUT && n->op != IR_OP_OUTPUT && n->op != IR_OP_COPY &&
-                !ir_op_is_view(n->op);
+        if (n->plan != p || n->op == IR_OP_INPUT || n->op == IR_OP_OUTPUT || ir_op_is_view(n->op)) continue;
+        busy |= 1u << cg_exec_unit(e, n);
     }
-    return device && host;
+    int nt = 1;
+    part[0] = 1u << e->cpu;
+    for (int d = 0; d < e->ndev; d++) {
+        unsigned bit = 1u << e->dev[d].unit;
+        if (!(busy & bit)) continue;
+        if (!(busy & part[0])) part[0] |= bit;
+        else part[nt++] = bit;
+    }
+    if (nt == 1) part[0] = ~0u;
+    return nt;
 }
 
-/* With a device unit sharing the host's memory: the host part's pointers
- * to the device's results it reads (in the device's arena). */
+/* In a function with the host's code: pointers to the results of device
+ * units sharing the host's memory that the host reads (in their arenas). */
 static void shared_results(Emit *e, int p)
 {
     const IrGraph *g = e->g;
+    char a[64];
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->unit != e->cl_unit || n->offset < 0) continue;
+        if (n->plan != p || n->unit == e->cpu || n->op == IR_OP_COPY || n->offset < 0 || !host_memory(e, n->unit))
+            continue;
         int read = 0;
         for (int j = i + 1; j < g->n && g->nodes[j].plan == p; j++)
             for (int k = 0; k < g->nodes[j].nin; k++)
                 read |= g->nodes[j].unit == e->cpu && cg_base(g, g->nodes[j].in[k]) == n;
         if (read)
-            fprintf(e->f, "    float *t%d = (float *)(m->%s_arena + %" PRId64 "); /* %s, from unit %s */\n", i,
-                    g->units[e->cl_unit].name, n->offset, n->name, g->units[e->cl_unit].name);
+            fprintf(e->f, "    float *t%d = %s; /* %s, from unit %s */\n", i, cg_host_addr(e, n, a, sizeof a),
+                    n->name, g->units[n->unit].name);
     }
 }
 
-/* Shared memory, two threads: before subgraph k of this part, wait for the
- * other unit's subgraphs that made what it reads; after it, flag it done. */
+/* Before subgraph k of plan p in a thread of its own: wait for the
+ * subgraphs of other threads (units sharing its memory) that made what it
+ * reads directly (copies wait for their own flags). */
 static void sub_waits(Emit *e, int p, int k)
 {
     const IrGraph *g = e->g;
     unsigned char *seen = calloc((size_t)g->n + 1, 1);     /* by subgraph number (below the node count) */
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub != k) continue;
+        if (n->plan != p || n->sub != k || n->op == IR_OP_COPY) continue;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = cg_base(g, n->in[j]);
-            if (a->plan != p || a->unit == n->unit || a->op == IR_OP_INPUT || a->sub < 0 || seen[a->sub]++) continue;
-            fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st; "
+            if (a->plan != p || cg_in_part(e, a->unit) || a->op == IR_OP_INPUT || a->sub < 0 || seen[a->sub]++) continue;
+            fprintf(e->f, "    if ((st = rt_flag_wait(&m->sub[%d], m->step, &m->abort)) != RT_OK) return st; "
                           "/* subgraph %d on %s */\n", a->sub, a->sub, g->units[a->unit].name);
         }
     }
     free(seen);
 }
 
-/* The nodes of plan p that belong to the part being written. */
-static void emit_part(Emit *e, int p)
+/* The nodes of plan p whose code runs in the function being written; with
+ * threads > 1, a ready flag after each subgraph in the host's memory. */
+static void emit_part(Emit *e, int p, int threads)
 {
     e->last_layer = -1;
     e->last_sub = -1;
-    int flags = e->be && e->be->shared && e->part != CG_PART_ALL, cur = -1, mine = 0;
-    if (e->be && e->be->shared && e->part != CG_PART_DEVICE) shared_results(e, p);
+    int cur = -1, flag = 0;
+    if (cg_in_part(e, e->cpu)) shared_results(e, p);
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->plan != p) continue;
-        if (flags && n->sub != cur) {
-            if (mine) fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);\n", cur);
+        if (threads > 1 && n->sub != cur) {
+            if (flag) fprintf(e->f, "    rt_flag_set(&m->sub[%d], m->step);\n", cur);
             cur = n->sub;
-            mine = in_part(e, n);
-            if (mine) sub_waits(e, p, cur);
+            flag = cg_in_part(e, n->unit) && host_memory(e, n->unit);
+            if (flag) sub_waits(e, p, cur);
         }
         emit_node(e, n);
     }
-    if (flags && mine) fprintf(e->f, "    rt_flag_set(&m->flag[%d], m->step);\n", cur);
+    if (flag) fprintf(e->f, "    rt_flag_set(&m->sub[%d], m->step);\n", cur);
 }
 
 /* The step's arguments as locals of a part's function. */
 static const char step_locals[] =
     "    const int32_t *ids = m->step_ids;\n    const int S = m->step_S, R = m->step_R, P = m->step_P;\n"
-    "    float *logits = m->step_logits;\n    RtStatus st = RT_OK;\n"
-    "    (void)ids, (void)S, (void)R, (void)P, (void)logits, (void)st;\n";
+    "    float *logits = m->step_logits;\n    RtStatus st = RT_OK;\n    uint8_t *A = m->arena;\n"
+    "    (void)ids, (void)S, (void)R, (void)P, (void)logits, (void)st, (void)A;\n";
 
-static void emit_plan(Emit *e, int p, const char *unit)
+/* The units of a thread's part, for its comment: "gpu0 and cpu0". */
+static const char *part_units(const Emit *e, unsigned part, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int u = 0; u < e->g->nunits; u++)
+        if ((part >> u) & 1)
+            len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", len ? " and " : "", e->g->units[u].name);
+    return buf;
+}
+
+static void emit_plan(Emit *e, int p)
 {
     FILE *f = e->f;
     const IrPlan *pl = &e->g->plans[p];
-    char fn[48];
-    int two = two_threads(e, p);
+    char fn[48], units[128];
+    unsigned part[CG_MAX_DEVICES + 1];
+    int nt = plan_threads(e, p, part);
     e->plan = p;
     plan_fn(pl, fn);
-    if (two) {
-        const char *dev = e->g->units[e->cl_unit].name, *host = e->g->units[e->cpu].name;
-        fprintf(f, "/* Plan %s, unit %s's part (its own thread): its subgraphs in order, each\n"
-                   " * after the hand-overs it waits for; the copies to %s are enqueued here,\n"
-                   " * right after what they read, and flagged. */\n"
-                   "static RtStatus %s_%s(RtModel *m)\n{\n%s    uint8_t *A = m->arena;\n    (void)A;\n",
-                pl->name, dev, host, fn, dev, step_locals);
-        e->part = CG_PART_DEVICE;
-        emit_part(e, p);
-        fprintf(f, "    return RT_OK;\n}\n\n"
-                   "static RtStatus %s_%s_thread(void *arg)\n{\n    RtModel *m = arg;\n"
-                   "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n    return st;\n}\n\n",
-                fn, dev, fn, dev);
-        fprintf(f, "/* Plan %s, unit %s's part (the calling thread). */\n"
-                   "static RtStatus %s_%s(RtModel *m)\n{\n%s%s", pl->name, host, fn, host, step_locals,
-                cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n    (void)pool, (void)A;\n" : "");
-        e->part = CG_PART_HOST;
-        emit_part(e, p);
+    for (int t = nt > 1 ? nt - 1 : -1; t >= 0; t--) {     /* the other threads' parts first */
+        const char *unit = e->g->units[__builtin_ctz(part[t])].name;
+        fprintf(f, "/* Plan %s, the part of unit %s (%s): its subgraphs in order, each after the\n"
+                   " * hand-overs it waits for; copies to and from memory of its own are enqueued by\n"
+                   " * that unit's thread, right after what they read, and flagged. */\n"
+                   "static RtStatus %s_%s(RtModel *m)\n{\n%s%s",
+                pl->name, part_units(e, part[t], units, sizeof units), t ? "its own thread" : "the calling thread",
+                fn, unit, step_locals, t == 0 && cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    (void)pool;\n" : "");
+        e->part = part[t];
+        emit_part(e, p, nt);
         fprintf(f, "    return RT_OK;\n}\n\n");
-        e->part = CG_PART_ALL;
+        if (t)
+            fprintf(f, "static RtStatus %s_%s_thread(void *arg)\n{\n    RtModel *m = arg;\n"
+                       "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n    return st;\n}\n\n",
+                    fn, unit, fn, unit);
     }
     fprintf(f, "/* Plan %s (%s, ", pl->name, ir_plan_kind_name(pl->kind));
     if (pl->kind == IR_PLAN_CHUNK) fprintf(f, "static: %lld rows", (long long)pl->s_max);
     else fprintf(f, "%lld..%lld tokens", (long long)pl->s_min, (long long)pl->s_max);
-    fprintf(f, ") on unit %s: S tokens (ids) at cache position P = m->pos;\n"
-               " * logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB].", unit);
+    unsigned all = 0;
+    for (int t = 0; t < nt; t++) all |= part[t];
+    fprintf(f, ") on %s: S tokens (ids) at cache position P = m->pos;\n"
+               " * logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB].",
+            nt > 1 ? part_units(e, all, units, sizeof units) : "one thread");
     if (pl->kind == IR_PLAN_CHUNK)
         fprintf(f, "\n * Every shape is static; with S < %lld the rows from S on are padding (masked:\n"
                    " * attention leaves them out of the cache and zeroes them).", (long long)pl->s_max);
@@ -423,23 +479,28 @@ static void emit_plan(Emit *e, int p, const char *unit)
                    "        memcpy(m->ids_pad, ids, (size_t)S * sizeof *ids);\n"
                    "        memset(m->ids_pad + S, 0, (size_t)(%lld - S) * sizeof *ids);\n"
                    "        ids = m->ids_pad;\n    }\n", (long long)pl->s_max, (long long)pl->s_max);
-    if (two) {
-        const char *dev = e->g->units[e->cl_unit].name, *host = e->g->units[e->cpu].name;
-        fprintf(f, "    /* both units at once, handing over through ready flags */\n"
+    if (nt > 1) {
+        fprintf(f, "    /* %d threads at once, handing over through ready flags */\n"
                    "    m->step_ids = ids, m->step_S = S, m->step_R = R, m->step_P = P, m->step_logits = logits;\n"
-                   "    m->step++;\n    atomic_store(&m->abort, 0);\n"
-                   "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n"
-                   "    const double busy0 = rt_now(), wait0 = rt_flag_waited();\n"
+                   "    m->step++;\n    atomic_store(&m->abort, 0);\n", nt);
+        for (int t = 1; t < nt; t++) {
+            const char *unit = e->g->units[__builtin_ctz(part[t])].name;
+            fprintf(f, "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n", unit, fn, unit);
+        }
+        fprintf(f, "    const double busy0 = rt_now(), wait0 = rt_flag_waited();\n"
                    "    RtStatus st = %s_%s(m);\n    if (st != RT_OK) atomic_store(&m->abort, 1);\n"
-                   "    m->busy_host += rt_now() - busy0 - (rt_flag_waited() - wait0);\n"
-                   "    RtStatus dev = rt_unit_wait(m->%s_thread);\n    if (st == RT_OK) st = dev;\n"
-                   "    if (st != RT_OK) return st;\n",
-                dev, fn, dev, fn, host, dev);
+                   "    m->busy_host += rt_now() - busy0 - (rt_flag_waited() - wait0);\n",
+                fn, e->g->units[__builtin_ctz(part[0])].name);
+        for (int t = 1; t < nt; t++)
+            fprintf(f, "    RtStatus st%d = rt_unit_wait(m->%s_thread);\n    if (st == RT_OK) st = st%d;\n", t,
+                    e->g->units[__builtin_ctz(part[t])].name, t);
+        fputs("    if (st != RT_OK) return st;\n", f);
     } else {
-        fprintf(f, "%s%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    uint8_t *A = m->arena;\n" : "",
-                e->cl ? "    RtStatus st;\n    const double busy0 = rt_now();\n" : "");
-        emit_part(e, p);
-        if (e->cl) fputs("    m->busy_host += rt_now() - busy0;\n", f);
+        fprintf(f, "%s    uint8_t *A = m->arena;\n    (void)A;\n%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n" : "",
+                e->ndev ? "    RtStatus st;\n    const double busy0 = rt_now();\n" : "");
+        e->part = part[0];
+        emit_part(e, p, nt);
+        if (e->ndev) fputs("    m->busy_host += rt_now() - busy0;\n", f);
     }
     fprintf(f, "\n    m->pos += S;\n    return RT_OK;\n}\n\n");
 }
@@ -578,7 +639,7 @@ static FILE *open_out(const CgOptions *o, const char *name, char *err, size_t er
     return f;
 }
 
-static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t hash, const Emit *e)
+static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t hash, Emit *e)
 {
     double bytes, params, flops;
     char t[4][8192];
@@ -603,7 +664,8 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
             e->kv_floats, g->units[e->cpu].name);
     fprintf(f, "/* and %s's attention scores: a float per thread and token of the context, at init */\n",
             g->units[e->cpu].name);
-    if (e->cl) {
+    for (int d = 0; d < e->ndev; d++) {
+        use_device(e, &e->dev[d]);
         fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
                 g->arena[e->cl_unit], g->units[e->cl_unit].name);
         fprintf(f, "#define MODEL_KV_%s_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on "
@@ -624,8 +686,9 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
                "#endif\n");
 }
 
-/* The copies between the host and the OpenCL unit, numbered in each plan:
- * each has a ready flag (and, to the host, an event). */
+/* The copies between memory spaces, numbered in each plan: each has a
+ * ready flag (and, into the host's memory, an event); and the ready flags
+ * of the subgraphs (one per subgraph of the largest plan). */
 static void number_handovers(Emit *e)
 {
     const IrGraph *g = e->g;
@@ -634,7 +697,7 @@ static void number_handovers(Emit *e)
         const IrNode *n = &g->nodes[i];
         e->handover[i] = n->op == IR_OP_COPY && n->plan >= 0 ? count[n->plan]++ : -1;
         if (n->plan >= 0 && count[n->plan] > e->nhandover) e->nhandover = count[n->plan];
-        if (e->be && e->be->shared && n->sub + 1 > e->nhandover) e->nhandover = n->sub + 1;   /* a flag per subgraph */
+        if (n->sub + 1 > e->nsubs) e->nsubs = n->sub + 1;
     }
 }
 
@@ -646,8 +709,8 @@ const CgBackend *cg_backend(const char *name)
     return NULL;
 }
 
-/* The host unit (that of the input ids) and the device unit (a unit with a
- * backend of the table), if any. */
+/* The host unit (that of the input ids) and the device units (units with
+ * a backend of the table), each with its backend's plan. */
 static void find_units(Emit *e)
 {
     e->cpu = 0;
@@ -656,14 +719,19 @@ static void find_units(Emit *e)
             e->cpu = e->g->nodes[i].unit;
             break;
         }
-    e->cl_unit = -1;
-    for (int u = 0; u < e->g->nunits; u++)
-        if (u != e->cpu && cg_backend(e->g->units[u].backend)) e->cl_unit = u;
-    if (e->cl_unit < 0) return;
-    e->be = cg_backend(e->g->units[e->cl_unit].backend);
-    e->cl = e->be->plan(e, e->cl_unit);
-    for (size_t k = 0; k < sizeof e->upper_unit - 1 && e->g->units[e->cl_unit].name[k]; k++)
-        e->upper_unit[k] = (char)toupper((unsigned char)e->g->units[e->cl_unit].name[k]);
+    if (e->g->nunits > 32) IR_BUG("%d units: at most 32", e->g->nunits);
+    for (int u = 0; u < e->g->nunits; u++) {
+        const CgBackend *be = u != e->cpu ? cg_backend(e->g->units[u].backend) : NULL;
+        if (!be) continue;
+        if (e->ndev == CG_MAX_DEVICES) IR_BUG("more than %d device units", CG_MAX_DEVICES);
+        CgDevice *d = &e->dev[e->ndev++];
+        d->be = be;
+        d->unit = u;
+        for (size_t k = 0; k < sizeof d->upper - 1 && e->g->units[u].name[k]; k++)
+            d->upper[k] = (char)toupper((unsigned char)e->g->units[u].name[k]);
+        use_device(e, d);
+        d->state = be->plan(e, u);
+    }
 }
 
 /* profile(): --profile FILE measures this model's linear shapes (each
@@ -687,13 +755,16 @@ static void emit_profile(Emit *e)
     for (int j = 0; j < ns; j++) fprintf(f, "%s{%" PRId64 ", %" PRId64 "}", j ? ", " : "", shape[j][0], shape[j][1]);
     if (!ns) fputs("{1, 1}", f);
     fprintf(f, "};\n\nstatic RtStatus profile(RtModel *m, const char *path)\n{\n"
-               "    RtProfUnit u[2];\n    int n = 0;\n"
-               "    rt_prof_cpu(&u[n++], \"%s\", m->pool, %s);\n", g->units[e->cpu].name,
+               "    RtProfUnit u[%d];\n    int n = 0;\n"
+               "    rt_prof_cpu(&u[n++], \"%s\", m->pool, %s);\n", 1 + e->ndev, g->units[e->cpu].name,
             wdt == IR_F16 ? "RT_F16" : wdt == IR_BF16 ? "RT_BF16" : "RT_F32");
-    if (e->cl && e->be->profile_unit) e->be->profile_unit(e);
-    else if (e->cl)
-        fprintf(f, "    fprintf(stderr, \"note: unit %s (%s) is not measured by this runtime; its figures come from "
-                   "the target\\n\");\n", g->units[e->cl_unit].name, g->units[e->cl_unit].backend);
+    for (int d = 0; d < e->ndev; d++) {
+        use_device(e, &e->dev[d]);
+        if (e->be->profile_unit) e->be->profile_unit(e);
+        else
+            fprintf(f, "    fprintf(stderr, \"note: unit %s (%s) is not measured by this runtime; its figures come "
+                       "from the target\\n\");\n", g->units[e->cl_unit].name, g->units[e->cl_unit].backend);
+    }
     fprintf(f, "    double stream = MODEL_WEIGHT_BYTES < 2048.0 * 1048576 ? MODEL_WEIGHT_BYTES : 2048.0 * 1048576;\n"
                "    RtProfSpec sp = {.machine = \"model --profile: %s's linears\", .units = u, .nunits = n,\n"
                "                     .shapes = linear_shapes, .nshapes = %d, .max_s = MODEL_MAX_CHUNK,\n"
@@ -715,53 +786,76 @@ static void emit_model_c(Emit *e)
                "#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n\n#include \"model.h\"\n"
                "#include \"rt_profile.h\"\n",
             cg_c_comment(e->g->model, t[0], sizeof t[0]), cg_c_comment(e->g->arch, t[1], sizeof t[1]));
-    if (e->cl) e->be->includes(e);
+    for (int d = 0; d < e->ndev; d++) use_device(e, &e->dev[d]), e->be->includes(e);
     fputs("\n", f);
     emit_rope_tables(e);
     emit_chans(e);
     emit_weight_table(e);
     fputs(model_struct, f);
-    if (e->cl) {
+    if (e->ndev) {
         fprintf(f, "    /* the step in flight, and how its units hand over (rt_units.c) */\n"
-                   "    RtUnitThread *%s_thread;   /* the thread of unit %s */\n"
                    "    atomic_int abort;           /* set by a unit that failed */\n"
                    "    uint32_t step;              /* steps begun: the flags' values */\n"
-                   "    RtFlag flag[%d];             /* one per copy between the units, in plan order */\n"
+                   "    RtFlag flag[%d];             /* one per copy between memory spaces, in plan order */\n"
+                   "    RtFlag sub[%d];              /* one per subgraph, set when it is done */\n"
                    "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n"
-                   "    double busy_host;           /* seconds the host has computed in steps (not waited) */\n",
-                e->g->units[e->cl_unit].name, e->g->units[e->cl_unit].name, e->nhandover > 0 ? e->nhandover : 1);
-        e->be->fields(e);
+                   "    double busy_host;           /* seconds the calling thread has computed in steps (not waited) */\n",
+                e->nhandover > 0 ? e->nhandover : 1, e->nsubs > 0 ? e->nsubs : 1);
+        for (int d = 0; d < e->ndev; d++) {
+            use_device(e, &e->dev[d]);
+            fprintf(f, "    RtUnitThread *%s_thread;   /* the thread of unit %s */\n", e->g->units[e->cl_unit].name,
+                    e->g->units[e->cl_unit].name);
+            e->be->fields(e);
+        }
     }
     fputs("};\n\n", f);
-    for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p, e->g->units[e->cl ? e->cl_unit : e->cpu].name);
+    for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p);
     emit_forward(e);
     fputs(model_destroy, f);
-    if (e->cl) {
+    for (int d = 0; d < e->ndev; d++) {
+        use_device(e, &e->dev[d]);
         fprintf(f, "    if (m->%s_thread) rt_unit_destroy(m->%s_thread);\n", e->g->units[e->cl_unit].name,
                 e->g->units[e->cl_unit].name);
-        e->be->destroy(e);
     }
+    for (int d = 0; d < e->ndev; d++) use_device(e, &e->dev[d]), e->be->destroy(e);
     fputs(model_destroy_cpu, f);
     fputs(model_init, f);
-    if (e->cl) {
+    for (int d = 0; d < e->ndev; d++) {
+        use_device(e, &e->dev[d]);
         fprintf(f, "    if (st == RT_OK) st = rt_unit_create(&m->%s_thread);\n", e->g->units[e->cl_unit].name);
         e->be->init(e);
     }
     fputs(model_init_end, f);
-    if (e->cl) e->be->measure(e);
-    else fputs("#define MODEL_MEASURE NULL /* the model runs on the cpu only */\n\n", f);
+    const CgDevice *measured = NULL, *busy = NULL, *described = NULL;
     char expr[128];
-    if (e->cl && e->be->busy && e->be->busy(e, expr, sizeof expr))
+    for (int d = e->ndev - 1; d >= 0; d--) {
+        use_device(e, &e->dev[d]);
+        if (e->be->measure) measured = &e->dev[d];
+        if (e->be->busy && e->be->busy(e, expr, sizeof expr)) busy = &e->dev[d];
+        if (e->be->describe) described = &e->dev[d];
+    }
+    if (measured) use_device(e, measured), e->be->measure(e);
+    else fputs("#define MODEL_MEASURE NULL /* no unit with memory of its own to measure */\n\n", f);
+    if (busy) {
+        use_device(e, busy);
+        e->be->busy(e, expr, sizeof expr);
         fprintf(f, "/* --bench: how long each unit computed. */\n"
                    "static void busy(const RtModel *m, double *host_s, double *device_s)\n{\n"
                    "    *host_s = m->busy_host;\n    *device_s = %s;\n}\n"
                    "#define MODEL_DEVICE \"%s\"\n#define MODEL_BUSY busy\n\n", expr, e->g->units[e->cl_unit].name);
-    else
+    } else {
         fputs("#define MODEL_DEVICE NULL\n#define MODEL_BUSY NULL /* no device unit that counts its time */\n\n", f);
-    if (e->cl && e->be->describe) e->be->describe(e);
+    }
+    if (described) use_device(e, described), e->be->describe(e);
     else fputs("#define MODEL_DESCRIBE NULL\n\n", f);
     emit_profile(e);
     fputs(model_api, f);
+}
+
+static void free_devices(Emit *e)
+{
+    for (int d = 0; d < e->ndev; d++) e->dev[d].be->free(e->dev[d].state);
+    free(e->handover);
 }
 
 int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, size_t errlen)
@@ -775,8 +869,7 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     if (e.kv_floats > INT32_MAX) {
         snprintf(err, errlen, "the KV cache holds %" PRId64 " floats per token; at most %d are supported", e.kv_floats,
                  INT32_MAX);
-        if (e.be) e.be->free(e.cl);
-        free(e.handover);
+        free_devices(&e);
         return -1;
     }
     FILE *h = open_out(o, "model.h", err, errlen);
@@ -791,8 +884,10 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
         ok = fclose(e.f) == 0;
         if (!ok) snprintf(err, errlen, "%s: writing model.c failed", o->outdir);
     }
-    if (ok && e.cl && e.be->files(&e, err, errlen)) ok = 0;
-    if (e.be) e.be->free(e.cl);
-    free(e.handover);
+    for (int d = 0; ok && d < e.ndev; d++) {
+        use_device(&e, &e.dev[d]);
+        if (e.be->files(&e, err, errlen)) ok = 0;
+    }
+    free_devices(&e);
     return ok ? 0 : -1;
 }

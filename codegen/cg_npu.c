@@ -9,7 +9,8 @@
  * the host reads them there and the graphs read the host's results in
  * the host's arena, so a graph's buffers are fixed pointers set at init.
  * The host's thread and the npu's hand over through a ready flag per
- * subgraph (cg_c.c writes those).
+ * subgraph (cg_c.c writes those). Copies from and to an OpenCL unit are
+ * that unit's code: it reads into the npu's arena and writes from it.
  */
 #include "cg.h"
 
@@ -65,7 +66,7 @@ static CgDev *npu_plan(const CgEmit *e, int unit)
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         d->graph_of[i] = -1;
-        if (n->unit != unit || !is_tensor(n)) continue;
+        if (n->unit != unit || !is_tensor(n) || n->op == IR_OP_COPY) continue;  /* copies: the OpenCL unit's */
         if (n->plan < 0 || g->plans[n->plan].kind != IR_PLAN_CHUNK)
             IR_BUG("node %%%d (%s) is on npu unit %s outside a static chunk plan", i, n->name, d->u->name);
         NpuGraph *gr = d->ngraphs ? &d->graphs[d->ngraphs - 1] : NULL;
@@ -217,11 +218,6 @@ static void npu_destroy(const CgEmit *e)
             e->cl->ngraphs ? e->cl->ngraphs : 1, e->cl->u->name);
 }
 
-static void npu_measure(const CgEmit *e)
-{
-    fputs("#define MODEL_MEASURE NULL /* no device memory to measure: the npu shares the host's */\n\n", e->f);
-}
-
 static int npu_busy(const CgEmit *e, char *buf, size_t cap)
 {
     snprintf(buf, cap, "rt_npu_emu.busy_seconds(m->npu)");
@@ -249,7 +245,7 @@ static void npu_profile_unit(const CgEmit *e)
             ir_unit_int(e->cl->u, "tile", 32));
 }
 
-static int npu_owns(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->unit; }
+static int npu_owns(const CgEmit *e, const IrNode *n) { return n->unit == e->cl->unit && n->op != IR_OP_COPY; }
 
 /* The graph runs at its subgraph's first node; the other nodes are in it. */
 static void npu_node(const CgEmit *e, const IrNode *n)
@@ -261,7 +257,6 @@ static void npu_node(const CgEmit *e, const IrNode *n)
 
 const CgBackend cg_backend_npu = {
     .name = "npu-emu",
-    .shared = 1,
     .plan = npu_plan,
     .free = npu_free,
     .files = npu_files,
@@ -270,7 +265,6 @@ const CgBackend cg_backend_npu = {
     .sizes = npu_sizes,
     .init = npu_init,
     .destroy = npu_destroy,
-    .measure = npu_measure,
     .busy = npu_busy,
     .describe = npu_describe,
     .profile_unit = npu_profile_unit,

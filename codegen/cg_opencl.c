@@ -22,6 +22,7 @@
  * Launch geometries follow the comments of each family in rt_kernels.cl.
  */
 #include "cg.h"
+#include "../runtime/rt_profile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -312,6 +313,45 @@ static char *read_template(const CgEmit *e, char *err, size_t errlen)
     return fe_read_file(path, &len, err, errlen);
 }
 
+/* The weight type of the unit's linears, as `model --profile` measures
+ * them: that of its linears, else f16 where the model's are 16-bit. */
+static IrDtype profile_dtype(const CgEmit *e)
+{
+    IrDtype any = IR_F32;
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *n = &e->g->nodes[i];
+        if (n->op != IR_OP_LINEAR) continue;
+        IrDtype dt = e->g->nodes[n->in[1]].dtype;
+        if (n->unit == e->cl->index) return dt == IR_F16 ? IR_F16 : IR_F32;
+        if (dt == IR_F16 || dt == IR_BF16) any = IR_F16;
+    }
+    return any;
+}
+
+/* For `model --profile` (runtime/rt_prof_cl.c): gemv and gemm of every
+ * linear shape of the model and of the launch_us linear, plain, named
+ * gemv_N_K and gemm_N_K. */
+static int profile_kernels(const CgEmit *e, FILE *f, const char *templ, char *err, size_t errlen)
+{
+    int64_t (*shape)[2] = malloc(((size_t)e->g->n + 2) * sizeof *shape);
+    int ns = ir_linear_shapes(e->g, shape, e->g->n), rc = 0;
+    shape[ns][0] = shape[ns][1] = RT_PROF_LAUNCH_EDGE;
+    const char *wt = wt_name(profile_dtype(e));
+    fputs("\n/* ---- model --profile: the model's linear shapes, plain ---- */\n", f);
+    for (int i = 0; !rc && i <= ns; i++) {
+        char n[24], k[24], suffix[48], max_s[8];
+        snprintf(n, sizeof n, "%" PRId64, shape[i][0]);
+        snprintf(k, sizeof k, "%" PRId64, shape[i][1]);
+        snprintf(max_s, sizeof max_s, "%d", RT_PROF_CL_GEMV_S);
+        rt_prof_cl_suffix(suffix, sizeof suffix, shape[i][0], shape[i][1]);
+        rc = cg_cl_instantiate(f, templ, "gemv", suffix,
+                               (const char *const[]){n, k, wt, "0", "0", "0", "0", "0", "0", max_s, NULL}, err, errlen);
+        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wt, "0", NULL}, err, errlen);
+    }
+    free(shape);
+    return rc;
+}
+
 /* The text of kernels.cl (malloc'd) or NULL with err. */
 static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
 {
@@ -332,6 +372,7 @@ static char *kernels_text(const CgEmit *e, char *err, size_t errlen)
         for (int k = 0; k < in->nvalues; k++) vals[k] = in->values[k];
         rc = cg_cl_instantiate(f, templ, in->family, in->suffix, vals, err, errlen);
     }
+    if (!rc) rc = profile_kernels(e, f, templ, err, errlen);
     fclose(f);
     free(templ);
     if (rc) {
@@ -383,7 +424,8 @@ static void cl_fields(const CgEmit *e)
             "    cl_mem %s_tables[%d];       /* RoPE tables */\n"
             "    int n_chunks_max;           /* split-K chunks the scratch holds */\n"
             "    cl_event ev[%d];             /* copies to the host in flight, by flag */\n"
-            "    cl_kernel k[%d];            /* one per node and role, see init() */\n",
+            "    cl_kernel k[%d];            /* one per node and role, see init() */\n"
+            "    RtProfCl prof_cl;           /* model --profile's view of the unit */\n",
             u, u, e->upper_unit, u, u, u, cl->kv_floats, u, u, cl->ntables > 0 ? cl->ntables : 1,
             e->nhandover > 0 ? e->nhandover : 1, cl->nkernels > 0 ? cl->nkernels : 1);
 }
@@ -397,7 +439,7 @@ static void cl_destroy(const CgEmit *e)
             "    for (int i = 0; i < %d; i++)\n        if (m->%s_tables[i]) clReleaseMemObject(m->%s_tables[i]);\n"
             "    cl_mem bufs[] = {m->%s_arena, m->%s_kc, m->%s_vc, m->%s_part};\n"
             "    for (int i = 0; i < 4; i++)\n        if (bufs[i]) clReleaseMemObject(bufs[i]);\n"
-            "    rt_cl_close(&m->cl);\n",
+            "    rt_prof_cl_free(&m->prof_cl);\n    rt_cl_close(&m->cl);\n",
             e->cl->nkernels, e->cl->ntables, u, u, u, u, u, u);
 }
 
@@ -862,33 +904,34 @@ static void emit_attention(const CgEmit *e, const IrNode *n, int k)
     fprintf(f, "        }\n    }\n");
 }
 
-/* A copy between the host and the unit: a write of the host tensor (the
- * ids or a cpu arena tensor) into the unit's arena, or a blocking read of
- * the unit's tensor into the copy's own host buffer (t<id>, which cg_c.c
- * declared: the logits or a cpu arena tensor). */
+/* A copy between the host's memory and the unit: a write of the host's
+ * tensor (the ids, or a tensor in the arena of the host or of a unit
+ * sharing its memory) into the unit's arena, or a read of the unit's
+ * tensor into the copy's own buffer (t<id>, which cg_c.c declared: the
+ * logits or an arena tensor). Where another thread makes the tensor
+ * written, the write waits for its flag; where another thread reads the
+ * copy, the read is enqueued without blocking, right after what it
+ * reads, and that thread waits for its flag and its event. */
 static void emit_copy(const CgEmit *e, const IrNode *n)
 {
     const IrNode *src = cg_base(e->g, n->in[0]);
     char rows[24], host[64];
     const char *r = cg_rows_expr(n, rows);
     int64_t bytes_per_row = (n->ndim > 1 ? n->dim[1] : 1) * ir_dtype_size(n->dtype);
-    int threaded = e->part == CG_PART_DEVICE, h = e->handover ? e->handover[n->id] : -1;
+    int h = e->handover ? e->handover[n->id] : -1;
     if (on_unit(e, n)) {
         if (src->op == IR_OP_INPUT) {
             snprintf(host, sizeof host, "ids");
         } else {
             if (src->id != n->in[0]) IR_BUG("copy %%%d of a view to the device", n->id);
-            if (threaded) {     /* the host's buffer, once the host has handed it over */
-                snprintf(host, sizeof host, "(float *)(A + %" PRId64 ")", src->offset);
+            cg_host_addr(e, src, host, sizeof host);
+            if (!cg_in_part(e, src->unit))     /* once its thread has handed it over */
                 fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st;\n", h);
-            } else {
-                snprintf(host, sizeof host, "t%d", src->id);
-            }
         }
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueWriteBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", %s, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
                 e->cl->unit->name, n->offset, r, bytes_per_row, host, n->id, n->name);
-    } else if (threaded) {      /* enqueued right after what it reads; the host polls its event */
+    } else if (!cg_in_part(e, n->unit)) {
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, &m->ev[%d]), \"%%%d %s\")) != RT_OK ||\n"
                       "        (st = rt_cl_check(clFlush(m->cl.queue), \"%%%d %s\")) != RT_OK)\n        return st;\n"
@@ -899,6 +942,20 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
                 e->cl->unit->name, src->offset, r, bytes_per_row, n->id, n->id, n->name);
     }
+}
+
+static void cl_profile_unit(const CgEmit *e)
+{
+    int64_t (*shape)[2] = malloc(((size_t)e->g->n + 2) * sizeof *shape);
+    int ns = ir_linear_shapes(e->g, shape, e->g->n);
+    fputs("    static const int64_t cl_shapes[][2] = {", e->f);
+    for (int i = 0; i < ns; i++) fprintf(e->f, "{%" PRId64 ", %" PRId64 "}, ", shape[i][0], shape[i][1]);
+    fprintf(e->f, "{%d, %d}}; /* kernels.cl's gemv_N_K and gemm_N_K */\n", RT_PROF_LAUNCH_EDGE, RT_PROF_LAUNCH_EDGE);
+    free(shape);
+    fprintf(e->f, "    m->prof_cl = (RtProfCl){.cl = &m->cl, .wg = %d, .tile = %d, .shapes = cl_shapes,\n"
+                  "                            .nshapes = sizeof cl_shapes / sizeof cl_shapes[0]};\n"
+                  "    rt_prof_cl(&u[n++], \"%s\", &m->prof_cl, %s);\n",
+            e->cl->wg, e->cl->tile, e->cl->unit->name, profile_dtype(e) == IR_F16 ? "RT_F16" : "RT_F32");
 }
 
 static int cl_owns(const CgEmit *e, const IrNode *n)
@@ -979,6 +1036,7 @@ const CgBackend cg_backend_opencl = {
     .init = cl_init,
     .destroy = cl_destroy,
     .measure = cl_measure,
+    .profile_unit = cl_profile_unit,
     .owns = cl_owns,
     .node = cl_node,
 };

@@ -93,7 +93,7 @@ static int wanted(const IrGraph *g, const char *name)
 {
     size_t len = strlen(name);
     if (len < 3 || (strcmp(name + len - 2, ".c") && strcmp(name + len - 2, ".h"))) return 0;
-    if (strcmp(name, "rt_opencl.c") && strcmp(name, "hetc_rt_cl.h")) return 1;
+    if (strcmp(name, "rt_opencl.c") && strcmp(name, "hetc_rt_cl.h") && strcmp(name, "rt_prof_cl.c")) return 1;
     for (int i = 0; i < g->nunits; i++)
         if (strcmp(g->units[i].backend, "opencl") == 0) return 1;
     return 0;

@@ -20,6 +20,8 @@ typedef struct {
 /* Prints an error; messages that carry their own "FILE:LINE: error:" stand alone. Returns 1. */
 int die(const char *fmt, ...);
 double now(void);               /* monotonic seconds */
+/* $env, else HETC_SOURCE_DIR/sub (models, calib/default.txt, runtime) */
+const char *data_dir(const char *env, const char *sub, char *buf, size_t cap);
 /* Matches "--key=value" or "--key value"; returns the value or NULL. */
 const char *opt(int argc, char **argv, int *i, const char *key);
 int parse_int(const char *s, const char *what, long lo, long hi, long *v);

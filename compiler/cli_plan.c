@@ -18,6 +18,10 @@
 
 #include "compiler/cli.h"
 #include "runtime/rt_profile.h"
+#ifdef HETC_OPENCL
+#include "codegen/cg.h"
+#include "runtime/hetc_rt_cl.h"
+#endif
 
 /* ---- model directories for planning ---- */
 
@@ -241,6 +245,12 @@ typedef struct {
     int n;
     RtPool *pool[FE_MAX_UNITS];
     RtNpu *npu[FE_MAX_UNITS];
+#ifdef HETC_OPENCL
+    RtCl cl[FE_MAX_UNITS];
+    RtProfCl pcl[FE_MAX_UNITS];
+    int64_t cl_shapes[MAX_SHAPES + 1][2];   /* the OpenCL program's linears: the model's and launch_us's */
+    int ncl_shapes;
+#endif
 } ProfUnits;
 
 static void units_close(ProfUnits *p)
@@ -249,11 +259,78 @@ static void units_close(ProfUnits *p)
         rt_prof_unit_free(&p->u[i]);
         if (p->pool[i]) rt_pool_destroy(p->pool[i]);
         if (p->npu[i]) rt_npu_emu.close(p->npu[i]);
+#ifdef HETC_OPENCL
+        if (p->pcl[i].cl) rt_prof_cl_free(&p->pcl[i]), rt_cl_close(&p->cl[i]);
+#endif
     }
     p->n = 0;
 }
 
-static int units_open(const FeTarget *t, IrDtype wdt, ProfUnits *p)
+#ifdef HETC_OPENCL
+/* The program of an OpenCL unit: gemv and gemm of every linear shape, as
+ * codegen instantiates them from runtime/rt_kernels.cl. */
+static char *prof_program(const FeUnit *fu, const ProfUnits *p, IrDtype wt, size_t *len)
+{
+    char dir[FE_PATH_LEN], path[FE_PATH_LEN + 32], err[FE_ERR_LEN];
+    size_t tlen;
+    snprintf(path, sizeof path, "%s/rt_kernels.cl", data_dir("HETC_RUNTIME", "runtime", dir, sizeof dir));
+    char *templ = fe_read_file(path, &tlen, err, sizeof err), *text = NULL;
+    if (!templ) return die("profile: unit %s: %s", fu->name, err), NULL;
+    FILE *f = open_memstream(&text, len);
+    fprintf(f, "/* hetc profile: gemv and gemm of the model's linears */\n#define HETC_WG %d\n#define HETC_TILE %d\n"
+               "#ifndef HETC_FP16\n#define HETC_FP16 0\n#endif\n", fu->wg, fu->tile);
+    int rc = cg_cl_instantiate(f, templ, "common", "_common", (const char *const[]){NULL}, err, sizeof err);
+    const char *wtn = wt == IR_F16 ? "half" : "float";
+    char max_s[8];
+    snprintf(max_s, sizeof max_s, "%d", RT_PROF_CL_GEMV_S);
+    for (int i = 0; !rc && i < p->ncl_shapes; i++) {
+        char n[24], k[24], suffix[48];
+        snprintf(n, sizeof n, "%lld", (long long)p->cl_shapes[i][0]);
+        snprintf(k, sizeof k, "%lld", (long long)p->cl_shapes[i][1]);
+        rt_prof_cl_suffix(suffix, sizeof suffix, p->cl_shapes[i][0], p->cl_shapes[i][1]);
+        rc = cg_cl_instantiate(f, templ, "gemv", suffix,
+                               (const char *const[]){n, k, wtn, "0", "0", "0", "0", "0", "0", max_s, NULL}, err,
+                               sizeof err);
+        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wtn, "0", NULL}, err,
+                                        sizeof err);
+    }
+    fclose(f);
+    free(templ);
+    if (rc) return free(text), die("profile: unit %s: %s", fu->name, err), NULL;
+    return text;
+}
+
+/* An OpenCL unit as the generated program opens it (the target's device
+ * choice, HETC_OPENCL_DEVICE over it), its weights in the type codegen
+ * stores there (16-bit as f16: OpenCL C has no bf16). */
+static RtStatus cl_unit_open(ProfUnits *p, const FeUnit *fu, const Linears *l, IrDtype wdt)
+{
+    IrDtype wt = wdt == IR_F32 ? IR_F32 : IR_F16;
+    memcpy(p->cl_shapes, l->shape, (size_t)l->nshapes * sizeof l->shape[0]);
+    p->cl_shapes[l->nshapes][0] = p->cl_shapes[l->nshapes][1] = RT_PROF_LAUNCH_EDGE;
+    p->ncl_shapes = l->nshapes + 1;
+    size_t len;
+    char *src = prof_program(fu, p, wt, &len);
+    if (!src) return RT_ERR_ARG;
+    RtStatus st = rt_cl_open(&p->cl[p->n], fu->platform, fu->device, fu->index);
+    const char *options = fu->fp16 && st == RT_OK && p->cl[p->n].has_fp16 ? "-cl-std=CL1.2 -DHETC_FP16=1"
+                                                                             : "-cl-std=CL1.2";
+    if (st == RT_OK) {
+        fprintf(stderr, "profile: %s: OpenCL device %s (%s); building kernels for %d shapes\n", fu->name,
+                p->cl[p->n].device_name, p->cl[p->n].platform_name, p->ncl_shapes);
+        st = rt_cl_build(&p->cl[p->n], src, len, options, NULL);
+        if (st != RT_OK) rt_cl_close(&p->cl[p->n]);
+    }
+    free(src);
+    if (st != RT_OK) return st;
+    p->pcl[p->n] = (RtProfCl){.cl = &p->cl[p->n], .wg = fu->wg, .tile = fu->tile,
+                              .shapes = (const int64_t(*)[2])p->cl_shapes, .nshapes = p->ncl_shapes};
+    rt_prof_cl(&p->u[p->n], fu->name, &p->pcl[p->n], wt == IR_F16 ? RT_F16 : RT_F32);
+    return RT_OK;
+}
+#endif
+
+static int units_open(const FeTarget *t, const Linears *l, ProfUnits *p)
 {
     memset(p, 0, sizeof *p);
     for (int i = 0; i < t->nunits; i++) {
@@ -261,19 +338,24 @@ static int units_open(const FeTarget *t, IrDtype wdt, ProfUnits *p)
         RtStatus st = RT_OK;
         if (strcmp(fu->backend, "c") == 0) {     /* cmd_profile refused block types */
             st = rt_pool_create(&p->pool[p->n], fu->threads);
-            if (st == RT_OK) rt_prof_cpu(&p->u[p->n], fu->name, p->pool[p->n], (RtDtype)wdt);
+            if (st == RT_OK) rt_prof_cpu(&p->u[p->n], fu->name, p->pool[p->n], (RtDtype)l->wdt);
         } else if (strcmp(fu->backend, "npu-emu") == 0) {
             st = rt_npu_emu.open(&p->npu[p->n], fu->threads);
             if (st == RT_OK) rt_prof_npu(&p->u[p->n], fu->name, &rt_npu_emu, p->npu[p->n], fu->tile);
+#ifdef HETC_OPENCL
+        } else if (strcmp(fu->backend, "opencl") == 0) {
+            st = cl_unit_open(p, fu, l, l->wdt);
+            if (st == RT_ERR_ARG) return units_close(p), 1;
+#endif
         } else {
-            fprintf(stderr, "hetc: note: profile: unit %s (%s) is not measured by this hetc; its figures come from "
-                    "%s\n", fu->name, fu->backend, t->path);
+            fprintf(stderr, "hetc: note: profile: unit %s (%s) is not measured by this hetc (built without OpenCL); "
+                    "its figures come from %s\n", fu->name, fu->backend, t->path);
             continue;
         }
         if (st != RT_OK) return units_close(p), die("profile: unit %s: %s", fu->name, rt_last_error());
         p->n++;
     }
-    if (!p->n) return die("%s: no unit this hetc can measure (backends c and npu-emu)", t->path);
+    if (!p->n) return die("%s: no unit this hetc can measure", t->path);
     return 0;
 }
 
@@ -467,7 +549,7 @@ int cmd_profile(int argc, char **argv)
     if (!rc && !l.nshapes) rc = die("%s: the model has no linears to measure", m.dir);
     double stream = l.bytes < (double)stream_mb * 1048576 ? l.bytes : (double)stream_mb * 1048576;
     ProfUnits pu = {0};
-    if (!rc) rc = units_open(&t, l.wdt, &pu);
+    if (!rc) rc = units_open(&t, &l, &pu);
     if (!rc) {
         char machine[FE_PATH_LEN + 128];
         snprintf(machine, sizeof machine, "hetc profile of %s's linears on target %s, %d cores, weights read over "

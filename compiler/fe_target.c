@@ -47,9 +47,9 @@
  * elements naming a compute op once and a unit by name. That is all that
  * planning (hetc partition, simulate, --report) needs, so targets of
  * phones load whole. fe_target_codegen_check says whether hetc can
- * generate code for the target: one c unit, and at most one opencl unit,
- * with memory of its own, or one npu-emu unit sharing the host's memory
- * (the generated program drives one device unit). Errors are
+ * generate code for the target: one c unit, at most one opencl unit, with
+ * memory of its own, and at most one npu-emu unit sharing the host's
+ * memory (the generated program runs a thread per device unit). Errors are
  * "FILE:LINE: error: ...".
  */
 #include "fe.h"
@@ -288,8 +288,8 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
 }
 
 /* What codegen supports today: the host side on a cpu unit with backend c,
- * and one device unit at most: an opencl unit with memory of its own or an
- * npu-emu unit sharing the host's. */
+ * at most one opencl unit, with memory of its own, and at most one
+ * npu-emu unit, sharing the host's. */
 int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen)
 {
     int host = -1, opencl = -1, npu = -1;
@@ -304,10 +304,10 @@ int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen)
             return -1;
         }
         if (strcmp(u->backend, "npu-emu") == 0) {
-            if (npu >= 0 || opencl >= 0 || strcmp(u->mem, t->units[host].mem) != 0) {
-                snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': hetc compiles for one npu-emu unit "
-                         "next to the host cpu unit, sharing its memory (mem=\"%s\"), without an opencl unit",
-                         t->path, u->line, u->name, t->units[host].mem);
+            if (npu >= 0 || strcmp(u->mem, t->units[host].mem) != 0) {
+                snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'npu-emu': hetc compiles for one npu-emu unit, "
+                         "sharing the host cpu unit's memory (mem=\"%s\")", t->path, u->line, u->name,
+                         t->units[host].mem);
                 return -1;
             }
             npu = i;
@@ -320,10 +320,9 @@ int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen)
                          t->units[j].name, u->mem);
                 return -1;
             }
-        if (opencl >= 0 || npu >= 0) {
-            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one device unit (opencl "
-                     "or npu-emu), and unit '%s' is one", t->path, u->line, u->name,
-                     t->units[opencl >= 0 ? opencl : npu].name);
+        if (opencl >= 0) {
+            snprintf(err, errlen, "%s:%d: error: unit '%s': backend 'opencl': hetc compiles for one opencl unit, and "
+                     "unit '%s' is one", t->path, u->line, u->name, t->units[opencl].name);
             return -1;
         }
         opencl = i;

@@ -45,7 +45,7 @@ double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static const char *data_dir(const char *env, const char *sub, char *buf, size_t cap)
+const char *data_dir(const char *env, const char *sub, char *buf, size_t cap)
 {
     const char *v = getenv(env);
     if (v && *v) return v;

@@ -172,36 +172,40 @@ static int place(IrGraph *g, Arena *arena, const unsigned char *external, const 
     return -1;
 }
 
-/* Copies between the host (the unit of a plan's input) and a unit in
- * another memory space run on that unit's thread, while the host goes on
- * (rt_units.c): the host only knows where the device is at the copies to
- * the host it waits for. So a copy to the host may write its buffer any
- * time after the host's previous wait: it is born there (born[]); and a
- * copy from the host may read its operand until the host's next wait: the
- * operand lives until then (last[]). With these, buffers that the two
- * threads use at the same time never share bytes. */
+/* Copies between the host's memory (the space of a plan's input: the
+ * host's and the units sharing it, each on a thread of its own) and a
+ * unit of another memory space run on that unit's thread, while the
+ * others go on (rt_units.c): a thread only knows where that unit is at
+ * the copies into its own buffers that it waits for. So a copy into unit
+ * U may write its buffer any time after U's previous wait: it is born
+ * there (born[]); and a copy from unit V may read its operand until V's
+ * next wait: the operand lives until then (last[]). With these, buffers
+ * that two threads use at the same time never share bytes. */
 static void hand_overs(const IrGraph *g, int *born, int *last)
 {
-    int plan = -2, host = -1, start = 0, prev_in = -1;
+    int plan = -2, host = -1, start = 0, prev_in[IR_MAX_UNITS];
     for (int i = 0; i < g->n; i++) born[i] = i;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != plan) {
-            plan = n->plan, start = i, prev_in = -1, host = -1;
+            plan = n->plan, start = i, host = -1;
+            for (int u = 0; u < IR_MAX_UNITS; u++) prev_in[u] = -1;
             for (int j = i; j < g->n && g->nodes[j].plan == plan; j++)
                 if (g->nodes[j].op == IR_OP_INPUT) host = g->nodes[j].unit;
         }
         if (n->op != IR_OP_COPY || host < 0) continue;
         const IrNode *src = &g->nodes[base_of(g, n->in[0])];
-        if (n->unit == host && src->unit != host) {     /* to the host: born after its previous wait */
-            born[i] = prev_in >= 0 ? prev_in : start;
-            prev_in = i;
-        } else if (n->unit != host && src->unit == host) {  /* from the host: read until its next wait */
+        if (ir_same_memory(g, n->unit, host) && !ir_same_memory(g, src->unit, host)) {  /* in: after U's previous wait */
+            born[i] = prev_in[n->unit] >= 0 ? prev_in[n->unit] : start;
+            prev_in[n->unit] = i;
+        } else if (!ir_same_memory(g, n->unit, host) && ir_same_memory(g, src->unit, host)) {  /* out: until V's next */
             int next = i;
             while (next + 1 < g->n && g->nodes[next + 1].plan == plan) {
                 next++;
                 const IrNode *m = &g->nodes[next];
-                if (m->op == IR_OP_COPY && m->unit == host && g->nodes[base_of(g, m->in[0])].unit != host) break;
+                if (m->op == IR_OP_COPY && m->unit == src->unit &&
+                    !ir_same_memory(g, g->nodes[base_of(g, m->in[0])].unit, host))
+                    break;
             }
             if (last[src->id] < next) last[src->id] = next;
         }

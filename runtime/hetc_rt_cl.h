@@ -80,4 +80,20 @@ RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s);
 RtStatus rt_cl_measure_peak(RtCl *cl, double *gflop_per_s);
 void rt_cl_close(RtCl *cl);
 
+/* ---- the profiler's OpenCL unit (rt_prof_cl.c) ---- */
+#include "rt_profile.h"
+
+typedef struct {
+    RtCl *cl;                   /* open, with a program holding gemv and gemm of every shape measured */
+    int wg, tile;               /* the program's HETC_WG and HETC_TILE */
+    const int64_t (*shapes)[2]; /* [nshapes] {n, k} of its gemv and gemm instances; a linear of fewer
+                                 * outputs (a part of a split) runs the next larger n's kernel over its rows */
+    int nshapes;
+    cl_mem pool;                /* the weights the jobs read (rt_prof_cl_free releases it) */
+    size_t pool_bytes;
+} RtProfCl;
+/* An OpenCL unit on dev with weights of dtype dt (f16 or f32). */
+void rt_prof_cl(RtProfUnit *u, const char *name, RtProfCl *dev, RtDtype dt);
+void rt_prof_cl_free(RtProfCl *dev);
+
 #endif

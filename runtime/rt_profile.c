@@ -401,7 +401,7 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
     if (st != RT_OK) return st;
     for (double t0 = rt_now(); st == RT_OK && rt_now() - t0 < 0.2;) st = job->run(job);
     job->release(job);
-    int t = u->tile > 16 ? u->tile : 16;
+    int t = u->tile > RT_PROF_LAUNCH_EDGE ? u->tile : RT_PROF_LAUNCH_EDGE;
     double sec = 0;
     if (st == RT_OK) st = u->prepare(u, t, t, 1, 0, &job);      /* launch_us: a linear of one tile */
     if (st != RT_OK) return st;
@@ -410,7 +410,7 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
     job->release(job);
     if (st != RT_OK) return st;
     fig->launch_us = sec * 1e6;
-    if (u->dt != RT_I8 && sp->heads > 0 && sp->kv_heads > 0 && sp->head_dim > 0) {
+    if (u->prepare == cpu_prepare && sp->heads > 0 && sp->kv_heads > 0 && sp->head_dim > 0) {
         fig->attention = measure_attention(sp, u);
         if (sp->progress) fprintf(stderr, "profile: %s: attention at %.1f GFLOP/s\n", u->name, fig->attention);
     }

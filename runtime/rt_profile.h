@@ -18,8 +18,24 @@
 #ifndef HETC_RT_PROFILE_H
 #define HETC_RT_PROFILE_H
 
+#include <stdio.h>
+
 #include "hetc_rt.h"
 #include "rt_npu.h"
+
+/* launch_us is the time of a linear of RT_PROF_LAUNCH_EDGE (or the unit's
+ * tile where larger) rows, outputs and inputs at s = 1. */
+enum { RT_PROF_LAUNCH_EDGE = 16 };
+
+/* An OpenCL unit (rt_prof_cl.c, declared in hetc_rt_cl.h) runs the gemv
+ * kernel of rt_kernels.cl up to RT_PROF_CL_GEMV_S rows, else gemm; its
+ * program has both for every shape measured, instances named with the
+ * suffix "_N_K" that rt_prof_cl_suffix writes. */
+enum { RT_PROF_CL_GEMV_S = 8 };     /* codegen's IR_DECODE_MAX */
+static inline void rt_prof_cl_suffix(char *buf, size_t cap, int64_t n, int64_t k)
+{
+    snprintf(buf, cap, "_%lld_%lld", (long long)n, (long long)k);
+}
 
 /* Something prepared to run on a unit, again and again (a linear). */
 typedef struct RtProfJob RtProfJob;

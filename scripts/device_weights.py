@@ -16,7 +16,7 @@ import numpy as np
 
 HEADER = struct.Struct("<8sIIQQQ")          # RtWeightsHeader
 ENTRY = struct.Struct("<96sII4qQQ")         # RtTensorEntry
-DTYPES = {0: np.float32, 1: np.float16, 2: None, 3: np.int32}
+DTYPES = {0: np.float32, 1: np.float16, 2: None, 3: np.int32, 4: np.int8}
 
 def main(hdr_path, out_path):
     hdr = open(hdr_path, "rb").read()
@@ -28,7 +28,10 @@ def main(hdr_path, out_path):
         for i in range(n):
             name, dtype, ndim, s0, s1, s2, s3, offset, nbytes = ENTRY.unpack_from(hdr, HEADER.size + i * ENTRY.size)
             count = nbytes // np.dtype(DTYPES[dtype]).itemsize
-            vals = (1 + 0.1 * rng.standard_normal(count)) if ndim == 1 else 0.02 * rng.standard_normal(count)
+            if dtype == 4:      # int8 weights of an npu unit
+                vals = rng.integers(-127, 128, count)
+            else:
+                vals = (1 + 0.1 * rng.standard_normal(count)) if ndim == 1 else 0.02 * rng.standard_normal(count)
             f.seek(offset)
             f.write(vals.astype(DTYPES[dtype]).tobytes())
         f.truncate(file_bytes)

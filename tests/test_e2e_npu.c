@@ -13,7 +13,11 @@
  *   around the chunks (32 and 128, remainder padded; HETC_SWEEP=full:
  *   every length 1..300);
  * - bad calibration input is an error naming the file;
- * - model --profile writes a profile of its own linears that hetc reads.
+ * - model --profile writes a profile of its own linears that hetc reads;
+ * - three units at once (targets/host-hetero.xml, --partition npu: the
+ *   linears on npu0, the rest on gpu0 through OpenCL, copies between
+ *   them): the reference interpreter's logits of the same plans within
+ *   relative L2 1e-3 at lengths around the chunks.
  */
 #include <json-c/json.h>
 #include <math.h>
@@ -33,15 +37,18 @@ static struct {
 } fx;
 
 /* Compiles OUT with extra flags from the shared calib.json and builds it. */
-static void build(const char *out, const char *flags)
+static void build_for(const char *target, const char *out, const char *flags)
 {
     char *log;
-    if (tu_run(&log, "%s compile %s --target %s/targets/host-npu.xml -o %s/%s --calib-in %s %s && cmake -S %s/%s "
+    if (tu_run(&log, "%s compile %s --target %s/targets/%s.xml -o %s/%s --calib-in %s %s && cmake -S %s/%s "
                      "-B %s/%s/b -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/b",
-               tu_hetc(), fx.fix, tu_src(), fx.tmp, out, fx.calib, flags, fx.tmp, out, fx.tmp, out, fx.tmp, out))
+               tu_hetc(), fx.fix, tu_src(), target, fx.tmp, out, fx.calib, flags, fx.tmp, out, fx.tmp, out, fx.tmp,
+               out))
         fail_msg("compile/build of %s (%s) failed:\n%s", out, flags, log);
     free(log);
 }
+
+static void build(const char *out, const char *flags) { build_for("host-npu", out, flags); }
 
 static void need_builds(void)
 {
@@ -205,6 +212,49 @@ static void test_model_profile(void **state)
     free(out);
 }
 
+/* The largest relative L2 distance of a row of got from ref's ([n * VOCAB]). */
+static double worst_row(const float *got, const float *ref, int n)
+{
+    double worst = 0;
+    for (int r = 0; r < n; r++) {
+        double d = 0, w = 0;
+        for (int v = 0; v < VOCAB; v++) {
+            double x = got[(size_t)r * VOCAB + v], y = ref[(size_t)r * VOCAB + v];
+            d += (x - y) * (x - y), w += y * y;
+        }
+        if (sqrt(d / w) > worst || d != d) worst = d != d ? INFINITY : sqrt(d / w);
+    }
+    return worst;
+}
+
+static void test_three_units(void **state)
+{
+    tu_require_opencl();
+    need_builds();
+    build_for("host-hetero", "hetero", "--partition npu");
+    static const int three[] = {5, 33, 161};
+    for (size_t k = 0; k < sizeof three / sizeof three[0]; k++) {
+        int n = three[k];
+        const char *got_bin = tu_fmt("%s/hetero-%d.bin", fx.tmp, n), *ref_bin = tu_fmt("%s/hetero-ref-%d.bin", fx.tmp, n);
+        char *out;
+        if (tu_run(&out, "%s/hetero/b/model --ids %s --logits %s", fx.tmp, id_list(n), got_bin))
+            fail_msg("host-hetero, %d tokens:\n%s", n, out);
+        free(out);
+        if (tu_run(&out, "%s run %s --target %s/targets/host-hetero.xml --partition npu --calib-in %s --ids %s "
+                         "--logits %s", tu_hetc(), fx.fix, tu_src(), fx.calib, id_list(n), ref_bin))
+            fail_msg("interpreter, host-hetero, %d tokens:\n%s", n, out);
+        free(out);
+        size_t a, b;
+        float *got = (float *)tu_read_file(got_bin, &a), *ref = (float *)tu_read_file(ref_bin, &b);
+        assert_true(got && ref && a == (size_t)n * VOCAB * sizeof(float) && b == a);
+        double err = worst_row(got, ref, n);
+        print_message("[ 3 units  ] %d tokens: relative L2 %.2e from the interpreter\n", n, err);
+        assert_true(err <= 1e-3);
+        free(got);
+        free(ref);
+    }
+}
+
 int main(void)
 {
     if (!tu_shared()) return 0;
@@ -213,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_isa_paths_identical),
         cmocka_unit_test(test_bad_calibration),
         cmocka_unit_test(test_model_profile),
+        cmocka_unit_test(test_three_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,10 +123,10 @@ static const BadTarget codegen_bad[] = {
      "3: error: unit 'gpu0': attribute 'mem': an opencl unit has memory of its own in this hetc, but unit 'cpu0' is "
      "in space 'host' too"},
     {CPU "<unit name=\"npu0\" kind=\"npu\" backend=\"npu-emu\"/>\n",
-     "3: error: unit 'npu0': backend 'npu-emu': hetc compiles for one npu-emu unit next to the host cpu unit, sharing "
-     "its memory (mem=\"host\"), without an opencl unit"},
+     "3: error: unit 'npu0': backend 'npu-emu': hetc compiles for one npu-emu unit, sharing the host cpu unit's "
+     "memory (mem=\"host\")"},
     {CPU GPU("gpu0") "\n" GPU("gpu1"),
-     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one device unit (opencl or npu-emu), and unit 'gpu0' is one"},
+     "5: error: unit 'gpu1': backend 'opencl': hetc compiles for one opencl unit, and unit 'gpu0' is one"},
     {CPU "<unit name=\"cpu1\" kind=\"cpu\" backend=\"c\" mem=\"host\"/>\n",
      "3: error: unit 'cpu1': backend 'c': hetc compiles for one c unit (its thread pool uses every core), and unit "
      "'cpu0' is one"},
