@@ -10,8 +10,11 @@
  * device buffer of the unit, filled once on the device and grown to
  * stream_bytes: a job's weight copies are sub-buffers of it, one per run,
  * as the host units' copies are windows of their pool. A run enqueues the
- * kernel and waits for it (clFinish): the time of the unit alone as the
- * thread that drives it sees it, launch and completion included. A part
+ * kernel CL_BATCH times back to back (weights cycling) and waits once
+ * (clFinish): a step's launches follow each other in the queue, so a
+ * linear costs its share of that stream, not a round trip to the host
+ * (that is sync_us); a part of a split, timed beside another unit's, is
+ * one launch waited for. A part
  * of a split linear (its first n of N outputs, as `hetc profile --sweep`
  * measures them) runs the kernel of the whole over the work-groups of its
  * rows only, writing rows of N floats as the split's part would.
@@ -23,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_COPIES = 256, GEMM_RM = 8 };
+enum { MAX_COPIES = 256, GEMM_RM = 8, CL_BATCH = 16 };
 
 typedef struct {
     RtProfJob job;
@@ -50,12 +53,15 @@ static void cl_release(RtProfJob *job)
 static RtStatus cl_run(RtProfJob *job)
 {
     ClJob *j = (ClJob *)job;
-    RtStatus st = rt_cl_check(clSetKernelArg(j->k, 4, sizeof(cl_mem), &j->w[j->cur]), "profile: weights");
-    if (st == RT_OK)
-        st = rt_cl_check(clEnqueueNDRangeKernel(j->dev->cl->queue, j->k, j->dims, NULL, j->global, j->local, 0, NULL,
-                                                NULL), "profile: linear");
+    RtStatus st = RT_OK;
+    for (int b = 0; st == RT_OK && b < (job->batch > 1 ? job->batch : 1); b++) {
+        st = rt_cl_check(clSetKernelArg(j->k, 4, sizeof(cl_mem), &j->w[j->cur]), "profile: weights");
+        if (st == RT_OK)
+            st = rt_cl_check(clEnqueueNDRangeKernel(j->dev->cl->queue, j->k, j->dims, NULL, j->global, j->local, 0,
+                                                    NULL, NULL), "profile: linear");
+        j->cur = (j->cur + 1) % j->copies;
+    }
     if (st == RT_OK) st = rt_cl_check(clFinish(j->dev->cl->queue), "profile: linear");
-    j->cur = (j->cur + 1) % j->copies;
     return st;
 }
 
@@ -82,7 +88,7 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
     RtProfCl *d = u->ctx;
     ClJob *j = calloc(1, sizeof *j);
     if (!j) return RT_ERR_NOMEM;
-    j->job = (RtProfJob){cl_run, cl_release};
+    j->job = (RtProfJob){cl_run, cl_release, CL_BATCH};
     j->dev = d;
     size_t one = (size_t)n * (size_t)k * (u->dt == RT_F16 ? 2 : 4), align = 4096;
     size_t stride = (one + align - 1) / align * align;

@@ -181,7 +181,7 @@ static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double s
 {
     NpuJob *j = calloc(1, sizeof *j);
     if (!j) return RT_ERR_NOMEM;
-    j->job = (RtProfJob){npu_run, npu_release};
+    j->job = (RtProfJob){npu_run, npu_release, 1};
     j->b = u->backend;
     const uint8_t *w;
     int copies;
@@ -282,10 +282,13 @@ RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threa
 {
     double warm, again;
     if (min_seconds <= 0) min_seconds = 0.05;
+    for (int i = 0; n > 1 && i < n; i++) parts[i].job->batch = 1;
+    int batch = n == 1 && parts[0].job->batch > 1 ? parts[0].job->batch : 1;
     RtStatus st = run_once(parts, n, threads, &warm);
     if (st == RT_OK) st = median(parts, n, threads, min_seconds, seconds);
     if (st == RT_OK) st = median(parts, n, threads, min_seconds, &again);     /* noise only ever adds */
     if (st == RT_OK && again < *seconds) *seconds = again;
+    *seconds /= batch;
     return st;
 }
 
@@ -373,7 +376,7 @@ static double measure_attention(const RtProfSpec *sp, RtProfUnit *u)
 {
     int h = sp->heads, kvh = sp->kv_heads, hd = sp->head_dim, ctx = ATT_P + ATT_S;
     size_t q = (size_t)ATT_S * h * hd, kv = (size_t)ATT_S * kvh * hd, cache = (size_t)ctx * kvh * hd;
-    AttJob j = {{att_run, att_release}, u->ctx, h, kvh, hd, NULL};
+    AttJob j = {{att_run, att_release, 1}, u->ctx, h, kvh, hd, NULL};
     j.buf = rt_alloc((2 * q + 2 * kv + 2 * cache + (size_t)rt_pool_size(u->ctx) * ctx) * sizeof(float));
     if (!j.buf) return 0;
     fill(j.buf + q, (q + 2 * kv + 2 * cache) * sizeof(float), RT_F32, 5);

@@ -40,8 +40,11 @@ static inline void rt_prof_cl_suffix(char *buf, size_t cap, int64_t n, int64_t k
 /* Something prepared to run on a unit, again and again (a linear). */
 typedef struct RtProfJob RtProfJob;
 struct RtProfJob {
-    RtStatus (*run)(RtProfJob *job);    /* one execution, on the calling thread */
+    RtStatus (*run)(RtProfJob *job);    /* batch executions (0: one), on the calling thread */
     void (*release)(RtProfJob *job);
+    int batch;      /* a device queue's launches back to back, as a step enqueues them, waited for once:
+                     * rt_prof_time counts the time per execution of a unit alone, and sets it to 1 where
+                     * parts run at once (each part of a split runs once) */
 };
 
 typedef struct RtProfUnit RtProfUnit;
