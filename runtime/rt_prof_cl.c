@@ -150,13 +150,7 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
 
 void rt_prof_cl(RtProfUnit *u, const char *name, RtProfCl *dev, RtDtype dt)
 {
-    memset(u, 0, sizeof *u);
-    snprintf(u->name, sizeof u->name, "%s", name);
-    snprintf(u->dtype, sizeof u->dtype, "%s", rt_dtype_name(dt));
-    u->tile = 1;
-    u->ctx = dev;
-    u->dt = dt;
-    u->prepare = cl_prepare;
+    rt_prof_unit_init(u, name, rt_dtype_name(dt), 1, dev, dt, cl_prepare);
 }
 
 void rt_prof_cl_free(RtProfCl *dev)

@@ -141,15 +141,21 @@ static RtStatus cpu_run(RtProfJob *job)
     return RT_OK;
 }
 
-void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt)
+void rt_prof_unit_init(RtProfUnit *u, const char *name, const char *dtype, int tile, void *ctx, int dt,
+                       RtStatus (*prepare)(RtProfUnit *, int64_t, int64_t, int, double, RtProfJob **))
 {
     memset(u, 0, sizeof *u);
     snprintf(u->name, sizeof u->name, "%s", name);
-    snprintf(u->dtype, sizeof u->dtype, "%s", rt_dtype_name(dt));
-    u->tile = 1;
-    u->ctx = pool;
+    snprintf(u->dtype, sizeof u->dtype, "%s", dtype);
+    u->tile = tile;
+    u->ctx = ctx;
     u->dt = dt;
-    u->prepare = cpu_prepare;
+    u->prepare = prepare;
+}
+
+void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt)
+{
+    rt_prof_unit_init(u, name, rt_dtype_name(dt), 1, pool, dt, cpu_prepare);
 }
 
 /* ---- an npu: one QLINEAR graph per weight copy ---- */
@@ -223,14 +229,8 @@ static RtStatus npu_run(RtProfJob *job)
 
 void rt_prof_npu(RtProfUnit *u, const char *name, const RtNpuBackend *b, RtNpu *npu, int tile)
 {
-    memset(u, 0, sizeof *u);
-    snprintf(u->name, sizeof u->name, "%s", name);
-    snprintf(u->dtype, sizeof u->dtype, "i8");
-    u->tile = tile > 0 ? tile : 32;
-    u->ctx = npu;
+    rt_prof_unit_init(u, name, "i8", tile > 0 ? tile : 32, npu, RT_I8, npu_prepare);
     u->backend = b;
-    u->dt = RT_I8;
-    u->prepare = npu_prepare;
 }
 
 /* ---- timing ---- */

@@ -62,6 +62,9 @@ struct RtProfUnit {
     RtStatus (*prepare)(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job);
 };
 
+/* The fields every unit sets (the backends' rt_prof_* below call it). */
+void rt_prof_unit_init(RtProfUnit *u, const char *name, const char *dtype, int tile, void *ctx, int dt,
+                       RtStatus (*prepare)(RtProfUnit *, int64_t, int64_t, int, double, RtProfJob **));
 /* A cpu unit: rt_linear on 'pool' with weights of dtype dt (f32, f16, bf16). */
 void rt_prof_cpu(RtProfUnit *u, const char *name, RtPool *pool, RtDtype dt);
 /* An npu unit: one QLINEAR graph of backend b (int8 weights and input). */
