@@ -111,7 +111,7 @@ static int bench_qlinear(const BenchConfig *cfg, RtNpu *npu, Shape sh)
     }
     fill_i8(w, (size_t)sh.N * sh.K, 7);
     fill_i8(x, (size_t)sh.S * sh.K, 11);
-    const RtNpuTensor tensors[] = {{RT_I8, sh.K}, {RT_F32, sh.N}};
+    const RtNpuTensor tensors[] = {{RT_I8, sh.K, 0}, {RT_F32, sh.N, 0}};
     const RtNpuOp op = {.kind = RT_NPU_QLINEAR, .in0 = 0, .in1 = -1, .out = 1, .n = sh.N,
                         .k = sh.K, .w8 = w, .scale = 1e-3f, .name = "bench"};
     const RtNpuGraphDesc d = {.name = "bench", .rows = sh.S, .tile = 32, .ntensors = 2,

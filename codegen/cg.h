@@ -116,6 +116,15 @@ int cg_exec_unit(const CgEmit *e, const IrNode *n);
 /* The address of node n's result in the host's memory (the host's arena
  * "A" or the arena of a device unit sharing it) as a float pointer. */
 const char *cg_host_addr(const CgEmit *e, const IrNode *n, char *buf, size_t cap);
+/* The unit whose arena holds node n's result: its own, or the one pass
+ * memplan names (arena=, a join's part inside the join's buffer). */
+int cg_arena_unit(const IrGraph *g, const IrNode *n);
+/* Bytes from the start of node id's storage (cg_base) to its first element
+ * (rows= views; a last_rows view is the backends' own). */
+int64_t cg_view_bytes(const IrGraph *g, int id);
+/* Whether node id is a tensor of its own to a backend: not a view, or a
+ * rows= view (a fixed part of its base). */
+int cg_tensor_node(const IrGraph *g, int id);
 /* s as the inside of a C string literal: quotes, backslashes, '?' and
  * unprintable bytes escaped. */
 const char *cg_c_str(const char *s, char *buf, size_t cap);

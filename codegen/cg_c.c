@@ -138,6 +138,35 @@ static void emit_weight_table(Emit *e)
     fprintf(e->f, "};\n\n");
 }
 
+/* A join: the parts not computed in place (memplan gave them no arena=)
+ * are copied into their rows or columns of its buffer. */
+static void emit_join(Emit *e, const IrNode *n)
+{
+    int64_t at = 0;
+    for (int k = 0; k < 2; k++) {
+        const IrNode *p = &e->g->nodes[n->in[k]];
+        int64_t rows = p->dim[0], pc = cols(p);
+        if (!ir_attr(p, "arena") && ir_attr_int(n, "axis"))
+            fprintf(e->f, "    for (int r = 0; r < %" PRId64 "; r++)\n"
+                          "        memcpy(t%d + (size_t)r * %" PRId64 " + %" PRId64 ", t%d + (size_t)r * %" PRId64
+                          ", %" PRId64 " * sizeof(float));\n",
+                    rows, n->id, cols(n), at, p->id, pc, pc);
+        else if (!ir_attr(p, "arena"))
+            fprintf(e->f, "    memcpy(t%d + (size_t)%" PRId64 " * %" PRId64 ", t%d, (size_t)%" PRId64 " * %" PRId64
+                          " * sizeof(float));\n", n->id, at, cols(n), p->id, rows, pc);
+        at += ir_attr_int(n, "axis") ? pc : rows;
+    }
+}
+
+/* Whether node c reads node n's storage for its code (a join does not
+ * read the parts computed in place). */
+static int reads(const IrGraph *g, const IrNode *c, const IrNode *n)
+{
+    for (int k = 0; k < c->nin; k++)
+        if (cg_base(g, c->in[k]) == n && !(c->op == IR_OP_JOIN && ir_attr(n, "arena"))) return 1;
+    return 0;
+}
+
 /* The kernel call of one compute node. */
 static void emit_call(Emit *e, const IrNode *n)
 {
@@ -158,10 +187,16 @@ static void emit_call(Emit *e, const IrNode *n)
     case IR_OP_LINEAR:
         if (n->nin > 2) sprintf(c, "(const float *)%s", ref(e, n->in[2], d));
         else strcpy(c, "NULL");
-        fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
-                ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w,
-                cols(x));
+        if (ir_attr(n, "ld"))   /* a part of a split linear: its columns of the join's rows */
+            fprintf(f, "    rt_linear_ld(pool, t%d, %" PRId64 ", %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n",
+                    n->id, ir_attr_int(n, "ld"), ref(e, n->in[0], a), ref(e, n->in[1], b),
+                    rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w, cols(x));
+        else
+            fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
+                    ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w,
+                    cols(x));
         break;
+    case IR_OP_JOIN: emit_join(e, n); break;
     case IR_OP_ROPE:
         fprintf(f, "    rt_rope(pool, t%d, %s, %s, %s, %" PRId64 ", %" PRId64 ", P);\n", n->id, ref(e, n->in[0], a),
                 ref(e, n->in[1], b), rows, ir_attr_int(n, "heads"), ir_attr_int(n, "head_dim"));
@@ -238,11 +273,36 @@ int cg_exec_unit(const CgEmit *e, const IrNode *n)
     return host_memory(e, n->unit) && !host_memory(e, src) ? src : n->unit;
 }
 
+int cg_arena_unit(const IrGraph *g, const IrNode *n)
+{
+    const IrAttr *a = ir_attr(n, "arena");
+    if (!a) return n->unit;
+    for (int u = 0; u < g->nunits; u++)
+        if (strcmp(g->units[u].name, a->s) == 0) return u;
+    IR_BUG("node %%%d: arena of unknown unit '%s'", n->id, a->s);
+}
+
+int64_t cg_view_bytes(const IrGraph *g, int id)
+{
+    int64_t at = 0;
+    for (const IrNode *v = &g->nodes[id]; ir_op_is_view(v->op); v = &g->nodes[v->in[0]]) {
+        if (v->op != IR_OP_ROWS) IR_BUG("node %%%d: a %s view has no fixed place", v->id, ir_op_name(v->op));
+        at += ir_attr_int(v, "row0") * cols(v) * ir_dtype_size(v->dtype);
+    }
+    return at;
+}
+
+int cg_tensor_node(const IrGraph *g, int id)
+{
+    return !ir_op_is_view(g->nodes[id].op) || g->nodes[id].op == IR_OP_ROWS;
+}
+
 const char *cg_host_addr(const CgEmit *e, const IrNode *n, char *buf, size_t cap)
 {
-    if (!host_memory(e, n->unit)) IR_BUG("node %%%d is not in the host's memory", n->id);
-    if (n->unit == e->cpu) snprintf(buf, cap, "(float *)(A + %" PRId64 ")", n->offset);
-    else snprintf(buf, cap, "(float *)(m->%s_arena + %" PRId64 ")", e->g->units[n->unit].name, n->offset);
+    int u = cg_arena_unit(e->g, n);
+    if (!host_memory(e, u)) IR_BUG("node %%%d is not in the host's memory", n->id);
+    if (u == e->cpu) snprintf(buf, cap, "(float *)(A + %" PRId64 ")", n->offset);
+    else snprintf(buf, cap, "(float *)(m->%s_arena + %" PRId64 ")", e->g->units[u].name, n->offset);
     return buf;
 }
 
@@ -257,12 +317,22 @@ static void hand_over(Emit *e, const IrNode *n)
     }
 }
 
+/* Whether a node of the host's reads node n (a view) directly. */
+static int host_reads(const IrGraph *g, const IrNode *n)
+{
+    for (int j = n->id + 1; j < g->n && g->nodes[j].plan == n->plan; j++)
+        for (int k = 0; k < g->nodes[j].nin; k++)
+            if (g->nodes[j].in[k] == n->id && g->nodes[j].unit == n->unit) return 1;
+    return 0;
+}
+
 static void emit_node(Emit *e, const IrNode *n)
 {
     FILE *f = e->f;
     char sh[96], a[64];
     if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
     if (n->op == IR_OP_LAST_ROWS && n->unit != e->cpu) return; /* the backend offsets its reader */
+    if (n->op == IR_OP_ROWS && !host_reads(e->g, n)) return;   /* only a device's graph reads it */
     int mine = cg_in_part(e, cg_exec_unit(e, n));
     int waits = !mine && n->op == IR_OP_COPY && cg_in_part(e, n->unit);    /* another thread enqueued it */
     if (!mine && !waits) return;
@@ -289,6 +359,11 @@ static void emit_node(Emit *e, const IrNode *n)
     int host = n->unit == e->cpu;
     if (n->op == IR_OP_LAST_ROWS) {
         fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
+        return;
+    }
+    if (n->op == IR_OP_ROWS) {
+        fprintf(f, "    float *t%d = %s + (size_t)%" PRId64 " * %" PRId64 ";\n", n->id, ref(e, n->in[0], a),
+                ir_attr_int(n, "row0"), cols(n));
         return;
     }
     if (host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
@@ -369,8 +444,7 @@ static void shared_results(Emit *e, int p)
             continue;
         int read = 0;
         for (int j = i + 1; j < g->n && g->nodes[j].plan == p; j++)
-            for (int k = 0; k < g->nodes[j].nin; k++)
-                read |= g->nodes[j].unit == e->cpu && cg_base(g, g->nodes[j].in[k]) == n;
+            read |= g->nodes[j].unit == e->cpu && reads(g, &g->nodes[j], n);
         if (read)
             fprintf(e->f, "    float *t%d = %s; /* %s, from unit %s */\n", i, cg_host_addr(e, n, a, sizeof a),
                     n->name, g->units[n->unit].name);

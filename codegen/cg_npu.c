@@ -23,6 +23,7 @@ enum { MAX_TENSORS = 64 };
 typedef struct {
     int plan, sub;
     int first;                  /* the subgraph's first node */
+    int64_t rows;               /* static rows of every tensor: the plan's, or a part's of it */
     int nt;
     int tensor[MAX_TENSORS];    /* node ids: operands from outside, then results, in order */
 } NpuGraph;
@@ -46,6 +47,14 @@ static void add_tensor(NpuGraph *gr, int id, const IrNode *n)
         if (gr->tensor[t] == id) return;
     if (gr->nt == MAX_TENSORS) IR_BUG("npu subgraph of node %%%d: more than %d tensors", n->id, MAX_TENSORS);
     gr->tensor[gr->nt++] = id;
+}
+
+/* The tensor that operand id of a graph's op is: the node itself, or the
+ * base of a view other than rows=. */
+static int tensor_of(const IrGraph *g, int id)
+{
+    while (!cg_tensor_node(g, id)) id = g->nodes[id].in[0];
+    return id;
 }
 
 static int tensor_index(const NpuGraph *gr, int id)
@@ -72,7 +81,7 @@ static CgDev *npu_plan(const CgEmit *e, int unit)
         NpuGraph *gr = d->ngraphs ? &d->graphs[d->ngraphs - 1] : NULL;
         if (!gr || gr->plan != n->plan || gr->sub != n->sub) {
             gr = &d->graphs[d->ngraphs++];
-            gr->plan = n->plan, gr->sub = n->sub, gr->first = i;
+            gr->plan = n->plan, gr->sub = n->sub, gr->first = i, gr->rows = n->dim[0];
         }
         d->graph_of[i] = d->ngraphs - 1;
     }
@@ -80,10 +89,14 @@ static CgDev *npu_plan(const CgEmit *e, int unit)
         NpuGraph *gr = &d->graphs[k];
         for (int i = gr->first; i < g->n && d->graph_of[i] == k; i++)
             for (int j = 0; j < g->nodes[i].nin; j++) {
-                const IrNode *a = cg_base(g, g->nodes[i].in[j]);
+                const IrNode *a = &g->nodes[tensor_of(g, g->nodes[i].in[j])];
                 if (is_tensor(a) && d->graph_of[a->id] != k) add_tensor(gr, a->id, a);
             }
         for (int i = gr->first; i < g->n && d->graph_of[i] == k; i++) add_tensor(gr, i, &g->nodes[i]);
+        for (int t = 0; t < gr->nt; t++)
+            if (g->nodes[gr->tensor[t]].dim[0] != gr->rows)
+                IR_BUG("npu graph of node %%%d: tensor %%%d has %lld rows, the graph %lld", gr->first,
+                       gr->tensor[t], (long long)g->nodes[gr->tensor[t]].dim[0], (long long)gr->rows);
     }
     return d;
 }
@@ -121,12 +134,15 @@ static void npu_sizes(const CgEmit *e, FILE *h)
             e->cl->u->name);
 }
 
-/* The address of node id's result (a buffer in the host's or the npu's arena). */
+/* The address of tensor id (a buffer in the host's arena or a device's
+ * sharing it, or rows of one). */
 static void address(const CgEmit *e, int id, char *buf, size_t cap)
 {
     const IrNode *b = cg_base(e->g, id);
-    if (b->unit == e->cl->unit) snprintf(buf, cap, "m->%s_arena + %" PRId64, e->cl->u->name, b->offset);
-    else snprintf(buf, cap, "m->arena + %" PRId64, b->offset);
+    int u = cg_arena_unit(e->g, b);
+    int64_t at = b->offset + cg_view_bytes(e->g, id);
+    if (u == e->cpu) snprintf(buf, cap, "m->arena + %" PRId64, at);
+    else snprintf(buf, cap, "m->%s_arena + %" PRId64, e->g->units[u].name, at);
 }
 
 static const char *op_kind(IrOp op)
@@ -167,12 +183,12 @@ static void emit_op(const CgEmit *e, const NpuGraph *gr, const IrNode *n)
         break;
     case IR_OP_ADD:
     case IR_OP_MUL:
-    case IR_OP_SWIGLU: in1 = tensor_index(gr, cg_base(g, n->in[1])->id); break;
+    case IR_OP_SWIGLU: in1 = tensor_index(gr, tensor_of(g, n->in[1])); break;
     default: break;
     }
     snprintf(name, sizeof name, "%%%d %s", n->id, n->name);
     fprintf(e->f, "            {%s, %d, %d, %d, %" PRId64 ", %" PRId64 ", %s, %s, (float)%.9g, \"%s\"},\n", kind,
-            tensor_index(gr, cg_base(g, n->in[0])->id), in1, tensor_index(gr, n->id), cols, k, w8, wf, scale,
+            tensor_index(gr, tensor_of(g, n->in[0])), in1, tensor_index(gr, n->id), cols, k, w8, wf, scale,
             cg_c_str(name, cname, sizeof cname));
 }
 
@@ -193,15 +209,16 @@ static void npu_init(const CgEmit *e)
                 k, pl->name, gr->sub);
         for (int t = 0; t < gr->nt; t++) {
             const IrNode *n = &g->nodes[gr->tensor[t]];
-            fprintf(f, "            {%s, %" PRId64 "}, /* %%%d %s */\n", n->dtype == IR_I8 ? "RT_I8" : "RT_F32",
-                    n->ndim > 1 ? n->dim[1] : 1, n->id, n->name);
+            fprintf(f, "            {%s, %" PRId64 ", %" PRId64 "}, /* %%%d %s%s */\n", n->dtype == IR_I8 ? "RT_I8" : "RT_F32",
+                    n->ndim > 1 ? n->dim[1] : 1, ir_attr(n, "ld") ? ir_attr_int(n, "ld") : 0, n->id, n->name,
+                    ir_attr(n, "ld") ? ", its columns of the join's rows" : "");
         }
         fputs("        };\n        const RtNpuOp ops[] = {\n", f);
         int nops = 0;
         for (int i = gr->first; i < g->n && d->graph_of[i] == k; i++, nops++) emit_op(e, gr, &g->nodes[i]);
         fprintf(f, "        };\n        const RtNpuGraphDesc desc = {\"%s subgraph %d\", %lld, %d, %d, tensors, %d, ops};\n"
                    "        st = rt_npu_emu.build(m->npu, &desc, &m->graph[%d]);\n",
-                pl->name, gr->sub, (long long)pl->s_max, (int)ir_unit_int(d->u, "tile", 32), gr->nt, nops, k);
+                pl->name, gr->sub, (long long)gr->rows, (int)ir_unit_int(d->u, "tile", 32), gr->nt, nops, k);
         for (int t = 0; t < gr->nt; t++) {
             char addr[96];
             address(e, gr->tensor[t], addr, sizeof addr);

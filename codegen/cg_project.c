@@ -125,14 +125,16 @@ static int copy_runtime(const IrGraph *g, const CgOptions *o, char *err, size_t 
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
 {
     if (!pass_done(g, "memplan")) IR_BUG("codegen needs pass 'memplan'");
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].op == IR_OP_JOIN) {
-            snprintf(err, errlen, "%s: pass partition split linear '%s' (%s, between %s and %s): the kernels of "
-                     "split linears are not generated yet; compile with --partition npu, or plan it with hetc "
-                     "partition", o->outdir, g->nodes[i].name, ir_attr_str(&g->nodes[i], "part"),
-                     g->units[g->nodes[g->nodes[i].in[0]].unit].name, g->units[g->nodes[g->nodes[i].in[1]].unit].name);
-            return -1;
-        }
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *j = &g->nodes[i];
+        if (j->op != IR_OP_JOIN || strcmp(g->units[j->unit].backend, "c") == 0) continue;
+        snprintf(err, errlen, "%s: pass partition split linear '%s' (%s) between %s and %s, joined on %s (backend "
+                 "%s): the kernels of splits joined on a device unit are not generated yet (only on the host's "
+                 "unit); compile with --partition npu, or plan it with hetc partition", o->outdir, j->name,
+                 ir_attr_str(j, "part"), g->units[g->nodes[j->in[0]].unit].name,
+                 g->units[g->nodes[j->in[1]].unit].name, g->units[j->unit].name, g->units[j->unit].backend);
+        return -1;
+    }
     uint64_t hash = cg_model_hash(g);
     char wpath[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);

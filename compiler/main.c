@@ -132,7 +132,6 @@ int model_open(Model *m, const char *dir)
 static int need_weights(Model *m, const char *what)
 {
     if (!m->config_only) return 0;
-    model_free(m);
     return die("%s: no model.safetensors or model.safetensors.index.json: %s needs the weights (hetc inspect, "
                "hetc simulate and hetc compile --report take config.json alone)", m->dir, what);
 }
@@ -300,7 +299,8 @@ static int cmd_calibrate(int argc, char **argv)
     }
     if (!dir || !co.out || co.in) return die("usage: hetc calibrate MODEL -o calib.json [--calib TEXT_FILE | --calib-ids IDS_FILE] [--calib-window N]");
     Model m;
-    if (model_open(&m, dir) || need_weights(&m, "hetc calibrate")) return 1;
+    if (model_open(&m, dir)) return 1;
+    if (need_weights(&m, "hetc calibrate")) return model_free(&m), 1;
     FeCalib cal;
     int rc = calibrate(&m, &co, &cal);
     if (!rc) fe_calib_free(&cal);
@@ -503,21 +503,35 @@ static int parse_real(const char *s, const char *what, double lo, double hi, dou
     return 0;
 }
 
+/* Outlier options of compile and run: --outlier-t T, --outlier-prune F, --no-outliers. */
+typedef struct {
+    double t, prune;            /* 0, -1: the pass's defaults */
+    int off;
+} OutlierOpts;
+
+static int outlier_opt(int argc, char **argv, int *i, OutlierOpts *o, int *bad)
+{
+    const char *v;
+    if ((v = opt(argc, argv, i, "--outlier-t"))) *bad = parse_real(v, "--outlier-t", 1, 1e6, &o->t);
+    else if ((v = opt(argc, argv, i, "--outlier-prune"))) *bad = parse_real(v, "--outlier-prune", 0, 1, &o->prune);
+    else if (strcmp(argv[*i], "--no-outliers") == 0) o->off = 1;
+    else return 0;
+    return 1;
+}
+
 static int cmd_compile(int argc, char **argv)
 {
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     const char *html = NULL, *preset = NULL;
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
-    int bad = 0, no_outliers = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO;
+    int bad = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO;
     const char *profile_path = NULL;
-    double outlier_t = 0, prune = -1;
+    OutlierOpts oo = {0, -1, 0};
     CalibOpts co = {0};
     for (int i = 2; i < argc; i++) {
         if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
-        else if ((v = opt(argc, argv, &i, "--outlier-t"))) { if (parse_real(v, "--outlier-t", 1, 1e6, &outlier_t)) return 1; }
-        else if ((v = opt(argc, argv, &i, "--outlier-prune"))) { if (parse_real(v, "--outlier-prune", 0, 1, &prune)) return 1; }
-        else if (strcmp(argv[i], "--no-outliers") == 0) no_outliers = 1;
+        else if (outlier_opt(argc, argv, &i, &oo, &bad)) { if (bad) return 1; }
         else if (strcmp(argv[i], "--npu-decode") == 0) npu_decode = 1;
         else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
         else if ((v = opt(argc, argv, &i, "--schedule"))) { if (parse_schedule(v, &schedule)) return 1; }
@@ -560,7 +574,7 @@ static int cmd_compile(int argc, char **argv)
     /* a config without weights: npu_setup gives no calibration (an npu's linears are priced as int8 all the same) */
     int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
     if (npu < 0) return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
-    if (!npu && (co.text || co.in || outlier_t > 0 || prune >= 0 || no_outliers))
+    if (!npu && (co.text || co.in || oo.t > 0 || oo.prune >= 0 || oo.off))
         fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
     if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
     if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
@@ -575,9 +589,9 @@ static int cmd_compile(int argc, char **argv)
     c.remainder = remainder;
     c.no_decode = npu_decode;
     c.calib = npu ? &cal : NULL;
-    c.outlier_t = outlier_t;
-    c.outlier_prune = prune;
-    c.no_outliers = no_outliers;
+    c.outlier_t = oo.t;
+    c.outlier_prune = oo.prune;
+    c.no_outliers = oo.off;
     c.partition = partition;
     c.schedule = schedule;
     c.profile = profile_path ? &prof : NULL;
@@ -689,6 +703,7 @@ static int cmd_run(int argc, char **argv)
     long batch = 0;
     int bad = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE;
     CalibOpts co = {0};
+    OutlierOpts oo = {0, -1, 0};
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--ids"))) ids_s = v;
         else if ((v = opt(argc, argv, &i, "--logits"))) logits_path = v;
@@ -697,17 +712,20 @@ static int cmd_run(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--chunk"))) { if (parse_chunks(v, chunks, &nchunks)) return 1; }
         else if ((v = opt(argc, argv, &i, "--partition"))) { if (parse_partition(v, &partition)) return 1; }
         else if (calib_opt(argc, argv, &i, &co, &bad)) { if (bad) return 1; }
+        else if (outlier_opt(argc, argv, &i, &oo, &bad)) { if (bad) return 1; }
         else if (argv[i][0] == '-') return die("run: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
     if (!dir || !ids_s)
         return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N] [--target T.xml [--chunk C,..] "
-                   "[--partition solve|npu] [--calib FILE | --calib-in calib.json]]");
+                   "[--partition solve|npu] [--calib FILE | --calib-in calib.json] [--outlier-t T] [--outlier-prune F] "
+                   "[--no-outliers]]");
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) return 1;
     Model m;
-    if (model_open(&m, dir) || need_weights(&m, "hetc run")) return 1;
+    if (model_open(&m, dir)) return 1;
+    if (need_weights(&m, "hetc run")) return model_free(&m), 1;
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     IrGraph g;
@@ -723,7 +741,9 @@ static int cmd_run(int argc, char **argv)
         c.calib = npu > 0 ? &cal : NULL;
         c.chunks = chunks;
         c.nchunks = nchunks;
-        c.outlier_prune = -1;
+        c.outlier_t = oo.t;
+        c.outlier_prune = oo.prune;
+        c.no_outliers = oo.off;
         c.partition = partition;
         ir_graph_init(&g, m.name, m.arch.name);
         if (!rc && pass_run_pipeline(&g, &c, "all", NULL, stdout)) rc = die("%s", diag.msg);

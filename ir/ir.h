@@ -51,7 +51,10 @@
  *              subgraph is on one unit, and an attention is alone in its;
  *   memplan    the only pass that sets offsets, arena, KV and workspace
  *              sizes: one of each per unit; every attention has a
- *              kv_offset whose slot fits its unit's row.
+ *              kv_offset whose slot fits its unit's row; the node
+ *              attributes arena=UNIT (a result inside another unit's
+ *              arena: a join's part, in the join's buffer) and ld=N (its
+ *              rows N floats apart, beside the other part's columns).
  *   chunk      plans: shared constants (weights, tables) first, with no
  *              plan; then each plan's nodes, in plan order, with operands
  *              in their own plan or shared; one input and one output per
@@ -135,7 +138,8 @@ typedef struct {
     int plan;                   /* index in IrGraph.plans, -1: shared by every plan (or no plans yet) */
     int unit;                   /* index in IrGraph.units after 'place', else -1 */
     int sub;                    /* subgraph in its plan after 'schedule', else -1 */
-    int64_t offset;             /* byte offset in its unit's arena after 'memplan', else -1 */
+    int64_t offset;             /* byte offset in its unit's arena (or the one attribute arena=
+                                 * names) after 'memplan', else -1 */
     int64_t kv_offset;          /* attention after 'memplan': first float of its layer's slot in a
                                  * token's row of its unit's KV cache, else -1 */
 } IrNode;

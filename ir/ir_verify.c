@@ -553,8 +553,31 @@ static int listed(const char *spec, const char *key)
     return 0;
 }
 
+/* arena=UNIT and ld=N (pass memplan, on a join's part computed inside
+ * the join's buffer): UNIT shares the node's memory; N >= its columns. */
+static int check_place_attr(const Check *c, const IrAttr *a)
+{
+    const IrNode *n = c->n;
+    if (!ir_has_pass(c->g, "memplan")) return bad(c, "attribute '%s', but pass 'memplan' has not run", a->key);
+    if (strcmp(a->key, "ld") == 0) {
+        int64_t cols = n->ndim > 1 ? n->dim[1] : 1;
+        if (a->kind != IR_ATTR_INT || a->i < cols)
+            return bad(c, "attribute 'ld' is not an int of at least the node's %lld columns", (long long)cols);
+        return 0;
+    }
+    if (a->kind != IR_ATTR_STR) return bad(c, "attribute 'arena' is %s, expected string", kind_name(a->kind));
+    for (int u = 0; u < c->g->nunits; u++)
+        if (strcmp(c->g->units[u].name, a->s) == 0) {
+            if (n->unit >= 0 && !ir_same_memory(c->g, u, n->unit))
+                return bad(c, "arena of unit '%s', which does not share the memory of unit '%s'", a->s,
+                           c->g->units[n->unit].name);
+            return 0;
+        }
+    return bad(c, "arena of unknown unit '%.40s'", a->s);
+}
+
 /* Checks attribute kinds, the attributes ops.def requires ("eps:f ...") and
- * that there are no others but group, role and score. */
+ * that there are no others but group, role, score, arena and ld. */
 static int check_attrs(const Check *c)
 {
     const IrNode *n = c->n;
@@ -570,6 +593,10 @@ static int check_attrs(const Check *c)
             const IrNode *prev = c->index > 0 ? &c->g->nodes[c->index - 1] : NULL;
             if (n->sub < 0 || (prev && prev->plan == n->plan && prev->sub == n->sub))
                 return bad(c, "attribute 'score' on a node that does not begin a subgraph");
+            continue;
+        }
+        if (strcmp(a->key, "arena") == 0 || strcmp(a->key, "ld") == 0) {
+            if (check_place_attr(c, a)) return -1;
             continue;
         }
         if (!group && !role && !listed(ir_op_attrs(n->op), a->key))

@@ -17,9 +17,11 @@
  * count as uses of its base) and placed first-fit, 64-byte aligned. An
  * operand of a fusion group (pass group) from outside it counts as used by
  * the group's anchor: the group's one launch reads it until then. Copies
- * A join's parts (pass partition) are computed inside its buffer, which is
- * born with the first of them (so they take none of their own, and no
- * data moves to join them). Copies
+ * A join's parts (pass partition) are computed inside its buffer where
+ * they can (in_place), which is born with the first of them (so they
+ * take none of their own, and no data moves to join them); they carry
+ * arena=UNIT (the join's unit, whose arena holds them) and, beside
+ * another part's columns, ld=N (floats from one row to the next). Copies
  * between the host and another memory space live as the two threads that
  * run them see them (hand_overs), and so do buffers that units sharing
  * memory read from each other (shared_reads). An arena over MAX_ARENA bytes is an error
@@ -140,20 +142,37 @@ static void layout_kv(IrGraph *g)
     free(slot);
 }
 
+/* Whether part p of join j can be computed inside the join's buffer: in
+ * the join's memory space, and, beside another part's columns (axis 1),
+ * by a kernel that writes rows with a stride (the host's linear, the
+ * npu's qlinear). Else it takes a buffer of its own and the join copies
+ * it in. */
+static int in_place(const IrGraph *g, const IrNode *j, const IrNode *p)
+{
+    if (!ir_same_memory(g, p->unit, j->unit) || p->op == IR_OP_COPY) return 0;
+    if (!ir_attr_int(j, "axis")) return 1;
+    const char *be = g->units[p->unit].backend;
+    return (p->op == IR_OP_LINEAR && strcmp(be, "c") == 0) || (p->op == IR_OP_QLINEAR && strcmp(be, "npu-emu") == 0);
+}
+
 /* The join whose storage node i is computed into, else -1 ([g->n]). */
 static int *join_parts(const IrGraph *g)
 {
     int *inside = malloc((size_t)g->n * sizeof *inside);
     for (int i = 0; i < g->n; i++) inside[i] = -1;
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].op == IR_OP_JOIN) inside[g->nodes[i].in[0]] = inside[g->nodes[i].in[1]] = i;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *j = &g->nodes[i];
+        for (int k = 0; j->op == IR_OP_JOIN && k < 2; k++)
+            if (in_place(g, j, &g->nodes[j->in[k]])) inside[j->in[k]] = i;
+    }
     return inside;
 }
 
-/* Node i's buffer; -1 (with the error) past MAX_ARENA. A join's parts get
- * theirs inside it, in the join's unit's arena: part b starts after a's
- * rows (axis 0) or a's columns (axis 1: each row of a part is strided by
- * the join's columns). */
+/* Node i's buffer; -1 (with the error) past MAX_ARENA. A join's parts that
+ * are computed inside it get their place there, in the join's unit's arena
+ * (attribute arena=UNIT): part b starts after a's rows (axis 0) or a's
+ * columns (axis 1, where each row of a part is ld= floats after the
+ * previous one: the join's columns). */
 static int place(IrGraph *g, Arena *arena, const unsigned char *external, const int *inside, int i, const PassCtx *c)
 {
     IrNode *n = &g->nodes[i];
@@ -162,9 +181,16 @@ static int place(IrGraph *g, Arena *arena, const unsigned char *external, const 
     if (!needs_storage(n) || external[i]) return 0;
     n->offset = arena_alloc(&arena[n->unit], storage(n, ir_plan_rows(g, n)));
     if (n->op == IR_OP_JOIN) {
-        IrNode *a = &g->nodes[n->in[0]], *b = &g->nodes[n->in[1]];
-        a->offset = n->offset;
-        b->offset = n->offset + (ir_attr_int(n, "axis") ? a->dim[1] : ir_numel(a, 1, 1)) * ir_dtype_size(a->dtype);
+        int axis = (int)ir_attr_int(n, "axis");
+        const IrNode *a = &g->nodes[n->in[0]];
+        int64_t at[2] = {0, (axis ? a->dim[1] : ir_numel(a, 1, 1)) * ir_dtype_size(a->dtype)};
+        for (int k = 0; k < 2; k++) {
+            IrNode *p = &g->nodes[n->in[k]];
+            if (inside[p->id] != i) continue;
+            p->offset = n->offset + at[k];
+            ir_set_str(p, "arena", g->units[n->unit].name);
+            if (axis) ir_set_int(p, "ld", n->dim[1]);
+        }
     }
     if (arena[n->unit].top <= MAX_ARENA) return 0;
     pass_error(c, "memplan: node %%%d (%s): the arena of unit '%s' needs more than %lld bytes", i, n->name,

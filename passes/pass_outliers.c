@@ -9,7 +9,9 @@
  *   add(qlinear, shadow)                  on the npu if it runs add, else the host
  * placed after the input's last qlinear, so that the host computes the
  * shadows while the npu runs the int8 graph; the add's result replaces
- * the qlinear's everywhere after.
+ * the qlinear's everywhere after, and what reads a qlinear before the
+ * input's last one (the join of a split linear, pass partition) moves
+ * after the adds.
  *
  * Which inputs get shadows:
  *   1. llm.npu's rule: a candidate when max > T * p99.9 (--outlier-t T,
@@ -40,6 +42,26 @@
 #include <string.h>
 
 enum { HOT_SHARE = 16 };     /* a shadow covers at most 1/HOT_SHARE of an input's channels */
+
+/* Adds the deferred nodes (old ids, in order) that no longer wait for a
+ * qlinear's restored result to out; returns how many still wait. */
+static int flush(const IrGraph *g, IrGraph *out, int *map, unsigned char *pending, int *deferred, int n)
+{
+    int left = 0;
+    for (int d = 0; d < n; d++) {
+        IrNode node = g->nodes[deferred[d]];
+        int wait = 0;
+        for (int k = 0; k < node.nin; k++) wait |= pending[node.in[k]];
+        if (wait) {
+            deferred[left++] = deferred[d];
+            continue;
+        }
+        for (int k = 0; k < node.nin; k++) node.in[k] = map[node.in[k]];
+        map[deferred[d]] = ir_add_like(out, &node);
+        pending[deferred[d]] = 0;
+    }
+    return left;
+}
 
 /* The hot channels of an input at threshold tau (calibrated max|x| past
  * it): their count, and the channels into set[] unless it is NULL. */
@@ -157,6 +179,8 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
     ir_graph_copy(&out, g);
     out.n = 0;
     int *map = malloc((size_t)g->n * sizeof *map), *cols = malloc((size_t)g->n * sizeof *cols);
+    int *deferred = malloc((size_t)g->n * sizeof *deferred), ndeferred = 0;
+    unsigned char *pending = calloc((size_t)g->n, 1);   /* a kept qlinear not restored yet, or reads one */
     for (int i = 0; i < g->n; i++) cols[i] = -1;
     int host = -1, added_cols = 0;
     for (int i = 0; i < g->n; i++)
@@ -181,8 +205,16 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
                 cols[l->in[1]] = id;
             }
         }
+        int wait = 0;
+        for (int k = 0; k < n.nin; k++) wait |= pending[n.in[k]];
+        if (wait) {     /* reads a qlinear not restored yet: after the adds */
+            pending[i] = 1;
+            deferred[ndeferred++] = i;
+            continue;
+        }
         for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
         map[i] = ir_add_like(&out, &n);
+        if (n.op == IR_OP_QLINEAR && keep[cin[g->nodes[i].in[0]]] >= 0) pending[i] = 1;
         if (n.op != IR_OP_QLINEAR || last[g->nodes[i].in[0]] != i) continue;
         const IrNode *q = &g->nodes[g->nodes[i].in[0]];
         if (keep[cin[q->id]] < 0) continue;
@@ -212,12 +244,17 @@ void pass_outliers(IrGraph *g, const PassCtx *c)
             out.nodes[a].unit = strstr(ops, "add") ? l->unit : host;
             out.nodes[a].plan = l->plan;
             map[ql[k]] = a;     /* later readers of the qlinear read the restored result */
+            pending[ql[k]] = 0;
         }
+        ndeferred = flush(g, &out, map, pending, deferred, ndeferred);
     }
     ir_graph_free(g);
     *g = out;
+    if (ndeferred) IR_BUG("outliers: node %%%d still waits for a restored qlinear", deferred[0]);
     free(map);
     free(cols);
+    free(deferred);
+    free(pending);
     free(last);
     free(cin);
     free(used);

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 1
+#define HETC_RT_ABI_VERSION 2
 
 typedef enum {
     RT_OK = 0,
@@ -117,6 +117,10 @@ void rt_rmsnorm(RtPool *pool, float *out, const float *x, const float *w, int S,
 /* out[S,N] = x[S,K] @ W[N,K]^T (+ bias[N] if not NULL; bias is f32). */
 void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
                const float *bias, int S, int N, int K);
+/* The same, with out's rows ldo >= N floats apart (a part of a split
+ * linear writing its columns of the whole result). */
+void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
+                  const float *bias, int S, int N, int K);
 /* x, out: [S, heads*head_dim]; position of row s is pos0+s; inv_freq [head_dim/2]. */
 void rt_rope(RtPool *pool, float *out, const float *x, const float *inv_freq, int S, int heads,
              int head_dim, int pos0);

@@ -336,6 +336,7 @@ typedef struct {
     RtDtype dt;
     const float *bias;      /* [N] or NULL */
     int S, N, K;
+    int64_t ldo;            /* floats between rows of out (>= N) */
 } LinearArgs;
 
 /* ---- linear, GEMV path (S <= GEMV_MAX_S) ----
@@ -388,7 +389,7 @@ ALWAYS_INLINE void gemv_tile_dt(const LinearArgs *a, int64_t n, int rows, RtDtyp
             float sum = hsum(acc[r][s]);
             for (int64_t kk = k; kk < K; kk++)
                 sum += scalar_w(a->W, dt, wrow[r] + kk) * a->x[s * K + kk];
-            a->out[s * a->N + n + r] = sum + (a->bias ? a->bias[n + r] : 0.0f);
+            a->out[s * a->ldo + n + r] = sum + (a->bias ? a->bias[n + r] : 0.0f);
         }
     }
 }
@@ -600,14 +601,14 @@ static void micro_kernel(const GemmTile *t, const float *ap, const float *bp, in
 /* Every (micro-panel, panel) tile of a packed block. */
 static void gemm_block(const LinearArgs *a, const GemmBlock *b)
 {
-    GemmTile t = {.ldc = a->N, .first = b->k0 == 0};
+    GemmTile t = {.ldc = a->ldo, .first = b->k0 == 0};
     int last = b->k0 + b->kb == a->K;
     for (int j = 0; j < b->nc; j += GEMM_NR) {
         t.cols = (int)min64(GEMM_NR, b->nc - j);
         t.bias = last && a->bias ? a->bias + b->n0 + j : NULL;
         for (int i = 0; i < b->mc; i += GEMM_MR) {
             t.rows = (int)min64(GEMM_MR, b->mc - i);
-            t.c = a->out + (b->s0 + i) * a->N + b->n0 + j;
+            t.c = a->out + (b->s0 + i) * a->ldo + b->n0 + j;
             micro_kernel(&t, b->ap + (int64_t)i * b->kb, b->bp + (int64_t)j * b->kb, b->kb);
         }
     }
@@ -643,7 +644,13 @@ static void gemm_task(void *p, int ith, int nth)
 void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
                const float *bias, int S, int N, int K)
 {
-    LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K};
+    rt_linear_ld(pool, out, N, x, W, dt, bias, S, N, K);
+}
+
+void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
+                  const float *bias, int S, int N, int K)
+{
+    LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K, .ldo = ldo};
     int64_t work = (int64_t)S * N * K;
     if (S <= GEMV_MAX_S)
         run(pool, gemv_task, &a, work);

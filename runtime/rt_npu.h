@@ -49,6 +49,9 @@ typedef struct {
 typedef struct {
     RtDtype dtype;       /* RT_F32 or RT_I8 */
     int64_t cols;        /* every tensor has the graph's 'rows' rows */
+    int64_t ld;          /* elements from a row to the next; 0: cols. Only a QLINEAR's result that
+                          * no op of the graph reads may have ld > cols (a part of a split linear
+                          * writing its columns of the whole result) */
 } RtNpuTensor;
 
 typedef struct {

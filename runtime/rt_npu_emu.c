@@ -411,7 +411,8 @@ typedef struct {
     const RtNpuGraph *g;
     const EmuOp *op;
     const int8_t *x;            /* caller's input [rows, k] */
-    float *out;                 /* caller's output [rows, n] */
+    float *out;                 /* caller's output [rows, n], rows ldo floats apart */
+    int64_t ldo;
     int64_t npanels;
     int64_t ngroups;            /* groups of rows (items: ngroups x npanels, group-major) */
 } LinearJob;
@@ -461,8 +462,8 @@ static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, i
                 .first = g0 == 0,
                 .last = g0 + nkg == kgroups,
                 .init = op->init ? op->init + j0 : NULL,
-                .out = store ? j->out + r * op->n + j0 : NULL,
-                .ldo = op->n,
+                .out = store ? j->out + r * j->ldo + j0 : NULL,
+                .ldo = j->ldo,
                 .rows = store,
                 .cols = min64(width, op->n - j0),
                 .bias = op->bias ? op->bias + j0 : NULL,
@@ -536,7 +537,7 @@ static void pack_task(void *arg, int ith, int nth)
     }
 }
 
-static void run_qlinear(RtNpuGraph *g, const EmuOp *op, const int8_t *x, float *out)
+static void run_qlinear(RtNpuGraph *g, const EmuOp *op, const int8_t *x, float *out, int64_t ldo)
 {
     int nth = g->npu->nth, mr = path_rows(g->npu->isa);
     int64_t npanels = (op->npad + PANEL - 1) / PANEL;
@@ -545,7 +546,7 @@ static void run_qlinear(RtNpuGraph *g, const EmuOp *op, const int8_t *x, float *
     if (nth > 1 && npanels * ngroups < 4 * nth)     /* enough items for every thread */
         ngroups = (4 * nth + npanels - 1) / npanels;
     ngroups = min64(ngroups, (g->rows_pad + mr - 1) / mr);
-    LinearJob j = {.g = g, .op = op, .x = x, .out = out, .npanels = npanels, .ngroups = ngroups};
+    LinearJob j = {.g = g, .op = op, .x = x, .out = out, .ldo = ldo, .npanels = npanels, .ngroups = ngroups};
     run(g->npu, pack_task, &j, (int64_t)g->rows_pad * op->kpad);
     run(g->npu, linear_task, &j, (int64_t)g->rows_pad * op->npad * op->kpad);
 }
@@ -816,6 +817,20 @@ static RtStatus check_op(const OpCtx *c)
     return RT_OK;
 }
 
+/* Whether tensor t, with a row stride, is anything but the result of a
+ * QLINEAR that no op reads (the only place the stride is honoured). */
+static bool strided_misuse(const RtNpuGraphDesc *d, int t)
+{
+    if (d->tensors[t].ld == d->tensors[t].cols) return false;
+    bool made = false;
+    for (int i = 0; i < d->nops && d->ops; i++) {
+        const RtNpuOp *op = &d->ops[i];
+        if (op->in0 == t || op->in1 == t || (op->out == t && op->kind != RT_NPU_QLINEAR)) return true;
+        made |= op->out == t;
+    }
+    return !made;
+}
+
 static RtStatus check_desc(const RtNpuGraphDesc *d)
 {
     const char *name = d->name ? d->name : "";
@@ -833,6 +848,12 @@ static RtStatus check_desc(const RtNpuGraphDesc *d)
         if ((t->dtype != RT_F32 && t->dtype != RT_I8) || t->cols < 1 || t->cols > (1 << 24)) {
             rt_set_error("npu-emu: graph '%s': tensor %d: dtype %s and %lld columns (want f32 or "
                          "i8, 1..2^24 columns)", name, i, rt_dtype_name(t->dtype), (long long)t->cols);
+            return RT_ERR_ARG;
+        }
+        if (t->ld && (t->ld < t->cols || t->ld > (1 << 24) || strided_misuse(d, i))) {
+            rt_set_error("npu-emu: graph '%s': tensor %d: row stride %lld (want 0, or %lld..2^24 for the "
+                         "output of a qlinear that no op of the graph reads)", name, i, (long long)t->ld,
+                         (long long)t->cols);
             return RT_ERR_ARG;
         }
     }
@@ -1128,7 +1149,8 @@ static RtStatus emu_execute(RtNpuGraph *g, void *const *bufs)
     for (int i = 0; i < g->nops; i++) {
         const EmuOp *op = &g->ops[i];
         if (op->kind == RT_NPU_QLINEAR) {
-            run_qlinear(g, op, bufs[op->in0], bufs[op->out]);
+            const RtNpuTensor *o = &g->tensors[op->out];
+            run_qlinear(g, op, bufs[op->in0], bufs[op->out], o->ld ? o->ld : o->cols);
             continue;
         }
         FloatJob j = {

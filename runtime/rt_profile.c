@@ -198,7 +198,7 @@ static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double s
     if (st == RT_OK) fill(j->x, (size_t)s * (size_t)k, RT_I8, 3);
     char name[64];
     snprintf(name, sizeof name, "profile %lldx%lld s=%d", (long long)n, (long long)k, s);
-    const RtNpuTensor tensors[2] = {{RT_I8, k}, {RT_F32, n}};
+    const RtNpuTensor tensors[2] = {{RT_I8, k, 0}, {RT_F32, n, 0}};
     for (; st == RT_OK && j->copies < copies; j->copies++) {
         RtNpuOp op = {.kind = RT_NPU_QLINEAR, .in0 = 0, .in1 = -1, .out = 1, .n = n, .k = k,
                       .w8 = (const int8_t *)w + (size_t)j->copies * (size_t)n * (size_t)k, .scale = 1e-4f,

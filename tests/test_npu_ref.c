@@ -109,8 +109,8 @@ static void run_npu(const IrGraph *g, const int *q, const int *l, const int32_t 
         w8[i] = malloc((size_t)ir_numel(w, 1, 1));
         ir_weight_derive(g, w, weights(NULL, ir_attr_str(w, "name")), w->dim[1], w8[i]);
     }
-    static const RtNpuTensor t[] = {{RT_F32, K}, {RT_F32, K}, {RT_I8, K}, {RT_F32, K}, {RT_F32, K}, {RT_I8, K},
-                                    {RT_F32, F}, {RT_F32, F}, {RT_F32, F}, {RT_I8, F}, {RT_F32, V}};
+    static const RtNpuTensor t[] = {{RT_F32, K, 0}, {RT_F32, K, 0}, {RT_I8, K, 0}, {RT_F32, K, 0}, {RT_F32, K, 0}, {RT_I8, K, 0},
+                                    {RT_F32, F, 0}, {RT_F32, F, 0}, {RT_F32, F, 0}, {RT_I8, F, 0}, {RT_F32, V, 0}};
     float sc[7];
     for (int i = 0; i < 3; i++) sc[i] = (float)ir_attr_float(&g->nodes[q[i]], "scale");
     for (int i = 0; i < 4; i++) sc[3 + i] = (float)ir_attr_float(&g->nodes[l[i]], "scale");

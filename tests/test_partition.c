@@ -7,11 +7,13 @@
  * the paper's 2:3 for the down projection at 256, the GPU alone for the
  * down projection in decode); and hetc partition prints the same as JSON,
  * with clear errors for bad arguments. Pass partition writes the splits
- * into the IR (joins of parts), and the interpreter runs them: on
- * tests/fixtures/split-npu.xml, llama-tiny's linears split W's rows at
- * chunks of 32 and x's rows at chunks of 48, and the logits stay at least
- * as close to the float reference as with every linear int8 on the npu
- * (a wrong part, row offset or join would be far off). */
+ * into the IR (joins of parts), and the interpreter and the generated
+ * program run them: on tests/fixtures/split-npu.xml, llama-tiny's linears
+ * split W's rows at chunks of 32 and x's rows at chunks of 48; the
+ * program's logits are the interpreter's, which stay at least as close to
+ * the float reference as with every linear int8 on the npu (a wrong part,
+ * row offset, stride or join would be far off); trained-llama with shadows
+ * of outliers on the npu's parts too, every shadow restored. */
 #include "testutil.h"
 
 #include <math.h>
@@ -19,6 +21,8 @@
 #include <string.h>
 
 #include "passes/passes.h"
+
+#define IDS "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40"
 
 typedef struct {
     IrGraph g;
@@ -150,51 +154,111 @@ static void test_cli(void **state)
     free(out);
 }
 
-/* The mean |logit - float reference| of hetc run over 40 tokens with the
- * given target options; the IR after pass partition in *ir. */
-static double run_error(const char *opts, char **ir)
+/* Logits of 40 tokens of fixture fx: by hetc run with the given target
+ * options (NULL: the float reference) into a malloc'd array of *n floats. */
+static float *run_logits(const char *fx, const char *opts, size_t *n)
 {
-    const char *tmp = tu_tmpdir("partition-run"), *model = tu_fmt("%s/fixtures/llama-tiny", tu_shared());
-    const char *ids = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,"
-                      "35,36,37,38,39,40";
+    const char *tmp = tu_tmpdir("partition-run");
     char *out;
-    if (tu_run(&out, "%s run %s --ids %s --logits %s/ref.bin", tu_hetc(), model, ids, tmp)) fail_msg("%s", out);
-    free(out);
-    if (tu_run(&out, "%s run %s --ids %s --logits %s/got.bin %s --calib-window 64", tu_hetc(), model, ids, tmp, opts))
+    if (tu_run(&out, "%s run %s/fixtures/%s --ids %s --logits %s/run.bin %s", tu_hetc(), tu_shared(), fx, IDS, tmp,
+               opts ? opts : ""))
         fail_msg("%s", out);
     free(out);
-    if (ir && tu_run(ir, "%s compile %s -o %s/p %s --calib-window 64 --print-after=partition 2>&1", tu_hetc(), model,
-                     tmp, opts) == 0)
-        fail_msg("compile of split linears should say they are not generated yet");
-    size_t nr, ng;
-    float *ref = (float *)tu_read_file(tu_fmt("%s/ref.bin", tmp), &nr), *got = (float *)tu_read_file(tu_fmt("%s/got.bin", tmp), &ng);
-    assert_true(nr == ng && nr > 0);
+    float *l = (float *)tu_read_file(tu_fmt("%s/run.bin", tmp), n);
+    *n /= sizeof(float);
+    return l;
+}
+
+/* The same logits by the program hetc compiles with those options (built
+ * and run); the IR after pass memplan in *ir. */
+static float *program_logits(const char *fx, const char *opts, size_t *n, char **ir)
+{
+    const char *tmp = tu_tmpdir("partition-run");
+    char *out;
+    if (tu_run(ir, "%s compile %s/fixtures/%s -o %s/p %s --print-after=memplan", tu_hetc(), tu_shared(), fx, tmp,
+               opts))
+        fail_msg("%s", *ir);
+    if (tu_run(&out, "cmake -S %s/p -B %s/p/b -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/p/b -j2 "
+               ">/dev/null && %s/p/b/model --ids %s --logits %s/prog.bin", tmp, tmp, tmp, tmp, IDS, tmp))
+        fail_msg("%s", out);
+    free(out);
+    float *l = (float *)tu_read_file(tu_fmt("%s/prog.bin", tmp), n);
+    *n /= sizeof(float);
+    return l;
+}
+
+static double mean_abs(const float *a, const float *b, size_t n)
+{
     double e = 0;
-    for (size_t i = 0; i < nr / 4; i++) e += fabs((double)got[i] - ref[i]);
+    for (size_t i = 0; i < n; i++) e += fabs((double)a[i] - b[i]);
+    return e / (double)n;
+}
+
+static double rel_l2(const float *a, const float *b, size_t n)
+{
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
+    return sqrt(d / r);
+}
+
+/* A split's plan, compiled and run, against the interpreter of the same
+ * plan; returns the interpreter's mean |logit - float| and the IR. */
+static double check_split(const char *fx, const char *opts, char **ir)
+{
+    size_t nf, ni, np;
+    float *ref = run_logits(fx, NULL, &nf), *interp = run_logits(fx, opts, &ni);
+    float *prog = program_logits(fx, opts, &np, ir);
+    assert_true(nf == ni && ni == np && nf > 0);
+    double e = rel_l2(prog, interp, np);
+    if (e > 1e-5) fail_msg("%s %s: generated program vs hetc run: relative L2 %g", fx, opts, e);
+    double d = mean_abs(interp, ref, ni);
     free(ref);
-    free(got);
-    return e / (double)(nr / 4);
+    free(interp);
+    free(prog);
+    return d;
+}
+
+/* Every add that restores a shadow ("*.restored") is read by a later node. */
+static void assert_restored_used(const char *ir)
+{
+    for (const char *p = ir; (p = strstr(p, " = add(")); p++) {
+        const char *eol = strchr(p, '\n'), *start = p;
+        while (start > ir && start[-1] != '\n') start--;
+        if (!eol || !memmem(p, (size_t)(eol - p), ".restored\"", 10)) continue;
+        char ref1[24], ref2[24];
+        int id = atoi(start + 1);
+        snprintf(ref1, sizeof ref1, "%%%d)", id);
+        snprintf(ref2, sizeof ref2, "%%%d,", id);
+        if (!strstr(eol, ref1) && !strstr(eol, ref2)) fail_msg("shadow add %%%d is read by nothing", id);
+    }
 }
 
 static void test_splits(void **state)
 {
     (void)state;
-    const char *target = tu_fmt("--target %s/tests/fixtures/split-npu.xml", tu_src());
+    const char *target = tu_fmt("--target %s/tests/fixtures/split-npu.xml --calib-window 64", tu_src());
     char *ir;
-    double all_npu = run_error(tu_fmt("%s --chunk 32 --partition npu", target), NULL);
-    double weight = run_error(tu_fmt("%s --chunk 32", target), &ir);
-    assert_non_null(strstr(ir, "\"l0.q.weight.npu0\" unit=npu0"));
-    assert_non_null(strstr(ir, "join("));
-    assert_non_null(strstr(ir, "axis=1 part=\"weight\""));
-    assert_non_null(strstr(ir, "the kernels of split linears are not generated yet"));
+    double all_npu = check_split("llama-tiny", tu_fmt("%s --chunk 32 --partition npu", target), &ir);
     free(ir);
-    double activation = run_error(tu_fmt("%s --chunk 48", target), &ir);
+    double weight = check_split("llama-tiny", tu_fmt("%s --chunk 32", target), &ir);
+    assert_non_null(strstr(ir, "\"l0.q.weight.npu0\" unit=npu0"));
+    assert_non_null(strstr(ir, "axis=1 part=\"weight\""));
+    assert_non_null(strstr(ir, "arena=\"cpu0\" ld=64"));    /* the npu's part, in place in the host's buffer */
+    free(ir);
+    double activation = check_split("llama-tiny", tu_fmt("%s --chunk 48", target), &ir);
     assert_non_null(strstr(ir, "axis=0 part=\"activation\""));
     assert_non_null(strstr(ir, "rows("));
     free(ir);
     if (all_npu < 1e-3 || weight > all_npu || activation > all_npu)
         fail_msg("mean logit error: every linear int8 %g, weight splits %g, activation splits %g", all_npu, weight,
                  activation);
+    /* shadows of outliers on the npu's parts: restored by adds on the
+     * host, which the joins copy in (an add writes no strided rows) */
+    check_split("trained-llama", tu_fmt("%s --chunk 32 --outlier-t 2 --outlier-prune 0", target), &ir);
+    assert_non_null(strstr(ir, ".restored\""));
+    assert_non_null(strstr(ir, "axis=1 part=\"weight\""));
+    assert_restored_used(ir);
+    free(ir);
 }
 
 int main(void)
