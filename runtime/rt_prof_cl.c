@@ -90,9 +90,6 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
     if (!j) return RT_ERR_NOMEM;
     j->job = (RtProfJob){cl_run, cl_release, CL_BATCH};
     j->dev = d;
-    size_t one = (size_t)n * (size_t)k * (u->dt == RT_F16 ? 2 : 4), align = 4096;
-    size_t stride = (one + align - 1) / align * align;
-    size_t want = stream_bytes > (double)stride ? (size_t)stream_bytes : stride;
     int64_t full = 0;   /* the kernel's n: the shape itself, or the smallest with more outputs */
     for (int i = 0; i < d->nshapes; i++)
         if (d->shapes[i][1] == k && d->shapes[i][0] >= n && (!full || d->shapes[i][0] < full)) full = d->shapes[i][0];
@@ -101,6 +98,11 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
         free(j);
         return RT_ERR_ARG;
     }
+    /* a part's last work-group reads whole rows of the kernel's weight past n (it
+     * stores only rows below its N): each copy has the full N rows */
+    size_t one = (size_t)full * (size_t)k * (u->dt == RT_F16 ? 2 : 4), align = 4096;
+    size_t stride = (one + align - 1) / align * align;
+    size_t want = stream_bytes > (double)stride ? (size_t)stream_bytes : stride;
     char name[64], suffix[48];
     rt_prof_cl_suffix(suffix, sizeof suffix, full, k);
     snprintf(name, sizeof name, "%s%s", s <= RT_PROF_CL_GEMV_S ? "gemv" : "gemm", suffix);
@@ -151,6 +153,7 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
 void rt_prof_cl(RtProfUnit *u, const char *name, RtProfCl *dev, RtDtype dt)
 {
     rt_prof_unit_init(u, name, rt_dtype_name(dt), 1, dev, dt, cl_prepare);
+    u->part_widths = 1;
 }
 
 void rt_prof_cl_free(RtProfCl *dev)

@@ -395,6 +395,16 @@ static int lengths(int max_s, int *len)
     return nl;
 }
 
+/* Whether width n of k is a shape of the model or a point already measured. */
+static int measured(const RtProfSpec *sp, const Point *pts, int np, int64_t n, int64_t k)
+{
+    for (int i = 0; i < sp->nshapes; i++)
+        if (sp->shapes[i][0] == n && sp->shapes[i][1] == k) return 1;
+    for (int i = 0; i < np; i++)
+        if (pts[i].n == n && pts[i].k == k) return 1;
+    return 0;
+}
+
 static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, int *np, Figures *fig)
 {
     int len[MAX_LENGTHS], nl = lengths(sp->max_s, len);
@@ -417,10 +427,13 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
         fig->attention = measure_attention(sp, u);
         if (sp->progress) fprintf(stderr, "profile: %s: attention at %.1f GFLOP/s\n", u->name, fig->attention);
     }
-    for (int i = 0; i < sp->nshapes; i++) {
-        int64_t n = sp->shapes[i][0], k = sp->shapes[i][1];
+    for (int i = 0; i < sp->nshapes * RT_PROF_WIDTHS; i++) {
+        int64_t n = sp->shapes[i / RT_PROF_WIDTHS][0] >> (i % RT_PROF_WIDTHS), k = sp->shapes[i / RT_PROF_WIDTHS][1];
+        if (i % RT_PROF_WIDTHS && (!u->part_widths || n < RT_PROF_LAUNCH_EDGE || measured(sp, pts, *np, n, k)))
+            continue;
         if (sp->progress)
-            fprintf(stderr, "profile: %s: linear %lldx%lld %s\n", u->name, (long long)n, (long long)k, u->dtype);
+            fprintf(stderr, "profile: %s: linear %lldx%lld %s%s\n", u->name, (long long)n, (long long)k, u->dtype,
+                    i % RT_PROF_WIDTHS ? " (a split's part)" : "");
         for (int l = 0; l < nl; l++) {
             st = u->prepare(u, n, k, len[l], sp->stream_bytes, &job);
             if (st != RT_OK) return st;
@@ -495,7 +508,7 @@ RtStatus rt_profile(const RtProfSpec *sp, const char *path)
     }
     RtStatus st = RT_OK;
     for (int u = 0; u < sp->nunits && st == RT_OK; u++) {
-        pts[u] = calloc((size_t)sp->nshapes * (size_t)nl, sizeof *pts[u]);
+        pts[u] = calloc((size_t)sp->nshapes * RT_PROF_WIDTHS * (size_t)nl, sizeof *pts[u]);
         st = pts[u] ? measure_unit(sp, &sp->units[u], pts[u], &np[u], &fig[u]) : RT_ERR_NOMEM;
     }
     if (st == RT_OK && sp->nunits > 1) {

@@ -26,6 +26,8 @@
 /* launch_us is the time of a linear of RT_PROF_LAUNCH_EDGE (or the unit's
  * tile where larger) rows, outputs and inputs at s = 1. */
 enum { RT_PROF_LAUNCH_EDGE = 16 };
+/* Widths measured per shape: n itself, and, for a unit with part_widths, n/2, n/4, n/8 (n >> i). */
+enum { RT_PROF_WIDTHS = 4 };
 
 /* An OpenCL unit (rt_prof_cl.c, declared in hetc_rt_cl.h) runs the gemv
  * kernel of rt_kernels.cl up to RT_PROF_CL_GEMV_S rows, else gemm; its
@@ -52,6 +54,8 @@ struct RtProfUnit {
     char name[16];              /* the target's unit name, e.g. "cpu0" */
     char dtype[8];              /* the weight type its linears read, as the IR names it: "f16", "i8" */
     int tile;                   /* its static graphs pad rows and n to this (1: flexible shapes) */
+    int part_widths;            /* also measure widths n/8, n/4, n/2 of each shape (the parts of a split,
+                                 * where time is not in proportion to width: a GPU's few work-groups) */
     void *ctx;                  /* the backend's handle (RtPool, RtNpu, ...) */
     const void *backend;        /* an npu's RtNpuBackend */
     int dt;                     /* RtDtype of its weights */

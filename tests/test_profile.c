@@ -13,6 +13,9 @@
  *   unit alone (host-npu's npu computes on cpu0's cores: splits never
  *   pay), no split beats the best measured one (best <= solver), and both
  *   units' alone times are there;
+ * - an OpenCL unit (targets/host-hetero.xml's gpu0 on PoCL) is measured also
+ *   at the widths of a split's parts (n/2, n/4, n/8: a GPU's time is not in
+ *   proportion to width), the npu at the model's widths alone;
  * - bad input: no -o, an unknown option, a length out of range, a block
  *   type the cpu cannot run, --sweep on a target without an npu.
  * Times themselves are not asserted: the machine is noisy.
@@ -147,6 +150,36 @@ static void test_sweep(void **state)
     assert_int_equal(lines, 5 * 3);
 }
 
+static void test_gpu_parts(void **state)
+{
+    (void)state;
+    const char *path = tu_fmt("%s/hetero.json", fx.tmp);
+    char *out;
+    if (tu_run(&out, "%s profile --target %s/targets/host-hetero.xml %s -o %s --max-s 32 --min-time 0.001 2>&1",
+               tu_hetc(), tu_src(), fx.fix, path))
+        fail_msg("hetc profile on host-hetero failed:\n%s", out);
+    assert_non_null(strstr(out, "(a split's part)"));
+    free(out);
+    IrProfile p;
+    char err[FE_ERR_LEN];
+    if (fe_profile_load(&p, path, err, sizeof err)) fail_msg("%s", err);
+    for (int i = 0; i < 5; i++)
+        for (int s = 1; s <= 32; s += 31) {
+            int64_t n = fx.shapes[i][0], k = fx.shapes[i][1];
+            if (!point(&p, "gpu0", n, k, s) || !point(&p, "gpu0", n / 2, k, s) || !point(&p, "gpu0", n / 8, k, s))
+                fail_msg("%s: gpu0 lacks width %lld, %lld or %lld of k %lld at s=%d", path, (long long)n,
+                         (long long)n / 2, (long long)n / 8, (long long)k, s);
+            if (!point(&p, "npu0", n, k, s)) fail_msg("%s: npu0 lacks %lldx%lld at s=%d", path, (long long)n, (long long)k, s);
+        }
+    for (int i = 0; i < p.npts; i++) {     /* the npu: the model's widths alone */
+        if (strcmp(p.pts[i].unit, "npu0")) continue;
+        int shape = 0;
+        for (int j = 0; j < 5; j++) shape |= p.pts[i].n == fx.shapes[j][0] && p.pts[i].k == fx.shapes[j][1];
+        if (!shape) fail_msg("%s: npu0 measured %lldx%lld, not a shape of the model", path, (long long)p.pts[i].n, (long long)p.pts[i].k);
+    }
+    fe_profile_free(&p);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -175,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_profile_file),
         cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_gpu_parts),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
