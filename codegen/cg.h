@@ -97,6 +97,13 @@ typedef struct {
     int *handover;              /* [g->n] copies between memory spaces: their flag (and event) index */
     int nhandover;              /* copy flags the largest plan needs */
     int nsubs;                  /* subgraph flags the largest plan needs */
+    int slots;                  /* MODEL_ARENA_SLOTS: 2 where a plan runs two chunks in flight (pass
+                                 * schedule's inflight; each arena twice, slot c % 2 for chunk c) */
+    int ooo;                    /* the function being written runs a subgraph of chunk c out of order:
+                                 * addresses are in its slot (A, A_<unit>; npu graph_buf[c & 1]) */
+    enum { CG_DECLS_CALLS, CG_DECLS, CG_CALLS } mode;   /* what emit_node writes: the pointers to
+                                 * its buffers and its code, or one of them (out of order: the
+                                 * pointers first, then the code per subgraph) */
     int cpu;                    /* the host unit */
     int ndev;
     CgDevice dev[CG_MAX_DEVICES];

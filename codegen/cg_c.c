@@ -302,6 +302,7 @@ const char *cg_host_addr(const CgEmit *e, const IrNode *n, char *buf, size_t cap
     int u = cg_arena_unit(e->g, n);
     if (!host_memory(e, u)) IR_BUG("node %%%d is not in the host's memory", n->id);
     if (u == e->cpu) snprintf(buf, cap, "(float *)(A + %" PRId64 ")", n->offset);
+    else if (e->ooo) snprintf(buf, cap, "(float *)(A_%s + %" PRId64 ")", e->g->units[u].name, n->offset);
     else snprintf(buf, cap, "(float *)(m->%s_arena + %" PRId64 ")", e->g->units[u].name, n->offset);
     return buf;
 }
@@ -336,39 +337,42 @@ static void emit_node(Emit *e, const IrNode *n)
     int mine = cg_in_part(e, cg_exec_unit(e, n));
     int waits = !mine && n->op == IR_OP_COPY && cg_in_part(e, n->unit);    /* another thread enqueued it */
     if (!mine && !waits) return;
-    shape_text(n, sh, sizeof sh);
-    if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
-    if (n->layer >= 0) e->last_layer = n->layer;
-    if (n->sub >= 0 && n->sub != e->last_sub) {
-        const IrPlan *pl = &e->g->plans[n->plan];
-        fprintf(f, "    /* -- subgraph %d on %s%s -- */\n", n->sub, e->g->units[n->unit].name,
-                pl->kind != IR_PLAN_CHUNK ? "" : n->op == IR_OP_ATTENTION ? ", per chunk" : ", shared by every chunk");
-        e->last_sub = n->sub;
-    }
-    char layer[24] = "";
-    if (n->layer >= 0) snprintf(layer, sizeof layer, " layer %d", n->layer);
     char name[2 * IR_NAME_LEN];
-    fprintf(f, "    /* %%%d %s \"%s\"%s %s", n->id, ir_op_name(n->op), cg_c_comment(n->name, name, sizeof name), layer, sh);
-    for (int k = 0; k < n->nin; k++) {
-        const IrNode *w = &e->g->nodes[n->in[k]];
-        if (w->op != IR_OP_WEIGHT) continue;
-        shape_text(w, sh, sizeof sh);
-        fprintf(f, "\n     *   %s %s", cg_c_comment(ir_attr_str(w, "name"), name, sizeof name), sh);
+    cg_c_comment(n->name, name, sizeof name);
+    if (e->mode != CG_DECLS) {
+        shape_text(n, sh, sizeof sh);
+        if (n->layer >= 0 && n->layer != e->last_layer) fprintf(f, "\n    /* ---- layer %d ---- */\n", n->layer);
+        if (n->layer >= 0) e->last_layer = n->layer;
+        if (n->sub >= 0 && n->sub != e->last_sub) {
+            const IrPlan *pl = &e->g->plans[n->plan];
+            fprintf(f, "    /* -- subgraph %d on %s%s -- */\n", n->sub, e->g->units[n->unit].name,
+                    pl->kind != IR_PLAN_CHUNK ? "" : n->op == IR_OP_ATTENTION ? ", per chunk" : ", shared by every chunk");
+            e->last_sub = n->sub;
+        }
+        char layer[24] = "", wname[2 * IR_NAME_LEN];
+        if (n->layer >= 0) snprintf(layer, sizeof layer, " layer %d", n->layer);
+        fprintf(f, "    /* %%%d %s \"%s\"%s %s", n->id, ir_op_name(n->op), name, layer, sh);
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *w = &e->g->nodes[n->in[k]];
+            if (w->op != IR_OP_WEIGHT) continue;
+            shape_text(w, sh, sizeof sh);
+            fprintf(f, "\n     *   %s %s", cg_c_comment(ir_attr_str(w, "name"), wname, sizeof wname), sh);
+        }
+        fputs(" */\n", f);
     }
-    fputs(" */\n", f);
-    int host = n->unit == e->cpu;
-    if (n->op == IR_OP_LAST_ROWS) {
-        fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
+    int host = n->unit == e->cpu, decls = e->mode != CG_CALLS;
+    if (n->op == IR_OP_LAST_ROWS || n->op == IR_OP_ROWS) {
+        if (n->op == IR_OP_LAST_ROWS && decls)
+            fprintf(f, "    float *t%d = %s + (size_t)(S - R) * %" PRId64 ";\n", n->id, ref(e, n->in[0], a), cols(n));
+        else if (decls)
+            fprintf(f, "    float *t%d = %s + (size_t)%" PRId64 " * %" PRId64 ";\n", n->id, ref(e, n->in[0], a),
+                    ir_attr_int(n, "row0"), cols(n));
         return;
     }
-    if (n->op == IR_OP_ROWS) {
-        fprintf(f, "    float *t%d = %s + (size_t)%" PRId64 " * %" PRId64 ";\n", n->id, ref(e, n->in[0], a),
-                ir_attr_int(n, "row0"), cols(n));
-        return;
-    }
-    if (host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
-    else if (host || (mine && n->op == IR_OP_COPY && host_memory(e, n->unit)))
+    if (decls && host && feeds_output(e->g, n->id)) fprintf(f, "    float *t%d = logits;\n", n->id);
+    else if (decls && (host || (mine && n->op == IR_OP_COPY && host_memory(e, n->unit))))
         fprintf(f, "    float *t%d = %s;\n", n->id, cg_host_addr(e, n, a, sizeof a));
+    if (e->mode == CG_DECLS) return;
     const CgDevice *d = device_of(e, cg_exec_unit(e, n));
     if (waits)
         fprintf(f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
@@ -451,24 +455,43 @@ static void shared_results(Emit *e, int p)
     }
 }
 
-/* Before subgraph k of plan p in a thread of its own: wait for the
- * subgraphs of other threads (units sharing its memory) that made what it
- * reads directly (copies wait for their own flags). */
-static void sub_waits(Emit *e, int p, int k)
+/* The unit of subgraph k of plan p. */
+static int sub_unit(const IrGraph *g, int p, int k)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub == k) return g->nodes[i].unit;
+    IR_BUG("plan %d has no subgraph %d", p, k);
+}
+
+/* The subgraphs of other threads (units sharing its memory) that made
+ * what subgraph k of plan p reads directly (copies wait for their own
+ * flags), into wait[]; returns how many. */
+static int sub_wait_list(const Emit *e, int p, int k, int *wait)
 {
     const IrGraph *g = e->g;
     unsigned char *seen = calloc((size_t)g->n + 1, 1);     /* by subgraph number (below the node count) */
+    int nw = 0;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub != k || n->op == IR_OP_COPY) continue;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = cg_base(g, n->in[j]);
             if (a->plan != p || cg_in_part(e, a->unit) || a->op == IR_OP_INPUT || a->sub < 0 || seen[a->sub]++) continue;
-            fprintf(e->f, "    if ((st = rt_flag_wait(&m->sub[%d], m->step, &m->abort)) != RT_OK) return st; "
-                          "/* subgraph %d on %s */\n", a->sub, a->sub, g->units[a->unit].name);
+            wait[nw++] = a->sub;
         }
     }
     free(seen);
+    return nw;
+}
+
+/* Before subgraph k of plan p in a thread of its own: wait for those. */
+static void sub_waits(Emit *e, int p, int k)
+{
+    int *wait = malloc(((size_t)e->g->n + 1) * sizeof *wait), nw = sub_wait_list(e, p, k, wait);
+    for (int w = 0; w < nw; w++)
+        fprintf(e->f, "    if ((st = rt_flag_wait(&m->sub[%d], m->step, &m->abort)) != RT_OK) return st; "
+                      "/* subgraph %d on %s */\n", wait[w], wait[w], e->g->units[sub_unit(e->g, p, wait[w])].name);
+    free(wait);
 }
 
 /* The nodes of plan p whose code runs in the function being written; with
@@ -510,6 +533,147 @@ static const char *part_units(const Emit *e, unsigned part, char *buf, size_t ca
     return buf;
 }
 
+/* The subgraphs of plan p whose unit is in the thread's part, in order,
+ * into subs[]; returns how many. */
+static int part_subs(const Emit *e, int p, unsigned part, int *subs)
+{
+    int n = 0;
+    for (int i = 0; i < e->g->n; i++) {
+        const IrNode *nd = &e->g->nodes[i];
+        if (nd->plan == p && nd->sub >= 0 && (part >> nd->unit) & 1 && (!n || subs[n - 1] != nd->sub))
+            subs[n++] = nd->sub;
+    }
+    return n;
+}
+
+/* The contribution score of subgraph k of plan p (pass schedule's score=). */
+static double sub_score(const IrGraph *g, int p, int k)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub == k) return ir_attr(&g->nodes[i], "score") ? ir_attr_float(&g->nodes[i], "score") : 0;
+    return 0;
+}
+
+/* One thread's part of plan p of two chunks in flight: a function running
+ * its subgraph i for chunk c (the chunk's rows, position, ids and logits;
+ * its buffers in slot c % 2) and its RtPart (rt_part_run in rt_units.c). */
+static void emit_part_ooo(Emit *e, int p, unsigned part, const char *fn, const char *unit)
+{
+    FILE *f = e->f;
+    const IrGraph *g = e->g;
+    long long C = (long long)g->plans[p].s_max;
+    int *subs = malloc(((size_t)g->n + 1) * sizeof *subs), nsub = part_subs(e, p, part, subs);
+    char units[128];
+    fprintf(f, "/* Plan %s, the part of unit %s, out of order: its subgraph i for chunk c of the\n"
+               " * step (rows c * %lld on), the chunk's buffers in slot c %% 2; rt_part_run calls it. */\n"
+               "static RtStatus %s_%s_sub(void *arg, int c, int i)\n{\n    RtModel *m = arg;\n"
+               "    const int S = m->step_S - c * %lld < %lld ? m->step_S - c * %lld : %lld;\n"
+               "    const int R = m->step_R == 1 ? 1 : S, P = m->step_P + c * %lld;\n"
+               "    const int32_t *ids = S == %lld ? m->step_ids + (size_t)c * %lld : m->ids_pad;\n"
+               "    float *logits = m->step_R == 1 ? m->step_logits : m->step_logits + (size_t)c * %lld * MODEL_VOCAB;\n"
+               "    RtStatus st = RT_OK;\n    uint8_t *A = m->arena + (size_t)(c & 1) * MODEL_ARENA_BYTES;\n",
+            g->plans[p].name, part_units(e, part, units, sizeof units), C, fn, unit, C, C, C, C, C, C, C, C);
+    fputs("    (void)ids, (void)S, (void)R, (void)P, (void)logits, (void)st, (void)A;\n", f);
+    for (int d = 0; d < e->ndev; d++) {
+        if (!host_memory(e, e->dev[d].unit) || !g->arena[e->dev[d].unit]) continue;
+        const char *name = g->units[e->dev[d].unit].name;
+        fprintf(f, "    uint8_t *A_%s = m->%s_arena + (size_t)(c & 1) * MODEL_ARENA_%s_BYTES;\n    (void)A_%s;\n", name,
+                name, e->dev[d].upper, name);
+    }
+    e->part = part;
+    e->ooo = 1;
+    if (cg_in_part(e, e->cpu) && cpu_kernels(e)) fputs("    RtPool *pool = m->pool;\n    (void)pool;\n", f);
+    if (cg_in_part(e, e->cpu)) shared_results(e, p);
+    e->mode = CG_DECLS;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p) emit_node(e, &g->nodes[i]);
+    e->mode = CG_CALLS;
+    e->last_layer = e->last_sub = -1;
+    fputs("    switch (i) {\n", f);
+    for (int k = 0, i = 0; k < nsub; k++) {
+        fprintf(f, "    case %d:\n", k);
+        for (; i < g->n; i++) {
+            const IrNode *n = &g->nodes[i];
+            if (n->plan != p || n->sub < 0) continue;
+            if (n->sub > subs[k]) break;
+            if (n->sub == subs[k]) emit_node(e, n);
+        }
+        fputs("        break;\n", f);
+    }
+    fputs("    }\n    return st;\n}\n\n", f);
+    e->mode = CG_DECLS_CALLS;
+    e->ooo = 0;
+    int *wait = malloc(((size_t)g->n + 1) * sizeof *wait), nw = 0;
+    fprintf(f, "static const uint16_t %s_%s_flag[] = {", fn, unit);
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%d", k ? ", " : "", subs[k]);
+    fprintf(f, "};\nstatic const float %s_%s_score[] = {", fn, unit);
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_score(g, p, subs[k]));
+    fprintf(f, "};\nstatic const uint16_t %s_%s_wait_at[] = {0", fn, unit);
+    for (int k = 0; k < nsub; k++) fprintf(f, ", %d", nw += sub_wait_list(e, p, subs[k], wait));
+    fprintf(f, "};\nstatic const uint16_t %s_%s_wait[] = {", fn, unit);
+    nw = 0;
+    for (int k = 0; k < nsub; k++) {
+        int n = sub_wait_list(e, p, subs[k], wait);
+        for (int w = 0; w < n; w++) fprintf(f, "%s%d", nw++ ? ", " : "", wait[w]);
+    }
+    fprintf(f, "%s};\nstatic const RtPart %s_%s_part = {%d, %s_%s_flag, %s_%s_score, %s_%s_wait_at, %s_%s_wait};\n\n",
+            nw ? "" : "0", fn, unit, nsub, fn, unit, fn, unit, fn, unit, fn, unit);
+    free(wait);
+    free(subs);
+}
+
+/* Plan p of two chunks in flight (pass schedule's inflight=2): the step's
+ * S tokens as ceil(S / C) chunks, each thread's part run by rt_part_run. */
+static void emit_plan_ooo(Emit *e, int p, int nt, const unsigned *part, const char *fn)
+{
+    FILE *f = e->f;
+    const IrGraph *g = e->g;
+    long long C = (long long)g->plans[p].s_max;
+    char units[128];
+    unsigned all = 0;
+    for (int t = nt - 1; t >= 0; t--) {
+        const char *unit = g->units[__builtin_ctz(part[t])].name;
+        emit_part_ooo(e, p, part[t], fn, unit);
+        all |= part[t];
+        if (t)
+            fprintf(f, "static RtStatus %s_%s_thread(void *arg)\n{\n    RtModel *m = arg;\n"
+                       "    RtStatus st = rt_part_run(&m->run, &%s_%s_part, %s_%s_sub, m);\n"
+                       "    if (st != RT_OK) atomic_store(&m->abort, 1);\n    return st;\n}\n\n",
+                    fn, unit, fn, unit, fn, unit);
+    }
+    fprintf(f, "/* Plan %s (chunk, static: %lld rows) on %s, out of order: S tokens (ids) at cache\n"
+               " * position P = m->pos as chunks of %lld rows (the last padded, masked), two in flight:\n"
+               " * each unit runs its subgraphs of a chunk in order, the next chunk's when this one's wait\n"
+               " * (rt_part_run); logits of the last R rows (R == 1 or R == S) go to logits[R * MODEL_VOCAB]. */\n"
+               "static RtStatus %s(RtModel *m, const int32_t *ids, int S, int R, float *logits)\n{\n",
+            g->plans[p].name, C, part_units(e, all, units, sizeof units), C, fn);
+    fputs("    static const uint16_t last[] = {", f);
+    int *subs = malloc(((size_t)g->n + 1) * sizeof *subs);
+    for (int t = 0; t < nt; t++) fprintf(f, "%s%d", t ? ", " : "", subs[part_subs(e, p, part[t], subs) - 1]);
+    free(subs);
+    fprintf(f, "}; /* each part's last subgraph */\n"
+               "    if (S %% %lld) {\n"
+               "        memcpy(m->ids_pad, ids + S / %lld * %lld, (size_t)(S %% %lld) * sizeof *ids);\n"
+               "        memset(m->ids_pad + S %% %lld, 0, (size_t)(%lld - S %% %lld) * sizeof *ids);\n    }\n"
+               "    m->step_ids = ids, m->step_S = S, m->step_R = R, m->step_P = m->pos, m->step_logits = logits;\n"
+               "    m->run = (RtRun){m->sub, last, %d, m->step + 1, (S + %lld) / %lld, &m->abort};\n"
+               "    m->step += (uint32_t)m->run.nchunks;\n    atomic_store(&m->abort, 0);\n",
+            C, C, C, C, C, C, C, nt, C - 1, C);
+    for (int t = 1; t < nt; t++) {
+        const char *unit = g->units[__builtin_ctz(part[t])].name;
+        fprintf(f, "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n", unit, fn, unit);
+    }
+    const char *unit = g->units[__builtin_ctz(part[0])].name;
+    fprintf(f, "    const double busy0 = rt_now(), wait0 = rt_flag_waited();\n"
+               "    RtStatus st = rt_part_run(&m->run, &%s_%s_part, %s_%s_sub, m);\n"
+               "    if (st != RT_OK) atomic_store(&m->abort, 1);\n"
+               "    m->busy_host += rt_now() - busy0 - (rt_flag_waited() - wait0);\n", fn, unit, fn, unit);
+    for (int t = 1; t < nt; t++)
+        fprintf(f, "    RtStatus st%d = rt_unit_wait(m->%s_thread);\n    if (st == RT_OK) st = st%d;\n", t,
+                g->units[__builtin_ctz(part[t])].name, t);
+    fputs("    if (st != RT_OK) return st;\n\n    m->pos += S;\n    return RT_OK;\n}\n\n", f);
+}
+
 static void emit_plan(Emit *e, int p)
 {
     FILE *f = e->f;
@@ -519,6 +683,10 @@ static void emit_plan(Emit *e, int p)
     int nt = plan_threads(e, p, part);
     e->plan = p;
     plan_fn(pl, fn);
+    if (pl->inflight == 2) {
+        emit_plan_ooo(e, p, nt, part, fn);
+        return;
+    }
     for (int t = nt > 1 ? nt - 1 : -1; t >= 0; t--) {     /* the other threads' parts first */
         const char *unit = e->g->units[__builtin_ctz(part[t])].name;
         fprintf(f, "/* Plan %s, the part of unit %s (%s): its subgraphs in order, each after the\n"
@@ -615,9 +783,14 @@ static void emit_forward(Emit *e)
         const IrPlan *pl = &g->plans[p];
         if (pl->kind != IR_PLAN_CHUNK) continue;
         long long C = (long long)pl->s_max;
-        fprintf(f, "    for (; st == RT_OK && S - done >= %lld; done += %lld)\n"
-                   "        st = %s(m, ids + done, %lld, R == 1 ? 1 : %lld, R == 1 ? logits : logits + (size_t)done * MODEL_VOCAB);\n",
-                C, C, plan_fn(pl, fn), C, C);
+        if (pl->inflight == 2)      /* all its chunks in one call: two in flight */
+            fprintf(f, "    if (st == RT_OK && S - done >= %lld) {\n        int n = (S - done) / %lld * %lld;\n"
+                       "        st = %s(m, ids + done, n, R == 1 ? 1 : n, R == 1 ? logits : logits + (size_t)done * MODEL_VOCAB);\n"
+                       "        done += n;\n    }\n", C, C, C, plan_fn(pl, fn));
+        else
+            fprintf(f, "    for (; st == RT_OK && S - done >= %lld; done += %lld)\n"
+                       "        st = %s(m, ids + done, %lld, R == 1 ? 1 : %lld, R == 1 ? logits : logits + (size_t)done * MODEL_VOCAB);\n",
+                    C, C, plan_fn(pl, fn), C, C);
     }
     int rest = flex >= 0 ? flex : smallest;
     if (rest >= 0) {
@@ -634,7 +807,7 @@ static const char model_struct[] =
     "    RtWeights file;             /* mmap'd weights.bin */\n"
     "    const void *w[MODEL_WEIGHTS]; /* tensor data, in weight_info order */\n"
     "    RtPool *pool;\n"
-    "    uint8_t *arena;             /* [MODEL_ARENA_BYTES] activations */\n"
+    "    uint8_t *arena;             /* [MODEL_ARENA_SLOTS][MODEL_ARENA_BYTES] activations */\n"
     "    float *kc, *vc;             /* [ctx][MODEL_KV_FLOATS] keys and values of every layer */\n"
     "    float *scratch;             /* [threads][ctx] attention scores */\n"
     "    int ctx;                    /* context of this instance (<= MODEL_MAX_CTX) */\n"
@@ -667,7 +840,7 @@ static const char model_init[] =
     "    if (st == RT_OK) st = rt_pool_create(&m->pool, threads > 0 ? threads : MODEL_THREADS);\n"
     "    if (st == RT_OK) {\n"
     "        size_t kv = (size_t)ctx * MODEL_KV_FLOATS * sizeof(float);\n"
-    "        m->arena = rt_alloc(MODEL_ARENA_BYTES + 64);\n"
+    "        m->arena = rt_alloc(MODEL_ARENA_SLOTS * MODEL_ARENA_BYTES + 64);\n"
     "        m->kc = rt_alloc(kv + 64);\n        m->vc = rt_alloc(kv + 64);\n"
     "        m->scratch = rt_alloc((size_t)rt_pool_size(m->pool) * ctx * sizeof(float));\n"
     "        if (!m->arena || !m->kc || !m->vc || !m->scratch) {\n"
@@ -733,7 +906,9 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_MAX_CTX %" PRId64 " /* tokens */\n", ir_graph_int(g, "max_ctx", 0));
     fprintf(f, "#define MODEL_MAX_CHUNK %" PRId64 " /* tokens per forward */\n", ir_graph_int(g, "max_chunk", 0));
     fprintf(f, "#define MODEL_ARENA_BYTES %" PRId64 "ULL /* activations of %s at MODEL_MAX_CHUNK */\n",
-            g->arena[e->cpu], g->units[e->cpu].name);
+            (g->arena[e->cpu] + 63) / 64 * 64, g->units[e->cpu].name);
+    fprintf(f, "#define MODEL_ARENA_SLOTS %d /* %s */\n", e->slots,
+            e->slots > 1 ? "chunks in flight: each arena holds two, in alternate slots" : "one chunk at a time");
     fprintf(f, "#define MODEL_KV_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on %s */\n",
             e->kv_floats, g->units[e->cpu].name);
     fprintf(f, "/* and %s's attention scores: a float per thread and token of the context, at init */\n",
@@ -741,7 +916,7 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     for (int d = 0; d < e->ndev; d++) {
         use_device(e, &e->dev[d]);
         fprintf(f, "#define MODEL_ARENA_%s_BYTES %" PRId64 "ULL /* activations of %s */\n", e->upper_unit,
-                g->arena[e->cl_unit], g->units[e->cl_unit].name);
+                (g->arena[e->cl_unit] + 63) / 64 * 64, g->units[e->cl_unit].name);
         fprintf(f, "#define MODEL_KV_%s_FLOATS %" PRId64 " /* K (and V) floats per token of the layers attended on "
                    "%s */\n", e->upper_unit, g->kv[e->cl_unit], g->units[e->cl_unit].name);
         e->be->sizes(e, f);
@@ -875,6 +1050,7 @@ static void emit_model_c(Emit *e)
                    "    const int32_t *step_ids;\n    int step_S, step_R, step_P;\n    float *step_logits;\n"
                    "    double busy_host;           /* seconds the calling thread has computed in steps (not waited) */\n",
                 e->nhandover > 0 ? e->nhandover : 1, e->nsubs > 0 ? e->nsubs : 1);
+        if (e->slots > 1) fputs("    RtRun run;                  /* the chunks of a step out of order (rt_part_run) */\n", f);
         for (int d = 0; d < e->ndev; d++) {
             use_device(e, &e->dev[d]);
             fprintf(f, "    RtUnitThread *%s_thread;   /* the thread of unit %s */\n", e->g->units[e->cl_unit].name,
@@ -937,6 +1113,9 @@ int cg_emit_c(const IrGraph *g, const CgOptions *o, uint64_t hash, char *err, si
     Emit e = {.g = g, .o = o, .handover = malloc(((size_t)g->n + 1) * sizeof(int))};
     find_units(&e);
     number_handovers(&e);
+    e.slots = 1;
+    for (int p = 0; p < g->nplans; p++)
+        if (g->plans[p].inflight > e.slots) e.slots = g->plans[p].inflight;
     e.kv_floats = e.cpu < g->nkv ? g->kv[e.cpu] : 0;
     for (int i = 0; i < g->n; i++) e.nweights += g->nodes[i].op == IR_OP_WEIGHT;
     int ok = 0;

@@ -208,10 +208,10 @@ static void write_gantt(Html *h, int p, int64_t S, int64_t P)
 {
     FILE *f = h->f;
     const IrGraph *g = h->g;
-    int ooo = g->plans[p].kind == IR_PLAN_CHUNK && ir_graph_int(g, "ooo", 0);
+    int ooo = g->plans[p].inflight > 1;
     int steps = ooo ? 2 : 1;
     IrSimSpan *sp = malloc(MAX_SPANS * sizeof *sp);
-    int n = ir_sim_spans(h->cost, p, S, P, steps, ooo, sp, MAX_SPANS);
+    int n = ir_sim_spans(h->cost, p, S, P, steps, sp, MAX_SPANS);
     if (n > MAX_SPANS) n = MAX_SPANS;
     double total = 0;
     for (int i = 0; i < n; i++)

@@ -14,6 +14,7 @@
  */
 #include "cg.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,7 @@ static void npu_fields(const CgEmit *e)
             "    RtNpu *npu;                 /* unit %s (npu-emu) */\n"
             "    uint8_t *%s_arena;          /* [MODEL_ARENA_%s_BYTES] its results, read by the host in place */\n"
             "    RtNpuGraph *graph[%d];       /* one static int8 graph per subgraph of %s */\n"
-            "    void *graph_buf[%d][%d];     /* each graph's tensors, fixed at init */\n",
+            "    void *graph_buf[MODEL_ARENA_SLOTS][%d][%d]; /* each graph's tensors per arena slot, fixed at init */\n",
             d->u->name, d->u->name, e->upper_unit, d->ngraphs ? d->ngraphs : 1, d->u->name,
             d->ngraphs ? d->ngraphs : 1, maxt);
 }
@@ -134,15 +135,22 @@ static void npu_sizes(const CgEmit *e, FILE *h)
             e->cl->u->name);
 }
 
-/* The address of tensor id (a buffer in the host's arena or a device's
- * sharing it, or rows of one). */
+/* The address of tensor id in arena slot s (a buffer in the host's arena
+ * or a device's sharing it, or rows of one). */
 static void address(const CgEmit *e, int id, char *buf, size_t cap)
 {
     const IrNode *b = cg_base(e->g, id);
     int u = cg_arena_unit(e->g, b);
     int64_t at = b->offset + cg_view_bytes(e->g, id);
-    if (u == e->cpu) snprintf(buf, cap, "m->arena + %" PRId64, at);
-    else snprintf(buf, cap, "m->%s_arena + %" PRId64, e->g->units[u].name, at);
+    if (u == e->cpu) {
+        snprintf(buf, cap, "m->arena + s * MODEL_ARENA_BYTES + %" PRId64, at);
+        return;
+    }
+    char upper[16];
+    size_t i = 0;
+    for (const char *c = e->g->units[u].name; *c && i + 1 < sizeof upper; c++) upper[i++] = (char)toupper((unsigned char)*c);
+    upper[i] = 0;
+    snprintf(buf, cap, "m->%s_arena + s * MODEL_ARENA_%s_BYTES + %" PRId64, e->g->units[u].name, upper, at);
 }
 
 static const char *op_kind(IrOp op)
@@ -199,7 +207,7 @@ static void npu_init(const CgEmit *e)
     FILE *f = e->f;
     fprintf(f, "    /* unit %s: its threads, its arena and one static int8 graph per subgraph */\n", d->u->name);
     fprintf(f, "    if (!st) st = rt_npu_emu.open(&m->npu, %d);\n", (int)ir_unit_int(d->u, "threads", 0));
-    fprintf(f, "    if (!st && !(m->%s_arena = rt_alloc(MODEL_ARENA_%s_BYTES + 64))) {\n"
+    fprintf(f, "    if (!st && !(m->%s_arena = rt_alloc(MODEL_ARENA_SLOTS * MODEL_ARENA_%s_BYTES + 64))) {\n"
                "        rt_set_error(\"out of memory for the arena of unit %s\");\n        st = RT_ERR_NOMEM;\n    }\n",
             d->u->name, e->upper_unit, d->u->name);
     for (int k = 0; k < d->ngraphs; k++) {
@@ -219,12 +227,13 @@ static void npu_init(const CgEmit *e)
         fprintf(f, "        };\n        const RtNpuGraphDesc desc = {\"%s subgraph %d\", %lld, %d, %d, tensors, %d, ops};\n"
                    "        st = rt_npu_emu.build(m->npu, &desc, &m->graph[%d]);\n",
                 pl->name, gr->sub, (long long)gr->rows, (int)ir_unit_int(d->u, "tile", 32), gr->nt, nops, k);
+        fputs("        for (size_t s = 0; s < MODEL_ARENA_SLOTS; s++) {\n", f);
         for (int t = 0; t < gr->nt; t++) {
-            char addr[96];
+            char addr[128];
             address(e, gr->tensor[t], addr, sizeof addr);
-            fprintf(f, "        m->graph_buf[%d][%d] = %s;\n", k, t, addr);
+            fprintf(f, "            m->graph_buf[s][%d][%d] = %s;\n", k, t, addr);
         }
-        fputs("    }\n", f);
+        fputs("        }\n    }\n", f);
     }
 }
 
@@ -269,7 +278,8 @@ static void npu_node(const CgEmit *e, const IrNode *n)
 {
     int k = e->cl->graph_of[n->id];
     if (k < 0 || e->cl->graphs[k].first != n->id) return;
-    fprintf(e->f, "    if ((st = rt_npu_emu.execute(m->graph[%d], m->graph_buf[%d])) != RT_OK) return st;\n", k, k);
+    fprintf(e->f, "    if ((st = rt_npu_emu.execute(m->graph[%d], m->graph_buf[%s][%d])) != RT_OK) return st;\n", k,
+            e->ooo ? "c & 1" : "0", k);
 }
 
 const CgBackend cg_backend_npu = {

@@ -154,6 +154,9 @@ typedef struct {
     char name[24];              /* "decode", "prefill-32", "flex" */
     IrPlanKind kind;
     int64_t s_min, s_max;       /* tokens of one step; a chunk plan is static: s_min == s_max == C */
+    int inflight;               /* pass schedule: chunks of a prompt in flight at once: 2 where its chunks
+                                 * run out of order (their buffers alternate), 1 in order; 0 before.
+                                 * Text: ' inflight=2' after s= (1 and 0 are not written) */
 } IrPlan;
 
 /* A channel set (pass outliers): the input channels of a quantised
@@ -356,9 +359,9 @@ typedef struct {
     double start, end;          /* microseconds from the first step's start */
 } IrSimSpan;
 /* nsteps steps of plan p at S rows, from cache position P on (each the
- * next S rows), in order or (ooo) as pass schedule ordered them: up to
+ * next S rows), with the plan's chunks in flight (pass schedule): up to
  * cap spans, ordered by step and subgraph; returns how many there are. */
-int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, int ooo, IrSimSpan *spans, int cap);
+int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, IrSimSpan *spans, int cap);
 /* Runs a prompt of 'prompt' tokens and 'gen' decode steps of g (after pass
  * schedule) under cost model c. Returns 0, or -1 with the reason in err. */
 int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, char *err, size_t errlen);

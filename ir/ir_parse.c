@@ -382,7 +382,7 @@ static int read_sizes(Parser *P, int64_t *dst, int *count, const char *what)
 
 static int parse_arena(Parser *P, IrGraph *g) { return read_sizes(P, g->arena, &g->narena, "arena size"); }
 
-/* "plan NAME kind=K s=A[..B]": opens the section of the plan's nodes. */
+/* "plan NAME kind=K s=A[..B] [inflight=N]": opens the section of the plan's nodes. */
 static int parse_plan(Parser *P, IrGraph *g)
 {
     if (g->nplans == IR_MAX_PLANS) return fail(P, "more than %d plans", IR_MAX_PLANS);
@@ -407,6 +407,17 @@ static int parse_plan(Parser *P, IrGraph *g)
     p->s_max = p->s_min;
     if (accept(P, '.')) {
         if (expect(P, '.') || read_int(P, &p->s_max, 1, IR_MAX_CHUNK, "plan size")) return -1;
+    }
+    skip_ws(P);
+    start = P->p;
+    if (scan(P, is_key_char, word, sizeof word) > 0) {
+        int64_t v;
+        if (strcmp(word, "inflight") != 0 || !accept(P, '=')) {
+            P->p = start;
+            return fail(P, "expected 'inflight=' or the end of the plan line, found %s", found(P));
+        }
+        if (read_int(P, &v, 1, 2, "chunks in flight")) return -1;
+        p->inflight = (int)v;
     }
     g->nplans++;
     return expect_end(P);

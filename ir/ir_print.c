@@ -107,6 +107,7 @@ static void print_plan(FILE *f, const IrPlan *p)
 {
     fprintf(f, "plan %s kind=%s s=%lld", p->name, ir_plan_kind_name(p->kind), (long long)p->s_min);
     if (p->s_max != p->s_min) fprintf(f, "..%lld", (long long)p->s_max);
+    if (p->inflight > 1) fprintf(f, " inflight=%d", p->inflight);
     fputc('\n', f);
 }
 

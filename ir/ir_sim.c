@@ -9,12 +9,13 @@
  * its queue is free and what it waits for has finished (plus one
  * hand-over, ir_cost_sync, from another unit): the subgraphs whose
  * results it reads, the one before it on its unit, and, across the
- * prompt's chunks, the attention of its layer in the chunk before (the KV
- * cache) and every subgraph of the chunk two before (the buffers of the
- * two chunks in flight alternate). In order (graph attribute ooo=0) a
- * chunk waits for all of the one before, and a queue runs its subgraphs
- * in (chunk, subgraph) order; out of order (ooo=1, pass schedule's
- * comment) a free queue takes the ready subgraph of the highest score.
+ * prompt's chunks, as the runtime's rt_part_run: on a plan of two chunks
+ * in flight (pass schedule's inflight=2), the same subgraph of the chunk
+ * before (a unit runs them in chunk order, so a layer's attention follows
+ * the one before it: the KV cache) and every subgraph of the chunk two
+ * before (their buffers alternate); else, and between steps of two
+ * plans, every subgraph of the step before. A free queue takes the ready
+ * subgraph of the highest score (pass schedule's comment).
  * Units that compute on another unit's cores (shares=) queue on that
  * unit: their work never overlaps. What the model leaves out: the shared
  * DRAM between units at once (each subgraph is priced alone), fusion
@@ -33,7 +34,6 @@ typedef struct {
     int *unit;                  /* [nsub] each subgraph's unit, -1: none */
     double *dur;                /* [nsub] its time */
     double *score;              /* [nsub] its contribution score (pass schedule) */
-    int *layer;                 /* [nsub] the layer of an attention subgraph, else -1 */
     int *dep_at, *dep;          /* deps of k: dep[dep_at[k] .. dep_at[k+1]), subgraphs of this step */
     double *end;                /* [nsub] when it finished, -1: not yet */
     int left;                   /* subgraphs not yet timed */
@@ -42,7 +42,7 @@ typedef struct {
 
 static void step_free(Step *st)
 {
-    free(st->unit), free(st->dur), free(st->score), free(st->layer), free(st->dep_at), free(st->dep), free(st->end);
+    free(st->unit), free(st->dur), free(st->score), free(st->dep_at), free(st->dep), free(st->end);
 }
 
 /* Step of plan p at S rows from position P: subgraphs, costs and what each
@@ -56,12 +56,12 @@ static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > st->nsub) st->nsub = g->nodes[i].sub + 1;
     size_t ns = (size_t)st->nsub + 1;
-    st->unit = malloc(ns * sizeof *st->unit), st->layer = malloc(ns * sizeof *st->layer);
+    st->unit = malloc(ns * sizeof *st->unit);
     st->dur = calloc(ns, sizeof *st->dur), st->score = calloc(ns, sizeof *st->score);
     st->end = malloc(ns * sizeof *st->end);
     st->dep_at = calloc(ns + 1, sizeof *st->dep_at);
     unsigned char *edge = calloc(ns * ns, 1);
-    for (int k = 0; k < st->nsub; k++) st->unit[k] = -1, st->layer[k] = -1, st->end[k] = -1;
+    for (int k = 0; k < st->nsub; k++) st->unit[k] = -1, st->end[k] = -1;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub < 0) continue;
@@ -69,7 +69,6 @@ static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
         st->dur[n->sub] += ir_cost_node(c, n, S, P).us;
         const IrAttr *sc = ir_attr(n, "score");
         if (sc) st->score[n->sub] = sc->f;
-        if (n->op == IR_OP_ATTENTION) st->layer[n->sub] = n->layer;
         for (int j = 0; j < n->nin; j++) {
             const IrNode *a = &g->nodes[n->in[j]];
             if (a->plan == p && a->sub >= 0 && a->sub != n->sub) edge[(size_t)n->sub * ns + (size_t)a->sub] = 1;
@@ -98,11 +97,13 @@ static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
 
 /* When subgraph k of step i may start (its inputs there, plus a hand-over
  * from another unit), or -1 while something it waits for is not timed:
- * its step's subgraphs, the attention of its layer in the step before
- * (its KV cache rows), every subgraph of step i - window (the buffers
- * alternate between the chunks in flight). */
-static double ready_at(const IrCost *c, Step *steps, int i, int k, int window, double t0)
+ * its step's subgraphs, subgraph k of the step before (its unit runs them
+ * in chunk order), every subgraph of step i - window (the chunks in
+ * flight: window 1 in order or across plans, 2 where they alternate). */
+static double ready_at(const IrCost *c, Step *steps, int i, int k, double t0)
 {
+    const IrGraph *g = c->g;
+    int window = i > 0 && steps[i - 1].plan == steps[i].plan && g->plans[steps[i].plan].inflight > 1 ? 2 : 1;
     Step *st = &steps[i];
     double t = t0;
     for (int d = st->dep_at[k]; d < st->dep_at[k + 1]; d++) {
@@ -115,27 +116,21 @@ static double ready_at(const IrCost *c, Step *steps, int i, int k, int window, d
         if (steps[i - window].left) return -1;
         if (steps[i - window].finish > t) t = steps[i - window].finish;
     }
-    if (i > 0 && st->layer[k] >= 0) {
-        const Step *pr = &steps[i - 1];
-        for (int j = 0; j < pr->nsub; j++)
-            if (pr->layer[j] == st->layer[k]) {
-                if (pr->end[j] < 0) return -1;
-                double e = pr->end[j] + ir_cost_sync(c, pr->unit[j], st->unit[k]);
-                if (e > t) t = e;
-            }
+    if (window == 2) {
+        if (steps[i - 1].end[k] < 0) return -1;
+        if (steps[i - 1].end[k] > t) t = steps[i - 1].end[k];
     }
     return t;
 }
 
 /* Times steps[0..n) from t0: each queue (a unit's cores: shares=) takes,
- * when free, the ready subgraph it ranks first: with ooo the highest
- * score, then the earliest step and subgraph, among those ready by then;
- * in order, only its next subgraph in (step, subgraph) order. Returns the
+ * when free, the ready subgraph it ranks first: the highest score, then
+ * the earliest step and subgraph, among those ready by then. Returns the
  * last end. */
-static double run_steps(const IrCost *c, Step *steps, int n, int ooo, double t0, IrSimResult *r, int prefill)
+static double run_steps(const IrCost *c, Step *steps, int n, double t0, IrSimResult *r, int prefill)
 {
     const IrGraph *g = c->g;
-    int window = ooo ? 2 : 1, left = 0;
+    int left = 0;
     double free_at[IR_MAX_UNITS], last = t0;
     for (int u = 0; u < IR_MAX_UNITS; u++) free_at[u] = t0;
     for (int i = 0; i < n; i++) left += steps[i].left;
@@ -143,15 +138,14 @@ static double run_steps(const IrCost *c, Step *steps, int n, int ooo, double t0,
         int bi = -1, bk = -1;
         double bstart = 0;
         for (int core = 0; core < g->nunits; core++) {
-            int ci = -1, ck = -1, seen = 0;
+            int ci = -1, ck = -1;
             double cstart = 0;
-            for (int i = 0; i < n && !(seen && !ooo); i++) {
+            for (int i = 0; i < n; i++) {
                 Step *st = &steps[i];
-                for (int k = 0; k < st->nsub && !(seen && !ooo); k++) {
+                for (int k = 0; k < st->nsub; k++) {
                     int u = st->unit[k];
                     if (u < 0 || st->end[k] >= 0 || ir_cost_core(c, u) != core) continue;
-                    seen = 1;       /* in order: a queue's next subgraph only */
-                    double t = ready_at(c, steps, i, k, window, t0);
+                    double t = ready_at(c, steps, i, k, t0);
                     if (t < 0) continue;
                     double start = t > free_at[core] ? t : free_at[core];
                     /* the earliest start; among those starting then, the highest score */
@@ -177,13 +171,13 @@ static double run_steps(const IrCost *c, Step *steps, int n, int ooo, double t0,
     return last;
 }
 
-int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, int ooo, IrSimSpan *spans, int cap)
+int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, IrSimSpan *spans, int cap)
 {
     Step *steps = calloc((size_t)nsteps + 1, sizeof *steps);
     IrSimResult r;
     memset(&r, 0, sizeof r);
     for (int i = 0; i < nsteps; i++) step_init(&steps[i], c, p, S, P + (int64_t)i * S);
-    run_steps(c, steps, nsteps, ooo, 0, &r, 1);
+    run_steps(c, steps, nsteps, 0, &r, 1);
     int n = 0;
     for (int i = 0; i < nsteps; i++) {
         for (int k = 0; k < steps[i].nsub; k++) {
@@ -205,7 +199,7 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
         snprintf(err, errlen, "simulate: the graph has not been through pass 'schedule'");
         return -1;
     }
-    int ooo = ir_graph_int(g, "ooo", 0) != 0, nsteps = 0;
+    int nsteps = 0;
     Step *steps = NULL;
     int64_t pos = 0;
     for (int64_t left = prompt; left > 0;) {
@@ -223,7 +217,7 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
         left -= rows;
     }
     r->prefill_steps = nsteps;
-    r->prefill_us = run_steps(c, steps, nsteps, ooo, 0, r, 1);
+    r->prefill_us = run_steps(c, steps, nsteps, 0, r, 1);
     for (int i = 0; i < nsteps; i++) step_free(&steps[i]);
     free(steps);
     double t = r->prefill_us;
@@ -236,7 +230,7 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
         }
         Step st;
         step_init(&st, c, p, padded, pos + i);
-        t = run_steps(c, &st, 1, 0, t, r, 0);
+        t = run_steps(c, &st, 1, t, r, 0);
         step_free(&st);
     }
     r->decode_us = t - r->prefill_us;

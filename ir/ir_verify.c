@@ -764,6 +764,15 @@ static int check_plans(const IrGraph *g, IrFault *at, char *err, size_t errlen)
                              (long long)pl->s_min, (long long)pl->s_max, IR_MAX_CHUNK);
         if (pl->kind == IR_PLAN_CHUNK && pl->s_min != pl->s_max)
             return bad_graph(err, errlen, "plan '%s': a chunk plan has one static size", pl->name);
+        if (pl->inflight < 0 || pl->inflight > 2 || (pl->inflight == 2 && pl->kind != IR_PLAN_CHUNK))
+            return bad_graph(err, errlen, "plan '%s': %d chunks in flight (2 only on a chunk plan, else 1)", pl->name,
+                             pl->inflight);
+        if (pl->inflight && !ir_has_pass(g, "schedule"))
+            return bad_graph(err, errlen, "plan '%s': chunks in flight, but pass 'schedule' has not run", pl->name);
+        for (int i = 0; pl->inflight == 2 && i < g->n; i++)
+            if (g->nodes[i].plan == p && g->nodes[i].op == IR_OP_COPY)
+                return bad_graph(err, errlen, "plan '%s': two chunks in flight, but node %%%d copies between memory "
+                                 "spaces (their buffers cannot alternate)", pl->name, i);
         for (int q = 0; q < p; q++)
             if (strcmp(g->plans[q].name, pl->name) == 0)
                 return bad_graph(err, errlen, "plan name '%s' is used twice", pl->name);

@@ -16,13 +16,17 @@
  * subgraphs: its members are on one unit and attention never joins a
  * group. Numbers count from 0 in each plan.
  *
- * Order (graph attribute ooo). A prompt of several chunks runs them in
- * order (--schedule inorder, ooo=0): every subgraph of a chunk before any
- * of the next. Out of order (--schedule ooo, the default, ooo=1), as
- * llm.npu does, the next chunk's subgraphs may run while this one's are
- * still going (two chunks in flight at most: their buffers alternate);
- * each unit runs its subgraphs of a chunk in their order, and attention
- * of a layer waits for that of the chunk before (its KV cache rows).
+ * Order (graph attribute ooo, plan field inflight). A prompt of several
+ * chunks runs them in order (--schedule inorder, ooo=0, inflight=1):
+ * every subgraph of a chunk before any of the next. Out of order
+ * (--schedule ooo, the default, ooo=1), as llm.npu does, a chunk plan of
+ * several units that share one memory gets inflight=2: the next chunk's
+ * subgraphs may run while this one's are still going (two chunks in
+ * flight at most: their buffers alternate, so the third waits for all of
+ * the first); each unit runs its subgraphs of a chunk in their order, and
+ * its subgraph k of a chunk after its subgraph k of the chunk before (so
+ * a layer's attention follows that of the chunk before: its KV rows).
+ * Other plans (a unit of memory of its own: its copies) keep inflight=1.
  * When a unit is free and several subgraphs are ready, it takes the one
  * of the highest contribution score (llm.npu's greedy), then the earlier
  * chunk: the first node of a subgraph of a chunk plan carries score=U,
@@ -104,6 +108,24 @@ static void drop_score(IrNode *n)
         }
 }
 
+/* Whether chunks of plan p can run out of order: a chunk plan of two units
+ * or more, all sharing one memory (the two chunks' buffers alternate by
+ * offset; a copy to memory of its own would need its buffers twice). */
+static int overlaps(const IrGraph *g, int p)
+{
+    if (g->plans[p].kind != IR_PLAN_CHUNK) return 0;
+    int first = -1, units = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->unit < 0 || n->op == IR_OP_INPUT || n->op == IR_OP_OUTPUT) continue;
+        if (n->op == IR_OP_COPY) return 0;
+        if (first < 0) first = n->unit;
+        if (!ir_same_memory(g, first, n->unit)) return 0;
+        units |= 1 << n->unit;
+    }
+    return units & (units - 1);
+}
+
 void pass_schedule(IrGraph *g, const PassCtx *c)
 {
     unsigned char *read = read_across(g);
@@ -124,6 +146,8 @@ void pass_schedule(IrGraph *g, const PassCtx *c)
     free(read);
     int ooo = c->schedule != PASS_SCHEDULE_INORDER;
     ir_graph_set_int(g, "ooo", ooo);
-    for (int p = 0; ooo && p < g->nplans; p++)
-        if (g->plans[p].kind == IR_PLAN_CHUNK) contribution_scores(g, c, p);
+    for (int p = 0; p < g->nplans; p++) {
+        g->plans[p].inflight = ooo && overlaps(g, p) ? 2 : 1;
+        if (g->plans[p].inflight == 2) contribution_scores(g, c, p);
+    }
 }

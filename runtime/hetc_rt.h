@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 2
+#define HETC_RT_ABI_VERSION 3
 
 typedef enum {
     RT_OK = 0,
@@ -107,6 +107,30 @@ RtStatus rt_unit_create(RtUnitThread **u);
 void rt_unit_post(RtUnitThread *u, RtUnitFn fn, void *arg);    /* returns at once */
 RtStatus rt_unit_wait(RtUnitThread *u);     /* until the posted part returned; its status */
 void rt_unit_destroy(RtUnitThread *u);
+
+/* Chunks out of order (rt_units.c, pass schedule's inflight=2): a prompt's
+ * chunks of one static plan, two in flight, their buffers alternating.
+ * Each unit's thread runs rt_part_run over its part: its subgraphs of a
+ * chunk in order, each once the flags of the other units' subgraphs it
+ * reads reached the chunk's step; the ready one of the highest score
+ * first, then the earlier chunk. */
+typedef RtStatus (*RtSubFn)(void *model, int chunk, int i);    /* runs subgraph i of the part for a chunk */
+typedef struct {
+    int nsub;                   /* its subgraphs of a chunk, in order */
+    const uint16_t *flag;       /* [nsub] the flag each sets when done (its subgraph number) */
+    const float *score;         /* [nsub] contribution score: microseconds of npu work it unblocks */
+    const uint16_t *wait_at;    /* [nsub + 1] subgraph i waits for flags wait[wait_at[i] .. wait_at[i + 1]) */
+    const uint16_t *wait;
+} RtPart;
+typedef struct {
+    RtFlag *flags;              /* the plan's ready flags, one per subgraph */
+    const uint16_t *last;       /* [nlast] each part's last subgraph: a chunk is done when all are set */
+    int nlast;
+    uint32_t step0;             /* chunk c's flag value is step0 + c */
+    int nchunks;
+    atomic_int *abort;
+} RtRun;
+RtStatus rt_part_run(const RtRun *run, const RtPart *part, RtSubFn fn, void *model);
 
 /* ---- CPU kernels ----
  * Activations are f32, row-major [rows, cols]. Weights may be f32, f16 or

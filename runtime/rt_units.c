@@ -19,6 +19,19 @@
  * not come. An idle RtUnitThread polls for the next post (a step follows
  * the previous one at once in generation), yielding after a few thousand
  * polls, and sleeps on a condition variable after 2 ms.
+ *
+ * Out of order (rt_part_run). A run of a prompt's chunks of one static
+ * plan keeps two chunks in flight: chunk c's flags carry step0 + c and
+ * its buffers are those of slot c % 2. Each unit's thread takes, of the
+ * next subgraph of its oldest chunk and that of the chunk after, the
+ * ready one of the higher score (then the older): a subgraph is ready
+ * when the flags it waits for reached its chunk's step; the younger
+ * chunk's subgraph i waits for the older's (a unit runs each subgraph in
+ * chunk order, so flags still only grow, and a layer's attention follows
+ * that of the chunk before); a chunk's first subgraph waits for every
+ * part's last of the chunk two before (its buffers). With two candidates
+ * blocked the thread polls both (yields, then sleeps 50 us at a time);
+ * with one it waits on its flag as rt_flag_wait does.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -31,6 +44,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 enum {
     SPIN_POLLS = 1 << 12,       /* polls before yielding the core (~50 us) */
@@ -213,4 +227,79 @@ void rt_unit_destroy(RtUnitThread *u)
     pthread_cond_destroy(&u->wake);
     pthread_mutex_destroy(&u->lock);
     free(u);
+}
+
+/* Whether subgraph i of the part may run for chunk c (flags at its step). */
+static int part_ready(const RtRun *run, const RtPart *p, int c, int i)
+{
+    uint32_t step = run->step0 + (uint32_t)c;
+    for (int w = p->wait_at[i]; w < p->wait_at[i + 1]; w++)
+        if ((int32_t)(atomic_load_explicit(&run->flags[p->wait[w]].step, memory_order_acquire) - step) < 0) return 0;
+    if (i == 0 && c >= 2)
+        for (int l = 0; l < run->nlast; l++)
+            if ((int32_t)(atomic_load_explicit(&run->flags[run->last[l]].step, memory_order_acquire) - (step - 2)) < 0)
+                return 0;
+    return 1;
+}
+
+/* The first flag that subgraph i of chunk c still waits for, and its value. */
+static RtFlag *part_blocker(const RtRun *run, const RtPart *p, int c, int i, uint32_t *want)
+{
+    uint32_t step = run->step0 + (uint32_t)c;
+    for (int w = p->wait_at[i]; w < p->wait_at[i + 1]; w++)
+        if ((int32_t)(atomic_load(&run->flags[p->wait[w]].step) - step) < 0) return *want = step, &run->flags[p->wait[w]];
+    for (int l = 0; i == 0 && c >= 2 && l < run->nlast; l++)
+        if ((int32_t)(atomic_load(&run->flags[run->last[l]].step) - (step - 2)) < 0)
+            return *want = step - 2, &run->flags[run->last[l]];
+    return NULL;
+}
+
+RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
+{
+    int old = 0, next[2] = {0, 0};      /* the oldest chunk not done here; next subgraph per slot */
+    unsigned polls = 0;
+    double t0 = 0;
+    while (old < run->nchunks) {
+        int cand[2], nc = 0;
+        cand[nc++] = old;
+        if (old + 1 < run->nchunks && next[(old + 1) & 1] < next[old & 1]) cand[nc++] = old + 1;
+        int pick = -1;
+        for (int k = 0; k < nc; k++) {
+            int c = cand[k];
+            if (!part_ready(run, p, c, next[c & 1])) continue;
+            if (pick < 0 || p->score[next[c & 1]] > p->score[next[pick & 1]]) pick = c;
+        }
+        if (pick < 0) {
+            if (atomic_load_explicit(run->abort, memory_order_relaxed)) {
+                rt_set_error("another unit failed during this step");
+                return RT_ERR_THREAD;
+            }
+            if (!polls++) t0 = rt_now();
+            if (nc == 1) {
+                uint32_t want;
+                RtFlag *f = part_blocker(run, p, old, next[old & 1], &want);
+                RtStatus st = f ? rt_flag_wait(f, want, run->abort) : RT_OK;
+                polls = 0;      /* rt_flag_wait counted its own time */
+                if (st != RT_OK) return st;
+            } else if (polls < SPIN_POLLS) {
+                rt_cpu_relax();
+            } else if (polls < SPIN_POLLS + YIELDS) {
+                sched_yield();
+            } else {
+                struct timespec us50 = {0, 50000};
+                nanosleep(&us50, NULL);
+            }
+            continue;
+        }
+        if (polls) waited += rt_now() - t0, polls = 0;
+        int i = next[pick & 1];
+        RtStatus st = fn(model, pick, i);
+        if (st != RT_OK) return st;
+        rt_flag_set(&run->flags[p->flag[i]], run->step0 + (uint32_t)pick);
+        if (++next[pick & 1] == p->nsub) {      /* only the oldest chunk completes: the younger lags */
+            next[pick & 1] = 0;
+            old++;
+        }
+    }
+    return RT_OK;
 }

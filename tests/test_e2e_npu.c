@@ -12,6 +12,9 @@
  *   this CPU has) give the same logits, byte for byte, at prompt lengths
  *   around the chunks (32 and 128, remainder padded; HETC_SWEEP=full:
  *   every length 1..300);
+ * - chunks out of order (the default schedule: two chunks in flight,
+ *   rt_part_run) give the logits of --schedule inorder, byte for byte, at
+ *   prompt lengths of several chunks;
  * - bad calibration input is an error naming the file;
  * - model --profile writes a profile of its own linears that hetc reads;
  * - three units at once (targets/host-hetero.xml, --partition npu: the
@@ -162,6 +165,28 @@ static void test_isa_paths_identical(void **state)
     print_message("[ paths    ] logits identical at %d prompt lengths%s\n", count, full ? " (1..300)" : "");
 }
 
+static void test_out_of_order_identical(void **state)
+{
+    need_builds();
+    build("inorder", "--outlier-prune 0 --schedule inorder");
+    char *src = tu_read_file(tu_fmt("%s/all/model.c", fx.tmp), NULL), *in = tu_read_file(tu_fmt("%s/inorder/model.c", fx.tmp), NULL);
+    assert_true(src && in);
+    assert_non_null(strstr(src, "rt_part_run("));       /* the default runs chunks out of order */
+    assert_null(strstr(in, "rt_part_run("));
+    free(src);
+    free(in);
+    static const int several[] = {64, 100, 161, 300};
+    for (size_t k = 0; k < sizeof several / sizeof several[0]; k++) {
+        int n = several[k];
+        float *ooo = logits("all", "env", n), *inorder = logits("inorder", "env", n);
+        if (memcmp(ooo, inorder, (size_t)n * VOCAB * sizeof(float)) != 0)
+            fail_msg("%d tokens: the out-of-order logits differ from those in order", n);
+        free(ooo);
+        free(inorder);
+    }
+    print_message("[ ooo      ] out of order = in order, byte for byte, at 4 prompt lengths\n");
+}
+
 static void test_bad_calibration(void **state)
 {
     need_builds();
@@ -261,6 +286,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_perplexity),
         cmocka_unit_test(test_isa_paths_identical),
+        cmocka_unit_test(test_out_of_order_identical),
         cmocka_unit_test(test_bad_calibration),
         cmocka_unit_test(test_model_profile),
         cmocka_unit_test(test_three_units),

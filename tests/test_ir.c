@@ -612,6 +612,8 @@ static const BadCase bad_cases[] = {
     {"attr =3\n", 1, "t.ir:3: error: expected attribute name, found '=3'"},
     {IDS "%1 = silu(%0, %0) : [S] f32 @-1 \"s\"\n", 1, "t.ir:4: error: node %1 (s): silu: expects 1 operand, has 2"},
     {"%0 = input() : [S] i32 @-1 \"x\" unit=1\n", 1, "t.ir:3: error: unknown unit '1' (no 'unit 1' line)"},
+    {"plan p kind=chunk s=8 inflight=3\n", 1, "t.ir:3: error: chunks in flight 3 out of range"},
+    {"plan p kind=chunk s=8 colour=1\n", 1, "t.ir:3: error: expected 'inflight=' or the end of the plan line, found 'colour=1'"},
 };
 
 /* Graphs that parse but do not verify, each at the line of the fault: the
@@ -663,6 +665,10 @@ static const BadCase invalid_cases[] = {
      "t.ir:4: error: node %0 (ids): input: attribute 'score' is not a positive float"},
     {"passes schedule\n%0 = input() score=2.5 : [S] i32 @-1 \"ids\"\n", 1,
      "t.ir:4: error: node %0 (ids): input: attribute 'score' on a node that does not begin a subgraph"},
+    {"passes lower chunk schedule\nplan d kind=decode s=1..8 inflight=2\n", 1,
+     "t.ir:4: error: graph: plan 'd': 2 chunks in flight (2 only on a chunk plan, else 1)"},
+    {"passes lower chunk\nplan p kind=chunk s=8 inflight=2\n", 1,
+     "t.ir:4: error: graph: plan 'p': chunks in flight, but pass 'schedule' has not run"},
     {U(a) U(a), 1, "t.ir:3: error: graph: unit name 'a' is used twice"},
     {"unit 9a kind=cpu backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 0 name '9a' is not a C identifier"},
     {"unit a kind=dsp backend=c mem=host\n", 1, "t.ir:3: error: graph: unit 'a': kind 'dsp' is not cpu, gpu or npu"},

@@ -1,7 +1,11 @@
 /* test_rt_units.c: the hand-over protocol of rt_units.c: a unit thread runs
  * what is posted to it and reports its status; ready flags order the work
  * of two threads step after step; a failed unit's abort flag ends the
- * other's wait with an error instead of a hang. */
+ * other's wait with an error instead of a hang; rt_part_run runs a
+ * prompt's chunks out of order: every subgraph once, after what it waits
+ * for in its chunk, after itself in the chunk before, after the chunk two
+ * before (the buffers), a younger chunk's work while the older waits, and
+ * a failed part's abort ends the other's run. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,12 +98,117 @@ static void test_wakes_after_sleep(void **state)
     rt_unit_destroy(u);
 }
 
+/* A chunk plan of four subgraphs: 0 on the host (feeds the npu: score 5),
+ * 1 on the npu (reads 0), 2 on the host (reads 1), 3 on the npu (reads 2).
+ * Each subgraph checks, as it starts, that what must have run did. */
+enum { CHUNKS = 6, SUBS = 4 };
+static const uint16_t host_flag[] = {0, 2}, npu_flag[] = {1, 3};
+static const float host_score[] = {5, 0}, npu_score[] = {0, 0};
+static const uint16_t host_wait_at[] = {0, 0, 1}, host_wait[] = {1}, npu_wait_at[] = {0, 1, 2}, npu_wait[] = {0, 2};
+static const RtPart host_part = {2, host_flag, host_score, host_wait_at, host_wait};
+static const RtPart npu_part = {2, npu_flag, npu_score, npu_wait_at, npu_wait};
+static const uint16_t last_subs[] = {2, 3};
+
+typedef struct {
+    RtFlag flags[SUBS];
+    atomic_int abort;
+    RtRun run;
+    atomic_int done[CHUNKS][SUBS];
+    atomic_int log[CHUNKS * SUBS][2];   /* (chunk, subgraph) in the order they started */
+    atomic_int nlog, bad;
+    int fail_chunk;                     /* the npu fails at this chunk's subgraph 1, -1: never */
+    char why[128];
+} Ooo;
+
+static RtStatus run_sub(Ooo *o, int c, int k)
+{
+    static const int wait_of[SUBS] = {-1, 0, 1, 2};
+    int at = atomic_fetch_add(&o->nlog, 1);
+    atomic_store(&o->log[at][0], c), atomic_store(&o->log[at][1], k);
+    if (wait_of[k] >= 0 && !atomic_load(&o->done[c][wait_of[k]]))
+        snprintf(o->why, sizeof o->why, "chunk %d subgraph %d before its input %d", c, k, wait_of[k]), atomic_store(&o->bad, 1);
+    if (c > 0 && !atomic_load(&o->done[c - 1][k]))
+        snprintf(o->why, sizeof o->why, "chunk %d subgraph %d before the chunk before's", c, k), atomic_store(&o->bad, 1);
+    if (c >= 2 && (!atomic_load(&o->done[c - 2][2]) || !atomic_load(&o->done[c - 2][3])))
+        snprintf(o->why, sizeof o->why, "chunk %d subgraph %d while chunk %d runs", c, k, c - 2), atomic_store(&o->bad, 1);
+    if (k == 1) {           /* the npu's slow graph */
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (c == o->fail_chunk) {
+            rt_set_error("npu failed at chunk %d", c);
+            return RT_ERR_IO;
+        }
+    }
+    atomic_store(&o->done[c][k], 1);
+    return RT_OK;
+}
+
+static RtStatus host_sub(void *m, int c, int i) { return run_sub(m, c, host_flag[i]); }
+static RtStatus npu_sub(void *m, int c, int i) { return run_sub(m, c, npu_flag[i]); }
+
+static RtStatus npu_thread(void *arg)
+{
+    Ooo *o = arg;
+    RtStatus st = rt_part_run(&o->run, &npu_part, npu_sub, o);
+    if (st != RT_OK) atomic_store(&o->abort, 1);
+    return st;
+}
+
+static void run_chunks(Ooo *o, RtStatus *host, RtStatus *npu)
+{
+    RtUnitThread *u;
+    assert_int_equal(rt_unit_create(&u), RT_OK);
+    o->run = (RtRun){o->flags, last_subs, 2, 1, CHUNKS, &o->abort};
+    rt_unit_post(u, npu_thread, o);
+    *host = rt_part_run(&o->run, &host_part, host_sub, o);
+    if (*host != RT_OK) atomic_store(&o->abort, 1);
+    *npu = rt_unit_wait(u);
+    rt_unit_destroy(u);
+}
+
+static void test_out_of_order(void **state)
+{
+    static Ooo o;
+    memset(&o, 0, sizeof o);
+    o.fail_chunk = -1;
+    RtStatus host, npu;
+    run_chunks(&o, &host, &npu);
+    assert_int_equal(host, RT_OK);
+    assert_int_equal(npu, RT_OK);
+    if (atomic_load(&o.bad)) fail_msg("%s", o.why);
+    assert_int_equal(atomic_load(&o.nlog), CHUNKS * SUBS);
+    for (int c = 0; c < CHUNKS; c++)
+        for (int k = 0; k < SUBS; k++) assert_true(atomic_load(&o.done[c][k]));
+    int next0 = -1, attn0 = -1;     /* chunk 1's subgraph 0 starts while chunk 0's npu graph runs */
+    for (int i = 0; i < CHUNKS * SUBS; i++) {
+        if (o.log[i][0] == 1 && o.log[i][1] == 0) next0 = i;
+        if (o.log[i][0] == 0 && o.log[i][1] == 2) attn0 = i;
+    }
+    assert_true(next0 >= 0 && attn0 >= 0 && next0 < attn0);
+    assert_int_equal(atomic_load(&o.flags[3].step), CHUNKS);     /* chunk c's flags carry step0 + c */
+}
+
+static void test_out_of_order_failure(void **state)
+{
+    static Ooo o;
+    memset(&o, 0, sizeof o);
+    o.fail_chunk = 3;
+    RtStatus host, npu;
+    run_chunks(&o, &host, &npu);
+    assert_int_equal(npu, RT_ERR_IO);
+    assert_int_equal(host, RT_ERR_THREAD);
+    assert_string_equal(rt_last_error(), "npu failed at chunk 3");
+    assert_false(atomic_load(&o.done[3][1]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_failure),
         cmocka_unit_test(test_wakes_after_sleep),
+        cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_out_of_order_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
