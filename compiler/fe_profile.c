@@ -17,7 +17,7 @@
  *   [n,k]^T with W stored as dtype, an IR dtype name: f32, f16, bf16, i8,
  *   q8_0, q4_0, ...), us its time in microseconds, alone on the machine;
  * - figures: per unit name, measured figures that replace the target's
- *   (gflops, gflops_f16, gops_i8, gbps, launch_us): what the cost model
+ *   (gflops, gflops_f16, gops_i8, gbps, launch_us, silu_geps): what the cost model
  *   uses for the work that has no point (norms, attention, ...);
  * - sync_us: per pair "A-B" (either order), one hand-over of a result
  *   between the two units: set a flag on one, see it on the other.
@@ -83,7 +83,7 @@ static int load_point(IrCostPoint *p, json_object *o, const char *unit, const ch
     return 0;
 }
 
-static const char *const figure_keys[] = {"gflops", "gflops_f16", "gops_i8", "gbps", "launch_us"};
+static const char *const figure_keys[] = {"gflops", "gflops_f16", "gops_i8", "gbps", "launch_us", "silu_geps"};
 
 static int load_figures(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
 {
@@ -107,7 +107,7 @@ static int load_figures(IrProfile *p, json_object *root, const char *path, char 
             while (f < sizeof figure_keys / sizeof figure_keys[0] && strcmp(figure_keys[f], key) != 0) f++;
             if (f == sizeof figure_keys / sizeof figure_keys[0])
                 return pfail(err, errlen, "%s: figures.%s: '%s' is not a figure (gflops, gflops_f16, gops_i8, gbps, "
-                             "launch_us)", path, unit, key);
+                             "launch_us, silu_geps)", path, unit, key);
             IrCostFigure *fg = &p->figs[p->nfigs];
             char where[64];
             snprintf(where, sizeof where, "figures.%s", unit);

@@ -24,7 +24,9 @@
  * fewer on a unit that computes in half), gops_i8 (int8 x int8), gbps (the
  * memory bandwidth this unit reaches alone), launch_us (fixed cost of one
  * kernel or graph), sync_us (handing results over to or from another
- * unit), and shares="UNIT": this unit computes on UNIT's cores (an
+ * unit), silu_geps (billions of silu or SwiGLU elements a second: an exp
+ * and a divide each, which a unit may compute slower than it moves their
+ * bytes), and shares="UNIT": this unit computes on UNIT's cores (an
  * emulation such as npu-emu on the host), so the two never run at once.
  * <memory gbps="G"/> is the bandwidth all units reach together: concurrent
  * parts share it. They go into the IR: unit attributes and the graph
@@ -227,7 +229,7 @@ static int figures(const FeTarget *t, const xmlNode *n, FeUnit *u, char *err, si
         const char *key;
         double hi;
     } figs[] = {{"gflops", 1e7}, {"gflops_f16", 1e7}, {"gops_i8", 1e7}, {"gbps", 1e5}, {"launch_us", 1e6},
-                {"sync_us", 1e6}};
+                {"sync_us", 1e6}, {"silu_geps", 1e5}};
     _Static_assert(sizeof figs / sizeof figs[0] <= FE_MAX_FIGURES, "room for every figure");
     char who[32];
     snprintf(who, sizeof who, "unit '%s'", u->name);
@@ -248,7 +250,7 @@ static int load_unit(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
     static const char *const fits[] = {"cpu:c", "gpu:opencl", "npu:npu-emu", NULL};
     static const char *const keys[] = {"name", "kind", "backend", "threads", "platform", "device", "index", "fp16",
                                        "wg", "tile", "att_alone", "att_split", "att_chunks", "mem", "ops", "gflops", "gflops_f16", "gops_i8", "gbps", "launch_us",
-                                       "sync_us", "shares", "shapes", NULL};
+                                       "sync_us", "silu_geps", "shares", "shapes", NULL};
     if (t->nunits == FE_MAX_UNITS) return target_error(t, n, err, errlen, "more than %d units", FE_MAX_UNITS);
     FeUnit *u = &t->units[t->nunits];
     memset(u, 0, sizeof *u);

@@ -303,7 +303,8 @@ typedef struct {
 } IrCostSync;
 typedef struct {
     char unit[16];              /* unit name */
-    char key[16];               /* a figure of the target's units: gflops, gflops_f16, gops_i8, gbps, launch_us */
+    char key[16];               /* a figure of the target's units: gflops, gflops_f16, gops_i8, gbps, launch_us,
+                                 * silu_geps */
     double v;
 } IrCostFigure;
 typedef struct {

@@ -27,7 +27,8 @@
  *     count where some are (a width measured at decode alone would
  *     extrapolate its memory-bound time to prefill).
  * Other ops cost their bytes over gbps plus launch_us (elementwise ops,
- * norms, RoPE, embedding, copies) or, for attention, the larger of its
+ * norms, RoPE, embedding, copies; silu and SwiGLU at least their elements
+ * over silu_geps where the unit has that figure) or, for attention, the larger of its
  * flops (4 heads head_dim S (P + S/2)) over gflops and its cache reads over
  * gbps. Hand-overs cost the profile's sync_us for the pair, else the larger
  * sync_us of the two units. Work on two units at once takes the longer of
@@ -225,7 +226,7 @@ IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
     const IrGraph *g = c->g;
     const IrUnit *un = unit_of(c, nd->unit);
     if (ir_cost_is_static(c, nd->unit)) S = round_up(S, tile_of(c, nd->unit));
-    double bytes = numel_of(nd, S) * 4, flops = 0;
+    double bytes = numel_of(nd, S) * 4, flops = 0, ew = 0;
     switch (nd->op) {
     case IR_OP_INPUT: case IR_OP_WEIGHT: case IR_OP_ROPE_TABLE: case IR_OP_LAST_ROWS: case IR_OP_OUTPUT:
     case IR_OP_ROWS: case IR_OP_JOIN:
@@ -251,6 +252,9 @@ IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
         bytes += 2.0 * 4.0 * kvh * hd * ((double)P + (double)S) + numel_of(&g->nodes[nd->in[0]], S) * 4;
         break;
     }
+    case IR_OP_SILU: case IR_OP_SWIGLU:     /* an exp and a divide an element: silu_geps where measured */
+        if (fig(un, "silu_geps", 0) > 0) ew = numel_of(nd, S) / (fig(un, "silu_geps", 0) * 1e3);
+        /* fall through */
     default:    /* elementwise, norms, RoPE, embedding, quant, copies: their operands in, the result out */
         for (int i = 0; i < nd->nin; i++) {
             const IrNode *a = &g->nodes[nd->in[i]];
@@ -258,7 +262,7 @@ IrCostEst ir_cost_node(const IrCost *c, const IrNode *nd, int64_t S, int64_t P)
         }
         break;
     }
-    double us = launch(un) + fmax(flops / (gflops(un) * 1e3), bytes / (gbps(un) * 1e3));
+    double us = launch(un) + fmax(fmax(flops / (gflops(un) * 1e3), ew), bytes / (gbps(un) * 1e3));
     return (IrCostEst){us, bytes};
 }
 

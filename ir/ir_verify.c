@@ -649,7 +649,7 @@ static const struct {
     {"threads", IR_ATTR_INT}, {"platform", IR_ATTR_STR}, {"device", IR_ATTR_STR},   {"index", IR_ATTR_INT},
     {"fp16", IR_ATTR_INT},    {"wg", IR_ATTR_INT},       {"tile", IR_ATTR_INT},     {"gflops", IR_ATTR_FLOAT},
     {"gflops_f16", IR_ATTR_FLOAT}, {"gops_i8", IR_ATTR_FLOAT}, {"gbps", IR_ATTR_FLOAT},
-    {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT}, {"att_alone", IR_ATTR_INT},
+    {"launch_us", IR_ATTR_FLOAT}, {"sync_us", IR_ATTR_FLOAT}, {"silu_geps", IR_ATTR_FLOAT}, {"att_alone", IR_ATTR_INT},
     {"att_split", IR_ATTR_INT}, {"att_chunks", IR_ATTR_INT}, {"ops", IR_ATTR_STR},     {"shapes", IR_ATTR_STR},
     {"shares", IR_ATTR_STR},
 };

@@ -19,7 +19,10 @@
  * (float weights) also gflops as its attention reaches it (rt_attention,
  * the model's heads, a chunk of 128 rows after 384 cached): the cost model
  * prices attention and shadows with gflops, the rest of what has no point
- * with gbps and launch_us; and
+ * with gbps and launch_us; on cpu and npu units silu_geps, the billions of
+ * SwiGLU elements a second ([SILU_ROWS, SILU_COLS] f32: an exp and a
+ * divide each, in cache), which the cost model takes for silu and SwiGLU
+ * where a unit computes them slower than it moves their bytes; and
  * sync_us for every pair of units: one hand-over between two threads
  * (rt_flag_set on one, rt_flag_wait on the other).
  */
@@ -341,7 +344,62 @@ typedef struct {
     double gbps, rate;          /* best weight streaming at s = 1; best rate at the longest length */
     double launch_us;           /* a linear of one tile at s = 1: what any op costs at least */
     double attention;           /* GFLOP/s of attention (cpu units; 0: not measured) */
+    double silu;                /* G elements/s of SwiGLU (cpu and npu units; 0: not measured) */
 } Figures;
+
+/* ---- SwiGLU: out = silu(a) * b on a unit, in cache ---- */
+
+enum { SILU_ROWS = 128, SILU_COLS = 4096 };
+
+typedef struct {
+    RtProfJob job;
+    const RtProfUnit *u;
+    float *buf;                 /* a, b, out: [SILU_ROWS, SILU_COLS] each */
+    RtNpuGraph *g;              /* an npu's graph of one SWIGLU op */
+    void *bufs[3];
+} SiluJob;
+
+static RtStatus silu_run(RtProfJob *job)
+{
+    SiluJob *j = (SiluJob *)job;
+    size_t n = (size_t)SILU_ROWS * SILU_COLS;
+    if (j->g) return ((const RtNpuBackend *)j->u->backend)->execute(j->g, j->bufs);
+    rt_swiglu(j->u->ctx, j->buf + 2 * n, j->buf, j->buf + n, (int64_t)n);
+    return RT_OK;
+}
+
+static void silu_release(RtProfJob *job)
+{
+    SiluJob *j = (SiluJob *)job;
+    if (j->g) ((const RtNpuBackend *)j->u->backend)->free_graph(j->g);
+    rt_free(j->buf);
+}
+
+/* SwiGLU elements a second on a cpu unit's pool or an npu unit's graph, in
+ * billions; 0 where it cannot be measured. */
+static double measure_silu(const RtProfSpec *sp, RtProfUnit *u)
+{
+    size_t n = (size_t)SILU_ROWS * SILU_COLS;
+    SiluJob j = {{silu_run, silu_release, 1}, u, rt_alloc(3 * n * sizeof(float)), NULL, {NULL}};
+    if (!j.buf) return 0;
+    fill(j.buf, 2 * n * sizeof(float), RT_F32, 11);
+    j.bufs[0] = j.buf, j.bufs[1] = j.buf + n, j.bufs[2] = j.buf + 2 * n;
+    if (u->prepare == npu_prepare) {
+        const RtNpuTensor t[3] = {{RT_F32, SILU_COLS, 0}, {RT_F32, SILU_COLS, 0}, {RT_F32, SILU_COLS, 0}};
+        RtNpuOp op = {.kind = RT_NPU_SWIGLU, .in0 = 0, .in1 = 1, .out = 2, .k = SILU_COLS, .name = "profile swiglu"};
+        RtNpuGraphDesc d = {.name = "profile swiglu", .rows = SILU_ROWS, .tile = u->tile, .ntensors = 3, .tensors = t,
+                            .nops = 1, .ops = &op};
+        if (((const RtNpuBackend *)u->backend)->build(u->ctx, &d, &j.g) != RT_OK) {
+            silu_release(&j.job);
+            return 0;
+        }
+    }
+    RtProfPart part = {u, &j.job};
+    double sec = 0;
+    RtStatus st = rt_prof_time(&part, 1, NULL, sp->min_seconds, &sec);
+    silu_release(&j.job);
+    return st == RT_OK && sec > 0 ? (double)n / sec * 1e-9 : 0;
+}
 
 enum { ATT_S = 128, ATT_P = 384 };
 
@@ -427,6 +485,10 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
         fig->attention = measure_attention(sp, u);
         if (sp->progress) fprintf(stderr, "profile: %s: attention at %.1f GFLOP/s\n", u->name, fig->attention);
     }
+    if (u->prepare == cpu_prepare || u->prepare == npu_prepare) {
+        fig->silu = measure_silu(sp, u);
+        if (sp->progress) fprintf(stderr, "profile: %s: SwiGLU at %.2f G elements/s\n", u->name, fig->silu);
+    }
     for (int i = 0; i < sp->nshapes * RT_PROF_WIDTHS; i++) {
         int64_t n = sp->shapes[i / RT_PROF_WIDTHS][0] >> (i % RT_PROF_WIDTHS), k = sp->shapes[i / RT_PROF_WIDTHS][1];
         if (i % RT_PROF_WIDTHS && (!u->part_widths || n < RT_PROF_LAUNCH_EDGE || measured(sp, pts, *np, n, k)))
@@ -480,6 +542,7 @@ static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const 
             fprintf(f, ", \"%s\": %.4g", sp->units[u].dt == RT_I8 ? "gops_i8" : f32 ? "gflops" : "gflops_f16",
                     fig[u].rate);
         if (fig[u].attention > 0) fprintf(f, ", \"gflops\": %.4g", fig[u].attention);
+        if (fig[u].silu > 0) fprintf(f, ", \"silu_geps\": %.4g", fig[u].silu);
         fprintf(f, "}");
     }
     fprintf(f, "},\n \"sync_us\": {");

@@ -85,7 +85,7 @@ static void test_errors(void **state)
         {"{\"units\": {}, \"sync_us\": {\"gpu0-npu0\": \"fast\"}}", "sync_us: 'gpu0-npu0' is not a positive number of microseconds"},
         {"{\"units\": {}, \"figures\": []}", "key 'figures' is not an object"},
         {"{\"units\": {}, \"figures\": {\"gpu0\": {\"tflops\": 3}}}",
-         "figures.gpu0: 'tflops' is not a figure (gflops, gflops_f16, gops_i8, gbps, launch_us)"},
+         "figures.gpu0: 'tflops' is not a figure (gflops, gflops_f16, gops_i8, gbps, launch_us, silu_geps)"},
         {"{\"units\": {}, \"figures\": {\"gpu0\": {\"gbps\": 0}}}", "figures.gpu0: key 'gbps' is 0, not a positive finite number"},
     };
     const char *path = tu_fmt("%s/bad.json", tu_tmpdir("fe-profile-bad"));

@@ -3,7 +3,8 @@
  * (linear along s on a flexible unit, the next length on a static one,
  * between widths and in proportion beyond them, the nearest k), static
  * rows from profiles and standard shapes, hand-overs and work on two
- * units at once (shared bandwidth, shared cores). */
+ * units at once (shared bandwidth, shared cores), SwiGLU at a unit's
+ * silu_geps where it computes slower than it moves the bytes. */
 #include "testutil.h"
 
 #include <math.h>
@@ -113,6 +114,28 @@ static void test_profile(void **state)
     ir_graph_free(&g);
 }
 
+static void test_swiglu(void **state)
+{
+    IrGraph g;
+    units(&g);
+    IrCost c = {.g = &g};
+    int64_t dim[2] = {128, 1000};
+    int a = ir_add(&g, IR_OP_INPUT, 0, NULL, 2, dim, IR_F32, -1, "a");
+    int b = ir_add(&g, IR_OP_INPUT, 0, NULL, 2, dim, IR_F32, -1, "b");
+    int in[2] = {a, b};
+    int sw = ir_add(&g, IR_OP_SWIGLU, 2, in, 2, dim, IR_F32, 0, "gated");
+    g.nodes[sw].unit = 0;
+    /* without the figure: its result, 128000 floats, over 10 GB/s = 51.2 us, + 1 (inputs of the
+     * step are not counted) */
+    IrCostEst e = ir_cost_node(&c, &g.nodes[sw], 128, 0);
+    assert_float_equal(e.us, 1 + 128000 * 4 / 1e4, 1e-9);
+    ir_unit_set_float(&g.units[0], "silu_geps", 0.1);   /* 128000 elements at 0.1 G/s: 1280 us */
+    assert_float_equal(ir_cost_node(&c, &g.nodes[sw], 128, 0).us, 1 + 1280, 1e-9);
+    ir_unit_set_float(&g.units[0], "silu_geps", 100);   /* faster than its bytes: bytes again */
+    assert_float_equal(ir_cost_node(&c, &g.nodes[sw], 128, 0).us, 1 + 128000 * 4 / 1e4, 1e-9);
+    ir_graph_free(&g);
+}
+
 static void test_together(void **state)
 {
     IrGraph g;
@@ -134,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_figures),
         cmocka_unit_test(test_profile),
+        cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

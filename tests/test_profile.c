@@ -6,7 +6,7 @@
  *   each have a point for every linear shape of the model (those of
  *   config.json: q/o, k/v, gate/up, down, lm head) at every standard
  *   length up to --max-s (1, 32, 64, 128), each a positive time; each unit
- *   has measured figures (gbps, launch_us, its rate) and the pair a
+ *   has measured figures (gbps, launch_us, its rate, silu_geps) and the pair a
  *   hand-over time; the solver reads the profile back (hetc partition
  *   --profile);
  * - --sweep: one JSON line per shape and length; the solver's plan is one
@@ -101,15 +101,17 @@ static void test_profile_file(void **state)
             }
     assert_int_equal(p.npts, 2 * 5 * 4);      /* each shape once: q and o share theirs */
     for (int u = 0; u < 2; u++) {
-        int gbps = 0, launch = 0, rate = 0;
+        int gbps = 0, launch = 0, rate = 0, silu = 0;
         for (int i = 0; i < p.nfigs; i++) {
             if (strcmp(p.figs[i].unit, units[u])) continue;
             assert_true(p.figs[i].v > 0);
             gbps += !strcmp(p.figs[i].key, "gbps");
             launch += !strcmp(p.figs[i].key, "launch_us");
             rate += !strcmp(p.figs[i].key, u ? "gops_i8" : "gflops_f16");
+            silu += !strcmp(p.figs[i].key, "silu_geps");
         }
-        if (gbps != 1 || launch != 1 || rate != 1) fail_msg("%s: figures of %s incomplete", fx.prof, units[u]);
+        if (gbps != 1 || launch != 1 || rate != 1 || silu != 1)
+            fail_msg("%s: figures of %s incomplete", fx.prof, units[u]);
     }
     assert_int_equal(p.nsync, 1);
     assert_string_equal(p.sync[0].a, "cpu0");
