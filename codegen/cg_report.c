@@ -5,7 +5,7 @@
  *    "units": [{"name", "kind", "backend", "mem", "arena_bytes",
  *               "kv_bytes_per_token"}, ...],
  *    "weights_bytes",
- *    "plans": [{"name", "kind", "s_min", "s_max", "nodes",
+ *    "plans": [{"name", "kind", "s_min", "s_max", "inflight", "nodes",
  *               "subgraphs": [{"id", "unit", "nodes", "first", "last",
  *                              "ops", "shared", "bytes", "waits"}, ...]}, ...],
  *    "shared_subgraphs", "shared_bytes",
@@ -17,8 +17,11 @@
  * attention: one compiled instance serves every chunk of every prompt.
  * "bytes" is the arena space of its results at the plan's largest step;
  * "waits" lists the subgraphs of other units whose results it reads.
+ * "inflight" is a plan's chunks in flight (pass schedule: 2 out of order).
  * Arena and KV sizes are per unit: the program allocates the arenas once
- * and the KV cache for the context it is given (kv_bytes_per_token x ctx).
+ * (twice that where a plan has two chunks in flight: their buffers
+ * alternate) and the KV cache for the context it is given
+ * (kv_bytes_per_token x ctx).
  * "int8" lists each quantised input once (every chunk plan makes the same
  * choices): its activation scale, pass outliers' decision ("shadow",
  * "pruned", "below-t": max <= T * p99.9, "off": --no-outliers), the hot
@@ -107,8 +110,9 @@ static void report_plan(FILE *f, const IrGraph *g, int p, int64_t *shared, int64
         }
     fputs("    {\"name\": ", f);
     json_str(f, pl->name);
-    fprintf(f, ", \"kind\": \"%s\", \"s_min\": %lld, \"s_max\": %lld, \"nodes\": %d, \"subgraphs\": [\n",
-            ir_plan_kind_name(pl->kind), (long long)pl->s_min, (long long)pl->s_max, nodes);
+    fprintf(f, ", \"kind\": \"%s\", \"s_min\": %lld, \"s_max\": %lld, \"inflight\": %d, \"nodes\": %d, "
+               "\"subgraphs\": [\n", ir_plan_kind_name(pl->kind), (long long)pl->s_min, (long long)pl->s_max,
+            pl->inflight, nodes);
     for (int s = 0; s < nsub; s++) {
         report_subgraph(f, g, p, s, shared, shared_bytes);
         fputs(s + 1 < nsub ? ",\n" : "\n", f);

@@ -286,8 +286,11 @@ static void test_report(void **state)
     json_object *plans = get(r, "plans"), *units = get(r, "units");
     assert_int_equal(json_object_array_length(plans), 3);
     static const char *const names[] = {"decode", "prefill-32", "flex"};
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 3; p++) {
         assert_string_equal(json_object_get_string(get(json_object_array_get_idx(plans, p), "name")), names[p]);
+        /* in order everywhere: host-split's chunk plan copies between gpu0's memory and the host's */
+        assert_int_equal(json_object_get_int(get(json_object_array_get_idx(plans, p), "inflight")), 1);
+    }
     json_object *subs = get(json_object_array_get_idx(plans, 1), "subgraphs");
     int attention = 0, shared = 0;
     for (size_t i = 0; i < json_object_array_length(subs); i++) {
