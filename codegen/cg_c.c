@@ -510,6 +510,8 @@ static void emit_part(Emit *e, int p, int threads)
             cur = n->sub;
             flag = cg_in_part(e, n->unit) && host_memory(e, n->unit);
             if (flag) sub_waits(e, p, cur);
+            if (flag && ir_attr(n, "pred_us"))  /* its waiters sleep until about then (pass schedule's pred_us=) */
+                fprintf(e->f, "    rt_flag_begin(&m->sub[%d], m->step, %.1f);\n", cur, ir_attr_float(n, "pred_us"));
         }
         emit_node(e, n);
     }
@@ -546,11 +548,11 @@ static int part_subs(const Emit *e, int p, unsigned part, int *subs)
     return n;
 }
 
-/* The contribution score of subgraph k of plan p (pass schedule's score=). */
-static double sub_score(const IrGraph *g, int p, int k)
+/* Attribute key (score=, pred_us=: pass schedule's) of subgraph k of plan p, on its first node; 0 if none. */
+static double sub_attr(const IrGraph *g, int p, int k, const char *key)
 {
     for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].plan == p && g->nodes[i].sub == k) return ir_attr(&g->nodes[i], "score") ? ir_attr_float(&g->nodes[i], "score") : 0;
+        if (g->nodes[i].plan == p && g->nodes[i].sub == k) return ir_attr(&g->nodes[i], key) ? ir_attr_float(&g->nodes[i], key) : 0;
     return 0;
 }
 
@@ -607,7 +609,9 @@ static void emit_part_ooo(Emit *e, int p, unsigned part, const char *fn, const c
     fprintf(f, "static const uint16_t %s_%s_flag[] = {", fn, unit);
     for (int k = 0; k < nsub; k++) fprintf(f, "%s%d", k ? ", " : "", subs[k]);
     fprintf(f, "};\nstatic const float %s_%s_score[] = {", fn, unit);
-    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_score(g, p, subs[k]));
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_attr(g, p, subs[k], "score"));
+    fprintf(f, "};\nstatic const float %s_%s_us[] = {", fn, unit);
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_attr(g, p, subs[k], "pred_us"));
     fprintf(f, "};\nstatic const uint16_t %s_%s_wait_at[] = {0", fn, unit);
     for (int k = 0; k < nsub; k++) fprintf(f, ", %d", nw += sub_wait_list(e, p, subs[k], wait));
     fprintf(f, "};\nstatic const uint16_t %s_%s_wait[] = {", fn, unit);
@@ -616,8 +620,8 @@ static void emit_part_ooo(Emit *e, int p, unsigned part, const char *fn, const c
         int n = sub_wait_list(e, p, subs[k], wait);
         for (int w = 0; w < n; w++) fprintf(f, "%s%d", nw++ ? ", " : "", wait[w]);
     }
-    fprintf(f, "%s};\nstatic const RtPart %s_%s_part = {%d, %s_%s_flag, %s_%s_score, %s_%s_wait_at, %s_%s_wait};\n\n",
-            nw ? "" : "0", fn, unit, nsub, fn, unit, fn, unit, fn, unit, fn, unit);
+    fprintf(f, "%s};\nstatic const RtPart %s_%s_part = {%d, %s_%s_flag, %s_%s_score, %s_%s_us, %s_%s_wait_at, %s_%s_wait};\n\n",
+            nw ? "" : "0", fn, unit, nsub, fn, unit, fn, unit, fn, unit, fn, unit, fn, unit);
     free(wait);
     free(subs);
 }

@@ -577,7 +577,7 @@ static int check_place_attr(const Check *c, const IrAttr *a)
 }
 
 /* Checks attribute kinds, the attributes ops.def requires ("eps:f ...") and
- * that there are no others but group, role, score, arena and ld. */
+ * that there are no others but group, role, score, pred_us, arena and ld. */
 static int check_attrs(const Check *c)
 {
     const IrNode *n = c->n;
@@ -586,13 +586,14 @@ static int check_attrs(const Check *c)
         const IrAttr *a = &n->attr[i];
         if ((unsigned)a->kind > IR_ATTR_STR) return bad(c, "attribute %d has bad kind %d", i, (int)a->kind);
         int group = strcmp(a->key, "group") == 0, role = strcmp(a->key, "role") == 0;
-        if (strcmp(a->key, "score") == 0) {
+        if (strcmp(a->key, "score") == 0 || strcmp(a->key, "pred_us") == 0) {
             if (a->kind != IR_ATTR_FLOAT || !(a->f > 0))
-                return bad(c, "attribute 'score' is not a positive float");
-            if (!ir_has_pass(c->g, "schedule")) return bad(c, "attribute 'score', but pass 'schedule' has not run");
+                return bad(c, "attribute '%s' is not a positive float", a->key);
+            if (!ir_has_pass(c->g, "schedule"))
+                return bad(c, "attribute '%s', but pass 'schedule' has not run", a->key);
             const IrNode *prev = c->index > 0 ? &c->g->nodes[c->index - 1] : NULL;
             if (n->sub < 0 || (prev && prev->plan == n->plan && prev->sub == n->sub))
-                return bad(c, "attribute 'score' on a node that does not begin a subgraph");
+                return bad(c, "attribute '%s' on a node that does not begin a subgraph", a->key);
             continue;
         }
         if (strcmp(a->key, "arena") == 0 || strcmp(a->key, "ld") == 0) {

@@ -34,6 +34,13 @@
  * read its results, under the cost model: a float unit's subgraph that
  * feeds the npu goes first, so that the npu does not stall. Subgraphs
  * without the attribute score 0, and the npu's own run in chunk order.
+ *
+ * Hand-overs. In a plan of several units the first node of each subgraph
+ * carries pred_us=T, its time under the cost model at the plan's smallest
+ * step: the program tells it to whoever waits for the subgraph
+ * (rt_flag_begin), who sleeps until shortly before then and then polls
+ * (HeteroLLM's fast synchronisation), instead of polling the whole time
+ * on cores the producer may share.
  */
 #include "passes.h"
 
@@ -97,15 +104,46 @@ static void contribution_scores(IrGraph *g, const PassCtx *c, int p)
     free(fed);
 }
 
-/* A score of an earlier run of the pass goes. */
-static void drop_score(IrNode *n)
+/* The score and pred_us of an earlier run of the pass go. */
+static void drop_attrs(IrNode *n)
 {
     for (int i = 0; i < n->nattr; i++)
-        if (strcmp(n->attr[i].key, "score") == 0) {
+        if (strcmp(n->attr[i].key, "score") == 0 || strcmp(n->attr[i].key, "pred_us") == 0) {
             memmove(&n->attr[i], &n->attr[i + 1], (size_t)(n->nattr - i - 1) * sizeof n->attr[0]);
             n->nattr--;
-            return;
+            i--;
         }
+}
+
+/* pred_us=T on the first node of each subgraph of plan p, if the plan runs on
+ * several units: its predicted microseconds at the plan's smallest step
+ * (the runtime's rt_flag_begin: a unit waiting for it sleeps until then). */
+static void predicted_times(IrGraph *g, const PassCtx *c, int p)
+{
+    IrCost cost = {.g = g, .prof = c->profile};
+    int nsub = 0, unit = -1, units = 0;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub < 0) continue;
+        if (n->sub + 1 > nsub) nsub = n->sub + 1;
+        if (unit < 0) unit = n->unit;
+        units |= n->unit != unit;
+    }
+    if (!units) return;
+    double *dur = calloc((size_t)nsub + 1, sizeof *dur);
+    int *first = malloc(((size_t)nsub + 1) * sizeof *first);
+    int64_t S = g->plans[p].s_min;
+    for (int k = 0; k < nsub; k++) first[k] = -1;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub < 0) continue;
+        if (first[n->sub] < 0) first[n->sub] = i;
+        dur[n->sub] += ir_cost_node(&cost, n, S, S).us;
+    }
+    for (int k = 0; k < nsub; k++)
+        if (dur[k] > 0 && first[k] >= 0) ir_set_float(&g->nodes[first[k]], "pred_us", dur[k]);
+    free(dur);
+    free(first);
 }
 
 /* Whether chunks of plan p can run out of order: a chunk plan of two units
@@ -133,7 +171,7 @@ void pass_schedule(IrGraph *g, const PassCtx *c)
     for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
         n->sub = -1;
-        drop_score(n);
+        drop_attrs(n);
         if (n->plan < 0) continue;
         if (n->plan != plan) sub = -1;
         int attention = n->op == IR_OP_ATTENTION;
@@ -149,5 +187,6 @@ void pass_schedule(IrGraph *g, const PassCtx *c)
     for (int p = 0; p < g->nplans; p++) {
         g->plans[p].inflight = ooo && overlaps(g, p) ? 2 : 1;
         if (g->plans[p].inflight == 2) contribution_scores(g, c, p);
+        predicted_times(g, c, p);
     }
 }

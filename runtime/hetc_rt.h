@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 3
+#define HETC_RT_ABI_VERSION 4
 
 typedef enum {
     RT_OK = 0,
@@ -92,12 +92,18 @@ int rt_cpu_count(void);
 /* ---- units running at once (rt_units.c; its comment has the protocol) ----
  * A ready flag carries the number of the last step whose hand-over it
  * made; rt_flag_wait polls (then yields) until it reaches 'step', or
- * returns RT_ERR_THREAD once *abort is set. An RtUnitThread runs the
- * parts of steps posted to it, one at a time. */
+ * returns RT_ERR_THREAD once *abort is set; where the producer said when
+ * it expects to set it (rt_flag_begin: the compiler's predicted time of
+ * the work, from its start), a waiter sleeps until shortly before that
+ * (woken early by the set), then polls. An RtUnitThread runs the parts of
+ * steps posted to it, one at a time. */
 typedef struct {
     atomic_uint step;
     atomic_int sleepers;        /* waiters asleep on it (rt_units.c) */
+    atomic_uint due_step;       /* the step whose set is predicted at due_s */
+    _Atomic double due_s;       /* rt_now() seconds */
 } RtFlag;
+void rt_flag_begin(RtFlag *f, uint32_t step, double us);   /* the work that sets it for step starts: us long */
 void rt_flag_set(RtFlag *f, uint32_t step);
 RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort);
 double rt_flag_waited(void);        /* seconds the calling thread has waited in rt_flag_wait */
@@ -119,6 +125,7 @@ typedef struct {
     int nsub;                   /* its subgraphs of a chunk, in order */
     const uint16_t *flag;       /* [nsub] the flag each sets when done (its subgraph number) */
     const float *score;         /* [nsub] contribution score: microseconds of npu work it unblocks */
+    const float *us;            /* [nsub] its predicted time (rt_flag_begin) */
     const uint16_t *wait_at;    /* [nsub + 1] subgraph i waits for flags wait[wait_at[i] .. wait_at[i + 1]) */
     const uint16_t *wait;
 } RtPart;

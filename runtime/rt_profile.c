@@ -117,7 +117,7 @@ static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double s
 {
     CpuJob *j = calloc(1, sizeof *j);
     if (!j) return RT_ERR_NOMEM;
-    *j = (CpuJob){.job = {cpu_run, cpu_release}, .pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
+    *j = (CpuJob){.job = {cpu_run, cpu_release, 0}, .pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
     RtStatus st = weights(u, n, k, stream_bytes, &j->copies, &j->w);
     j->x = rt_alloc((size_t)s * (size_t)k * 4);
     j->out = rt_alloc((size_t)s * (size_t)n * 4);

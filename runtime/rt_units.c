@@ -10,7 +10,11 @@
  * the flag reaches that number (rt_flag_wait, acquire): a few thousand
  * polls, a few hundred sched_yields, then (Linux) sleeps on a futex of the
  * flag, which rt_flag_set wakes when someone sleeps there; a sleep lasts at
- * most 1 ms, so a set abort flag is seen within that. A waiting unit never
+ * most 1 ms, so a set abort flag is seen within that. Where the producer
+ * said when it will set the flag (rt_flag_begin at the start of its work,
+ * with the compiler's predicted time: pass schedule's pred_us=), the waiter
+ * skips the polls and sleeps until 50 us before then (a set wakes it
+ * early), then polls: the unit it waits for gets the cores it shares. A waiting unit never
  * blocks in the driver, never sleeps through a hand-over, and does not
  * steal the cores of the unit it waits for (a unit emulated on CPU threads
  * computes while the host waits). Numbers only grow,
@@ -56,6 +60,10 @@ enum {
  * is posted right after it, so a thread that slept would add a wake-up to
  * every token. */
 static const double IDLE_YIELD_S = 2e-3;
+/* A waiter told the producer's predicted end (rt_flag_begin) sleeps until
+ * this long before it, then polls: a futex wake-up costs tens of
+ * microseconds, a poll nothing. */
+static const double SPIN_AHEAD_S = 50e-6;
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -63,16 +71,16 @@ static const double IDLE_YIELD_S = 2e-3;
 #include <time.h>
 #include <unistd.h>
 
-/* Sleeps while f->step is 'seen', 1 ms at most. */
-static void flag_sleep(RtFlag *f, uint32_t seen)
+/* Sleeps while f->step is 'seen', 'ns' nanoseconds at most (below 1 ms). */
+static void flag_sleep(RtFlag *f, uint32_t seen, long ns)
 {
-    struct timespec ms = {0, 1000000};
-    syscall(SYS_futex, (uint32_t *)&f->step, FUTEX_WAIT_PRIVATE, seen, &ms, NULL, 0);
+    struct timespec ts = {0, ns};
+    syscall(SYS_futex, (uint32_t *)&f->step, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 }
 
 static void flag_wake(RtFlag *f) { syscall(SYS_futex, (uint32_t *)&f->step, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0); }
 #else
-static void flag_sleep(RtFlag *f, uint32_t seen) { (void)f, (void)seen, sched_yield(); }
+static void flag_sleep(RtFlag *f, uint32_t seen, long ns) { (void)f, (void)seen, (void)ns, sched_yield(); }
 static void flag_wake(RtFlag *f) { (void)f; }
 #endif
 
@@ -87,12 +95,22 @@ static _Thread_local double waited;
 
 double rt_flag_waited(void) { return waited; }
 
+void rt_flag_begin(RtFlag *f, uint32_t step, double us)
+{
+    atomic_store_explicit(&f->due_s, rt_now() + us * 1e-6, memory_order_relaxed);
+    atomic_store_explicit(&f->due_step, step, memory_order_release);
+}
+
 RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort)
 {
     if ((int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0) return RT_OK;
     double t0 = rt_now();
+    /* the producer's predicted end, where it said (rt_flag_begin): sleep until SPIN_AHEAD_S before it */
+    double due = atomic_load_explicit(&f->due_step, memory_order_acquire) == step
+                     ? atomic_load_explicit(&f->due_s, memory_order_relaxed) - SPIN_AHEAD_S : 0;
+    if (due <= t0) due = 0;
     RtStatus st = RT_OK;
-    for (unsigned i = 0;; i++) {
+    for (unsigned i = due > t0 ? SPIN_POLLS + YIELDS : 0;; i++) {
         uint32_t seen = atomic_load_explicit(&f->step, memory_order_acquire);
         if ((int32_t)(seen - step) >= 0) break;
         if (atomic_load_explicit(abort, memory_order_relaxed)) {
@@ -105,9 +123,11 @@ RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort)
         } else if (i < SPIN_POLLS + YIELDS) {
             sched_yield();
         } else {
+            double left = due - rt_now();     /* before the predicted end: sleep up to it, then poll again */
             atomic_fetch_add(&f->sleepers, 1);     /* seq_cst: rt_flag_set sees it or we see its step */
-            if (atomic_load(&f->step) == seen) flag_sleep(f, seen);
+            if (atomic_load(&f->step) == seen) flag_sleep(f, seen, left > 0 && left < 1e-3 ? (long)(left * 1e9) : 1000000);
             atomic_fetch_sub(&f->sleepers, 1);
+            if (due > 0 && left < 1e-3) due = 0, i = 0;
         }
     }
     waited += rt_now() - t0;
@@ -293,6 +313,7 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
         }
         if (polls) waited += rt_now() - t0, polls = 0;
         int i = next[pick & 1];
+        rt_flag_begin(&run->flags[p->flag[i]], run->step0 + (uint32_t)pick, p->us[i]);
         RtStatus st = fn(model, pick, i);
         if (st != RT_OK) return st;
         rt_flag_set(&run->flags[p->flag[i]], run->step0 + (uint32_t)pick);

@@ -5,7 +5,8 @@
  * prompt's chunks out of order: every subgraph once, after what it waits
  * for in its chunk, after itself in the chunk before, after the chunk two
  * before (the buffers), a younger chunk's work while the older waits, and
- * a failed part's abort ends the other's run. */
+ * a failed part's abort ends the other's run; a waiter told the
+ * producer's predicted end sleeps, and the set wakes it before that end. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,15 +99,43 @@ static void test_wakes_after_sleep(void **state)
     rt_unit_destroy(u);
 }
 
+/* The producer says its work takes 200 ms (rt_flag_begin), then sets the
+ * flag after 1 ms: the waiter, asleep until shortly before the predicted
+ * end, is woken by the set, long before it. */
+static RtStatus early_producer(void *arg)
+{
+    Shared *s = arg;
+    rt_flag_begin(&s->to_host, s->step, 200e3);
+    rt_flag_set(&s->to_device, s->step);
+    struct timespec ms = {0, 1000 * 1000};
+    nanosleep(&ms, NULL);
+    rt_flag_set(&s->to_host, s->step);
+    return RT_OK;
+}
+
+static void test_predicted_sleep(void **state)
+{
+    RtUnitThread *u;
+    assert_int_equal(rt_unit_create(&u), RT_OK);
+    Shared s = {.step = 1};
+    rt_unit_post(u, early_producer, &s);
+    assert_int_equal(rt_flag_wait(&s.to_device, 1, &s.abort), RT_OK);    /* rt_flag_begin has run */
+    double t0 = rt_now();
+    assert_int_equal(rt_flag_wait(&s.to_host, 1, &s.abort), RT_OK);
+    assert_true(rt_now() - t0 < 0.1);
+    assert_int_equal(rt_unit_wait(u), RT_OK);
+    rt_unit_destroy(u);
+}
+
 /* A chunk plan of four subgraphs: 0 on the host (feeds the npu: score 5),
  * 1 on the npu (reads 0), 2 on the host (reads 1), 3 on the npu (reads 2).
  * Each subgraph checks, as it starts, that what must have run did. */
 enum { CHUNKS = 6, SUBS = 4 };
 static const uint16_t host_flag[] = {0, 2}, npu_flag[] = {1, 3};
-static const float host_score[] = {5, 0}, npu_score[] = {0, 0};
+static const float host_score[] = {5, 0}, npu_score[] = {0, 0}, host_us[] = {50, 100}, npu_us[] = {2000, 100};
 static const uint16_t host_wait_at[] = {0, 0, 1}, host_wait[] = {1}, npu_wait_at[] = {0, 1, 2}, npu_wait[] = {0, 2};
-static const RtPart host_part = {2, host_flag, host_score, host_wait_at, host_wait};
-static const RtPart npu_part = {2, npu_flag, npu_score, npu_wait_at, npu_wait};
+static const RtPart host_part = {2, host_flag, host_score, host_us, host_wait_at, host_wait};
+static const RtPart npu_part = {2, npu_flag, npu_score, npu_us, npu_wait_at, npu_wait};
 static const uint16_t last_subs[] = {2, 3};
 
 typedef struct {
@@ -207,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_failure),
         cmocka_unit_test(test_wakes_after_sleep),
+        cmocka_unit_test(test_predicted_sleep),
         cmocka_unit_test(test_out_of_order),
         cmocka_unit_test(test_out_of_order_failure),
     };
