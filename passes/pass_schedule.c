@@ -65,25 +65,36 @@ static unsigned char *read_across(const IrGraph *g)
     return read;
 }
 
+/* The subgraphs of plan p: returns how many; dur[k], subgraph k's time
+ * under the cost model at the plan's smallest step; first[k], its first
+ * node (-1: none). The caller frees both. */
+static int sub_times(const IrGraph *g, const IrCost *cost, int p, double **dur, int **first)
+{
+    int nsub = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
+    *dur = calloc((size_t)nsub + 1, sizeof **dur);
+    *first = malloc(((size_t)nsub + 1) * sizeof **first);
+    int64_t S = g->plans[p].s_min;
+    for (int k = 0; k < nsub; k++) (*first)[k] = -1;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub < 0) continue;
+        if ((*first)[n->sub] < 0) (*first)[n->sub] = i;
+        (*dur)[n->sub] += ir_cost_node(cost, n, S, S).us;
+    }
+    return nsub;
+}
+
 /* score=U on the first node of each subgraph of chunk plan p that
  * static-shape units read from (see the comment at the top). */
 static void contribution_scores(IrGraph *g, const PassCtx *c, int p)
 {
     IrCost cost = {.g = g, .prof = c->profile};
-    int nsub = 0;
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
-    double *dur = calloc((size_t)nsub + 1, sizeof *dur), *score = calloc((size_t)nsub + 1, sizeof *score);
-    int *first = malloc(((size_t)nsub + 1) * sizeof *first);
+    double *dur;
+    int *first, nsub = sub_times(g, &cost, p, &dur, &first);
+    double *score = calloc((size_t)nsub + 1, sizeof *score);
     unsigned char *fed = calloc((size_t)nsub * (size_t)nsub + 1, 1);   /* [a][b]: sub a feeds static sub b */
-    int64_t S = g->plans[p].s_min;
-    for (int k = 0; k < nsub; k++) first[k] = -1;
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub < 0) continue;
-        if (first[n->sub] < 0) first[n->sub] = i;
-        dur[n->sub] += ir_cost_node(&cost, n, S, S).us;
-    }
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub < 0 || !ir_cost_is_static(&cost, n->unit)) continue;
@@ -120,26 +131,17 @@ static void drop_attrs(IrNode *n)
  * (the runtime's rt_flag_begin: a unit waiting for it sleeps until then). */
 static void predicted_times(IrGraph *g, const PassCtx *c, int p)
 {
-    IrCost cost = {.g = g, .prof = c->profile};
-    int nsub = 0, unit = -1, units = 0;
+    int unit = -1, units = 0;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         if (n->plan != p || n->sub < 0) continue;
-        if (n->sub + 1 > nsub) nsub = n->sub + 1;
         if (unit < 0) unit = n->unit;
         units |= n->unit != unit;
     }
     if (!units) return;
-    double *dur = calloc((size_t)nsub + 1, sizeof *dur);
-    int *first = malloc(((size_t)nsub + 1) * sizeof *first);
-    int64_t S = g->plans[p].s_min;
-    for (int k = 0; k < nsub; k++) first[k] = -1;
-    for (int i = 0; i < g->n; i++) {
-        const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub < 0) continue;
-        if (first[n->sub] < 0) first[n->sub] = i;
-        dur[n->sub] += ir_cost_node(&cost, n, S, S).us;
-    }
+    IrCost cost = {.g = g, .prof = c->profile};
+    double *dur;
+    int *first, nsub = sub_times(g, &cost, p, &dur, &first);
     for (int k = 0; k < nsub; k++)
         if (dur[k] > 0 && first[k] >= 0) ir_set_float(&g->nodes[first[k]], "pred_us", dur[k]);
     free(dur);
