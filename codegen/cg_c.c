@@ -536,25 +536,22 @@ static const char *part_units(const Emit *e, unsigned part, char *buf, size_t ca
 }
 
 /* The subgraphs of plan p whose unit is in the thread's part, in order,
- * into subs[]; returns how many. */
-static int part_subs(const Emit *e, int p, unsigned part, int *subs)
+ * into subs[] (and their first nodes into first[], if given); returns how
+ * many. */
+static int part_subs(const Emit *e, int p, unsigned part, int *subs, int *first)
 {
     int n = 0;
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *nd = &e->g->nodes[i];
-        if (nd->plan == p && nd->sub >= 0 && (part >> nd->unit) & 1 && (!n || subs[n - 1] != nd->sub))
-            subs[n++] = nd->sub;
+        if (nd->plan != p || nd->sub < 0 || !((part >> nd->unit) & 1) || (n && subs[n - 1] == nd->sub)) continue;
+        if (first) first[n] = i;
+        subs[n++] = nd->sub;
     }
     return n;
 }
 
-/* Attribute key (score=, pred_us=: pass schedule's) of subgraph k of plan p, on its first node; 0 if none. */
-static double sub_attr(const IrGraph *g, int p, int k, const char *key)
-{
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].plan == p && g->nodes[i].sub == k) return ir_attr(&g->nodes[i], key) ? ir_attr_float(&g->nodes[i], key) : 0;
-    return 0;
-}
+/* Pass schedule's attribute key (score=, pred_us=) of node n, 0 if none. */
+static double sched_attr(const IrNode *n, const char *key) { return ir_attr(n, key) ? ir_attr_float(n, key) : 0; }
 
 /* One thread's part of plan p of two chunks in flight: a function running
  * its subgraph i for chunk c (the chunk's rows, position, ids and logits;
@@ -564,7 +561,8 @@ static void emit_part_ooo(Emit *e, int p, unsigned part, const char *fn, const c
     FILE *f = e->f;
     const IrGraph *g = e->g;
     long long C = (long long)g->plans[p].s_max;
-    int *subs = malloc(((size_t)g->n + 1) * sizeof *subs), nsub = part_subs(e, p, part, subs);
+    int *subs = malloc(((size_t)g->n + 1) * sizeof *subs), *first = malloc(((size_t)g->n + 1) * sizeof *first);
+    int nsub = part_subs(e, p, part, subs, first);
     char units[128];
     fprintf(f, "/* Plan %s, the part of unit %s, out of order: its subgraph i for chunk c of the\n"
                " * step (rows c * %lld on), the chunk's buffers in slot c %% 2; rt_part_run calls it. */\n"
@@ -605,24 +603,26 @@ static void emit_part_ooo(Emit *e, int p, unsigned part, const char *fn, const c
     fputs("    }\n    return st;\n}\n\n", f);
     e->mode = CG_DECLS_CALLS;
     e->ooo = 0;
-    int *wait = malloc(((size_t)g->n + 1) * sizeof *wait), nw = 0;
+    /* the waits of subgraph k: wait[at[k] .. at[k + 1]) (each a subgraph of another thread, once) */
+    int *at = malloc(((size_t)nsub + 1) * sizeof *at), *wait = malloc(((size_t)nsub * (size_t)nsub + 1) * sizeof *wait);
+    at[0] = 0;
+    for (int k = 0; k < nsub; k++) at[k + 1] = at[k] + sub_wait_list(e, p, subs[k], wait + at[k]);
+    int nw = at[nsub];
     fprintf(f, "static const uint16_t %s_%s_flag[] = {", fn, unit);
     for (int k = 0; k < nsub; k++) fprintf(f, "%s%d", k ? ", " : "", subs[k]);
     fprintf(f, "};\nstatic const float %s_%s_score[] = {", fn, unit);
-    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_attr(g, p, subs[k], "score"));
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sched_attr(&g->nodes[first[k]], "score"));
     fprintf(f, "};\nstatic const float %s_%s_us[] = {", fn, unit);
-    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sub_attr(g, p, subs[k], "pred_us"));
-    fprintf(f, "};\nstatic const uint16_t %s_%s_wait_at[] = {0", fn, unit);
-    for (int k = 0; k < nsub; k++) fprintf(f, ", %d", nw += sub_wait_list(e, p, subs[k], wait));
+    for (int k = 0; k < nsub; k++) fprintf(f, "%s%.1f", k ? ", " : "", sched_attr(&g->nodes[first[k]], "pred_us"));
+    fprintf(f, "};\nstatic const uint16_t %s_%s_wait_at[] = {", fn, unit);
+    for (int k = 0; k <= nsub; k++) fprintf(f, "%s%d", k ? ", " : "", at[k]);
     fprintf(f, "};\nstatic const uint16_t %s_%s_wait[] = {", fn, unit);
-    nw = 0;
-    for (int k = 0; k < nsub; k++) {
-        int n = sub_wait_list(e, p, subs[k], wait);
-        for (int w = 0; w < n; w++) fprintf(f, "%s%d", nw++ ? ", " : "", wait[w]);
-    }
+    for (int w = 0; w < nw; w++) fprintf(f, "%s%d", w ? ", " : "", wait[w]);
     fprintf(f, "%s};\nstatic const RtPart %s_%s_part = {%d, %s_%s_flag, %s_%s_score, %s_%s_us, %s_%s_wait_at, %s_%s_wait};\n\n",
             nw ? "" : "0", fn, unit, nsub, fn, unit, fn, unit, fn, unit, fn, unit, fn, unit);
     free(wait);
+    free(at);
+    free(first);
     free(subs);
 }
 
@@ -653,7 +653,7 @@ static void emit_plan_ooo(Emit *e, int p, int nt, const unsigned *part, const ch
             g->plans[p].name, C, part_units(e, all, units, sizeof units), C, fn);
     fputs("    static const uint16_t last[] = {", f);
     int *subs = malloc(((size_t)g->n + 1) * sizeof *subs);
-    for (int t = 0; t < nt; t++) fprintf(f, "%s%d", t ? ", " : "", subs[part_subs(e, p, part[t], subs) - 1]);
+    for (int t = 0; t < nt; t++) fprintf(f, "%s%d", t ? ", " : "", subs[part_subs(e, p, part[t], subs, NULL) - 1]);
     free(subs);
     fprintf(f, "}; /* each part's last subgraph */\n"
                "    if (S %% %lld) {\n"

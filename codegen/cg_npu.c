@@ -14,7 +14,6 @@
  */
 #include "cg.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,15 +141,10 @@ static void address(const CgEmit *e, int id, char *buf, size_t cap)
     const IrNode *b = cg_base(e->g, id);
     int u = cg_arena_unit(e->g, b);
     int64_t at = b->offset + cg_view_bytes(e->g, id);
-    if (u == e->cpu) {
-        snprintf(buf, cap, "m->arena + s * MODEL_ARENA_BYTES + %" PRId64, at);
-        return;
-    }
-    char upper[16];
-    size_t i = 0;
-    for (const char *c = e->g->units[u].name; *c && i + 1 < sizeof upper; c++) upper[i++] = (char)toupper((unsigned char)*c);
-    upper[i] = 0;
-    snprintf(buf, cap, "m->%s_arena + s * MODEL_ARENA_%s_BYTES + %" PRId64, e->g->units[u].name, upper, at);
+    if (u == e->cpu) snprintf(buf, cap, "m->arena + s * MODEL_ARENA_BYTES + %" PRId64, at);
+    else if (u == e->cl_unit) snprintf(buf, cap, "m->%s_arena + s * MODEL_ARENA_%s_BYTES + %" PRId64, e->cl->u->name,
+                                       e->upper_unit, at);
+    else IR_BUG("npu graph tensor %%%d is in the arena of unit %s", id, e->g->units[u].name);
 }
 
 static const char *op_kind(IrOp op)

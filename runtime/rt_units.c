@@ -110,7 +110,7 @@ RtStatus rt_flag_wait(RtFlag *f, uint32_t step, const atomic_int *abort)
                      ? atomic_load_explicit(&f->due_s, memory_order_relaxed) - SPIN_AHEAD_S : 0;
     if (due <= t0) due = 0;
     RtStatus st = RT_OK;
-    for (unsigned i = due > t0 ? SPIN_POLLS + YIELDS : 0;; i++) {
+    for (unsigned i = due > 0 ? SPIN_POLLS + YIELDS : 0;; i++) {
         uint32_t seen = atomic_load_explicit(&f->step, memory_order_acquire);
         if ((int32_t)(seen - step) >= 0) break;
         if (atomic_load_explicit(abort, memory_order_relaxed)) {
@@ -249,28 +249,21 @@ void rt_unit_destroy(RtUnitThread *u)
     free(u);
 }
 
-/* Whether subgraph i of the part may run for chunk c (flags at its step). */
-static int part_ready(const RtRun *run, const RtPart *p, int c, int i)
+/* Whether flag f has reached step (acquire: what its setter wrote is seen). */
+static int reached(RtFlag *f, uint32_t step)
 {
-    uint32_t step = run->step0 + (uint32_t)c;
-    for (int w = p->wait_at[i]; w < p->wait_at[i + 1]; w++)
-        if ((int32_t)(atomic_load_explicit(&run->flags[p->wait[w]].step, memory_order_acquire) - step) < 0) return 0;
-    if (i == 0 && c >= 2)
-        for (int l = 0; l < run->nlast; l++)
-            if ((int32_t)(atomic_load_explicit(&run->flags[run->last[l]].step, memory_order_acquire) - (step - 2)) < 0)
-                return 0;
-    return 1;
+    return (int32_t)(atomic_load_explicit(&f->step, memory_order_acquire) - step) >= 0;
 }
 
-/* The first flag that subgraph i of chunk c still waits for, and its value. */
+/* The first flag that subgraph i of the part still waits for to run for
+ * chunk c, and the value it waits for; NULL when the subgraph is ready. */
 static RtFlag *part_blocker(const RtRun *run, const RtPart *p, int c, int i, uint32_t *want)
 {
     uint32_t step = run->step0 + (uint32_t)c;
     for (int w = p->wait_at[i]; w < p->wait_at[i + 1]; w++)
-        if ((int32_t)(atomic_load(&run->flags[p->wait[w]].step) - step) < 0) return *want = step, &run->flags[p->wait[w]];
+        if (!reached(&run->flags[p->wait[w]], step)) return *want = step, &run->flags[p->wait[w]];
     for (int l = 0; i == 0 && c >= 2 && l < run->nlast; l++)
-        if ((int32_t)(atomic_load(&run->flags[run->last[l]].step) - (step - 2)) < 0)
-            return *want = step - 2, &run->flags[run->last[l]];
+        if (!reached(&run->flags[run->last[l]], step - 2)) return *want = step - 2, &run->flags[run->last[l]];
     return NULL;
 }
 
@@ -284,9 +277,10 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
         cand[nc++] = old;
         if (old + 1 < run->nchunks && next[(old + 1) & 1] < next[old & 1]) cand[nc++] = old + 1;
         int pick = -1;
+        uint32_t want;
         for (int k = 0; k < nc; k++) {
             int c = cand[k];
-            if (!part_ready(run, p, c, next[c & 1])) continue;
+            if (part_blocker(run, p, c, next[c & 1], &want)) continue;
             if (pick < 0 || p->score[next[c & 1]] > p->score[next[pick & 1]]) pick = c;
         }
         if (pick < 0) {
@@ -296,7 +290,6 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
             }
             if (!polls++) t0 = rt_now();
             if (nc == 1) {
-                uint32_t want;
                 RtFlag *f = part_blocker(run, p, old, next[old & 1], &want);
                 RtStatus st = f ? rt_flag_wait(f, want, run->abort) : RT_OK;
                 polls = 0;      /* rt_flag_wait counted its own time */
