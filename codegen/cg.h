@@ -97,6 +97,7 @@ typedef struct {
     int *handover;              /* [g->n] copies between memory spaces: their flag (and event) index */
     int nhandover;              /* copy flags the largest plan needs */
     int nsubs;                  /* subgraph flags the largest plan needs */
+    int sub_at[IR_MAX_PLANS + 1];   /* plan p's subgraph times are m->subt[sub_at[p] .. sub_at[p + 1]) */
     int slots;                  /* MODEL_ARENA_SLOTS: 2 where a plan runs two chunks in flight (pass
                                  * schedule's inflight; each arena twice, slot c % 2 for chunk c) */
     int ooo;                    /* the function being written runs a subgraph of chunk c out of order:
@@ -165,6 +166,10 @@ struct CgBackend {
     void (*describe)(const CgEmit *e);
     /* Code in profile() that adds the unit to u[n++] (rt_profile.h; optional: NULL, not measured). */
     void (*profile_unit)(const CgEmit *e);
+    /* Code (in a branch) that waits until the unit's work enqueued so far
+     * is done and returns a failure's status: a subgraph's time ends there
+     * (optional: NULL, the unit's calls return when done). */
+    void (*finish)(const CgEmit *e);
     int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
     void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
 };

@@ -494,27 +494,54 @@ static void sub_waits(Emit *e, int p, int k)
     free(wait);
 }
 
-/* The nodes of plan p whose code runs in the function being written; with
- * threads > 1, a ready flag after each subgraph in the host's memory. */
+/* The locals of a function that runs subgraphs of plan p in order: where
+ * their times go (model --profile), and when the current one began. */
+static void sub_time_locals(Emit *e, int p)
+{
+    char fn[48];
+    fprintf(e->f, "    RtSubTime *T = m->subt ? m->subt + SUBT_%s : NULL; /* model --profile */\n"
+                  "    double t0 = 0;\n    (void)t0;\n", plan_fn(&e->g->plans[p], fn) + 5);
+}
+
+/* The end of subgraph k of unit u in a function of sub_time_locals: its
+ * time, once u has done its work. */
+static void sub_time_end(Emit *e, int p, int u, int k)
+{
+    const IrPlan *pl = &e->g->plans[p];
+    char rows[24] = "S";
+    if (pl->kind == IR_PLAN_CHUNK) snprintf(rows, sizeof rows, "%lld", (long long)pl->s_max);
+    fputs("    if (T) {\n", e->f);
+    for (int d = 0; d < e->ndev; d++)
+        if (e->dev[d].unit == u && e->dev[d].be->finish) use_device(e, &e->dev[d]), e->be->finish(e);
+    fprintf(e->f, "        rt_sub_time(&T[%d], t0, %s, P);\n    }\n", k, rows);
+}
+
+/* The nodes of plan p whose code runs in the function being written, each
+ * subgraph timed where m->subt is set; with threads > 1, a ready flag
+ * after each subgraph in the host's memory. */
 static void emit_part(Emit *e, int p, int threads)
 {
     e->last_layer = -1;
     e->last_sub = -1;
-    int cur = -1, flag = 0;
+    int cur = -1, cur_unit = -1, flag = 0, timed = 0;
     if (cg_in_part(e, e->cpu)) shared_results(e, p);
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->plan != p) continue;
-        if (threads > 1 && n->sub != cur) {
+        if (n->sub != cur) {
+            if (timed) sub_time_end(e, p, cur_unit, cur);
             if (flag) fprintf(e->f, "    rt_flag_set(&m->sub[%d], m->step);\n", cur);
-            cur = n->sub;
-            flag = cg_in_part(e, n->unit) && host_memory(e, n->unit);
+            cur = n->sub, cur_unit = n->unit;
+            flag = threads > 1 && cg_in_part(e, n->unit) && host_memory(e, n->unit);
+            timed = n->sub >= 0 && cg_in_part(e, n->unit);
             if (flag) sub_waits(e, p, cur);
             if (flag && ir_attr(n, "pred_us"))  /* its waiters sleep until about then (pass schedule's pred_us=) */
                 fprintf(e->f, "    rt_flag_begin(&m->sub[%d], m->step, %.1f);\n", cur, ir_attr_float(n, "pred_us"));
+            if (timed) fputs("    if (T) t0 = rt_now();\n", e->f);
         }
         emit_node(e, n);
     }
+    if (timed) sub_time_end(e, p, cur_unit, cur);
     if (flag) fprintf(e->f, "    rt_flag_set(&m->sub[%d], m->step);\n", cur);
 }
 
@@ -660,9 +687,10 @@ static void emit_plan_ooo(Emit *e, int p, int nt, const unsigned *part, const ch
                "        memcpy(m->ids_pad, ids + S / %lld * %lld, (size_t)(S %% %lld) * sizeof *ids);\n"
                "        memset(m->ids_pad + S %% %lld, 0, (size_t)(%lld - S %% %lld) * sizeof *ids);\n    }\n"
                "    m->step_ids = ids, m->step_S = S, m->step_R = R, m->step_P = m->pos, m->step_logits = logits;\n"
-               "    m->run = (RtRun){m->sub, last, %d, m->step + 1, (S + %lld) / %lld, &m->abort};\n"
+               "    m->run = (RtRun){m->sub, last, %d, m->step + 1, (S + %lld) / %lld, &m->abort,\n"
+               "                     m->subt ? m->subt + SUBT_%s : NULL, %lld, m->pos};\n"
                "    m->step += (uint32_t)m->run.nchunks;\n    atomic_store(&m->abort, 0);\n",
-            C, C, C, C, C, C, C, nt, C - 1, C);
+            C, C, C, C, C, C, C, nt, C - 1, C, fn + 5, C);
     for (int t = 1; t < nt; t++) {
         const char *unit = g->units[__builtin_ctz(part[t])].name;
         fprintf(f, "    rt_unit_post(m->%s_thread, %s_%s_thread, m);\n", unit, fn, unit);
@@ -700,6 +728,7 @@ static void emit_plan(Emit *e, int p)
                 pl->name, part_units(e, part[t], units, sizeof units), t ? "its own thread" : "the calling thread",
                 fn, unit, step_locals, t == 0 && cpu_kernels(e) ? "    RtPool *pool = m->pool;\n    (void)pool;\n" : "");
         e->part = part[t];
+        sub_time_locals(e, p);
         emit_part(e, p, nt);
         fprintf(f, "    return RT_OK;\n}\n\n");
         if (t)
@@ -745,6 +774,7 @@ static void emit_plan(Emit *e, int p)
         fprintf(f, "%s    uint8_t *A = m->arena;\n    (void)A;\n%s\n", cpu_kernels(e) ? "    RtPool *pool = m->pool;\n" : "",
                 e->ndev ? "    RtStatus st;\n    const double busy0 = rt_now();\n" : "");
         e->part = part[0];
+        sub_time_locals(e, p);
         emit_part(e, p, nt);
         if (e->ndev) fputs("    m->busy_host += rt_now() - busy0;\n", f);
     }
@@ -816,7 +846,9 @@ static const char model_struct[] =
     "    float *scratch;             /* [threads][ctx] attention scores */\n"
     "    int ctx;                    /* context of this instance (<= MODEL_MAX_CTX) */\n"
     "    int32_t ids_pad[MODEL_MAX_CHUNK]; /* the ids of a chunk, padded */\n"
-    "    int pos;                    /* tokens in the cache */\n";
+    "    int pos;                    /* tokens in the cache */\n"
+    "    RtSubTime *subt;            /* model --profile: [MODEL_SUBGRAPHS] each plan's subgraph times\n"
+    "                                 * (rt_prof_steps, plan p's from its SUBT_ on), else NULL */\n";
 
 static const char model_destroy[] =
     "static void destroy(RtModel *m)\n{\n"
@@ -951,7 +983,9 @@ static void number_handovers(Emit *e)
         e->handover[i] = n->op == IR_OP_COPY && n->plan >= 0 ? count[n->plan]++ : -1;
         if (n->plan >= 0 && count[n->plan] > e->nhandover) e->nhandover = count[n->plan];
         if (n->sub + 1 > e->nsubs) e->nsubs = n->sub + 1;
+        if (n->plan >= 0 && n->sub + 1 > e->sub_at[n->plan + 1]) e->sub_at[n->plan + 1] = n->sub + 1;
     }
+    for (int p = 0; p < g->nplans; p++) e->sub_at[p + 1] += e->sub_at[p];     /* counts to offsets */
 }
 
 const CgBackend *cg_backend(const char *name)
@@ -987,6 +1021,60 @@ static void find_units(Emit *e)
     }
 }
 
+/* Per plan, its subgraphs' units and keys (ir_sub_key: profile.json's
+ * "first", by which hetc simulate finds the subgraphs it compiled). */
+static void emit_plan_tables(Emit *e)
+{
+    const IrGraph *g = e->g;
+    char fn[48], name[2 * IR_NAME_LEN];
+    for (int p = 0; p < g->nplans; p++) {
+        int nsub = e->sub_at[p + 1] - e->sub_at[p];
+        plan_fn(&g->plans[p], fn);
+        fprintf(e->f, "static const char *const %s_units[] = {", fn);
+        for (int k = 0; k < nsub; k++) {
+            const IrNode *key = ir_sub_key(g, p, k);
+            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key ? g->units[key->unit].name : "");
+        }
+        fprintf(e->f, "%s};\nstatic const char *const %s_first[] = {", nsub ? "" : "\"\"", fn);
+        for (int k = 0; k < nsub; k++) {
+            const IrNode *key = ir_sub_key(g, p, k);
+            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key ? cg_c_str(key->name, name, sizeof name) : "");
+        }
+        fprintf(e->f, "%s};\n", nsub ? "" : "\"\"");
+    }
+}
+
+/* The start of profile(): a step of each plan's size timed (the decode
+ * plan's 1; a chunk plan's rows; a flex plan's largest where no chunk
+ * takes it), and the plans' tables for the profile. */
+static void emit_plan_steps(Emit *e)
+{
+    const IrGraph *g = e->g;
+    FILE *f = e->f;
+    char fn[48];
+    int nrows = 0;
+    fputs("    static const int rows[] = {", f);
+    for (int p = 0; p < g->nplans; p++) {
+        const IrPlan *pl = &g->plans[p];
+        int64_t r = pl->kind == IR_PLAN_DECODE ? 1 : pl->s_max;
+        for (int q = 0; pl->kind == IR_PLAN_FLEX && q < g->nplans; q++)
+            if (g->plans[q].kind == IR_PLAN_CHUNK && g->plans[q].s_max <= r) r = 0;
+        if (r > 0) fprintf(f, "%s%lld", nrows++ ? ", " : "", (long long)r);
+    }
+    fprintf(f, "};\n    RtSubTime *t = rt_alloc((MODEL_SUBGRAPHS + 1) * sizeof *t);\n"
+               "    if (!t) return RT_ERR_NOMEM;\n"
+               "    const RtProfModel pm = {m, forward, reset, &m->subt, m->ctx, MODEL_VOCAB, MODEL_MAX_CHUNK};\n"
+               "    RtStatus st = rt_prof_steps(&pm, rows, %d, t, MODEL_SUBGRAPHS, 1);\n"
+               "    if (st != RT_OK) {\n        rt_free(t);\n        return st;\n    }\n"
+               "    const RtProfPlan plans[] = {\n", nrows);
+    for (int p = 0; p < g->nplans; p++) {
+        plan_fn(&g->plans[p], fn);
+        fprintf(f, "        {\"%s\", %d, %s_units, %s_first, t + SUBT_%s},\n", g->plans[p].name,
+                e->sub_at[p + 1] - e->sub_at[p], fn, fn, fn + 5);
+    }
+    fputs("    };\n", f);
+}
+
 /* profile(): --profile FILE measures this model's linear shapes (each
  * once) on the host's pool and on the device unit where its backend can
  * be measured (rt_profile.h). */
@@ -1003,12 +1091,15 @@ static void emit_profile(Emit *e)
             IrDtype dt = g->nodes[g->nodes[i].in[1]].dtype;
             if (dt == IR_F16 || dt == IR_BF16) wdt = dt;
         }
-    fputs("/* --profile FILE: the model's linears, each shape once, on its units. */\n"
-          "static const int64_t linear_shapes[][2] = {", f);
+    fputs("/* --profile FILE: the model's plans, each subgraph timed (rt_prof_steps), then its\n"
+          " * linears, each shape once, on its units. Per plan, its subgraphs' units and first nodes. */\n", f);
+    emit_plan_tables(e);
+    fputs("static const int64_t linear_shapes[][2] = {", f);
     for (int j = 0; j < ns; j++) fprintf(f, "%s{%" PRId64 ", %" PRId64 "}", j ? ", " : "", shape[j][0], shape[j][1]);
     if (!ns) fputs("{1, 1}", f);
-    fprintf(f, "};\n\nstatic RtStatus profile(RtModel *m, const char *path)\n{\n"
-               "    RtProfUnit u[%d];\n    int n = 0;\n"
+    fputs("};\n\nstatic void reset(RtModel *m);\n\nstatic RtStatus profile(RtModel *m, const char *path)\n{\n", f);
+    emit_plan_steps(e);
+    fprintf(f, "    RtProfUnit u[%d];\n    int n = 0;\n"
                "    rt_prof_cpu(&u[n++], \"%s\", m->pool, %s);\n", 1 + e->ndev, g->units[e->cpu].name,
             wdt == IR_F16 ? "RT_F16" : wdt == IR_BF16 ? "RT_BF16" : "RT_F32");
     for (int d = 0; d < e->ndev; d++) {
@@ -1022,11 +1113,11 @@ static void emit_profile(Emit *e)
                "    RtProfSpec sp = {.machine = \"model --profile: %s's linears\", .units = u, .nunits = n,\n"
                "                     .shapes = linear_shapes, .nshapes = %d, .max_s = MODEL_MAX_CHUNK,\n"
                "                     .stream_bytes = stream, .progress = 1, .heads = %lld, .kv_heads = %lld,\n"
-               "                     .head_dim = %lld};\n"
-               "    RtStatus st = rt_profile(&sp, path);\n"
-               "    for (int i = 0; i < n; i++) rt_prof_unit_free(&u[i]);\n    return st;\n}\n\n",
+               "                     .head_dim = %lld, .plans = plans, .nplans = %d};\n"
+               "    st = rt_profile(&sp, path);\n"
+               "    for (int i = 0; i < n; i++) rt_prof_unit_free(&u[i]);\n    rt_free(t);\n    return st;\n}\n\n",
             cg_c_str(g->model, name, sizeof name), ns ? ns : 1, (long long)ir_graph_int(g, "heads", 0),
-            (long long)ir_graph_int(g, "kv_heads", 0), (long long)ir_graph_int(g, "head_dim", 0));
+            (long long)ir_graph_int(g, "kv_heads", 0), (long long)ir_graph_int(g, "head_dim", 0), g->nplans);
     free(shape);
 }
 
@@ -1062,7 +1153,9 @@ static void emit_model_c(Emit *e)
             e->be->fields(e);
         }
     }
-    fputs("};\n\n", f);
+    fputs("};\n\n/* Each plan's first subgraph in m->subt (model --profile). */\nenum {", f);
+    for (int p = 0; p < e->g->nplans; p++) fprintf(f, " SUBT_%s = %d,", plan_fn(&e->g->plans[p], t[0]) + 5, e->sub_at[p]);
+    fprintf(f, " MODEL_SUBGRAPHS = %d };\n\n", e->sub_at[e->g->nplans]);
     for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p);
     emit_forward(e);
     fputs(model_destroy, f);

@@ -1025,6 +1025,12 @@ static void cl_includes(const CgEmit *e)
           "extern const size_t model_kernels_cl_len;\n", e->f);
 }
 
+/* A subgraph's time ends when the queue has run it (model --profile). */
+static void cl_finish(const CgEmit *e)
+{
+    fputs("        if ((st = rt_cl_check(clFinish(m->cl.queue), \"subgraph times\")) != RT_OK) return st;\n", e->f);
+}
+
 const CgBackend cg_backend_opencl = {
     .name = "opencl",
     .includes = cl_includes,
@@ -1037,6 +1043,7 @@ const CgBackend cg_backend_opencl = {
     .destroy = cl_destroy,
     .measure = cl_measure,
     .profile_unit = cl_profile_unit,
+    .finish = cl_finish,
     .owns = cl_owns,
     .node = cl_node,
 };

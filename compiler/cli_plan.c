@@ -188,6 +188,12 @@ int cmd_simulate(int argc, char **argv)
     if (!rc && ir_simulate(&cost, prompt, gen, &r, err, sizeof err)) rc = die("%s", err);
     if (!rc) {
         double total = r.prefill_us + r.decode_us;
+        if (r.unmatched[0])
+            fprintf(stderr, "note: %s: %s; its subgraphs are priced by the cost model\n", profile_path, r.unmatched);
+        if (r.unmeasured) fprintf(stderr, "note: %s: no times of plan", profile_path);
+        for (int p = 0, n = 0; p < g.nplans; p++)
+            if (r.unmeasured >> p & 1) fprintf(stderr, "%s %s", n++ ? "," : "", g.plans[p].name);
+        if (r.unmeasured) fprintf(stderr, " (the program measured had other plans): priced by the cost model\n");
         if (json) {
             printf("{\"model\": \"%s\", \"target\": \"%s\", \"prompt_len\": %ld, \"gen\": %ld, \"prefill_us\": %.1f, "
                    "\"prefill_tps\": %.2f, \"decode_us\": %.1f, \"decode_tps\": %.2f, \"units\": {",
@@ -196,7 +202,10 @@ int cmd_simulate(int argc, char **argv)
                 printf("%s\"%s\": {\"busy_us\": %.1f, \"idle_us\": %.1f, \"prefill_busy_us\": %.1f, "
                        "\"prefill_idle_rate\": %.4f}", u ? ", " : "", g.units[u].name, r.busy_us[u], total - r.busy_us[u],
                        r.prefill_busy_us[u], r.prefill_us > 0 ? 1 - r.prefill_busy_us[u] / r.prefill_us : 0);
-            printf("}}\n");
+            printf("}, \"measured_plans\": [");
+            for (int p = 0, n = 0; p < g.nplans; p++)
+                if (r.measured >> p & 1) printf("%s\"%s\"", n++ ? ", " : "", g.plans[p].name);
+            printf("]}\n");
         } else {
             printf("%s on %s: prompt of %ld tokens in %d steps, %ld decode steps\n", m.name, t.name, prompt,
                    r.prefill_steps, gen);
@@ -205,6 +214,9 @@ int cmd_simulate(int argc, char **argv)
             for (int u = 0; u < g.nunits; u++)
                 printf("  %-8s busy %10.1f ms, idle in prefill %5.1f%%\n", g.units[u].name, r.busy_us[u] / 1e3,
                        r.prefill_us > 0 ? 100 * (1 - r.prefill_busy_us[u] / r.prefill_us) : 0);
+            for (int p = 0, n = 0; p < g.nplans; p++)
+                if (r.measured >> p & 1) printf("%s%s", n++ ? ", " : "  subgraph times measured (model --profile): ", g.plans[p].name);
+            if (r.measured) printf("\n");
         }
     }
     ir_graph_free(&g);

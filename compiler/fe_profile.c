@@ -11,7 +11,9 @@
  *                        "dtype": "f16", "us": 7306.0}, ...],
  *              "npu0": [...]},
  *    "figures": {"gpu0": {"gbps": 60.2, "gflops_f16": 1800.0}, ...},
- *    "sync_us": {"gpu0-npu0": 5.0}}
+ *    "sync_us": {"gpu0-npu0": 5.0},
+ *    "plans": {"decode": [{"sub": 0, "unit": "cpu0", "first": "ids", "runs": 32,
+ *                          "us": 10.2, "rows": 1, "pos": 527.5}, ...], ...}}
  *
  * - units: per unit name, the measured ops: op "linear" (x [s,k] @ W
  *   [n,k]^T with W stored as dtype, an IR dtype name: f32, f16, bf16, i8,
@@ -21,6 +23,13 @@
  *   uses for the work that has no point (norms, attention, ...);
  * - sync_us: per pair "A-B" (either order), one hand-over of a result
  *   between the two units: set a flag on one, see it on the other.
+ * - plans (written by `model --profile`): per plan of the program that
+ *   measured it, its subgraphs (pass schedule's), each with the unit that
+ *   ran it, the name of its first node, and the mean time, rows and cache
+ *   position of its runs (rows and pos may be 0; runs is informative).
+ *   hetc simulate takes them for a plan of the same name whose subgraphs
+ *   have those units and first nodes (ir_sim.c), scaled by the cost model
+ *   to each step's rows and position.
  * "format" may be left out (a profile written by hand, such as one made
  * from a paper's table). What a profile lacks, the target's figures give
  * (ir_cost.c). Unit names are checked against the target where the
@@ -120,6 +129,70 @@ static int load_figures(IrProfile *p, json_object *root, const char *path, char 
     return 0;
 }
 
+/* Member key of o as a string of at most cap - 1 characters into out. */
+static int string(json_object *o, const char *path, const char *where, const char *key, char *out, size_t cap,
+                  char *err, size_t errlen)
+{
+    json_object *m;
+    if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_string))
+        return pfail(err, errlen, "%s: %s: key '%s' is missing or not a string", path, where, key);
+    if (strlen(json_object_get_string(m)) >= cap)
+        return pfail(err, errlen, "%s: %s: key '%s' is longer than %zu characters", path, where, key, cap - 1);
+    snprintf(out, cap, "%s", json_object_get_string(m));
+    return 0;
+}
+
+/* Member key of o as a number >= 0 (0 where the key is absent). */
+static int nonneg(json_object *o, const char *path, const char *where, const char *key, double *v, char *err,
+                  size_t errlen)
+{
+    json_object *m;
+    *v = 0;
+    if (!json_object_object_get_ex(o, key, &m)) return 0;
+    if (!(json_object_is_type(m, json_type_double) || json_object_is_type(m, json_type_int)) ||
+        !(json_object_get_double(m) >= 0) || !isfinite(json_object_get_double(m)))
+        return pfail(err, errlen, "%s: %s: key '%s' is not a number >= 0", path, where, key);
+    *v = json_object_get_double(m);
+    return 0;
+}
+
+static int load_plans(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
+{
+    json_object *plans;
+    if (!json_object_object_get_ex(root, "plans", &plans)) return 0;
+    if (!json_object_is_type(plans, json_type_object)) return pfail(err, errlen, "%s: key 'plans' is not an object", path);
+    size_t total = 0;
+    json_object_object_foreach(plans, pn, list) {
+        if (!json_object_is_type(list, json_type_array)) return pfail(err, errlen, "%s: plans.%s is not an array", path, pn);
+        if (strlen(pn) >= sizeof p->subs[0].plan)
+            return pfail(err, errlen, "%s: plans.%s: a plan name has at most 15 characters", path, pn);
+        total += json_object_array_length(list);
+    }
+    p->subs = calloc(total + 1, sizeof *p->subs);
+    json_object_object_foreach(plans, name, arr) {
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            json_object *o = json_object_array_get_idx(arr, i);
+            IrCostSub *q = &p->subs[p->nsubs];
+            char where[64];
+            double sub;
+            snprintf(where, sizeof where, "plans.%s[%zu]", name, i);
+            if (!json_object_is_type(o, json_type_object)) return pfail(err, errlen, "%s: %s is not an object", path, where);
+            snprintf(q->plan, sizeof q->plan, "%s", name);
+            if (nonneg(o, path, where, "sub", &sub, err, errlen) ||
+                string(o, path, where, "unit", q->unit, sizeof q->unit, err, errlen) ||
+                string(o, path, where, "first", q->first, sizeof q->first, err, errlen) ||
+                number(o, path, where, "us", 0, &q->us, err, errlen) || nonneg(o, path, where, "rows", &q->rows, err, errlen) ||
+                nonneg(o, path, where, "pos", &q->pos, err, errlen))
+                return -1;
+            if (sub != floor(sub) || sub > 65535)
+                return pfail(err, errlen, "%s: %s: key 'sub' is %g, not a subgraph number", path, where, sub);
+            q->sub = (int)sub;
+            p->nsubs++;
+        }
+    }
+    return 0;
+}
+
 static int load_json(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
 {
     json_object *v, *units, *sync;
@@ -145,7 +218,7 @@ static int load_json(IrProfile *p, json_object *root, const char *path, char *er
             p->npts++;
         }
     }
-    if (load_figures(p, root, path, err, errlen)) return -1;
+    if (load_figures(p, root, path, err, errlen) || load_plans(p, root, path, err, errlen)) return -1;
     if (!json_object_object_get_ex(root, "sync_us", &sync)) return 0;
     if (!json_object_is_type(sync, json_type_object))
         return pfail(err, errlen, "%s: key 'sync_us' is not an object", path);
@@ -183,9 +256,10 @@ int fe_profile_load(IrProfile *p, const char *path, char *err, size_t errlen)
 
 int fe_profile_check(const IrProfile *p, const char *path, const FeTarget *t, char *err, size_t errlen)
 {
-    for (int i = 0; i < p->npts + 2 * p->nsync + p->nfigs; i++) {
+    for (int i = 0; i < p->npts + 2 * p->nsync + p->nfigs + p->nsubs; i++) {
         int j = i - p->npts - 2 * p->nsync;
-        const char *name = i < p->npts ? p->pts[i].unit : j >= 0 ? p->figs[j].unit
+        const char *name = i < p->npts ? p->pts[i].unit : j >= p->nfigs ? p->subs[j - p->nfigs].unit
+                         : j >= 0 ? p->figs[j].unit
                                                         : (i - p->npts) % 2 ? p->sync[(i - p->npts) / 2].b
                                                                             : p->sync[(i - p->npts) / 2].a;
         int found = 0;
@@ -249,6 +323,25 @@ int fe_profile_save(const IrProfile *p, const char *machine, const char *path, c
         json_object_object_add(sync, key, json_object_new_double(p->sync[i].us));
     }
     json_object_object_add(root, "sync_us", sync);
+    if (p->nsubs) {
+        json_object *plans = json_object_new_object();
+        for (int i = 0; i < p->nsubs; i++) {
+            const IrCostSub *q = &p->subs[i];
+            json_object *list, *o = json_object_new_object();
+            if (!json_object_object_get_ex(plans, q->plan, &list)) {
+                list = json_object_new_array();
+                json_object_object_add(plans, q->plan, list);
+            }
+            json_object_object_add(o, "sub", json_object_new_int(q->sub));
+            json_object_object_add(o, "unit", json_object_new_string(q->unit));
+            json_object_object_add(o, "first", json_object_new_string(q->first));
+            json_object_object_add(o, "us", json_object_new_double(q->us));
+            json_object_object_add(o, "rows", json_object_new_double(q->rows));
+            json_object_object_add(o, "pos", json_object_new_double(q->pos));
+            json_object_array_add(list, o);
+        }
+        json_object_object_add(root, "plans", plans);
+    }
     int rc = json_object_to_file_ext(path, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
     json_object_put(root);
     return rc ? pfail(err, errlen, "%s: cannot write (%s)", path, json_util_get_last_err()) : 0;
@@ -259,5 +352,6 @@ void fe_profile_free(IrProfile *p)
     free(p->pts);
     free(p->sync);
     free(p->figs);
+    free(p->subs);
     memset(p, 0, sizeof *p);
 }

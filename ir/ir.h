@@ -258,6 +258,11 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
 int ir_has_pass(const IrGraph *g, const char *name);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
 void ir_compact(IrGraph *g, const unsigned char *keep);
+/* The node that names subgraph k of plan p across compiles (a profile's
+ * "plans"): its first node that is not int8 bookkeeping (quant, shadow
+ * and the add of a shadow: passes quantize and outliers, which hetc
+ * simulate does not run); NULL if the subgraph has no nodes. */
+const IrNode *ir_sub_key(const IrGraph *g, int p, int k);
 /* The weight shapes {n, k} of g's linears, each once, in the order of
  * their first linear: at most cap of them; returns how many. */
 int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap);
@@ -308,12 +313,22 @@ typedef struct {
     double v;
 } IrCostFigure;
 typedef struct {
+    char plan[16];              /* the plan's name */
+    int sub;                    /* its subgraph (pass schedule's numbers) */
+    char unit[16];              /* the unit that ran it */
+    char first[IR_NAME_LEN];    /* the name of its first node */
+    double us, rows, pos;       /* mean time, rows and cache position of its runs */
+} IrCostSub;
+typedef struct {
     IrCostPoint *pts;           /* [npts] */
     int npts;
     IrCostSync *sync;           /* [nsync] */
     int nsync;
     IrCostFigure *figs;         /* [nfigs] measured figures, which replace the target's */
     int nfigs;
+    IrCostSub *subs;            /* [nsubs] a program's subgraphs as measured (model --profile), which
+                                 * hetc simulate takes for a plan whose subgraphs they match */
+    int nsubs;
 } IrProfile;
 typedef struct {
     const IrGraph *g;           /* the units and their figures */
@@ -353,6 +368,9 @@ typedef struct {
     int prefill_steps;
     double busy_us[IR_MAX_UNITS];       /* each unit's work, prefill and decode */
     double prefill_busy_us[IR_MAX_UNITS];
+    unsigned measured;                  /* bit p: plan p's subgraphs took the profile's measured times */
+    unsigned unmeasured;                /* bit p: the profile has plan times, none of plan p's */
+    char unmatched[400];                /* why a plan the profile has times of did not take them, or "" */
 } IrSimResult;
 /* A subgraph as simulated: step (0, 1, ...), subgraph, unit, when. */
 typedef struct {

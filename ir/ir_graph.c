@@ -476,6 +476,26 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R)
     return numel;
 }
 
+static int int8_bookkeeping(const IrGraph *g, const IrNode *n)
+{
+    if (n->op == IR_OP_QUANT || n->op == IR_OP_SHADOW) return 1;
+    for (int j = 0; n->op == IR_OP_ADD && j < n->nin; j++)
+        if (g->nodes[n->in[j]].op == IR_OP_SHADOW) return 1;
+    return 0;
+}
+
+const IrNode *ir_sub_key(const IrGraph *g, int p, int k)
+{
+    const IrNode *first = NULL;
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->plan != p || n->sub != k) continue;
+        if (!int8_bookkeeping(g, n)) return n;
+        if (!first) first = n;
+    }
+    return first;
+}
+
 int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap)
 {
     int ns = 0;

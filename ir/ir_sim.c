@@ -5,7 +5,12 @@
  * chunks largest first, then the remainder on the flex plan or padded),
  * then M decode steps of one token on the decode plan, one after another.
  * A subgraph of pass schedule takes the sum of its nodes' costs
- * (ir_cost_node at the step's rows and cache position) and starts once
+ * (ir_cost_node at the step's rows and cache position), or, where the
+ * profile has the program's own times of the plan (model --profile:
+ * "plans", matched by the units and first nodes of all its subgraphs),
+ * that sum scaled by the measured time over the sum at the mean rows and
+ * position of the measured runs (the cost model carries a measurement
+ * to other positions and sizes: attention grows with the cache). It starts once
  * its queue is free and what it waits for has finished (plus one
  * hand-over, ir_cost_sync, from another unit): the subgraphs whose
  * results it reads, the one before it on its unit, and, across the
@@ -23,6 +28,7 @@
  */
 #include "ir.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +46,74 @@ typedef struct {
     double finish;              /* its last end */
 } Step;
 
+/* Per plan, the factor of each subgraph's modelled time that gives the
+ * profile's measured time of it; NULL for a plan without times. */
+typedef struct {
+    double *f[IR_MAX_PLANS];
+} Calib;
+
+/* The modelled time of subgraph k of plan p at S rows from position P. */
+static double sub_model_us(const IrCost *c, int p, int k, int64_t S, int64_t P)
+{
+    double us = 0;
+    for (int i = 0; i < c->g->n; i++)
+        if (c->g->nodes[i].plan == p && c->g->nodes[i].sub == k) us += ir_cost_node(c, &c->g->nodes[i], S, P).us;
+    return us;
+}
+
+/* The profile's times of plan p: every subgraph must be there, found by
+ * its key node (ir_sub_key: the profile's "first") and run by its unit
+ * (else the plan was compiled differently: another profile or
+ * partition); why not into why. The program's subgraphs of int8
+ * bookkeeping alone (outliers' shadows) have no counterpart here. */
+static double *plan_factors(const IrCost *c, int p, int *found, char *why, size_t cap)
+{
+    const IrGraph *g = c->g;
+    const IrPlan *pl = &g->plans[p];
+    int nsub = 0;
+    *found = 0;
+    for (int i = 0; i < c->prof->nsubs; i++) *found |= strcmp(c->prof->subs[i].plan, pl->name) == 0;
+    if (!*found) return NULL;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
+    double *f = malloc(((size_t)nsub + 1) * sizeof *f);
+    for (int k = 0; k < nsub; k++) {
+        const IrNode *first = ir_sub_key(g, p, k);
+        const IrCostSub *q = NULL;
+        for (int i = 0; first && i < c->prof->nsubs && !q; i++)
+            if (strcmp(c->prof->subs[i].first, first->name) == 0 && strcmp(c->prof->subs[i].plan, pl->name) == 0)
+                q = &c->prof->subs[i];
+        if (first && (!q || strcmp(q->unit, g->units[first->unit].name) != 0)) {
+            if (!q) snprintf(why, cap, "plan %s: the profile has no subgraph from '%s'", pl->name, first->name);
+            else
+                snprintf(why, cap, "plan %s: the subgraph from '%s' is on %s here, on %s in the profile", pl->name,
+                         first->name, g->units[first->unit].name, q->unit);
+            free(f);
+            return NULL;
+        }
+        int64_t S = q && q->rows >= 1 ? (int64_t)llround(q->rows) : pl->s_max, P = q ? (int64_t)llround(q->pos) : 0;
+        double model = first ? sub_model_us(c, p, k, S, P) : 0;
+        f[k] = model > 1e-9 ? q->us / model : 1;
+    }
+    return f;
+}
+
+static void calib_init(Calib *cal, const IrCost *c, IrSimResult *r)
+{
+    memset(cal, 0, sizeof *cal);
+    for (int p = 0; c->prof && c->prof->nsubs && p < c->g->nplans; p++) {
+        int found;
+        cal->f[p] = plan_factors(c, p, &found, r->unmatched, sizeof r->unmatched);
+        if (cal->f[p]) r->measured |= 1u << p;
+        if (!found) r->unmeasured |= 1u << p;
+    }
+}
+
+static void calib_free(Calib *cal)
+{
+    for (int p = 0; p < IR_MAX_PLANS; p++) free(cal->f[p]);
+}
+
 static void step_free(Step *st)
 {
     free(st->unit), free(st->dur), free(st->score), free(st->dep_at), free(st->dep), free(st->end);
@@ -48,7 +122,7 @@ static void step_free(Step *st)
 /* Step of plan p at S rows from position P: subgraphs, costs and what each
  * waits for: the subgraphs whose results it reads, and the one before it
  * on its unit (a unit runs a step's subgraphs in their order). */
-static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
+static void step_init(Step *st, const IrCost *c, const Calib *cal, int p, int64_t S, int64_t P)
 {
     const IrGraph *g = c->g;
     memset(st, 0, sizeof *st);
@@ -75,6 +149,7 @@ static void step_init(Step *st, const IrCost *c, int p, int64_t S, int64_t P)
         }
     }
     for (int k = 0; k < st->nsub; k++) {
+        if (cal->f[p]) st->dur[k] *= cal->f[p][k];
         for (int j = k - 1; j >= 0 && st->unit[k] >= 0; j--)
             if (st->unit[j] == st->unit[k]) {
                 edge[(size_t)k * ns + (size_t)j] = 1;
@@ -176,8 +251,11 @@ int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, IrSim
     Step *steps = calloc((size_t)nsteps + 1, sizeof *steps);
     IrSimResult r;
     memset(&r, 0, sizeof r);
-    for (int i = 0; i < nsteps; i++) step_init(&steps[i], c, p, S, P + (int64_t)i * S);
+    Calib cal;
+    calib_init(&cal, c, &r);
+    for (int i = 0; i < nsteps; i++) step_init(&steps[i], c, &cal, p, S, P + (int64_t)i * S);
     run_steps(c, steps, nsteps, 0, &r, 1);
+    calib_free(&cal);
     int n = 0;
     for (int i = 0; i < nsteps; i++) {
         for (int k = 0; k < steps[i].nsub; k++) {
@@ -202,6 +280,8 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
     int nsteps = 0;
     Step *steps = NULL;
     int64_t pos = 0;
+    Calib cal;
+    calib_init(&cal, c, r);
     for (int64_t left = prompt; left > 0;) {
         int64_t rows, padded;
         int p = ir_plan_next(g, left, pos == 0, &rows, &padded);
@@ -209,10 +289,11 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
             snprintf(err, errlen, "simulate: no plan runs a step of %lld tokens", (long long)left);
             for (int i = 0; i < nsteps; i++) step_free(&steps[i]);
             free(steps);
+            calib_free(&cal);
             return -1;
         }
         steps = realloc(steps, (size_t)(nsteps + 1) * sizeof *steps);
-        step_init(&steps[nsteps++], c, p, padded, pos);
+        step_init(&steps[nsteps++], c, &cal, p, padded, pos);
         pos += rows;
         left -= rows;
     }
@@ -226,13 +307,15 @@ int ir_simulate(const IrCost *c, int64_t prompt, int64_t gen, IrSimResult *r, ch
         int p = ir_plan_next(g, 1, 1, &rows, &padded);
         if (p < 0) {
             snprintf(err, errlen, "simulate: no plan runs a decode step");
+            calib_free(&cal);
             return -1;
         }
         Step st;
-        step_init(&st, c, p, padded, pos + i);
+        step_init(&st, c, &cal, p, padded, pos + i);
         t = run_steps(c, &st, 1, t, r, 0);
         step_free(&st);
     }
+    calib_free(&cal);
     r->decode_us = t - r->prefill_us;
     r->prefill_tps = r->prefill_us > 0 ? (double)prompt / (r->prefill_us * 1e-6) : 0;
     r->decode_tps = r->decode_us > 0 ? (double)gen / (r->decode_us * 1e-6) : 0;

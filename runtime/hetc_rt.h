@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 4
+#define HETC_RT_ABI_VERSION 5
 
 typedef enum {
     RT_OK = 0,
@@ -129,6 +129,15 @@ typedef struct {
     const uint16_t *wait_at;    /* [nsub + 1] subgraph i waits for flags wait[wait_at[i] .. wait_at[i + 1]) */
     const uint16_t *wait;
 } RtPart;
+/* Subgraph times (model --profile): while a model's table of them is set,
+ * the thread that runs a subgraph adds the time it spent in it (after its
+ * waits; an OpenCL unit's queue finished), the step's rows and its cache
+ * position; pass schedule's subgraphs, by plan. */
+typedef struct {
+    double us, rows, pos;       /* sums over the runs */
+    int64_t runs;
+} RtSubTime;
+void rt_sub_time(RtSubTime *t, double t0, int rows, int pos);     /* one run, from rt_now() t0 to now */
 typedef struct {
     RtFlag *flags;              /* the plan's ready flags, one per subgraph */
     const uint16_t *last;       /* [nlast] each part's last subgraph: a chunk is done when all are set */
@@ -136,6 +145,8 @@ typedef struct {
     uint32_t step0;             /* chunk c's flag value is step0 + c */
     int nchunks;
     atomic_int *abort;
+    RtSubTime *times;           /* NULL, or the plan's subgraph times (by flag) to add to */
+    int rows, pos0;             /* a chunk's rows; chunk c's cache position is pos0 + c * rows */
 } RtRun;
 RtStatus rt_part_run(const RtRun *run, const RtPart *part, RtSubFn fn, void *model);
 

@@ -40,25 +40,26 @@ enum {
     MAX_LENGTHS = 16,
 };
 
-static uint32_t next_random(uint32_t *r) { return *r = *r * 1664525u + 1013904223u; }
-
-/* Random values in [-0.5, 0.5) as dtype dt (f32, f16, bf16) or int8 in
- * [-127, 127]: a block of them, repeated (a linear's time does not depend
- * on its values, and filling gigabytes one value at a time is slow). */
-static void fill(void *p, size_t bytes, int dt, uint32_t seed)
+/* Random values in (-0.5, 0.5) as dtype dt (f32, f16, bf16; normal
+ * numbers, no subnormals) or int8 in [0, 127], none repeating: a linear's
+ * time does not depend on its values, but it does on their being distinct
+ * memory (a virtual machine's host may merge pages of equal bytes, and the
+ * weights would then come from cache, not DRAM). A 64-bit xorshift fills a
+ * word at a time, masked so that each value's exponent stays in range. */
+static void fill(void *p, size_t bytes, int dt, uint64_t seed)
 {
-    enum { BLOCK = 1 << 16 };
-    uint8_t *b = p;
-    size_t first = bytes < BLOCK ? bytes : BLOCK;
-    for (size_t i = 0; i < first / (dt == RT_F32 ? 4 : dt == RT_I8 ? 1 : 2); i++) {
-        uint32_t r = next_random(&seed) >> 8;
-        float v = (float)r * 0x1p-24f - 0.5f;
-        if (dt == RT_F32) ((float *)p)[i] = v;
-        else if (dt == RT_F16) ((uint16_t *)p)[i] = rt_f32_to_f16(v);
-        else if (dt == RT_BF16) ((uint16_t *)p)[i] = rt_f32_to_bf16(v);
-        else ((int8_t *)p)[i] = (int8_t)((int)(r % 255) - 127);
+    uint64_t keep, set;
+    if (dt == RT_F32) keep = 0xBEFFFFFFBEFFFFFFull, set = 0x1000000010000000ull;
+    else if (dt == RT_F16) keep = 0xB7FFB7FFB7FFB7FFull, set = 0x1000100010001000ull;
+    else if (dt == RT_BF16) keep = 0xBEFFBEFFBEFFBEFFull, set = 0x2000200020002000ull;
+    else keep = 0x7F7F7F7F7F7F7F7Full, set = 0;
+    uint64_t x = seed | 1, *w = p;
+    size_t words = bytes / 8;
+    for (size_t i = 0; i < words; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        w[i] = (x & keep) | set;
     }
-    for (size_t off = first; off < bytes; off += first) memcpy(b + off, b, bytes - off < first ? bytes - off : first);
+    memset((uint8_t *)p + words * 8, 0, bytes - words * 8);
 }
 
 static int dtype_size(int dt) { return dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2; }
@@ -512,6 +513,15 @@ static RtStatus measure_unit(const RtProfSpec *sp, RtProfUnit *u, Point *pts, in
     return RT_OK;
 }
 
+/* s as a JSON string (quotes and backslashes escaped, control characters blanked). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const char *c = s; *c; c++)
+        fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 32 ? " " : "%c", *c);
+    fputc('"', f);
+}
+
 static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const *pts, const int *np, const Figures *fig,
                            double sync_us)
 {
@@ -520,10 +530,9 @@ static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const 
         rt_set_error("%s: cannot write the profile", path);
         return RT_ERR_IO;
     }
-    fprintf(f, "{\"format\": \"hetc-profile 1\",\n \"machine\": \"");
-    for (const char *c = sp->machine ? sp->machine : ""; *c; c++)
-        fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 32 ? " " : "%c", *c);
-    fprintf(f, "\",\n \"units\": {");
+    fprintf(f, "{\"format\": \"hetc-profile 1\",\n \"machine\": ");
+    json_str(f, sp->machine ? sp->machine : "");
+    fprintf(f, ",\n \"units\": {");
     for (int u = 0; u < sp->nunits; u++) {
         fprintf(f, "%s\n  \"%s\": [", u ? "," : "", sp->units[u].name);
         for (int i = 0; i < np[u]; i++)
@@ -550,7 +559,23 @@ static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const 
     for (int a = 0; a < sp->nunits; a++)
         for (int b = a + 1; b < sp->nunits; b++, first = 0)
             fprintf(f, "%s\"%s-%s\": %.4g", first ? "" : ", ", sp->units[a].name, sp->units[b].name, sync_us);
-    fprintf(f, "}}\n");
+    fprintf(f, "}");
+    if (sp->nplans) fprintf(f, ",\n \"plans\": {");
+    for (int p = 0; p < sp->nplans; p++) {
+        const RtProfPlan *pl = &sp->plans[p];
+        fprintf(f, "%s\n  \"%s\": [", p ? "," : "", pl->name);
+        for (int k = 0, first = 1; k < pl->nsub; k++) {
+            const RtSubTime *t = &pl->t[k];
+            if (!t->runs) continue;
+            fprintf(f, "%s\n    {\"sub\": %d, \"unit\": \"%s\", \"first\": ", first ? "" : ",", k, pl->unit[k]);
+            json_str(f, pl->first[k]);
+            fprintf(f, ", \"runs\": %lld, \"us\": %.3f, \"rows\": %.2f, \"pos\": %.2f}", (long long)t->runs,
+                    t->us / (double)t->runs, t->rows / (double)t->runs, t->pos / (double)t->runs);
+            first = 0;
+        }
+        fprintf(f, "]");
+    }
+    fprintf(f, "%s}\n", sp->nplans ? "}" : "");
     if (fclose(f) != 0) {
         rt_set_error("%s: cannot write the profile", path);
         return RT_ERR_IO;
@@ -585,5 +610,55 @@ RtStatus rt_profile(const RtProfSpec *sp, const char *path)
     }
     if (st == RT_OK) st = write_json(sp, path, pts, np, fig, sync_us);
     for (int u = 0; u < sp->nunits; u++) free(pts[u]);
+    return st;
+}
+
+/* One pass of rt_prof_steps: per size, steps from position 0. */
+static RtStatus steps_pass(const RtProfModel *pm, const int *rows, int nrows, int32_t *ids, float *logits)
+{
+    int span = pm->ctx / 2 < RT_PROF_SPAN ? pm->ctx / 2 : RT_PROF_SPAN;
+    RtStatus st = RT_OK;
+    for (int r = 0; r < nrows && st == RT_OK; r++) {
+        int S = rows[r], n = span / S > 0 ? span / S : 1;
+        pm->reset(pm->m);
+        if (S == 1) {       /* decode: after a prompt */
+            for (int done = 0; span > 1 && span + RT_PROF_DECODE <= pm->ctx && done < span && st == RT_OK;) {
+                int piece = span - done < pm->max_chunk ? span - done : pm->max_chunk;
+                st = pm->forward(pm->m, ids + done, piece, 1, logits);
+                done += piece;
+            }
+            for (int i = 0; i < RT_PROF_DECODE && st == RT_OK && span + i < pm->ctx; i++)
+                st = pm->forward(pm->m, ids + i, 1, 1, logits);
+            continue;
+        }
+        for (int i = 0; i < n && st == RT_OK && (i + 1) * S <= pm->ctx; i++)
+            st = pm->forward(pm->m, ids, S, 1, logits);
+    }
+    pm->reset(pm->m);
+    return st;
+}
+
+RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, int progress)
+{
+    int most = RT_PROF_SPAN;
+    for (int r = 0; r < nrows; r++) most = rows[r] > most ? rows[r] : most;
+    int32_t *ids = malloc((size_t)most * sizeof *ids);
+    float *logits = malloc((size_t)pm->vocab * sizeof *logits);
+    if (!ids || !logits) {
+        free(ids), free(logits);
+        rt_set_error("profile: out of memory for the plans' steps");
+        return RT_ERR_NOMEM;
+    }
+    for (int i = 0; i < most; i++) ids[i] = (int32_t)(((uint32_t)i * 7919u + 13u) % (uint32_t)pm->vocab);
+    memset(t, 0, nt * sizeof *t);
+    if (progress) fprintf(stderr, "profile: the program's plans, each subgraph timed (steps of %d", rows[0]);
+    for (int r = 1; progress && r < nrows; r++) fprintf(stderr, ", %d", rows[r]);
+    if (progress) fprintf(stderr, " tokens)\n");
+    *pm->table = NULL;
+    RtStatus st = steps_pass(pm, rows, nrows, ids, logits);
+    *pm->table = t;
+    if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits);
+    *pm->table = NULL;
+    free(ids), free(logits);
     return st;
 }

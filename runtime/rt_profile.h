@@ -14,6 +14,12 @@
  * rt_prof_time() runs parts of a linear on several units at once, each on
  * a thread of its own: `hetc profile --sweep` measures split linears with
  * it.
+ *
+ * The generated program also times its own plans (rt_prof_steps): steps
+ * of each plan's size on its own weights, every subgraph's time recorded
+ * by the thread that runs it (RtSubTime), written to profile.json's
+ * "plans": what `hetc simulate` takes for those subgraphs instead of the
+ * sum of their nodes' modelled costs.
  */
 #ifndef HETC_RT_PROFILE_H
 #define HETC_RT_PROFILE_H
@@ -92,6 +98,32 @@ RtStatus rt_prof_time(const RtProfPart *parts, int n, RtUnitThread *const *threa
  * and seen on the other), in microseconds: half of a round trip's median. */
 RtStatus rt_prof_sync(RtUnitThread *t, double *us);
 
+/* A plan's subgraphs for profile.json's "plans". */
+typedef struct {
+    const char *name;           /* the plan's name (pass plan's) */
+    int nsub;
+    const char *const *unit;    /* [nsub] each subgraph's unit */
+    const char *const *first;   /* [nsub] the name of its first node */
+    const RtSubTime *t;         /* [nsub] its times (rt_prof_steps) */
+} RtProfPlan;
+
+/* What rt_prof_steps runs: a generated model's forward() and reset(). */
+typedef struct {
+    RtModel *m;
+    RtStatus (*forward)(RtModel *m, const int32_t *ids, int S, int R, float *logits);
+    void (*reset)(RtModel *m);
+    RtSubTime **table;          /* the model's subgraph time table: set while timing, else NULL */
+    int ctx, vocab, max_chunk;  /* forward() takes at most max_chunk tokens */
+} RtProfModel;
+
+/* Times the model's plans into t[0..nt): per entry of rows[] (a plan's
+ * step size: 1 for decode), a run from position 0 of steps of that many
+ * tokens over up to RT_PROF_SPAN positions (half the context at most);
+ * for 1, a prompt of that span, then RT_PROF_DECODE decode steps. All of it twice: the first to warm up
+ * (weights paged in), the second timed. */
+enum { RT_PROF_SPAN = 512, RT_PROF_DECODE = 32 };
+RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, int progress);
+
 typedef struct {
     const char *machine;        /* free text, recorded */
     RtProfUnit *units;          /* [nunits] */
@@ -103,6 +135,8 @@ typedef struct {
     double min_seconds;         /* per measured point (0: 0.05) */
     int heads, kv_heads, head_dim;  /* the model's attention (0: not measured): a cpu unit's gflops */
     int progress;               /* lines on stderr as it goes */
+    const RtProfPlan *plans;    /* [nplans] the program's plans as timed, or NULL */
+    int nplans;
 } RtProfSpec;
 
 /* Measures spec's shapes on its units and writes profile.json to path. */

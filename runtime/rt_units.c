@@ -307,8 +307,10 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
         if (polls) waited += rt_now() - t0, polls = 0;
         int i = next[pick & 1];
         rt_flag_begin(&run->flags[p->flag[i]], run->step0 + (uint32_t)pick, p->us[i]);
+        const double start = run->times ? rt_now() : 0;
         RtStatus st = fn(model, pick, i);
         if (st != RT_OK) return st;
+        if (run->times) rt_sub_time(&run->times[p->flag[i]], start, run->rows, run->pos0 + pick * run->rows);
         rt_flag_set(&run->flags[p->flag[i]], run->step0 + (uint32_t)pick);
         if (++next[pick & 1] == p->nsub) {      /* only the oldest chunk completes: the younger lags */
             next[pick & 1] = 0;
@@ -316,4 +318,12 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *p, RtSubFn fn, void *model)
         }
     }
     return RT_OK;
+}
+
+void rt_sub_time(RtSubTime *t, double t0, int rows, int pos)
+{
+    t->us += (rt_now() - t0) * 1e6;
+    t->rows += rows;
+    t->pos += pos;
+    t->runs++;
 }

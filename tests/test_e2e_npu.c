@@ -16,7 +16,8 @@
  *   rt_part_run) give the logits of --schedule inorder, byte for byte, at
  *   prompt lengths of several chunks;
  * - bad calibration input is an error naming the file;
- * - model --profile writes a profile of its own linears that hetc reads;
+ * - model --profile writes a profile of its own linears and of its plans'
+ *   subgraphs that hetc reads: hetc simulate takes the plans' times;
  * - three units at once (targets/host-hetero.xml, --partition npu: the
  *   linears on npu0, the rest on gpu0 through OpenCL, copies between
  *   them): the reference interpreter's logits of the same plans within
@@ -231,7 +232,35 @@ static void test_model_profile(void **state)
     assert_int_equal(per_unit[1], 5 * 4);
     assert_int_equal(longest, 128);
     assert_int_equal(p.nsync, 1);
+    /* its plans, each subgraph timed: hetc simulate takes them for all three plans; decode steps
+     * around the profile's positions take the measured time (the cost model carries it along) */
+    double decode_us = 0, decode_pos = 0;
+    int plans[3] = {0, 0, 0};
+    for (int i = 0; i < p.nsubs; i++) {
+        const IrCostSub *q = &p.subs[i];
+        assert_true(q->us > 0);
+        int d = strcmp(q->plan, "decode") == 0;
+        plans[d ? 0 : strcmp(q->plan, "prefill-32") == 0 ? 1 : 2]++;
+        if (d) decode_us += q->us, decode_pos = q->pos, assert_true(q->rows == 1);
+    }
+    assert_true(plans[0] > 0 && plans[1] > 0 && plans[2] > 0);
+    /* the plan times alone: the build was partitioned under the target's figures, and so is this simulation
+     * (the profile's linears could move a linear: another plan, whose times the simulator would not take) */
+    const char *plans_only = tu_fmt("%s/model-profile-plans.json", fx.tmp);
+    p.npts = p.nfigs = 0;
+    if (fe_profile_save(&p, "plans only", plans_only, err, sizeof err)) fail_msg("%s", err);
     fe_profile_free(&p);
+    int prompt = (int)lround(decode_pos - 15.5);
+    if (tu_run(&out, "%s simulate --target %s/targets/host-npu.xml --profile %s %s --chunk 32,128 --prompt-len %d "
+                     "--gen 32 --json", tu_hetc(), tu_src(), plans_only, fx.fix, prompt))
+        fail_msg("simulate failed:\n%s", out);
+    assert_non_null(strstr(out, "\"measured_plans\": [\"decode\", \"prefill-32\", \"prefill-128\"]"));
+    const char *dec = strstr(out, "\"decode_us\": ");
+    assert_non_null(dec);
+    double sim = strtod(dec + 13, NULL);
+    if (fabs(sim - 32 * decode_us) > 0.03 * 32 * decode_us)
+        fail_msg("simulated decode %.1f us, measured 32 x %.1f us", sim, decode_us);
+    free(out);
     assert_int_not_equal(tu_run(&out, "%s/default/b/model --profile %s --bench", fx.tmp, path), 0);
     assert_non_null(strstr(out, "cannot be combined with --profile"));
     free(out);

@@ -2,8 +2,9 @@
  * reads back the same, the shipped paper profile loads, and every bad
  * profile is refused naming the file and the key: not JSON, another
  * format, a missing or non-positive number, an op or dtype it does not
- * know, a bad sync pair, a figure it does not know, a unit the target
- * does not have; measured figures replace the target's. */
+ * know, a bad sync pair, a figure it does not know, a bad plan entry
+ * (model --profile's subgraph times), a unit the target does not have;
+ * measured figures replace the target's. */
 #include "testutil.h"
 
 #include <string.h>
@@ -15,7 +16,8 @@ static void test_round_trip(void **state)
     IrCostPoint pts[2] = {{"gpu0", "linear", 4096, 4096, 1, IR_Q4_0, 511}, {"npu0", "linear", 64, 32, 128, IR_I8, 2.5}};
     IrCostSync sync = {"gpu0", "npu0", 4.25};
     IrCostFigure figs[2] = {{"gpu0", "gbps", 61.5}, {"npu0", "launch_us", 0.75}};
-    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1, .figs = figs, .nfigs = 2}, q;
+    IrCostSub subs[2] = {{"decode", 0, "cpu0", "ids", 10.5, 1, 527.5}, {"prefill-32", 3, "npu0", "l0.o", 80.25, 32, 240}};
+    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1, .figs = figs, .nfigs = 2, .subs = subs, .nsubs = 2}, q;
     char err[FE_ERR_LEN] = "";
     const char *path = tu_fmt("%s/p.json", tu_tmpdir("fe-profile"));
     if (fe_profile_save(&p, "test machine", path, err, sizeof err)) fail_msg("%s", err);
@@ -35,6 +37,17 @@ static void test_round_trip(void **state)
     assert_string_equal(q.sync[0].b, "npu0");
     assert_float_equal(q.sync[0].us, 4.25, 0);
     assert_int_equal(q.nfigs, 2);
+    assert_int_equal(q.nsubs, 2);
+    for (int i = 0; i < 2; i++) {
+        const IrCostSub *a = &subs[i], *b = NULL;
+        for (int j = 0; j < 2; j++)
+            if (strcmp(q.subs[j].plan, a->plan) == 0) b = &q.subs[j];
+        assert_non_null(b);
+        assert_int_equal(b->sub, a->sub);
+        assert_string_equal(b->unit, a->unit);
+        assert_string_equal(b->first, a->first);
+        assert_true(b->us == a->us && b->rows == a->rows && b->pos == a->pos);
+    }
     FeTarget t;
     char err2[FE_ERR_LEN];
     if (fe_target_load(&t, tu_fmt("%s/targets/sd8gen3.xml", tu_src()), err2, sizeof err2)) fail_msg("%s", err2);
@@ -87,6 +100,16 @@ static void test_errors(void **state)
         {"{\"units\": {}, \"figures\": {\"gpu0\": {\"tflops\": 3}}}",
          "figures.gpu0: 'tflops' is not a figure (gflops, gflops_f16, gops_i8, gbps, launch_us, silu_geps)"},
         {"{\"units\": {}, \"figures\": {\"gpu0\": {\"gbps\": 0}}}", "figures.gpu0: key 'gbps' is 0, not a positive finite number"},
+        {"{\"units\": {}, \"plans\": []}", "key 'plans' is not an object"},
+        {"{\"units\": {}, \"plans\": {\"decode\": {}}}", "plans.decode is not an array"},
+        {"{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 0, \"first\": \"ids\", \"us\": 3}]}}",
+         "plans.decode[0]: key 'unit' is missing or not a string"},
+        {"{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 0, \"unit\": \"cpu0\", \"first\": \"ids\"}]}}",
+         "plans.decode[0]: key 'us' is missing or not a number"},
+        {"{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 1.5, \"unit\": \"cpu0\", \"first\": \"ids\", \"us\": 3}]}}",
+         "plans.decode[0]: key 'sub' is 1.5, not a subgraph number"},
+        {"{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 0, \"unit\": \"cpu0\", \"first\": \"ids\", \"us\": 3, "
+         "\"pos\": -1}]}}", "plans.decode[0]: key 'pos' is not a number >= 0"},
     };
     const char *path = tu_fmt("%s/bad.json", tu_tmpdir("fe-profile-bad"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -146,6 +146,7 @@ typedef struct {
     atomic_int log[CHUNKS * SUBS][2];   /* (chunk, subgraph) in the order they started */
     atomic_int nlog, bad;
     int fail_chunk;                     /* the npu fails at this chunk's subgraph 1, -1: never */
+    RtSubTime *times;                   /* NULL, or [SUBS] the subgraphs' times (model --profile) */
     char why[128];
 } Ooo;
 
@@ -187,7 +188,7 @@ static void run_chunks(Ooo *o, RtStatus *host, RtStatus *npu)
 {
     RtUnitThread *u;
     assert_int_equal(rt_unit_create(&u), RT_OK);
-    o->run = (RtRun){o->flags, last_subs, 2, 1, CHUNKS, &o->abort};
+    o->run = (RtRun){o->flags, last_subs, 2, 1, CHUNKS, &o->abort, o->times, 32, 100};
     rt_unit_post(u, npu_thread, o);
     *host = rt_part_run(&o->run, &host_part, host_sub, o);
     if (*host != RT_OK) atomic_store(&o->abort, 1);
@@ -217,6 +218,30 @@ static void test_out_of_order(void **state)
     assert_int_equal(atomic_load(&o.flags[3].step), CHUNKS);     /* chunk c's flags carry step0 + c */
 }
 
+/* With a table of subgraph times, each subgraph adds its runs there: one
+ * per chunk, the chunk's rows and position (32 rows a chunk from 100), and
+ * the npu's graph its 2 ms sleep each. */
+static void test_out_of_order_times(void **state)
+{
+    static Ooo o;
+    static RtSubTime t[SUBS];
+    memset(&o, 0, sizeof o);
+    memset(t, 0, sizeof t);
+    o.fail_chunk = -1;
+    o.times = t;
+    RtStatus host, npu;
+    run_chunks(&o, &host, &npu);
+    assert_int_equal(host, RT_OK);
+    assert_int_equal(npu, RT_OK);
+    for (int k = 0; k < SUBS; k++) {
+        assert_int_equal(t[k].runs, CHUNKS);
+        assert_true(t[k].rows == 32.0 * CHUNKS);
+        assert_true(t[k].pos == CHUNKS * 100.0 + 32.0 * (CHUNKS * (CHUNKS - 1) / 2));
+    }
+    assert_true(t[1].us >= CHUNKS * 2000.0 && t[1].us < CHUNKS * 200000.0);
+    assert_true(t[0].us < t[1].us);
+}
+
 static void test_out_of_order_failure(void **state)
 {
     static Ooo o;
@@ -238,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_wakes_after_sleep),
         cmocka_unit_test(test_predicted_sleep),
         cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_out_of_order_times),
         cmocka_unit_test(test_out_of_order_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
  *   plan simulates, the gpu working in prefill and decode.
  * - Out of order (llm.npu): the same work in less time, the npu idling
  *   less, where a prompt has several chunks.
+ * - A profile's plan times of another compile are not taken (a note).
  * - Bad arguments get clear errors.
  */
 #include "testutil.h"
@@ -109,6 +110,28 @@ static void test_out_of_order(void **state)
     free(out);
 }
 
+/* A profile's plan times of another compile (a subgraph on another unit)
+ * are not taken: a note names the plan and subgraph, the cost model prices
+ * it as without them. */
+static void test_unmatched_plan_times(void **state)
+{
+    (void)state;
+    const char *path = tu_fmt("%s/p.json", tu_tmpdir("simulate-plans"));
+    const char *text = "{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 0, \"unit\": \"npu0\", \"first\": \"ids\", "
+                       "\"us\": 5}]}}";
+    tu_write_file(path, text, strlen(text));
+    const char *args = tu_fmt("--target %s/targets/host-npu.xml %%s %s/fixtures/trained-llama --prompt-len 40 --gen 4",
+                              tu_src(), tu_shared());
+    char *with = simulate(tu_fmt(args, tu_fmt("--profile %s", path))), *without = simulate(tu_fmt(args, ""));
+    if (!strstr(with, tu_fmt("note: %s: plan decode: the subgraph from 'ids' is on cpu0 here, on npu0 in the profile; "
+                             "its subgraphs are priced by the cost model", path)))
+        fail_msg("no note: %s", with);
+    assert_non_null(strstr(with, "\"measured_plans\": []"));
+    assert_true(num(with, NULL, "decode_us") == num(without, NULL, "decode_us"));
+    free(with);
+    free(without);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -139,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_three_units),
         cmocka_unit_test(test_sd8gen3),
         cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_unmatched_plan_times),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
