@@ -333,7 +333,8 @@ static void emit_node(Emit *e, const IrNode *n)
     char sh[96], a[64];
     if (n->op == IR_OP_INPUT || n->op == IR_OP_WEIGHT || n->op == IR_OP_ROPE_TABLE || n->op == IR_OP_OUTPUT) return;
     if (n->op == IR_OP_LAST_ROWS && n->unit != e->cpu) return; /* the backend offsets its reader */
-    if (n->op == IR_OP_ROWS && !host_reads(e->g, n)) return;   /* only a device's graph reads it */
+    if (n->op == IR_OP_ROWS && (!host_memory(e, n->unit) || !host_reads(e->g, n)))
+        return;     /* only a device's graph or kernels read it (they offset their reads) */
     int mine = cg_in_part(e, cg_exec_unit(e, n));
     int waits = !mine && n->op == IR_OP_COPY && cg_in_part(e, n->unit);    /* another thread enqueued it */
     if (!mine && !waits) return;

@@ -119,6 +119,7 @@ static int kernels_of(const CgDev *cl, const IrNode *n)
     case IR_OP_MUL:
     case IR_OP_SWIGLU:
     case IR_OP_ADD: return 1;
+    case IR_OP_JOIN: return 2;          /* copy2d of each part not computed inside it */
     default: return 0;
     }
 }
@@ -443,11 +444,29 @@ static void cl_destroy(const CgEmit *e)
             e->cl->nkernels, e->cl->ntables, u, u, u, u, u, u);
 }
 
+/* Bytes into join n's storage where its part r goes: after part 0's rows
+ * (axis 0) or columns (axis 1). */
+static int64_t join_at(const IrGraph *g, const IrNode *n, int r)
+{
+    const IrNode *a = &g->nodes[n->in[0]];
+    if (!r) return 0;
+    return (ir_attr_int(n, "axis") ? a->dim[1] : a->dim[0] * n->dim[1]) * 4;
+}
+
+/* The element offset of a rows view (pass partition's row0=) into its
+ * base; 0 for any other node. */
+static int64_t rows_offset(const IrGraph *g, int id)
+{
+    const IrNode *v = &g->nodes[id];
+    return v->op == IR_OP_ROWS ? ir_attr_int(v, "row0") * (v->ndim > 1 ? v->dim[1] : 1) : 0;
+}
+
 /* Buffer expression and element offset of an activation operand (a
- * last_rows view: its base; forward() moves the offset, see view_offset). */
+ * last_rows view: its base; forward() moves the offset, see view_offset;
+ * a rows view: its first row). */
 static void act(const CgEmit *e, int id, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "m->%s_arena, %" PRId64, e->cl->unit->name, cg_base(e->g, id)->offset / 4);
+    snprintf(buf, cap, "m->%s_arena, %" PRId64, e->cl->unit->name, cg_base(e->g, id)->offset / 4 + rows_offset(e->g, id));
 }
 
 static const char *weight_buf(const CgEmit *e, int id, char *buf)
@@ -510,6 +529,15 @@ static void init_args(const CgEmit *e, const IrNode *n)
     }
     case IR_OP_SILU:
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimii\", %s, %s, 0);\n", k, o, a);
+        break;
+    case IR_OP_JOIN:
+        for (int r = 0; r < 2; r++) {
+            const IrNode *p = &e->g->nodes[n->in[r]];
+            if (ir_attr(p, "arena")) continue;     /* computed inside the join */
+            fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"miimiii\", m->%s_arena, %" PRId64 ", %" PRId64 ", %s, "
+                       "%" PRId64 ", %" PRId64 ");\n", k + r, u, (n->offset + join_at(e->g, n, r)) / 4, n->dim[1],
+                    r ? b : a, p->dim[1], p->dim[0] * p->dim[1]);
+        }
         break;
     default:
         fprintf(f, "    if (!st) st = rt_cl_args(m->k[%d], \"mimimii\", %s, %s, %s, 0);\n", k, o, a, b);
@@ -583,6 +611,7 @@ static void create_kernels(const CgEmit *e, const IrNode *n)
         [IR_OP_EMBED] = {"embed"}, [IR_OP_RMSNORM] = {"rmsnorm"}, [IR_OP_LINEAR] = {"gemv", "gemm"},
         [IR_OP_ROPE] = {"rope"}, [IR_OP_ATTENTION] = {"kv_store", "attn_prefill", "attn_decode", "attn_combine"},
         [IR_OP_SILU] = {"silu"}, [IR_OP_MUL] = {"mul"}, [IR_OP_SWIGLU] = {"swiglu"}, [IR_OP_ADD] = {"add"},
+        [IR_OP_JOIN] = {"copy2d", "copy2d"},
     };
     char v[MAX_VALUES][24], v2[4][24];
     int nv = node_values(e, n, v, v2);
@@ -936,11 +965,36 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, &m->ev[%d]), \"%%%d %s\")) != RT_OK ||\n"
                       "        (st = rt_cl_check(clFlush(m->cl.queue), \"%%%d %s\")) != RT_OK)\n        return st;\n"
                       "    rt_flag_set(&m->flag[%d], m->step);\n",
-                e->cl->unit->name, src->offset, r, bytes_per_row, n->id, h, n->id, n->name, n->id, n->name, h);
+                e->cl->unit->name, src->offset + 4 * rows_offset(e->g, n->in[0]), r, bytes_per_row, n->id, h, n->id,
+                n->name, n->id, n->name, h);
     } else {
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_TRUE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
-                e->cl->unit->name, src->offset, r, bytes_per_row, n->id, n->id, n->name);
+                e->cl->unit->name, src->offset + 4 * rows_offset(e->g, n->in[0]), r, bytes_per_row, n->id, n->id,
+                n->name);
+    }
+}
+
+/* A join of a split linear (pass partition) on the unit: the parts that
+ * pass memplan placed inside it (arena=) are there already; each other
+ * part (the copy of another unit's part, or this unit's part of a column
+ * split) is copied into its rows (axis 0) or its columns (axis 1) of the
+ * join's storage by a copy2d launch (arguments set in init()). A join is
+ * in a chunk plan: its rows are static. */
+static void emit_join(const CgEmit *e, const IrNode *n)
+{
+    int k = e->cl->kernel[n->id], wg = e->cl->wg;
+    for (int r = 0; r < 2; r++) {
+        const IrNode *p = &e->g->nodes[n->in[r]];
+        if (ir_attr(p, "arena")) {
+            fprintf(e->f, "    /* part %%%d is computed inside the join */\n", p->id);
+            continue;
+        }
+        char g[64], l[32];
+        int64_t count = p->dim[0] * p->dim[1];
+        snprintf(g, sizeof g, "%" PRId64, (count + wg - 1) / wg * wg);
+        snprintf(l, sizeof l, "(size_t[]){%d}", wg);
+        run(e, "", k + r, "1", g, l, n);
     }
 }
 
@@ -1011,6 +1065,10 @@ static void cl_node(const CgEmit *e, const IrNode *n)
 {
     if (n->op == IR_OP_COPY) {
         emit_copy(e, n);
+        return;
+    }
+    if (n->op == IR_OP_JOIN) {
+        emit_join(e, n);
         return;
     }
     int a = e->cl->anchor[n->id];

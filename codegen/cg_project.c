@@ -127,7 +127,9 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     if (!pass_done(g, "memplan")) IR_BUG("codegen needs pass 'memplan'");
     for (int i = 0; i < g->n; i++) {
         const IrNode *j = &g->nodes[i];
-        if (j->op != IR_OP_JOIN || strcmp(g->units[j->unit].backend, "c") == 0) continue;
+        if (j->op != IR_OP_JOIN || strcmp(g->units[j->unit].backend, "c") == 0 ||
+            strcmp(g->units[j->unit].backend, "opencl") == 0)
+            continue;
         snprintf(err, errlen, "%s: pass partition split linear '%s' (%s) between %s and %s, joined on %s (backend "
                  "%s): the kernels of splits joined on a device unit are not generated yet (only on the host's "
                  "unit); compile with --partition npu, or plan it with hetc partition", o->outdir, j->name,

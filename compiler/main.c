@@ -699,13 +699,14 @@ static int parse_ids(const char *s, int32_t **ids, int *n)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *target_path = NULL, *v;
+    const char *dir = NULL, *ids_s = NULL, *logits_path = NULL, *target_path = NULL, *profile_path = NULL, *v;
     long batch = 0;
     int bad = 0, chunks[IR_MAX_PLANS], nchunks = 0, partition = PASS_PARTITION_SOLVE;
     CalibOpts co = {0};
     OutlierOpts oo = {0, -1, 0};
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argc, argv, &i, "--ids"))) ids_s = v;
+        else if ((v = opt(argc, argv, &i, "--profile"))) profile_path = v;
         else if ((v = opt(argc, argv, &i, "--logits"))) logits_path = v;
         else if ((v = opt(argc, argv, &i, "--batch"))) { if (parse_int(v, "--batch", 1, 1 << 20, &batch)) return 1; }
         else if ((v = opt(argc, argv, &i, "--target"))) target_path = v;
@@ -718,8 +719,9 @@ static int cmd_run(int argc, char **argv)
     }
     if (!dir || !ids_s)
         return die("usage: hetc run MODEL --ids 1,2,3 [--logits FILE] [--batch N] [--target T.xml [--chunk C,..] "
-                   "[--partition solve|npu] [--calib FILE | --calib-in calib.json] [--outlier-t T] [--outlier-prune F] "
-                   "[--no-outliers]]");
+                   "[--partition solve|npu] [--profile P.json] [--calib FILE | --calib-in calib.json] [--outlier-t T] "
+                   "[--outlier-prune F] [--no-outliers]]");
+    if (profile_path && !target_path) return die("run: --profile plans for a target: give --target too");
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) return 1;
@@ -733,8 +735,9 @@ static int cmd_run(int argc, char **argv)
     FeCalib cal = {0};
     char err[FE_ERR_LEN];
     int rc = 0;
+    IrProfile prof = {0};
     if (target_path) {  /* the compiled graph: plans, units, int8 (the compiler's own reference of a build) */
-        if (fe_target_load(&target, target_path, err, sizeof err)) rc = die("%s", err);
+        if (load_planning(target_path, profile_path, &target, &prof)) rc = 1;
         int npu = rc ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
         if (npu < 0) rc = 1;
         c.target = &target;
@@ -745,6 +748,7 @@ static int cmd_run(int argc, char **argv)
         c.outlier_prune = oo.prune;
         c.no_outliers = oo.off;
         c.partition = partition;
+        c.profile = profile_path ? &prof : NULL;
         ir_graph_init(&g, m.name, m.arch.name);
         if (!rc && pass_run_pipeline(&g, &c, "all", NULL, stdout)) rc = die("%s", diag.msg);
         fe_calib_free(&cal);
@@ -777,6 +781,7 @@ static int cmd_run(int argc, char **argv)
         printf("next token: %d (logit %.6g)\n", best, last[best]);
     }
     free(logits);
+    fe_profile_free(&prof);
     ir_interp_free(it);
     fe_f32_cache_free(&wc);
     free(ids);

@@ -1131,8 +1131,19 @@ kernel void KNAME(attn_combine)(global float *out, int out_off, global const flo
  * kernel KNAME(add)(global float *out, int out_off, global const float *a, int a_off,
  *                   global const float *b, int b_off, int n)
  *   out = a + b
+ * kernel KNAME(copy2d)(global float *out, int out_off, int ld_out, global const float *a, int a_off,
+ *                      int cols, int n)
+ *   out[r * ld_out + c] = a[r * cols + c] over n = rows * cols values: a part of a split linear
+ *   into its rows or columns of the join (pass partition; codegen's emit_join)
  * Each: global (up(n, HETC_WG)), local (HETC_WG): one work-item per value.
  */
+kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
+void KNAME(copy2d)(global float *out, int out_off, int ld_out, global const float *a, int a_off, int cols, int n)
+{
+    int i = get_global_id(0);
+    if (i < n) out[out_off + (i / cols) * ld_out + i % cols] = a[a_off + i];
+}
+
 kernel __attribute__((reqd_work_group_size(HETC_WG, 1, 1)))
 void KNAME(silu)(global float *out, int out_off, global const float *x, int x_off, int n)
 {
