@@ -16,7 +16,9 @@
  * the gemv family (RMSNorm, the group's linears and its epilogue: residual
  * add, SwiGLU, or RoPE with the KV store) at the group's anchor, and
  * split-K attention; the other plans (prefill chunks, flex) have no groups
- * and run gemm and prefill attention. A linear whose rows are only known
+ * and run gemm and prefill attention. A join of a split linear (pass
+ * partition) copies the parts that are not inside it into its rows or
+ * columns (copy2d, emit_join). A linear whose rows are only known
  * at run time (R rows of logits, or S of a flex plan) picks gemv or gemm
  * by them.
  * Launch geometries follow the comments of each family in rt_kernels.cl.
