@@ -228,7 +228,35 @@ static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
  * the static chunks an npu runs (32 and 128), and is calibrated for it
  * (*cal) where it has weights. Returns 1 when calibrated, 0 without an npu
  * or weights, -1 on error. */
-static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeCalib *cal, int *chunks, int *nchunks)
+/* Whether pass partition (under probe's planning options, with chunks)
+ * puts a linear on an npu unit. */
+static int npu_gets_linears(const PassCtx *probe, const int *chunks, int nchunks)
+{
+    PassCtx c = *probe;
+    PassDiag diag = {0};
+    c.diag = &diag;
+    c.chunks = chunks;
+    c.nchunks = nchunks;
+    c.calib = NULL;
+    IrGraph g;
+    ir_graph_init(&g, "probe", "probe");
+    int on_npu = 1;     /* when in doubt (the planning failed: the compile says why), calibrate */
+    if (!pass_run_pipeline(&g, &c, "lower,fuse,dce,chunk,place,partition", NULL, NULL)) {
+        on_npu = 0;
+        for (int i = 0; i < g.n; i++)
+            on_npu |= g.nodes[i].op == IR_OP_LINEAR && strcmp(g.units[g.nodes[i].unit].kind, "npu") == 0;
+    }
+    ir_graph_free(&g);
+    return on_npu;
+}
+
+/* A target with an npu-emu unit: the standard chunks where none are given,
+ * and the calibration of the npu's int8 linears; 1 if there is one, 0 if
+ * not, -1 on error. With probe (hetc compile's planning options) and no
+ * calibration asked for, none where the partition puts no linear on the
+ * npu (every one on a float unit: no int8 decisions to make). */
+static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeCalib *cal, int *chunks, int *nchunks,
+                     const PassCtx *probe)
 {
     int npu = 0;
     for (int u = 0; u < t->nunits; u++) npu |= strcmp(t->units[u].backend, "npu-emu") == 0;
@@ -238,6 +266,10 @@ static int npu_setup(const Model *m, const FeTarget *t, const CalibOpts *co, FeC
         chunks[(*nchunks)++] = 128;
     }
     if (m->config_only) return 0;   /* planning alone: no weights to calibrate on, so no int8 decisions */
+    if (probe && !co->text && !co->in && !co->ids && !npu_gets_linears(probe, chunks, *nchunks)) {
+        fprintf(stderr, "hetc: note: pass partition puts no linear on %s's npu: no calibration\n", t->name);
+        return 0;
+    }
     return calibrate(m, co, cal) ? -1 : 1;
 }
 
@@ -571,31 +603,33 @@ static int cmd_compile(int argc, char **argv)
     if ((out && need_weights(&m, "hetc compile -o")) || weight_dtype_ok(&m, wdt, "hetc compile"))
         return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
     FeCalib cal = {0};
-    /* a config without weights: npu_setup gives no calibration (an npu's linears are priced as int8 all the same) */
-    int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
-    if (npu < 0) return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
-    if (!npu && (co.text || co.in || oo.t > 0 || oo.prune >= 0 || oo.off))
-        fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
-    if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
-    if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
     PassDiag diag = {0};
     PassCtx c = model_ctx(&m, &diag);
     c.target = &target;
     c.weight_dtype = wdt;
     c.max_chunk = (int)chunk;
     c.ctx = (int)ctx;
+    c.remainder = remainder;
+    c.partition = partition;
+    c.profile = profile_path ? &prof : NULL;
+    c.shapes_only = m.config_only;
+    /* a config without weights: npu_setup gives no calibration (an npu's linears are priced as int8 all the same) */
+    int npu = npu_setup(&m, &target, &co, &cal, chunks, &nchunks, npu_decode ? NULL : &c);
+    if (npu < 0) return tmp[0] ? plan_cleanup(tmp) : 0, model_free(&m), fe_profile_free(&prof), 1;
+    int has_npu = 0;
+    for (int u = 0; u < target.nunits; u++) has_npu |= strcmp(target.units[u].backend, "npu-emu") == 0;
+    if (!has_npu && (co.text || co.in || oo.t > 0 || oo.prune >= 0 || oo.off))
+        fprintf(stderr, "hetc: note: target %s has no npu unit: calibration and outlier options do nothing\n", target.name);
+    if (npu_decode && !npu) return model_free(&m), fe_calib_free(&cal), die("--npu-decode: target %s has no npu unit", target.name);
+    if (npu_decode && nchunks < IR_MAX_PLANS - 2) chunks[nchunks++] = 1;   /* decode steps as static chunks of 1 */
     c.chunks = chunks;
     c.nchunks = nchunks;
-    c.remainder = remainder;
     c.no_decode = npu_decode;
     c.calib = npu ? &cal : NULL;
     c.outlier_t = oo.t;
     c.outlier_prune = oo.prune;
     c.no_outliers = oo.off;
-    c.partition = partition;
     c.schedule = schedule;
-    c.profile = profile_path ? &prof : NULL;
-    c.shapes_only = m.config_only;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
     const char *pipeline = m.config_only ? "lower,fuse,dce,chunk,place,partition,transfers,group,schedule,memplan" : "all";
@@ -738,7 +772,7 @@ static int cmd_run(int argc, char **argv)
     IrProfile prof = {0};
     if (target_path) {  /* the compiled graph: plans, units, int8 (the compiler's own reference of a build) */
         if (load_planning(target_path, profile_path, &target, &prof)) rc = 1;
-        int npu = rc ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks);
+        int npu = rc ? 0 : npu_setup(&m, &target, &co, &cal, chunks, &nchunks, NULL);
         if (npu < 0) rc = 1;
         c.target = &target;
         c.calib = npu > 0 ? &cal : NULL;

@@ -286,6 +286,23 @@ static void test_chunk_options(void **state)
                                              tu_hetc(), good, tu_src(), d, cases[i].args));
 }
 
+/* A model without a tokenizer, for a target with an npu: calibration (on
+ * the default text) is asked for only where pass partition puts a linear
+ * on the npu; where it puts none there (host-hetero's figures: every
+ * linear on gpu0), the compile goes on without, and says so. */
+static void test_calibration_needed(void **state)
+{
+    const char *d = tu_tmpdir("calibration-needed");
+    char *out;
+    if (tu_run(&out, "%s compile %s --target %s/targets/host-hetero.xml -o %s/solve 2>&1", tu_hetc(), good, tu_src(), d))
+        fail_msg("compile failed: %s", out);
+    assert_non_null(strstr(out, "pass partition puts no linear on host-hetero's npu: no calibration"));
+    free(out);
+    expect_error("calibrating on text needs the model's tokenizer; give token ids with --calib-ids FILE",
+                 tu_fmt("%s compile %s --target %s/targets/host-hetero.xml --partition npu -o %s/npu 2>&1", tu_hetc(),
+                        good, tu_src(), d));
+}
+
 static void test_bad_arch_xml(void **state)
 {
     char d[4096];
@@ -377,6 +394,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_model),
+        cmocka_unit_test(test_calibration_needed),
         cmocka_unit_test(test_config_malformed),
         cmocka_unit_test(test_config_wrong_type),
         cmocka_unit_test(test_unknown_arch),
