@@ -166,10 +166,13 @@ struct CgBackend {
     void (*describe)(const CgEmit *e);
     /* Code in profile() that adds the unit to u[n++] (rt_profile.h; optional: NULL, not measured). */
     void (*profile_unit)(const CgEmit *e);
-    /* Code (in a branch) that waits until the unit's work enqueued so far
-     * is done and returns a failure's status: a subgraph's time ends there
-     * (optional: NULL, the unit's calls return when done). */
-    void (*finish)(const CgEmit *e);
+    /* model --profile's subgraph times on the unit (optional: NULL, the
+     * host's clock around the unit's calls, which return when done): code in
+     * an `if (T)` branch as a subgraph starts and as it ends (T[k]; rows: a
+     * C expression), and once after the function's last subgraph. */
+    void (*sub_begin)(const CgEmit *e);
+    void (*sub_end)(const CgEmit *e, int k, const char *rows);
+    void (*sub_flush)(const CgEmit *e);
     int (*owns)(const CgEmit *e, const IrNode *n);          /* the code of node n is the backend's */
     void (*node)(const CgEmit *e, const IrNode *n);         /* that code */
 };

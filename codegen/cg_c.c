@@ -375,10 +375,12 @@ static void emit_node(Emit *e, const IrNode *n)
         fprintf(f, "    float *t%d = %s;\n", n->id, cg_host_addr(e, n, a, sizeof a));
     if (e->mode == CG_DECLS) return;
     const CgDevice *d = device_of(e, cg_exec_unit(e, n));
-    if (waits)
-        fprintf(f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
-                   "        (st = rt_cl_wait_event(m->ev[%d], &m->abort, \"%%%d %s\")) != RT_OK)\n        return st;\n",
-                e->handover[n->id], e->handover[n->id], n->id, name);
+    if (waits)      /* a subgraph's time (model --profile) leaves the wait out */
+        fprintf(f, "    const double w%d = T ? rt_now() : 0;\n"
+                   "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK ||\n"
+                   "        (st = rt_cl_wait_event(m->ev[%d], &m->abort, \"%%%d %s\")) != RT_OK)\n        return st;\n"
+                   "    if (T) t0 += rt_now() - w%d;\n",
+                n->id, e->handover[n->id], e->handover[n->id], n->id, name, n->id);
     else if (d) {
         use_device(e, d);
         if (!e->be->owns(e, n)) IR_BUG("node %%%d (%s) on unit %s: its backend does not own it", n->id,
@@ -504,17 +506,48 @@ static void sub_time_locals(Emit *e, int p)
                   "    double t0 = 0;\n    (void)t0;\n", plan_fn(&e->g->plans[p], fn) + 5);
 }
 
+/* The device of unit u whose backend times its subgraphs itself, or NULL. */
+static const CgDevice *timing_device(const Emit *e, int u)
+{
+    for (int d = 0; d < e->ndev; d++)
+        if (e->dev[d].unit == u && e->dev[d].be->sub_begin) return &e->dev[d];
+    return NULL;
+}
+
+/* The start of subgraph k of unit u in a function of sub_time_locals. */
+static void sub_time_begin(Emit *e, int u)
+{
+    const CgDevice *d = timing_device(e, u);
+    if (!d) {
+        fputs("    if (T) t0 = rt_now();\n", e->f);
+        return;
+    }
+    use_device(e, d);
+    fputs("    if (T) {\n", e->f);
+    e->be->sub_begin(e);
+    fputs("    }\n", e->f);
+}
+
 /* The end of subgraph k of unit u in a function of sub_time_locals: its
- * time, once u has done its work. */
+ * time (the host's clock, or the unit's own: timing_device). */
 static void sub_time_end(Emit *e, int p, int u, int k)
 {
     const IrPlan *pl = &e->g->plans[p];
     char rows[24] = "S";
     if (pl->kind == IR_PLAN_CHUNK) snprintf(rows, sizeof rows, "%lld", (long long)pl->s_max);
+    const CgDevice *d = timing_device(e, u);
     fputs("    if (T) {\n", e->f);
+    if (d) use_device(e, d), e->be->sub_end(e, k, rows);
+    else fprintf(e->f, "        rt_sub_time(&T[%d], t0, %s, P);\n", k, rows);
+    fputs("    }\n", e->f);
+}
+
+/* After the last subgraph of a function of sub_time_locals: the units of
+ * its part that time their own subgraphs add them up. */
+static void sub_time_flush(Emit *e)
+{
     for (int d = 0; d < e->ndev; d++)
-        if (e->dev[d].unit == u && e->dev[d].be->finish) use_device(e, &e->dev[d]), e->be->finish(e);
-    fprintf(e->f, "        rt_sub_time(&T[%d], t0, %s, P);\n    }\n", k, rows);
+        if (e->dev[d].be->sub_flush && cg_in_part(e, e->dev[d].unit)) use_device(e, &e->dev[d]), e->be->sub_flush(e);
 }
 
 /* The nodes of plan p whose code runs in the function being written, each
@@ -538,12 +571,13 @@ static void emit_part(Emit *e, int p, int threads)
             if (flag) sub_waits(e, p, cur);
             if (flag && ir_attr(n, "pred_us"))  /* its waiters sleep until about then (pass schedule's pred_us=) */
                 fprintf(e->f, "    rt_flag_begin(&m->sub[%d], m->step, %.1f);\n", cur, ir_attr_float(n, "pred_us"));
-            if (timed) fputs("    if (T) t0 = rt_now();\n", e->f);
+            if (timed) sub_time_begin(e, n->unit);
         }
         emit_node(e, n);
     }
     if (timed) sub_time_end(e, p, cur_unit, cur);
     if (flag) fprintf(e->f, "    rt_flag_set(&m->sub[%d], m->step);\n", cur);
+    sub_time_flush(e);
 }
 
 /* The step's arguments as locals of a part's function. */

@@ -428,7 +428,8 @@ static void cl_fields(const CgEmit *e)
             "    int n_chunks_max;           /* split-K chunks the scratch holds */\n"
             "    cl_event ev[%d];             /* copies to the host in flight, by flag */\n"
             "    cl_kernel k[%d];            /* one per node and role, see init() */\n"
-            "    RtProfCl prof_cl;           /* model --profile's view of the unit */\n",
+            "    RtProfCl prof_cl;           /* model --profile's view of the unit */\n"
+            "    RtClTimes clt;              /* model --profile: the subgraphs' markers on the queue */\n",
             u, u, e->upper_unit, u, u, u, cl->kv_floats, u, u, cl->ntables > 0 ? cl->ntables : 1,
             e->nhandover > 0 ? e->nhandover : 1, cl->nkernels > 0 ? cl->nkernels : 1);
 }
@@ -969,7 +970,10 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
                       "    rt_flag_set(&m->flag[%d], m->step);\n",
                 e->cl->unit->name, src->offset + 4 * rows_offset(e->g, n->in[0]), r, bytes_per_row, n->id, h, n->id,
                 n->name, n->id, n->name, h);
-    } else {
+    } else {        /* the host's subgraph (model --profile) leaves out the wait for the unit's work before */
+        fprintf(e->f, "    if (T) {\n        const double w = rt_now();\n"
+                      "        if ((st = rt_cl_check(clFinish(m->cl.queue), \"%%%d %s\")) != RT_OK) return st;\n"
+                      "        t0 += rt_now() - w;\n    }\n", n->id, n->name);
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueReadBuffer(m->cl.queue, m->%s_arena, CL_TRUE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", t%d, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
                 e->cl->unit->name, src->offset + 4 * rows_offset(e->g, n->in[0]), r, bytes_per_row, n->id, n->id,
@@ -1085,10 +1089,21 @@ static void cl_includes(const CgEmit *e)
           "extern const size_t model_kernels_cl_len;\n", e->f);
 }
 
-/* A subgraph's time ends when the queue has run it (model --profile). */
-static void cl_finish(const CgEmit *e)
+/* model --profile: a subgraph's time is its launches' on the device, between
+ * markers around them, read once the function's work is done. */
+static void cl_sub_begin(const CgEmit *e)
 {
-    fputs("        if ((st = rt_cl_check(clFinish(m->cl.queue), \"subgraph times\")) != RT_OK) return st;\n", e->f);
+    fputs("        if ((st = rt_cl_sub_begin(&m->cl, &m->clt)) != RT_OK) return st;\n", e->f);
+}
+
+static void cl_sub_end(const CgEmit *e, int k, const char *rows)
+{
+    fprintf(e->f, "        if ((st = rt_cl_sub_end(&m->cl, &m->clt, &T[%d], %s, P)) != RT_OK) return st;\n", k, rows);
+}
+
+static void cl_sub_flush(const CgEmit *e)
+{
+    fputs("    if (T && (st = rt_cl_sub_flush(&m->cl, &m->clt)) != RT_OK) return st;\n", e->f);
 }
 
 const CgBackend cg_backend_opencl = {
@@ -1103,7 +1118,9 @@ const CgBackend cg_backend_opencl = {
     .destroy = cl_destroy,
     .measure = cl_measure,
     .profile_unit = cl_profile_unit,
-    .finish = cl_finish,
+    .sub_begin = cl_sub_begin,
+    .sub_end = cl_sub_end,
+    .sub_flush = cl_sub_flush,
     .owns = cl_owns,
     .node = cl_node,
 };

@@ -80,6 +80,23 @@ RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s);
 RtStatus rt_cl_measure_peak(RtCl *cl, double *gflop_per_s);
 void rt_cl_close(RtCl *cl);
 
+/* Subgraph times on the unit (model --profile): a marker before and after
+ * each subgraph's launches on the (in-order, profiling) queue; after the
+ * step, rt_cl_sub_flush finishes the queue once and adds to each
+ * subgraph's RtSubTime the time between its markers' completions: the
+ * device's time in it, launches streaming as in any step (no finish per
+ * subgraph). */
+enum { RT_CL_MAX_TIMED = 256 };
+typedef struct {
+    cl_event begin[RT_CL_MAX_TIMED], end[RT_CL_MAX_TIMED];
+    RtSubTime *t[RT_CL_MAX_TIMED];
+    int rows[RT_CL_MAX_TIMED], pos[RT_CL_MAX_TIMED];
+    int n;                      /* subgraphs begun */
+} RtClTimes;
+RtStatus rt_cl_sub_begin(RtCl *cl, RtClTimes *ct);
+RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos);
+RtStatus rt_cl_sub_flush(RtCl *cl, RtClTimes *ct);
+
 /* ---- the profiler's OpenCL unit (rt_prof_cl.c) ---- */
 #include "rt_profile.h"
 

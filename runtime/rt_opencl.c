@@ -769,3 +769,50 @@ void rt_cl_close(RtCl *cl)
         clReleaseContext(cl->context);
     memset(cl, 0, sizeof *cl);
 }
+
+/* ---- subgraph times (model --profile) ---- */
+
+RtStatus rt_cl_sub_begin(RtCl *cl, RtClTimes *ct)
+{
+    RtStatus st = ct->n == RT_CL_MAX_TIMED ? rt_cl_sub_flush(cl, ct) : RT_OK;
+    if (st == RT_OK)
+        st = rt_cl_check(clEnqueueMarkerWithWaitList(cl->queue, 0, NULL, &ct->begin[ct->n]), "subgraph times");
+    return st;
+}
+
+RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos)
+{
+    RtStatus st = rt_cl_check(clEnqueueMarkerWithWaitList(cl->queue, 0, NULL, &ct->end[ct->n]), "subgraph times");
+    if (st != RT_OK) {
+        clReleaseEvent(ct->begin[ct->n]);
+        return st;
+    }
+    ct->t[ct->n] = t, ct->rows[ct->n] = rows, ct->pos[ct->n] = pos;
+    ct->n++;
+    return RT_OK;
+}
+
+RtStatus rt_cl_sub_flush(RtCl *cl, RtClTimes *ct)
+{
+    RtStatus st = rt_cl_check(clFinish(cl->queue), "subgraph times");
+    for (int i = 0; i < ct->n; i++) {
+        cl_ulong b = 0, e = 0;
+        if (st == RT_OK)
+            st = rt_cl_check(clGetEventProfilingInfo(ct->begin[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL),
+                             "subgraph times");
+        if (st == RT_OK)
+            st = rt_cl_check(clGetEventProfilingInfo(ct->end[i], CL_PROFILING_COMMAND_END, sizeof e, &e, NULL),
+                             "subgraph times");
+        if (st == RT_OK) {
+            RtSubTime *t = ct->t[i];
+            t->us += e > b ? (double)(e - b) * 1e-3 : 0;
+            t->rows += ct->rows[i];
+            t->pos += ct->pos[i];
+            t->runs++;
+        }
+        clReleaseEvent(ct->begin[i]);
+        clReleaseEvent(ct->end[i]);
+    }
+    ct->n = 0;
+    return st;
+}
