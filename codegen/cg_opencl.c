@@ -957,8 +957,12 @@ static void emit_copy(const CgEmit *e, const IrNode *n)
         } else {
             if (src->id != n->in[0]) IR_BUG("copy %%%d of a view to the device", n->id);
             cg_host_addr(e, src, host, sizeof host);
-            if (!cg_in_part(e, src->unit))     /* once its thread has handed it over */
+            if (!cg_in_part(e, src->unit) && n->sub < 0)      /* once its thread has handed it over */
                 fprintf(e->f, "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st;\n", h);
+            else if (!cg_in_part(e, src->unit))     /* the same, the subgraph's time paused meanwhile */
+                fprintf(e->f, "    if (T && (st = rt_cl_sub_end(&m->cl, &m->clt, &T[%d], 0, 0, 0)) != RT_OK) return st;\n"
+                              "    if ((st = rt_flag_wait(&m->flag[%d], m->step, &m->abort)) != RT_OK) return st;\n"
+                              "    if (T && (st = rt_cl_sub_begin(&m->cl, &m->clt)) != RT_OK) return st;\n", n->sub, h);
         }
         fprintf(e->f, "    if ((st = rt_cl_check(clEnqueueWriteBuffer(m->cl.queue, m->%s_arena, CL_FALSE, %" PRId64 ", "
                       "(size_t)%s * %" PRId64 ", %s, 0, NULL, NULL), \"%%%d %s\")) != RT_OK) return st;\n",
@@ -1098,7 +1102,7 @@ static void cl_sub_begin(const CgEmit *e)
 
 static void cl_sub_end(const CgEmit *e, int k, const char *rows)
 {
-    fprintf(e->f, "        if ((st = rt_cl_sub_end(&m->cl, &m->clt, &T[%d], %s, P)) != RT_OK) return st;\n", k, rows);
+    fprintf(e->f, "        if ((st = rt_cl_sub_end(&m->cl, &m->clt, &T[%d], %s, P, 1)) != RT_OK) return st;\n", k, rows);
 }
 
 static void cl_sub_flush(const CgEmit *e)

@@ -86,15 +86,17 @@ void rt_cl_close(RtCl *cl);
  * subgraph's RtSubTime the time between its markers' completions: the
  * device's time in it, launches streaming as in any step (no finish per
  * subgraph). */
-enum { RT_CL_MAX_TIMED = 256 };
+enum { RT_CL_MAX_TIMED = 1024 };
 typedef struct {
     cl_event begin[RT_CL_MAX_TIMED], end[RT_CL_MAX_TIMED];
     RtSubTime *t[RT_CL_MAX_TIMED];
-    int rows[RT_CL_MAX_TIMED], pos[RT_CL_MAX_TIMED];
-    int n;                      /* subgraphs begun */
+    int rows[RT_CL_MAX_TIMED], pos[RT_CL_MAX_TIMED], run[RT_CL_MAX_TIMED];
+    int n;                      /* intervals ended */
 } RtClTimes;
 RtStatus rt_cl_sub_begin(RtCl *cl, RtClTimes *ct);
-RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos);
+/* run 0: a pause of the subgraph (its thread waits for another unit: the
+ * queue idles), which rt_cl_sub_begin resumes; run 1: its end. */
+RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos, int run);
 RtStatus rt_cl_sub_flush(RtCl *cl, RtClTimes *ct);
 
 /* ---- the profiler's OpenCL unit (rt_prof_cl.c) ---- */

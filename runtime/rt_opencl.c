@@ -780,14 +780,14 @@ RtStatus rt_cl_sub_begin(RtCl *cl, RtClTimes *ct)
     return st;
 }
 
-RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos)
+RtStatus rt_cl_sub_end(RtCl *cl, RtClTimes *ct, RtSubTime *t, int rows, int pos, int run)
 {
     RtStatus st = rt_cl_check(clEnqueueMarkerWithWaitList(cl->queue, 0, NULL, &ct->end[ct->n]), "subgraph times");
     if (st != RT_OK) {
         clReleaseEvent(ct->begin[ct->n]);
         return st;
     }
-    ct->t[ct->n] = t, ct->rows[ct->n] = rows, ct->pos[ct->n] = pos;
+    ct->t[ct->n] = t, ct->rows[ct->n] = rows, ct->pos[ct->n] = pos, ct->run[ct->n] = run;
     ct->n++;
     return RT_OK;
 }
@@ -808,7 +808,7 @@ RtStatus rt_cl_sub_flush(RtCl *cl, RtClTimes *ct)
             t->us += e > b ? (double)(e - b) * 1e-3 : 0;
             t->rows += ct->rows[i];
             t->pos += ct->pos[i];
-            t->runs++;
+            t->runs += ct->run[i];
         }
         clReleaseEvent(ct->begin[i]);
         clReleaseEvent(ct->end[i]);
