@@ -1056,7 +1056,7 @@ static void find_units(Emit *e)
     }
 }
 
-/* Per plan, its subgraphs' units and keys (ir_sub_key: profile.json's
+/* Per plan, its subgraphs' units and keys (ir_sub_keys: profile.json's
  * "first", by which hetc simulate finds the subgraphs it compiled). */
 static void emit_plan_tables(Emit *e)
 {
@@ -1064,18 +1064,17 @@ static void emit_plan_tables(Emit *e)
     char fn[48], name[2 * IR_NAME_LEN];
     for (int p = 0; p < g->nplans; p++) {
         int nsub = e->sub_at[p + 1] - e->sub_at[p];
+        const IrNode **key = malloc(((size_t)nsub + 1) * sizeof *key);
+        ir_sub_keys(g, p, key, nsub);
         plan_fn(&g->plans[p], fn);
         fprintf(e->f, "static const char *const %s_units[] = {", fn);
-        for (int k = 0; k < nsub; k++) {
-            const IrNode *key = ir_sub_key(g, p, k);
-            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key ? g->units[key->unit].name : "");
-        }
+        for (int k = 0; k < nsub; k++)
+            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key[k] ? g->units[key[k]->unit].name : "");
         fprintf(e->f, "%s};\nstatic const char *const %s_first[] = {", nsub ? "" : "\"\"", fn);
-        for (int k = 0; k < nsub; k++) {
-            const IrNode *key = ir_sub_key(g, p, k);
-            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key ? cg_c_str(key->name, name, sizeof name) : "");
-        }
+        for (int k = 0; k < nsub; k++)
+            fprintf(e->f, "%s\"%s\"", k ? ", " : "", key[k] ? cg_c_str(key[k]->name, name, sizeof name) : "");
         fprintf(e->f, "%s};\n", nsub ? "" : "\"\"");
+        free(key);
     }
 }
 

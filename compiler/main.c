@@ -224,10 +224,6 @@ static int calibrate(const Model *m, const CalibOpts *o, FeCalib *cal)
     return rc;
 }
 
-/* An npu unit in target t: the model, unless --chunk said otherwise, gets
- * the static chunks an npu runs (32 and 128), and is calibrated for it
- * (*cal) where it has weights. Returns 1 when calibrated, 0 without an npu
- * or weights, -1 on error. */
 /* Whether pass partition (under probe's planning options, with chunks)
  * puts a linear on an npu unit. */
 static int npu_gets_linears(const PassCtx *probe, const int *chunks, int nchunks)

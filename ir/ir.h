@@ -258,11 +258,12 @@ int64_t ir_numel(const IrNode *n, int64_t S, int64_t R);
 int ir_has_pass(const IrGraph *g, const char *name);
 /* Removes nodes whose keep[i] is 0 and renumbers operands; keep[] has g->n entries. */
 void ir_compact(IrGraph *g, const unsigned char *keep);
-/* The node that names subgraph k of plan p across compiles (a profile's
- * "plans"): its first node that is not int8 bookkeeping (quant, shadow
- * and the add of a shadow: passes quantize and outliers, which hetc
- * simulate does not run); NULL if the subgraph has no nodes. */
-const IrNode *ir_sub_key(const IrGraph *g, int p, int k);
+/* The nodes that name the subgraphs 0..nsub-1 of plan p across compiles
+ * (a profile's "plans"), into keys[]: each one's first node that is not
+ * int8 bookkeeping (quant, shadow and the add of a shadow: passes
+ * quantize and outliers, which hetc simulate does not run), else its
+ * first node; NULL for a subgraph without nodes. One pass over g. */
+void ir_sub_keys(const IrGraph *g, int p, const IrNode **keys, int nsub);
 /* The weight shapes {n, k} of g's linears, each once, in the order of
  * their first linear: at most cap of them; returns how many. */
 int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap);

@@ -484,16 +484,17 @@ static int int8_bookkeeping(const IrGraph *g, const IrNode *n)
     return 0;
 }
 
-const IrNode *ir_sub_key(const IrGraph *g, int p, int k)
+void ir_sub_keys(const IrGraph *g, int p, const IrNode **keys, int nsub)
 {
-    const IrNode *first = NULL;
+    unsigned char *plain = calloc((size_t)nsub + 1, 1);     /* keys[k] is not bookkeeping */
+    for (int k = 0; k < nsub; k++) keys[k] = NULL;
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
-        if (n->plan != p || n->sub != k) continue;
-        if (!int8_bookkeeping(g, n)) return n;
-        if (!first) first = n;
+        if (n->plan != p || n->sub < 0 || n->sub >= nsub || plain[n->sub]) continue;
+        if (!int8_bookkeeping(g, n)) keys[n->sub] = n, plain[n->sub] = 1;
+        else if (!keys[n->sub]) keys[n->sub] = n;
     }
-    return first;
+    free(plain);
 }
 
 int ir_linear_shapes(const IrGraph *g, int64_t (*shape)[2], int cap)

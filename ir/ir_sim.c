@@ -62,7 +62,7 @@ static double sub_model_us(const IrCost *c, int p, int k, int64_t S, int64_t P)
 }
 
 /* The profile's times of plan p: every subgraph must be there, found by
- * its key node (ir_sub_key: the profile's "first") and run by its unit
+ * its key node (ir_sub_keys: the profile's "first") and run by its unit
  * (else the plan was compiled differently: another profile or
  * partition); why not into why. The program's subgraphs of int8
  * bookkeeping alone (outliers' shadows) have no counterpart here. */
@@ -77,8 +77,10 @@ static double *plan_factors(const IrCost *c, int p, int *found, char *why, size_
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i].plan == p && g->nodes[i].sub + 1 > nsub) nsub = g->nodes[i].sub + 1;
     double *f = malloc(((size_t)nsub + 1) * sizeof *f);
+    const IrNode **key = malloc(((size_t)nsub + 1) * sizeof *key);
+    ir_sub_keys(g, p, key, nsub);
     for (int k = 0; k < nsub; k++) {
-        const IrNode *first = ir_sub_key(g, p, k);
+        const IrNode *first = key[k];
         const IrCostSub *q = NULL;
         for (int i = 0; first && i < c->prof->nsubs && !q; i++)
             if (strcmp(c->prof->subs[i].first, first->name) == 0 && strcmp(c->prof->subs[i].plan, pl->name) == 0)
@@ -88,13 +90,14 @@ static double *plan_factors(const IrCost *c, int p, int *found, char *why, size_
             else
                 snprintf(why, cap, "plan %s: the subgraph from '%s' is on %s here, on %s in the profile", pl->name,
                          first->name, g->units[first->unit].name, q->unit);
-            free(f);
+            free(f), free(key);
             return NULL;
         }
         int64_t S = q && q->rows >= 1 ? (int64_t)llround(q->rows) : pl->s_max, P = q ? (int64_t)llround(q->pos) : 0;
         double model = first ? sub_model_us(c, p, k, S, P) : 0;
         f[k] = model > 1e-9 ? q->us / model : 1;
     }
+    free(key);
     return f;
 }
 
