@@ -1086,25 +1086,28 @@ static void emit_plan_steps(Emit *e)
     const IrGraph *g = e->g;
     FILE *f = e->f;
     char fn[48];
-    int nrows = 0;
+    int nrows = 0, row[IR_MAX_PLANS];  /* plan p's entry of rows[], -1: none */
     fputs("    static const int rows[] = {", f);
     for (int p = 0; p < g->nplans; p++) {
         const IrPlan *pl = &g->plans[p];
         int64_t r = pl->kind == IR_PLAN_DECODE ? 1 : pl->s_max;
         for (int q = 0; pl->kind == IR_PLAN_FLEX && q < g->nplans; q++)
             if (g->plans[q].kind == IR_PLAN_CHUNK && g->plans[q].s_max <= r) r = 0;
+        row[p] = r > 0 ? nrows : -1;
         if (r > 0) fprintf(f, "%s%lld", nrows++ ? ", " : "", (long long)r);
     }
-    fprintf(f, "};\n    RtSubTime *t = rt_alloc((MODEL_SUBGRAPHS + 1) * sizeof *t);\n"
+    fprintf(f, "};\n    RtSubTime *t = rt_alloc((MODEL_SUBGRAPHS + 1) * sizeof *t), whole[%d];\n"
                "    if (!t) return RT_ERR_NOMEM;\n"
                "    const RtProfModel pm = {m, forward, reset, &m->subt, m->ctx, MODEL_VOCAB, MODEL_MAX_CHUNK};\n"
-               "    RtStatus st = rt_prof_steps(&pm, rows, %d, t, MODEL_SUBGRAPHS, 1);\n"
+               "    RtStatus st = rt_prof_steps(&pm, rows, %d, t, MODEL_SUBGRAPHS, whole, 1);\n"
                "    if (st != RT_OK) {\n        rt_free(t);\n        return st;\n    }\n"
-               "    const RtProfPlan plans[] = {\n", nrows);
+               "    const RtProfPlan plans[] = {\n", nrows, nrows);
     for (int p = 0; p < g->nplans; p++) {
+        char step[24] = "NULL";
+        if (row[p] >= 0) snprintf(step, sizeof step, "&whole[%d]", row[p]);
         plan_fn(&g->plans[p], fn);
-        fprintf(f, "        {\"%s\", %d, %s_units, %s_first, t + SUBT_%s},\n", g->plans[p].name,
-                e->sub_at[p + 1] - e->sub_at[p], fn, fn, fn + 5);
+        fprintf(f, "        {\"%s\", %d, %s_units, %s_first, t + SUBT_%s, %s},\n", g->plans[p].name,
+                e->sub_at[p + 1] - e->sub_at[p], fn, fn, fn + 5, step);
     }
     fputs("    };\n", f);
 }

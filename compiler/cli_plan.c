@@ -205,7 +205,10 @@ int cmd_simulate(int argc, char **argv)
             printf("}, \"measured_plans\": [");
             for (int p = 0, n = 0; p < g.nplans; p++)
                 if (r.measured >> p & 1) printf("%s\"%s\"", n++ ? ", " : "", g.plans[p].name);
-            printf("]}\n");
+            printf("], \"step_factors\": {");
+            for (int p = 0, n = 0; p < g.nplans; p++)
+                if (r.step_factor[p] > 0) printf("%s\"%s\": %.4f", n++ ? ", " : "", g.plans[p].name, r.step_factor[p]);
+            printf("}}\n");
         } else {
             printf("%s on %s: prompt of %ld tokens in %d steps, %ld decode steps\n", m.name, t.name, prompt,
                    r.prefill_steps, gen);
@@ -217,6 +220,12 @@ int cmd_simulate(int argc, char **argv)
             for (int p = 0, n = 0; p < g.nplans; p++)
                 if (r.measured >> p & 1) printf("%s%s", n++ ? ", " : "  subgraph times measured (model --profile): ", g.plans[p].name);
             if (r.measured) printf("\n");
+            int scaled = 0;
+            for (int p = 0; p < g.nplans; p++)
+                if (r.step_factor[p] > 0)
+                    printf("%s%s x%.3f", scaled++ ? ", " : "  scaled to the steps measured whole: ", g.plans[p].name,
+                           r.step_factor[p]);
+            if (scaled) printf("\n");
         }
     }
     ir_graph_free(&g);

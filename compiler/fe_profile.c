@@ -13,7 +13,8 @@
  *    "figures": {"gpu0": {"gbps": 60.2, "gflops_f16": 1800.0}, ...},
  *    "sync_us": {"gpu0-npu0": 5.0},
  *    "plans": {"decode": [{"sub": 0, "unit": "cpu0", "first": "ids", "runs": 32,
- *                          "us": 10.2, "rows": 1, "pos": 527.5}, ...], ...}}
+ *                          "us": 10.2, "rows": 1, "pos": 527.5}, ...], ...},
+ *    "steps": {"decode": {"runs": 32, "us": 1320.4, "rows": 1, "pos": 527.5}, ...}}
  *
  * - units: per unit name, the measured ops: op "linear" (x [s,k] @ W
  *   [n,k]^T with W stored as dtype, an IR dtype name: f32, f16, bf16, i8,
@@ -30,6 +31,11 @@
  *   hetc simulate takes them for a plan of the same name whose subgraphs
  *   have those units and first nodes (ir_sim.c), scaled by the cost model
  *   to each step's rows and position.
+ * - steps (written by `model --profile`): per plan, its steps timed whole
+ *   (without the marks that time the subgraphs, which add to a device's
+ *   queue, and with the waits between units): mean time, rows and cache
+ *   position. hetc simulate scales a plan's measured subgraphs so that a
+ *   step at those rows and that position takes this time.
  * "format" may be left out (a profile written by hand, such as one made
  * from a paper's table). What a profile lacks, the target's figures give
  * (ir_cost.c). Unit names are checked against the target where the
@@ -193,6 +199,28 @@ static int load_plans(IrProfile *p, json_object *root, const char *path, char *e
     return 0;
 }
 
+static int load_steps(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
+{
+    json_object *steps;
+    if (!json_object_object_get_ex(root, "steps", &steps)) return 0;
+    if (!json_object_is_type(steps, json_type_object)) return pfail(err, errlen, "%s: key 'steps' is not an object", path);
+    p->steps = calloc((size_t)json_object_object_length(steps) + 1, sizeof *p->steps);
+    json_object_object_foreach(steps, name, o) {
+        IrCostStep *q = &p->steps[p->nsteps];
+        char where[64];
+        snprintf(where, sizeof where, "steps.%s", name);
+        if (strlen(name) >= sizeof q->plan)
+            return pfail(err, errlen, "%s: %s: a plan name has at most 15 characters", path, where);
+        if (!json_object_is_type(o, json_type_object)) return pfail(err, errlen, "%s: %s is not an object", path, where);
+        snprintf(q->plan, sizeof q->plan, "%s", name);
+        if (number(o, path, where, "us", 0, &q->us, err, errlen) || number(o, path, where, "rows", 0, &q->rows, err, errlen) ||
+            nonneg(o, path, where, "pos", &q->pos, err, errlen))
+            return -1;
+        p->nsteps++;
+    }
+    return 0;
+}
+
 static int load_json(IrProfile *p, json_object *root, const char *path, char *err, size_t errlen)
 {
     json_object *v, *units, *sync;
@@ -218,7 +246,9 @@ static int load_json(IrProfile *p, json_object *root, const char *path, char *er
             p->npts++;
         }
     }
-    if (load_figures(p, root, path, err, errlen) || load_plans(p, root, path, err, errlen)) return -1;
+    if (load_figures(p, root, path, err, errlen) || load_plans(p, root, path, err, errlen) ||
+        load_steps(p, root, path, err, errlen))
+        return -1;
     if (!json_object_object_get_ex(root, "sync_us", &sync)) return 0;
     if (!json_object_is_type(sync, json_type_object))
         return pfail(err, errlen, "%s: key 'sync_us' is not an object", path);
@@ -342,6 +372,17 @@ int fe_profile_save(const IrProfile *p, const char *machine, const char *path, c
         }
         json_object_object_add(root, "plans", plans);
     }
+    if (p->nsteps) {
+        json_object *steps = json_object_new_object();
+        for (int i = 0; i < p->nsteps; i++) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "us", json_object_new_double(p->steps[i].us));
+            json_object_object_add(o, "rows", json_object_new_double(p->steps[i].rows));
+            json_object_object_add(o, "pos", json_object_new_double(p->steps[i].pos));
+            json_object_object_add(steps, p->steps[i].plan, o);
+        }
+        json_object_object_add(root, "steps", steps);
+    }
     int rc = json_object_to_file_ext(path, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
     json_object_put(root);
     return rc ? pfail(err, errlen, "%s: cannot write (%s)", path, json_util_get_last_err()) : 0;
@@ -353,5 +394,6 @@ void fe_profile_free(IrProfile *p)
     free(p->sync);
     free(p->figs);
     free(p->subs);
+    free(p->steps);
     memset(p, 0, sizeof *p);
 }

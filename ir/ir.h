@@ -321,6 +321,10 @@ typedef struct {
     double us, rows, pos;       /* mean time, rows and cache position of its runs */
 } IrCostSub;
 typedef struct {
+    char plan[16];              /* the plan's name */
+    double us, rows, pos;       /* mean time, rows and cache position of its steps, each timed whole */
+} IrCostStep;
+typedef struct {
     IrCostPoint *pts;           /* [npts] */
     int npts;
     IrCostSync *sync;           /* [nsync] */
@@ -330,6 +334,9 @@ typedef struct {
     IrCostSub *subs;            /* [nsubs] a program's subgraphs as measured (model --profile), which
                                  * hetc simulate takes for a plan whose subgraphs they match */
     int nsubs;
+    IrCostStep *steps;          /* [nsteps] a program's steps as measured whole (model --profile): the
+                                 * measured subgraphs of a plan are scaled to give its step's time */
+    int nsteps;
 } IrProfile;
 typedef struct {
     const IrGraph *g;           /* the units and their figures */
@@ -370,6 +377,8 @@ typedef struct {
     double busy_us[IR_MAX_UNITS];       /* each unit's work, prefill and decode */
     double prefill_busy_us[IR_MAX_UNITS];
     unsigned measured;                  /* bit p: plan p's subgraphs took the profile's measured times */
+    double step_factor[IR_MAX_PLANS];   /* plan p's measured subgraphs scaled by this to give its measured
+                                         * step (the profile's "steps"), 0: no step measured */
     unsigned unmeasured;                /* bit p: the profile has plan times, none of plan p's */
     char unmatched[400];                /* why a plan the profile has times of did not take them, or "" */
 } IrSimResult;

@@ -10,7 +10,12 @@
  * "plans", matched by the units and first nodes of all its subgraphs),
  * that sum scaled by the measured time over the sum at the mean rows and
  * position of the measured runs (the cost model carries a measurement
- * to other positions and sizes: attention grows with the cache). It starts once
+ * to other positions and sizes: attention grows with the cache), and,
+ * where the profile has the plan's steps timed whole ("steps"), all of
+ * them by one more factor, so that a step simulated at the measured rows
+ * and position takes the measured time (the marks that time a device's
+ * subgraphs add to its queue; a step has waits the subgraphs' sum
+ * does not see). It starts once
  * its queue is free and what it waits for has finished (plus one
  * hand-over, ir_cost_sync, from another unit): the subgraphs whose
  * results it reads, the one before it on its unit, and, across the
@@ -99,17 +104,6 @@ static double *plan_factors(const IrCost *c, int p, int *found, char *why, size_
     }
     free(key);
     return f;
-}
-
-static void calib_init(Calib *cal, const IrCost *c, IrSimResult *r)
-{
-    memset(cal, 0, sizeof *cal);
-    for (int p = 0; c->prof && c->prof->nsubs && p < c->g->nplans; p++) {
-        int found;
-        cal->f[p] = plan_factors(c, p, &found, r->unmatched, sizeof r->unmatched);
-        if (cal->f[p]) r->measured |= 1u << p;
-        if (!found) r->unmeasured |= 1u << p;
-    }
 }
 
 static void calib_free(Calib *cal)
@@ -247,6 +241,41 @@ static double run_steps(const IrCost *c, Step *steps, int n, double t0, IrSimRes
         if (prefill) r->prefill_busy_us[u] += st->dur[bk];
     }
     return last;
+}
+
+/* Plan p's step at the rows and position the profile measured it whole,
+ * under its subgraphs' factors: the factor that gives the measured time. */
+static double step_factor(const IrCost *c, const Calib *cal, int p)
+{
+    const IrCostStep *m = NULL;
+    for (int i = 0; i < c->prof->nsteps && !m; i++)
+        if (strcmp(c->prof->steps[i].plan, c->g->plans[p].name) == 0) m = &c->prof->steps[i];
+    if (!m) return 0;
+    Step st;
+    IrSimResult scratch;
+    memset(&scratch, 0, sizeof scratch);
+    step_init(&st, c, cal, p, (int64_t)llround(m->rows), (int64_t)llround(m->pos));
+    double us = run_steps(c, &st, 1, 0, &scratch, 0);
+    step_free(&st);
+    return us > 1e-9 ? m->us / us : 0;
+}
+
+/* Per plan the profile has times of: its subgraphs' factors, each scaled
+ * by its step's (step_factor) where the profile has the step. */
+static void calib_init(Calib *cal, const IrCost *c, IrSimResult *r)
+{
+    memset(cal, 0, sizeof *cal);
+    for (int p = 0; c->prof && c->prof->nsubs && p < c->g->nplans; p++) {
+        int found, nsub = 0;
+        cal->f[p] = plan_factors(c, p, &found, r->unmatched, sizeof r->unmatched);
+        if (cal->f[p]) r->measured |= 1u << p;
+        if (!found) r->unmeasured |= 1u << p;
+        double f = cal->f[p] ? step_factor(c, cal, p) : 0;
+        for (int i = 0; f > 0 && i < c->g->n; i++)
+            if (c->g->nodes[i].plan == p && c->g->nodes[i].sub + 1 > nsub) nsub = c->g->nodes[i].sub + 1;
+        for (int k = 0; k < nsub; k++) cal->f[p][k] *= f;
+        r->step_factor[p] = f;
+    }
 }
 
 int ir_sim_spans(const IrCost *c, int p, int64_t S, int64_t P, int nsteps, IrSimSpan *spans, int cap)

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 5
+#define HETC_RT_ABI_VERSION 6
 
 typedef enum {
     RT_OK = 0,

@@ -575,6 +575,15 @@ static RtStatus write_json(const RtProfSpec *sp, const char *path, Point *const 
         }
         fprintf(f, "]");
     }
+    if (sp->nplans) fprintf(f, "},\n \"steps\": {");
+    for (int p = 0, first = 1; p < sp->nplans; p++) {
+        const RtSubTime *t = sp->plans[p].step;
+        if (!t || !t->runs) continue;
+        fprintf(f, "%s\n  \"%s\": {\"runs\": %lld, \"us\": %.3f, \"rows\": %.2f, \"pos\": %.2f}", first ? "" : ",",
+                sp->plans[p].name, (long long)t->runs, t->us / (double)t->runs, t->rows / (double)t->runs,
+                t->pos / (double)t->runs);
+        first = 0;
+    }
     fprintf(f, "%s}\n", sp->nplans ? "}" : "");
     if (fclose(f) != 0) {
         rt_set_error("%s: cannot write the profile", path);
@@ -613,32 +622,38 @@ RtStatus rt_profile(const RtProfSpec *sp, const char *path)
     return st;
 }
 
-/* One pass of rt_prof_steps: per size, steps from position 0. */
-static RtStatus steps_pass(const RtProfModel *pm, const int *rows, int nrows, int32_t *ids, float *logits)
+/* One pass of rt_prof_steps: per size, steps from position 0; where whole
+ * is not NULL, each step's wall time into whole[r] (a decode row's steps
+ * after its prompt only). */
+static RtStatus steps_pass(const RtProfModel *pm, const int *rows, int nrows, int32_t *ids, float *logits,
+                           RtSubTime *whole)
 {
     int span = pm->ctx / 2 < RT_PROF_SPAN ? pm->ctx / 2 : RT_PROF_SPAN;
     RtStatus st = RT_OK;
     for (int r = 0; r < nrows && st == RT_OK; r++) {
-        int S = rows[r], n = span / S > 0 ? span / S : 1;
+        int S = rows[r], n = span / S > 0 ? span / S : 1, pos = 0;
         pm->reset(pm->m);
         if (S == 1) {       /* decode: after a prompt */
             for (int done = 0; span > 1 && span + RT_PROF_DECODE <= pm->ctx && done < span && st == RT_OK;) {
                 int piece = span - done < pm->max_chunk ? span - done : pm->max_chunk;
                 st = pm->forward(pm->m, ids + done, piece, 1, logits);
                 done += piece;
+                pos = done;
             }
-            for (int i = 0; i < RT_PROF_DECODE && st == RT_OK && span + i < pm->ctx; i++)
-                st = pm->forward(pm->m, ids + i, 1, 1, logits);
-            continue;
+            n = RT_PROF_DECODE;
         }
-        for (int i = 0; i < n && st == RT_OK && (i + 1) * S <= pm->ctx; i++)
-            st = pm->forward(pm->m, ids, S, 1, logits);
+        for (int i = 0; i < n && st == RT_OK && pos + S <= pm->ctx; i++, pos += S) {
+            double t0 = rt_now();
+            st = pm->forward(pm->m, S == 1 ? ids + i : ids, S, 1, logits);
+            if (whole) rt_sub_time(&whole[r], t0, S, pos);
+        }
     }
     pm->reset(pm->m);
     return st;
 }
 
-RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, int progress)
+RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, RtSubTime *whole,
+                       int progress)
 {
     int most = RT_PROF_SPAN;
     for (int r = 0; r < nrows; r++) most = rows[r] > most ? rows[r] : most;
@@ -651,14 +666,16 @@ RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubT
     }
     for (int i = 0; i < most; i++) ids[i] = (int32_t)(((uint32_t)i * 7919u + 13u) % (uint32_t)pm->vocab);
     memset(t, 0, nt * sizeof *t);
+    memset(whole, 0, (size_t)nrows * sizeof *whole);
     if (progress) fprintf(stderr, "profile: the program's plans, each subgraph timed (steps of %d", rows[0]);
     for (int r = 1; progress && r < nrows; r++) fprintf(stderr, ", %d", rows[r]);
-    if (progress) fprintf(stderr, " tokens)\n");
+    if (progress) fprintf(stderr, " tokens), then each step whole\n");
     *pm->table = NULL;
-    RtStatus st = steps_pass(pm, rows, nrows, ids, logits);
+    RtStatus st = steps_pass(pm, rows, nrows, ids, logits, NULL);
     *pm->table = t;
-    if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits);
+    if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits, NULL);
     *pm->table = NULL;
+    if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits, whole);
     free(ids), free(logits);
     return st;
 }

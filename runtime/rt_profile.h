@@ -105,6 +105,7 @@ typedef struct {
     const char *const *unit;    /* [nsub] each subgraph's unit */
     const char *const *first;   /* [nsub] the name of its first node */
     const RtSubTime *t;         /* [nsub] its times (rt_prof_steps) */
+    const RtSubTime *step;      /* its steps timed whole, without the subgraphs' marks, or NULL */
 } RtProfPlan;
 
 /* What rt_prof_steps runs: a generated model's forward() and reset(). */
@@ -119,10 +120,13 @@ typedef struct {
 /* Times the model's plans into t[0..nt): per entry of rows[] (a plan's
  * step size: 1 for decode), a run from position 0 of steps of that many
  * tokens over up to RT_PROF_SPAN positions (half the context at most);
- * for 1, a prompt of that span, then RT_PROF_DECODE decode steps. All of it twice: the first to warm up
- * (weights paged in), the second timed. */
+ * for 1, a prompt of that span, then RT_PROF_DECODE decode steps. All of it three times: the first to warm up
+ * (weights paged in), the second with every subgraph timed into t, the third with each step timed whole
+ * into whole[r] (the decode steps only, after their prompt): what the marks of the second leave out or
+ * add (a device queue's markers, the waits between units) is in the third. */
 enum { RT_PROF_SPAN = 512, RT_PROF_DECODE = 32 };
-RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, int progress);
+RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubTime *t, size_t nt, RtSubTime *whole,
+                       int progress);
 
 typedef struct {
     const char *machine;        /* free text, recorded */

@@ -16,8 +16,9 @@
  *   rt_part_run) give the logits of --schedule inorder, byte for byte, at
  *   prompt lengths of several chunks;
  * - bad calibration input is an error naming the file;
- * - model --profile writes a profile of its own linears and of its plans'
- *   subgraphs that hetc reads: hetc simulate takes the plans' times;
+ * - model --profile writes a profile of its own linears, of its plans'
+ *   subgraphs and of its steps timed whole that hetc reads: hetc simulate
+ *   takes the plans' times, scaled to the steps';
  * - three units at once (targets/host-hetero.xml, --partition npu: the
  *   linears on npu0, the rest on gpu0 through OpenCL, copies between
  *   them): the reference interpreter's logits of the same plans within
@@ -210,7 +211,8 @@ static void test_bad_calibration(void **state)
 /* model --profile FILE: the generated program measures its own linears on
  * its own units (cpu0's pool, npu0's graphs) and writes a profile that
  * hetc reads back, with a point per unit, shape and length up to the
- * compiled chunk; it takes no other mode with it. */
+ * compiled chunk, its plans' subgraphs and its steps timed whole (hetc
+ * simulate takes them); it takes no other mode with it. */
 static void test_model_profile(void **state)
 {
     need_builds();
@@ -248,23 +250,39 @@ static void test_model_profile(void **state)
         if (d) decode_us += q->us, decode_pos = q->pos, assert_true(q->rows == 1);
     }
     assert_true(plans[0] > 0 && plans[1] > 0 && plans[2] > 0);
+    /* each plan's steps timed whole, at its rows */
+    double step_us = 0;
+    assert_int_equal(p.nsteps, 3);
+    for (int i = 0; i < p.nsteps; i++) {
+        const IrCostStep *q = &p.steps[i];
+        int d = strcmp(q->plan, "decode") == 0;
+        assert_true(q->us > 0);
+        assert_true(q->rows == (d ? 1 : strcmp(q->plan, "prefill-32") == 0 ? 32 : 128));
+        if (d) step_us = q->us, assert_true(q->pos == decode_pos);
+    }
     /* the plan times alone: the build was partitioned under the target's figures, and so is this simulation
-     * (the profile's linears could move a linear: another plan, whose times the simulator would not take) */
+     * (the profile's linears could move a linear: another plan, whose times the simulator would not take);
+     * with the steps, a decode step takes the step's time, without them the sum of its subgraphs' */
     const char *plans_only = tu_fmt("%s/model-profile-plans.json", fx.tmp);
     p.npts = p.nfigs = 0;
-    if (fe_profile_save(&p, "plans only", plans_only, err, sizeof err)) fail_msg("%s", err);
+    for (int with_steps = 1; with_steps >= 0; with_steps--) {
+        int nsteps = p.nsteps;
+        p.nsteps = with_steps ? nsteps : 0;
+        if (fe_profile_save(&p, "plans only", plans_only, err, sizeof err)) fail_msg("%s", err);
+        p.nsteps = nsteps;
+        int prompt = (int)lround(decode_pos - 15.5);
+        if (tu_run(&out, "%s simulate --target %s/targets/host-npu.xml --profile %s %s --chunk 32,128 --prompt-len %d "
+                         "--gen 32 --json", tu_hetc(), tu_src(), plans_only, fx.fix, prompt))
+            fail_msg("simulate failed:\n%s", out);
+        assert_non_null(strstr(out, "\"measured_plans\": [\"decode\", \"prefill-32\", \"prefill-128\"]"));
+        assert_int_equal(strstr(out, "\"step_factors\": {}") == NULL, with_steps);
+        const char *dec = strstr(out, "\"decode_us\": ");
+        assert_non_null(dec);
+        double sim = strtod(dec + 13, NULL), want = 32 * (with_steps ? step_us : decode_us);
+        if (fabs(sim - want) > 0.03 * want) fail_msg("simulated decode %.1f us, measured %.1f us", sim, want);
+        free(out);
+    }
     fe_profile_free(&p);
-    int prompt = (int)lround(decode_pos - 15.5);
-    if (tu_run(&out, "%s simulate --target %s/targets/host-npu.xml --profile %s %s --chunk 32,128 --prompt-len %d "
-                     "--gen 32 --json", tu_hetc(), tu_src(), plans_only, fx.fix, prompt))
-        fail_msg("simulate failed:\n%s", out);
-    assert_non_null(strstr(out, "\"measured_plans\": [\"decode\", \"prefill-32\", \"prefill-128\"]"));
-    const char *dec = strstr(out, "\"decode_us\": ");
-    assert_non_null(dec);
-    double sim = strtod(dec + 13, NULL);
-    if (fabs(sim - 32 * decode_us) > 0.03 * 32 * decode_us)
-        fail_msg("simulated decode %.1f us, measured 32 x %.1f us", sim, decode_us);
-    free(out);
     assert_int_not_equal(tu_run(&out, "%s/default/b/model --profile %s --bench", fx.tmp, path), 0);
     assert_non_null(strstr(out, "cannot be combined with --profile"));
     free(out);

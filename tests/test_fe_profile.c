@@ -3,7 +3,7 @@
  * profile is refused naming the file and the key: not JSON, another
  * format, a missing or non-positive number, an op or dtype it does not
  * know, a bad sync pair, a figure it does not know, a bad plan entry
- * (model --profile's subgraph times), a unit the target does not have;
+ * (model --profile's subgraph times) or step, a unit the target does not have;
  * measured figures replace the target's. */
 #include "testutil.h"
 
@@ -17,7 +17,9 @@ static void test_round_trip(void **state)
     IrCostSync sync = {"gpu0", "npu0", 4.25};
     IrCostFigure figs[2] = {{"gpu0", "gbps", 61.5}, {"npu0", "launch_us", 0.75}};
     IrCostSub subs[2] = {{"decode", 0, "cpu0", "ids", 10.5, 1, 527.5}, {"prefill-32", 3, "npu0", "l0.o", 80.25, 32, 240}};
-    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1, .figs = figs, .nfigs = 2, .subs = subs, .nsubs = 2}, q;
+    IrCostStep steps[2] = {{"decode", 1320.25, 1, 527.5}, {"prefill-32", 5120.5, 32, 240}};
+    IrProfile p = {.pts = pts, .npts = 2, .sync = &sync, .nsync = 1, .figs = figs, .nfigs = 2, .subs = subs, .nsubs = 2,
+                   .steps = steps, .nsteps = 2}, q;
     char err[FE_ERR_LEN] = "";
     const char *path = tu_fmt("%s/p.json", tu_tmpdir("fe-profile"));
     if (fe_profile_save(&p, "test machine", path, err, sizeof err)) fail_msg("%s", err);
@@ -38,6 +40,14 @@ static void test_round_trip(void **state)
     assert_float_equal(q.sync[0].us, 4.25, 0);
     assert_int_equal(q.nfigs, 2);
     assert_int_equal(q.nsubs, 2);
+    assert_int_equal(q.nsteps, 2);
+    for (int i = 0; i < 2; i++) {
+        const IrCostStep *a = &steps[i], *b = NULL;
+        for (int j = 0; j < 2; j++)
+            if (strcmp(q.steps[j].plan, a->plan) == 0) b = &q.steps[j];
+        assert_non_null(b);
+        assert_true(b->us == a->us && b->rows == a->rows && b->pos == a->pos);
+    }
     for (int i = 0; i < 2; i++) {
         const IrCostSub *a = &subs[i], *b = NULL;
         for (int j = 0; j < 2; j++)
@@ -110,6 +120,11 @@ static void test_errors(void **state)
          "plans.decode[0]: key 'sub' is 1.5, not a subgraph number"},
         {"{\"units\": {}, \"plans\": {\"decode\": [{\"sub\": 0, \"unit\": \"cpu0\", \"first\": \"ids\", \"us\": 3, "
          "\"pos\": -1}]}}", "plans.decode[0]: key 'pos' is not a number >= 0"},
+        {"{\"units\": {}, \"steps\": []}", "key 'steps' is not an object"},
+        {"{\"units\": {}, \"steps\": {\"decode\": 5}}", "steps.decode is not an object"},
+        {"{\"units\": {}, \"steps\": {\"decode\": {\"us\": 0, \"rows\": 1}}}",
+         "steps.decode: key 'us' is 0, not a positive finite number"},
+        {"{\"units\": {}, \"steps\": {\"decode\": {\"us\": 3}}}", "steps.decode: key 'rows' is missing or not a number"},
     };
     const char *path = tu_fmt("%s/bad.json", tu_tmpdir("fe-profile-bad"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
