@@ -84,14 +84,19 @@ typedef struct {
     uint16_t *half;     /* SLICE elements as f16 or bf16 */
 } Slices;
 
-/* Reads n elements of t from element first into s->raw. */
+/* Reads n elements of t from element first into s->raw (for a block type,
+ * n and first are multiples of its block: a part starts at a row). */
 static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
 {
+    size_t bytes = (size_t)ir_dtype_bytes(t->dtype, n), done = 0;
+    off_t skip = (off_t)ir_dtype_bytes(t->dtype, first);
+    if (t->in_memory) {
+        memcpy(s->raw, (const char *)t->data + skip, bytes);
+        return 1;
+    }
     const FeFile *file = &s->w->files[t->file];
     if (s->fd[t->file] < 0) s->fd[t->file] = open(file->path, O_RDONLY);
-    int size = ir_dtype_size(t->dtype);
-    size_t bytes = (size_t)n * (size_t)size, done = 0;
-    off_t at = (const char *)t->data - (const char *)file->map + (off_t)first * size;
+    off_t at = (const char *)t->data - (const char *)file->map + skip;
     while (s->fd[t->file] >= 0 && done < bytes) {
         ssize_t got = pread(s->fd[t->file], (char *)s->raw + done, bytes - done, at + (off_t)done);
         if (got <= 0) return 0;
@@ -104,13 +109,13 @@ static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
 static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt)
 {
     if (!read_slice(s, t, first, n)) return 0;
-    int src_size = ir_dtype_size(t->dtype);
-    if (t->dtype == dt) return fwrite(s->raw, (size_t)src_size, (size_t)n, f) == (size_t)n;
+    size_t src_bytes = (size_t)ir_dtype_bytes(t->dtype, n);
+    if (t->dtype == dt) return fwrite(s->raw, 1, src_bytes, f) == src_bytes;
     FeTensor view = *t;
     view.ndim = 1;
     view.shape[0] = n;
     view.data = s->raw;
-    view.nbytes = (uint64_t)n * (uint64_t)src_size;
+    view.nbytes = src_bytes;
     fe_tensor_to_f32(&view, s->f32);
     if (dt == IR_F32) return fwrite(s->f32, 4, (size_t)n, f) == (size_t)n;
     for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? to_f16(s->f32[i]) : to_bf16(s->f32[i]);

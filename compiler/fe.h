@@ -36,9 +36,11 @@ typedef struct {
     IrDtype dtype;              /* IR_F32, IR_F16 or IR_BF16 */
     int ndim;
     int64_t shape[IR_MAX_DIMS];
-    const void *data;           /* points into the mmap'd file */
+    const void *data;           /* points into the mmap'd file, or into FeWeights.owned */
     uint64_t nbytes;
-    int file;                   /* index into FeWeights.files */
+    int file;                   /* index into FeWeights.files (the file it came from) */
+    int in_memory;              /* 1: data is a copy of the file's bytes, rearranged (GGUF q/k rows) */
+    char src[IR_NAME_LEN];      /* its name in the file where that differs (GGUF), else "" */
 } FeTensor;
 
 typedef struct {
@@ -52,6 +54,8 @@ typedef struct {
     int nfiles;
     FeTensor *tensors;          /* [ntensors], sorted by name */
     int ntensors;
+    void **owned;               /* [nowned] buffers of in_memory tensors, freed with the weights */
+    int nowned;
 } FeWeights;
 
 /* Opens DIR/model.safetensors, or the shards listed by
@@ -63,8 +67,10 @@ int fe_weights_open_dir(FeWeights *w, const char *dir, char *err, size_t errlen)
 int fe_weights_add_file(FeWeights *w, const char *path, char *err, size_t errlen);
 const FeTensor *fe_weights_find(const FeWeights *w, const char *name);
 void fe_weights_free(FeWeights *w);
-/* Converts n elements of t to f32. */
+/* Converts t (any dtype, block types included) to f32. */
 void fe_tensor_to_f32(const FeTensor *t, float *out);
+/* Sorts w's tensors by name (after adding some); a name given twice is an error. */
+int fe_weights_sort(FeWeights *w, char *err, size_t errlen);
 const char *fe_tensor_file(const FeWeights *w, const FeTensor *t); /* base name of its file */
 /* f32 copies of tensors, made on first use and kept: the IrWeightFn of the
  * reference interpreter (user: an FeF32Cache). NULL if the tensor is
@@ -92,9 +98,16 @@ int fe_safetensors_write(const char *path, const FeTensorOut *t, int n, char *er
 int fe_safetensors_write_header(FILE *f, const char *path, const FeTensorOut *t, int n,
                                 char *err, size_t errlen);
 
+/* ---- block types (fe_quant.c): llama.cpp's weight formats ---- */
+/* n values (a multiple of t's block) of blocks of type t into out. */
+void fe_dequant(IrDtype t, const void *blocks, float *out, int64_t n);
+
 /* ---- config.json (fe_config.c) ---- */
 typedef struct FeConfig FeConfig;   /* wraps a json-c object */
 FeConfig *fe_config_load(const char *path, char *err, size_t errlen);
+/* A config built in memory (a GGUF file's metadata): takes the json-c
+ * object root; path names it in messages. NULL if memory runs out. */
+FeConfig *fe_config_adopt(void *root, const char *path);
 void fe_config_free(FeConfig *c);
 const char *fe_config_path(const FeConfig *c);
 /* Looks up a dotted key ("rope_parameters.rope_theta"). Returns 1 if present
@@ -407,6 +420,7 @@ void fe_gguf_close(FeGguf *g);
 const FeGgufKv *fe_gguf_find(const FeGguf *g, const char *key);    /* NULL if absent */
 const FeGgufTensor *fe_gguf_tensor(const FeGguf *g, const char *name);
 const char *fe_gguf_type_name(FeGgufType t);
+const char *fe_ggml_type_name(uint32_t t);      /* a tensor type: "Q4_0"; "?" if unknown */
 /* Typed getters: 1 if present and of a fitting type, 0 if absent, -1 (with
  * err) if of another type. Any integer type is an int (a u64 above INT64_MAX
  * is an error); integers are accepted as floats. */
@@ -420,6 +434,11 @@ int fe_gguf_str(const FeGguf *g, const char *key, const FeStr **v, char *err, si
 int fe_gguf_arr(const FeGguf *g, const char *key, FeGgufType elem, const FeGgufKv **v, char *err, size_t errlen);
 int64_t fe_gguf_arr_int(const FeGgufKv *kv, uint64_t i);    /* integer or bool; a u64 above INT64_MAX: -1 */
 double fe_gguf_arr_float(const FeGgufKv *kv, uint64_t i);   /* any number element */
+
+/* GGUF models (fe_gguf_model.c). Opens a GGUF model file: its metadata as a Hugging Face config (the
+ * Llama, Mistral and Qwen2 families), its tensors under Hugging Face names
+ * with llama.cpp's q/k row permutation undone, blocks kept as blocks. */
+int fe_gguf_model_open(const char *path, FeConfig **config, FeWeights *w, char *err, size_t errlen);
 
 /* Reads the tokenizer.ggml.* metadata of a GGUF file into a tokenizer.bin image. */
 int fe_tokenizer_from_gguf(const FeGguf *g, void **blob, size_t *bytes, char *err, size_t errlen);

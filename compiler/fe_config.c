@@ -112,6 +112,18 @@ FeConfig *fe_config_load(const char *path, char *err, size_t errlen)
     return c;
 }
 
+FeConfig *fe_config_adopt(void *root, const char *path)
+{
+    FeConfig *c = calloc(1, sizeof *c);
+    if (!c) {
+        json_object_put(root);
+        return NULL;
+    }
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->root = root;
+    return c;
+}
+
 void fe_config_free(FeConfig *c)
 {
     if (!c) return;

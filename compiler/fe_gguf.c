@@ -58,6 +58,11 @@ static const GgmlType ggml_types[] = {
 };
 enum { GGML_NTYPES = sizeof ggml_types / sizeof ggml_types[0] };
 
+const char *fe_ggml_type_name(uint32_t t)
+{
+    return t < GGML_NTYPES && ggml_types[t].name ? ggml_types[t].name : "?";
+}
+
 static const uint8_t value_size[GGUF_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
 static const char *const value_names[GGUF_NTYPES] = {

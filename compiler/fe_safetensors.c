@@ -372,6 +372,18 @@ static int cmp_tensor_name(const void *a, const void *b)
     return strcmp(((const FeTensor *)a)->name, ((const FeTensor *)b)->name);
 }
 
+int fe_weights_sort(FeWeights *w, char *err, size_t errlen)
+{
+    qsort(w->tensors, (size_t)w->ntensors, sizeof *w->tensors, cmp_tensor_name);
+    for (int i = 1; i < w->ntensors; i++)
+        if (strcmp(w->tensors[i - 1].name, w->tensors[i].name) == 0) {
+            const FeTensor *t = &w->tensors[i];
+            fe_set_err(err, errlen, "%s: tensor '%s': given twice", w->files[t->file].path, t->src[0] ? t->src : t->name);
+            return -1;
+        }
+    return 0;
+}
+
 /* Adds the file and its parsed entries to w, keeping the tensors sorted. */
 static void append_file(FeWeights *w, const Parse *p, void *map, size_t size)
 {
@@ -551,6 +563,8 @@ const FeTensor *fe_weights_find(const FeWeights *w, const char *name)
 void fe_weights_free(FeWeights *w)
 {
     for (int i = 0; i < w->nfiles; i++) munmap(w->files[i].map, w->files[i].size);
+    for (int i = 0; i < w->nowned; i++) free(w->owned[i]);
+    free(w->owned);
     free(w->files);
     free(w->tensors);
     memset(w, 0, sizeof *w);
@@ -624,6 +638,12 @@ static float half_to_float(uint16_t h)
 void fe_tensor_to_f32(const FeTensor *t, float *out)
 {
     const unsigned char *p = t->data;
+    if (ir_dtype_is_block(t->dtype)) {
+        int64_t n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+        fe_dequant(t->dtype, p, out, n);
+        return;
+    }
     uint64_t n = t->nbytes / (uint64_t)dtype_by_ir(t->dtype)->size;
     if (t->dtype == IR_F32) {
         memcpy(out, p, t->nbytes);

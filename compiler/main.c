@@ -83,27 +83,32 @@ void model_free(Model *m)
     fe_config_free(m->config);
 }
 
+static int is_gguf(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 5 && strcmp(path + n - 5, ".gguf") == 0;
+}
+
 int model_open(Model *m, const char *dir)
 {
     char err[FE_ERR_LEN], path[FE_PATH_LEN + 16], mdir[FE_PATH_LEN];
     memset(m, 0, sizeof *m);
     struct stat st;
     if (stat(dir, &st) != 0) return die("%s: no such model directory", dir);
-    if (!S_ISDIR(st.st_mode)) {
-        size_t n = strlen(dir);
-        if (n > 5 && strcmp(dir + n - 5, ".gguf") == 0)
-            return die("%s: GGUF models are not supported by this hetc yet; use a Hugging Face directory", dir);
-        return die("%s: not a Hugging Face model directory", dir);
-    }
+    int gguf = is_gguf(dir);
+    if (!S_ISDIR(st.st_mode) && !gguf) return die("%s: not a Hugging Face model directory or a .gguf file", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
-    /* the name is the directory's last component ("models/tl/" -> "tl") */
+    /* the name is the last component ("models/tl/" -> "tl", "q/tl.gguf" -> "tl") */
     int end = (int)strlen(dir);
     while (end > 1 && dir[end - 1] == '/') end--;
     int start = end;
     while (start > 0 && dir[start - 1] != '/') start--;
-    snprintf(m->name, sizeof m->name, "%.*s", end - start, dir + start);
+    snprintf(m->name, sizeof m->name, "%.*s", end - start - (gguf ? 5 : 0), dir + start);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (!(m->config = fe_config_load(path, err, sizeof err))) return die("%s", err);
+    if (gguf) {
+        if (fe_gguf_model_open(dir, &m->config, &m->weights, err, sizeof err)) return die("%s", err);
+        snprintf(path, sizeof path, "%s", dir);
+    } else if (!(m->config = fe_config_load(path, err, sizeof err))) return die("%s", err);
     const char *cls = fe_config_arch_class(m->config);
     if (!cls) {
         model_free(m);
@@ -114,6 +119,7 @@ int model_open(Model *m, const char *dir)
         /* an unknown class is about config.json; a bad XML file names itself */
         return strstr(err, "unknown architecture") ? die("%s: %s", path, err) : die("%s", err);
     }
+    if (gguf) return 0;
     char one[FE_PATH_LEN + 40], idx[FE_PATH_LEN + 40];
     snprintf(one, sizeof one, "%s/model.safetensors", dir);
     snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", dir);
@@ -499,6 +505,13 @@ static int tokenizer_image(const char *model, void **blob, size_t *bytes);
  * to a program that takes token ids only. */
 static int compile_tokenizer(const char *dir, void **blob, size_t *bytes)
 {
+    if (is_gguf(dir)) {
+        if (tokenizer_image(dir, blob, bytes)) {
+            fprintf(stderr, "hetc: (--no-tokenizer compiles without it)\n");
+            return 1;
+        }
+        return 0;
+    }
     char path[FE_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     struct stat st;
@@ -827,8 +840,7 @@ static int cmd_run(int argc, char **argv)
 static int tokenizer_image(const char *model, void **blob, size_t *bytes)
 {
     char err[FE_ERR_LEN];
-    size_t n = strlen(model);
-    if (n > 5 && strcmp(model + n - 5, ".gguf") == 0) {
+    if (is_gguf(model)) {
         FeGguf g;
         if (fe_gguf_open(&g, model, err, sizeof err)) return die("%s", err);
         int rc = fe_tokenizer_from_gguf(&g, blob, bytes, err, sizeof err);

@@ -41,7 +41,7 @@ static void expand_name(const Lower *L, const char *pattern, char *out, size_t c
 static const char *weights_file(const Lower *L, const FeTensor *t)
 {
     static char buf[FE_PATH_LEN + 64];
-    if (t) snprintf(buf, sizeof buf, "%s/%s", L->c->model_dir, fe_tensor_file(L->c->weights, t));
+    if (t) snprintf(buf, sizeof buf, "%s", L->c->weights->files[t->file].path);
     else snprintf(buf, sizeof buf, "%s", L->c->model_dir);
     return buf;
 }
@@ -122,13 +122,14 @@ static int weight(Lower *L, const FeArchOp *op, const char *name, const char *no
         char got[96], exp[96];
         shape_str(t->shape, t->ndim, got, sizeof got);
         shape_str(want, nwant, exp, sizeof exp);
-        pass_error(L->c, "%s: tensor '%s': shape %s but config.json implies %s (%s)", weights_file(L, t), name,
-                   got, exp, op->wshape);
+        pass_error(L->c, "%s: tensor '%s': shape %s but %s implies %s (%s)", weights_file(L, t),
+                   t->src[0] ? t->src : name, got, t->src[0] ? "the metadata" : "config.json", exp, op->wshape);
         return -1;
     }
     IrDtype dt = t->dtype;
     if (t->ndim == 1) dt = IR_F32;
     else if (L->c->weight_dtype >= 0) dt = (IrDtype)L->c->weight_dtype;
+    else if (ir_dtype_is_block(dt)) dt = IR_F32;    /* a GGUF's blocks: no unit runs them yet, so dequantised */
     id = ir_add(L->g, IR_OP_WEIGHT, 0, NULL, t->ndim, t->shape, dt, L->layer, node_name);
     ir_set_str(&L->g->nodes[id], "name", name);
     return id;

@@ -1,0 +1,206 @@
+/* fe_quant.c: llama.cpp's block weight formats, read into f32.
+ *
+ * A block type stores a row in blocks of 32 values (q8_0, q4_0, q4_1,
+ * q5_0, q5_1) or of 256 (the K-quants q2_k .. q6_k): quants and f16
+ * scales in a fixed number of bytes (ir_dtype_bytes). The layouts, all
+ * little-endian, as ggml defines them:
+ *
+ *   q8_0  34 B: f16 d, i8 q[32]                       x = d q
+ *   q4_0  18 B: f16 d, u8 qs[16]                      x = d (q - 8); q of value j < 16 in the low nibble
+ *                                                     of qs[j], of value j + 16 in its high nibble
+ *   q4_1  20 B: f16 d, f16 m, u8 qs[16]               x = d q + m
+ *   q5_0  22 B: f16 d, u32 qh, u8 qs[16]              x = d (q - 16); bit 4 of value j is bit j of qh
+ *   q5_1  24 B: f16 d, f16 m, u32 qh, u8 qs[16]       x = d q + m
+ *   q2_k  84 B: u8 scales[16], u8 qs[64], f16 d, f16 dmin: 16 groups of 16 values, 2-bit quants,
+ *               each group's 4-bit scale and 4-bit min: x = d sc q - dmin m
+ *   q3_k 110 B: u8 hmask[32], u8 qs[64], u8 scales[12], f16 d: 16 groups of 16, 3-bit quants (the
+ *               third bit in hmask, set meaning +0, clear -4), 6-bit scales biased by 32
+ *   q4_k 144 B: f16 d, f16 dmin, u8 scales[12], u8 qs[128]: 8 groups of 32, 6-bit scales and mins
+ *   q5_k 176 B: f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]: as q4_k with a fifth bit
+ *   q6_k 210 B: u8 ql[128], u8 qh[64], i8 scales[16], f16 d: 16 groups of 16, 6-bit quants - 32
+ *
+ * Each dequantiser computes in the order ggml's dequantize_row_* does
+ * (the scale products first, in f32), so the values are those llama.cpp
+ * and gguf-py's dequantisation give.
+ */
+#include "fe.h"
+
+#include <string.h>
+
+static float f16(const unsigned char *p)
+{
+    uint16_t h = (uint16_t)(p[0] | p[1] << 8);
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 31) bits = sign | 0x7f800000u | m << 13;
+    else if (e) bits = sign | (e + 112) << 23 | m << 13;
+    else if (!m) bits = sign;
+    else {
+        e = 113;
+        while (!(m & 1024)) m <<= 1, e--;
+        bits = sign | e << 23 | (m & 1023) << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint32_t u32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void q8_0(const unsigned char *b, float *y)
+{
+    float d = f16(b);
+    for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+}
+
+static void q4_0(const unsigned char *b, float *y)
+{
+    float d = f16(b);
+    for (int j = 0; j < 16; j++) {
+        y[j] = (float)((b[2 + j] & 15) - 8) * d;
+        y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+    }
+}
+
+static void q4_1(const unsigned char *b, float *y)
+{
+    float d = f16(b), m = f16(b + 2);
+    for (int j = 0; j < 16; j++) {
+        y[j] = (float)(b[4 + j] & 15) * d + m;
+        y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+    }
+}
+
+static void q5_0(const unsigned char *b, float *y)
+{
+    float d = f16(b);
+    uint32_t qh = u32(b + 2);
+    for (int j = 0; j < 16; j++) {
+        int h0 = (int)((qh >> j) << 4 & 16), h1 = (int)((qh >> (j + 12)) & 16);
+        y[j] = (float)(((b[6 + j] & 15) | h0) - 16) * d;
+        y[j + 16] = (float)(((b[6 + j] >> 4) | h1) - 16) * d;
+    }
+}
+
+static void q5_1(const unsigned char *b, float *y)
+{
+    float d = f16(b), m = f16(b + 2);
+    uint32_t qh = u32(b + 4);
+    for (int j = 0; j < 16; j++) {
+        int h0 = (int)((qh >> j) << 4 & 16), h1 = (int)((qh >> (j + 12)) & 16);
+        y[j] = (float)((b[8 + j] & 15) | h0) * d + m;
+        y[j + 16] = (float)((b[8 + j] >> 4) | h1) * d + m;
+    }
+}
+
+static void q2_k(const unsigned char *b, float *y)
+{
+    const unsigned char *sc = b, *q = b + 16;
+    float d = f16(b + 80), dmin = f16(b + 82);
+    for (int n = 0, is = 0; n < 256; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2)
+            for (int half = 0; half < 2; half++, is++) {
+                float dl = d * (float)(sc[is] & 15), ml = dmin * (float)(sc[is] >> 4);
+                for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[l + 16 * half] >> shift) & 3) - ml;
+            }
+}
+
+/* q3_k's 16 6-bit scales from their 12 bytes: the low 4 bits of scale i in
+ * byte i % 8 (low nibble for i < 8), its high 2 bits in bytes 8..11. */
+static void q3_k_scales(const unsigned char *s, int8_t out[16])
+{
+    for (int i = 0; i < 16; i++) {
+        int lo = i < 8 ? s[i] & 15 : s[i - 8] >> 4;
+        int hi = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+        out[i] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
+static void q3_k(const unsigned char *b, float *y)
+{
+    const unsigned char *hm = b, *q = b + 32;
+    int8_t sc[16];
+    q3_k_scales(b + 96, sc);
+    float d = f16(b + 108);
+    unsigned m = 1;
+    for (int n = 0, is = 0; n < 256; n += 128, q += 32)
+        for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+            for (int half = 0; half < 2; half++, is++) {
+                float dl = d * (float)sc[is];
+                for (int l = 16 * half; l < 16 * half + 16; l++)
+                    *y++ = dl * (float)(((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+            }
+}
+
+/* Scale and min j (0..7) of a q4_k/q5_k block's 12 bytes: 6 bits each,
+ * j < 4 in the low 6 bits of bytes j and j + 4, the others' low 4 bits in
+ * byte j + 4 and high 2 bits in the top of bytes j - 4 and j. */
+static void k4_scale_min(int j, const unsigned char *q, float *sc, float *m)
+{
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *m = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 15) | (q[j - 4] >> 6) << 4);
+        *m = (float)((q[j + 4] >> 4) | (q[j] >> 6) << 4);
+    }
+}
+
+static void q4_k(const unsigned char *b, float *y)
+{
+    float d = f16(b), dmin = f16(b + 2), sc, m;
+    const unsigned char *s = b + 4, *q = b + 16;
+    for (int j = 0, is = 0; j < 256; j += 64, q += 32, is += 2) {
+        k4_scale_min(is, s, &sc, &m);
+        float d1 = d * sc, m1 = dmin * m;
+        k4_scale_min(is + 1, s, &sc, &m);
+        float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 15) - m1;
+        for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+    }
+}
+
+static void q5_k(const unsigned char *b, float *y)
+{
+    float d = f16(b), dmin = f16(b + 2), sc, m;
+    const unsigned char *s = b + 4, *qh = b + 16, *ql = b + 48;
+    unsigned u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < 256; j += 64, ql += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+        k4_scale_min(is, s, &sc, &m);
+        float d1 = d * sc, m1 = dmin * m;
+        k4_scale_min(is + 1, s, &sc, &m);
+        float d2 = d * sc, m2 = dmin * m;
+        for (int l = 0; l < 32; l++) *y++ = d1 * (float)((ql[l] & 15) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; l++) *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    }
+}
+
+static void q6_k(const unsigned char *b, float *y)
+{
+    const unsigned char *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    float d = f16(b + 208);
+    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l++) {
+            int is = l / 16;
+            int q1 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
+            int q2 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+            int q3 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+            int q4 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+            y[l] = d * (float)sc[is] * (float)q1;
+            y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+            y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+            y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+        }
+}
+
+void fe_dequant(IrDtype t, const void *blocks, float *out, int64_t n)
+{
+    static void (*const fn[IR_DTYPE_COUNT])(const unsigned char *, float *) = {
+        [IR_Q8_0] = q8_0, [IR_Q4_0] = q4_0, [IR_Q4_1] = q4_1, [IR_Q5_0] = q5_0, [IR_Q5_1] = q5_1,
+        [IR_Q2_K] = q2_k, [IR_Q3_K] = q3_k, [IR_Q4_K] = q4_k, [IR_Q5_K] = q5_k, [IR_Q6_K] = q6_k,
+    };
+    if (!ir_dtype_is_block(t) || !fn[t] || n % ir_dtype_block(t)) IR_BUG("fe_dequant: %s x %lld", ir_dtype_name(t), (long long)n);
+    const unsigned char *b = blocks;
+    int per = ir_dtype_block(t), bytes = (int)ir_dtype_bytes(t, per);
+    for (int64_t i = 0; i < n; i += per, b += bytes) fn[t](b, out + i);
+}

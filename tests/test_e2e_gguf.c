@@ -1,0 +1,285 @@
+/* test_e2e_gguf.c: GGUF models in (compiler/fe_gguf_model.c).
+ *
+ * Each fixture is written as a GGUF file by tests/gguf_write.py, with
+ * gguf-py from llama.cpp's source in $HETC_SHARED/peers: llama.cpp's
+ * tensor names, metadata keys and q/k row permutation, and beside it the
+ * float model that file holds (gguf-py's dequantisation, Hugging Face
+ * layout). Then:
+ *   - F32, F16 and BF16 files of every fixture (shared and tests/fixtures):
+ *     hetc run on the GGUF gives the logits of hetc run on that float model
+ *     within 1e-4 (relative L2 per position), and at F32 the reference's;
+ *   - every block type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K) of
+ *     trained-llama (rows of 256: the K-quants are real there) and of
+ *     qwen2-tiny, likewise;
+ *   - compiled programs of three of them (Q4_0, Q8_0, Q4_K) give the same;
+ *   - the embedded vocabulary tokenizes the fixtures' tokenizer cases to
+ *     the reference ids;
+ *   - broken files (unknown architecture, missing key, foreign tensor,
+ *     unsupported type, wrong layer count, truncation) give one clear error
+ *     naming the file and the key or tensor.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static const char *const FLOAT_TYPES[] = {"f32", "f16", "bf16"};
+static const char *const BLOCK_TYPES[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+
+/* gguf-py, unpacked once from the llama.cpp snapshot in shared/peers. */
+static const char *gguf_py(void)
+{
+    static char dir[4096];
+    if (dir[0]) return dir;
+    const char *root = tu_tmpdir("gguf-py");
+    char *log;
+    if (tu_run(&log, "tar xJf %s/peers/llama.cpp-*.tar.xz -C %s gguf-py", tu_shared(), root))
+        fail_msg("unpacking gguf-py from %s/peers:\n%s", tu_shared(), log);
+    free(log);
+    snprintf(dir, sizeof dir, "%s/gguf-py", root);
+    return dir;
+}
+
+/* Writes fixture fix as a GGUF of type t into a fresh directory; returns it
+ * (model.gguf and ref/ inside). */
+static const char *write_gguf(const char *fix, const char *name, const char *t)
+{
+    const char *out = tu_tmpdir(tu_fmt("gguf-%s-%s", name, t));
+    char *log;
+    if (tu_run(&log, "/usr/bin/python3 %s/tests/gguf_write.py %s %s %s %s", tu_src(), fix, out, t, gguf_py()))
+        fail_msg("gguf_write.py %s %s:\n%s", name, t, log);
+    free(log);
+    return out;
+}
+
+/* The first prompt's ids of a reference.json ("1,2,3") and its logits. */
+typedef struct {
+    char ids[1 << 14];
+    int n, vocab;
+    float *logits;      /* [n, vocab] */
+} Prompt;
+
+static void load_prompt(const char *fix, Prompt *p)
+{
+    json_object *root = json_object_from_file(tu_fmt("%s/reference.json", fix));
+    if (!root) fail_msg("%s/reference.json: cannot parse", fix);
+    json_object *pr = json_object_array_get_idx(json_object_object_get(root, "prompts"), 0);
+    json_object *ids = json_object_object_get(pr, "ids"), *lg = json_object_object_get(pr, "logits");
+    p->n = (int)json_object_array_length(ids);
+    p->vocab = (int)json_object_array_length(json_object_array_get_idx(lg, 0));
+    p->logits = malloc((size_t)p->n * p->vocab * sizeof *p->logits);
+    size_t k = 0;
+    for (int s = 0; s < p->n; s++) {
+        k += snprintf(p->ids + k, sizeof p->ids - k, "%s%d", s ? "," : "", json_object_get_int(json_object_array_get_idx(ids, s)));
+        json_object *row = json_object_array_get_idx(lg, s);
+        for (int v = 0; v < p->vocab; v++)
+            p->logits[(size_t)s * p->vocab + v] = (float)json_object_get_double(json_object_array_get_idx(row, v));
+    }
+    json_object_put(root);
+}
+
+/* Logits of `hetc run model --ids` (or of a built program) into a buffer. */
+static float *logits_of(const char *cmd_fmt, const char *model, const Prompt *p, const char *file)
+{
+    char *log;
+    if (tu_run(&log, cmd_fmt, model, p->ids, file)) fail_msg("%s failed:\n%s", model, log);
+    free(log);
+    size_t len;
+    float *l = (float *)tu_read_file(file, &len);
+    assert_non_null(l);
+    assert_int_equal(len, (size_t)p->n * p->vocab * sizeof(float));
+    return l;
+}
+
+/* Worst relative L2 error over positions of got against ref. */
+static double worst_rel(const float *got, const float *ref, const Prompt *p)
+{
+    double worst = 0;
+    for (int s = 0; s < p->n; s++) {
+        double num = 0, den = 0;
+        for (int v = 0; v < p->vocab; v++) {
+            double r = ref[(size_t)s * p->vocab + v], d = got[(size_t)s * p->vocab + v] - r;
+            num += d * d;
+            den += r * r;
+        }
+        double rel = sqrt(num / den);
+        worst = rel > worst || rel != rel ? rel : worst;
+    }
+    return worst;
+}
+
+/* hetc run of fixture fix as a GGUF of type t against hetc run of the float
+ * model it holds (and, at f32, against the reference). */
+static void check_run(const char *fix, const char *name, const char *t)
+{
+    Prompt p;
+    load_prompt(fix, &p);
+    const char *dir = write_gguf(fix, name, t);
+    const char *run = tu_fmt("%s run %%s --ids %%s --logits %%s", tu_hetc());
+    float *got = logits_of(run, tu_fmt("%s/model.gguf", dir), &p, tu_fmt("%s/a.bin", dir));
+    float *ref = logits_of(run, tu_fmt("%s/ref", dir), &p, tu_fmt("%s/b.bin", dir));
+    double rel = worst_rel(got, ref, &p);
+    printf("  %-24s %-5s %3d positions: GGUF vs its float model %.2e", name, t, p.n, rel);
+    if (!(rel < 1e-4)) fail_msg("%s %s: relative L2 %.3g against the dequantised float model", name, t, rel);
+    if (strcmp(t, "f32") == 0) {
+        double r2 = worst_rel(got, p.logits, &p);
+        printf(", vs reference %.2e", r2);
+        if (!(r2 < 1e-4)) fail_msg("%s f32: relative L2 %.3g against reference.json", name, r2);
+    }
+    printf("\n");
+    free(got);
+    free(ref);
+    free(p.logits);
+}
+
+static void float_types(const char *root, const char *name, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < sizeof FLOAT_TYPES / sizeof *FLOAT_TYPES; i++)
+        check_run(tu_fmt("%s/%s", root, name), name, FLOAT_TYPES[i]);
+}
+
+static void test_float_types(void **state)
+{
+    assert_true(tu_each_fixture(tu_fmt("%s/fixtures", tu_shared()), float_types, NULL) >= 4);
+    assert_true(tu_each_fixture(tu_fmt("%s/tests/fixtures", tu_src()), float_types, NULL) >= 4);
+}
+
+static void test_block_types(void **state)
+{
+    static const char *const fixtures[] = {"trained-llama", "qwen2-tiny"};
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; i < sizeof BLOCK_TYPES / sizeof *BLOCK_TYPES; i++)
+            check_run(tu_fmt("%s/fixtures/%s", tu_shared(), fixtures[f]), fixtures[f], BLOCK_TYPES[i]);
+}
+
+/* hetc compile of a GGUF, built, against hetc run of its float model. */
+static void test_compiled(void **state)
+{
+    static const char *const cases[][2] = {{"llama-tiny", "q4_0"}, {"qwen2-tiny", "q8_0"}, {"trained-llama", "q4_k"}};
+    for (int i = 0; i < 3; i++) {
+        const char *fix = tu_fmt("%s/fixtures/%s", tu_shared(), cases[i][0]);
+        Prompt p;
+        load_prompt(fix, &p);
+        const char *dir = write_gguf(fix, cases[i][0], cases[i][1]);
+        char *log;
+        if (tu_run(&log, "%s compile %s/model.gguf --target %s/targets/host-cpu.xml -o %s/proj && cmake -S %s/proj "
+                   "-B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build >/dev/null",
+                   tu_hetc(), dir, tu_src(), dir, dir, dir, dir))
+            fail_msg("compiling %s %s:\n%s", cases[i][0], cases[i][1], log);
+        free(log);
+        float *got = logits_of("%s --ids %s --logits %s", tu_fmt("%s/proj/build/model", dir), &p, tu_fmt("%s/a.bin", dir));
+        float *ref = logits_of(tu_fmt("%s run %%s --ids %%s --logits %%s", tu_hetc()), tu_fmt("%s/ref", dir), &p,
+                               tu_fmt("%s/b.bin", dir));
+        double rel = worst_rel(got, ref, &p);
+        printf("  compiled %-15s %-5s: relative L2 %.2e\n", cases[i][0], cases[i][1], rel);
+        if (!(rel < 1e-4)) fail_msg("compiled %s %s: relative L2 %.3g", cases[i][0], cases[i][1], rel);
+        free(got);
+        free(ref);
+        free(p.logits);
+    }
+}
+
+/* Tokenizes each {text, ids} of cases with the GGUF's vocabulary; returns how many. */
+static int check_cases(const char *dir, const char *name, json_object *cases)
+{
+    int n = cases ? (int)json_object_array_length(cases) : 0;
+    for (int i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(cases, i), *ids = json_object_object_get(c, "ids");
+        const char *text = json_object_get_string(json_object_object_get(c, "text"));
+        tu_write_file(tu_fmt("%s/text.txt", dir), text, strlen(text));
+        char want[1 << 14] = "", *out;
+        size_t k = 0;
+        for (size_t j = 0; j < json_object_array_length(ids); j++)
+            k += snprintf(want + k, sizeof want - k, "%s%d", j ? " " : "", json_object_get_int(json_object_array_get_idx(ids, j)));
+        if (tu_run(&out, "%s tokenize %s/model.gguf --file %s/text.txt", tu_hetc(), dir, dir))
+            fail_msg("hetc tokenize %s:\n%s", name, out);
+        out[strcspn(out, "\n")] = 0;
+        if (strcmp(out, want)) fail_msg("%s: '%s': got '%s', want '%s'", name, text, out, want);
+        free(out);
+    }
+    return n;
+}
+
+/* The GGUF's own vocabulary against the reference's tokenizer cases and prompts. */
+static void test_tokenizer(void **state)
+{
+    static const char *const fixtures[] = {"llama-tiny", "qwen2-tiny", "trained-llama"};
+    for (int f = 0; f < 3; f++) {
+        const char *fix = tu_fmt("%s/fixtures/%s", tu_shared(), fixtures[f]);
+        const char *dir = write_gguf(fix, fixtures[f], "f16");
+        json_object *root = json_object_from_file(tu_fmt("%s/reference.json", fix));
+        int n = check_cases(dir, fixtures[f], json_object_object_get(root, "tokenizer_cases"));
+        n += check_cases(dir, fixtures[f], json_object_object_get(root, "prompts"));
+        assert_true(n >= 3);
+        printf("  %-14s %d texts tokenized by the GGUF's vocabulary as the reference does\n", fixtures[f], n);
+        json_object_put(root);
+    }
+}
+
+/* A copy of file src with the first occurrence of bytes from replaced by
+ * to (same length, or to == NULL: the file cut at that point). */
+static void patched(const char *src, const char *dst, const void *from, size_t n, const void *to)
+{
+    size_t len;
+    char *buf = tu_read_file(src, &len);
+    assert_non_null(buf);
+    char *at = memmem(buf, len, from, n);
+    if (!at) fail_msg("%s: pattern not found", src);
+    if (to) memcpy(at, to, n);
+    tu_write_file(dst, buf, to ? len : (size_t)(at - buf));
+    free(buf);
+}
+
+static void expect_error(const char *file, const char *want)
+{
+    char *out;
+    int rc = tu_run(&out, "%s inspect %s", tu_hetc(), file);
+    if (rc == 0 || !strstr(out, want) || !strstr(out, file))
+        fail_msg("hetc inspect %s: rc %d, wanted an error with '%s' naming the file:\n%s", file, rc, want, out);
+    printf("  %s", out);
+    free(out);
+}
+
+static void test_errors(void **state)
+{
+    const char *dir = write_gguf(tu_fmt("%s/fixtures/llama-tiny", tu_shared()), "llama-tiny", "q4_0");
+    const char *src = tu_fmt("%s/model.gguf", dir);
+    const char *f = tu_fmt("%s/bad.gguf", dir);
+    patched(src, f, "\x05\0\0\0\0\0\0\0llama", 13, "\x05\0\0\0\0\0\0\0gemma");
+    expect_error(f, "key 'general.architecture': 'gemma' is not supported");
+    patched(src, f, "llama.block_count", 17, "llama.block_cnuot");
+    expect_error(f, "key 'llama.block_count': missing");
+    patched(src, f, "blk.1.ffn_up.weight", 19, "blk.1.ffn_xx.weight");
+    expect_error(f, "tensor 'blk.1.ffn_xx.weight': not a tensor of the llama layout");
+    /* the type of blk.0.attn_q.weight (after its name, rank and two dims): Q4_0 -> IQ4_NL, same block size */
+    size_t len;
+    char *buf = tu_read_file(src, &len);
+    char *at = memmem(buf, len, "blk.0.attn_q.weight", 19);
+    assert_non_null(at);
+    uint32_t type;
+    memcpy(&type, at + 19 + 4 + 16, 4);
+    assert_int_equal(type, 2);
+    type = 20;
+    memcpy(at + 19 + 4 + 16, &type, 4);
+    tu_write_file(f, buf, len);
+    free(buf);
+    expect_error(f, "tensor 'blk.0.attn_q.weight': type IQ4_NL is not supported");
+    /* block_count 2 -> 3: the third layer's tensors are missing */
+    patched(src, f, "llama.block_count\x04\0\0\0\x02\0\0\0", 25, "llama.block_count\x04\0\0\0\x03\0\0\0");
+    expect_error(f, "is missing");
+    patched(src, f, "blk.1.ffn_up.weight", 19, NULL);
+    expect_error(f, "truncated");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_float_types), cmocka_unit_test(test_block_types), cmocka_unit_test(test_compiled),
+        cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
