@@ -20,17 +20,20 @@
 
 #include "../runtime/hetc_rt.h"
 
-/* The RtDtype of each plain IrDtype (weights.bin stores IrDtype values;
- * the compiler refuses block types before codegen until units run them). */
-static const char *const rt_dtypes[] = {"RT_F32", "RT_F16", "RT_BF16", "RT_I32", "RT_I8"};
-_Static_assert(sizeof rt_dtypes / sizeof rt_dtypes[0] == IR_I8 + 1, "an RtDtype per plain IrDtype");
+/* The RtDtype of each IrDtype (weights.bin stores IrDtype values; pass
+ * place leaves block types only where a unit runs them). */
+static const char *const rt_dtypes[] = {"RT_F32",  "RT_F16",  "RT_BF16", "RT_I32",  "RT_I8",
+                                        "RT_Q8_0", "RT_Q4_0", "RT_Q4_1", "RT_Q5_0", "RT_Q5_1",
+                                        "RT_Q2_K", "RT_Q3_K", "RT_Q4_K", "RT_Q5_K", "RT_Q6_K"};
+_Static_assert(sizeof rt_dtypes / sizeof rt_dtypes[0] == IR_DTYPE_COUNT, "an RtDtype per IrDtype");
 static const char *rt_dtype_of(IrDtype t)
 {
-    if ((int)t < 0 || t > IR_I8) IR_BUG("no unit runs dtype %s", ir_dtype_name(t));
+    if ((int)t < 0 || t >= IR_DTYPE_COUNT) IR_BUG("dtype %d", (int)t);
     return rt_dtypes[t];
 }
 _Static_assert(RT_F32 == (int)IR_F32 && RT_F16 == (int)IR_F16 && RT_BF16 == (int)IR_BF16 && RT_I32 == (int)IR_I32 &&
-               RT_I8 == (int)IR_I8, "weights.bin stores IrDtype values as RtDtype");
+               RT_I8 == (int)IR_I8 && RT_Q8_0 == (int)IR_Q8_0 && RT_Q4_0 == (int)IR_Q4_0 && RT_Q6_K == (int)IR_Q6_K,
+               "weights.bin stores IrDtype values as RtDtype");
 
 typedef CgEmit Emit;
 
@@ -133,7 +136,7 @@ static void emit_weight_table(Emit *e)
         if (n->op != IR_OP_WEIGHT) continue;
         char name[4 * IR_NAME_LEN], key[IR_NAME_LEN + 8];
         fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), rt_dtype_of(n->dtype),
-                ir_numel(n, 1, 1) * ir_dtype_size(n->dtype));
+                ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1)));
     }
     fprintf(e->f, "};\n\n");
 }

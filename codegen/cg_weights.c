@@ -45,27 +45,6 @@ int cg_weight_index(const IrGraph *g, int id)
     return k;
 }
 
-static uint16_t to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
-    int ne = (int)e - 127 + 15;
-    if (ne >= 31) return (uint16_t)(sign | 0x7c00);
-    if (ne <= 0) {
-        if (ne < -10) return (uint16_t)sign;
-        m |= 0x800000;
-        int shift = 14 - ne;
-        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = sign | ((uint32_t)ne << 10) | (m >> 13), rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
-    return (uint16_t)half;
-}
-
 static uint16_t to_bf16(float f)
 {
     uint32_t x;
@@ -118,7 +97,12 @@ static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int
     view.nbytes = src_bytes;
     fe_tensor_to_f32(&view, s->f32);
     if (dt == IR_F32) return fwrite(s->f32, 4, (size_t)n, f) == (size_t)n;
-    for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? to_f16(s->f32[i]) : to_bf16(s->f32[i]);
+    if (ir_dtype_is_block(dt)) {    /* --weight-dtype: quantised here (whole rows: n is a multiple of the block) */
+        size_t bytes = (size_t)ir_dtype_bytes(dt, n);
+        fe_quant(dt, s->f32, s->half, n);
+        return fwrite(s->half, 1, bytes, f) == bytes;
+    }
+    for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? fe_f32_to_f16(s->f32[i]) : to_bf16(s->f32[i]);
     return fwrite(s->half, 2, (size_t)n, f) == (size_t)n;
 }
 
@@ -177,7 +161,7 @@ static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offse
         t->ndim = (uint32_t)n->ndim;
         for (int d = 0; d < n->ndim; d++) t->shape[d] = n->dim[d];
         t->offset = off;
-        t->nbytes = (uint64_t)numel(n) * (uint64_t)ir_dtype_size(n->dtype);
+        t->nbytes = (uint64_t)ir_dtype_bytes(n->dtype, numel(n));
         off = (off + t->nbytes + RT_WEIGHTS_ALIGN - 1) / RT_WEIGHTS_ALIGN * RT_WEIGHTS_ALIGN;
     }
 }

@@ -101,6 +101,11 @@ int fe_safetensors_write_header(FILE *f, const char *path, const FeTensorOut *t,
 /* ---- block types (fe_quant.c): llama.cpp's weight formats ---- */
 /* n values (a multiple of t's block) of blocks of type t into out. */
 void fe_dequant(IrDtype t, const void *blocks, float *out, int64_t n);
+/* n values (a multiple of 32) into blocks of t, rounded as llama.cpp's
+ * reference quantisers do; t one of those fe_can_quant accepts. */
+void fe_quant(IrDtype t, const float *x, void *blocks, int64_t n);
+int fe_can_quant(IrDtype t);        /* q8_0, q4_0, q4_1, q5_0, q5_1 */
+uint16_t fe_f32_to_f16(float f);    /* round to nearest even */
 
 /* ---- config.json (fe_config.c) ---- */
 typedef struct FeConfig FeConfig;   /* wraps a json-c object */

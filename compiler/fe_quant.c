@@ -21,10 +21,15 @@
  *
  * Each dequantiser computes in the order ggml's dequantize_row_* does
  * (the scale products first, in f32), so the values are those llama.cpp
- * and gguf-py's dequantisation give.
+ * and gguf-py's dequantisation give. The quantisers of the 32-value types
+ * round as llama.cpp's reference quantize_row_*_ref do (what
+ * llama-quantize writes without an importance matrix): q8_0 by amax/127,
+ * q4_0 and q5_0 by the signed value of largest magnitude over -8 and -16,
+ * q4_1 and q5_1 by the range over 15 and 31 from the minimum.
  */
 #include "fe.h"
 
+#include <math.h>
 #include <string.h>
 
 static float f16(const unsigned char *p)
@@ -42,6 +47,27 @@ static float f16(const unsigned char *p)
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+uint16_t fe_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
+    int ne = (int)e - 127 + 15;
+    if (ne >= 31) return (uint16_t)(sign | 0x7c00);
+    if (ne <= 0) {
+        if (ne < -10) return (uint16_t)sign;
+        m |= 0x800000;
+        int shift = 14 - ne;
+        uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)ne << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
 }
 
 static uint32_t u32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -203,4 +229,123 @@ void fe_dequant(IrDtype t, const void *blocks, float *out, int64_t n)
     const unsigned char *b = blocks;
     int per = ir_dtype_block(t), bytes = (int)ir_dtype_bytes(t, per);
     for (int64_t i = 0; i < n; i += per, b += bytes) fn[t](b, out + i);
+}
+
+/* ---- quantisation: llama.cpp's reference rounding (quantize_row_*_ref) ---- */
+
+static void put_f16(unsigned char *p, float f)
+{
+    uint16_t h = fe_f32_to_f16(f);
+    p[0] = (unsigned char)h;
+    p[1] = (unsigned char)(h >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The value of largest magnitude (the first such, with its sign). */
+static float signed_absmax(const float *x)
+{
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
+static void range(const float *x, float *lo, float *hi)
+{
+    *lo = x[0];
+    *hi = x[0];
+    for (int j = 1; j < 32; j++) {
+        *lo = x[j] < *lo ? x[j] : *lo;
+        *hi = x[j] > *hi ? x[j] : *hi;
+    }
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+static void quant_q8_0(const float *x, unsigned char *b)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    float d = amax / 127, id = d ? 1 / d : 0;
+    put_f16(b, d);
+    for (int j = 0; j < 32; j++) b[2 + j] = (unsigned char)(int8_t)roundf(x[j] * id);
+}
+
+static void quant_q4_0(const float *x, unsigned char *b)
+{
+    float d = signed_absmax(x) / -8, id = d ? 1 / d : 0;
+    put_f16(b, d);
+    for (int j = 0; j < 16; j++) {
+        int lo = min_int(15, (int8_t)(x[j] * id + 8.5f)), hi = min_int(15, (int8_t)(x[16 + j] * id + 8.5f));
+        b[2 + j] = (unsigned char)(lo | hi << 4);
+    }
+}
+
+static void quant_q4_1(const float *x, unsigned char *b)
+{
+    float lo, hi;
+    range(x, &lo, &hi);
+    float d = (hi - lo) / 15, id = d ? 1 / d : 0;
+    put_f16(b, d);
+    put_f16(b + 2, lo);
+    for (int j = 0; j < 16; j++) {
+        int q0 = min_int(15, (int8_t)((x[j] - lo) * id + 0.5f)), q1 = min_int(15, (int8_t)((x[16 + j] - lo) * id + 0.5f));
+        b[4 + j] = (unsigned char)(q0 | q1 << 4);
+    }
+}
+
+/* q5_0 and q5_1 share the packing: low nibbles in qs, fifth bits in qh. */
+static void pack_q5(const int q[32], unsigned char *qh, unsigned char *qs)
+{
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (unsigned char)((q[j] & 15) | (q[16 + j] & 15) << 4);
+        h |= (uint32_t)((q[j] & 16) >> 4) << j | (uint32_t)((q[16 + j] & 16) >> 4) << (j + 16);
+    }
+    put_u32(qh, h);
+}
+
+static void quant_q5_0(const float *x, unsigned char *b)
+{
+    float d = signed_absmax(x) / -16, id = d ? 1 / d : 0;
+    int q[32];
+    put_f16(b, d);
+    for (int j = 0; j < 32; j++) q[j] = min_int(31, (int8_t)(x[j] * id + 16.5f));
+    pack_q5(q, b + 2, b + 6);
+}
+
+static void quant_q5_1(const float *x, unsigned char *b)
+{
+    float lo, hi;
+    range(x, &lo, &hi);
+    float d = (hi - lo) / 31, id = d ? 1 / d : 0;
+    int q[32];
+    put_f16(b, d);
+    put_f16(b + 2, lo);
+    for (int j = 0; j < 32; j++) q[j] = (uint8_t)((x[j] - lo) * id + 0.5f);
+    pack_q5(q, b + 4, b + 8);
+}
+
+int fe_can_quant(IrDtype t)
+{
+    return t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1;
+}
+
+void fe_quant(IrDtype t, const float *x, void *blocks, int64_t n)
+{
+    static void (*const fn[IR_DTYPE_COUNT])(const float *, unsigned char *) = {
+        [IR_Q8_0] = quant_q8_0, [IR_Q4_0] = quant_q4_0, [IR_Q4_1] = quant_q4_1, [IR_Q5_0] = quant_q5_0,
+        [IR_Q5_1] = quant_q5_1,
+    };
+    if (!fe_can_quant(t) || n % 32) IR_BUG("fe_quant: %s x %lld", ir_dtype_name(t), (long long)n);
+    unsigned char *b = blocks;
+    int bytes = (int)ir_dtype_bytes(t, 32);
+    for (int64_t i = 0; i < n; i += 32, b += bytes) fn[t](x + i, b);
 }

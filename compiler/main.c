@@ -446,12 +446,14 @@ int parse_dtype(const char *v, int *dt)
     return 0;
 }
 
-/* A block weight type on a model with weights: not yet (no unit runs them). */
+/* A block weight type on a model with weights: hetc quantises to the
+ * 32-value types (fe_can_quant); the K-quants are read from GGUF files
+ * only, and planned for models of config.json alone. */
 static int weight_dtype_ok(const Model *m, int dt, const char *what)
 {
-    if (dt < 0 || !ir_dtype_is_block((IrDtype)dt) || m->config_only) return 0;
-    return die("%s: --weight-dtype %s: this hetc stores f32, f16 or bf16 weights; block types are taken by models "
-               "of config.json alone, for planning (hetc simulate, hetc partition, --report)", what,
+    if (dt < 0 || !ir_dtype_is_block((IrDtype)dt) || m->config_only || fe_can_quant((IrDtype)dt)) return 0;
+    return die("%s: --weight-dtype %s: hetc quantises to q8_0, q4_0, q4_1, q5_0 and q5_1; %s weights come from GGUF "
+               "files (and models of config.json alone take it for planning)", what, ir_dtype_name((IrDtype)dt),
                ir_dtype_name((IrDtype)dt));
 }
 

@@ -434,7 +434,7 @@ static int check_operands(const Check *c)
         if (ids && n->op != IR_OP_COPY && t != IR_I32)
             return bad(c, "ids %%%d are %s, expected i32", id, ir_dtype_name(t));
         int int8 = n->op == IR_OP_QLINEAR && k < 2;     /* check_dtype: exactly i8 */
-        int block = n->op == IR_OP_LINEAR && k == 1 && ir_dtype_is_block(t);
+        int block = (n->op == IR_OP_LINEAR || n->op == IR_OP_EMBED) && k == 1 && ir_dtype_is_block(t);
         if (!ids && !int8 && !block && !is_float_dtype(t))
             return bad(c, "operand %%%d is %s, expected a float dtype", id, ir_dtype_name(t));
     }

@@ -129,7 +129,6 @@ static int weight(Lower *L, const FeArchOp *op, const char *name, const char *no
     IrDtype dt = t->dtype;
     if (t->ndim == 1) dt = IR_F32;
     else if (L->c->weight_dtype >= 0) dt = (IrDtype)L->c->weight_dtype;
-    else if (ir_dtype_is_block(dt)) dt = IR_F32;    /* a GGUF's blocks: no unit runs them yet, so dequantised */
     id = ir_add(L->g, IR_OP_WEIGHT, 0, NULL, t->ndim, t->shape, dt, L->layer, node_name);
     ir_set_str(&L->g->nodes[id], "name", name);
     return id;

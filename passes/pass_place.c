@@ -12,7 +12,8 @@
  * memory, except npu linears of a float weight, which read an int8 copy
  * of their own (pass quantize); a weight
  * stored as bf16 that lands on an OpenCL unit is stored as f16 instead
- * (OpenCL C has no bf16 type). Without a target: the graph's units, else
+ * (OpenCL C has no bf16 type), and a weight of a block type (q8_0, ...)
+ * that a unit reading it has no kernels for, as floats. Without a target: the graph's units, else
  * one cpu unit "cpu0".
  */
 #include "passes.h"
@@ -120,6 +121,35 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
     return unit >= 0 ? unit : g->nodes[id].unit;
 }
 
+/* Whether unit u has kernels for weights of block type t: the c backend
+ * runs q8_0 and q4_0 (runtime/rt_quant.c); the others none yet. */
+static int runs_block(const IrUnit *u, IrDtype t)
+{
+    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0);
+}
+
+/* A weight of a block type that one of its consumers' units cannot run is
+ * stored as floats instead (f16 where an OpenCL unit reads it, else f32),
+ * the blocks dequantised; a model of config.json alone keeps its block
+ * type, which the cost model prices by its bytes. */
+static void float_blocks(IrGraph *g, const PassCtx *c)
+{
+    if (c->shapes_only) return;
+    for (int id = 0; id < g->n; id++) {
+        IrNode *w = &g->nodes[id];
+        if (w->op != IR_OP_WEIGHT || !ir_dtype_is_block(w->dtype)) continue;
+        int keep = 1, opencl = 0;
+        for (int i = id + 1; i < g->n; i++)
+            for (int k = 0; k < g->nodes[i].nin; k++)
+                if (g->nodes[i].in[k] == id) {
+                    const IrUnit *u = &g->units[g->nodes[i].unit];
+                    keep = keep && runs_block(u, w->dtype);
+                    opencl = opencl || strcmp(u->backend, "opencl") == 0;
+                }
+        if (!keep) w->dtype = opencl ? IR_F16 : IR_F32;
+    }
+}
+
 void pass_place(IrGraph *g, const PassCtx *c)
 {
     int host = 0, decoder = 0, npu = -1;
@@ -141,6 +171,7 @@ void pass_place(IrGraph *g, const PassCtx *c)
         else if (ir_op_is_view(n->op)) n->unit = g->nodes[n->in[0]].unit;
         else n->unit = placed(c->target, n->op, npu >= 0 && on_npu(g, n, &g->units[npu]) ? npu : decoder);
     }
+    float_blocks(g, c);
     for (int i = g->n - 1; i >= 0; i--) {
         IrNode *n = &g->nodes[i];
         if (n->op != IR_OP_WEIGHT && n->op != IR_OP_ROPE_TABLE) continue;

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 6
+#define HETC_RT_ABI_VERSION 7
 
 typedef enum {
     RT_OK = 0,
@@ -34,7 +34,12 @@ const char *rt_last_error(void);
 void rt_set_error(const char *fmt, ...);
 
 /* ---- dtypes of stored tensors (values match the compiler's IrDtype) ---- */
-typedef enum { RT_F32 = 0, RT_F16 = 1, RT_BF16 = 2, RT_I32 = 3, RT_I8 = 4 } RtDtype;
+typedef enum {
+    RT_F32 = 0, RT_F16 = 1, RT_BF16 = 2, RT_I32 = 3, RT_I8 = 4,
+    /* llama.cpp's block types: [rows, cols] in blocks of 32 (256) along a row */
+    RT_Q8_0 = 5, RT_Q4_0 = 6, RT_Q4_1 = 7, RT_Q5_0 = 8, RT_Q5_1 = 9,
+    RT_Q2_K = 10, RT_Q3_K = 11, RT_Q4_K = 12, RT_Q5_K = 13, RT_Q6_K = 14,
+} RtDtype;
 const char *rt_dtype_name(uint32_t dt);     /* "f32", ..., "unknown" */
 
 /* ---- weights file (weights.bin) ----
@@ -163,6 +168,16 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
  * linear writing its columns of the whole result). */
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K);
+/* rt_quant.c: out[S, ldo] = x[S,K] @ W[N,K]^T (+ bias) for W in q8_0 or q4_0
+ * blocks (K a multiple of 32), activations quantised to int8 per block of
+ * 32; rt_linear and rt_linear_ld call it for those dtypes. */
+void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
+                const float *bias, int S, int N, int K);
+/* Values first..first+n (multiples of 32) of q8_0 or q4_0 blocks as f32. */
+void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n);
+/* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2" or
+ * "scalar" (HETC_ISA=NAME picks another that the CPU has). */
+const char *rt_quant_isa(void);
 /* x, out: [S, heads*head_dim]; position of row s is pos0+s; inv_freq [head_dim/2]. */
 void rt_rope(RtPool *pool, float *out, const float *x, const float *inv_freq, int S, int heads,
              int head_dim, int pos0);

@@ -261,6 +261,8 @@ static void embed_task(void *p, int ith, int nth)
         float *o = a->out + s * a->H;
         int64_t base = (int64_t)a->ids[s] * a->H;
         switch (a->dt) {
+        case RT_Q8_0:
+        case RT_Q4_0: rt_dequant_row(o, a->table, a->dt, base, a->H); break;
         case RT_F16: convert_row(o, a->table, RT_F16, base, a->H); break;
         case RT_BF16: convert_row(o, a->table, RT_BF16, base, a->H); break;
         default: convert_row(o, a->table, RT_F32, base, a->H); break;
@@ -650,6 +652,10 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K)
 {
+    if (dt == RT_Q8_0 || dt == RT_Q4_0) {
+        rt_qlinear(pool, out, ldo, x, W, dt, bias, S, N, K);
+        return;
+    }
     LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K, .ldo = ldo};
     int64_t work = (int64_t)S * N * K;
     if (S <= GEMV_MAX_S)

@@ -24,6 +24,8 @@ const char *rt_dtype_name(uint32_t dt)
     case RT_BF16: return "bf16";
     case RT_I32: return "i32";
     case RT_I8: return "i8";
+    case RT_Q8_0: return "q8_0";
+    case RT_Q4_0: return "q4_0";
     }
     return "unknown";
 }
@@ -77,9 +79,10 @@ static RtStatus check_table(const RtWeights *w, const char *path)
     return RT_OK;
 }
 
+/* Bytes of a block of 32 values (q8_0, q4_0), or of one value. */
 static uint64_t dtype_size(uint32_t dt)
 {
-    return dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2;
+    return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2;
 }
 
 /* Entry i: a known dtype, a shape of positive dims whose size (checked for
@@ -92,7 +95,8 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
         rt_set_error("%s: tensor %" PRIu32 " has an unterminated name", path, i);
         return RT_ERR_FORMAT;
     }
-    if (e->ndim > 4 || e->dtype > RT_I8) {
+    int block = e->dtype == RT_Q8_0 || e->dtype == RT_Q4_0;
+    if (e->ndim > 4 || (e->dtype > RT_I8 && !block) || (block && (e->ndim != 2 || e->shape[1] % 32))) {
         rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",
                      path, e->name, e->dtype, e->ndim);
         return RT_ERR_FORMAT;
@@ -105,7 +109,7 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
                          path, e->name, d, e->shape[d]);
             return RT_ERR_FORMAT;
         }
-        bytes *= (uint64_t)e->shape[d];
+        bytes *= (uint64_t)e->shape[d] / (block && d == 1 ? 32 : 1);
     }
     if (bytes != e->nbytes) {
         rt_set_error("%s: tensor '%s' has %" PRIu64 " bytes, its %s shape needs %" PRIu64, path,

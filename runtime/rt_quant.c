@@ -1,0 +1,385 @@
+/* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0)
+ * with int8 activations, and rows of them as f32 (embedding lookups).
+ *
+ * Weights stay in their blocks as weights.bin holds them: q8_0 is 34 bytes
+ * (f16 scale d, 32 int8 quants), q4_0 is 18 bytes (f16 d, 16 bytes of
+ * nibbles: value j < 16 in the low nibble of byte j, value j + 16 in its
+ * high one, stored as q + 8). Activations are quantised per row in blocks
+ * of 32 the same way as q8_0 (d = amax / 127, q = round(x / d)), so a
+ * block's contribution is d_w * d_x * sum(w_q * x_q), an exact int32 dot
+ * product, and each row sums its blocks in f32: llama.cpp's arithmetic
+ * (its q8_0 activations keep d in f16; here it stays f32).
+ *
+ * Three paths compute the dot products, chosen once at run time from the
+ * CPU (rt_quant_isa; HETC_ISA=scalar|avx2|avx512vnni forces one it has):
+ *   - avx512vnni: two blocks per 512-bit vpdpbusd (unsigned x signed
+ *     bytes into int32). The weight side must be the unsigned one: q4_0's
+ *     nibbles are (w + 8), q8_0's bytes are flipped to (w + 128); the
+ *     excess, 8 or 128 times the sum of x's quants, is what the
+ *     accumulator starts from: each activation block carries the negated
+ *     per-lane sums of its quants (lane i of a block: bytes 4i..4i+3);
+ *   - avx2: one block per 256-bit vector; |w| (unsigned) times x with w's
+ *     sign (vpmaddubsw into int16 pairs, which cannot saturate for |w|,
+ *     |x| <= 127... q4_0's w - 8 >= -8), then vpmaddwd into int32;
+ *   - scalar: the reference, in plain C.
+ * All three add the same int32 block sums, scaled, in f32; only the order
+ * of the f32 additions differs.
+ *
+ * Work: N is split among the pool's threads in tiles of 4 weight rows.
+ * Each thread quantises the activation rows itself (into its stack, at
+ * most QX_STACK bytes at a time: a block of rows), then for every tile of
+ * its rows runs the rows of that block through it, 4 at a time: a tile's
+ * weights stay in L1 while the rows pass. Decode (S <= 4) is one block.
+ */
+#include "hetc_rt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+enum {
+    QK = 32,                    /* values per block */
+    TILE_N = 4,                 /* weight rows per tile */
+    TILE_S = 4,                 /* activation rows per tile */
+    QX_STACK = 512 << 10,       /* bytes of quantised activations per thread at a time */
+};
+
+/* One activation row quantised: nb blocks. */
+typedef struct {
+    int8_t *q;                  /* [nb * 32] */
+    float *d;                   /* [nb] scales */
+    int32_t *neg;               /* [nb * 8] -(8 or 128) * per-lane sums of q (the avx512vnni path) */
+} QRow;
+
+static size_t qrow_bytes(int nb)
+{
+    return (size_t)nb * (QK + sizeof(float) + 8 * sizeof(int32_t));
+}
+
+static QRow qrow_at(unsigned char *base, int nb, int s)
+{
+    unsigned char *p = base + (size_t)s * qrow_bytes(nb);
+    QRow r = {.neg = (int32_t *)p, .d = (float *)(p + (size_t)nb * 32), .q = (int8_t *)(p + (size_t)nb * 36)};
+    return r;
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 31) bits = sign | 0x7f800000u | m << 13;
+    else if (e) bits = sign | (e + 112) << 23 | m << 13;
+    else if (!m) bits = sign;
+    else {
+        e = 113;
+        while (!(m & 1024)) m <<= 1, e--;
+        bits = sign | e << 23 | (m & 1023) << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static float block_d(const unsigned char *b) { return f16_to_f32((uint16_t)(b[0] | b[1] << 8)); }
+
+static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }
+
+/* Quantises x[K] into r; off: the weight side's excess (8 or 128). */
+static void quantise_row(const float *x, int K, int off, QRow r)
+{
+    for (int b = 0; b < K / QK; b++) {
+        const float *v = x + b * QK;
+        float amax = 0;
+        for (int j = 0; j < QK; j++) amax = v[j] > amax ? v[j] : -v[j] > amax ? -v[j] : amax;
+        float d = amax / 127, id = d ? 1 / d : 0;
+        r.d[b] = d;
+        for (int j = 0; j < QK; j++) {
+            float t = v[j] * id;
+            r.q[b * QK + j] = (int8_t)(t >= 0 ? (int)(t + 0.5f) : -(int)(0.5f - t));
+        }
+        for (int l = 0; l < 8; l++) {
+            const int8_t *q = r.q + b * QK + 4 * l;
+            r.neg[b * 8 + l] = -off * (q[0] + q[1] + q[2] + q[3]);
+        }
+    }
+}
+
+/* ---- scalar reference ----
+ * Kept scalar (no auto-vectorisation): it is the reference the vector
+ * paths are tested against, and GCC 12 at -O3 -march=native miscompiled
+ * the q8_0 dot product's vectorised form. */
+
+__attribute__((optimize("no-tree-vectorize"))) static int32_t dot_block_scalar(const unsigned char *w, RtDtype dt, const int8_t *x)
+{
+    int32_t s = 0;
+    if (dt == RT_Q8_0) {
+        for (int j = 0; j < QK; j++) s += (int8_t)w[2 + j] * x[j];
+    } else {
+        for (int j = 0; j < 16; j++) s += ((w[2 + j] & 15) - 8) * x[j] + ((w[2 + j] >> 4) - 8) * x[16 + j];
+    }
+    return s;
+}
+
+__attribute__((optimize("no-tree-vectorize"))) static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+{
+    int bb = block_bytes(dt);
+    for (int r = 0; r < rows; r++)
+        for (int s = 0; s < S; s++) {
+            const unsigned char *w = W + (size_t)r * nb * bb;
+            float sum = 0;
+            for (int b = 0; b < nb; b++, w += bb) sum += block_d(w) * x[s].d[b] * (float)dot_block_scalar(w, dt, x[s].q + b * QK);
+            acc[r][s] = sum;
+        }
+}
+
+#if defined(__x86_64__)
+/* ---- avx2 ---- */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+static inline __m256i unpack_q4(const unsigned char *qs)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(15));
+}
+
+/* w's 32 signed values of block b (q4_0: nibble - 8). */
+static inline __m256i weights_avx2(const unsigned char *w, RtDtype dt)
+{
+    if (dt == RT_Q8_0) return _mm256_loadu_si256((const __m256i *)(w + 2));
+    return _mm256_sub_epi8(unpack_q4(w + 2), _mm256_set1_epi8(8));
+}
+
+static inline __m256 dot_avx2(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+{
+    int bb = block_bytes(dt);
+    for (int r = 0; r < rows; r++) {
+        const unsigned char *w = W + (size_t)r * nb * bb;
+        __m256 a[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int b = 0; b < nb; b++, w += bb) {
+            __m256i wv = weights_avx2(w, dt);
+            float dw = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));
+            for (int s = 0; s < S; s++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK));
+                a[s] = _mm256_fmadd_ps(dot_avx2(wv, xv), _mm256_set1_ps(dw * x[s].d[b]), a[s]);
+            }
+        }
+        for (int s = 0; s < S; s++) acc[r][s] = hsum256(a[s]);
+    }
+}
+
+#pragma GCC pop_options
+
+/* ---- avx512vnni ---- */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+
+/* Blocks b and b + 1 of a row as unsigned bytes (q4_0: the nibbles, q8_0:
+ * w + 128), block b in the low half. */
+static inline __m512i weights_vnni(const unsigned char *w, RtDtype dt, int bb)
+{
+    if (dt == RT_Q8_0) {
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(w + bb + 2)), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(unpack_q4(w + 2)), unpack_q4(w + bb + 2), 1);
+}
+
+/* The scales of blocks b and b + 1, each in 8 lanes. */
+static inline __m512 scales_vnni(float lo, float hi)
+{
+    __m512d v = _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(lo))),
+                                   _mm256_castps_pd(_mm256_set1_ps(hi)), 1);
+    return _mm512_castpd_ps(v);
+}
+
+static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+/* A tile of R weight rows against S activation rows (R, S constant in
+ * each instantiation); an odd last block goes through 256-bit vectors. */
+__attribute__((always_inline)) static inline void tile_vnni_rs(const unsigned char *W, RtDtype dt, int nb, int R,
+                                                               const QRow *x, int S, float acc[TILE_N][TILE_S])
+{
+    int bb = block_bytes(dt);
+    __m512 a[TILE_N][TILE_S];
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) a[r][s] = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m512i xv[TILE_S], xn[TILE_S];
+        __m512 dx[TILE_S];
+        for (int s = 0; s < S; s++) {
+            xv[s] = _mm512_loadu_si512((const void *)(x[s].q + b * QK));
+            xn[s] = _mm512_loadu_si512((const void *)(x[s].neg + b * 8));
+            dx[s] = scales_vnni(x[s].d[b], x[s].d[b + 1]);
+        }
+        for (int r = 0; r < R; r++) {
+            const unsigned char *w = W + ((size_t)r * nb + b) * bb;
+            __m512i wv = weights_vnni(w, dt, bb);
+            __m512 dw = scales_vnni(_cvtsh_ss((unsigned short)(w[0] | w[1] << 8)),
+                                    _cvtsh_ss((unsigned short)(w[bb] | w[bb + 1] << 8)));
+            for (int s = 0; s < S; s++) {
+                __m512i p = _mm512_dpbusd_epi32(xn[s], wv, xv[s]);
+                a[r][s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, dx[s]), a[r][s]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) acc[r][s] = hsum512(a[r][s]);
+    if (b < nb) {
+        for (int r = 0; r < R; r++) {
+            const unsigned char *w = W + ((size_t)r * nb + b) * bb;
+            __m256i wv = weights_avx2(w, dt);
+            float dw = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));
+            for (int s = 0; s < S; s++)
+                acc[r][s] += dw * x[s].d[b] * hsum256(dot_avx2(wv, _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK))));
+        }
+    }
+}
+
+static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+{
+    if (rows == TILE_N && S == 4) tile_vnni_rs(W, dt, nb, TILE_N, x, 4, acc);
+    else if (rows == TILE_N && S == 1) tile_vnni_rs(W, dt, nb, TILE_N, x, 1, acc);
+    else if (rows == TILE_N && S == 2) tile_vnni_rs(W, dt, nb, TILE_N, x, 2, acc);
+    else if (rows == TILE_N && S == 3) tile_vnni_rs(W, dt, nb, TILE_N, x, 3, acc);
+    else
+        for (int r = 0; r < rows; r++) {
+            float one[TILE_N][TILE_S];
+            tile_vnni_rs(W + (size_t)r * nb * block_bytes(dt), dt, nb, 1, x, S, one);
+            for (int s = 0; s < S; s++) acc[r][s] = one[0][s];
+        }
+}
+
+#pragma GCC pop_options
+#endif
+
+/* ---- dispatch ---- */
+
+typedef void (*TileFn)(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
+                       float acc[TILE_N][TILE_S]);
+
+static const struct {
+    const char *name;
+    TileFn fn;
+} isas[] = {
+    {"scalar", tile_scalar},
+#if defined(__x86_64__)
+    {"avx2", tile_avx2},
+    {"avx512vnni", tile_vnni},
+#endif
+};
+enum { NISA = sizeof isas / sizeof isas[0] };
+
+static int isa_supported(int i)
+{
+#if defined(__x86_64__)
+    if (i == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (i == 2)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni") && isa_supported(1);
+#endif
+    return i == 0;
+}
+
+/* The best path the CPU has, or HETC_ISA's (when the CPU has it). */
+static int chosen_isa(void)
+{
+    static int chosen = -1;
+    if (chosen >= 0) return chosen;
+    int best = 0;
+    for (int i = 0; i < NISA; i++)
+        if (isa_supported(i)) best = i;
+    const char *want = getenv("HETC_ISA");
+    for (int i = 0; want && i < NISA; i++)
+        if (strcmp(want, isas[i].name) == 0 && isa_supported(i)) best = i;
+    return chosen = best;
+}
+
+const char *rt_quant_isa(void) { return isas[chosen_isa()].name; }
+
+/* ---- linear ---- */
+
+typedef struct {
+    float *out;                 /* [S, ldo] */
+    int64_t ldo;
+    const float *x;             /* [S, K] */
+    const unsigned char *W;     /* [N, K / 32] blocks */
+    RtDtype dt;
+    const float *bias;          /* [N] or NULL */
+    int S, N, K;
+    TileFn tile;
+} QLinear;
+
+static void qlinear_task(void *p, int ith, int nth)
+{
+    const QLinear *a = p;
+    int nb = a->K / QK, bb = block_bytes(a->dt), off = a->dt == RT_Q8_0 ? 128 : 8;
+    int64_t tiles = (a->N + TILE_N - 1) / TILE_N;
+    int64_t n0 = tiles * ith / nth * TILE_N, n1 = tiles * (ith + 1) / nth * TILE_N;
+    n1 = n1 < a->N ? n1 : a->N;
+    if (n0 >= n1) return;
+    int rows_per = (int)(QX_STACK / qrow_bytes(nb)) / TILE_S * TILE_S;
+    rows_per = rows_per < TILE_S ? TILE_S : rows_per;
+    unsigned char buf[QX_STACK + 4 * qrow_bytes(nb) * (rows_per == TILE_S)] __attribute__((aligned(64)));
+    for (int s0 = 0; s0 < a->S; s0 += rows_per) {
+        int sb = a->S - s0 < rows_per ? a->S - s0 : rows_per;
+        for (int s = 0; s < sb; s++) quantise_row(a->x + (int64_t)(s0 + s) * a->K, a->K, off, qrow_at(buf, nb, s));
+        for (int64_t n = n0; n < n1; n += TILE_N) {
+            int rows = n1 - n < TILE_N ? (int)(n1 - n) : TILE_N;
+            const unsigned char *w = a->W + (size_t)n * nb * bb;
+            for (int s = 0; s < sb; s += TILE_S) {
+                QRow x[TILE_S];
+                int S = sb - s < TILE_S ? sb - s : TILE_S;
+                for (int i = 0; i < S; i++) x[i] = qrow_at(buf, nb, s + i);
+                float acc[TILE_N][TILE_S];
+                a->tile(w, a->dt, nb, rows, x, S, acc);
+                for (int r = 0; r < rows; r++)
+                    for (int i = 0; i < S; i++)
+                        a->out[(s0 + s + i) * a->ldo + n + r] = acc[r][i] + (a->bias ? a->bias[n + r] : 0.0f);
+            }
+        }
+    }
+}
+
+void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
+                const float *bias, int S, int N, int K)
+{
+    QLinear a = {.out = out, .ldo = ldo, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K,
+                 .tile = isas[chosen_isa()].fn};
+    if (!pool || (int64_t)S * N * K < (1 << 15)) qlinear_task(&a, 0, 1);
+    else rt_pool_run(pool, qlinear_task, &a);
+}
+
+/* ---- rows as f32 ---- */
+
+void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n)
+{
+    int bb = block_bytes(dt);
+    const unsigned char *b = (const unsigned char *)W + (size_t)(first / QK) * bb;
+    for (int64_t i = 0; i < n; i += QK, b += bb) {
+        float d = block_d(b);
+        for (int j = 0; j < QK; j++) {
+            int q = dt == RT_Q8_0 ? (int8_t)b[2 + j] : j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8;
+            out[i + j] = (float)q * d;
+        }
+    }
+}
