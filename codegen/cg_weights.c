@@ -118,7 +118,7 @@ static void progress(uint64_t done, uint64_t total, double *last)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double now = ts.tv_sec + ts.tv_nsec * 1e-9;
-    if (total < (256u << 20) || (now - *last < 1.0 && done < total)) return;
+    if (total < (256u << 20) || !isatty(fileno(stderr)) || (now - *last < 1.0 && done < total)) return;
     *last = now;
     fprintf(stderr, "\rhetc: writing weights.bin: %.2f / %.2f GB", done / 1e9, total / 1e9);
     if (done == total) fputc('\n', stderr);

@@ -473,13 +473,16 @@ static double seconds_since(const struct timespec *t)
     return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) * 1e-9;
 }
 
+/* One progress line, rewritten in place, on a terminal only (not into
+ * logs or pipes). */
 static void progress(Gen *g, int last)
 {
-    if (!last && seconds_since(&g->last) < 0.5) return;
+    if (!isatty(fileno(stderr)) || (!last && seconds_since(&g->last) < 0.5)) return;
     clock_gettime(CLOCK_MONOTONIC, &g->last);
     double mb = (double)g->written / 1e6;
-    if (mb >= 1000) fprintf(stderr, "synth: %d/%d tensors, %.1f GB\n", g->done, g->total, mb / 1e3);
-    else fprintf(stderr, "synth: %d/%d tensors, %.1f MB\n", g->done, g->total, mb);
+    if (mb >= 1000) fprintf(stderr, "\rsynth: %d/%d tensors, %.1f GB", g->done, g->total, mb / 1e3);
+    else fprintf(stderr, "\rsynth: %d/%d tensors, %.1f MB", g->done, g->total, mb);
+    if (last) fputc('\n', stderr);
 }
 
 static int write_tensor(FILE *f, const char *path, const Model *m, int i, Gen *g, char *err, size_t errlen)
