@@ -84,8 +84,9 @@ static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
     return done == bytes;
 }
 
-/* Writes n elements of t starting at element first, converted to dt. */
-static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt)
+/* Writes n elements of t starting at element first, converted to dt;
+ * via >= 0: rounded to the values of that block type first. */
+static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via)
 {
     if (!read_slice(s, t, first, n)) return 0;
     size_t src_bytes = (size_t)ir_dtype_bytes(t->dtype, n);
@@ -96,6 +97,10 @@ static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int
     view.data = s->raw;
     view.nbytes = src_bytes;
     fe_tensor_to_f32(&view, s->f32);
+    if (via >= 0 && via != (int)t->dtype) {
+        fe_quant((IrDtype)via, s->f32, s->half, n);
+        fe_dequant((IrDtype)via, s->half, s->f32, n);
+    }
     if (dt == IR_F32) return fwrite(s->f32, 4, (size_t)n, f) == (size_t)n;
     if (ir_dtype_is_block(dt)) {    /* --weight-dtype: quantised here (whole rows: n is a multiple of the block) */
         size_t bytes = (size_t)ir_dtype_bytes(dt, n);
@@ -212,7 +217,8 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         if (ir_attr(n, "wscale") || ir_attr(n, "chans")) ok = ok && write_derived(f, g, n, t);
         else
             for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype);
+                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype,
+                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1);
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }

@@ -122,16 +122,18 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 }
 
 /* Whether unit u has kernels for weights of block type t: the c backend
- * runs q8_0 and q4_0 (runtime/rt_quant.c); the others none yet. */
+ * runs q8_0, q4_0, q4_k and q6_k (runtime/rt_quant.c); the others none yet. */
 static int runs_block(const IrUnit *u, IrDtype t)
 {
-    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0);
+    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_K || t == IR_Q6_K);
 }
 
 /* A weight of a block type that one of its consumers' units cannot run is
- * stored as floats instead (f16 where an OpenCL unit reads it, else f32),
- * the blocks dequantised; a model of config.json alone keeps its block
- * type, which the cost model prices by its bytes. */
+ * stored as floats instead (f16 where an OpenCL unit reads it, else f32):
+ * the values of those blocks (attribute 'blocks': the weights writer
+ * dequantises a GGUF's blocks, or quantises a float tensor and back). A
+ * model of config.json alone keeps its block type, which the cost model
+ * prices by its bytes. */
 static void float_blocks(IrGraph *g, const PassCtx *c)
 {
     if (c->shapes_only) return;
@@ -146,7 +148,9 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
                     keep = keep && runs_block(u, w->dtype);
                     opencl = opencl || strcmp(u->backend, "opencl") == 0;
                 }
-        if (!keep) w->dtype = opencl ? IR_F16 : IR_F32;
+        if (keep) continue;
+        ir_set_str(w, "blocks", ir_dtype_name(w->dtype));  /* its values are those blocks' (cg_weights) */
+        w->dtype = opencl ? IR_F16 : IR_F32;
     }
 }
 

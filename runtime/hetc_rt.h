@@ -169,11 +169,12 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K);
 /* rt_quant.c: out[S, ldo] = x[S,K] @ W[N,K]^T (+ bias) for W in q8_0 or q4_0
- * blocks (K a multiple of 32), activations quantised to int8 per block of
- * 32; rt_linear and rt_linear_ld call it for those dtypes. */
+ * blocks (K a multiple of 32) or q4_k or q6_k (K a multiple of 256),
+ * activations quantised to int8 per block of 32; rt_linear and
+ * rt_linear_ld call it for those dtypes. */
 void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                 const float *bias, int S, int N, int K);
-/* Values first..first+n (multiples of 32) of q8_0 or q4_0 blocks as f32. */
+/* Values first..first+n (multiples of 32) of q8_0, q4_0, q4_k or q6_k blocks as f32. */
 void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n);
 /* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2" or
  * "scalar" (HETC_ISA=NAME picks another that the CPU has). */

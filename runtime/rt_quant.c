@@ -1,4 +1,5 @@
-/* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0)
+/* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0,
+ * q4_k, q6_k)
  * with int8 activations, and rows of them as f32 (embedding lookups).
  *
  * Weights stay in their blocks as weights.bin holds them: q8_0 is 34 bytes
@@ -85,7 +86,55 @@ static float f16_to_f32(uint16_t h)
 
 static float block_d(const unsigned char *b) { return f16_to_f32((uint16_t)(b[0] | b[1] << 8)); }
 
-static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }
+static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }   /* the 32-value types */
+
+static int is_k(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q6_K; }
+
+/* Bytes of a row of nb blocks of 32 values. */
+static size_t row_bytes(RtDtype dt, int nb)
+{
+    return is_k(dt) ? (size_t)nb / 8 * (dt == RT_Q4_K ? 144 : 210) : (size_t)nb * block_bytes(dt);
+}
+
+/* The excess of the unsigned weight bytes the vector paths multiply:
+ * q8_0 w + 128, q4_0 w + 8, q6_k w + 32; q4_k's are unsigned already (its
+ * minimum is applied through the sums of x, kept negated: 1). */
+static int weight_offset(RtDtype dt)
+{
+    return dt == RT_Q8_0 ? 128 : dt == RT_Q4_0 ? 8 : dt == RT_Q6_K ? 32 : 1;
+}
+
+/* q4_k's 6-bit scale and min j (0..7) from its 12 bytes. */
+static void k4_scale_min(int j, const unsigned char *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
+        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+/* Value l (0..31) of 32-value chunk j (0..7) of a K-quant super-block, as
+ * the unsigned quant (q4_k 0..15, q6_k 0..63 = w + 32). */
+static int kquant(const unsigned char *b, RtDtype dt, int j, int l)
+{
+    if (dt == RT_Q4_K) {
+        const unsigned char *q = b + 16 + 32 * (j / 2);
+        return j % 2 ? q[l] >> 4 : q[l] & 15;
+    }
+    int h = j / 4, k = j % 4;
+    int lo = (b[64 * h + 32 * (k & 1) + l] >> (k >= 2 ? 4 : 0)) & 15;
+    int hi = (b[128 + 32 * h + l] >> (2 * k)) & 3;
+    return lo | hi << 4;
+}
+
+/* q6_k's scale of values 16 g .. 16 g + 15 of chunk j (g 0 or 1). */
+static int k6_scale(const unsigned char *b, int j, int g)
+{
+    return (int8_t)b[192 + 8 * (j / 4) + 2 * (j % 4) + g];
+}
 
 /* Quantises x[K] into r; off: the weight side's excess (8 or 128). */
 static void quantise_row(const float *x, int K, int off, QRow r)
@@ -123,8 +172,38 @@ __attribute__((optimize("no-tree-vectorize"))) static int32_t dot_block_scalar(c
     return s;
 }
 
+/* A K-quant row against activation row x: per 32-value chunk j of each
+ * super-block (activation block b), q4_k: dx (d sc_j sum(q x) - dmin m_j
+ * sum(x)); q6_k: dx d (sc_g0 sum16(w x) + sc_g1 sum16(w x)), w = q - 32. */
+__attribute__((optimize("no-tree-vectorize"))) static float kq_row_scalar(const unsigned char *w, RtDtype dt, int nb, QRow x)
+{
+    float sum = 0;
+    int bytes = dt == RT_Q4_K ? 144 : 210;
+    for (int b = 0; b < nb; b++) {
+        const unsigned char *sb = w + (size_t)(b / 8) * bytes;
+        const int8_t *xq = x.q + b * QK;
+        int j = b % 8;
+        if (dt == RT_Q4_K) {
+            int sc, m, dot = 0, xs = 0;
+            k4_scale_min(j, sb + 4, &sc, &m);
+            for (int l = 0; l < QK; l++) dot += kquant(sb, dt, j, l) * xq[l], xs += xq[l];
+            sum += x.d[b] * (block_d(sb) * (float)sc * (float)dot - block_d(sb + 2) * (float)m * (float)xs);
+        } else {
+            int dot[2] = {0, 0};
+            for (int l = 0; l < QK; l++) dot[l / 16] += (kquant(sb, dt, j, l) - 32) * xq[l];
+            sum += x.d[b] * block_d(sb + 208) * (float)(k6_scale(sb, j, 0) * dot[0] + k6_scale(sb, j, 1) * dot[1]);
+        }
+    }
+    return sum;
+}
+
 __attribute__((optimize("no-tree-vectorize"))) static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
+    if (is_k(dt)) {
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < S; s++) acc[r][s] = kq_row_scalar(W + r * row_bytes(dt, nb), dt, nb, x[s]);
+        return;
+    }
     int bb = block_bytes(dt);
     for (int r = 0; r < rows; r++)
         for (int s = 0; s < S; s++) {
@@ -168,8 +247,83 @@ static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* The 32 unsigned quants of chunk j of K-quant super-block sb, in x's order. */
+static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
+{
+    const __m256i low4 = _mm256_set1_epi8(15);
+    if (dt == RT_Q4_K) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (j / 2)));
+        return _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
+    }
+    int h = j / 4, k = j % 4;
+    __m256i ql = _mm256_loadu_si256((const __m256i *)(sb + 64 * h + 32 * (k & 1)));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(sb + 128 + 32 * h));
+    __m256i lo = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(ql, 4) : ql, low4);
+    __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
+/* dx times a chunk's scale(s), per lane: q6_k's lanes 0..3 hold its first
+ * 16 values' sums, lanes 4..7 the others'. */
+static inline __m256 kscale_avx2(const unsigned char *sb, RtDtype dt, int j, float dx)
+{
+    if (dt == RT_Q4_K) {
+        int sc, m;
+        k4_scale_min(j, sb + 4, &sc, &m);
+        return _mm256_set1_ps(dx * _cvtsh_ss((unsigned short)(sb[0] | sb[1] << 8)) * (float)sc);
+    }
+    float d = dx * _cvtsh_ss((unsigned short)(sb[208] | sb[209] << 8));
+    return _mm256_set_m128(_mm_set1_ps(d * (float)k6_scale(sb, j, 1)), _mm_set1_ps(d * (float)k6_scale(sb, j, 0)));
+}
+
+/* q4_k's minimum term of chunk j: dx dmin m_j (applied to -sum(x) lanes). */
+static inline __m256 kmin_avx2(const unsigned char *sb, int j, float dx)
+{
+    int sc, m;
+    k4_scale_min(j, sb + 4, &sc, &m);
+    return _mm256_set1_ps(dx * _cvtsh_ss((unsigned short)(sb[2] | sb[3] << 8)) * (float)m);
+}
+
+/* K-quant rows (S activation rows); DOT(w, x, init) adds the lane sums of
+ * unsigned w times signed x to init. */
+#define KQ_ROWS(NAME, DOT)                                                                                        \
+    static void NAME(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,                  \
+                     float acc[TILE_N][TILE_S])                                                                    \
+    {                                                                                                             \
+        int bytes = dt == RT_Q4_K ? 144 : 210;                                                                    \
+        for (int r = 0; r < rows; r++) {                                                                          \
+            const unsigned char *w = W + r * row_bytes(dt, nb);                                                   \
+            __m256 a[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+            for (int b = 0; b < nb; b++) {                                                                        \
+                const unsigned char *sb = w + (size_t)(b / 8) * bytes;                                            \
+                int j = b % 8;                                                                                    \
+                __m256i wv = kquants_avx2(sb, dt, j);                                                             \
+                for (int s = 0; s < S; s++) {                                                                     \
+                    __m256i xn = _mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8));                         \
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK));                          \
+                    if (dt == RT_Q4_K) {                                                                          \
+                        __m256i p = DOT(wv, xv, _mm256_setzero_si256());                                          \
+                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), kscale_avx2(sb, dt, j, x[s].d[b]), a[s]);   \
+                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(xn), kmin_avx2(sb, j, x[s].d[b]), a[s]);        \
+                    } else {                                                                                      \
+                        __m256i p = DOT(wv, xv, xn);                                                              \
+                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), kscale_avx2(sb, dt, j, x[s].d[b]), a[s]);   \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (int s = 0; s < S; s++) acc[r][s] = hsum256(a[s]);                                                \
+        }                                                                                                         \
+    }
+
+#define DOT_AVX2(w, x, init) _mm256_add_epi32((init), _mm256_madd_epi16(_mm256_maddubs_epi16((w), (x)), _mm256_set1_epi16(1)))
+KQ_ROWS(kq_rows_avx2, DOT_AVX2)
+
 static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
+    if (is_k(dt)) {
+        kq_rows_avx2(W, dt, nb, rows, x, S, acc);
+        return;
+    }
     int bb = block_bytes(dt);
     for (int r = 0; r < rows; r++) {
         const unsigned char *w = W + (size_t)r * nb * bb;
@@ -302,11 +456,18 @@ TILE_VNNI(vnni_q4_4, RT_Q4_0, 18, quants2_q4, 4)
 ROWS_VNNI256(rows_vnni_q8, RT_Q8_0, 34)
 ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 
+#define DOT_VNNI(w, x, init) _mm256_dpbusd_epi32((init), (w), (x))
+KQ_ROWS(kq_rows_vnni, DOT_VNNI)
+
 static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
+    if (is_k(dt)) {
+        kq_rows_vnni(W, dt, nb, rows, x, S, acc);
+        return;
+    }
     typedef void (*Fn)(const unsigned char *const[TILE_N], int, const QRow *, float[TILE_N][TILE_S]);
     static const Fn q8[4] = {vnni_q8_1, vnni_q8_2, vnni_q8_3, vnni_q8_4}, q4[4] = {vnni_q4_1, vnni_q4_2, vnni_q4_3, vnni_q4_4};
-    size_t row = (size_t)nb * block_bytes(dt);
+    size_t row = row_bytes(dt, nb);
     const unsigned char *w[TILE_N];
     for (int r = 0; r < TILE_N; r++) w[r] = W + (r < rows ? r : rows - 1) * row;
     if (x[0].decode) (dt == RT_Q8_0 ? rows_vnni_q8 : rows_vnni_q4)(W, nb, rows, x, S, acc);
@@ -376,7 +537,7 @@ typedef struct {
 static void qlinear_task(void *p, int ith, int nth)
 {
     const QLinear *a = p;
-    int nb = a->K / QK, bb = block_bytes(a->dt), off = a->dt == RT_Q8_0 ? 128 : 8;
+    int nb = a->K / QK, off = weight_offset(a->dt);
     int64_t tiles = (a->N + TILE_N - 1) / TILE_N;
     int64_t n0 = tiles * ith / nth * TILE_N, n1 = tiles * (ith + 1) / nth * TILE_N;
     n1 = n1 < a->N ? n1 : a->N;
@@ -389,7 +550,7 @@ static void qlinear_task(void *p, int ith, int nth)
         for (int s = 0; s < sb; s++) quantise_row(a->x + (int64_t)(s0 + s) * a->K, a->K, off, qrow_at(buf, nb, s));
         for (int64_t n = n0; n < n1; n += TILE_N) {
             int rows = n1 - n < TILE_N ? (int)(n1 - n) : TILE_N;
-            const unsigned char *w = a->W + (size_t)n * nb * bb;
+            const unsigned char *w = a->W + (size_t)n * row_bytes(a->dt, nb);
             for (int s = 0; s < sb; s += TILE_S) {
                 QRow x[TILE_S];
                 int S = sb - s < TILE_S ? sb - s : TILE_S;
@@ -420,12 +581,26 @@ void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const voi
 
 void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n)
 {
-    int bb = block_bytes(dt);
-    const unsigned char *b = (const unsigned char *)W + (size_t)(first / QK) * bb;
-    for (int64_t i = 0; i < n; i += QK, b += bb) {
-        float d = block_d(b);
+    const unsigned char *w = W;
+    for (int64_t i = 0; i < n; i += QK) {
+        int64_t b = (first + i) / QK;
+        if (is_k(dt)) {
+            const unsigned char *sb = w + (size_t)(b / 8) * (dt == RT_Q4_K ? 144 : 210);
+            int j = (int)(b % 8), sc, m;
+            if (dt == RT_Q4_K) {
+                k4_scale_min(j, sb + 4, &sc, &m);
+                float d1 = block_d(sb) * (float)sc, m1 = block_d(sb + 2) * (float)m;
+                for (int l = 0; l < QK; l++) out[i + l] = d1 * (float)kquant(sb, dt, j, l) - m1;
+            } else {
+                for (int l = 0; l < QK; l++)
+                    out[i + l] = block_d(sb + 208) * (float)k6_scale(sb, j, l / 16) * (float)(kquant(sb, dt, j, l) - 32);
+            }
+            continue;
+        }
+        const unsigned char *blk = w + (size_t)b * block_bytes(dt);
+        float d = block_d(blk);
         for (int j = 0; j < QK; j++) {
-            int q = dt == RT_Q8_0 ? (int8_t)b[2 + j] : j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8;
+            int q = dt == RT_Q8_0 ? (int8_t)blk[2 + j] : j < 16 ? (blk[2 + j] & 15) - 8 : (blk[2 + j - 16] >> 4) - 8;
             out[i + j] = (float)q * d;
         }
     }

@@ -26,6 +26,8 @@ const char *rt_dtype_name(uint32_t dt)
     case RT_I8: return "i8";
     case RT_Q8_0: return "q8_0";
     case RT_Q4_0: return "q4_0";
+    case RT_Q4_K: return "q4_k";
+    case RT_Q6_K: return "q6_k";
     }
     return "unknown";
 }
@@ -79,10 +81,25 @@ static RtStatus check_table(const RtWeights *w, const char *path)
     return RT_OK;
 }
 
-/* Bytes of a block of 32 values (q8_0, q4_0), or of one value. */
+/* Values per block of a block type (q8_0, q4_0: 32; q4_k, q6_k: 256), 1 for the others. */
+static uint64_t dtype_block(uint32_t dt)
+{
+    return dt == RT_Q8_0 || dt == RT_Q4_0 ? 32 : dt == RT_Q4_K || dt == RT_Q6_K ? 256 : 1;
+}
+
+/* Bytes of a block (or of one value). */
 static uint64_t dtype_size(uint32_t dt)
 {
-    return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_F32 || dt == RT_I32 ? 4 : dt == RT_I8 ? 1 : 2;
+    switch (dt) {
+    case RT_Q8_0: return 34;
+    case RT_Q4_0: return 18;
+    case RT_Q4_K: return 144;
+    case RT_Q6_K: return 210;
+    case RT_F32:
+    case RT_I32: return 4;
+    case RT_I8: return 1;
+    }
+    return 2;
 }
 
 /* Entry i: a known dtype, a shape of positive dims whose size (checked for
@@ -95,8 +112,8 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
         rt_set_error("%s: tensor %" PRIu32 " has an unterminated name", path, i);
         return RT_ERR_FORMAT;
     }
-    int block = e->dtype == RT_Q8_0 || e->dtype == RT_Q4_0;
-    if (e->ndim > 4 || (e->dtype > RT_I8 && !block) || (block && (e->ndim != 2 || e->shape[1] % 32))) {
+    uint64_t block = dtype_block(e->dtype);
+    if (e->ndim > 4 || (e->dtype > RT_I8 && block == 1) || (block > 1 && (e->ndim != 2 || (uint64_t)e->shape[1] % block))) {
         rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",
                      path, e->name, e->dtype, e->ndim);
         return RT_ERR_FORMAT;
@@ -109,7 +126,7 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
                          path, e->name, d, e->shape[d]);
             return RT_ERR_FORMAT;
         }
-        bytes *= (uint64_t)e->shape[d] / (block && d == 1 ? 32 : 1);
+        bytes *= (uint64_t)e->shape[d] / (d == 1 ? block : 1);
     }
     if (bytes != e->nbytes) {
         rt_set_error("%s: tensor '%s' has %" PRIu64 " bytes, its %s shape needs %" PRIu64, path,

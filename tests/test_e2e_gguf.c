@@ -11,7 +11,10 @@
  *   - every block type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K) of
  *     trained-llama (rows of 256: the K-quants are real there) and of
  *     qwen2-tiny, likewise;
- *   - compiled programs of three of them (Q4_0, Q8_0, Q4_K) give the same;
+ *   - compiled programs: floats within 1e-4, the block types the cpu runs
+ *     with int8 activations within a few percent (test_compiled);
+ *   - hetc's quantisation gives the GGUF's bytes (test_quantise_same_bytes);
+ *   - perplexity on trained-llama's held-out windows (test_perplexity);
  *   - the embedded vocabulary tokenizes the fixtures' tokenizer cases to
  *     the reference ids;
  *   - broken files (unknown architecture, missing key, foreign tensor,
@@ -156,31 +159,129 @@ static void test_block_types(void **state)
             check_run(tu_fmt("%s/fixtures/%s", tu_shared(), fixtures[f]), fixtures[f], BLOCK_TYPES[i]);
 }
 
-/* hetc compile of a GGUF, built, against hetc run of its float model. */
+/* hetc compile of a GGUF into a built program in DIR/proj; returns its path. */
+static const char *build(const char *dir, const char *gguf)
+{
+    char *log;
+    if (tu_run(&log, "%s compile %s --target %s/targets/host-cpu.xml -o %s/proj && cmake -S %s/proj -B %s/proj/build "
+               "-DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build >/dev/null",
+               tu_hetc(), gguf, tu_src(), dir, dir, dir, dir))
+        fail_msg("compiling %s:\n%s", gguf, log);
+    free(log);
+    return tu_fmt("%s/proj/build/model", dir);
+}
+
+/* Compiled programs against hetc run of the float model the GGUF holds.
+ * F16 runs as floats: within 1e-4. The block types the cpu runs as blocks
+ * (q8_0, q4_0, q4_k, q6_k) quantise activations to int8 per block of 32,
+ * as llama.cpp does: within a few percent, the same next token at nearly
+ * every position (their judge is perplexity, test_perplexity); a type it
+ * has no kernels for (q5_1) is dequantised: within 1e-4 again. */
 static void test_compiled(void **state)
 {
-    static const char *const cases[][2] = {{"llama-tiny", "q4_0"}, {"qwen2-tiny", "q8_0"}, {"trained-llama", "q4_k"}};
-    for (int i = 0; i < 3; i++) {
-        const char *fix = tu_fmt("%s/fixtures/%s", tu_shared(), cases[i][0]);
+    static const struct {
+        const char *fixture, *type;
+        double tol, agree;      /* relative L2; least share of positions with the same argmax */
+    } cases[] = {{"llama-tiny", "f16", 1e-4, 1}, {"qwen2-tiny", "q5_1", 1e-4, 1}, {"llama-tiny", "q4_0", 5e-2, 0.9},
+                 {"qwen2-tiny", "q8_0", 5e-2, 0.9}, {"trained-llama", "q4_k", 5e-2, 0.9}, {"trained-llama", "q6_k", 5e-2, 0.9}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *fix = tu_fmt("%s/fixtures/%s", tu_shared(), cases[i].fixture);
         Prompt p;
         load_prompt(fix, &p);
-        const char *dir = write_gguf(fix, cases[i][0], cases[i][1]);
-        char *log;
-        if (tu_run(&log, "%s compile %s/model.gguf --target %s/targets/host-cpu.xml -o %s/proj && cmake -S %s/proj "
-                   "-B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build >/dev/null",
-                   tu_hetc(), dir, tu_src(), dir, dir, dir, dir))
-            fail_msg("compiling %s %s:\n%s", cases[i][0], cases[i][1], log);
-        free(log);
-        float *got = logits_of("%s --ids %s --logits %s", tu_fmt("%s/proj/build/model", dir), &p, tu_fmt("%s/a.bin", dir));
+        const char *dir = write_gguf(fix, cases[i].fixture, cases[i].type);
+        const char *model = build(dir, tu_fmt("%s/model.gguf", dir));
+        float *got = logits_of("%s --ids %s --logits %s", model, &p, tu_fmt("%s/a.bin", dir));
         float *ref = logits_of(tu_fmt("%s run %%s --ids %%s --logits %%s", tu_hetc()), tu_fmt("%s/ref", dir), &p,
                                tu_fmt("%s/b.bin", dir));
+        int same = 0;
+        for (int s = 0; s < p.n; s++) {
+            int a = 0, b = 0;
+            for (int v = 1; v < p.vocab; v++) {
+                a = got[(size_t)s * p.vocab + v] > got[(size_t)s * p.vocab + a] ? v : a;
+                b = ref[(size_t)s * p.vocab + v] > ref[(size_t)s * p.vocab + b] ? v : b;
+            }
+            same += a == b;
+        }
         double rel = worst_rel(got, ref, &p);
-        printf("  compiled %-15s %-5s: relative L2 %.2e\n", cases[i][0], cases[i][1], rel);
-        if (!(rel < 1e-4)) fail_msg("compiled %s %s: relative L2 %.3g", cases[i][0], cases[i][1], rel);
+        printf("  compiled %-15s %-5s: relative L2 %.2e, next token the same at %d of %d positions\n", cases[i].fixture,
+               cases[i].type, rel, same, p.n);
+        if (!(rel < cases[i].tol) || same < cases[i].agree * p.n)
+            fail_msg("compiled %s %s: relative L2 %.3g (limit %g), argmax equal at %d of %d", cases[i].fixture,
+                     cases[i].type, rel, cases[i].tol, same, p.n);
         free(got);
         free(ref);
         free(p.logits);
     }
+}
+
+/* hetc's own quantisation (--weight-dtype on the Hugging Face model) gives
+ * the bytes of the GGUF that gguf-py wrote, whose quantisers round as
+ * llama-quantize's reference ones do (checked against llama-quantize
+ * --pure: identical q8_0 and q4_0 tensors). The types without cpu kernels
+ * land as f32: the same values. */
+static void test_quantise_same_bytes(void **state)
+{
+    static const char *const types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1"};
+    const char *fix = tu_fmt("%s/fixtures/trained-llama", tu_shared());
+    for (int i = 0; i < 5; i++) {
+        const char *dir = write_gguf(fix, "trained-llama", types[i]);
+        char *log;
+        if (tu_run(&log, "%s compile %s/model.gguf --target %s/targets/host-cpu.xml --no-tokenizer -o %s/a && "
+                   "%s compile %s --target %s/targets/host-cpu.xml --no-tokenizer --weight-dtype %s -o %s/b",
+                   tu_hetc(), dir, tu_src(), dir, tu_hetc(), fix, tu_src(), types[i], dir))
+            fail_msg("compiling %s:\n%s", types[i], log);
+        free(log);
+        size_t la, lb;
+        unsigned char *a = (unsigned char *)tu_read_file(tu_fmt("%s/a/weights.bin", dir), &la);
+        unsigned char *b = (unsigned char *)tu_read_file(tu_fmt("%s/b/weights.bin", dir), &lb);
+        assert_non_null(a);
+        assert_non_null(b);
+        uint64_t oa, ob;        /* RtWeightsHeader.data_offset */
+        memcpy(&oa, a + 24, 8);
+        memcpy(&ob, b + 24, 8);
+        if (la - oa != lb - ob || memcmp(a + oa, b + ob, la - oa))
+            fail_msg("%s: the weights hetc quantised differ from the GGUF's", types[i]);
+        printf("  %-5s: %zu bytes of weights, identical\n", types[i], la - oa);
+        free(a);
+        free(b);
+    }
+}
+
+/* Perplexity on trained-llama's held-out windows (--ppl-ids), the program
+ * compiled from GGUF files: q8_0 within 0.5% of the f32 file's, q4_0
+ * within 5% (against llama.cpp on the same file it is within 1%: see
+ * docs/PERF.md; llama.cpp is not built here). */
+static void test_perplexity(void **state)
+{
+    const char *fix = tu_fmt("%s/fixtures/trained-llama", tu_shared());
+    json_object *root = json_object_from_file(tu_fmt("%s/reference.json", fix));
+    json_object *wins = json_object_object_get(json_object_object_get(root, "heldout"), "windows");
+    assert_non_null(wins);
+    static char text[1 << 16];
+    size_t k = 0;
+    for (size_t w = 0; w < json_object_array_length(wins); w++) {
+        json_object *win = json_object_array_get_idx(wins, w);
+        for (size_t i = 0; i < json_object_array_length(win); i++)
+            k += (size_t)snprintf(text + k, sizeof text - k, "%d%s", json_object_get_int(json_object_array_get_idx(win, i)),
+                                  i + 1 < json_object_array_length(win) ? " " : "\n");
+    }
+    json_object_put(root);
+    static const char *const types[] = {"f32", "q8_0", "q4_0"};
+    double ppl[3];
+    for (int i = 0; i < 3; i++) {
+        const char *dir = write_gguf(fix, "trained-llama", types[i]);
+        tu_write_file(tu_fmt("%s/heldout.txt", dir), text, k);
+        char *out;
+        const char *model = build(dir, tu_fmt("%s/model.gguf", dir));
+        int rc = tu_run(&out, "%s --perplexity %s/heldout.txt --ppl-ids --ppl-window 256", model, dir);
+        const char *line = strstr(out, "perplexity: ");
+        if (rc || !line || sscanf(line, "perplexity: %lf", &ppl[i]) != 1)
+            fail_msg("perplexity of %s:\n%s", types[i], out);
+        free(out);
+        printf("  %-5s perplexity %.4f (%+.2f%% against f32)\n", types[i], ppl[i], 100 * (ppl[i] / ppl[0] - 1));
+    }
+    if (!(fabs(ppl[1] / ppl[0] - 1) < 0.005)) fail_msg("q8_0: %.4f against f32 %.4f", ppl[1], ppl[0]);
+    if (!(fabs(ppl[2] / ppl[0] - 1) < 0.05)) fail_msg("q4_0: %.4f against f32 %.4f", ppl[2], ppl[0]);
 }
 
 /* Tokenizes each {text, ids} of cases with the GGUF's vocabulary; returns how many. */
@@ -278,8 +379,9 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_float_types), cmocka_unit_test(test_block_types), cmocka_unit_test(test_compiled),
-        cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_float_types), cmocka_unit_test(test_block_types),         cmocka_unit_test(test_compiled),
+        cmocka_unit_test(test_quantise_same_bytes), cmocka_unit_test(test_perplexity), cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

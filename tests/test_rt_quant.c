@@ -1,4 +1,4 @@
-/* test_rt_quant.c: runtime/rt_quant.c, the q8_0 and q4_0 linear kernels,
+/* test_rt_quant.c: runtime/rt_quant.c, the q8_0, q4_0, q4_k and q6_k linear kernels,
  * against a double-precision reference of the same arithmetic (weights
  * dequantised, activations quantised per block of 32 as the kernels do),
  * on every instruction path this CPU has (HETC_ISA), for decode (S = 1..4)
@@ -31,28 +31,54 @@ static float half(uint16_t h)
     return f;
 }
 
-/* Random blocks: scales of a weight's size (f16 normal numbers), random quants. */
+static int bytes_of(RtDtype dt) { return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_Q4_K ? 144 : 210; }
+static int block_of(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q6_K ? 256 : 32; }
+static const char *name_of(RtDtype dt) { return dt == RT_Q8_0 ? "q8_0" : dt == RT_Q4_0 ? "q4_0" : dt == RT_Q4_K ? "q4_k" : "q6_k"; }
+
+static void put_half(unsigned char *p, uint16_t h)
+{
+    p[0] = (unsigned char)h;
+    p[1] = (unsigned char)(h >> 8);
+}
+
+/* Random blocks: random quants and scale bytes, f16 super-scales of a
+ * weight's size (normal numbers). */
 static unsigned char *random_blocks(RtDtype dt, int N, int K)
 {
-    int bb = dt == RT_Q8_0 ? 34 : 18, nb = K / 32;
+    int bb = bytes_of(dt), nb = K / block_of(dt);
     unsigned char *w = malloc((size_t)N * nb * bb);
     for (int i = 0; i < N * nb; i++) {
         unsigned char *b = w + (size_t)i * bb;
+        for (int j = 0; j < bb; j++) b[j] = (unsigned char)((frand() + 1) * 127.9f);
         uint16_t d = (uint16_t)(0x1800 + (rng % 0x400));      /* about 1e-4 .. 2e-4 */
-        frand();
-        b[0] = (unsigned char)d;
-        b[1] = (unsigned char)(d >> 8);
-        for (int j = 2; j < bb; j++) b[j] = (unsigned char)((frand() + 1) * 127.9f);
+        if (dt == RT_Q8_0 || dt == RT_Q4_0) put_half(b, d);
+        else if (dt == RT_Q4_K) put_half(b, (uint16_t)(d - 0x1000)), put_half(b + 2, (uint16_t)(d - 0x800));
+        else put_half(b + 208, (uint16_t)(d - 0xc00));
     }
     return w;
 }
 
+/* Weight (n, k) from the formats' definitions (ggml's block layouts). */
 static double wval(const unsigned char *W, RtDtype dt, int K, int n, int k)
 {
-    int bb = dt == RT_Q8_0 ? 34 : 18;
-    const unsigned char *b = W + ((size_t)n * (K / 32) + k / 32) * bb;
-    int j = k % 32, q = dt == RT_Q8_0 ? (int8_t)b[2 + j] : j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8;
-    return (double)q * half((uint16_t)(b[0] | b[1] << 8));
+    int bb = bytes_of(dt), per = block_of(dt);
+    const unsigned char *b = W + ((size_t)n * (K / per) + k / per) * bb;
+    int j = k % per;
+    if (dt == RT_Q8_0) return (double)(int8_t)b[2 + j] * half((uint16_t)(b[0] | b[1] << 8));
+    if (dt == RT_Q4_0) return (double)(j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8) * half((uint16_t)(b[0] | b[1] << 8));
+    int chunk = j / 32, l = j % 32;
+    if (dt == RT_Q4_K) {            /* 8 chunks of 32: 6-bit scale and min each */
+        const unsigned char *s = b + 4;
+        int sc = chunk < 4 ? s[chunk] & 63 : (s[chunk + 4] & 15) | (s[chunk - 4] >> 6) << 4;
+        int m = chunk < 4 ? s[chunk + 4] & 63 : (s[chunk + 4] >> 4) | (s[chunk] >> 6) << 4;
+        int q = (b[16 + 32 * (chunk / 2) + l] >> (4 * (chunk % 2))) & 15;
+        return half((uint16_t)(b[0] | b[1] << 8)) * sc * q - half((uint16_t)(b[2] | b[3] << 8)) * m;
+    }
+    int h = j / 128, r = j % 128, quarter = r / 32;     /* q6_k: 4 quarters of 32 per half */
+    int lo = (b[64 * h + (r % 32) + 32 * (quarter & 1)] >> (quarter >= 2 ? 4 : 0)) & 15;
+    int hi = (b[128 + 32 * h + r % 32] >> (2 * quarter)) & 3;
+    int sc = (int8_t)b[192 + 8 * h + 2 * quarter + (r % 32) / 16];
+    return half((uint16_t)(b[208] | b[209] << 8)) * sc * ((lo | hi << 4) - 32);
 }
 
 /* The activation x[k] as the kernels see it: quantised in its block. */
@@ -88,7 +114,7 @@ static void check(RtDtype dt, int S, int N, int K, int ldo, int with_bias, RtPoo
             }
             double err = fabs(out[(size_t)s * ldo + n] - ref) / (mag + 1e-30);
             if (!(err < 1e-5))
-                fail_msg("%s %s S=%d N=%d K=%d: out[%d][%d] = %g, reference %g", isa, dt == RT_Q8_0 ? "q8_0" : "q4_0",
+                fail_msg("%s %s S=%d N=%d K=%d: out[%d][%d] = %g, reference %g", isa, name_of(dt),
                          S, N, K, s, n, out[(size_t)s * ldo + n], ref);
             worst = err > worst ? err : worst;
         }
@@ -103,11 +129,16 @@ static void run_shapes(const char *isa)
     assert_int_equal(rt_pool_create(&pool, 2), RT_OK);
     static const int shapes[][3] = {{1, 64, 256}, {2, 13, 96}, {3, 7, 32}, {4, 33, 544}, {1, 5, 64},
                                     {5, 20, 128}, {9, 17, 160}, {40, 70, 2048}, {130, 9, 64}};
+    static const int kshapes[][3] = {{1, 64, 256}, {2, 13, 512}, {4, 33, 768}, {1, 5, 256}, {9, 17, 256}, {40, 70, 2048}};
+    static const RtDtype blocks32[] = {RT_Q8_0, RT_Q4_0}, kquants[] = {RT_Q4_K, RT_Q6_K};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int dt = 0; dt < 2; dt++)
             for (int p = 0; p < 2; p++)
-                check(dt ? RT_Q4_0 : RT_Q8_0, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][1] + 3 * p, p,
-                      p ? pool : NULL, isa);
+                check(blocks32[dt], shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
+    for (size_t i = 0; i < sizeof kshapes / sizeof kshapes[0]; i++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int p = 0; p < 2; p++)
+                check(kquants[dt], kshapes[i][0], kshapes[i][1], kshapes[i][2], kshapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
     rt_pool_destroy(pool);
 }
 
@@ -135,12 +166,17 @@ static void test_paths(void **state)
 
 static void test_dequant_row(void **state)
 {
-    for (int dt = 0; dt < 2; dt++) {
-        RtDtype t = dt ? RT_Q4_0 : RT_Q8_0;
-        unsigned char *W = random_blocks(t, 3, 96);
-        float row[64];
-        rt_dequant_row(row, W, t, 96 + 32, 64);     /* row 1, values 32..95 */
-        for (int k = 0; k < 64; k++) assert_true(row[k] == (float)wval(W, t, 96, 1, 32 + k));
+    static const RtDtype types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_K, RT_Q6_K};
+    for (int t = 0; t < 4; t++) {
+        RtDtype dt = types[t];
+        unsigned char *W = random_blocks(dt, 3, 512);
+        float row[512];
+        rt_dequant_row(row, W, dt, 512 + 256, 256);     /* row 1, values 256..511 */
+        for (int k = 0; k < 256; k++) {
+            double want = wval(W, dt, 512, 1, 256 + k);
+            if (!(fabs(row[k] - want) <= 1e-6 * fabs(want) + 1e-12))
+                fail_msg("%s value %d: %g, want %g", name_of(dt), k, row[k], want);
+        }
         free(W);
     }
 }
