@@ -53,18 +53,21 @@ typedef struct {
     int8_t *q;                  /* [nb * 32] */
     float *d;                   /* [nb] scales */
     int32_t *neg;               /* [nb * 8] -(8 or 128) * per-lane sums of q (the avx512vnni path) */
+    int32_t *xs;                /* [nb] sums of q */
+    float *dxs;                 /* [nb] d times the sum of q (q4_k's minimum) */
     int decode;                 /* 1: the linear has at most TILE_S rows (the 256-bit tile) */
 } QRow;
 
 static size_t qrow_bytes(int nb)
 {
-    return (size_t)nb * (QK + sizeof(float) + 8 * sizeof(int32_t));
+    return (size_t)nb * (QK + 2 * sizeof(float) + 9 * sizeof(int32_t));
 }
 
 static QRow qrow_at(unsigned char *base, int nb, int s)
 {
     unsigned char *p = base + (size_t)s * qrow_bytes(nb);
-    QRow r = {.neg = (int32_t *)p, .d = (float *)(p + (size_t)nb * 32), .q = (int8_t *)(p + (size_t)nb * 36)};
+    QRow r = {.neg = (int32_t *)p, .d = (float *)(p + (size_t)nb * 32), .xs = (int32_t *)(p + (size_t)nb * 36),
+              .dxs = (float *)(p + (size_t)nb * 40), .q = (int8_t *)(p + (size_t)nb * 44)};
     return r;
 }
 
@@ -116,6 +119,22 @@ static void k4_scale_min(int j, const unsigned char *q, int *sc, int *m)
     }
 }
 
+/* All 8 of q4_k's scales (out[0..7]) and mins (out[8..15]) at once, on
+ * 32-bit words: bytes 0..3 hold scales 0..3 and the top bits of 4..7,
+ * bytes 4..7 mins 0..3 and the top bits of mins 4..7, bytes 8..11 the low
+ * nibbles of scales (low) and mins (high) 4..7. */
+static void k4_unpack(const unsigned char *q, uint8_t out[16])
+{
+    uint32_t u[4], lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
+    uint32_t mins03 = u[1] & lo6;
+    u[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
+    u[2] = mins03;
+    u[0] &= lo6;
+    memcpy(out, u, 16);
+}
+
 /* Value l (0..31) of 32-value chunk j (0..7) of a K-quant super-block, as
  * the unsigned quant (q4_k 0..15, q6_k 0..63 = w + 32). */
 static int kquant(const unsigned char *b, RtDtype dt, int j, int l)
@@ -149,10 +168,13 @@ static void quantise_row(const float *x, int K, int off, QRow r)
             float t = v[j] * id;
             r.q[b * QK + j] = (int8_t)(t >= 0 ? (int)(t + 0.5f) : -(int)(0.5f - t));
         }
+        r.xs[b] = 0;
         for (int l = 0; l < 8; l++) {
             const int8_t *q = r.q + b * QK + 4 * l;
             r.neg[b * 8 + l] = -off * (q[0] + q[1] + q[2] + q[3]);
+            r.xs[b] += q[0] + q[1] + q[2] + q[3];
         }
+        r.dxs[b] = d * (float)r.xs[b];
     }
 }
 
@@ -263,65 +285,75 @@ static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
     return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
 }
 
-/* dx times a chunk's scale(s), per lane: q6_k's lanes 0..3 hold its first
- * 16 values' sums, lanes 4..7 the others'. */
-static inline __m256 kscale_avx2(const unsigned char *sb, RtDtype dt, int j, float dx)
-{
-    if (dt == RT_Q4_K) {
-        int sc, m;
-        k4_scale_min(j, sb + 4, &sc, &m);
-        return _mm256_set1_ps(dx * _cvtsh_ss((unsigned short)(sb[0] | sb[1] << 8)) * (float)sc);
-    }
-    float d = dx * _cvtsh_ss((unsigned short)(sb[208] | sb[209] << 8));
-    return _mm256_set_m128(_mm_set1_ps(d * (float)k6_scale(sb, j, 1)), _mm_set1_ps(d * (float)k6_scale(sb, j, 0)));
-}
-
-/* q4_k's minimum term of chunk j: dx dmin m_j (applied to -sum(x) lanes). */
-static inline __m256 kmin_avx2(const unsigned char *sb, int j, float dx)
-{
-    int sc, m;
-    k4_scale_min(j, sb + 4, &sc, &m);
-    return _mm256_set1_ps(dx * _cvtsh_ss((unsigned short)(sb[2] | sb[3] << 8)) * (float)m);
-}
-
-/* K-quant rows (S activation rows); DOT(w, x, init) adds the lane sums of
- * unsigned w times signed x to init. */
-#define KQ_ROWS(NAME, DOT)                                                                                        \
-    static void NAME(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,                  \
-                     float acc[TILE_N][TILE_S])                                                                    \
+/* K-quant rows (S activation rows) super-block by super-block: its scales
+ * decoded once, then per 32-value chunk j (activation block b) one block
+ * product DOT(w, x, init) (the lane sums of unsigned w times signed x,
+ * added to init). q4_k: d sc_j dx_b sum(q x) per chunk, its minimum
+ * (dmin m_j dx_b sum(x)) in scalar from the stored sums of x; q6_k:
+ * d dx_b (sc_g0, sc_g1 per half of the lanes) sum((w + 32) x) with the
+ * accumulator started at -32 sum(x) per lane. */
+#define KQ_ROWS(NAME, DOT, DT)                                                                                    \
+    static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])  \
     {                                                                                                             \
+        const RtDtype dt = DT;                                                                                    \
         int bytes = dt == RT_Q4_K ? 144 : 210;                                                                    \
         for (int r = 0; r < rows; r++) {                                                                          \
             const unsigned char *w = W + r * row_bytes(dt, nb);                                                   \
             __m256 a[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
-            for (int b = 0; b < nb; b++) {                                                                        \
-                const unsigned char *sb = w + (size_t)(b / 8) * bytes;                                            \
-                int j = b % 8;                                                                                    \
-                __m256i wv = kquants_avx2(sb, dt, j);                                                             \
-                for (int s = 0; s < S; s++) {                                                                     \
-                    __m256i xn = _mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8));                         \
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK));                          \
-                    if (dt == RT_Q4_K) {                                                                          \
-                        __m256i p = DOT(wv, xv, _mm256_setzero_si256());                                          \
-                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), kscale_avx2(sb, dt, j, x[s].d[b]), a[s]);   \
-                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(xn), kmin_avx2(sb, j, x[s].d[b]), a[s]);        \
-                    } else {                                                                                      \
-                        __m256i p = DOT(wv, xv, xn);                                                              \
-                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), kscale_avx2(sb, dt, j, x[s].d[b]), a[s]);   \
+            __m256 vmins[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+            for (int b0 = 0; b0 < nb; b0 += 8) {                                                                  \
+                const unsigned char *sb = w + (size_t)(b0 / 8) * bytes;                                           \
+                float scale[8];                                                                                   \
+                __m256i sc6[2];                                                                                   \
+                if (dt == RT_Q4_K) {                                                                              \
+                    uint8_t scm[16];    /* the 8 scales, then the 8 mins */                                      \
+                    k4_unpack(sb + 4, scm);                                                                       \
+                    __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(sb[0] | sb[1] << 8)));                   \
+                    _mm256_storeu_ps(scale, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(            \
+                                                             _mm_loadl_epi64((const __m128i *)scm)))));           \
+                    __m256 m = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(sb[2] | sb[3] << 8))),    \
+                                             _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(                             \
+                                                 _mm_loadl_epi64((const __m128i *)(scm + 8)))));                  \
+                    for (int s = 0; s < S; s++)                                                                   \
+                        vmins[s] = _mm256_fmadd_ps(m, _mm256_loadu_ps(x[s].dxs + b0), vmins[s]);                  \
+                } else {                                                                                          \
+                    float d = _cvtsh_ss((unsigned short)(sb[208] | sb[209] << 8));                                \
+                    for (int j = 0; j < 8; j++) scale[j] = d;                                                     \
+                    sc6[0] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sb + 192)));                  \
+                    sc6[1] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sb + 200)));                  \
+                }                                                                                                 \
+                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {                                             \
+                    int b = b0 + j;                                                                               \
+                    __m256i wv = kquants_avx2(sb, dt, j);                                                         \
+                    __m256i gs = _mm256_setzero_si256();                                                          \
+                    if (dt == RT_Q6_K) /* scales 2j and 2j + 1, each on 4 lanes */                               \
+                        gs = _mm256_permutevar8x32_epi32(sc6[j / 4],                                              \
+                                                         _mm256_set_epi32(2 * (j % 4) + 1, 2 * (j % 4) + 1,       \
+                                                                          2 * (j % 4) + 1, 2 * (j % 4) + 1,       \
+                                                                          2 * (j % 4), 2 * (j % 4), 2 * (j % 4),  \
+                                                                          2 * (j % 4)));                          \
+                    for (int s = 0; s < S; s++) {                                                                 \
+                        __m256i xv = _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK));                      \
+                        __m256i p;                                                                                \
+                        if (dt == RT_Q4_K) p = DOT(wv, xv, _mm256_setzero_si256());                               \
+                        else p = _mm256_mullo_epi32(                                                              \
+                                 DOT(wv, xv, _mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8))), gs);       \
+                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[j] * x[s].d[b]), a[s]); \
                     }                                                                                             \
                 }                                                                                                 \
             }                                                                                                     \
-            for (int s = 0; s < S; s++) acc[r][s] = hsum256(a[s]);                                                \
+            for (int s = 0; s < S; s++) acc[r][s] = hsum256(_mm256_sub_ps(a[s], vmins[s]));                        \
         }                                                                                                         \
     }
 
 #define DOT_AVX2(w, x, init) _mm256_add_epi32((init), _mm256_madd_epi16(_mm256_maddubs_epi16((w), (x)), _mm256_set1_epi16(1)))
-KQ_ROWS(kq_rows_avx2, DOT_AVX2)
+KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K)
+KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K)
 
 static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
-        kq_rows_avx2(W, dt, nb, rows, x, S, acc);
+        (dt == RT_Q4_K ? q4k_rows_avx2 : q6k_rows_avx2)(W, nb, rows, x, S, acc);
         return;
     }
     int bb = block_bytes(dt);
@@ -457,12 +489,13 @@ ROWS_VNNI256(rows_vnni_q8, RT_Q8_0, 34)
 ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 
 #define DOT_VNNI(w, x, init) _mm256_dpbusd_epi32((init), (w), (x))
-KQ_ROWS(kq_rows_vnni, DOT_VNNI)
+KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K)
+KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K)
 
 static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
-        kq_rows_vnni(W, dt, nb, rows, x, S, acc);
+        (dt == RT_Q4_K ? q4k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
         return;
     }
     typedef void (*Fn)(const unsigned char *const[TILE_N], int, const QRow *, float[TILE_N][TILE_S]);
