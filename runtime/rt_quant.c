@@ -499,12 +499,13 @@ static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, cons
         return;
     }
     typedef void (*Fn)(const unsigned char *const[TILE_N], int, const QRow *, float[TILE_N][TILE_S]);
-    static const Fn q8[4] = {vnni_q8_1, vnni_q8_2, vnni_q8_3, vnni_q8_4}, q4[4] = {vnni_q4_1, vnni_q4_2, vnni_q4_3, vnni_q4_4};
+    static const Fn tiles[2][TILE_S] = {{vnni_q8_1, vnni_q8_2, vnni_q8_3, vnni_q8_4},
+                                        {vnni_q4_1, vnni_q4_2, vnni_q4_3, vnni_q4_4}};
     size_t row = row_bytes(dt, nb);
     const unsigned char *w[TILE_N];
     for (int r = 0; r < TILE_N; r++) w[r] = W + (r < rows ? r : rows - 1) * row;
     if (x[0].decode) (dt == RT_Q8_0 ? rows_vnni_q8 : rows_vnni_q4)(W, nb, rows, x, S, acc);
-    else (dt == RT_Q8_0 ? q8 : q4)[S - 1](w, nb, x, acc);
+    else tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
 }
 
 #pragma GCC pop_options
