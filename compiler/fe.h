@@ -135,8 +135,14 @@ typedef struct {
     int tie;                    /* -1 preset default, 0/1 override */
     int64_t head_dim;           /* 0: preset default (explicit head_dim key when set) */
     int config_only;            /* 1: config.json and generation_config.json, no weights (for planning) */
+    const char *tokenizer_text; /* train a byte-level BPE tokenizer on this text (NULL: none) */
 } FeSynthOpts;
 int fe_synth(const char *outdir, const FeSynthOpts *o, char *err, size_t errlen);
+/* fe_synthtok.c: a byte-level BPE tokenizer of 'vocab' tokens trained on the
+ * text at text_path: DIR/tokenizer.json and tokenizer_config.json (bos and
+ * eos ids 1 and 2). */
+int fe_synth_tokenizer(const char *outdir, const char *text_path, int64_t vocab, int64_t bos, int64_t eos,
+                       char *err, size_t errlen);
 /* Names of presets, NULL-terminated. */
 const char *const *fe_synth_presets(void);
 

@@ -530,14 +530,19 @@ static int write_shard(const char *dir, const Model *m, int shard, int shards, G
 
 /* Removes a file of the other layout left by an earlier run, which the
  * reader would otherwise pick up (the index wins over model.safetensors). */
-static int remove_stale(const char *dir, int shards, char *err, size_t errlen)
+/* Files of an earlier synth into dir that this one would not overwrite. */
+static int remove_stale(const char *dir, int shards, int tokenizer, char *err, size_t errlen)
 {
-    char path[FE_PATH_LEN];
-    const char *stale = shards > 1 ? "model.safetensors" : "model.safetensors.index.json";
-    if (join(path, dir, stale, err, errlen) != 0) return -1;
-    if (unlink(path) != 0 && errno != ENOENT) {
-        fe_set_err(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
-        return -1;
+    const char *stale[] = {shards > 1 ? "model.safetensors" : "model.safetensors.index.json",
+                           tokenizer ? NULL : "tokenizer.json", tokenizer ? NULL : "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char path[FE_PATH_LEN];
+        if (!stale[i]) continue;
+        if (join(path, dir, stale[i], err, errlen) != 0) return -1;
+        if (unlink(path) != 0 && errno != ENOENT) {
+            fe_set_err(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }
@@ -564,10 +569,12 @@ int fe_synth(const char *outdir, const FeSynthOpts *o, char *err, size_t errlen)
     int shards = o->shards > 1 ? o->shards : 1;
     int rc = resolve(m, o, err, errlen);
     if (rc == 0) rc = mkdir_p(outdir, err, errlen);
-    if (rc == 0) rc = remove_stale(outdir, shards, err, errlen);
+    if (rc == 0) rc = remove_stale(outdir, shards, o->tokenizer_text && !o->config_only, err, errlen);
     if (rc == 0) rc = write_config(outdir, m, o, err, errlen);
     if (rc == 0) rc = write_generation_config(outdir, err, errlen);
     if (rc == 0 && shards > 1 && !o->config_only) rc = write_index(outdir, m, shards, err, errlen);
+    if (rc == 0 && o->tokenizer_text && !o->config_only)
+        rc = fe_synth_tokenizer(outdir, o->tokenizer_text, m->p->vocab, 1, 2, err, errlen);
     if (rc == 0 && !o->config_only) rc = write_weights(outdir, m, o->seed, shards, err, errlen);
     free(m);
     return rc;

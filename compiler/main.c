@@ -944,7 +944,9 @@ static int cmd_detokenize(int argc, char **argv)
 
 static int cmd_synth(int argc, char **argv)
 {
-    FeSynthOpts o = {.dtype = -1, .seed = 1, .tie = -1};
+    char tpath[FE_PATH_LEN];
+    FeSynthOpts o = {.dtype = -1, .seed = 1, .tie = -1,
+                     .tokenizer_text = data_dir("HETC_CALIB", "calib/default.txt", tpath, sizeof tpath)};
     const char *out = NULL, *v;
     long x;
     for (int i = 2; i < argc; i++) {
@@ -961,11 +963,14 @@ static int cmd_synth(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--head-dim"))) { if (parse_int(v, "--head-dim", 2, 1024, &x)) return 1; o.head_dim = x; }
         else if (strcmp(argv[i], "--old-keys") == 0) o.old_keys = 1;
         else if (strcmp(argv[i], "--config-only") == 0) o.config_only = 1;
+        else if (strcmp(argv[i], "--no-tokenizer") == 0) o.tokenizer_text = NULL;
+        else if ((v = opt(argc, argv, &i, "--tokenizer-text"))) o.tokenizer_text = v;
         else return die("synth: unknown argument '%s'", argv[i]);
     }
     if (!o.preset || !out) {
         fprintf(stderr, "usage: hetc synth --preset NAME -o DIR [--dtype f32|f16|bf16] [--seed N] [--old-keys] "
-                        "[--shards N] [--tie 0|1] [--head-dim N] [--config-only]\npresets:");
+                        "[--shards N] [--tie 0|1] [--head-dim N] [--config-only]\n       [--no-tokenizer | --tokenizer-text FILE] "
+                        "(a byte-level BPE tokenizer trained on FILE, default calib/default.txt)\npresets:");
         for (const char *const *p = fe_synth_presets(); *p; p++) fprintf(stderr, " %s", *p);
         fputc('\n', stderr);
         return 2;

@@ -208,6 +208,55 @@ static void test_new_family_is_data(void **state)
     free(b);
 }
 
+/* The tokenizer synth writes: texts round-trip through it (ASCII,
+ * digits, punctuation, UTF-8, whitespace), its merges shorten text, the
+ * same synth writes the same bytes, the generated program turns a prompt
+ * into text, --no-tokenizer removes an earlier one, and a missing training
+ * text is an error naming it. */
+static void test_synth_tokenizer(void **state)
+{
+    const char *dir = tu_tmpdir("synth-tokenizer");
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/a && %s synth --preset tiny -o %s/b", tu_hetc(), dir, tu_hetc(), dir));
+    size_t la, lb;
+    char *ta = tu_read_file(tu_fmt("%s/a/tokenizer.json", dir), &la), *tb = tu_read_file(tu_fmt("%s/b/tokenizer.json", dir), &lb);
+    assert_non_null(ta);
+    assert_true(la == lb && memcmp(ta, tb, la) == 0);
+    free(ta);
+    free(tb);
+    static const char *const texts[] = {"Hello world, this is a test of the tokenizer.", "Numbers 12345 and symbols !@#$%^&*()",
+                                        "Unicode: h\xc3\xa9llo w\xc3\xb6rld \xe6\x97\xa5\xe6\x9c\xac",
+                                        "Lines\nand\ttabs  and   spaces\n"};
+    for (int i = 0; i < 4; i++) {
+        tu_write_file(tu_fmt("%s/text.txt", dir), texts[i], strlen(texts[i]));
+        char *ids, *back;
+        if (tu_run(&ids, "%s tokenize %s/a --file %s/text.txt --no-special", tu_hetc(), dir, dir)) fail_msg("tokenize: %s", ids);
+        ids[strcspn(ids, "\n")] = 0;
+        int n = 1;
+        for (char *c = ids; *c; c++) n += *c == ' ';
+        if (tu_run(&back, "%s detokenize %s/a %s --skip-special", tu_hetc(), dir, ids)) fail_msg("detokenize: %s", back);
+        if (strcmp(back, texts[i]) != 0 && !(strlen(back) == strlen(texts[i]) + 1 && back[strlen(texts[i])] == '\n' &&
+                                              strncmp(back, texts[i], strlen(texts[i])) == 0))
+            fail_msg("text %d: '%s' came back as '%s'", i, texts[i], back);
+        printf("  text %d: %zu bytes, %d tokens\n", i, strlen(texts[i]), n);
+        if (i == 0) assert_true(n < (int)strlen(texts[i]) / 2);     /* merges apply */
+        free(ids);
+        free(back);
+    }
+    char *out;
+    run_ok(tu_fmt("%s compile %s/a --target %s/targets/host-cpu.xml -o %s/proj && cmake -S %s/proj -B %s/proj/build "
+                  "-DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build >/dev/null",
+                  tu_hetc(), dir, tu_src(), dir, dir, dir, dir));
+    if (tu_run(&out, "%s/proj/build/model -p 'Once upon a time' -n 8 --seed 1", dir) || !strstr(out, "generation: 8 tokens"))
+        fail_msg("generating from a prompt:\n%s", out);
+    free(out);
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/a --no-tokenizer", tu_hetc(), dir));
+    assert_null(tu_read_file(tu_fmt("%s/a/tokenizer.json", dir), NULL));
+    if (tu_run(&out, "%s synth --preset tiny -o %s/c --tokenizer-text %s/missing.txt", tu_hetc(), dir, dir) == 0 ||
+        !strstr(out, "missing.txt"))
+        fail_msg("a missing training text: %s", out);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,7 +265,7 @@ int main(void)
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
         cmocka_unit_test(test_real_shape_f16),    cmocka_unit_test(test_opencl_long_context),
-        cmocka_unit_test(test_config_only_presets),
+        cmocka_unit_test(test_config_only_presets), cmocka_unit_test(test_synth_tokenizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
