@@ -13,7 +13,7 @@ cmake --build build -j"$(nproc)"
 preset=${PRESET:-smol-135m}
 model="out/$preset"
 proj="out/$preset.proj"
-[ -f "$model/config.json" ] || build/hetc synth --preset "$preset" -o "$model"
+[ -f "$model/tokenizer.json" ] || build/hetc synth --preset "$preset" -o "$model"
 build/hetc inspect "$model"
 build/hetc compile "$model" --target targets/host-cpu.xml -o "$proj"
 cmake -S "$proj" -B "$proj/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
