@@ -41,6 +41,16 @@
 #include <immintrin.h>
 #endif
 
+/* Functions of a path carry its instruction set (GCC and clang alike);
+ * the scalar reference is kept from GCC's auto-vectoriser (see below). */
+#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+#define VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#if defined(__GNUC__) && !defined(__clang__)
+#define SCALAR_FN __attribute__((optimize("no-tree-vectorize")))
+#else
+#define SCALAR_FN
+#endif
+
 enum {
     QK = 32,                    /* values per block */
     TILE_N = 4,                 /* weight rows per tile */
@@ -183,7 +193,7 @@ static void quantise_row(const float *x, int K, int off, QRow r)
  * paths are tested against, and GCC 12 at -O3 -march=native miscompiled
  * the q8_0 dot product's vectorised form. */
 
-__attribute__((optimize("no-tree-vectorize"))) static int32_t dot_block_scalar(const unsigned char *w, RtDtype dt, const int8_t *x)
+SCALAR_FN static int32_t dot_block_scalar(const unsigned char *w, RtDtype dt, const int8_t *x)
 {
     int32_t s = 0;
     if (dt == RT_Q8_0) {
@@ -197,7 +207,7 @@ __attribute__((optimize("no-tree-vectorize"))) static int32_t dot_block_scalar(c
 /* A K-quant row against activation row x: per 32-value chunk j of each
  * super-block (activation block b), q4_k: dx (d sc_j sum(q x) - dmin m_j
  * sum(x)); q6_k: dx d (sc_g0 sum16(w x) + sc_g1 sum16(w x)), w = q - 32. */
-__attribute__((optimize("no-tree-vectorize"))) static float kq_row_scalar(const unsigned char *w, RtDtype dt, int nb, QRow x)
+SCALAR_FN static float kq_row_scalar(const unsigned char *w, RtDtype dt, int nb, QRow x)
 {
     float sum = 0;
     int bytes = dt == RT_Q4_K ? 144 : 210;
@@ -219,7 +229,7 @@ __attribute__((optimize("no-tree-vectorize"))) static float kq_row_scalar(const 
     return sum;
 }
 
-__attribute__((optimize("no-tree-vectorize"))) static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+SCALAR_FN static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
         for (int r = 0; r < rows; r++)
@@ -238,10 +248,8 @@ __attribute__((optimize("no-tree-vectorize"))) static void tile_scalar(const uns
 
 #if defined(__x86_64__)
 /* ---- avx2 ---- */
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
 
-static inline __m256i unpack_q4(const unsigned char *qs)
+AVX2_FN static inline __m256i unpack_q4(const unsigned char *qs)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)qs);
     __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
@@ -249,19 +257,19 @@ static inline __m256i unpack_q4(const unsigned char *qs)
 }
 
 /* w's 32 signed values of block b (q4_0: nibble - 8). */
-static inline __m256i weights_avx2(const unsigned char *w, RtDtype dt)
+AVX2_FN static inline __m256i weights_avx2(const unsigned char *w, RtDtype dt)
 {
     if (dt == RT_Q8_0) return _mm256_loadu_si256((const __m256i *)(w + 2));
     return _mm256_sub_epi8(unpack_q4(w + 2), _mm256_set1_epi8(8));
 }
 
-static inline __m256 dot_avx2(__m256i w, __m256i x)
+AVX2_FN static inline __m256 dot_avx2(__m256i w, __m256i x)
 {
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-static inline float hsum256(__m256 v)
+AVX2_FN static inline float hsum256(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -270,7 +278,7 @@ static inline float hsum256(__m256 v)
 }
 
 /* The 32 unsigned quants of chunk j of K-quant super-block sb, in x's order. */
-static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
+AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
 {
     const __m256i low4 = _mm256_set1_epi8(15);
     if (dt == RT_Q4_K) {
@@ -292,8 +300,8 @@ static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
  * (dmin m_j dx_b sum(x)) in scalar from the stored sums of x; q6_k:
  * d dx_b (sc_g0, sc_g1 per half of the lanes) sum((w + 32) x) with the
  * accumulator started at -32 sum(x) per lane. */
-#define KQ_ROWS(NAME, DOT, DT)                                                                                    \
-    static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])  \
+#define KQ_ROWS(NAME, DOT, DT, FN)                                                                                  \
+    FN static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
     {                                                                                                             \
         const RtDtype dt = DT;                                                                                    \
         int bytes = dt == RT_Q4_K ? 144 : 210;                                                                    \
@@ -347,10 +355,10 @@ static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, int j)
     }
 
 #define DOT_AVX2(w, x, init) _mm256_add_epi32((init), _mm256_madd_epi16(_mm256_maddubs_epi16((w), (x)), _mm256_set1_epi16(1)))
-KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K)
-KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K)
+KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K, AVX2_FN)
+KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K, AVX2_FN)
 
-static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+AVX2_FN static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
         (dt == RT_Q4_K ? q4k_rows_avx2 : q6k_rows_avx2)(W, nb, rows, x, S, acc);
@@ -372,15 +380,12 @@ static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, cons
     }
 }
 
-#pragma GCC pop_options
 
 /* ---- avx512vnni ---- */
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 
 /* The f16 scales of blocks b and b + 1 (bb bytes apart), block b's in
  * lanes 0..7 and b + 1's in lanes 8..15. */
-static inline __m512 scales2(const unsigned char *w, int bb)
+VNNI_FN static inline __m512 scales2(const unsigned char *w, int bb)
 {
     uint16_t lo, hi;
     memcpy(&lo, w, 2);
@@ -391,7 +396,7 @@ static inline __m512 scales2(const unsigned char *w, int bb)
 }
 
 /* Blocks b and b + 1 of a q8_0 row as unsigned bytes (w + 128). */
-static inline __m512i quants2_q8(const unsigned char *w)
+VNNI_FN static inline __m512i quants2_q8(const unsigned char *w)
 {
     __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
                                    _mm256_loadu_si256((const __m256i *)(w + 34 + 2)), 1);
@@ -400,7 +405,7 @@ static inline __m512i quants2_q8(const unsigned char *w)
 
 /* Blocks b and b + 1 of a q4_0 row as their nibbles (w + 8), in x's order:
  * [b 0..15, b 16..31, b+1 0..15, b+1 16..31]. */
-static inline __m512i quants2_q4(const unsigned char *w)
+VNNI_FN static inline __m512i quants2_q4(const unsigned char *w)
 {
     __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2))),
                                         _mm_loadu_si128((const __m128i *)(w + 18 + 2)), 1);
@@ -413,7 +418,7 @@ static inline __m512i quants2_q4(const unsigned char *w)
  * repeat it) against S activation rows; DT and S are constants where this
  * is expanded. An odd last block goes through the avx2 block product. */
 #define TILE_VNNI(NAME, DT, BB, QUANTS2, S)                                                                    \
-    static void NAME(const unsigned char *const w[TILE_N], int nb, const QRow *x, float acc[TILE_N][TILE_S]) \
+    VNNI_FN static void NAME(const unsigned char *const w[TILE_N], int nb, const QRow *x, float acc[TILE_N][TILE_S]) \
     {                                                                                                          \
         __m512 a[TILE_N][S];                                                                                   \
         for (int r = 0; r < TILE_N; r++)                                                                       \
@@ -466,7 +471,7 @@ TILE_VNNI(vnni_q4_4, RT_Q4_0, 18, quants2_q4, 4)
  * whose cross-lane shuffles cost more than they save, or of interleaving
  * the tile's 4 rows. */
 #define ROWS_VNNI256(NAME, DT, BB)                                                                              \
-    static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
+    VNNI_FN static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
     {                                                                                                           \
         for (int r = 0; r < rows; r++) {                                                                        \
             const unsigned char *w = W + (size_t)r * nb * BB;                                                   \
@@ -489,10 +494,10 @@ ROWS_VNNI256(rows_vnni_q8, RT_Q8_0, 34)
 ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 
 #define DOT_VNNI(w, x, init) _mm256_dpbusd_epi32((init), (w), (x))
-KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K)
-KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K)
+KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K, VNNI_FN)
+KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K, VNNI_FN)
 
-static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
+VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
         (dt == RT_Q4_K ? q4k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
@@ -508,7 +513,6 @@ static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, cons
     else tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
 }
 
-#pragma GCC pop_options
 #endif
 
 /* ---- dispatch ---- */
@@ -531,7 +535,7 @@ enum { NISA = sizeof isas / sizeof isas[0] };
 static int isa_supported(int i)
 {
 #if defined(__x86_64__)
-    if (i == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (i == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");   /* F16C comes with both */
     if (i == 2)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni") && isa_supported(1);
