@@ -157,7 +157,12 @@ static int llama3_rope(Conv *c, const FeGgufTensor *t, int64_t head_dim)
     }
     json_object *v;
     double theta = json_object_object_get_ex(c->cfg, "rope_theta", &v) ? json_object_get_double(v) : 10000;
-    const float *f = t->data;
+    float f[4096];      /* the file's alignment may leave the data unaligned for floats */
+    if (half > 4096) {
+        fe_set_err(c->err, c->errlen, "%s: tensor '%s': %lld factors (at most 4096)", c->g->path, name, (long long)half);
+        return -1;
+    }
+    memcpy(f, t->data, (size_t)half * sizeof *f);
     double factor = 1, orig = 0, lo_orig = 0, hi_orig = 1e30;
     int mid = 0;
     for (int64_t i = 0; i < half; i++) factor = f[i] > factor ? f[i] : factor;

@@ -562,7 +562,8 @@ const FeTensor *fe_weights_find(const FeWeights *w, const char *name)
 
 void fe_weights_free(FeWeights *w)
 {
-    for (int i = 0; i < w->nfiles; i++) munmap(w->files[i].map, w->files[i].size);
+    for (int i = 0; i < w->nfiles; i++)
+        if (w->files[i].map) munmap(w->files[i].map, w->files[i].size);
     for (int i = 0; i < w->nowned; i++) free(w->owned[i]);
     free(w->owned);
     free(w->files);

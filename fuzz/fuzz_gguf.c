@@ -3,7 +3,9 @@
  * Every accepted key is read through the typed getters and every tensor's
  * data range checked against the file; then the tokenizer.ggml.* metadata,
  * where present, becomes a tokenizer.bin image that must open in the
- * runtime and encode and decode. */
+ * runtime and encode and decode. Then the file as a model (as `hetc
+ * compile MODEL.gguf` opens it): where fe_gguf_model_open accepts it, every
+ * tensor's bytes fit its shape and type and convert to f32. */
 #include "fuzz.h"
 
 #include <stdlib.h>
@@ -64,5 +66,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_tokenizer_use(blob, bytes, NULL, 0, 1);
     free(blob);
     fe_gguf_close(&g);
+    FeConfig *cfg;
+    FeWeights w;
+    if (fe_gguf_model_open(path, &cfg, &w, err, sizeof err) != 0) return 0;
+    FZ_CHECK(fe_config_arch_class(cfg) != NULL, "a model config without architectures");
+    for (int i = 0; i < w.ntensors; i++) {
+        const FeTensor *t = &w.tensors[i];
+        int64_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) numel *= t->shape[d];
+        FZ_CHECK((uint64_t)ir_dtype_bytes(t->dtype, numel) == t->nbytes, "tensor '%s': %llu bytes for its shape", t->name,
+                 (unsigned long long)t->nbytes);
+        if (numel > (1 << 16)) continue;
+        float *f = malloc((size_t)numel * sizeof *f + 1);
+        fe_tensor_to_f32(t, f);
+        free(f);
+    }
+    fe_config_free(cfg);
+    fe_weights_free(&w);
     return 0;
 }
