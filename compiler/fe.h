@@ -106,6 +106,7 @@ void fe_dequant(IrDtype t, const void *blocks, float *out, int64_t n);
 void fe_quant(IrDtype t, const float *x, void *blocks, int64_t n);
 int fe_can_quant(IrDtype t);        /* q8_0, q4_0, q4_1, q5_0, q5_1 */
 uint16_t fe_f32_to_f16(float f);    /* round to nearest even */
+float fe_f16_to_f32(uint16_t h);    /* fe_safetensors.c */
 
 /* ---- config.json (fe_config.c) ---- */
 typedef struct FeConfig FeConfig;   /* wraps a json-c object */

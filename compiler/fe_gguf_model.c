@@ -124,10 +124,10 @@ static int float_key(Conv *c, const char *suffix, const char *hf)
     return 0;
 }
 
-static int64_t cfg_int(Conv *c, const char *key, int64_t dflt)
+static int64_t cfg_int(json_object *cfg, const char *key, int64_t dflt)
 {
     json_object *v;
-    return json_object_object_get_ex(c->cfg, key, &v) ? json_object_get_int64(v) : dflt;
+    return json_object_object_get_ex(cfg, key, &v) ? json_object_get_int64(v) : dflt;
 }
 
 /* The factor of frequency i (wavelength w) under llama3 RoPE scaling. */
@@ -285,8 +285,8 @@ static json_object *config_of(const FeGguf *g, int *permuted, char *err, size_t 
               || int_key(&c, "context_length", "max_position_embeddings", 0, 1)
               || float_key(&c, "attention.layer_norm_rms_epsilon", "rms_norm_eps");
     if (!bad) {
-        int64_t heads = cfg_int(&c, "num_attention_heads", 1);
-        int64_t head_dim = cfg_int(&c, "head_dim", cfg_int(&c, "hidden_size", 0) / heads);
+        int64_t heads = cfg_int(c.cfg, "num_attention_heads", 1);
+        int64_t head_dim = cfg_int(c.cfg, "head_dim", cfg_int(c.cfg, "hidden_size", 0) / heads);
         int64_t vlen = head_dim;
         char key[160];
         snprintf(key, sizeof key, "%s.attention.value_length", c.arch);
@@ -374,10 +374,8 @@ int fe_gguf_model_open(const char *path, FeConfig **config, FeWeights *w, char *
         fe_gguf_close(&g);
         return -1;
     }
-    json_object *v;
-    int64_t layers = json_object_object_get_ex(cfg, "num_hidden_layers", &v) ? json_object_get_int64(v) : 0;
-    int64_t heads = json_object_object_get_ex(cfg, "num_attention_heads", &v) ? json_object_get_int64(v) : 1;
-    int64_t kv = json_object_object_get_ex(cfg, "num_key_value_heads", &v) ? json_object_get_int64(v) : heads;
+    int64_t layers = cfg_int(cfg, "num_hidden_layers", 0), heads = cfg_int(cfg, "num_attention_heads", 1);
+    int64_t kv = cfg_int(cfg, "num_key_value_heads", heads);
     w->files = calloc(1, sizeof *w->files);
     w->tensors = calloc(g.ntensors + 1, sizeof *w->tensors);
     w->owned = calloc(4 * (size_t)layers + 1, sizeof *w->owned);    /* q and k, weights and biases */

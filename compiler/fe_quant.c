@@ -32,22 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-static float f16(const unsigned char *p)
-{
-    uint16_t h = (uint16_t)(p[0] | p[1] << 8);
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
-    if (e == 31) bits = sign | 0x7f800000u | m << 13;
-    else if (e) bits = sign | (e + 112) << 23 | m << 13;
-    else if (!m) bits = sign;
-    else {
-        e = 113;
-        while (!(m & 1024)) m <<= 1, e--;
-        bits = sign | e << 23 | (m & 1023) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+static float f16(const unsigned char *p) { return fe_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
 uint16_t fe_f32_to_f16(float f)
 {

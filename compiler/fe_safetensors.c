@@ -619,7 +619,7 @@ static float bits_to_float(uint32_t bits)
 }
 
 /* IEEE half to single: exact, subnormals normalized, inf and NaN kept. */
-static float half_to_float(uint16_t h)
+float fe_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h >> 15) << 31;
     uint32_t exp = (h >> 10) & 0x1f;
@@ -649,7 +649,7 @@ void fe_tensor_to_f32(const FeTensor *t, float *out)
     if (t->dtype == IR_F32) {
         memcpy(out, p, t->nbytes);
     } else if (t->dtype == IR_F16) {
-        for (uint64_t i = 0; i < n; i++) out[i] = half_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (uint64_t i = 0; i < n; i++) out[i] = fe_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
     } else {
         for (uint64_t i = 0; i < n; i++) out[i] = bits_to_float((uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16);
     }

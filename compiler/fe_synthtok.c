@@ -178,6 +178,17 @@ static json_object *added(int id, const char *content)
     return o;
 }
 
+/* tokenizer.json's ByteLevel pre-tokenizer or decoder (GPT-2's regex). */
+static json_object *byte_level(int add_prefix_space)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("ByteLevel"));
+    json_object_object_add(o, "add_prefix_space", json_object_new_boolean(add_prefix_space));
+    json_object_object_add(o, "trim_offsets", json_object_new_boolean(1));
+    json_object_object_add(o, "use_regex", json_object_new_boolean(1));
+    return o;
+}
+
 static int save(json_object *o, const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[FE_PATH_LEN + 32];
@@ -259,18 +270,8 @@ int fe_synth_tokenizer(const char *outdir, const char *text_path, int64_t vocab,
     for (int id = 0; id < first; id++) json_object_array_add(addl, added(id, special[id]));
     json_object_object_add(root, "added_tokens", addl);
     json_object_object_add(root, "normalizer", NULL);
-    json_object *pre = json_object_new_object();
-    json_object_object_add(pre, "type", json_object_new_string("ByteLevel"));
-    json_object_object_add(pre, "add_prefix_space", json_object_new_boolean(0));
-    json_object_object_add(pre, "trim_offsets", json_object_new_boolean(1));
-    json_object_object_add(pre, "use_regex", json_object_new_boolean(1));
-    json_object_object_add(root, "pre_tokenizer", pre);
-    json_object *dec = json_object_new_object();
-    json_object_object_add(dec, "type", json_object_new_string("ByteLevel"));
-    json_object_object_add(dec, "add_prefix_space", json_object_new_boolean(1));
-    json_object_object_add(dec, "trim_offsets", json_object_new_boolean(1));
-    json_object_object_add(dec, "use_regex", json_object_new_boolean(1));
-    json_object_object_add(root, "decoder", dec);
+    json_object_object_add(root, "pre_tokenizer", byte_level(0));
+    json_object_object_add(root, "decoder", byte_level(1));
     json_object_object_add(model, "type", json_object_new_string("BPE"));
     json_object_object_add(model, "dropout", NULL);
     json_object_object_add(model, "unk_token", NULL);

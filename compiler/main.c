@@ -507,17 +507,10 @@ static int tokenizer_image(const char *model, void **blob, size_t *bytes);
  * to a program that takes token ids only. */
 static int compile_tokenizer(const char *dir, void **blob, size_t *bytes)
 {
-    if (is_gguf(dir)) {
-        if (tokenizer_image(dir, blob, bytes)) {
-            fprintf(stderr, "hetc: (--no-tokenizer compiles without it)\n");
-            return 1;
-        }
-        return 0;
-    }
     char path[FE_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (!is_gguf(dir) && stat(path, &st) != 0) {   /* a GGUF file carries its vocabulary */
         fprintf(stderr, "hetc: warning: %s: no tokenizer.json; the program will take token ids only\n", dir);
         return 0;
     }

@@ -65,7 +65,6 @@ typedef struct {
     int32_t *neg;               /* [nb * 8] -(8 or 128) * per-lane sums of q (the avx512vnni path) */
     int32_t *xs;                /* [nb] sums of q */
     float *dxs;                 /* [nb] d times the sum of q (q4_k's minimum) */
-    int decode;                 /* 1: the linear has at most TILE_S rows (the 256-bit tile) */
 } QRow;
 
 static size_t qrow_bytes(int nb)
@@ -81,23 +80,7 @@ static QRow qrow_at(unsigned char *base, int nb, int s)
     return r;
 }
 
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
-    if (e == 31) bits = sign | 0x7f800000u | m << 13;
-    else if (e) bits = sign | (e + 112) << 23 | m << 13;
-    else if (!m) bits = sign;
-    else {
-        e = 113;
-        while (!(m & 1024)) m <<= 1, e--;
-        bits = sign | e << 23 | (m & 1023) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float block_d(const unsigned char *b) { return f16_to_f32((uint16_t)(b[0] | b[1] << 8)); }
+static float block_d(const unsigned char *b) { return rt_f16_to_f32((uint16_t)(b[0] | b[1] << 8)); }
 
 static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }   /* the 32-value types */
 
@@ -497,6 +480,15 @@ ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K, VNNI_FN)
 KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K, VNNI_FN)
 
+/* Decode (the linear has at most TILE_S rows): rows one at a time. */
+VNNI_FN static void tile_vnni_decode(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
+                                     float acc[TILE_N][TILE_S])
+{
+    if (is_k(dt)) (dt == RT_Q4_K ? q4k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
+    else (dt == RT_Q8_0 ? rows_vnni_q8 : rows_vnni_q4)(W, nb, rows, x, S, acc);
+}
+
+/* Prefill: the 512-bit tiles of 4 weight rows (the K-quants: their rows). */
 VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
@@ -509,8 +501,7 @@ VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int ro
     size_t row = row_bytes(dt, nb);
     const unsigned char *w[TILE_N];
     for (int r = 0; r < TILE_N; r++) w[r] = W + (r < rows ? r : rows - 1) * row;
-    if (x[0].decode) (dt == RT_Q8_0 ? rows_vnni_q8 : rows_vnni_q4)(W, nb, rows, x, S, acc);
-    else tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
+    tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
 }
 
 #endif
@@ -522,12 +513,12 @@ typedef void (*TileFn)(const unsigned char *W, RtDtype dt, int nb, int rows, con
 
 static const struct {
     const char *name;
-    TileFn fn;
+    TileFn decode, prefill;     /* linears of at most TILE_S rows, and of more */
 } isas[] = {
-    {"scalar", tile_scalar},
+    {"scalar", tile_scalar, tile_scalar},
 #if defined(__x86_64__)
-    {"avx2", tile_avx2},
-    {"avx512vnni", tile_vnni},
+    {"avx2", tile_avx2, tile_avx2},
+    {"avx512vnni", tile_vnni_decode, tile_vnni},
 #endif
 };
 enum { NISA = sizeof isas / sizeof isas[0] };
@@ -592,10 +583,7 @@ static void qlinear_task(void *p, int ith, int nth)
             for (int s = 0; s < sb; s += TILE_S) {
                 QRow x[TILE_S];
                 int S = sb - s < TILE_S ? sb - s : TILE_S;
-                for (int i = 0; i < S; i++) {
-                    x[i] = qrow_at(buf, nb, s + i);
-                    x[i].decode = a->S <= TILE_S;
-                }
+                for (int i = 0; i < S; i++) x[i] = qrow_at(buf, nb, s + i);
                 float acc[TILE_N][TILE_S];
                 a->tile(w, a->dt, nb, rows, x, S, acc);
                 for (int r = 0; r < rows; r++)
@@ -610,7 +598,7 @@ void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const voi
                 const float *bias, int S, int N, int K)
 {
     QLinear a = {.out = out, .ldo = ldo, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K,
-                 .tile = isas[chosen_isa()].fn};
+                 .tile = S <= TILE_S ? isas[chosen_isa()].decode : isas[chosen_isa()].prefill};
     if (!pool || (int64_t)S * N * K < (1 << 15)) qlinear_task(&a, 0, 1);
     else rt_pool_run(pool, qlinear_task, &a);
 }
