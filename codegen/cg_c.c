@@ -26,7 +26,7 @@ static const char *const rt_dtypes[] = {"RT_F32",  "RT_F16",  "RT_BF16", "RT_I32
                                         "RT_Q8_0", "RT_Q4_0", "RT_Q4_1", "RT_Q5_0", "RT_Q5_1",
                                         "RT_Q2_K", "RT_Q3_K", "RT_Q4_K", "RT_Q5_K", "RT_Q6_K"};
 _Static_assert(sizeof rt_dtypes / sizeof rt_dtypes[0] == IR_DTYPE_COUNT, "an RtDtype per IrDtype");
-static const char *rt_dtype_of(IrDtype t)
+const char *cg_rt_dtype(IrDtype t)
 {
     if ((int)t < 0 || t >= IR_DTYPE_COUNT) IR_BUG("dtype %d", (int)t);
     return rt_dtypes[t];
@@ -135,7 +135,7 @@ static void emit_weight_table(Emit *e)
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_WEIGHT) continue;
         char name[4 * IR_NAME_LEN], key[IR_NAME_LEN + 8];
-        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), rt_dtype_of(n->dtype),
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), cg_rt_dtype(n->dtype),
                 ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1)));
     }
     fprintf(e->f, "};\n\n");
@@ -181,7 +181,7 @@ static void emit_call(Emit *e, const IrNode *n)
     switch (n->op) {
     case IR_OP_EMBED:
         fprintf(f, "    rt_embed(pool, t%d, %s, %s, ids, %s, %" PRId64 ");\n", n->id, ref(e, n->in[1], a),
-                rt_dtype_of(e->g->nodes[n->in[1]].dtype), rows, w);
+                cg_rt_dtype(e->g->nodes[n->in[1]].dtype), rows, w);
         break;
     case IR_OP_RMSNORM:
         fprintf(f, "    rt_rmsnorm(pool, t%d, %s, %s, %s, %" PRId64 ", %.9gf);\n", n->id, ref(e, n->in[0], a),
@@ -193,10 +193,10 @@ static void emit_call(Emit *e, const IrNode *n)
         if (ir_attr(n, "ld"))   /* a part of a split linear: its columns of the join's rows */
             fprintf(f, "    rt_linear_ld(pool, t%d, %" PRId64 ", %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n",
                     n->id, ir_attr_int(n, "ld"), ref(e, n->in[0], a), ref(e, n->in[1], b),
-                    rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w, cols(x));
+                    cg_rt_dtype(e->g->nodes[n->in[1]].dtype), c, rows, w, cols(x));
         else
             fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
-                    ref(e, n->in[0], a), ref(e, n->in[1], b), rt_dtype_of(e->g->nodes[n->in[1]].dtype), c, rows, w,
+                    ref(e, n->in[0], a), ref(e, n->in[1], b), cg_rt_dtype(e->g->nodes[n->in[1]].dtype), c, rows, w,
                     cols(x));
         break;
     case IR_OP_JOIN: emit_join(e, n); break;

@@ -78,7 +78,18 @@ struct CgDev {
     Group *group;           /* [g->n] by anchor */
 };
 
-static const char *wt_name(IrDtype t) { return t == IR_F16 ? "half" : "float"; }
+/* The WT of rt_kernels.cl for a weight type: float, half, or a block type
+ * that pass place left on the unit (q8_0, q4_0). */
+static const char *wt_name(IrDtype t)
+{
+    switch (t) {
+    case IR_F32: return "float";
+    case IR_F16: return "half";
+    case IR_Q8_0:
+    case IR_Q4_0: return ir_dtype_name(t);
+    default: IR_BUG("an OpenCL weight of type %s", ir_dtype_name(t));
+    }
+}
 
 static void add_instance(CgDev *cl, const char *family, const char *const *values, int n)
 {
@@ -317,7 +328,8 @@ static char *read_template(const CgEmit *e, char *err, size_t errlen)
 }
 
 /* The weight type of the unit's linears, as `model --profile` measures
- * them: that of its linears, else f16 where the model's are 16-bit. */
+ * them: that of its linears (f32 for bf16: rt_kernels.cl has no bf16), else
+ * f16 where the model's are 16-bit. */
 static IrDtype profile_dtype(const CgEmit *e)
 {
     IrDtype any = IR_F32;
@@ -325,7 +337,7 @@ static IrDtype profile_dtype(const CgEmit *e)
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_LINEAR) continue;
         IrDtype dt = e->g->nodes[n->in[1]].dtype;
-        if (n->unit == e->cl->index) return dt == IR_F16 ? IR_F16 : IR_F32;
+        if (n->unit == e->cl->index) return dt == IR_BF16 ? IR_F32 : dt;
         if (dt == IR_F16 || dt == IR_BF16) any = IR_F16;
     }
     return any;
@@ -1019,7 +1031,7 @@ static void cl_profile_unit(const CgEmit *e)
     fprintf(e->f, "    m->prof_cl = (RtProfCl){.cl = &m->cl, .wg = %d, .tile = %d, .shapes = cl_shapes,\n"
                   "                            .nshapes = sizeof cl_shapes / sizeof cl_shapes[0]};\n"
                   "    rt_prof_cl(&u[n++], \"%s\", &m->prof_cl, %s);\n",
-            e->cl->wg, e->cl->tile, e->cl->unit->name, profile_dtype(e) == IR_F16 ? "RT_F16" : "RT_F32");
+            e->cl->wg, e->cl->tile, e->cl->unit->name, cg_rt_dtype(profile_dtype(e)));
 }
 
 static int cl_owns(const CgEmit *e, const IrNode *n)

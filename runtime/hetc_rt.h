@@ -41,6 +41,8 @@ typedef enum {
     RT_Q2_K = 10, RT_Q3_K = 11, RT_Q4_K = 12, RT_Q5_K = 13, RT_Q6_K = 14,
 } RtDtype;
 const char *rt_dtype_name(uint32_t dt);     /* "f32", ..., "unknown" */
+/* Bytes of a row of cols values (a block type's cols: a multiple of its block). */
+uint64_t rt_dtype_row_bytes(uint32_t dt, int64_t cols);
 
 /* ---- weights file (weights.bin) ----
  * [RtWeightsHeader][RtTensorEntry x n_tensors][padding][data ...]

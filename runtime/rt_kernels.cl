@@ -34,7 +34,7 @@
  * buffer, so every activation argument is a pair (buffer, int offset in
  * ELEMENTS). Offsets need no alignment, but gemv and gemm read x with vector
  * loads only when x_off is a multiple of 4 (much faster on NVIDIA). Weights
- * are separate buffers of WT (float or half) without offset; biases and
+ * are separate buffers of WT (float, half or blocks: see 'common') without offset; biases and
  * RoPE tables are f32 buffers. Half weights are widened exactly (vload_half*,
  * 32-bit loads and integer operations, or native half loads when HETC_FP16)
  * and all arithmetic is f32: half accumulation would break the 1e-4
@@ -54,8 +54,17 @@
  * LOAD_W4A(p, i)    the same when p + 4i is aligned to 4 elements
  * LOAD_W8(p, i)     elements 8i..8i+7 as float8, any alignment
  * LOAD_W8A(p, i)    the same when p + 8i is aligned to 8 elements
+ * W_ROW(p, n, k)    row n of a weight matrix p of k columns
  * The macros pick the function for the family's WT by name
- * (hetc_load4_half, hetc_load4_float, ...). */
+ * (hetc_load4_half, hetc_load4_float, hetc_load8a_q4_0, ...).
+ *
+ * WT is float, half, or one of llama.cpp's block types q8_0 and q4_0
+ * (bytes; a row is k / 32 blocks): their values are widened to f32
+ * exactly (d * q), so the kernels compute the float forward over the
+ * dequantised weights. A q8_0 block is 34 bytes, the half scale d, then
+ * 32 int8 q; a q4_0 block 18 bytes, d, then 16 bytes whose low nibbles
+ * are values 0..15 and high nibbles 16..31, each nibble minus 8. Blocks
+ * are 2-byte aligned only: the quants are read as 16-bit words. */
 #if HETC_FP16
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
@@ -67,6 +76,13 @@
 #define LOAD_W4A(p, i) HETC_CAT(hetc_load4a_, WT)(p, i)
 #define LOAD_W8(p, i) HETC_CAT(hetc_load8_, WT)(p, i)
 #define LOAD_W8A(p, i) HETC_CAT(hetc_load8a_, WT)(p, i)
+#define W_ROW(p, n, k) ((p) + (size_t)(n) * HETC_CAT(hetc_row_, WT)(k))
+#define hetc_row_float(k) (k)
+#define hetc_row_half(k) (k)
+#define hetc_row_q8_0(k) ((k) / 32 * 34)
+#define hetc_row_q4_0(k) ((k) / 32 * 18)
+typedef uchar q8_0;
+typedef uchar q4_0;
 
 float hetc_load1_float(global const float *p, int i)
 {
@@ -152,6 +168,88 @@ float8 hetc_load8a_half(global const half *p, int i)
 }
 #endif
 
+/* The scale of the block at b. */
+float hetc_block_d(global const uchar *b)
+{
+    return vload_half(0, (global const half *)b);
+}
+
+/* n / 2 16-bit words of quants at b (2-byte aligned) as bytes. */
+uchar4 hetc_bytes4(global const uchar *b)
+{
+    return as_uchar4(vload2(0, (global const ushort *)b));
+}
+
+uchar8 hetc_bytes8(global const uchar *b)
+{
+    return as_uchar8(vload4(0, (global const ushort *)b));
+}
+
+float hetc_load1_q8_0(global const q8_0 *p, int i)
+{
+    global const uchar *b = p + i / 32 * 34;
+    return hetc_block_d(b) * (float)as_char(b[2 + i % 32]);
+}
+
+float4 hetc_load4_q8_0(global const q8_0 *p, int i)
+{
+    global const uchar *b = p + i / 8 * 34;
+    return hetc_block_d(b) * convert_float4(as_char4(hetc_bytes4(b + 2 + i % 8 * 4)));
+}
+
+float8 hetc_load8_q8_0(global const q8_0 *p, int i)
+{
+    global const uchar *b = p + i / 4 * 34;
+    return hetc_block_d(b) * convert_float8(as_char8(hetc_bytes8(b + 2 + i % 4 * 8)));
+}
+
+float4 hetc_load4a_q8_0(global const q8_0 *p, int i)
+{
+    return hetc_load4_q8_0(p, i);
+}
+
+float8 hetc_load8a_q8_0(global const q8_0 *p, int i)
+{
+    return hetc_load8_q8_0(p, i);
+}
+
+float hetc_load1_q4_0(global const q4_0 *p, int i)
+{
+    global const uchar *b = p + i / 32 * 18;
+    int j = i % 32;
+    return hetc_block_d(b) * (float)(((b[2 + j % 16] >> (j / 16 * 4)) & 15) - 8);
+}
+
+/* Values 4i..4i+3 of a row: group i % 8 of its block, the low nibbles of
+ * bytes 0..15 for groups 0..3, the high ones for 4..7. */
+float4 hetc_load4_q4_0(global const q4_0 *p, int i)
+{
+    global const uchar *b = p + i / 8 * 18;
+    int g = i % 8;
+    uchar4 q = hetc_bytes4(b + 2 + g % 4 * 4);
+    q = g < 4 ? q & (uchar)15 : q >> (uchar)4;
+    return hetc_block_d(b) * (convert_float4(q) - 8.0f);
+}
+
+float8 hetc_load8_q4_0(global const q4_0 *p, int i)
+{
+    global const uchar *b = p + i / 4 * 18;
+    int g = i % 4;
+    uchar8 q = hetc_bytes8(b + 2 + g % 2 * 8);
+    q = g < 2 ? q & (uchar)15 : q >> (uchar)4;
+    return hetc_block_d(b) * (convert_float8(q) - 8.0f);
+}
+
+float4 hetc_load4a_q4_0(global const q4_0 *p, int i)
+{
+    return hetc_load4_q4_0(p, i);
+}
+
+float8 hetc_load8a_q4_0(global const q4_0 *p, int i)
+{
+    return hetc_load8_q4_0(p, i);
+}
+
 /* 4 or 8 floats of an activation row p from element 4i or 8i: vector loads
  * when p is 16-byte aligned ('aligned', the same for the whole work-group),
  * else element by element. */
@@ -220,7 +318,7 @@ void KNAME(embed)(global float *out, int out_off, global const WT *table, global
     int i = get_global_id(0), s = get_global_id(1);
     if (i >= H)
         return;
-    global const WT *row = table + (size_t)ids[ids_off + s] * H;
+    global const WT *row = W_ROW(table, ids[ids_off + s], H);
     out[out_off + s * H + i] = LOAD_W(row, i);
 }
 
@@ -392,15 +490,15 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     int mat, row = KNAME(gemv_row)(min(pair, GEMV_PAIRS - 1), &mat);
     global const WT *w[2];
 #if EPI == 2
-    w[0] = W + (size_t)row * K;
-    w[1] = W1 + (size_t)row * K;
+    w[0] = W_ROW(W, row, K);
+    w[1] = W_ROW(W1, row, K);
 #elif EPI == 3
     global const WT *Wm = mat == 0 ? W : mat == 1 ? W1 : W2;
-    w[0] = Wm + (size_t)row * K;
-    w[1] = Wm + (size_t)(row + GEMV_HALF) * K;
+    w[0] = W_ROW(Wm, row, K);
+    w[1] = W_ROW(Wm, row + GEMV_HALF, K);
 #else
-    w[0] = W + (size_t)row * K;
-    w[1] = W + (size_t)min(row + 1, N - 1) * K;
+    w[0] = W_ROW(W, row, K);
+    w[1] = W_ROW(W, min(row + 1, N - 1), K);
 #endif
 
     float acc[3][GEMV_MAX_S];      /* row 0, row 1, squares of x (NORM) */
@@ -619,7 +717,7 @@ float4 KNAME(gemm_load_w)(global const WT *W, int n, int k)
 {
     if (n >= N || k >= K)
         return (float4)(0.0f);
-    global const WT *p = W + (size_t)n * K;
+    global const WT *p = W_ROW(W, n, K);
 #if K % 4 == 0
     return LOAD_W4A(p, k / 4);
 #else

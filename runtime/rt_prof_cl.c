@@ -74,7 +74,7 @@ static RtStatus pool(RtProfCl *d, size_t want)
     d->pool_bytes = 0;
     if (want > d->cl->global_mem / 2) want = (size_t)(d->cl->global_mem / 2);
     RtStatus st = rt_cl_buffer(d->cl, want, CL_MEM_READ_ONLY, NULL, &d->pool);
-    const uint16_t pattern = 0x2e66;    /* 0.1 as a half; as part of a float a small number too */
+    const uint16_t pattern = 0x2e66;    /* 0.1 as a half; as part of a float or a block a small number too */
     if (st == RT_OK)
         st = rt_cl_check(clEnqueueFillBuffer(d->cl->queue, d->pool, &pattern, sizeof pattern, 0, want, 0, NULL, NULL),
                          "profile: filling the weights");
@@ -100,7 +100,7 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
     }
     /* a part's last work-group reads whole rows of the kernel's weight past n (it
      * stores only rows below its N): each copy has the full N rows */
-    size_t one = (size_t)full * (size_t)k * (u->dt == RT_F16 ? 2 : 4), align = 4096;
+    size_t one = (size_t)full * (size_t)rt_dtype_row_bytes(u->dt, k), align = 4096;
     size_t stride = (one + align - 1) / align * align;
     size_t want = stream_bytes > (double)stride ? (size_t)stream_bytes : stride;
     char name[64], suffix[48];

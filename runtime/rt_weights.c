@@ -102,6 +102,11 @@ static uint64_t dtype_size(uint32_t dt)
     return 2;
 }
 
+uint64_t rt_dtype_row_bytes(uint32_t dt, int64_t cols)
+{
+    return dtype_size(dt) * (uint64_t)cols / dtype_block(dt);
+}
+
 /* Entry i: a known dtype, a shape of positive dims whose size (checked for
  * overflow) is its byte count, and data inside the file, aligned, after the
  * data of the entry before it (*prev_end, advanced here). */
