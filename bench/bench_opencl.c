@@ -1,6 +1,8 @@
 /* bench_opencl.c: throughput of the OpenCL kernel templates (rt_kernels.cl)
  * on the shapes of TinyLlama-1.1B (hidden 2048, MLP 5632, 32 heads, 4 kv
- * heads, head_dim 64, vocab 32000) with f16 weights:
+ * heads, head_dim 64, vocab 32000) and the linears of Llama-3-8B (hidden
+ * 4096, MLP 14336, 8 kv heads of 128), weights of type WT (half by default;
+ * float, q8_0 or q4_0 with -W):
  *   - gemv at S=1: GB/s of weights read, against the device copy bandwidth
  *     (weights cycled through copies larger than the caches);
  *   - gemm at S=512: GFLOP/s against the fp32 FMA peak;
@@ -12,7 +14,7 @@
  * per launch without events.
  *
  *   bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] [-f HETC_FP16]
- *                [-k rt_kernels.cl] [-c CACHE_FILE]
+ *                [-k rt_kernels.cl] [-c CACHE_FILE] [-W WT]
  * DEVICE is as HETC_OPENCL_DEVICE: "N" or "PLATFORM:DEVICE" substrings.
  * CACHE_FILE: the program's binary cache (rt_cl_build), also a way to look
  * at the device code (PTX on NVIDIA). */
@@ -31,6 +33,7 @@ enum {
     HIDDEN = 2048, FFN = 5632, HEADS = 32, KV_HEADS = 4, HEAD_DIM = 64, VOCAB = 32000,
     REPS = 50,                  /* timed launches per case */
     PREFILL_S = 512,
+    MAX_K = 14336,              /* the widest linear input (8B down) */
     MAX_CTX = 4096,
 };
 
@@ -42,11 +45,14 @@ typedef struct {
 static const Shape shapes[] = {
     {HIDDEN, HIDDEN, "q/o proj"}, {KV_HEADS * HEAD_DIM, HIDDEN, "k/v proj"},
     {FFN, HIDDEN, "gate/up"}, {HIDDEN, FFN, "down"}, {VOCAB, HIDDEN, "lm head"},
+    {4096, 4096, "8B q/o"}, {1024, 4096, "8B k/v"}, {14336, 4096, "8B gate/up"}, {4096, 14336, "8B down"},
 };
 enum { N_SHAPES = sizeof shapes / sizeof shapes[0] };
 
 typedef struct {
     RtCl cl;
+    const char *wt;             /* the weights' WT: half, float, q8_0, q4_0 */
+    RtDtype dt;
     int wg, tile;
     double copy_gbs, peak_gflops;
 } Bench;
@@ -175,18 +181,19 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
     clGetDeviceInfo(b->cl.device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
     size_t stream = 4 * (size_t)cache > ((size_t)512 << 20) ? 4 * (size_t)cache
                                                              : ((size_t)512 << 20);
-    printf("\ngemv, S=1, f16 weights (cycled over >= %zu MB)\n", stream >> 20);
+    printf("\ngemv, S=1, %s weights (cycled over >= %zu MB)\n", b->wt, stream >> 20);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
-            printf("\ngemm, S=%d, f16 weights\n", PREFILL_S);
+            printf("\ngemm, S=%d, %s weights\n", PREFILL_S, b->wt);
         for (int i = 0; i < N_SHAPES; i++) {
             const Shape *sh = &shapes[i];
-            size_t wbytes = (size_t)sh->N * sh->K * 2;
+            size_t wbytes = (size_t)sh->N * rt_dtype_row_bytes(b->dt, sh->K);
             int copies = pass == 0 ? (int)((stream + wbytes - 1) / wbytes) : 1;
             cl_mem w[256];
             copies = copies > 256 ? 256 : copies;
             for (int c = 0; c < copies; c++)
-                if (random_buffer(b, (size_t)sh->N * sh->K, 1, &w[c]) != 0)
+                if (b->dt == RT_F32 ? random_buffer(b, (size_t)sh->N * sh->K, 0, &w[c])
+                                    : random_buffer(b, wbytes / 2, 1, &w[c]))   /* halves: as blocks, finite values */
                     return 1;
             cl_kernel k;
             if (rt_cl_kernel(&b->cl, pass == 0 ? kname("gemv", i) : kname("gemm", i), &k))
@@ -350,8 +357,8 @@ static char *program_source(const Bench *b, const char *templ, int fp16, size_t 
         snprintf(k, sizeof k, "%d", shapes[i].K);
         snprintf(suffix, sizeof suffix, "_s%d", i);
         /* gemv as a decode step of one token runs it: plain, MAX_S 1 */
-        const char *gemv[] = {n, k, "half", "0", "0", "0", "0", "0", "0", "1", NULL};
-        const char *gemm[] = {n, k, "half", "0", NULL};
+        const char *gemv[] = {n, k, b->wt, "0", "0", "0", "0", "0", "0", "1", NULL};
+        const char *gemm[] = {n, k, b->wt, "0", NULL};
         rc = cg_cl_instantiate(f, templ, "gemv", suffix, gemv, err, sizeof err);
         if (rc == 0)
             rc = cg_cl_instantiate(f, templ, "gemm", suffix, gemm, err, sizeof err);
@@ -391,6 +398,7 @@ int main(int argc, char **argv)
 {
     const char *templ_path = HETC_SOURCE_DIR "/runtime/rt_kernels.cl", *cache = NULL;
     int wg = 0, tile = 0, fp16 = -1;
+    const char *wt = "half";
     int bad = argc % 2 == 0;
     for (int i = 1; i + 1 < argc && !bad; i += 2) {
         if (strcmp(argv[i], "-d") == 0)
@@ -405,13 +413,14 @@ int main(int argc, char **argv)
             templ_path = argv[i + 1];
         else if (strcmp(argv[i], "-c") == 0)
             cache = argv[i + 1];
-
+        else if (strcmp(argv[i], "-W") == 0)
+            wt = argv[i + 1];
         else
             bad = 1;
     }
     if (bad) {
         fprintf(stderr, "usage: bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] "
-                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE]\n");
+                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE] [-W half|float|q8_0|q4_0]\n");
         return 2;
     }
     char *templ = read_file(templ_path);
@@ -419,7 +428,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_opencl: cannot read %s\n", templ_path);
         return 1;
     }
-    Bench b = {0};
+    Bench b = {.wt = wt};
+    b.dt = strcmp(wt, "half") == 0 ? RT_F16 : strcmp(wt, "float") == 0 ? RT_F32 : strcmp(wt, "q8_0") == 0 ? RT_Q8_0
+         : strcmp(wt, "q4_0") == 0 ? RT_Q4_0 : (RtDtype)-1;
+    if ((int)b.dt < 0) {
+        fprintf(stderr, "bench_opencl: -W %s: the weight types are half, float, q8_0 and q4_0\n", wt);
+        return 2;
+    }
     if (rt_cl_open(&b.cl, "", "", -1) != RT_OK)
         return fail("rt_cl_open");
     cl_device_type type = 0;
@@ -453,7 +468,7 @@ int main(int argc, char **argv)
     free(src);
 
     cl_mem x, out;
-    if (random_buffer(&b, (size_t)PREFILL_S * FFN, 0, &x) != 0 ||
+    if (random_buffer(&b, (size_t)PREFILL_S * MAX_K, 0, &x) != 0 ||
         random_buffer(&b, (size_t)PREFILL_S * VOCAB, 0, &out) != 0)
         return 1;
     int rc = bench_floor(&b, out);

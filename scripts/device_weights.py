@@ -4,37 +4,118 @@ The generated program checks weights.bin's header (format version, model
 hash, tensor table, size) but not the values. To benchmark a large model
 where only the small project can be copied, copy the header and tensor
 table (the first data_offset bytes of weights.bin) and rebuild the file
-there with random values of the right dtypes:
+there:
 
     python3 device_weights.py weights.hdr weights.bin
+    python3 device_weights.py weights.hdr weights.bin --gguf MODEL.gguf GGUF_PY_DIR
 
-Norm weights (1-D) are set near 1 and matrices to N(0, 0.02), so the
-forward pass stays finite. Needs numpy.
+Without --gguf the values are random of the right dtypes: norm weights
+(1-D) near 1, matrices N(0, 0.02), int8 weights uniform, q8_0 and q4_0
+blocks random quants with scales of 0.02 / 127 and 0.02 / 8. With --gguf
+they are the tensors of the GGUF file the project was compiled from (made
+again on this machine, e.g. by ../shared/peers/make_bench_model.py, which
+is deterministic), as hetc writes them: llama.cpp's q/k row permutation
+undone, blocks kept where the entry has the GGUF's type, else dequantised
+by gguf-py (GGUF_PY_DIR: gguf-py from llama.cpp's source) and converted.
+Needs numpy.
 """
-import struct, sys
+import re, struct, sys
 import numpy as np
 
 HEADER = struct.Struct("<8sIIQQQ")          # RtWeightsHeader
 ENTRY = struct.Struct("<96sII4qQQ")         # RtTensorEntry
-DTYPES = {0: np.float32, 1: np.float16, 2: None, 3: np.int32, 4: np.int8}
+FLOATS = {0: np.float32, 1: np.float16, 3: np.int32, 4: np.int8}
+BLOCKS = {5: (34, 127), 6: (18, 8)}         # RtDtype: block bytes, largest quant (q8_0, q4_0)
+GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 12: 12, 14: 14}   # RtDtype -> GGMLQuantizationType
 
-def main(hdr_path, out_path):
-    hdr = open(hdr_path, "rb").read()
+# Hugging Face names (hetc's) -> GGUF names (llama.cpp's)
+LAYER = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+         "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+         "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+         "mlp.down_proj": "ffn_down"}
+TOP = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+       "lm_head.weight": "output.weight"}
+
+
+def entries(hdr):
     magic, version, n, model_hash, data_offset, file_bytes = HEADER.unpack_from(hdr, 0)
     assert magic == b"HETCWTS1", "not a hetc weights header"
+    for i in range(n):
+        name, dtype, ndim, s0, s1, s2, s3, offset, nbytes = ENTRY.unpack_from(hdr, HEADER.size + i * ENTRY.size)
+        yield name.split(b"\0")[0].decode(), dtype, [s0, s1, s2, s3][:ndim], offset, nbytes
+
+
+def random_values(rng, dtype, shape, nbytes):
+    if dtype in BLOCKS:
+        size, qmax = BLOCKS[dtype]
+        b = rng.integers(0, 256, nbytes, dtype=np.uint8).reshape(-1, size)
+        b[:, 0:2] = np.frombuffer(np.float16(0.02 / qmax).tobytes(), np.uint8)
+        return b.tobytes()
+    if dtype not in FLOATS:
+        sys.exit(f"device_weights.py: no random values for dtype {dtype}; use --gguf")
+    count = nbytes // np.dtype(FLOATS[dtype]).itemsize
+    if dtype == 4:      # int8 weights of an npu unit
+        vals = rng.integers(-127, 128, count)
+    else:
+        vals = (1 + 0.1 * rng.standard_normal(count)) if len(shape) == 1 else 0.02 * rng.standard_normal(count)
+    return vals.astype(FLOATS[dtype]).tobytes()
+
+
+class Gguf:
+    def __init__(self, path, gguf_py):
+        sys.path.insert(0, gguf_py)
+        import gguf
+        self.gguf = gguf
+        self.reader = gguf.GGUFReader(path)
+        self.tensors = {t.name: t for t in self.reader.tensors}
+        arch = self.field("general.architecture")
+        self.heads = int(self.field(f"{arch}.attention.head_count"))
+        self.kv_heads = int(self.field(f"{arch}.attention.head_count_kv"))
+
+    def field(self, key):
+        f = self.reader.fields[key]
+        v = f.parts[f.data[0]]
+        return bytes(v).decode() if v.dtype == np.uint8 else v[0]
+
+    def values(self, name, dtype, shape, nbytes):
+        m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)\.(weight|bias)", name)
+        gname = f"blk.{m[1]}.{LAYER[m[2]]}.{m[3]}" if m and m[2] in LAYER else TOP.get(name)
+        if gname == "output.weight" and gname not in self.tensors:
+            gname = "token_embd.weight"     # tied embeddings
+        if gname not in self.tensors:
+            sys.exit(f"device_weights.py: {name}: no tensor {gname} in the GGUF")
+        t = self.tensors[gname]
+        rows = shape[0]
+        if int(t.tensor_type) == GGML_TYPE.get(dtype, -1):
+            data = np.ascontiguousarray(t.data).view(np.uint8).reshape(rows, -1)
+        elif dtype in (0, 1):
+            f = self.gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            data = f.reshape(rows, -1).astype(FLOATS[dtype]).view(np.uint8)
+        else:
+            sys.exit(f"device_weights.py: {name}: GGUF type {t.tensor_type.name}, weights.bin dtype {dtype}")
+        if m and m[2] in ("self_attn.q_proj", "self_attn.k_proj"):
+            heads = self.heads if m[2] == "self_attn.q_proj" else self.kv_heads
+            data = data.reshape(heads, rows // heads // 2, 2, -1).swapaxes(1, 2).reshape(rows, -1)
+        out = data.tobytes()
+        if len(out) != nbytes:
+            sys.exit(f"device_weights.py: {name}: {len(out)} bytes from {gname}, weights.bin wants {nbytes}")
+        return out
+
+
+def main(argv):
+    if len(argv) not in (2, 5) or (len(argv) == 5 and argv[2] != "--gguf"):
+        sys.exit("usage: device_weights.py weights.hdr weights.bin [--gguf MODEL.gguf GGUF_PY_DIR]")
+    hdr = open(argv[0], "rb").read()
+    src = Gguf(argv[3], argv[4]) if len(argv) == 5 else None
     rng = np.random.default_rng(0)
-    with open(out_path, "wb") as f:
+    _, _, _, _, data_offset, file_bytes = HEADER.unpack_from(hdr, 0)
+    with open(argv[1], "wb") as f:
         f.write(hdr[:data_offset])
-        for i in range(n):
-            name, dtype, ndim, s0, s1, s2, s3, offset, nbytes = ENTRY.unpack_from(hdr, HEADER.size + i * ENTRY.size)
-            count = nbytes // np.dtype(DTYPES[dtype]).itemsize
-            if dtype == 4:      # int8 weights of an npu unit
-                vals = rng.integers(-127, 128, count)
-            else:
-                vals = (1 + 0.1 * rng.standard_normal(count)) if ndim == 1 else 0.02 * rng.standard_normal(count)
+        for name, dtype, shape, offset, nbytes in entries(hdr):
             f.seek(offset)
-            f.write(vals.astype(DTYPES[dtype]).tobytes())
+            f.write(src.values(name, dtype, shape, nbytes) if src else random_values(rng, dtype, shape, nbytes))
         f.truncate(file_bytes)
 
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1:])
