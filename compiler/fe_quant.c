@@ -25,7 +25,8 @@
  * round as llama.cpp's reference quantize_row_*_ref do (what
  * llama-quantize writes without an importance matrix): q8_0 by amax/127,
  * q4_0 and q5_0 by the signed value of largest magnitude over -8 and -16,
- * q4_1 and q5_1 by the range over 15 and 31 from the minimum.
+ * q4_1 and q5_1 by the range over 15 and 31 from the minimum; the
+ * K-quants q4_k, q5_k and q6_k as their reference quantisers do too (below).
  */
 #include "fe.h"
 
@@ -318,19 +319,252 @@ static void quant_q5_1(const float *x, unsigned char *b)
     pack_q5(q, b + 4, b + 8);
 }
 
+/* ---- K-quants: a search for each group's scale (and min), then 6-bit
+ * (q4_k, q5_k: 8 bits, q6_k) scales of those against the block's f16 d.
+ * Every step is the float arithmetic of llama.cpp's reference quantisers
+ * in their order (this file is built without contraction into fused
+ * multiply-adds, as ggml's are on x86-64), so the bytes are llama-quantize's
+ * without an importance matrix. */
+
+/* Nearest integer, ties to even, of |x| < 2^22: adding 1.5 * 2^23 leaves
+ * the integer in the low mantissa bits (the rounding llama.cpp's use). */
+static int nearest(float x)
+{
+    float v = x + 12582912.f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Scale and min of n values as x ~ scale L - min, L in 0..nmax, minimising
+ * the weighted squared error: the range's fit, then nstep + 1 candidate
+ * scales (rmin + rdelta i + nmax levels over the range), each refined by
+ * least squares (the min clamped to <= 0). L gets the levels; returns the
+ * scale, *neg_min the min's negation (>= 0). */
+static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L, float *neg_min, float rmin,
+                           float rdelta, int nstep)
+{
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        min = x[i] < min ? x[i] : min;
+        max = x[i] > max ? x[i] : max;
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *neg_min = -min;
+        return 0;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clamp_int(nearest(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        best += w[i] * (diff * diff);
+    }
+    uint8_t cand[32];
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clamp_int(nearest(iscale * (x[i] - min)), 0, nmax);
+            cand[i] = (uint8_t)l;
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        float det = sum_w * sum_l2 - sum_l * sum_l;
+        if (det <= 0) continue;
+        float s = (sum_w * sum_xl - sum_x * sum_l) / det, m = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+        if (m > 0) {
+            m = 0;
+            s = sum_xl / sum_l2;
+        }
+        float err = 0;
+        for (int i = 0; i < n; i++) {
+            float diff = s * cand[i] + m - x[i];
+            err += w[i] * (diff * diff);
+        }
+        if (err < best) {
+            memcpy(L, cand, (size_t)n);
+            best = err;
+            scale = s;
+            min = m;
+        }
+    }
+    *neg_min = -min;
+    return scale;
+}
+
+/* Scale of 16 values as x ~ scale (L - 32), L in 0..63, weighted by x^2:
+ * the value of largest magnitude at -32 levels, then 18 nearby level
+ * counts, each refined by least squares, the best kept. */
+static float fit_scale_q6(const float *x, int8_t *L)
+{
+    const int nmax = 32;
+    float amax = 0, max = 0;
+    for (int i = 0; i < 16; i++)
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    if (amax < 1e-15f) {
+        memset(L, 0, 16);
+        return 0;
+    }
+    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < 16; i++) {
+        int l = clamp_int(nearest(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < 16; i++) {
+            int l = clamp_int(nearest(iscale * x[i]), -nmax, nmax - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < 16; i++) L[i] = (int8_t)(nmax + clamp_int(nearest(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* q4_k and q5_k (nmax 15 or 31): each group of 32 fitted with weights
+ * rms(x) + |x|, its scale and min to 6 bits of the block's d and dmin, then
+ * the values quantised again against those. Writes d, dmin and the 12
+ * scale bytes; L gets the 256 levels. */
+static void quant_k_groups(const float *x, unsigned char *b, int nmax, uint8_t L[256])
+{
+    float scales[8], mins[8], max_scale = 0, max_min = 0, w[32];
+    for (int j = 0; j < 8; j++) {
+        const float *g = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += g[l] * g[l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(g[l]);
+        scales[j] = fit_scale_min(32, nmax, g, w, L + 32 * j, &mins[j], nmax == 15 ? -1.f : -0.5f, 0.1f,
+                                  nmax == 15 ? 20 : 15);
+        max_scale = scales[j] > max_scale ? scales[j] : max_scale;
+        max_min = mins[j] > max_min ? mins[j] : max_min;
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    unsigned char *sc = b + 4;
+    memset(sc, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        uint8_t ls = (uint8_t)nearest(inv_scale * scales[j]), lm = (uint8_t)nearest(inv_min * mins[j]);
+        ls = ls < 63 ? ls : 63;
+        lm = lm < 63 ? lm : 63;
+        if (j < 4) {
+            sc[j] = ls;
+            sc[j + 4] = lm;
+        } else {
+            sc[j + 4] = (unsigned char)((ls & 15) | (lm & 15) << 4);
+            sc[j - 4] |= (unsigned char)((ls >> 4) << 6);
+            sc[j] |= (unsigned char)((lm >> 4) << 6);
+        }
+    }
+    put_f16(b, max_scale / 63.f);
+    put_f16(b + 2, max_min / 63.f);
+    float d = f16(b), dmin = f16(b + 2);
+    for (int j = 0; j < 8; j++) {
+        float s, m;
+        k4_scale_min(j, sc, &s, &m);
+        float dj = d * s;
+        if (!dj) continue;
+        float dm = dmin * m;
+        for (int l = 0; l < 32; l++) L[32 * j + l] = (uint8_t)clamp_int(nearest((x[32 * j + l] + dm) / dj), 0, nmax);
+    }
+}
+
+static void quant_q4_k(const float *x, unsigned char *b)
+{
+    uint8_t L[256];
+    quant_k_groups(x, b, 15, L);
+    unsigned char *q = b + 16;
+    for (int j = 0; j < 256; j += 64, q += 32)
+        for (int l = 0; l < 32; l++) q[l] = (unsigned char)(L[j + l] | L[j + l + 32] << 4);
+}
+
+static void quant_q5_k(const float *x, unsigned char *b)
+{
+    uint8_t L[256];
+    quant_k_groups(x, b, 31, L);
+    unsigned char *qh = b + 16, *ql = b + 48;
+    memset(qh, 0, 32);
+    for (int n = 0, bit = 0; n < 256; n += 64, bit += 2, ql += 32)
+        for (int j = 0; j < 32; j++) {
+            int l1 = L[n + j], l2 = L[n + j + 32];
+            qh[j] |= (unsigned char)((l1 >> 4) << bit | (l2 >> 4) << (bit + 1));
+            ql[j] = (unsigned char)((l1 & 15) | (l2 & 15) << 4);
+        }
+}
+
+/* q6_k: 16 groups of 16 fitted (fit_scale_q6), their scales to int8 of
+ * the block's d (the largest at -128), the values quantised again. */
+static void quant_q6_k(const float *x, unsigned char *b)
+{
+    int8_t L[256];
+    float scales[16], max_scale = 0, max_abs = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        scales[ib] = fit_scale_q6(x + 16 * ib, L + 16 * ib);
+        if (fabsf(scales[ib]) > max_abs) {
+            max_abs = fabsf(scales[ib]);
+            max_scale = scales[ib];
+        }
+    }
+    unsigned char *ql = b, *qh = b + 128;
+    int8_t *sc = (int8_t *)(b + 192);
+    if (max_abs < 1e-15f) {
+        memset(b, 0, 210);
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    put_f16(b + 208, 1 / iscale);
+    for (int ib = 0; ib < 16; ib++) sc[ib] = (int8_t)min_int(127, nearest(iscale * scales[ib]));
+    float d = f16(b + 208);
+    for (int j = 0; j < 16; j++) {
+        float dj = d * sc[j];
+        if (!dj) continue;
+        for (int i = 0; i < 16; i++) L[16 * j + i] = (int8_t)(clamp_int(nearest(x[16 * j + i] / dj), -32, 31) + 32);
+    }
+    for (int j = 0; j < 256; j += 128, ql += 64, qh += 32)
+        for (int l = 0; l < 32; l++) {
+            int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+            ql[l] = (unsigned char)((q1 & 15) | (q3 & 15) << 4);
+            ql[l + 32] = (unsigned char)((q2 & 15) | (q4 & 15) << 4);
+            qh[l] = (unsigned char)(q1 >> 4 | (q2 >> 4) << 2 | (q3 >> 4) << 4 | (q4 >> 4) << 6);
+        }
+}
+
 int fe_can_quant(IrDtype t)
 {
-    return t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1;
+    return t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1 || t == IR_Q4_K ||
+           t == IR_Q5_K || t == IR_Q6_K;
 }
 
 void fe_quant(IrDtype t, const float *x, void *blocks, int64_t n)
 {
     static void (*const fn[IR_DTYPE_COUNT])(const float *, unsigned char *) = {
         [IR_Q8_0] = quant_q8_0, [IR_Q4_0] = quant_q4_0, [IR_Q4_1] = quant_q4_1, [IR_Q5_0] = quant_q5_0,
-        [IR_Q5_1] = quant_q5_1,
+        [IR_Q5_1] = quant_q5_1, [IR_Q4_K] = quant_q4_k, [IR_Q5_K] = quant_q5_k, [IR_Q6_K] = quant_q6_k,
     };
-    if (!fe_can_quant(t) || n % 32) IR_BUG("fe_quant: %s x %lld", ir_dtype_name(t), (long long)n);
+    int block = ir_dtype_block(t);
+    if (!fe_can_quant(t) || n % block) IR_BUG("fe_quant: %s x %lld", ir_dtype_name(t), (long long)n);
     unsigned char *b = blocks;
-    int bytes = (int)ir_dtype_bytes(t, 32);
-    for (int64_t i = 0; i < n; i += 32, b += bytes) fn[t](x + i, b);
+    int bytes = (int)ir_dtype_bytes(t, block);
+    for (int64_t i = 0; i < n; i += block, b += bytes) fn[t](x + i, b);
 }

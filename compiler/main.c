@@ -447,14 +447,14 @@ int parse_dtype(const char *v, int *dt)
 }
 
 /* A block weight type on a model with weights: hetc quantises to the
- * 32-value types (fe_can_quant); the K-quants are read from GGUF files
- * only, and planned for models of config.json alone. */
+ * types of fe_can_quant; q2_k and q3_k are read from GGUF files only, and
+ * planned for models of config.json alone. */
 static int weight_dtype_ok(const Model *m, int dt, const char *what)
 {
     if (dt < 0 || !ir_dtype_is_block((IrDtype)dt) || m->config_only || fe_can_quant((IrDtype)dt)) return 0;
-    return die("%s: --weight-dtype %s: hetc quantises to q8_0, q4_0, q4_1, q5_0 and q5_1; %s weights come from GGUF "
-               "files (and models of config.json alone take it for planning)", what, ir_dtype_name((IrDtype)dt),
-               ir_dtype_name((IrDtype)dt));
+    return die("%s: --weight-dtype %s: hetc quantises to q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and q6_k; %s "
+               "weights come from GGUF files (and models of config.json alone take it for planning)", what,
+               ir_dtype_name((IrDtype)dt), ir_dtype_name((IrDtype)dt));
 }
 
 static int cmd_inspect(int argc, char **argv)
@@ -591,8 +591,9 @@ static int cmd_compile(int argc, char **argv)
     if (!dir == !preset || !target_path || !(out || html))
         return die("usage: hetc compile MODEL|--preset NAME --target TARGET.xml (-o OUT_DIR | --report report.html) "
                    "[--report report.html] [--ctx N] [--max-chunk N] "
-                   "[--chunk C[,C2..]] [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] "
-                   "[--no-tokenizer] [--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
+                   "[--chunk C[,C2..]] [--remainder pad|flex] "
+                   "[--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k] [--threads N] [--no-tokenizer] "
+                   "[--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
                    "[--schedule ooo|inorder] [--profile profile.json]");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
@@ -980,7 +981,8 @@ static void usage(void)
           "  inspect  MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]\n"
           "  compile  MODEL|--preset NAME --target T.xml (-o OUT_DIR | --report report.html) [--ctx N]\n"
           "           [--max-chunk N] [--chunk C[,C2..]]\n"
-          "           [--remainder pad|flex] [--weight-dtype f32|f16|bf16] [--threads N] [--no-tokenizer]\n"
+          "           [--remainder pad|flex] [--threads N] [--no-tokenizer]\n"
+          "           [--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k]\n"
           "           [--print-after=PASS|all] [--report-json FILE] [--report report.html]\n"
           "           npu targets: [--calib TEXT | --calib-in calib.json] [--calib-window N] [--outlier-t T]\n"
           "           [--outlier-prune F] [--no-outliers] [--npu-decode]\n"

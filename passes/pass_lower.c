@@ -76,25 +76,31 @@ static void shape_str(const int64_t *s, int n, char *out, size_t cap)
     if (k < cap) snprintf(out + k, cap - k, "]");
 }
 
-/* The stored type of a weight of a model of config.json alone: vectors
- * f32; matrices --weight-dtype (bf16 by default), except that a block type
- * applies to linears only (the embedding table stays f16) and, where a row
- * is not whole blocks of a K-quant, llama.cpp's fallback (llama-quant.cpp:
- * q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0; q2_k and q3_k -> its iq4_nl,
- * which has q4_0's bytes). */
-static IrDtype planning_dtype(const PassCtx *c, const FeArchOp *op, const int64_t *want, int nwant)
+/* Block type dt for rows of 'cols' values: where a row is not whole
+ * blocks of a K-quant, llama.cpp's fallback (llama-quant.cpp: q4_k ->
+ * q5_0, q5_k -> q5_1, q6_k -> q8_0; q2_k and q3_k -> its iq4_nl, which has
+ * q4_0's bytes). */
+static IrDtype whole_blocks(IrDtype dt, int64_t cols)
 {
-    IrDtype dt = c->weight_dtype >= 0 ? (IrDtype)c->weight_dtype : IR_BF16;
-    if (nwant == 1) return IR_F32;
-    if (!ir_dtype_is_block(dt)) return dt;
-    if (op->op != IR_OP_LINEAR) return IR_F16;
-    if (want[nwant - 1] % ir_dtype_block(dt) == 0) return dt;
+    if (!ir_dtype_is_block(dt) || cols % ir_dtype_block(dt) == 0) return dt;
     switch (dt) {
     case IR_Q4_K: return IR_Q5_0;
     case IR_Q5_K: return IR_Q5_1;
     case IR_Q6_K: return IR_Q8_0;
     default: return IR_Q4_0;
     }
+}
+
+/* The stored type of a weight of a model of config.json alone: vectors
+ * f32; matrices --weight-dtype (bf16 by default), except that a block type
+ * applies to linears only (the embedding table stays f16), whole_blocks. */
+static IrDtype planning_dtype(const PassCtx *c, const FeArchOp *op, const int64_t *want, int nwant)
+{
+    IrDtype dt = c->weight_dtype >= 0 ? (IrDtype)c->weight_dtype : IR_BF16;
+    if (nwant == 1) return IR_F32;
+    if (!ir_dtype_is_block(dt)) return dt;
+    if (op->op != IR_OP_LINEAR) return IR_F16;
+    return whole_blocks(dt, want[nwant - 1]);
 }
 
 /* The weight node for tensor 'name'; checks it against 'want' (rank nwant,
@@ -128,7 +134,7 @@ static int weight(Lower *L, const FeArchOp *op, const char *name, const char *no
     }
     IrDtype dt = t->dtype;
     if (t->ndim == 1) dt = IR_F32;
-    else if (L->c->weight_dtype >= 0) dt = (IrDtype)L->c->weight_dtype;
+    else if (L->c->weight_dtype >= 0) dt = whole_blocks((IrDtype)L->c->weight_dtype, t->shape[t->ndim - 1]);
     id = ir_add(L->g, IR_OP_WEIGHT, 0, NULL, t->ndim, t->shape, dt, L->layer, node_name);
     ir_set_str(&L->g->nodes[id], "name", name);
     return id;

@@ -266,7 +266,8 @@ static void test_bad_target(void **state)
                  tu_fmt("%s compile %s --target /nonexistent.xml -o %s/out", tu_hetc(), good, d));
 }
 
-/* --chunk, --remainder and --report-json: each bad value names the option. */
+/* --chunk, --remainder, --report-json and --weight-dtype: each bad value
+ * names the option. */
 static void test_chunk_options(void **state)
 {
     const char *d = tu_tmpdir("chunk-options");
@@ -280,6 +281,9 @@ static void test_chunk_options(void **state)
         {"--chunk 1,2,3,4,5,6,7", "--chunk: at most 6 sizes"},
         {"--remainder some", "--remainder: 'some' is not pad or flex"},
         {"--report-json /nonexistent/r.json", "/nonexistent/r.json: cannot write"},
+        {"--weight-dtype q3_k", "--weight-dtype q3_k: hetc quantises to q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and q6_k; "
+                                "q3_k weights come from GGUF files"},
+        {"--weight-dtype i8", "--weight-dtype: 'i8' is not f32, f16, bf16, q8_0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(cases[i].expect, tu_fmt("%s compile %s --target %s/targets/host-cpu.xml -o %s/out %s 2>&1",

@@ -264,6 +264,53 @@ static void test_quantise_same_bytes(void **state)
     }
 }
 
+/* hetc's quantisers against llama-quantize itself (--pure, no importance
+ * matrix), every type hetc quantises to, K-quants included: the sha256 of
+ * each tensor of weights.bin, hetc's own against those of the file
+ * llama-quantize wrote laid out as weights.bin (tests/data, written by
+ * scripts/quant_reference.sh: llama.cpp is not built here). Tensors of a
+ * type the cpu has no kernels for are compared as the f32 values of their
+ * blocks. */
+static void test_quantise_llama_quantize(void **state)
+{
+    char *ref = tu_read_file(tu_fmt("%s/tests/data/llama-quantize-trained-llama.txt", tu_src()), NULL);
+    assert_non_null(ref);
+    char fix[4096];     /* tu_fmt's buffers are a ring, reused by the loop below */
+    snprintf(fix, sizeof fix, "%s/fixtures/trained-llama", tu_shared());
+    static const char *const types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"};
+    for (int i = 0; i < 8; i++) {
+        const char *dir = tu_tmpdir(tu_fmt("llama-quantize-%s", types[i]));
+        char *log;
+        if (tu_run(&log, "%s compile %s --target %s/targets/host-cpu.xml --no-tokenizer --weight-dtype %s -o %s/p && "
+                   "/usr/bin/python3 %s/tests/weights_digest.py %s/p/weights.bin > %s/digest.txt",
+                   tu_hetc(), fix, tu_src(), types[i], dir, tu_src(), dir, dir))
+            fail_msg("quantising to %s:\n%s", types[i], log);
+        free(log);
+        char *got = tu_read_file(tu_fmt("%s/digest.txt", dir), NULL);  /* before the ring wraps */
+        assert_non_null(got);
+        int n = 0, blocks = 0;
+        for (char *line = got, *end; *line; line = end + 1, n++) {
+            end = strchr(line, '\n');
+            assert_non_null(end);
+            *end = 0;
+            const char *want = strstr(ref, tu_fmt("\n%s %s\n", types[i], line));
+            if (!want) {
+                char name[128];
+                sscanf(line, "%127s", name);
+                fail_msg("%s: tensor %s: hetc's bytes are not llama-quantize's (%s)", types[i], name, line);
+            }
+            blocks += strstr(line, tu_fmt(" %s ", types[i])) != NULL;
+        }
+        const char *p = ref;
+        int want_n = 0;
+        while ((p = strstr(p, tu_fmt("\n%s ", types[i])))) want_n++, p++;
+        printf("  %-5s: %d tensors (%d as blocks) as llama-quantize writes them\n", types[i], n, blocks);
+        assert_int_equal(n, want_n);
+        free(got);
+    }
+    free(ref);
+}
+
 /* Perplexity on trained-llama's held-out windows (--ppl-ids), the program
  * compiled from GGUF files: q8_0 within 0.5% of the f32 file's, q4_0
  * within 5% (against llama.cpp on the same file it is within 1%: see
@@ -397,7 +444,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_types), cmocka_unit_test(test_block_types),         cmocka_unit_test(test_compiled),
-        cmocka_unit_test(test_quantise_same_bytes), cmocka_unit_test(test_perplexity), cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_quantise_same_bytes), cmocka_unit_test(test_quantise_llama_quantize),
+        cmocka_unit_test(test_perplexity), cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
