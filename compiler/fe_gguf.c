@@ -597,23 +597,29 @@ enum {
 
 /* tokenizer.ggml.pre values and the splits llama.cpp applies for them
  * (llama-vocab.cpp): each group's regexes are hetc's patterns, applied one
- * after the other with matches isolated. "default" (also taken when the key
- * is missing) becomes GPT-2's split; llama.cpp's own fallback for it is a
- * cascade of four regexes that hetc's runtime does not implement. */
+ * after the other to every piece, with matches isolated. "default" (also
+ * taken when the key is missing) becomes GPT-2's split; llama.cpp's own
+ * fallback for it is a cascade of four regexes that hetc's runtime does not
+ * implement. */
+enum { MAX_SPLITS = 6 };
 typedef struct {
     const char *names;          /* space separated */
-    RtTokPattern pattern;
-    int digits;                 /* split off single digits first */
+    RtTokPattern splits[MAX_SPLITS];    /* in order; 0 ends the list */
     int ignore_merges, add_bos; /* llama.cpp's defaults for the group */
 } PreTokenizer;
 
 static const PreTokenizer pre_tokenizers[] = {
     {"default gpt-2 phi-2 mpt olmo jais gigachat a.x-4.0 mellum exaone4 trillion granite-docling",
-     RT_PAT_GPT2, 0, 0, 0},
-    {"llama3 llama-v3 llama-bpe falcon3 falcon-h1 pixtral midm-2.0 lfm2", RT_PAT_LLAMA3, 0, 1, 1},
-    {"dbrx smaug-bpe", RT_PAT_LLAMA3, 0, 0, 0},
-    {"qwen2 deepseek-r1-qwen stablelm2 megrez hunyuan solar-open", RT_PAT_QWEN2, 0, 0, 0},
-    {"starcoder refact command-r smollm codeshell exaone minerva-7b mellum2", RT_PAT_GPT2, 1, 0, 0},
+     {RT_PAT_GPT2}, 0, 0},
+    {"llama3 llama-v3 llama-bpe falcon3 falcon-h1 pixtral midm-2.0 lfm2", {RT_PAT_LLAMA3}, 1, 1},
+    {"dbrx smaug-bpe", {RT_PAT_LLAMA3}, 0, 0},
+    {"qwen2 deepseek-r1-qwen stablelm2 megrez hunyuan solar-open", {RT_PAT_QWEN2}, 0, 0},
+    {"starcoder refact command-r smollm codeshell exaone minerva-7b mellum2", {RT_PAT_DIGITS, RT_PAT_GPT2}, 0, 0},
+    {"falcon", {RT_PAT_PUNCT_SYMBOLS, RT_PAT_GPT2, RT_PAT_ASCII_DIGITS3}, 0, 0},
+    {"deepseek-llm",
+     {RT_PAT_NEWLINE, RT_PAT_SPACE_CASED, RT_PAT_SPACE_ASCII_PUNCT, RT_PAT_TRAILING_SPACE, RT_PAT_CJK, RT_PAT_NUMBERS},
+     0, 0},
+    {"deepseek-coder", {RT_PAT_NEWLINE, RT_PAT_SPACE_LETTERS, RT_PAT_SPACE_PUNCT, RT_PAT_CJK, RT_PAT_DIGITS}, 0, 0},
 };
 enum { NPRE = sizeof pre_tokenizers / sizeof pre_tokenizers[0] };
 
@@ -809,8 +815,8 @@ static int spm_ops(const GgufTok *t, FeTokBuilder *b)
 
 static void bpe_ops(const PreTokenizer *pre, FeTokBuilder *b)
 {
-    if (pre->digits) fe_tokb_op(b, RT_TP_SPLIT, RT_PAT_DIGITS, RT_SPLIT_ISOLATED, 0, NULL, NULL);
-    fe_tokb_op(b, RT_TP_SPLIT, (int32_t)pre->pattern, RT_SPLIT_ISOLATED, 0, NULL, NULL);
+    for (int i = 0; i < MAX_SPLITS && pre->splits[i]; i++)
+        fe_tokb_op(b, RT_TP_SPLIT, (int32_t)pre->splits[i], RT_SPLIT_ISOLATED, 0, NULL, NULL);
     fe_tokb_op(b, RT_TP_BYTE_LEVEL, 0, 0, 0, NULL, NULL);
     fe_tokb_op(b, RT_TD_BYTE_LEVEL, 0, 0, 0, NULL, NULL);
 }

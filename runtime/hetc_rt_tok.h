@@ -89,6 +89,19 @@ typedef enum {
     RT_PAT_QWEN2,           /* as LLAMA3 with \p{N} instead of \p{N}{1,3} */
     RT_PAT_DIGITS,          /* \p{N} (one digit per match) */
     RT_PAT_DIGITS3,         /* \p{N}{1,3} */
+    /* llama.cpp's splits for GGUF pre-tokenizers falcon, deepseek-llm and
+     * deepseek-coder (rt_pretok.c says how its regex engines read them) */
+    RT_PAT_PUNCT_SYMBOLS,   /* [\p{P}\$\+<=>\^~\|`]+ */
+    RT_PAT_ASCII_DIGITS3,   /* [0-9][0-9][0-9] */
+    RT_PAT_NEWLINE,         /* [\r\n] */
+    RT_PAT_SPACE_LETTERS,   /* \s?\p{L}+ */
+    RT_PAT_SPACE_PUNCT,     /* \s?\p{P}+ */
+    RT_PAT_CJK,             /* [一-龥ࠀ-一가-퟿]+: U+0800..U+9FA5, U+AC00..U+D7FF */
+    RT_PAT_NUMBERS,         /* \p{N}+ */
+    RT_PAT_SPACE_CASED,     /* \s?[A-Za-zµÀ-ÖØ-öø-ƺ...]+: DeepSeek LLM's cased letters */
+    RT_PAT_SPACE_ASCII_PUNCT, /* \s?[!-/:-~！-／：-～‘-‟　-。]+ */
+    RT_PAT_TRAILING_SPACE,  /* \s+$ */
+    RT_PAT_LAST = RT_PAT_TRAILING_SPACE,
 } RtTokPattern;
 
 typedef enum { RT_CHAT_NONE = 0, RT_CHAT_CHATML, RT_CHAT_LLAMA2, RT_CHAT_LLAMA3 } RtChatFormat;

@@ -196,7 +196,7 @@ static int op_args_ok(const RtTokOp *o)
     case RT_TD_METASPACE:
         return o->a >= RT_PREPEND_NEVER && o->a <= RT_PREPEND_ALWAYS && o->s1_len > 0;
     case RT_TP_SPLIT:
-        return o->a >= RT_PAT_GPT2 && o->a <= RT_PAT_DIGITS3 && o->b >= RT_SPLIT_REMOVED
+        return o->a >= RT_PAT_GPT2 && o->a <= RT_PAT_LAST && o->b >= RT_SPLIT_REMOVED
                && o->b <= RT_SPLIT_CONTIGUOUS;
     case RT_TD_STRIP:
         return o->a >= 0 && o->b >= 0 && o->s1_len > 0;

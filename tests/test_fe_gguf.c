@@ -746,8 +746,8 @@ static void test_tokenizer_errors(void **state)
     Buf b = tiny_vocab("bert", NULL, 0, NULL);
     expect_tokenizer_error(&b, "key 'tokenizer.ggml.model': unsupported tokenizer 'bert'", "'llama'");
     free(b.p);
-    b = tiny_vocab("gpt2", "falcon", 1, NULL);
-    expect_tokenizer_error(&b, "key 'tokenizer.ggml.pre': unsupported pre-tokenizer 'falcon'", "llama-bpe");
+    b = tiny_vocab("gpt2", "deepseek-v3", 1, NULL);
+    expect_tokenizer_error(&b, "key 'tokenizer.ggml.pre': unsupported pre-tokenizer 'deepseek-v3'", "llama-bpe");
     free(b.p);
     b = tiny_vocab("gpt2", "gpt-2", 0, NULL);
     expect_tokenizer_error(&b, "key 'tokenizer.ggml.merges': missing", NULL);

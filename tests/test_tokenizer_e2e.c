@@ -7,7 +7,8 @@
  *     and prompts (text -> ids with add_special, decode(greedy_ids) ==
  *     greedy_text), as Hugging Face transformers gives them;
  *   - every line of llama.cpp's vocabulary vectors (shared/tokenizer-vectors,
- *     add_special and parse_special off);
+ *     add_special and parse_special off), and of llama.cpp's ids for the
+ *     GGUF pre-tokenizers falcon, deepseek-llm and deepseek-coder;
  *   - a 1 MB text through the GGUF vocabularies and llama-tiny's (a
  *     single piece for SentencePiece-style ones): it round-trips, and the
  *     speed is printed.
@@ -249,16 +250,14 @@ static size_t line_ids(const char *line, size_t len, int32_t *ids)
     return n;
 }
 
-static void check_vectors(const char *vocab)
+/* Every string of inp (separated by __ggml_vocab_test__ lines) against
+ * its line of ids in out, through the GGUF vocabulary at path. */
+static void check_inp_out(const char *path, const char *vocab, const char *inp, const char *out, int min)
 {
     static const char sep[] = "\n__ggml_vocab_test__\n";
     static int32_t want[MAX_IDS];
-    const char *base = tu_fmt("%s/tokenizer-vectors/%s", tu_shared(), vocab);
-    char *inp = tu_read_file(tu_fmt("%s.inp", base), NULL), *out = tu_read_file(tu_fmt("%s.out", base), NULL);
-    assert_non_null(inp);
-    assert_non_null(out);
     Tok t;
-    tok_from_gguf(&t, tu_fmt("%s", base));
+    tok_from_gguf(&t, path);
     Tally tally = {0, 0};
     const char *text = inp, *line = out;
     for (const char *end; (end = strstr(text, sep)) && *line; text = end + strlen(sep)) {
@@ -269,9 +268,18 @@ static void check_vectors(const char *vocab)
         line += line_len + (line[line_len] == '\n');
     }
     printf("  %s: %d of %d vectors pass\n", vocab, tally.passed, tally.total);
-    assert_true(tally.total >= 40);
+    assert_true(tally.total >= min);
     assert_int_equal(tally.passed, tally.total);
     tok_free(&t);
+}
+
+static void check_vectors(const char *vocab)
+{
+    const char *base = tu_fmt("%s/tokenizer-vectors/%s", tu_shared(), vocab);
+    char *inp = tu_read_file(tu_fmt("%s.inp", base), NULL), *out = tu_read_file(tu_fmt("%s.out", base), NULL);
+    assert_non_null(inp);
+    assert_non_null(out);
+    check_inp_out(base, vocab, inp, out, 40);
     free(inp);
     free(out);
 }
@@ -286,6 +294,62 @@ static void test_vectors_gpt2(void **state)
 {
     (void)state;
     check_vectors("ggml-vocab-gpt-2.gguf");
+}
+
+/* The GGUF pre-tokenizers falcon, deepseek-llm and deepseek-coder:
+ * GPT-2's vocabulary with tokenizer.ggml.pre set to each, over the GPT-2
+ * vector strings and tests/data/pretok.inp (CJK, full-width punctuation,
+ * Unicode spaces and digits, trailing whitespace, code), against the ids
+ * llama.cpp gives (tests/data/pretok-PRE.out, by
+ * scripts/pretok_reference.sh: llama.cpp is not built here). */
+static void test_vectors_pre_tokenizers(void **state)
+{
+    (void)state;
+    static const char *const pres[] = {"falcon", "deepseek-llm", "deepseek-coder"};
+    size_t len, own_len;
+    char *gguf = tu_read_file(tu_fmt("%s/tokenizer-vectors/ggml-vocab-gpt-2.gguf", tu_shared()), &len);
+    char *inp = tu_read_file(tu_fmt("%s/tokenizer-vectors/ggml-vocab-gpt-2.gguf.inp", tu_shared()), NULL);
+    char *own = tu_read_file(tu_fmt("%s/tests/data/pretok.inp", tu_src()), &own_len);
+    assert_non_null(gguf);
+    assert_non_null(inp);
+    assert_non_null(own);
+    size_t inp_len = strlen(inp);
+    char *all = malloc(inp_len + own_len + 1);
+    assert_non_null(all);
+    memcpy(all, inp, inp_len);
+    memcpy(all + inp_len, own, own_len + 1);
+    /* tokenizer.ggml.pre's string value replaced: a vocabulary GGUF has no tensor data to realign */
+    static const char key[] = "tokenizer.ggml.pre";
+    char *at = NULL;
+    for (size_t i = 8; !at && i + sizeof key + 12 < len; i++)
+        if (memcmp(gguf + i, key, sizeof key - 1) == 0 && (uint8_t)gguf[i - 8] == sizeof key - 1) at = gguf + i + sizeof key - 1;
+    assert_non_null(at);
+    uint32_t type;
+    uint64_t n;
+    memcpy(&type, at, 4);
+    memcpy(&n, at + 4, 8);
+    assert_int_equal(type, 8);      /* a string */
+    for (int p = 0; p < 3; p++) {
+        const char *path = tu_fmt("%s/vocab-%s.gguf", tu_tmpdir(tu_fmt("pretok-%s", pres[p])), pres[p]);
+        uint64_t m = strlen(pres[p]);
+        size_t head = (size_t)(at - gguf) + 4, tail = head + 8 + n;
+        char *v = malloc(len + m);
+        assert_non_null(v);
+        memcpy(v, gguf, head);
+        memcpy(v + head, &m, 8);
+        memcpy(v + head + 8, pres[p], m);
+        memcpy(v + head + 8 + m, gguf + tail, len - tail);
+        tu_write_file(path, v, len - tail + head + 8 + m);
+        free(v);
+        char *out = tu_read_file(tu_fmt("%s/tests/data/pretok-%s.out", tu_src(), pres[p]), NULL);
+        assert_non_null(out);
+        check_inp_out(path, pres[p], all, out, 70);
+        free(out);
+    }
+    free(all);
+    free(own);
+    free(inp);
+    free(gguf);
 }
 
 /* ---- 1 MB ---- */
@@ -360,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_own_fixtures),
         cmocka_unit_test(test_vectors_llama_spm),
         cmocka_unit_test(test_vectors_gpt2),
+        cmocka_unit_test(test_vectors_pre_tokenizers),
         cmocka_unit_test(test_megabyte),
         cmocka_unit_test(test_invalid_utf8),
     };
