@@ -2,7 +2,7 @@
  * on the shapes of TinyLlama-1.1B (hidden 2048, MLP 5632, 32 heads, 4 kv
  * heads, head_dim 64, vocab 32000) and the linears of Llama-3-8B (hidden
  * 4096, MLP 14336, 8 kv heads of 128), weights of type WT (half by default;
- * float, q8_0 or q4_0 with -W):
+ * float, q8_0, q4_0, or those in layout g4, q8_0g and q4_0g, with -W):
  *   - gemv at S=1: GB/s of weights read, against the device copy bandwidth
  *     (weights cycled through copies larger than the caches);
  *   - gemm at S=512: GFLOP/s against the fp32 FMA peak;
@@ -420,7 +420,7 @@ int main(int argc, char **argv)
     }
     if (bad) {
         fprintf(stderr, "usage: bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] "
-                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE] [-W half|float|q8_0|q4_0]\n");
+                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE] [-W half|float|q8_0|q4_0|q8_0g|q4_0g]\n");
         return 2;
     }
     char *templ = read_file(templ_path);
@@ -429,10 +429,11 @@ int main(int argc, char **argv)
         return 1;
     }
     Bench b = {.wt = wt};
-    b.dt = strcmp(wt, "half") == 0 ? RT_F16 : strcmp(wt, "float") == 0 ? RT_F32 : strcmp(wt, "q8_0") == 0 ? RT_Q8_0
-         : strcmp(wt, "q4_0") == 0 ? RT_Q4_0 : (RtDtype)-1;
+    b.dt = strcmp(wt, "half") == 0 ? RT_F16 : strcmp(wt, "float") == 0 ? RT_F32
+         : strncmp(wt, "q8_0", 4) == 0 && (!wt[4] || strcmp(wt + 4, "g") == 0) ? RT_Q8_0
+         : strncmp(wt, "q4_0", 4) == 0 && (!wt[4] || strcmp(wt + 4, "g") == 0) ? RT_Q4_0 : (RtDtype)-1;
     if ((int)b.dt < 0) {
-        fprintf(stderr, "bench_opencl: -W %s: the weight types are half, float, q8_0 and q4_0\n", wt);
+        fprintf(stderr, "bench_opencl: -W %s: the weight types are half, float, q8_0, q4_0, q8_0g and q4_0g\n", wt);
         return 2;
     }
     if (rt_cl_open(&b.cl, "", "", -1) != RT_OK)

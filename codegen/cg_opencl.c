@@ -79,17 +79,20 @@ struct CgDev {
 };
 
 /* The WT of rt_kernels.cl for a weight type: float, half, or a block type
- * that pass place left on the unit (q8_0, q4_0). */
-static const char *wt_name(IrDtype t)
+ * that pass place left on the unit (q8_0, q4_0; q8_0g, q4_0g in its layout
+ * g4). */
+static const char *wt_type(IrDtype t, int g4)
 {
     switch (t) {
     case IR_F32: return "float";
     case IR_F16: return "half";
-    case IR_Q8_0:
-    case IR_Q4_0: return ir_dtype_name(t);
+    case IR_Q8_0: return g4 ? "q8_0g" : "q8_0";
+    case IR_Q4_0: return g4 ? "q4_0g" : "q4_0";
     default: IR_BUG("an OpenCL weight of type %s", ir_dtype_name(t));
     }
 }
+
+static const char *wt_name(const IrNode *w) { return wt_type(w->dtype, ir_attr(w, "layout") != NULL); }
 
 static void add_instance(CgDev *cl, const char *family, const char *const *values, int n)
 {
@@ -144,13 +147,13 @@ static int node_values(const CgEmit *e, const IrNode *n, char v[MAX_VALUES][24],
     switch (n->op) {
     case IR_OP_EMBED:
         sprintf(v[0], "%" PRId64, n->dim[1]);
-        sprintf(v[1], "%s", wt_name(g->nodes[n->in[1]].dtype));
+        sprintf(v[1], "%s", wt_name(&g->nodes[n->in[1]]));
         return 2;
     case IR_OP_RMSNORM: sprintf(v[0], "%" PRId64, n->dim[1]); return 1;
     case IR_OP_LINEAR:
         sprintf(v[0], "%" PRId64, n->dim[1]);
         sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
-        sprintf(v[2], "%s", wt_name(g->nodes[n->in[1]].dtype));
+        sprintf(v[2], "%s", wt_name(&g->nodes[n->in[1]]));
         sprintf(v[3], "%d", n->nin > 2);
         for (int i = 4; i < MAX_VALUES - 1; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
         sprintf(v[MAX_VALUES - 1], "%d", SMALL_S);
@@ -234,7 +237,7 @@ static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[M
     const IrNode *l0 = &g->nodes[grp->lin[0]];
     sprintf(v[0], "%" PRId64, l0->dim[1]);
     sprintf(v[1], "%" PRId64, g->nodes[grp->x].dim[1]);
-    sprintf(v[2], "%s", wt_name(g->nodes[l0->in[1]].dtype));
+    sprintf(v[2], "%s", wt_name(&g->nodes[l0->in[1]]));
     sprintf(v[3], "%d", l0->nin > 2);
     sprintf(v[4], "%d", grp->norm >= 0);
     sprintf(v[5], "%d", grp->epi);
@@ -327,18 +330,19 @@ static char *read_template(const CgEmit *e, char *err, size_t errlen)
     return fe_read_file(path, &len, err, errlen);
 }
 
-/* The weight type of the unit's linears, as `model --profile` measures
- * them: that of its linears (f32 for bf16: rt_kernels.cl has no bf16), else
- * f16 where the model's are 16-bit. */
-static IrDtype profile_dtype(const CgEmit *e)
+/* The weights of the unit's linears, as `model --profile` measures them:
+ * those of its linears (their type and layout g4), else f16 where the
+ * model's are 16-bit, else f32. */
+static const IrNode *profile_weight(const CgEmit *e)
 {
-    IrDtype any = IR_F32;
+    static const IrNode f32 = {.dtype = IR_F32}, f16 = {.dtype = IR_F16};
+    const IrNode *any = &f32;
     for (int i = 0; i < e->g->n; i++) {
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_LINEAR) continue;
-        IrDtype dt = e->g->nodes[n->in[1]].dtype;
-        if (n->unit == e->cl->index) return dt == IR_BF16 ? IR_F32 : dt;
-        if (dt == IR_F16 || dt == IR_BF16) any = IR_F16;
+        const IrNode *w = &e->g->nodes[n->in[1]];
+        if (n->unit == e->cl->index) return w->dtype == IR_BF16 ? &f32 : w;
+        if (w->dtype == IR_F16 || w->dtype == IR_BF16) any = &f16;
     }
     return any;
 }
@@ -351,7 +355,7 @@ static int profile_kernels(const CgEmit *e, FILE *f, const char *templ, char *er
     int64_t (*shape)[2] = malloc(((size_t)e->g->n + 2) * sizeof *shape);
     int ns = ir_linear_shapes(e->g, shape, e->g->n), rc = 0;
     shape[ns][0] = shape[ns][1] = RT_PROF_LAUNCH_EDGE;
-    const char *wt = wt_name(profile_dtype(e));
+    const char *wt = wt_name(profile_weight(e));
     fputs("\n/* ---- model --profile: the model's linear shapes, plain ---- */\n", f);
     for (int i = 0; !rc && i <= ns; i++) {
         char n[24], k[24], suffix[48], max_s[8];
@@ -1031,7 +1035,7 @@ static void cl_profile_unit(const CgEmit *e)
     fprintf(e->f, "    m->prof_cl = (RtProfCl){.cl = &m->cl, .wg = %d, .tile = %d, .shapes = cl_shapes,\n"
                   "                            .nshapes = sizeof cl_shapes / sizeof cl_shapes[0]};\n"
                   "    rt_prof_cl(&u[n++], \"%s\", &m->prof_cl, %s);\n",
-            e->cl->wg, e->cl->tile, e->cl->unit->name, cg_rt_dtype(profile_dtype(e)));
+            e->cl->wg, e->cl->tile, e->cl->unit->name, cg_rt_dtype(profile_weight(e)->dtype));
 }
 
 static int cl_owns(const CgEmit *e, const IrNode *n)

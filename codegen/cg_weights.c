@@ -84,13 +84,50 @@ static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
     return done == bytes;
 }
 
+/* Layout g4 (pass place, ops.def) of q8_0 or q4_0 rows of cols values:
+ * each group of 4 blocks becomes their 4 f16 scales, then their quants,
+ * q8_0's in order, q4_0's as 16 little-endian 32-bit words whose nibble k
+ * of word j is value 8j + k of the group (q + 8, as in the block). */
+static void to_g4(IrDtype dt, const unsigned char *src, unsigned char *dst, size_t bytes)
+{
+    size_t bb = (size_t)ir_dtype_bytes(dt, 32);
+    for (size_t g = 0; g < bytes; g += 4 * bb, src += 4 * bb, dst += 4 * bb) {
+        unsigned char *q = dst + 8;
+        for (int b = 0; b < 4; b++) memcpy(dst + 2 * b, src + b * bb, 2);
+        if (dt == IR_Q8_0) {
+            for (int b = 0; b < 4; b++) memcpy(q + 32 * b, src + b * bb + 2, 32);
+            continue;
+        }
+        for (int j = 0; j < 16; j++) {
+            const unsigned char *qs = src + (j / 4) * bb + 2;
+            uint32_t word = 0;
+            for (int k = 0; k < 8; k++) {
+                int v = (j % 4) * 8 + k;    /* value in its block */
+                word |= (uint32_t)(v < 16 ? qs[v] & 15 : qs[v - 16] >> 4) << (4 * k);
+            }
+            for (int k = 0; k < 4; k++) q[4 * j + k] = (unsigned char)(word >> (8 * k));
+        }
+    }
+}
+
+/* Writes bytes of blocks of type dt, in layout g4 if g4 (through scratch). */
+static int write_blocks(FILE *f, const void *blocks, size_t bytes, IrDtype dt, int g4, void *scratch)
+{
+    if (g4) {
+        to_g4(dt, blocks, scratch, bytes);
+        blocks = scratch;
+    }
+    return fwrite(blocks, 1, bytes, f) == bytes;
+}
+
 /* Writes n elements of t starting at element first, converted to dt;
- * via >= 0: rounded to the values of that block type first. */
-static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via)
+ * via >= 0: rounded to the values of that block type first; g4: block rows
+ * in layout g4 (n is whole rows then). */
+static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via, int g4)
 {
     if (!read_slice(s, t, first, n)) return 0;
     size_t src_bytes = (size_t)ir_dtype_bytes(t->dtype, n);
-    if (t->dtype == dt) return fwrite(s->raw, 1, src_bytes, f) == src_bytes;
+    if (t->dtype == dt) return write_blocks(f, s->raw, src_bytes, dt, g4, s->f32);
     FeTensor view = *t;
     view.ndim = 1;
     view.shape[0] = n;
@@ -105,7 +142,7 @@ static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int
     if (ir_dtype_is_block(dt)) {    /* --weight-dtype: quantised here (whole rows: n is a multiple of the block) */
         size_t bytes = (size_t)ir_dtype_bytes(dt, n);
         fe_quant(dt, s->f32, s->half, n);
-        return fwrite(s->half, 1, bytes, f) == bytes;
+        return write_blocks(f, s->half, bytes, dt, g4, s->f32);
     }
     for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? fe_f32_to_f16(s->f32[i]) : to_bf16(s->f32[i]);
     return fwrite(s->half, 2, (size_t)n, f) == (size_t)n;
@@ -215,10 +252,14 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         /* a row part (pass partition) is a run of the tensor's elements from its first row */
         int64_t base = ir_attr(n, "row0") ? ir_attr_int(n, "row0") * (n->ndim > 1 ? n->dim[1] : 1) : 0;
         if (ir_attr(n, "wscale") || ir_attr(n, "chans")) ok = ok && write_derived(f, g, n, t);
-        else
-            for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype,
-                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1);
+        else {
+            int g4 = ir_attr(n, "layout") != NULL;
+            if (g4 && n->dim[1] > SLICE) IR_BUG("weight %%%d: rows of %lld values", n->id, (long long)n->dim[1]);
+            int64_t step = g4 ? SLICE / n->dim[1] * n->dim[1] : SLICE;     /* g4: whole rows */
+            for (int64_t first = 0, total = numel(n); ok && first < total; first += step)
+                ok = write_slice(f, &sl, t, base + first, total - first < step ? total - first : step, n->dtype,
+                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1, g4);
+        }
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }

@@ -135,21 +135,27 @@ static int runs_block(const IrUnit *u, IrDtype t)
  * the values of those blocks (attribute 'blocks': the weights writer
  * dequantises a GGUF's blocks, or quantises a float tensor and back). A
  * model of config.json alone keeps its block type, which the cost model
- * prices by its bytes. */
+ * prices by its bytes. A q8_0 or q4_0 weight read by OpenCL units only,
+ * its rows whole groups of 4 blocks, is stored in layout g4 (ops.def): a
+ * group's scales together and its quants in aligned words, which a GPU
+ * loads in one instruction where the 34- and 18-byte blocks take several. */
 static void float_blocks(IrGraph *g, const PassCtx *c)
 {
     if (c->shapes_only) return;
     for (int id = 0; id < g->n; id++) {
         IrNode *w = &g->nodes[id];
         if (w->op != IR_OP_WEIGHT || !ir_dtype_is_block(w->dtype)) continue;
-        int keep = 1, opencl = 0;
+        int keep = 1, opencl = 0, others = 0;
         for (int i = id + 1; i < g->n; i++)
             for (int k = 0; k < g->nodes[i].nin; k++)
                 if (g->nodes[i].in[k] == id) {
                     const IrUnit *u = &g->units[g->nodes[i].unit];
                     keep = keep && runs_block(u, w->dtype);
                     opencl = opencl || strcmp(u->backend, "opencl") == 0;
+                    others = others || strcmp(u->backend, "opencl") != 0;
                 }
+        if (keep && opencl && !others && w->ndim == 2 && w->dim[1] % (4 * ir_dtype_block(w->dtype)) == 0)
+            ir_set_str(w, "layout", "g4");
         if (keep) continue;
         ir_set_str(w, "blocks", ir_dtype_name(w->dtype));  /* its values are those blocks' (cg_weights) */
         w->dtype = opencl ? IR_F16 : IR_F32;

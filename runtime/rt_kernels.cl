@@ -54,6 +54,9 @@
  * LOAD_W4A(p, i)    the same when p + 4i is aligned to 4 elements
  * LOAD_W8(p, i)     elements 8i..8i+7 as float8, any alignment
  * LOAD_W8A(p, i)    the same when p + 8i is aligned to 8 elements
+ * LOAD_Q8A(p, i)    elements 8i..8i+7 unscaled, aligned (a block type's
+ *                   d (q - c); the float types' values)
+ * LOAD_D8(p, i)     their scale (the block's d; 1 for the float types)
  * W_ROW(p, n, k)    row n of a weight matrix p of k columns
  * The macros pick the function for the family's WT by name
  * (hetc_load4_half, hetc_load4_float, hetc_load8a_q4_0, ...).
@@ -64,7 +67,12 @@
  * dequantised weights. A q8_0 block is 34 bytes, the half scale d, then
  * 32 int8 q; a q4_0 block 18 bytes, d, then 16 bytes whose low nibbles
  * are values 0..15 and high nibbles 16..31, each nibble minus 8. Blocks
- * are 2-byte aligned only: the quants are read as 16-bit words. */
+ * are 2-byte aligned only: the quants are read as 16-bit words.
+ * q8_0g and q4_0g are those types in layout g4 (pass place): each group
+ * of 4 blocks (128 values: 136 or 72 bytes) holds the 4 scales, then the
+ * quants in aligned words, q4_0g's value 8j + k in nibble k of word j, so
+ * that 8 values take one 64- or 32-bit load. Unscaled values are made
+ * exact with 2^23 arithmetic: the float of bits 0x4B000000 | q is 2^23 + q. */
 #if HETC_FP16
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
@@ -76,13 +84,27 @@
 #define LOAD_W4A(p, i) HETC_CAT(hetc_load4a_, WT)(p, i)
 #define LOAD_W8(p, i) HETC_CAT(hetc_load8_, WT)(p, i)
 #define LOAD_W8A(p, i) HETC_CAT(hetc_load8a_, WT)(p, i)
+#define LOAD_Q8A(p, i) HETC_CAT(hetc_loadq8a_, WT)(p, i)
+#define LOAD_D8(p, i) HETC_CAT(hetc_d8_, WT)(p, i)
 #define W_ROW(p, n, k) ((p) + (size_t)(n) * HETC_CAT(hetc_row_, WT)(k))
 #define hetc_row_float(k) (k)
 #define hetc_row_half(k) (k)
 #define hetc_row_q8_0(k) ((k) / 32 * 34)
 #define hetc_row_q4_0(k) ((k) / 32 * 18)
+#define hetc_row_q8_0g(k) ((k) / 32 * 34)
+#define hetc_row_q4_0g(k) ((k) / 32 * 18)
+#define hetc_loadq8a_float(p, i) hetc_load8a_float(p, i)
+#define hetc_loadq8a_half(p, i) hetc_load8a_half(p, i)
+#define hetc_loadq8a_q8_0(p, i) hetc_load8a_q8_0(p, i)
+#define hetc_loadq8a_q4_0(p, i) hetc_load8a_q4_0(p, i)
+#define hetc_d8_float(p, i) 1.0f
+#define hetc_d8_half(p, i) 1.0f
+#define hetc_d8_q8_0(p, i) 1.0f
+#define hetc_d8_q4_0(p, i) 1.0f
 typedef uchar q8_0;
 typedef uchar q4_0;
+typedef uchar q8_0g;
+typedef uchar q4_0g;
 
 float hetc_load1_float(global const float *p, int i)
 {
@@ -250,6 +272,114 @@ float8 hetc_load8a_q4_0(global const q4_0 *p, int i)
     return hetc_load8_q4_0(p, i);
 }
 
+/* Layout g4: the 128-value group of value 8i (i as 8-value index), and
+ * the scale of value 8i's block. */
+global const uchar *hetc_g4(global const uchar *p, int i, int group_bytes)
+{
+    return p + (i >> 4) * group_bytes;
+}
+
+float hetc_g4_d(global const uchar *g, int i)
+{
+    return vload_half((i >> 2) & 3, (global const half *)g);
+}
+
+/* q4_0g: nibbles of a word, the first 4 or all 8, minus 8, exactly. */
+float4 hetc_nib4(uint w)
+{
+    uint4 q = (uint4)(w, w >> 4, w >> 8, w >> 12) & 15u;
+    return as_float4(q | 0x4B000000u) - 8388616.0f;
+}
+
+float8 hetc_nib8(uint w)
+{
+    return (float8)(hetc_nib4(w), hetc_nib4(w >> 16));
+}
+
+float8 hetc_loadq8a_q4_0g(global const q4_0g *p, int i)
+{
+    return hetc_nib8(((global const uint *)(hetc_g4(p, i, 72) + 8))[i & 15]);
+}
+
+float hetc_d8_q4_0g(global const q4_0g *p, int i)
+{
+    return hetc_g4_d(hetc_g4(p, i, 72), i);
+}
+
+float8 hetc_load8a_q4_0g(global const q4_0g *p, int i)
+{
+    return hetc_d8_q4_0g(p, i) * hetc_loadq8a_q4_0g(p, i);
+}
+
+float8 hetc_load8_q4_0g(global const q4_0g *p, int i)
+{
+    return hetc_load8a_q4_0g(p, i);
+}
+
+float4 hetc_load4_q4_0g(global const q4_0g *p, int i)
+{
+    global const uchar *g = hetc_g4(p, i >> 1, 72);
+    uint w = ((global const uint *)(g + 8))[(i >> 1) & 15];
+    return hetc_g4_d(g, i >> 1) * hetc_nib4(w >> (16 * (i & 1)));
+}
+
+float4 hetc_load4a_q4_0g(global const q4_0g *p, int i)
+{
+    return hetc_load4_q4_0g(p, i);
+}
+
+float hetc_load1_q4_0g(global const q4_0g *p, int i)
+{
+    global const uchar *g = hetc_g4(p, i >> 3, 72);
+    uint w = ((global const uint *)(g + 8))[(i >> 3) & 15];
+    return hetc_g4_d(g, i >> 3) * hetc_nib4(w >> (4 * (i & 7))).s0;
+}
+
+/* q8_0g: signed bytes made exact floats through 2^23 + (q + 128). */
+float4 hetc_bytes4f(uint w)
+{
+    uint4 q = ((uint4)(w, w >> 8, w >> 16, w >> 24) & 255u) ^ 128u;
+    return as_float4(q | 0x4B000000u) - 8388736.0f;
+}
+
+float8 hetc_loadq8a_q8_0g(global const q8_0g *p, int i)
+{
+    uint2 w = ((global const uint2 *)(hetc_g4(p, i, 136) + 8))[i & 15];
+    return (float8)(hetc_bytes4f(w.x), hetc_bytes4f(w.y));
+}
+
+float hetc_d8_q8_0g(global const q8_0g *p, int i)
+{
+    return hetc_g4_d(hetc_g4(p, i, 136), i);
+}
+
+float8 hetc_load8a_q8_0g(global const q8_0g *p, int i)
+{
+    return hetc_d8_q8_0g(p, i) * hetc_loadq8a_q8_0g(p, i);
+}
+
+float8 hetc_load8_q8_0g(global const q8_0g *p, int i)
+{
+    return hetc_load8a_q8_0g(p, i);
+}
+
+float4 hetc_load4_q8_0g(global const q8_0g *p, int i)
+{
+    global const uchar *g = hetc_g4(p, i >> 1, 136);
+    return hetc_g4_d(g, i >> 1) * hetc_bytes4f(((global const uint *)(g + 8))[i & 31]);
+}
+
+float4 hetc_load4a_q8_0g(global const q8_0g *p, int i)
+{
+    return hetc_load4_q8_0g(p, i);
+}
+
+float hetc_load1_q8_0g(global const q8_0g *p, int i)
+{
+    global const uchar *g = hetc_g4(p, i >> 3, 136);
+    return hetc_g4_d(g, i >> 3) * (float)as_char(g[8 + (i & 127)]);
+}
+
 /* 4 or 8 floats of an activation row p from element 4i or 8i: vector loads
  * when p is 16-byte aligned ('aligned', the same for the whole work-group),
  * else element by element. */
@@ -395,7 +525,9 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * GEMV_LANES lanes; each group owns a pair of weight rows: rows 2p, 2p + 1
  * (EPI 0, 1), row p of W and of W1 (EPI 2), or rows i and i + HEAD_DIM / 2
  * of one head (EPI 3: the pairs of q heads, then k, then v), so that the
- * epilogue has both values it needs. Lane l takes the 8 weights 8l..8l+7 of
+ * epilogue has both values it needs (a block type's 8 values come
+ * unscaled, LOAD_Q8A, and their dot product is scaled once, LOAD_D8).
+ * Lane l takes the 8 weights 8l..8l+7 of
  * both rows (one 16-byte load of half per row), then the 8 weights
  * GEMV_LANES * 8 further on, and so on: neighbouring lanes read neighbouring
  * 16-byte pieces, so the loads of a row are coalesced, and the 8 values of
@@ -434,9 +566,9 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #define GEMV_PAIRS ((N + 1) / 2)
 #endif
 #if K % 8 == 0
-#define GEMV_LOAD8(p, i) LOAD_W8A(p, i)
+#define GEMV_LOAD8(p, i) LOAD_Q8A(p, i)
 #else
-#define GEMV_LOAD8(p, i) LOAD_W8(p, i)
+#define GEMV_LOAD8(p, i) LOAD_W8(p, i)  /* the float types (scale 1) */
 #endif
 
 /* Pair p's first row in its matrix, and which matrix (*mat, EPI 3 only);
@@ -520,6 +652,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
             int i = step * GEMV_LANES + lane;
             if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
                 float8 wv0 = GEMV_LOAD8(w[0], i), wv1 = GEMV_LOAD8(w[1], i);
+                float d0 = LOAD_D8(w[0], i), d1 = LOAD_D8(w[1], i);
 #if NORM
                 float8 gv = hetc_x8(gain, i, K % 4 == 0);
 #endif
@@ -531,8 +664,8 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
                         acc[2][s] += hetc_dot8(xv, xv);
                         xv *= gv;
 #endif
-                        acc[0][s] += hetc_dot8(wv0, xv);
-                        acc[1][s] += hetc_dot8(wv1, xv);
+                        acc[0][s] += d0 * hetc_dot8(wv0, xv);
+                        acc[1][s] += d1 * hetc_dot8(wv1, xv);
                     }
                 }
             }

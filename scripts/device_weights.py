@@ -7,7 +7,7 @@ table (the first data_offset bytes of weights.bin) and rebuild the file
 there:
 
     python3 device_weights.py weights.hdr weights.bin
-    python3 device_weights.py weights.hdr weights.bin --gguf MODEL.gguf GGUF_PY_DIR
+    python3 device_weights.py weights.hdr weights.bin --gguf MODEL.gguf GGUF_PY_DIR [--g4]
 
 Without --gguf the values are random of the right dtypes: norm weights
 (1-D) near 1, matrices N(0, 0.02), int8 weights uniform, q8_0 and q4_0
@@ -17,7 +17,9 @@ again on this machine, e.g. by ../shared/peers/make_bench_model.py, which
 is deterministic), as hetc writes them: llama.cpp's q/k row permutation
 undone, blocks kept where the entry has the GGUF's type, else dequantised
 by gguf-py (GGUF_PY_DIR: gguf-py from llama.cpp's source) and converted.
-Needs numpy.
+--g4: q8_0 and q4_0 tensors whose rows are whole groups of 128 values are
+in layout g4 (pass place gives it to the weights that only OpenCL units
+read: on targets/nvidia-opencl.xml, all of them). Needs numpy.
 """
 import re, struct, sys
 import numpy as np
@@ -102,9 +104,27 @@ class Gguf:
         return out
 
 
+def to_g4(dtype, rows, data):
+    """Layout g4 (codegen/cg_weights.c): per group of 4 blocks, their f16
+    scales, then their quants; q4_0's value 8j + k in nibble k of word j."""
+    size = BLOCKS[dtype][0]
+    g = np.frombuffer(data, np.uint8).reshape(rows, -1, 4, size)
+    scales = g[..., 0:2].reshape(rows, -1, 8)
+    if dtype == 5:
+        quants = g[..., 2:].reshape(rows, -1, 128)
+    else:
+        qs = g[..., 2:].astype(np.uint32)
+        vals = np.concatenate([qs & 15, qs >> 4], axis=-1).reshape(rows, -1, 16, 8)
+        words = (vals << (4 * np.arange(8, dtype=np.uint32))).sum(axis=-1, dtype=np.uint32)
+        quants = words.astype("<u4").view(np.uint8).reshape(rows, -1, 64)
+    return np.concatenate([scales, quants], axis=-1).tobytes()
+
+
 def main(argv):
+    g4 = "--g4" in argv
+    argv = [a for a in argv if a != "--g4"]
     if len(argv) not in (2, 5) or (len(argv) == 5 and argv[2] != "--gguf"):
-        sys.exit("usage: device_weights.py weights.hdr weights.bin [--gguf MODEL.gguf GGUF_PY_DIR]")
+        sys.exit("usage: device_weights.py weights.hdr weights.bin [--gguf MODEL.gguf GGUF_PY_DIR [--g4]]")
     hdr = open(argv[0], "rb").read()
     src = Gguf(argv[3], argv[4]) if len(argv) == 5 else None
     rng = np.random.default_rng(0)
@@ -112,8 +132,11 @@ def main(argv):
     with open(argv[1], "wb") as f:
         f.write(hdr[:data_offset])
         for name, dtype, shape, offset, nbytes in entries(hdr):
+            data = src.values(name, dtype, shape, nbytes) if src else random_values(rng, dtype, shape, nbytes)
+            if g4 and dtype in BLOCKS and len(shape) == 2 and shape[1] % 128 == 0:
+                data = to_g4(dtype, shape[0], data)
             f.seek(offset)
-            f.write(src.values(name, dtype, shape, nbytes) if src else random_values(rng, dtype, shape, nbytes))
+            f.write(data)
         f.truncate(file_bytes)
 
 
