@@ -234,8 +234,11 @@ SCALAR_FN static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, in
 
 AVX2_FN static inline __m256i unpack_q4(const unsigned char *qs)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    /* the 16 bytes in both halves (a load alone), the upper half's words
+     * shifted by a nibble: each byte's high nibble comes down (the bits
+     * from the next byte land above it, which the mask clears) */
+    __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    both = _mm256_srlv_epi32(both, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0));
     return _mm256_and_si256(both, _mm256_set1_epi8(15));
 }
 
@@ -283,15 +286,18 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
  * (dmin m_j dx_b sum(x)) in scalar from the stored sums of x; q6_k:
  * d dx_b (sc_g0, sc_g1 per half of the lanes) sum((w + 32) x) with the
  * accumulator started at -32 sum(x) per lane. */
-#define KQ_ROWS(NAME, DOT, DT, FN)                                                                                  \
+#define KQ_ROWS(NAME, DOT, DT, FN, NACC)                                                                                \
     FN static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
     {                                                                                                             \
         const RtDtype dt = DT;                                                                                    \
         int bytes = dt == RT_Q4_K ? 144 : 210;                                                                    \
         for (int r = 0; r < rows; r++) {                                                                          \
             const unsigned char *w = W + r * row_bytes(dt, nb);                                                   \
-            __m256 a[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
-            __m256 vmins[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
+            __m256 a[NACC][TILE_S], vmins[TILE_S];    /* NACC sets of sums, block j into set j % NACC */        \
+            for (int s = 0; s < TILE_S; s++) {                                                                    \
+                vmins[s] = _mm256_setzero_ps();                                                                   \
+                for (int k = 0; k < NACC; k++) a[k][s] = _mm256_setzero_ps();                                     \
+            }                                                                                                     \
             for (int b0 = 0; b0 < nb; b0 += 8) {                                                                  \
                 const unsigned char *sb = w + (size_t)(b0 / 8) * bytes;                                           \
                 float scale[8];                                                                                   \
@@ -329,17 +335,21 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
                         if (dt == RT_Q4_K) p = DOT(wv, xv, _mm256_setzero_si256());                               \
                         else p = _mm256_mullo_epi32(                                                              \
                                  DOT(wv, xv, _mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8))), gs);       \
-                        a[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[j] * x[s].d[b]), a[s]); \
+                        a[j % NACC][s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[j] * x[s].d[b]), \
+                                                         a[j % NACC][s]);                                         \
                     }                                                                                             \
                 }                                                                                                 \
             }                                                                                                     \
-            for (int s = 0; s < S; s++) acc[r][s] = hsum256(_mm256_sub_ps(a[s], vmins[s]));                        \
+            for (int s = 0; s < S; s++) {                                                                         \
+                for (int k = 1; k < NACC; k++) a[0][s] = _mm256_add_ps(a[0][s], a[k][s]);                         \
+                acc[r][s] = hsum256(_mm256_sub_ps(a[0][s], vmins[s]));                                            \
+            }                                                                                                     \
         }                                                                                                         \
     }
 
 #define DOT_AVX2(w, x, init) _mm256_add_epi32((init), _mm256_madd_epi16(_mm256_maddubs_epi16((w), (x)), _mm256_set1_epi16(1)))
-KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K, AVX2_FN)
-KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K, AVX2_FN)
+KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K, AVX2_FN, 2)
+KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K, AVX2_FN, 2)
 
 AVX2_FN static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
@@ -448,21 +458,48 @@ TILE_VNNI(vnni_q4_2, RT_Q4_0, 18, quants2_q4, 2)
 TILE_VNNI(vnni_q4_3, RT_Q4_0, 18, quants2_q4, 3)
 TILE_VNNI(vnni_q4_4, RT_Q4_0, 18, quants2_q4, 4)
 
+/* The 32 unsigned weight bytes of a q8_0 (w + 128) or q4_0 (nibbles) block. */
+#define WEIGHTS_VNNI256(DT, w)                                                                                  \
+    (DT == RT_Q8_0 ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)((w) + 2)), _mm256_set1_epi8((char)0x80)) \
+                   : unpack_q4((w) + 2))
+
+/* a + block b of a q8_0 or q4_0 row (at w) times the activation row x. */
+VNNI_FN static inline __m256 block1_vnni256(RtDtype dt, const unsigned char *w, const QRow *x, int b, __m256 a)
+{
+    __m256i p = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(x->neg + b * 8)), WEIGHTS_VNNI256(dt, w),
+                                    _mm256_loadu_si256((const __m256i *)(x->q + b * QK)));
+    float dw = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * x->d[b]), a);
+}
+
 /* Decode (at most 4 activation rows in all): row by row, one block per
- * 256-bit vpdpbusd. Measured on Zen 4 (which runs 512-bit vectors as two
- * halves), this streams q8_0 at about twice the rate of the 512-bit tile,
- * whose cross-lane shuffles cost more than they save, or of interleaving
- * the tile's 4 rows. */
+ * 256-bit vpdpbusd. A single activation row (S = 1, generation) takes 4
+ * blocks at a time into 4 accumulators: with one, the chain of
+ * multiply-adds holds each block to the adder's latency. Measured on Zen 4
+ * (which runs 512-bit vectors as two halves), the row loop streams q8_0 at
+ * about twice the rate of the 512-bit tile, whose cross-lane shuffles cost
+ * more than they save, or of interleaving the tile's 4 rows. */
 #define ROWS_VNNI256(NAME, DT, BB)                                                                              \
     VNNI_FN static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
     {                                                                                                           \
         for (int r = 0; r < rows; r++) {                                                                        \
             const unsigned char *w = W + (size_t)r * nb * BB;                                                   \
+            if (S == 1) {                                                                                       \
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                     \
+                int b = 0;                                                                                      \
+                for (; b + 4 <= nb; b += 4, w += 4 * BB) {                                                      \
+                    a0 = block1_vnni256(DT, w, x, b, a0);                                                       \
+                    a1 = block1_vnni256(DT, w + BB, x, b + 1, a1);                                              \
+                    a2 = block1_vnni256(DT, w + 2 * BB, x, b + 2, a2);                                          \
+                    a3 = block1_vnni256(DT, w + 3 * BB, x, b + 3, a3);                                          \
+                }                                                                                               \
+                for (; b < nb; b++, w += BB) a0 = block1_vnni256(DT, w, x, b, a0);                              \
+                acc[r][0] = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));               \
+                continue;                                                                                       \
+            }                                                                                                   \
             __m256 a[TILE_S] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; \
             for (int b = 0; b < nb; b++, w += BB) {                                                             \
-                __m256i wv = DT == RT_Q8_0 ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + 2)),     \
-                                                              _mm256_set1_epi8((char)0x80))                     \
-                                           : unpack_q4(w + 2);                                                  \
+                __m256i wv = WEIGHTS_VNNI256(DT, w);                                                            \
                 float dw = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8));                                       \
                 for (int s = 0; s < S; s++) {                                                                   \
                     __m256i p = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8)), wv, \
@@ -477,8 +514,8 @@ ROWS_VNNI256(rows_vnni_q8, RT_Q8_0, 34)
 ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 
 #define DOT_VNNI(w, x, init) _mm256_dpbusd_epi32((init), (w), (x))
-KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K, VNNI_FN)
-KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K, VNNI_FN)
+KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K, VNNI_FN, 4)
+KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K, VNNI_FN, 4)
 
 /* Decode (the linear has at most TILE_S rows): rows one at a time. */
 VNNI_FN static void tile_vnni_decode(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
