@@ -112,21 +112,21 @@ static void k4_scale_min(int j, const unsigned char *q, int *sc, int *m)
     }
 }
 
-/* All 8 of q4_k's scales (out[0..7]) and mins (out[8..15]) at once, on
+/* All 8 of q4_k's scales (bytes 0..7 of u) and mins (bytes 8..15) at once, on
  * 32-bit words: bytes 0..3 hold scales 0..3 and the top bits of 4..7,
  * bytes 4..7 mins 0..3 and the top bits of mins 4..7, bytes 8..11 the low
  * nibbles of scales (low) and mins (high) 4..7. */
-static void k4_unpack(const unsigned char *q, uint8_t out[16])
+static void k4_words(const unsigned char *q, uint32_t u[4])
 {
-    uint32_t u[4], lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
+    uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
     memcpy(u, q, 12);
     u[3] = ((u[2] >> 4) & lo4) | (((u[1] >> 6) & lo2) << 4);
     uint32_t mins03 = u[1] & lo6;
     u[1] = (u[2] & lo4) | (((u[0] >> 6) & lo2) << 4);
     u[2] = mins03;
     u[0] &= lo6;
-    memcpy(out, u, 16);
 }
+
 
 /* Value l (0..31) of 32-value chunk j (0..7) of a K-quant super-block, as
  * the unsigned quant (q4_k 0..15, q6_k 0..63 = w + 32). */
@@ -303,14 +303,14 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
                 float scale[8];                                                                                   \
                 __m256i sc6[2];                                                                                   \
                 if (dt == RT_Q4_K) {                                                                              \
-                    uint8_t scm[16];    /* the 8 scales, then the 8 mins */                                      \
-                    k4_unpack(sb + 4, scm);                                                                       \
+                    uint32_t u[4];      /* the 8 scales, then the 8 mins, kept in registers: a load spanning  \
+                                         * two stores would wait for them */                                      \
+                    k4_words(sb + 4, u);                                                                          \
+                    __m128i scm = _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);                      \
                     __m256 d = _mm256_set1_ps(_cvtsh_ss((unsigned short)(sb[0] | sb[1] << 8)));                   \
-                    _mm256_storeu_ps(scale, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(            \
-                                                             _mm_loadl_epi64((const __m128i *)scm)))));           \
+                    _mm256_storeu_ps(scale, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scm))));     \
                     __m256 m = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((unsigned short)(sb[2] | sb[3] << 8))),    \
-                                             _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(                             \
-                                                 _mm_loadl_epi64((const __m128i *)(scm + 8)))));                  \
+                                             _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(scm, 8))));  \
                     for (int s = 0; s < S; s++)                                                                   \
                         vmins[s] = _mm256_fmadd_ps(m, _mm256_loadu_ps(x[s].dxs + b0), vmins[s]);                  \
                 } else {                                                                                          \
