@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# gpu_quant_bundle.sh: prepares out-dev/, the bundle that
+# scripts/bench_gpu_quant.sh runs on a machine with an NVIDIA GPU (OpenCL
+# and CUDA) and no Debian -dev packages: q8_0 and q4_0 GGUF files of the
+# TinyLlama-1.1B and Llama-3B shapes (../shared/peers/make_bench_model.py,
+# deterministic, then llama-quantize --pure; the GPU machine makes the same
+# files again and prints their sha256), each compiled by hetc for
+# targets/nvidia-opencl.xml with weights.hdr in place of weights.bin (the
+# GPU machine refills it from the GGUF: scripts/device_weights.py --gguf
+# --g4), bench_opencl, the OpenCL headers and loader as .deb files, and
+# the peers' llama.cpp source with its build script and model writer.
+# Usage: LLAMA_CPP=DIR scripts/gpu_quant_bundle.sh [WORK_DIR (default out/gpu-quant)]
+#   (DIR: a llama.cpp build by ../shared/peers/build-llama-cpp.sh, for llama-quantize)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+llama=${LLAMA_CPP:?LLAMA_CPP=DIR: a llama.cpp build (../shared/peers/build-llama-cpp.sh DIR)}
+work=${1:-out/gpu-quant}
+peers=$(cd ../shared/peers && pwd)
+cmake --build build --target hetc bench_opencl >/dev/null
+mkdir -p out-dev/debs "$work"
+for m in tl:tinyllama-1.1b l3:llama-3b; do
+  p=${m%%:*} preset=${m#*:}
+  [ -f "$work/$p/model-f16.gguf" ] || /usr/bin/python3 "$peers/make_bench_model.py" "$preset" "$work/$p" "$llama/src" >/dev/null
+  for t in q8_0 q4_0; do
+    f=$work/$p/model-$t-pure.gguf
+    [ -f "$f" ] || "$llama/build/bin/llama-quantize" --pure "$work/$p/model-f16.gguf" "$f" "$(echo $t | tr a-z A-Z)" >/dev/null 2>&1
+    sha256sum "$f"
+    rm -rf "out-dev/$p-$t"
+    build/hetc compile "$f" --target targets/nvidia-opencl.xml -o "out-dev/$p-$t" --max-chunk 512 >/dev/null
+    off=$(/usr/bin/python3 -c "import struct,sys; print(struct.unpack_from('<8sIIQQQ', open(sys.argv[1], 'rb').read(64))[4])" \
+          "out-dev/$p-$t/weights.bin")
+    head -c "$off" "out-dev/$p-$t/weights.bin" > "out-dev/$p-$t/weights.hdr"
+    rm "out-dev/$p-$t/weights.bin"
+  done
+done
+(cd out-dev/debs && apt-get download ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-headers opencl-c-headers \
+   opencl-clhpp-headers >/dev/null 2>&1)
+cp build/bench_opencl "$peers"/llama.cpp-*.tar.xz "$peers/make_bench_model.py" out-dev/
+cp scripts/bench_gpu_quant.sh out-dev/run.sh
+echo "out-dev: $(du -sh out-dev | cut -f1); on the GPU machine, from the repository root: out-dev/run.sh"
