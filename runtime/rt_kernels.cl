@@ -272,6 +272,22 @@ float8 hetc_load8a_q4_0(global const q4_0 *p, int i)
     return hetc_load8_q4_0(p, i);
 }
 
+/* The loads of a layout-g4 type T from its unscaled 8 values and their
+ * scale (hetc_loadq8a_T, hetc_d8_T) and its 4 values (hetc_load4_T). */
+#define HETC_G4_LOADS(T)                                                     \
+    float8 hetc_load8a_##T(global const T *p, int i)                         \
+    {                                                                        \
+        return hetc_d8_##T(p, i) * hetc_loadq8a_##T(p, i);                   \
+    }                                                                        \
+    float8 hetc_load8_##T(global const T *p, int i)                          \
+    {                                                                        \
+        return hetc_load8a_##T(p, i);                                        \
+    }                                                                        \
+    float4 hetc_load4a_##T(global const T *p, int i)                         \
+    {                                                                        \
+        return hetc_load4_##T(p, i);                                         \
+    }
+
 /* Layout g4: the 128-value group of value 8i (i as 8-value index), and
  * the scale of value 8i's block. */
 global const uchar *hetc_g4(global const uchar *p, int i, int group_bytes)
@@ -306,26 +322,11 @@ float hetc_d8_q4_0g(global const q4_0g *p, int i)
     return hetc_g4_d(hetc_g4(p, i, 72), i);
 }
 
-float8 hetc_load8a_q4_0g(global const q4_0g *p, int i)
-{
-    return hetc_d8_q4_0g(p, i) * hetc_loadq8a_q4_0g(p, i);
-}
-
-float8 hetc_load8_q4_0g(global const q4_0g *p, int i)
-{
-    return hetc_load8a_q4_0g(p, i);
-}
-
 float4 hetc_load4_q4_0g(global const q4_0g *p, int i)
 {
     global const uchar *g = hetc_g4(p, i >> 1, 72);
     uint w = ((global const uint *)(g + 8))[(i >> 1) & 15];
     return hetc_g4_d(g, i >> 1) * hetc_nib4(w >> (16 * (i & 1)));
-}
-
-float4 hetc_load4a_q4_0g(global const q4_0g *p, int i)
-{
-    return hetc_load4_q4_0g(p, i);
 }
 
 float hetc_load1_q4_0g(global const q4_0g *p, int i)
@@ -334,6 +335,8 @@ float hetc_load1_q4_0g(global const q4_0g *p, int i)
     uint w = ((global const uint *)(g + 8))[(i >> 3) & 15];
     return hetc_g4_d(g, i >> 3) * hetc_nib4(w >> (4 * (i & 7))).s0;
 }
+
+HETC_G4_LOADS(q4_0g)
 
 /* q8_0g: signed bytes made exact floats through 2^23 + (q + 128). */
 float4 hetc_bytes4f(uint w)
@@ -353,25 +356,10 @@ float hetc_d8_q8_0g(global const q8_0g *p, int i)
     return hetc_g4_d(hetc_g4(p, i, 136), i);
 }
 
-float8 hetc_load8a_q8_0g(global const q8_0g *p, int i)
-{
-    return hetc_d8_q8_0g(p, i) * hetc_loadq8a_q8_0g(p, i);
-}
-
-float8 hetc_load8_q8_0g(global const q8_0g *p, int i)
-{
-    return hetc_load8a_q8_0g(p, i);
-}
-
 float4 hetc_load4_q8_0g(global const q8_0g *p, int i)
 {
     global const uchar *g = hetc_g4(p, i >> 1, 136);
     return hetc_g4_d(g, i >> 1) * hetc_bytes4f(((global const uint *)(g + 8))[i & 31]);
-}
-
-float4 hetc_load4a_q8_0g(global const q8_0g *p, int i)
-{
-    return hetc_load4_q8_0g(p, i);
 }
 
 float hetc_load1_q8_0g(global const q8_0g *p, int i)
@@ -379,6 +367,8 @@ float hetc_load1_q8_0g(global const q8_0g *p, int i)
     global const uchar *g = hetc_g4(p, i >> 3, 136);
     return hetc_g4_d(g, i >> 3) * (float)as_char(g[8 + (i & 127)]);
 }
+
+HETC_G4_LOADS(q8_0g)
 
 /* 4 or 8 floats of an activation row p from element 4i or 8i: vector loads
  * when p is 16-byte aligned ('aligned', the same for the whole work-group),
