@@ -5,7 +5,8 @@
 # GGUF files. Writes to $OUT: gpu.txt (the GPU, the files' sha256, times),
 # kernels.txt (bench_opencl -W q8_0g, q4_0g, q8_0, q4_0, half), hetc.txt
 # (model --bench --bench-bandwidth of each project), lcpp.txt (llama-bench
-# -ngl 99 -p 512 -n 128 on each file). About 5 minutes on 16 cores, most
+# -ngl 99 -p 512 -n 128 on each file); MODELS="l3:llama-3b" and KERNELS="q4_0g"
+# take fewer. About 5 minutes on 16 cores, most
 # of it llama.cpp's CUDA build (FlashAttention kernels left out).
 set -uo pipefail
 here=$(pwd)/out-dev
@@ -35,7 +36,7 @@ if [ ! -x /tmp/lq/bin/llama-quantize ]; then
 fi
 ls /tmp/lq/bin >> $OUT/gpu.txt
 
-for m in tl:tinyllama-1.1b l3:llama-3b; do
+for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do
   p=${m%%:*} preset=${m#*:}
   d=/tmp/bm-$p
   [ -f $d/model-f16.gguf ] || python3 $here/make_bench_model.py $preset $d $lc/src > /dev/null
@@ -51,15 +52,15 @@ for m in tl:tinyllama-1.1b l3:llama-3b; do
   done
 done
 date >> $OUT/gpu.txt
-for t in q8_0g q4_0g q8_0 q4_0 half; do echo "== -W $t"; $here/bench_opencl -k runtime/rt_kernels.cl -W $t 2>&1; done > $OUT/kernels.txt
-for p in tl l3; do
+for t in ${KERNELS:-q8_0g q4_0g q8_0 q4_0 half}; do echo "== -W $t"; $here/bench_opencl -k runtime/rt_kernels.cl -W $t 2>&1; done > $OUT/kernels.txt
+for p in $(for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do echo ${m%%:*}; done); do
   for t in q8_0 q4_0; do
     echo "== $p $t"; $here/$p-$t/build/model --bench --bench-bandwidth --bench-reps 3 2>&1
   done
 done > $OUT/hetc.txt
 date >> $OUT/gpu.txt
 [ -n "${lcpid:-}" ] && wait $lcpid
-for p in tl l3; do
+for p in $(for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do echo ${m%%:*}; done); do
   for t in q8_0 q4_0; do
     echo "== $p $t"; $lc/build/bin/llama-bench -m /tmp/bm-$p/model-$t-pure.gguf -ngl 99 -p 512 -n 128 -r 3 2>&1
   done
