@@ -122,12 +122,12 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 }
 
 /* Whether unit u has kernels for weights of block type t: the c backend
- * runs q8_0, q4_0, q4_k and q6_k (runtime/rt_quant.c), the opencl one q8_0
+ * runs q8_0, q4_0, q4_k, q5_k and q6_k (runtime/rt_quant.c), the opencl one q8_0
  * and q4_0 (rt_kernels.cl); npu-emu none (its linears read int8 copies). */
 static int runs_block(const IrUnit *u, IrDtype t)
 {
     if (strcmp(u->backend, "opencl") == 0) return t == IR_Q8_0 || t == IR_Q4_0;
-    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_K || t == IR_Q6_K);
+    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_K || t == IR_Q5_K || t == IR_Q6_K);
 }
 
 /* A weight of a block type that one of its consumers' units cannot run is

@@ -560,7 +560,7 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
             api->describe(m, line, sizeof line);
             printf("%s\n", line);
         }
-        printf("cpu kernels of block weights (q8_0, q4_0, q4_k, q6_k): %s path\n", rt_quant_isa());
+        printf("cpu kernels of block weights (q8_0, q4_0, q4_k, q5_k, q6_k): %s path\n", rt_quant_isa());
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             printf("peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);

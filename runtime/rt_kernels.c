@@ -264,6 +264,7 @@ static void embed_task(void *p, int ith, int nth)
         case RT_Q8_0:
         case RT_Q4_0:
         case RT_Q4_K:
+        case RT_Q5_K:
         case RT_Q6_K: rt_dequant_row(o, a->table, a->dt, base, a->H); break;
         case RT_F16: convert_row(o, a->table, RT_F16, base, a->H); break;
         case RT_BF16: convert_row(o, a->table, RT_BF16, base, a->H); break;
@@ -654,7 +655,7 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K)
 {
-    if (dt == RT_Q8_0 || dt == RT_Q4_0 || dt == RT_Q4_K || dt == RT_Q6_K) {
+    if (dt == RT_Q8_0 || dt == RT_Q4_0 || dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K) {
         rt_qlinear(pool, out, ldo, x, W, dt, bias, S, N, K);
         return;
     }

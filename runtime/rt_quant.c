@@ -1,6 +1,5 @@
 /* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0,
- * q4_k, q6_k)
- * with int8 activations, and rows of them as f32 (embedding lookups).
+ * q4_k, q5_k, q6_k) with int8 activations, and rows of them as f32 (embedding lookups).
  *
  * Weights stay in their blocks as weights.bin holds them: q8_0 is 34 bytes
  * (f16 scale d, 32 int8 quants), q4_0 is 18 bytes (f16 d, 16 bytes of
@@ -84,17 +83,24 @@ static float block_d(const unsigned char *b) { return rt_f16_to_f32((uint16_t)(b
 
 static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }   /* the 32-value types */
 
-static int is_k(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q6_K; }
+static int is_k(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K; }
+
+/* q4_k and q5_k: 6-bit scales and mins per chunk (q6_k: int8 scales per 16). */
+static int has_min(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K; }
+
+/* Bytes of a K-quant super-block of 256 values. */
+static int k_bytes(RtDtype dt) { return dt == RT_Q4_K ? 144 : dt == RT_Q5_K ? 176 : 210; }
 
 /* Bytes of a row of nb blocks of 32 values. */
 static size_t row_bytes(RtDtype dt, int nb)
 {
-    return is_k(dt) ? (size_t)nb / 8 * (dt == RT_Q4_K ? 144 : 210) : (size_t)nb * block_bytes(dt);
+    return is_k(dt) ? (size_t)nb / 8 * k_bytes(dt) : (size_t)nb * block_bytes(dt);
 }
 
 /* The excess of the unsigned weight bytes the vector paths multiply:
- * q8_0 w + 128, q4_0 w + 8, q6_k w + 32; q4_k's are unsigned already (its
- * minimum is applied through the sums of x, kept negated: 1). */
+ * q8_0 w + 128, q4_0 w + 8, q6_k w + 32; q4_k's and q5_k's are unsigned
+ * already (their minimum is applied through the sums of x, kept negated:
+ * 1). */
 static int weight_offset(RtDtype dt)
 {
     return dt == RT_Q8_0 ? 128 : dt == RT_Q4_0 ? 8 : dt == RT_Q6_K ? 32 : 1;
@@ -129,12 +135,17 @@ static void k4_words(const unsigned char *q, uint32_t u[4])
 
 
 /* Value l (0..31) of 32-value chunk j (0..7) of a K-quant super-block, as
- * the unsigned quant (q4_k 0..15, q6_k 0..63 = w + 32). */
+ * the unsigned quant (q4_k 0..15, q5_k 0..31: its fifth bit is bit j of
+ * qh[l], q6_k 0..63 = w + 32). */
 static int kquant(const unsigned char *b, RtDtype dt, int j, int l)
 {
     if (dt == RT_Q4_K) {
         const unsigned char *q = b + 16 + 32 * (j / 2);
         return j % 2 ? q[l] >> 4 : q[l] & 15;
+    }
+    if (dt == RT_Q5_K) {
+        const unsigned char *q = b + 48 + 32 * (j / 2);
+        return (j % 2 ? q[l] >> 4 : q[l] & 15) | ((b[16 + l] >> j) & 1) << 4;
     }
     int h = j / 4, k = j % 4;
     int lo = (b[64 * h + 32 * (k & 1) + l] >> (k >= 2 ? 4 : 0)) & 15;
@@ -188,17 +199,18 @@ SCALAR_FN static int32_t dot_block_scalar(const unsigned char *w, RtDtype dt, co
 }
 
 /* A K-quant row against activation row x: per 32-value chunk j of each
- * super-block (activation block b), q4_k: dx (d sc_j sum(q x) - dmin m_j
- * sum(x)); q6_k: dx d (sc_g0 sum16(w x) + sc_g1 sum16(w x)), w = q - 32. */
+ * super-block (activation block b), q4_k and q5_k: dx (d sc_j sum(q x) -
+ * dmin m_j sum(x)); q6_k: dx d (sc_g0 sum16(w x) + sc_g1 sum16(w x)),
+ * w = q - 32. */
 SCALAR_FN static float kq_row_scalar(const unsigned char *w, RtDtype dt, int nb, QRow x)
 {
     float sum = 0;
-    int bytes = dt == RT_Q4_K ? 144 : 210;
+    int bytes = k_bytes(dt);
     for (int b = 0; b < nb; b++) {
         const unsigned char *sb = w + (size_t)(b / 8) * bytes;
         const int8_t *xq = x.q + b * QK;
         int j = b % 8;
-        if (dt == RT_Q4_K) {
+        if (has_min(dt)) {
             int sc, m, dot = 0, xs = 0;
             k4_scale_min(j, sb + 4, &sc, &m);
             for (int l = 0; l < QK; l++) dot += kquant(sb, dt, j, l) * xq[l], xs += xq[l];
@@ -271,6 +283,12 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
         __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (j / 2)));
         return _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
     }
+    if (dt == RT_Q5_K) {    /* bit j of each qh byte, moved to bit 4 (16-bit shifts: the mask keeps each byte's own) */
+        __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 48 + 32 * (j / 2)));
+        __m256i h = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(sb + 16)),
+                                                      _mm_cvtsi32_si128(j)), _mm256_set1_epi8(1));
+        return _mm256_or_si256(_mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, low4), _mm256_slli_epi16(h, 4));
+    }
     int h = j / 4, k = j % 4;
     __m256i ql = _mm256_loadu_si256((const __m256i *)(sb + 64 * h + 32 * (k & 1)));
     __m256i qh = _mm256_loadu_si256((const __m256i *)(sb + 128 + 32 * h));
@@ -282,7 +300,7 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
 /* K-quant rows (S activation rows) super-block by super-block: its scales
  * decoded once, then per 32-value chunk j (activation block b) one block
  * product DOT(w, x, init) (the lane sums of unsigned w times signed x,
- * added to init). q4_k: d sc_j dx_b sum(q x) per chunk, its minimum
+ * added to init). q4_k, q5_k: d sc_j dx_b sum(q x) per chunk, its minimum
  * (dmin m_j dx_b sum(x)) in scalar from the stored sums of x; q6_k:
  * d dx_b (sc_g0, sc_g1 per half of the lanes) sum((w + 32) x) with the
  * accumulator started at -32 sum(x) per lane. */
@@ -290,7 +308,7 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
     FN static void NAME(const unsigned char *W, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S]) \
     {                                                                                                             \
         const RtDtype dt = DT;                                                                                    \
-        int bytes = dt == RT_Q4_K ? 144 : 210;                                                                    \
+        int bytes = k_bytes(dt);                                                                                  \
         for (int r = 0; r < rows; r++) {                                                                          \
             const unsigned char *w = W + r * row_bytes(dt, nb);                                                   \
             __m256 a[NACC][TILE_S], vmins[TILE_S];    /* NACC sets of sums, block j into set j % NACC */        \
@@ -302,7 +320,7 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
                 const unsigned char *sb = w + (size_t)(b0 / 8) * bytes;                                           \
                 float scale[8];                                                                                   \
                 __m256i sc6[2];                                                                                   \
-                if (dt == RT_Q4_K) {                                                                              \
+                if (has_min(dt)) {                                                                                \
                     uint32_t u[4];      /* the 8 scales, then the 8 mins, kept in registers: a load spanning  \
                                          * two stores would wait for them */                                      \
                     k4_words(sb + 4, u);                                                                          \
@@ -332,7 +350,7 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
                     for (int s = 0; s < S; s++) {                                                                 \
                         __m256i xv = _mm256_loadu_si256((const __m256i *)(x[s].q + b * QK));                      \
                         __m256i p;                                                                                \
-                        if (dt == RT_Q4_K) p = DOT(wv, xv, _mm256_setzero_si256());                               \
+                        if (has_min(dt)) p = DOT(wv, xv, _mm256_setzero_si256());                                 \
                         else p = _mm256_mullo_epi32(                                                              \
                                  DOT(wv, xv, _mm256_loadu_si256((const __m256i *)(x[s].neg + b * 8))), gs);       \
                         a[j % NACC][s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale[j] * x[s].d[b]), \
@@ -349,12 +367,13 @@ AVX2_FN static inline __m256i kquants_avx2(const unsigned char *sb, RtDtype dt, 
 
 #define DOT_AVX2(w, x, init) _mm256_add_epi32((init), _mm256_madd_epi16(_mm256_maddubs_epi16((w), (x)), _mm256_set1_epi16(1)))
 KQ_ROWS(q4k_rows_avx2, DOT_AVX2, RT_Q4_K, AVX2_FN, 2)
+KQ_ROWS(q5k_rows_avx2, DOT_AVX2, RT_Q5_K, AVX2_FN, 2)
 KQ_ROWS(q6k_rows_avx2, DOT_AVX2, RT_Q6_K, AVX2_FN, 2)
 
 AVX2_FN static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
-        (dt == RT_Q4_K ? q4k_rows_avx2 : q6k_rows_avx2)(W, nb, rows, x, S, acc);
+        (dt == RT_Q4_K ? q4k_rows_avx2 : dt == RT_Q5_K ? q5k_rows_avx2 : q6k_rows_avx2)(W, nb, rows, x, S, acc);
         return;
     }
     int bb = block_bytes(dt);
@@ -515,13 +534,14 @@ ROWS_VNNI256(rows_vnni_q4, RT_Q4_0, 18)
 
 #define DOT_VNNI(w, x, init) _mm256_dpbusd_epi32((init), (w), (x))
 KQ_ROWS(q4k_rows_vnni, DOT_VNNI, RT_Q4_K, VNNI_FN, 4)
+KQ_ROWS(q5k_rows_vnni, DOT_VNNI, RT_Q5_K, VNNI_FN, 4)
 KQ_ROWS(q6k_rows_vnni, DOT_VNNI, RT_Q6_K, VNNI_FN, 4)
 
 /* Decode (the linear has at most TILE_S rows): rows one at a time. */
 VNNI_FN static void tile_vnni_decode(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
                                      float acc[TILE_N][TILE_S])
 {
-    if (is_k(dt)) (dt == RT_Q4_K ? q4k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
+    if (is_k(dt)) (dt == RT_Q4_K ? q4k_rows_vnni : dt == RT_Q5_K ? q5k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
     else (dt == RT_Q8_0 ? rows_vnni_q8 : rows_vnni_q4)(W, nb, rows, x, S, acc);
 }
 
@@ -529,7 +549,7 @@ VNNI_FN static void tile_vnni_decode(const unsigned char *W, RtDtype dt, int nb,
 VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S, float acc[TILE_N][TILE_S])
 {
     if (is_k(dt)) {
-        (dt == RT_Q4_K ? q4k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
+        (dt == RT_Q4_K ? q4k_rows_vnni : dt == RT_Q5_K ? q5k_rows_vnni : q6k_rows_vnni)(W, nb, rows, x, S, acc);
         return;
     }
     typedef void (*Fn)(const unsigned char *const[TILE_N], int, const QRow *, float[TILE_N][TILE_S]);
@@ -648,9 +668,9 @@ void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_
     for (int64_t i = 0; i < n; i += QK) {
         int64_t b = (first + i) / QK;
         if (is_k(dt)) {
-            const unsigned char *sb = w + (size_t)(b / 8) * (dt == RT_Q4_K ? 144 : 210);
+            const unsigned char *sb = w + (size_t)(b / 8) * k_bytes(dt);
             int j = (int)(b % 8), sc, m;
-            if (dt == RT_Q4_K) {
+            if (has_min(dt)) {
                 k4_scale_min(j, sb + 4, &sc, &m);
                 float d1 = block_d(sb) * (float)sc, m1 = block_d(sb + 2) * (float)m;
                 for (int l = 0; l < QK; l++) out[i + l] = d1 * (float)kquant(sb, dt, j, l) - m1;

@@ -27,6 +27,7 @@ const char *rt_dtype_name(uint32_t dt)
     case RT_Q8_0: return "q8_0";
     case RT_Q4_0: return "q4_0";
     case RT_Q4_K: return "q4_k";
+    case RT_Q5_K: return "q5_k";
     case RT_Q6_K: return "q6_k";
     }
     return "unknown";
@@ -81,10 +82,10 @@ static RtStatus check_table(const RtWeights *w, const char *path)
     return RT_OK;
 }
 
-/* Values per block of a block type (q8_0, q4_0: 32; q4_k, q6_k: 256), 1 for the others. */
+/* Values per block of a block type (q8_0, q4_0: 32; q4_k, q5_k, q6_k: 256), 1 for the others. */
 static uint64_t dtype_block(uint32_t dt)
 {
-    return dt == RT_Q8_0 || dt == RT_Q4_0 ? 32 : dt == RT_Q4_K || dt == RT_Q6_K ? 256 : 1;
+    return dt == RT_Q8_0 || dt == RT_Q4_0 ? 32 : dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 1;
 }
 
 /* Bytes of a block (or of one value). */
@@ -94,6 +95,7 @@ static uint64_t dtype_size(uint32_t dt)
     case RT_Q8_0: return 34;
     case RT_Q4_0: return 18;
     case RT_Q4_K: return 144;
+    case RT_Q5_K: return 176;
     case RT_Q6_K: return 210;
     case RT_F32:
     case RT_I32: return 4;

@@ -174,7 +174,7 @@ static const char *build(const char *dir, const char *gguf, const char *target)
 
 /* Compiled programs against hetc run of the float model the GGUF holds.
  * F16 runs as floats: within 1e-4. The block types the cpu runs as blocks
- * (q8_0, q4_0, q4_k, q6_k) quantise activations to int8 per block of 32,
+ * (q8_0, q4_0, q4_k, q5_k, q6_k) quantise activations to int8 per block of 32,
  * as llama.cpp does: within a few percent, the same next token at nearly
  * every position (their judge is perplexity, test_perplexity); a type it
  * has no kernels for (q5_1) is dequantised: within 1e-4 again. The OpenCL
@@ -193,6 +193,7 @@ static void test_compiled(void **state)
                  {"llama-tiny", "q4_0", "host-cpu", "", 5e-2, 0.9},
                  {"qwen2-tiny", "q8_0", "host-cpu", "", 5e-2, 0.9},
                  {"trained-llama", "q4_k", "host-cpu", "", 5e-2, 0.9},
+                 {"trained-llama", "q5_k", "host-cpu", "", 5e-2, 0.9},
                  {"trained-llama", "q6_k", "host-cpu", "", 5e-2, 0.9},
                  {"llama-outliers", "q4_0", "host-opencl", "", 1e-4, 1},
                  {"llama-outliers", "q4_0", "host-opencl", "--batch 1", 1e-4, 1},

@@ -1,4 +1,4 @@
-/* test_rt_quant.c: runtime/rt_quant.c, the q8_0, q4_0, q4_k and q6_k linear kernels,
+/* test_rt_quant.c: runtime/rt_quant.c, the q8_0, q4_0, q4_k, q5_k and q6_k linear kernels,
  * against a double-precision reference of the same arithmetic (weights
  * dequantised, activations quantised per block of 32 as the kernels do),
  * on every instruction path this CPU has (HETC_ISA), for decode (S = 1..4)
@@ -31,9 +31,12 @@ static float half(uint16_t h)
     return f;
 }
 
-static int bytes_of(RtDtype dt) { return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_Q4_K ? 144 : 210; }
-static int block_of(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q6_K ? 256 : 32; }
-static const char *name_of(RtDtype dt) { return dt == RT_Q8_0 ? "q8_0" : dt == RT_Q4_0 ? "q4_0" : dt == RT_Q4_K ? "q4_k" : "q6_k"; }
+static int bytes_of(RtDtype dt) { return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_Q4_K ? 144 : dt == RT_Q5_K ? 176 : 210; }
+static int block_of(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 32; }
+static const char *name_of(RtDtype dt)
+{
+    return dt == RT_Q8_0 ? "q8_0" : dt == RT_Q4_0 ? "q4_0" : dt == RT_Q4_K ? "q4_k" : dt == RT_Q5_K ? "q5_k" : "q6_k";
+}
 
 static void put_half(unsigned char *p, uint16_t h)
 {
@@ -52,7 +55,7 @@ static unsigned char *random_blocks(RtDtype dt, int N, int K)
         for (int j = 0; j < bb; j++) b[j] = (unsigned char)((frand() + 1) * 127.9f);
         uint16_t d = (uint16_t)(0x1800 + (rng % 0x400));      /* about 1e-4 .. 2e-4 */
         if (dt == RT_Q8_0 || dt == RT_Q4_0) put_half(b, d);
-        else if (dt == RT_Q4_K) put_half(b, (uint16_t)(d - 0x1000)), put_half(b + 2, (uint16_t)(d - 0x800));
+        else if (dt == RT_Q4_K || dt == RT_Q5_K) put_half(b, (uint16_t)(d - 0x1000)), put_half(b + 2, (uint16_t)(d - 0x800));
         else put_half(b + 208, (uint16_t)(d - 0xc00));
     }
     return w;
@@ -67,11 +70,12 @@ static double wval(const unsigned char *W, RtDtype dt, int K, int n, int k)
     if (dt == RT_Q8_0) return (double)(int8_t)b[2 + j] * half((uint16_t)(b[0] | b[1] << 8));
     if (dt == RT_Q4_0) return (double)(j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8) * half((uint16_t)(b[0] | b[1] << 8));
     int chunk = j / 32, l = j % 32;
-    if (dt == RT_Q4_K) {            /* 8 chunks of 32: 6-bit scale and min each */
+    if (dt == RT_Q4_K || dt == RT_Q5_K) {   /* 8 chunks of 32: 6-bit scale and min each */
         const unsigned char *s = b + 4;
         int sc = chunk < 4 ? s[chunk] & 63 : (s[chunk + 4] & 15) | (s[chunk - 4] >> 6) << 4;
         int m = chunk < 4 ? s[chunk + 4] & 63 : (s[chunk + 4] >> 4) | (s[chunk] >> 6) << 4;
-        int q = (b[16 + 32 * (chunk / 2) + l] >> (4 * (chunk % 2))) & 15;
+        int q = dt == RT_Q4_K ? (b[16 + 32 * (chunk / 2) + l] >> (4 * (chunk % 2))) & 15
+                              : ((b[48 + 32 * (chunk / 2) + l] >> (4 * (chunk % 2))) & 15) | ((b[16 + l] >> chunk) & 1) << 4;
         return half((uint16_t)(b[0] | b[1] << 8)) * sc * q - half((uint16_t)(b[2] | b[3] << 8)) * m;
     }
     int h = j / 128, r = j % 128, quarter = r / 32;     /* q6_k: 4 quarters of 32 per half */
@@ -130,13 +134,13 @@ static void run_shapes(const char *isa)
     static const int shapes[][3] = {{1, 64, 256}, {2, 13, 96}, {3, 7, 32}, {4, 33, 544}, {1, 5, 64},
                                     {5, 20, 128}, {9, 17, 160}, {40, 70, 2048}, {130, 9, 64}};
     static const int kshapes[][3] = {{1, 64, 256}, {2, 13, 512}, {4, 33, 768}, {1, 5, 256}, {9, 17, 256}, {40, 70, 2048}};
-    static const RtDtype blocks32[] = {RT_Q8_0, RT_Q4_0}, kquants[] = {RT_Q4_K, RT_Q6_K};
+    static const RtDtype blocks32[] = {RT_Q8_0, RT_Q4_0}, kquants[] = {RT_Q4_K, RT_Q5_K, RT_Q6_K};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int dt = 0; dt < 2; dt++)
             for (int p = 0; p < 2; p++)
                 check(blocks32[dt], shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
     for (size_t i = 0; i < sizeof kshapes / sizeof kshapes[0]; i++)
-        for (int dt = 0; dt < 2; dt++)
+        for (int dt = 0; dt < 3; dt++)
             for (int p = 0; p < 2; p++)
                 check(kquants[dt], kshapes[i][0], kshapes[i][1], kshapes[i][2], kshapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
     rt_pool_destroy(pool);
@@ -166,8 +170,8 @@ static void test_paths(void **state)
 
 static void test_dequant_row(void **state)
 {
-    static const RtDtype types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_K, RT_Q6_K};
-    for (int t = 0; t < 4; t++) {
+    static const RtDtype types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_K, RT_Q5_K, RT_Q6_K};
+    for (int t = 0; t < 5; t++) {
         RtDtype dt = types[t];
         unsigned char *W = random_blocks(dt, 3, 512);
         float row[512];
