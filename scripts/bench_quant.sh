@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench_quant.sh: issue 12's side-by-side benchmark, in one go, on this
 # machine: a TinyLlama-1.1B-shaped random-weight GGUF (../shared/peers'
-# make_bench_model.py, F16) quantised by llama-quantize to BF16, Q8_0, Q4_0
-# and Q4_K_M; each file compiled by hetc for targets/host-cpu.xml and run by
+# make_bench_model.py, F16) quantised by llama-quantize to BF16, Q8_0, Q4_0,
+# Q4_K_M and Q5_K_M; each file compiled by hetc for targets/host-cpu.xml and run by
 # both programs, pp512 and tg128 with 2 threads (hetc's model --bench and
 # llama-bench, back to back, the same file); then the perplexity of
 # trained-llama on its held-out text through both, from the same GGUF files
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 work=${1:-out/bench-quant}
 peers=$(cd ../shared/peers && pwd)
 llama=${LLAMA_CPP:-$work/llama.cpp}
-types=${TYPES:-f16 bf16 q8_0 q4_0 q4_k_m}
+types=${TYPES:-f16 bf16 q8_0 q4_0 q4_k_m q5_k_m}
 mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target hetc >/dev/null

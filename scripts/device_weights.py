@@ -28,7 +28,7 @@ HEADER = struct.Struct("<8sIIQQQ")          # RtWeightsHeader
 ENTRY = struct.Struct("<96sII4qQQ")         # RtTensorEntry
 FLOATS = {0: np.float32, 1: np.float16, 3: np.int32, 4: np.int8}
 BLOCKS = {5: (34, 127), 6: (18, 8)}         # RtDtype: block bytes, largest quant (q8_0, q4_0)
-GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 12: 12, 14: 14}   # RtDtype -> GGMLQuantizationType
+GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 12: 12, 13: 13, 14: 14}   # RtDtype -> GGMLQuantizationType
 
 # Hugging Face names (hetc's) -> GGUF names (llama.cpp's)
 LAYER = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
