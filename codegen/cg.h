@@ -138,9 +138,9 @@ int cg_tensor_node(const IrGraph *g, int id);
 const char *cg_c_str(const char *s, char *buf, size_t cap);
 /* s made safe inside a C (or OpenCL C) comment: a "*\/" in it is broken up. */
 const char *cg_c_comment(const char *s, char *buf, size_t cap);
-/* "S", "R" or a number: the rows of node n as a C expression. */
 /* The runtime's name of a dtype (RT_F32, ..., RT_Q6_K). */
 const char *cg_rt_dtype(IrDtype t);
+/* "S", "R" or a number: the rows of node n as a C expression. */
 const char *cg_rows_expr(const IrNode *n, char *buf);
 /* The node whose storage holds node id's result (views followed). */
 const IrNode *cg_base(const IrGraph *g, int id);

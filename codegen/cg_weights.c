@@ -20,7 +20,7 @@
 
 #include "../runtime/hetc_rt.h"
 
-enum { SLICE = 1 << 20 };   /* elements converted at a time */
+enum { SLICE = 1 << 20 };   /* elements converted at a time (whole groups of 128 values: layout g4) */
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
@@ -84,8 +84,8 @@ static int read_slice(Slices *s, const FeTensor *t, int64_t first, int64_t n)
     return done == bytes;
 }
 
-/* Layout g4 (pass place, ops.def) of q8_0 or q4_0 rows of cols values:
- * each group of 4 blocks becomes their 4 f16 scales, then their quants,
+/* Layout g4 (pass place, ops.def) of q8_0 or q4_0 blocks (whole groups of
+ * 4, as every slice of a g4 weight is: its rows are): each group becomes their 4 f16 scales, then their quants,
  * q8_0's in order, q4_0's as 16 little-endian 32-bit words whose nibble k
  * of word j is value 8j + k of the group (q + 8, as in the block). */
 static void to_g4(IrDtype dt, const unsigned char *src, unsigned char *dst, size_t bytes)
@@ -121,8 +121,8 @@ static int write_blocks(FILE *f, const void *blocks, size_t bytes, IrDtype dt, i
 }
 
 /* Writes n elements of t starting at element first, converted to dt;
- * via >= 0: rounded to the values of that block type first; g4: block rows
- * in layout g4 (n is whole rows then). */
+ * via >= 0: rounded to the values of that block type first; g4: blocks in
+ * layout g4. */
 static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via, int g4)
 {
     if (!read_slice(s, t, first, n)) return 0;
@@ -252,14 +252,11 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         /* a row part (pass partition) is a run of the tensor's elements from its first row */
         int64_t base = ir_attr(n, "row0") ? ir_attr_int(n, "row0") * (n->ndim > 1 ? n->dim[1] : 1) : 0;
         if (ir_attr(n, "wscale") || ir_attr(n, "chans")) ok = ok && write_derived(f, g, n, t);
-        else {
-            int g4 = ir_attr(n, "layout") != NULL;
-            if (g4 && n->dim[1] > SLICE) IR_BUG("weight %%%d: rows of %lld values", n->id, (long long)n->dim[1]);
-            int64_t step = g4 ? SLICE / n->dim[1] * n->dim[1] : SLICE;     /* g4: whole rows */
-            for (int64_t first = 0, total = numel(n); ok && first < total; first += step)
-                ok = write_slice(f, &sl, t, base + first, total - first < step ? total - first : step, n->dtype,
-                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1, g4);
-        }
+        else
+            for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
+                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype,
+                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1,
+                                 ir_attr(n, "layout") != NULL);
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }
