@@ -20,7 +20,7 @@
 
 #include "../runtime/hetc_rt.h"
 
-enum { SLICE = 1 << 20 };   /* elements converted at a time (whole groups of 128 values: layout g4) */
+enum { SLICE = 1 << 20 };   /* elements converted at a time (whole groups of 128 values: layout g4; of 16 rows: r16) */
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
@@ -110,24 +110,35 @@ static void to_g4(IrDtype dt, const unsigned char *src, unsigned char *dst, size
     }
 }
 
-/* Writes bytes of blocks of type dt, in layout g4 if g4 (through scratch). */
-static int write_blocks(FILE *f, const void *blocks, size_t bytes, IrDtype dt, int g4, void *scratch)
+/* Layout r16 (pass place, ops.def) of q8_0, q4_0, q4_k or q6_k rows of
+ * cols values (whole groups of 16 rows, as every slice of an r16 weight
+ * is): rt_r16_pack's, the runtime's definition of it (rt_quant.c). */
+static void to_r16(IrDtype dt, const unsigned char *src, unsigned char *dst, size_t bytes, int64_t cols)
 {
-    if (g4) {
-        to_g4(dt, blocks, scratch, bytes);
-        blocks = scratch;
-    }
+    size_t group = 16 * (size_t)ir_dtype_bytes(dt, cols);
+    for (size_t g = 0; g < bytes; g += group) rt_r16_pack((RtDtype)dt, dst + g, src + g, cols);
+}
+
+/* Writes bytes of blocks of type dt (rows of cols values) in their layout
+ * ("g4", "r16" or NULL: as they are), through scratch. */
+static int write_blocks(FILE *f, const void *blocks, size_t bytes, IrDtype dt, const char *layout, int64_t cols,
+                        void *scratch)
+{
+    if (layout && strcmp(layout, "g4") == 0) to_g4(dt, blocks, scratch, bytes);
+    else if (layout) to_r16(dt, blocks, scratch, bytes, cols);
+    if (layout) blocks = scratch;
     return fwrite(blocks, 1, bytes, f) == bytes;
 }
 
 /* Writes n elements of t starting at element first, converted to dt;
- * via >= 0: rounded to the values of that block type first; g4: blocks in
- * layout g4. */
-static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via, int g4)
+ * via >= 0: rounded to the values of that block type first; layout: of
+ * the blocks, rows of cols values (pass place). */
+static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int64_t n, IrDtype dt, int via,
+                       const char *layout, int64_t cols)
 {
     if (!read_slice(s, t, first, n)) return 0;
     size_t src_bytes = (size_t)ir_dtype_bytes(t->dtype, n);
-    if (t->dtype == dt) return write_blocks(f, s->raw, src_bytes, dt, g4, s->f32);
+    if (t->dtype == dt) return write_blocks(f, s->raw, src_bytes, dt, layout, cols, s->f32);
     FeTensor view = *t;
     view.ndim = 1;
     view.shape[0] = n;
@@ -142,7 +153,7 @@ static int write_slice(FILE *f, Slices *s, const FeTensor *t, int64_t first, int
     if (ir_dtype_is_block(dt)) {    /* --weight-dtype: quantised here (whole rows: n is a multiple of the block) */
         size_t bytes = (size_t)ir_dtype_bytes(dt, n);
         fe_quant(dt, s->f32, s->half, n);
-        return write_blocks(f, s->half, bytes, dt, g4, s->f32);
+        return write_blocks(f, s->half, bytes, dt, layout, cols, s->f32);
     }
     for (int64_t i = 0; i < n; i++) s->half[i] = dt == IR_F16 ? fe_f32_to_f16(s->f32[i]) : to_bf16(s->f32[i]);
     return fwrite(s->half, 2, (size_t)n, f) == (size_t)n;
@@ -200,6 +211,7 @@ static void build_table(const IrGraph *g, RtTensorEntry *e, uint64_t *data_offse
         char key[IR_NAME_LEN + 8];
         snprintf(t->name, sizeof t->name, "%s", ir_weight_key(n, key));
         t->dtype = (uint32_t)n->dtype;
+        if (ir_attr(n, "layout") && strcmp(ir_attr_str(n, "layout"), "r16") == 0) t->dtype |= RT_R16;
         t->ndim = (uint32_t)n->ndim;
         for (int d = 0; d < n->ndim; d++) t->shape[d] = n->dim[d];
         t->offset = off;
@@ -252,11 +264,14 @@ int cg_write_weights(const IrGraph *g, const CgOptions *o, const char *path, uin
         /* a row part (pass partition) is a run of the tensor's elements from its first row */
         int64_t base = ir_attr(n, "row0") ? ir_attr_int(n, "row0") * (n->ndim > 1 ? n->dim[1] : 1) : 0;
         if (ir_attr(n, "wscale") || ir_attr(n, "chans")) ok = ok && write_derived(f, g, n, t);
-        else
-            for (int64_t first = 0, total = numel(n); ok && first < total; first += SLICE)
-                ok = write_slice(f, &sl, t, base + first, total - first < SLICE ? total - first : SLICE, n->dtype,
-                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1,
-                                 ir_attr(n, "layout") != NULL);
+        else {
+            const char *layout = ir_attr(n, "layout") ? ir_attr_str(n, "layout") : NULL;
+            int64_t cols = n->ndim > 1 ? n->dim[1] : 1;
+            int64_t step = layout && strcmp(layout, "r16") == 0 ? SLICE / (16 * cols) * 16 * cols : SLICE;
+            for (int64_t first = 0, total = numel(n); ok && first < total; first += step)
+                ok = write_slice(f, &sl, t, base + first, total - first < step ? total - first : step, n->dtype,
+                                 ir_attr(n, "blocks") ? ir_dtype_from_name(ir_attr_str(n, "blocks")) : -1, layout, cols);
+        }
         progress(e[k].offset + e[k].nbytes, h.file_bytes, &last);
         k++;
     }

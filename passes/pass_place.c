@@ -138,14 +138,18 @@ static int runs_block(const IrUnit *u, IrDtype t)
  * prices by its bytes. A q8_0 or q4_0 weight read by OpenCL units only,
  * its rows whole groups of 4 blocks, is stored in layout g4 (ops.def): a
  * group's scales together and its quants in aligned words, which a GPU
- * loads in one instruction where the 34- and 18-byte blocks take several. */
+ * loads in one instruction where the 34- and 18-byte blocks take several.
+ * One of q8_0, q4_0, q4_k or q6_k that only linears on cpu units read, its rows in whole groups of 16
+ * (at most 65536 columns: a group is one slice of the weights writer), in
+ * layout r16: 16 rows interleaved, so that one vector instruction steps
+ * all 16 rows' dot products (runtime/rt_quant.c). */
 static void float_blocks(IrGraph *g, const PassCtx *c)
 {
     if (c->shapes_only) return;
     for (int id = 0; id < g->n; id++) {
         IrNode *w = &g->nodes[id];
         if (w->op != IR_OP_WEIGHT || !ir_dtype_is_block(w->dtype)) continue;
-        int keep = 1, opencl = 0, others = 0;
+        int keep = 1, opencl = 0, others = 0, cpu_linears = 1;
         for (int i = id + 1; i < g->n; i++)
             for (int k = 0; k < g->nodes[i].nin; k++)
                 if (g->nodes[i].in[k] == id) {
@@ -153,9 +157,14 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
                     keep = keep && runs_block(u, w->dtype);
                     opencl = opencl || strcmp(u->backend, "opencl") == 0;
                     others = others || strcmp(u->backend, "opencl") != 0;
+                    cpu_linears = cpu_linears && g->nodes[i].op == IR_OP_LINEAR && k == 1 && strcmp(u->backend, "c") == 0;
                 }
         if (keep && opencl && !others && w->ndim == 2 && w->dim[1] % (4 * ir_dtype_block(w->dtype)) == 0)
             ir_set_str(w, "layout", "g4");
+        if (keep && cpu_linears && (w->dtype == IR_Q8_0 || w->dtype == IR_Q4_0 || w->dtype == IR_Q4_K || w->dtype == IR_Q6_K) &&
+            w->ndim == 2 && w->dim[0] % 16 == 0 &&
+            w->dim[1] <= 65536)
+            ir_set_str(w, "layout", "r16");
         if (keep) continue;
         ir_set_str(w, "blocks", ir_dtype_name(w->dtype));  /* its values are those blocks' (cg_weights) */
         w->dtype = opencl ? IR_F16 : IR_F32;

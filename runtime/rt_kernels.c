@@ -681,7 +681,8 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K)
 {
-    if (dt == RT_Q8_0 || dt == RT_Q4_0 || dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K) {
+    RtDtype base = dt & ~RT_R16;
+    if (base == RT_Q8_0 || base == RT_Q4_0 || base == RT_Q4_K || base == RT_Q5_K || base == RT_Q6_K) {
         rt_qlinear(pool, out, ldo, x, W, dt, bias, S, N, K);
         return;
     }

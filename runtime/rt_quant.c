@@ -66,6 +66,10 @@ typedef struct {
     float *dxs;                 /* [nb] d times the sum of q (q4_k's minimum) */
 } QRow;
 
+/* A path's dot products of up to TILE_N weight rows (in their blocks) and TILE_S activation rows. */
+typedef void (*TileFn)(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
+                       float acc[TILE_N][TILE_S]);
+
 static size_t qrow_bytes(int nb)
 {
     return (size_t)nb * (QK + 2 * sizeof(float) + 9 * sizeof(int32_t));
@@ -241,6 +245,109 @@ SCALAR_FN static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, in
         }
 }
 
+/* ---- layout r16 ----
+ * A q8_0, q4_0, q4_k or q6_k weight that only linears on the cpu read, its
+ * rows a multiple of 16, is stored by pass place's layout r16 (ops.def):
+ * rows in groups of 16, each group block by block (q4_k, q6_k: super-block
+ * by super-block), a group's block 16 times the bytes of a row's. First its
+ * scales, the 16 rows' side by side (f16: row r's at 2r; bytes: byte k of
+ * row r at 16k + r), then its quants in 64-byte vectors whose byte 4r + i
+ * is row r's (r16_at gives every byte's place):
+ *   q8_0: d; 8 vectors, value 4v + i as w + 128 (unsigned);
+ *   q4_0: d; 4 vectors, the block's byte 4v + i (values 4v + i and
+ *         16 + 4v + i in its nibbles);
+ *   q4_k: d, dmin, the 12 bytes of scales and mins; 32 vectors of qs;
+ *   q6_k: d, the 16 scales; 32 vectors of ql, 16 of qh.
+ * A vector's 16 lanes are the 16 rows, so one vpdpbusd against 4 of x's
+ * quants (broadcast) adds 4 values to each row's block sum: a block's 8
+ * steps sum in int32 and convert once for 16 rows, where the row layout
+ * converts and scales every 2 blocks of every row. */
+enum { R16_S = 8 };             /* activation rows per call of a kernel */
+
+typedef void (*R16Fn)(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16]);
+
+/* Where byte k of row r's block (q8_0, q4_0: of 32 values; q4_k, q6_k: of
+ * 256) lies in its group's block in layout r16. */
+static size_t r16_at(RtDtype dt, int r, int k)
+{
+    if (dt == RT_Q8_0 || dt == RT_Q4_0) return k < 2 ? (size_t)(2 * r + k) : (size_t)(32 + 64 * ((k - 2) / 4) + 4 * r + (k - 2) % 4);
+    if (dt == RT_Q4_K) {
+        if (k < 4) return (size_t)(32 * (k / 2) + 2 * r + k % 2);
+        if (k < 16) return (size_t)(64 + 16 * (k - 4) + r);
+        return (size_t)(256 + 64 * ((k - 16) / 4) + 4 * r + k % 4);
+    }
+    if (k < 128) return (size_t)(288 + 64 * (k / 4) + 4 * r + k % 4);                /* q6_k: ql */
+    if (k < 192) return (size_t)(2336 + 64 * ((k - 128) / 4) + 4 * r + k % 4);       /* qh */
+    if (k < 208) return (size_t)(32 + 16 * (k - 192) + r);                           /* scales */
+    return (size_t)(2 * r + k - 208);                                                /* d */
+}
+
+void rt_r16_pack(RtDtype dt, void *group, const void *rows, int64_t cols)
+{
+    int per = is_k(dt) ? 256 : QK, bb = is_k(dt) ? k_bytes(dt) : block_bytes(dt);
+    int64_t nb = cols / per;
+    unsigned char *g = group;
+    const unsigned char *src = rows;
+    for (int64_t b = 0; b < nb; b++, g += 16 * bb)
+        for (int r = 0; r < 16; r++) {
+            const unsigned char *blk = src + ((size_t)r * nb + b) * bb;
+            for (int k = 0; k < bb; k++) g[r16_at(dt, r, k)] = dt == RT_Q8_0 && k >= 2 ? blk[k] ^ 0x80 : blk[k];
+        }
+}
+/* Layout r16 of q4_k or q6_k through a path's row kernels (scalar, avx2):
+ * slabs of the group's super-blocks put back as rows of blocks, then
+ * 4 x 4 tiles of them; each slab's sums added. */
+static void r16k_by_rows(TileFn tile, const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
+{
+    enum { SLAB = 8 };                                      /* super-blocks at a time */
+    unsigned char rows[16 * SLAB * 210];
+    int bb = k_bytes(dt), nsb = nb / 8;
+    for (int s = 0; s < S; s++)
+        for (int r = 0; r < 16; r++) out[s][r] = 0;
+    for (int sb0 = 0; sb0 < nsb; sb0 += SLAB) {
+        int n = nsb - sb0 < SLAB ? nsb - sb0 : SLAB;
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < 16; r++)
+                for (int k = 0; k < bb; k++) rows[((size_t)r * n + i) * bb + k] = G[(size_t)(sb0 + i) * 16 * bb + r16_at(dt, r, k)];
+        QRow xs[R16_S];
+        for (int s = 0; s < S; s++) {
+            int b = 8 * sb0;
+            xs[s] = (QRow){.q = x[s].q + b * QK, .d = x[s].d + b, .neg = x[s].neg + 8 * b, .xs = x[s].xs + b, .dxs = x[s].dxs + b};
+        }
+        for (int r0 = 0; r0 < 16; r0 += TILE_N)
+            for (int s0 = 0; s0 < S; s0 += TILE_S) {
+                float acc[TILE_N][TILE_S];
+                int m = S - s0 < TILE_S ? S - s0 : TILE_S;
+                tile(rows + (size_t)r0 * n * bb, dt, 8 * n, TILE_N, xs + s0, m, acc);
+                for (int r = 0; r < TILE_N; r++)
+                    for (int i = 0; i < m; i++) out[s0 + i][r0 + r] += acc[r][i];
+            }
+    }
+}
+
+SCALAR_FN static void r16_scalar(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
+{
+    if (is_k(dt)) {
+        r16k_by_rows(tile_scalar, G, dt, nb, x, S, out);
+        return;
+    }
+    size_t bs = 16 * (size_t)block_bytes(dt);
+    for (int s = 0; s < S; s++)
+        for (int r = 0; r < 16; r++) {
+            float sum = 0;
+            for (int b = 0; b < nb; b++) {
+                const unsigned char *blk = G + b * bs, *q = blk + 32;
+                const int8_t *xq = x[s].q + b * QK;
+                int32_t dot = 0;
+                for (int j = 0; j < QK; j++)
+                    dot += (dt == RT_Q8_0 ? q[64 * (j / 4) + 4 * r + j % 4] - 128
+                                          : (q[64 * (j % 16 / 4) + 4 * r + j % 4] >> (4 * (j / 16)) & 15) - 8) * xq[j];
+                sum += block_d(blk + 2 * r) * x[s].d[b] * (float)dot;
+            }
+            out[s][r] = sum;
+        }
+}
+
 #if defined(__x86_64__)
 /* ---- avx2 ---- */
 
@@ -392,6 +499,48 @@ AVX2_FN static void tile_avx2(const unsigned char *W, RtDtype dt, int nb, int ro
     }
 }
 
+
+/* Layout r16 on avx2: each half of the group (8 rows) in 256-bit vectors,
+ * the signed weights against x's 4 quants by vpmaddubsw's sign trick. */
+AVX2_FN static void r16_avx2(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
+{
+    if (is_k(dt)) {
+        r16k_by_rows(tile_avx2, G, dt, nb, x, S, out);
+        return;
+    }
+    size_t bs = 16 * (size_t)block_bytes(dt);
+    for (int h = 0; h < 2; h++) {
+        __m256 acc[R16_S];
+        for (int s = 0; s < S; s++) acc[s] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const unsigned char *blk = G + b * bs;
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
+            __m256i w[8], wa[8];
+            for (int v = 0; v < 8; v++) {
+                if (dt == RT_Q8_0) {
+                    w[v] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 32 + 64 * v + 32 * h)),
+                                            _mm256_set1_epi8((char)0x80));
+                } else {
+                    __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 32 + 64 * (v % 4) + 32 * h));
+                    w[v] = _mm256_sub_epi8(_mm256_and_si256(v < 4 ? q : _mm256_srli_epi16(q, 4), _mm256_set1_epi8(15)),
+                                           _mm256_set1_epi8(8));
+                }
+                wa[v] = _mm256_sign_epi8(w[v], w[v]);
+            }
+            for (int s = 0; s < S; s++) {
+                __m256i sum = _mm256_setzero_si256();
+                for (int v = 0; v < 8; v++) {
+                    int32_t x4;
+                    memcpy(&x4, x[s].q + b * QK + 4 * v, 4);
+                    __m256i p = _mm256_maddubs_epi16(wa[v], _mm256_sign_epi8(_mm256_set1_epi32(x4), w[v]));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                }
+                acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(x[s].d[b])), acc[s]);
+            }
+        }
+        for (int s = 0; s < S; s++) _mm256_storeu_ps(out[s] + 8 * h, acc[s]);
+    }
+}
 
 /* ---- avx512vnni ---- */
 
@@ -561,21 +710,166 @@ VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int ro
     tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
 }
 
+/* Layout r16 on avx512vnni: a block's 8 steps into two int32 chains per
+ * activation row (the excess of the unsigned weights, off times the sum of
+ * x's quants, where one starts), S rows against the same weight vectors. */
+VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const unsigned char *G, const RtDtype dt, int nb,
+                                                                       const QRow *x, const int S, float out[R16_S][16])
+{
+    const size_t bs = 16 * (size_t)block_bytes(dt);
+    const int off = weight_offset(dt);
+    __m512 acc[R16_S];
+    _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++, G += bs) {
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
+        __m512i w[8];
+        if (dt == RT_Q8_0) {
+            _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) w[v] = _mm512_loadu_si512((const void *)(G + 32 + 64 * v));
+        } else {
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                __m512i q = _mm512_loadu_si512((const void *)(G + 32 + 64 * v));
+                w[v] = _mm512_and_si512(q, _mm512_set1_epi8(15));
+                w[v + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(15));
+            }
+        }
+        _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
+            const int8_t *xq = x[s].q + b * QK;
+            int32_t x4[8];
+            memcpy(x4, xq, sizeof x4);
+            __m512i i0 = _mm512_set1_epi32(-off * x[s].xs[b]), i1 = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int v = 0; v < 8; v += 2) {
+                i0 = _mm512_dpbusd_epi32(i0, w[v], _mm512_set1_epi32(x4[v]));
+                i1 = _mm512_dpbusd_epi32(i1, w[v + 1], _mm512_set1_epi32(x4[v + 1]));
+            }
+            acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(x[s].d[b])), acc[s]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) _mm512_storeu_ps(out[s], acc[s]);
+}
+
+/* 16 rows' q4_k scales (or, mins: true) of chunk j as floats, times d
+ * (16 f16 at G or G + 32), from the 12 transposed scale bytes at G + 64. */
+VNNI_FN static inline __m512 k4_scales16(const unsigned char *G, int j, int mins)
+{
+    const unsigned char *q = G + 64;
+#define Q16(k) _mm_loadu_si128((const __m128i *)(q + 16 * (k)))
+    __m128i v;
+    if (j < 4) v = _mm_and_si128(Q16(j + 4 * mins), _mm_set1_epi8(63));
+    else        /* 4 low bits from byte j + 4 (its high nibble for a min), 2 high ones from bits 6..7 of byte j - 4 (j) */
+        v = _mm_or_si128(_mm_and_si128(mins ? _mm_srli_epi16(Q16(j + 4), 4) : Q16(j + 4), _mm_set1_epi8(15)),
+                         _mm_and_si128(_mm_srli_epi16(Q16(j - 4 + 4 * mins), 2), _mm_set1_epi8(0x30)));
+#undef Q16
+    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + 32 * mins)));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)));
+}
+
+/* Layout r16 of q4_k and q6_k on avx512vnni, super-block by super-block:
+ * per chunk j (activation block b) the 16 rows' unsigned quants against
+ * x's, in int32 (q6_k: its two 16-value halves apart, each from -32 times
+ * its sum of x), then scaled: q4_k d sc_j dx_b sum(q x) - dmin m_j dx_b
+ * sum(x); q6_k d dx_b (sc_2j sum16 + sc_2j+1 sum16). */
+VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const unsigned char *G, const RtDtype dt, int nb,
+                                                                        const QRow *x, const int S, float out[R16_S][16])
+{
+    const size_t bs = 16 * (size_t)k_bytes(dt);
+    __m512 acc[R16_S];
+    _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += 8, G += bs) {
+        __m512 d6 = _mm512_setzero_ps();
+        if (dt == RT_Q6_K) d6 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+            const int b = b0 + j;
+            __m512i w[8];
+            __m512 sc0, sc1;
+            if (dt == RT_Q4_K) {
+                _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) {
+                    __m512i q = _mm512_loadu_si512((const void *)(G + 256 + 512 * (j / 2) + 64 * v));
+                    w[v] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(q, 4) : q, _mm512_set1_epi8(15));
+                }
+                sc0 = k4_scales16(G, j, 0);
+                sc1 = k4_scales16(G, j, 1);
+            } else {
+                const int h = j / 4, c = j % 4;
+                _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) {
+                    __m512i lo = _mm512_loadu_si512((const void *)(G + 288 + 1024 * h + 64 * (8 * (c & 1) + v)));
+                    __m512i hi = _mm512_loadu_si512((const void *)(G + 2336 + 512 * h + 64 * v));
+                    lo = _mm512_and_si512(c >= 2 ? _mm512_srli_epi16(lo, 4) : lo, _mm512_set1_epi8(15));
+                    hi = c == 3 ? _mm512_srli_epi16(hi, 2) : _mm512_slli_epi16(hi, 4 - 2 * c);   /* bits 2c, 2c + 1 to 4, 5 */
+                    w[v] = _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
+                }
+                const unsigned char *sc = G + 32 + 16 * (8 * h + 2 * c);
+                sc0 = _mm512_mul_ps(d6, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+                sc1 = _mm512_mul_ps(d6, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
+            }
+            _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
+                int32_t x4[8];
+                memcpy(x4, x[s].q + b * QK, sizeof x4);
+                __m512i i0, i1;
+                if (dt == RT_Q4_K) {
+                    i0 = _mm512_setzero_si512();
+                    i1 = _mm512_setzero_si512();
+                } else {
+                    const int32_t *n = x[s].neg + b * 8;
+                    i0 = _mm512_set1_epi32(n[0] + n[1] + n[2] + n[3]);
+                    i1 = _mm512_set1_epi32(n[4] + n[5] + n[6] + n[7]);
+                }
+                _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                    i0 = _mm512_dpbusd_epi32(i0, w[v], _mm512_set1_epi32(x4[v]));
+                    i1 = _mm512_dpbusd_epi32(i1, w[v + 4], _mm512_set1_epi32(x4[v + 4]));
+                }
+                __m512 dx = _mm512_set1_ps(x[s].d[b]);
+                if (dt == RT_Q4_K) {
+                    acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), _mm512_mul_ps(sc0, dx), acc[s]);
+                    acc[s] = _mm512_fnmadd_ps(sc1, _mm512_set1_ps(x[s].dxs[b]), acc[s]);
+                } else {
+                    acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_mul_ps(sc0, dx), acc[s]);
+                    acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_mul_ps(sc1, dx), acc[s]);
+                }
+            }
+        }
+    }
+    _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) _mm512_storeu_ps(out[s], acc[s]);
+}
+
+/* One function per type, S a constant in each call (the rows' loop unrolled). */
+#define R16_VNNI(NAME, ROWS, DT)                                                                                \
+    VNNI_FN static void NAME(const unsigned char *G, int nb, const QRow *x, int S, float out[R16_S][16])         \
+    {                                                                                                           \
+        switch (S) {                                                                                            \
+        case 1: ROWS(G, DT, nb, x, 1, out); break;                                                              \
+        case 2: ROWS(G, DT, nb, x, 2, out); break;                                                              \
+        case 3: ROWS(G, DT, nb, x, 3, out); break;                                                              \
+        case 4: ROWS(G, DT, nb, x, 4, out); break;                                                              \
+        case 5: ROWS(G, DT, nb, x, 5, out); break;                                                              \
+        case 6: ROWS(G, DT, nb, x, 6, out); break;                                                              \
+        case 7: ROWS(G, DT, nb, x, 7, out); break;                                                              \
+        default: ROWS(G, DT, nb, x, R16_S, out); break;                                                         \
+        }                                                                                                       \
+    }
+R16_VNNI(r16_vnni_q8, r16_vnni_rows, RT_Q8_0)
+R16_VNNI(r16_vnni_q4, r16_vnni_rows, RT_Q4_0)
+R16_VNNI(r16_vnni_q4k, r16k_vnni_rows, RT_Q4_K)
+R16_VNNI(r16_vnni_q6k, r16k_vnni_rows, RT_Q6_K)
+
+VNNI_FN static void r16_vnni(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
+{
+    (dt == RT_Q8_0 ? r16_vnni_q8 : dt == RT_Q4_0 ? r16_vnni_q4 : dt == RT_Q4_K ? r16_vnni_q4k : r16_vnni_q6k)(G, nb, x, S, out);
+}
+
 #endif
 
 /* ---- dispatch ---- */
 
-typedef void (*TileFn)(const unsigned char *W, RtDtype dt, int nb, int rows, const QRow *x, int S,
-                       float acc[TILE_N][TILE_S]);
-
 static const struct {
     const char *name;
     TileFn decode, prefill;     /* linears of at most TILE_S rows, and of more */
+    R16Fn r16;                  /* weights in layout r16 */
 } isas[] = {
-    {"scalar", tile_scalar, tile_scalar},
+    {"scalar", tile_scalar, tile_scalar, r16_scalar},
 #if defined(__x86_64__)
-    {"avx2", tile_avx2, tile_avx2},
-    {"avx512vnni", tile_vnni_decode, tile_vnni},
+    {"avx2", tile_avx2, tile_avx2, r16_avx2},
+    {"avx512vnni", tile_vnni_decode, tile_vnni, r16_vnni},
 #endif
 };
 enum { NISA = sizeof isas / sizeof isas[0] };
@@ -613,28 +907,49 @@ typedef struct {
     float *out;                 /* [S, ldo] */
     int64_t ldo;
     const float *x;             /* [S, K] */
-    const unsigned char *W;     /* [N, K / 32] blocks */
-    RtDtype dt;
+    const unsigned char *W;     /* [N, K / 32] blocks, or in layout r16 */
+    RtDtype dt;                 /* without RT_R16 */
+    int r16;
     const float *bias;          /* [N] or NULL */
     int S, N, K;
     TileFn tile;
+    R16Fn r16fn;
 } QLinear;
+
+/* Activation rows s0 .. s0 + sb (quantised in buf) through weight rows n .. n + 16 of layout r16. */
+static void r16_group(const QLinear *a, unsigned char *buf, int nb, int s0, int sb, int64_t n)
+{
+    const unsigned char *G = a->W + (size_t)n * row_bytes(a->dt, nb);
+    for (int s = 0; s < sb; s += R16_S) {
+        QRow x[R16_S];
+        int S = sb - s < R16_S ? sb - s : R16_S;
+        for (int i = 0; i < S; i++) x[i] = qrow_at(buf, nb, s + i);
+        float o[R16_S][16];
+        a->r16fn(G, a->dt, nb, x, S, o);
+        for (int i = 0; i < S; i++)
+            for (int r = 0; r < 16; r++) a->out[(s0 + s + i) * a->ldo + n + r] = o[i][r] + (a->bias ? a->bias[n + r] : 0.0f);
+    }
+}
 
 static void qlinear_task(void *p, int ith, int nth)
 {
     const QLinear *a = p;
-    int nb = a->K / QK, off = weight_offset(a->dt);
-    int64_t tiles = (a->N + TILE_N - 1) / TILE_N;
-    int64_t n0 = tiles * ith / nth * TILE_N, n1 = tiles * (ith + 1) / nth * TILE_N;
+    int nb = a->K / QK, off = weight_offset(a->dt), tn = a->r16 ? 16 : TILE_N;
+    int64_t tiles = (a->N + tn - 1) / tn;
+    int64_t n0 = tiles * ith / nth * tn, n1 = tiles * (ith + 1) / nth * tn;
     n1 = n1 < a->N ? n1 : a->N;
     if (n0 >= n1) return;
-    int rows_per = (int)(QX_STACK / qrow_bytes(nb)) / TILE_S * TILE_S;
-    rows_per = rows_per < TILE_S ? TILE_S : rows_per;
-    unsigned char buf[QX_STACK + 4 * qrow_bytes(nb) * (rows_per == TILE_S)] __attribute__((aligned(64)));
+    int rows_per = (int)(QX_STACK / qrow_bytes(nb)) / R16_S * R16_S;
+    rows_per = rows_per < R16_S ? R16_S : rows_per;
+    unsigned char buf[QX_STACK + R16_S * qrow_bytes(nb) * (rows_per == R16_S)] __attribute__((aligned(64)));
     for (int s0 = 0; s0 < a->S; s0 += rows_per) {
         int sb = a->S - s0 < rows_per ? a->S - s0 : rows_per;
         for (int s = 0; s < sb; s++) quantise_row(a->x + (int64_t)(s0 + s) * a->K, a->K, off, qrow_at(buf, nb, s));
-        for (int64_t n = n0; n < n1; n += TILE_N) {
+        for (int64_t n = n0; n < n1; n += tn) {
+            if (a->r16) {
+                r16_group(a, buf, nb, s0, sb, n);
+                continue;
+            }
             int rows = n1 - n < TILE_N ? (int)(n1 - n) : TILE_N;
             const unsigned char *w = a->W + (size_t)n * row_bytes(a->dt, nb);
             for (int s = 0; s < sb; s += TILE_S) {
@@ -654,8 +969,9 @@ static void qlinear_task(void *p, int ith, int nth)
 void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                 const float *bias, int S, int N, int K)
 {
-    QLinear a = {.out = out, .ldo = ldo, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K,
-                 .tile = S <= TILE_S ? isas[chosen_isa()].decode : isas[chosen_isa()].prefill};
+    QLinear a = {.out = out, .ldo = ldo, .x = x, .W = W, .dt = dt & ~RT_R16, .r16 = (dt & RT_R16) != 0, .bias = bias,
+                 .S = S, .N = N, .K = K, .tile = S <= TILE_S ? isas[chosen_isa()].decode : isas[chosen_isa()].prefill,
+                 .r16fn = isas[chosen_isa()].r16};
     if (!pool || (int64_t)S * N * K < (1 << 15)) qlinear_task(&a, 0, 1);
     else rt_pool_run(pool, qlinear_task, &a);
 }

@@ -19,6 +19,10 @@
 const char *rt_dtype_name(uint32_t dt)
 {
     switch (dt) {
+    case RT_Q8_0 | RT_R16: return "q8_0 (layout r16)";
+    case RT_Q4_0 | RT_R16: return "q4_0 (layout r16)";
+    case RT_Q4_K | RT_R16: return "q4_k (layout r16)";
+    case RT_Q6_K | RT_R16: return "q6_k (layout r16)";
     case RT_F32: return "f32";
     case RT_F16: return "f16";
     case RT_BF16: return "bf16";
@@ -85,12 +89,14 @@ static RtStatus check_table(const RtWeights *w, const char *path)
 /* Values per block of a block type (q8_0, q4_0: 32; q4_k, q5_k, q6_k: 256), 1 for the others. */
 static uint64_t dtype_block(uint32_t dt)
 {
+    dt &= ~(uint32_t)RT_R16;
     return dt == RT_Q8_0 || dt == RT_Q4_0 ? 32 : dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 1;
 }
 
 /* Bytes of a block (or of one value). */
 static uint64_t dtype_size(uint32_t dt)
 {
+    dt &= ~(uint32_t)RT_R16;
     switch (dt) {
     case RT_Q8_0: return 34;
     case RT_Q4_0: return 18;
@@ -120,7 +126,11 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
         return RT_ERR_FORMAT;
     }
     uint64_t block = dtype_block(e->dtype);
-    if (e->ndim > 4 || (e->dtype > RT_I8 && block == 1) || (block > 1 && (e->ndim != 2 || (uint64_t)e->shape[1] % block))) {
+    uint32_t base = e->dtype & ~(uint32_t)RT_R16;   /* layout r16: q8_0, q4_0, q4_k, q6_k rows in whole groups of 16 */
+    int bad_r16 = base != e->dtype && ((base != RT_Q8_0 && base != RT_Q4_0 && base != RT_Q4_K && base != RT_Q6_K) ||
+                                       e->ndim != 2 || e->shape[0] % 16);
+    if (e->ndim > 4 || (e->dtype > RT_I8 && block == 1) || (block > 1 && (e->ndim != 2 || (uint64_t)e->shape[1] % block)) ||
+        bad_r16) {
         rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",
                      path, e->name, e->dtype, e->ndim);
         return RT_ERR_FORMAT;

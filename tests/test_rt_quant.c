@@ -96,16 +96,28 @@ static void quantised_x(const float *x, int K, double *out)
     }
 }
 
+/* W's rows (N a multiple of 16) in layout r16. */
+static unsigned char *to_r16(const unsigned char *W, RtDtype dt, int N, int K)
+{
+    size_t group = (size_t)16 * K / block_of(dt) * bytes_of(dt);
+    unsigned char *out = malloc(group * N / 16);
+    for (int g = 0; g < N / 16; g++) rt_r16_pack(dt, out + g * group, W + g * group, K);
+    return out;
+}
+
 static void check(RtDtype dt, int S, int N, int K, int ldo, int with_bias, RtPool *pool, const char *isa)
 {
-    unsigned char *W = random_blocks(dt, N, K);
+    unsigned char *W = random_blocks(dt & ~RT_R16, N, K);
     float *x = malloc((size_t)S * K * sizeof *x), *out = malloc((size_t)S * ldo * sizeof *out);
     float *bias = malloc((size_t)N * sizeof *bias);
     double *xq = malloc((size_t)K * sizeof *xq);
     for (int i = 0; i < S * K; i++) x[i] = frand() * (i % 7 == 0 ? 8 : 1);
     for (int i = 0; i < N; i++) bias[i] = frand();
     for (int i = 0; i < S * ldo; i++) out[i] = 1e30f;
-    rt_qlinear(pool, out, ldo, x, W, dt, with_bias ? bias : NULL, S, N, K);
+    unsigned char *packed = dt & RT_R16 ? to_r16(W, dt & ~RT_R16, N, K) : NULL;
+    rt_qlinear(pool, out, ldo, x, packed ? packed : W, dt, with_bias ? bias : NULL, S, N, K);
+    free(packed);
+    dt &= ~RT_R16;
     double worst = 0;
     for (int s = 0; s < S; s++) {
         quantised_x(x + (size_t)s * K, K, xq);
@@ -143,6 +155,19 @@ static void run_shapes(const char *isa)
         for (int dt = 0; dt < 3; dt++)
             for (int p = 0; p < 2; p++)
                 check(kquants[dt], kshapes[i][0], kshapes[i][1], kshapes[i][2], kshapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
+    static const int r16shapes[][3] = {{1, 16, 32}, {3, 32, 96}, {8, 48, 256}, {9, 16, 160}, {40, 64, 2048}, {130, 32, 64}};
+    for (size_t i = 0; i < sizeof r16shapes / sizeof r16shapes[0]; i++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int p = 0; p < 2; p++)
+                check(blocks32[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
+                      p ? pool : NULL, isa);
+    static const int r16kshapes[][3] = {{1, 16, 256}, {3, 32, 512}, {8, 48, 768}, {9, 16, 2560}, {40, 64, 2048}, {20, 32, 256}};
+    static const RtDtype r16k[] = {RT_Q4_K, RT_Q6_K};
+    for (size_t i = 0; i < sizeof r16kshapes / sizeof r16kshapes[0]; i++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int p = 0; p < 2; p++)
+                check(r16k[dt] | RT_R16, r16kshapes[i][0], r16kshapes[i][1], r16kshapes[i][2], r16kshapes[i][1] + 3 * p, p,
+                      p ? pool : NULL, isa);
     rt_pool_destroy(pool);
 }
 
