@@ -710,6 +710,9 @@ VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int ro
     tiles[dt == RT_Q4_0][S - 1](w, nb, x, acc);
 }
 
+/* x's 4 quants at p in every lane (a broadcast from memory, no trip through a general register). */
+VNNI_FN static inline __m512i bcast4(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+
 /* Layout r16 on avx512vnni: a block's 8 steps into two int32 chains per
  * activation row (the excess of the unsigned weights, off times the sum of
  * x's quants, where one starts), S rows against the same weight vectors. */
@@ -734,12 +737,10 @@ VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const un
         }
         _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
             const int8_t *xq = x[s].q + b * QK;
-            int32_t x4[8];
-            memcpy(x4, xq, sizeof x4);
             __m512i i0 = _mm512_set1_epi32(-off * x[s].xs[b]), i1 = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int v = 0; v < 8; v += 2) {
-                i0 = _mm512_dpbusd_epi32(i0, w[v], _mm512_set1_epi32(x4[v]));
-                i1 = _mm512_dpbusd_epi32(i1, w[v + 1], _mm512_set1_epi32(x4[v + 1]));
+                i0 = _mm512_dpbusd_epi32(i0, w[v], bcast4(xq + 4 * v));
+                i1 = _mm512_dpbusd_epi32(i1, w[v + 1], bcast4(xq + 4 * v + 4));
             }
             acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(x[s].d[b])), acc[s]);
@@ -803,8 +804,7 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
                 sc1 = _mm512_mul_ps(d6, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
             }
             _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
-                int32_t x4[8];
-                memcpy(x4, x[s].q + b * QK, sizeof x4);
+                const int8_t *xq = x[s].q + b * QK;
                 __m512i i0, i1;
                 if (dt == RT_Q4_K) {
                     i0 = _mm512_setzero_si512();
@@ -815,8 +815,8 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
                     i1 = _mm512_set1_epi32(n[4] + n[5] + n[6] + n[7]);
                 }
                 _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
-                    i0 = _mm512_dpbusd_epi32(i0, w[v], _mm512_set1_epi32(x4[v]));
-                    i1 = _mm512_dpbusd_epi32(i1, w[v + 4], _mm512_set1_epi32(x4[v + 4]));
+                    i0 = _mm512_dpbusd_epi32(i0, w[v], bcast4(xq + 4 * v));
+                    i1 = _mm512_dpbusd_epi32(i1, w[v + 4], bcast4(xq + 4 * v + 16));
                 }
                 __m512 dx = _mm512_set1_ps(x[s].d[b]);
                 if (dt == RT_Q4_K) {
