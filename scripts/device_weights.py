@@ -19,7 +19,9 @@ undone, blocks kept where the entry has the GGUF's type, else dequantised
 by gguf-py (GGUF_PY_DIR: gguf-py from llama.cpp's source) and converted.
 --g4: q8_0 and q4_0 tensors whose rows are whole groups of 128 values are
 in layout g4 (pass place gives it to the weights that only OpenCL units
-read: on targets/nvidia-opencl.xml, all of them). Needs numpy.
+read: on targets/nvidia-opencl.xml, all of them). Entries whose dtype says
+layout r16 (RT_R16: weights only cpu linears read) are written in it.
+Needs numpy.
 """
 import re, struct, sys
 import numpy as np
@@ -29,6 +31,49 @@ ENTRY = struct.Struct("<96sII4qQQ")         # RtTensorEntry
 FLOATS = {0: np.float32, 1: np.float16, 3: np.int32, 4: np.int8}
 BLOCKS = {5: (34, 127), 6: (18, 8)}         # RtDtype: block bytes, largest quant (q8_0, q4_0)
 GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 12: 12, 13: 13, 14: 14}   # RtDtype -> GGMLQuantizationType
+
+R16 = 0x100                                 # RT_R16 in an entry's dtype: layout r16
+R16_BLOCK = {5: (32, 34), 6: (32, 18), 12: (256, 144), 14: (256, 210)}   # values, bytes of a row's block
+
+
+def r16_at(dtype, r, k):
+    """Where byte k of row r's block lies in its group's block in layout r16 (runtime/rt_quant.c's r16_at)."""
+    if dtype in (5, 6):
+        return 2 * r + k if k < 2 else 32 + 64 * ((k - 2) // 4) + 4 * r + (k - 2) % 4
+    if dtype == 12:
+        if k < 4:
+            return 32 * (k // 2) + 2 * r + k % 2
+        return 64 + 16 * (k - 4) + r if k < 16 else 256 + 64 * ((k - 16) // 4) + 4 * r + k % 4
+    if k < 128:
+        return 288 + 64 * (k // 4) + 4 * r + k % 4
+    if k < 192:
+        return 2336 + 64 * ((k - 128) // 4) + 4 * r + k % 4
+    return 32 + 16 * (k - 192) + r if k < 208 else 2 * r + k - 208
+
+
+def r16_map(dtype):
+    return np.array([[r16_at(dtype, r, k) for k in range(R16_BLOCK[dtype][1])] for r in range(16)])
+
+
+def to_r16(dtype, rows, cols, data):
+    """Rows of blocks (q8_0, q4_0, q4_k, q6_k) into layout r16 (q8_0's quants as w + 128)."""
+    per, bb = R16_BLOCK[dtype]
+    src = np.frombuffer(data, np.uint8).reshape(rows // 16, 16, cols // per, bb).transpose(0, 2, 1, 3).copy()
+    if dtype == 5:
+        src[..., 2:] ^= 0x80
+    out = np.empty((rows // 16, cols // per, 16 * bb), np.uint8)
+    out[:, :, r16_map(dtype)] = src
+    return out.tobytes()
+
+
+def from_r16(dtype, rows, cols, data):
+    """A weight in layout r16 as rows of blocks again."""
+    per, bb = R16_BLOCK[dtype]
+    out = np.frombuffer(data, np.uint8).reshape(rows // 16, cols // per, 16 * bb)[:, :, r16_map(dtype)]
+    if dtype == 5:
+        out[..., 2:] ^= 0x80
+    return out.transpose(0, 2, 1, 3).tobytes()
+
 
 # Hugging Face names (hetc's) -> GGUF names (llama.cpp's)
 LAYER = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
@@ -132,8 +177,11 @@ def main(argv):
     with open(argv[1], "wb") as f:
         f.write(hdr[:data_offset])
         for name, dtype, shape, offset, nbytes in entries(hdr):
-            data = src.values(name, dtype, shape, nbytes) if src else random_values(rng, dtype, shape, nbytes)
-            if g4 and dtype in BLOCKS and len(shape) == 2 and shape[1] % 128 == 0:
+            base = dtype & ~R16
+            data = src.values(name, base, shape, nbytes) if src else random_values(rng, base, shape, nbytes)
+            if dtype & R16:
+                data = to_r16(base, shape[0], shape[1], data)
+            elif g4 and dtype in BLOCKS and len(shape) == 2 and shape[1] % 128 == 0:
                 data = to_g4(dtype, shape[0], data)
             f.seek(offset)
             f.write(data)
