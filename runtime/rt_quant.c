@@ -749,20 +749,28 @@ VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const un
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) _mm512_storeu_ps(out[s], acc[s]);
 }
 
-/* 16 rows' q4_k scales (or, mins: true) of chunk j as floats, times d
- * (16 f16 at G or G + 32), from the 12 transposed scale bytes at G + 64. */
-VNNI_FN static inline __m512 k4_scales16(const unsigned char *G, int j, int mins)
+/* The 16 rows' q4_k scales and mins, from the 12 transposed scale bytes
+ * at G + 64, into sm: byte 16j + r row r's scale j, byte 128 + 16j + r its
+ * min j (6 bits each: for j < 4 the low 6 bits of bytes j and j + 4; for
+ * j >= 4 the low (high) nibble of byte j + 4 and the top 2 bits of byte
+ * j - 4 (j)). */
+VNNI_FN static inline void k4_scales_mins(const unsigned char *G, unsigned char sm[256])
 {
-    const unsigned char *q = G + 64;
-#define Q16(k) _mm_loadu_si128((const __m128i *)(q + 16 * (k)))
-    __m128i v;
-    if (j < 4) v = _mm_and_si128(Q16(j + 4 * mins), _mm_set1_epi8(63));
-    else        /* 4 low bits from byte j + 4 (its high nibble for a min), 2 high ones from bits 6..7 of byte j - 4 (j) */
-        v = _mm_or_si128(_mm_and_si128(mins ? _mm_srli_epi16(Q16(j + 4), 4) : Q16(j + 4), _mm_set1_epi8(15)),
-                         _mm_and_si128(_mm_srli_epi16(Q16(j - 4 + 4 * mins), 2), _mm_set1_epi8(0x30)));
-#undef Q16
-    __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + 32 * mins)));
-    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)));
+    __m512i q0 = _mm512_loadu_si512((const void *)(G + 64)), q1 = _mm512_loadu_si512((const void *)(G + 128));
+    __m512i q2 = _mm512_loadu_si512((const void *)(G + 192));
+    const __m512i six = _mm512_set1_epi8(63), four = _mm512_set1_epi8(15), top = _mm512_set1_epi8(0x30);
+    _mm512_storeu_si512((void *)sm, _mm512_and_si512(q0, six));
+    _mm512_storeu_si512((void *)(sm + 64),
+                        _mm512_or_si512(_mm512_and_si512(q2, four), _mm512_and_si512(_mm512_srli_epi16(q0, 2), top)));
+    _mm512_storeu_si512((void *)(sm + 128), _mm512_and_si512(q1, six));
+    _mm512_storeu_si512((void *)(sm + 192), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q2, 4), four),
+                                                            _mm512_and_si512(_mm512_srli_epi16(q1, 2), top)));
+}
+
+/* 16 bytes at p as floats, times f. */
+VNNI_FN static inline __m512 bytes16_times(const unsigned char *p, __m512 f)
+{
+    return _mm512_mul_ps(f, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))));
 }
 
 /* Layout r16 of q4_k and q6_k on avx512vnni, super-block by super-block:
@@ -777,19 +785,23 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
     __m512 acc[R16_S];
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb; b0 += 8, G += bs) {
-        __m512 d6 = _mm512_setzero_ps();
-        if (dt == RT_Q6_K) d6 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G)), dmin = _mm512_setzero_ps();
+        unsigned char sm[256] __attribute__((aligned(64)));
+        if (dt == RT_Q4_K) {
+            dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + 32)));
+            k4_scales_mins(G, sm);
+        }
         _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
             const int b = b0 + j;
             __m512i w[8];
             __m512 sc0, sc1;
             if (dt == RT_Q4_K) {
-                _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) {
-                    __m512i q = _mm512_loadu_si512((const void *)(G + 256 + 512 * (j / 2) + 64 * v));
-                    w[v] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(q, 4) : q, _mm512_set1_epi8(15));
-                }
-                sc0 = k4_scales16(G, j, 0);
-                sc1 = k4_scales16(G, j, 1);
+                /* an odd chunk's high nibbles stay in place, 16 times their value: d / 16 scales them */
+                _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++)
+                    w[v] = _mm512_and_si512(_mm512_loadu_si512((const void *)(G + 256 + 512 * (j / 2) + 64 * v)),
+                                            _mm512_set1_epi8(j % 2 ? (char)0xf0 : 15));
+                sc0 = bytes16_times(sm + 16 * j, j % 2 ? _mm512_mul_ps(d, _mm512_set1_ps(0.0625f)) : d);
+                sc1 = bytes16_times(sm + 128 + 16 * j, dmin);
             } else {
                 const int h = j / 4, c = j % 4;
                 _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) {
@@ -800,8 +812,8 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
                     w[v] = _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
                 }
                 const unsigned char *sc = G + 32 + 16 * (8 * h + 2 * c);
-                sc0 = _mm512_mul_ps(d6, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
-                sc1 = _mm512_mul_ps(d6, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
+                sc0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+                sc1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
             }
             _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
                 const int8_t *xq = x[s].q + b * QK;
