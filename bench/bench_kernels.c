@@ -1,8 +1,8 @@
 /* bench_kernels.c: throughput of rt_linear on the shapes of a 1.1B Llama
  * (hidden 2048, MLP 5632): GFLOP/s for decode (S=1) and prefill (S=128,
  * 512) with f32 and bf16 weights, plus GB/s of weight streaming for S=1
- * (weights cycled through a set larger than the last-level cache), and the
- * pool's dispatch latency; then npu-emu's QLINEAR (int8 x int8 -> int32,
+ * (weights cycled through a set larger than the last-level cache), the
+ * pool's dispatch latency and the memory's read bandwidth (their ceiling); then npu-emu's QLINEAR (int8 x int8 -> int32,
  * one-op graphs of rows 32/128/512 at the same shapes, tile 32) in GOP/s
  * (2 x rows x n x k per run; the mean, and the best run, which other load
  * on the machine disturbs least) on the path HETC_NPU_ISA picks (default:
@@ -170,6 +170,43 @@ static void bench_dispatch(RtPool *pool)
            (rt_now() - t0) / runs * 1e6);
 }
 
+/* The memory's read bandwidth as the pool's threads see it: each sums its
+ * part of a buffer larger than the last-level cache (the ceiling of a
+ * decode step, which reads every weight once). */
+typedef struct {
+    const uint64_t *buf;
+    size_t n;
+    uint64_t sum[64];
+} ReadArgs;
+
+static void read_task(void *p, int ith, int nth)
+{
+    ReadArgs *a = p;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = a->n * ith / nth / 8 * 8, end = a->n * (ith + 1) / nth / 8 * 8; i < end; i += 8)
+        s0 += a->buf[i] + a->buf[i + 4], s1 += a->buf[i + 1] + a->buf[i + 5], s2 += a->buf[i + 2] + a->buf[i + 6],
+            s3 += a->buf[i + 3] + a->buf[i + 7];
+    a->sum[ith % 64] = s0 + s1 + s2 + s3;
+}
+
+static void bench_read(const BenchConfig *cfg)
+{
+    ReadArgs a = {.n = cfg->stream_bytes / sizeof(uint64_t)};
+    uint64_t *buf = malloc(cfg->stream_bytes);
+    if (!buf) return;
+    for (size_t i = 0; i < a.n; i++) buf[i] = i;
+    a.buf = buf;
+    double best = 1e30, t_end = rt_now() + cfg->seconds;
+    do {
+        double t0 = rt_now();
+        rt_pool_run(cfg->pool, read_task, &a);
+        best = rt_now() - t0 < best ? rt_now() - t0 : best;
+    } while (rt_now() < t_end);
+    printf("memory read (%d threads, %zu MB): %.1f GB/s (the best pass)\n", rt_pool_size(cfg->pool),
+           cfg->stream_bytes >> 20, cfg->stream_bytes / best / 1e9);
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     int threads = 0, npu_only = 0;
@@ -193,6 +230,7 @@ int main(int argc, char **argv)
         return 1;
     }
     bench_dispatch(cfg.pool);
+    bench_read(&cfg);
     static const RtDtype dts[] = {RT_F32, RT_BF16};
     int rc = 0;
     for (size_t d = 0; d < 2 && rc == 0; d++)
