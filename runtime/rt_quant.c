@@ -1,5 +1,7 @@
 /* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0,
- * q4_k, q5_k, q6_k) with int8 activations, and rows of them as f32 (embedding lookups).
+ * q4_k, q5_k, q6_k), as rows of blocks or in layout r16 (16 rows
+ * interleaved: below), with int8 activations, and rows of them as f32
+ * (embedding lookups).
  *
  * Weights stay in their blocks as weights.bin holds them: q8_0 is 34 bytes
  * (f16 scale d, 32 int8 quants), q4_0 is 18 bytes (f16 d, 16 bytes of
@@ -25,11 +27,12 @@
  * All three add the same int32 block sums, scaled, in f32; only the order
  * of the f32 additions differs.
  *
- * Work: N is split among the pool's threads in tiles of 4 weight rows.
- * Each thread quantises the activation rows itself (into its stack, at
- * most QX_STACK bytes at a time: a block of rows), then for every tile of
- * its rows runs the rows of that block through it, 4 at a time: a tile's
- * weights stay in L1 while the rows pass. Decode (S <= 4) is one block.
+ * Work: N is split among the pool's threads in tiles of 4 weight rows
+ * (layout r16: groups of 16). Each thread quantises the activation rows
+ * itself (into its stack, at most QX_STACK bytes at a time: a block of
+ * rows), then for every tile of its rows runs the rows of that block
+ * through it, 4 (r16: 8) at a time: a tile's weights stay in L1 while the
+ * rows pass. Decode (S <= 4) is one block.
  */
 #include "hetc_rt.h"
 
