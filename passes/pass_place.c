@@ -122,13 +122,19 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 }
 
 /* Whether unit u has kernels for weights of block type t: the c backend
- * runs q8_0, q4_0, q4_k, q5_k and q6_k (runtime/rt_quant.c), the opencl one q8_0
- * and q4_0 (rt_kernels.cl); npu-emu none (its linears read int8 copies). */
+ * runs q8_0, q4_0, q4_k, q5_k and q6_k (runtime/rt_quant.c), and q4_1,
+ * q5_0 and q5_1 in layout r16 only (float_blocks checks that), the opencl
+ * one q8_0 and q4_0 (rt_kernels.cl); npu-emu none (its linears read int8
+ * copies). */
 static int runs_block(const IrUnit *u, IrDtype t)
 {
     if (strcmp(u->backend, "opencl") == 0) return t == IR_Q8_0 || t == IR_Q4_0;
-    return strcmp(u->backend, "c") == 0 && (t == IR_Q8_0 || t == IR_Q4_0 || t == IR_Q4_K || t == IR_Q5_K || t == IR_Q6_K);
+    return strcmp(u->backend, "c") == 0 && t >= IR_Q8_0 && t <= IR_Q6_K && t != IR_Q2_K && t != IR_Q3_K;
 }
+
+/* Block types whose cpu kernels read layout r16 (only: q4_1, q5_0, q5_1). */
+static int r16_type(IrDtype t) { return t != IR_Q5_K && t != IR_Q2_K && t != IR_Q3_K && t >= IR_Q8_0 && t <= IR_Q6_K; }
+static int r16_only(IrDtype t) { return t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1; }
 
 /* A weight of a block type that one of its consumers' units cannot run is
  * stored as floats instead (f16 where an OpenCL unit reads it, else f32):
@@ -139,7 +145,7 @@ static int runs_block(const IrUnit *u, IrDtype t)
  * its rows whole groups of 4 blocks, is stored in layout g4 (ops.def): a
  * group's scales together and its quants in aligned words, which a GPU
  * loads in one instruction where the 34- and 18-byte blocks take several.
- * One of q8_0, q4_0, q4_k or q6_k that only linears on cpu units read, its rows in whole groups of 16
+ * One of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k that only linears on cpu units read, its rows in whole groups of 16
  * (at most 65536 columns: a group is one slice of the weights writer), in
  * layout r16: 16 rows interleaved, so that one vector instruction steps
  * all 16 rows' dot products (runtime/rt_quant.c). */
@@ -161,10 +167,9 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
                 }
         if (keep && opencl && !others && w->ndim == 2 && w->dim[1] % (4 * ir_dtype_block(w->dtype)) == 0)
             ir_set_str(w, "layout", "g4");
-        if (keep && cpu_linears && (w->dtype == IR_Q8_0 || w->dtype == IR_Q4_0 || w->dtype == IR_Q4_K || w->dtype == IR_Q6_K) &&
-            w->ndim == 2 && w->dim[0] % 16 == 0 &&
-            w->dim[1] <= 65536)
-            ir_set_str(w, "layout", "r16");
+        int r16 = keep && cpu_linears && r16_type(w->dtype) && w->ndim == 2 && w->dim[0] % 16 == 0 && w->dim[1] <= 65536;
+        if (r16) ir_set_str(w, "layout", "r16");
+        keep = keep && (r16 || !r16_only(w->dtype));
         if (keep) continue;
         ir_set_str(w, "blocks", ir_dtype_name(w->dtype));  /* its values are those blocks' (cg_weights) */
         w->dtype = opencl ? IR_F16 : IR_F32;

@@ -39,8 +39,9 @@ typedef enum {
     /* llama.cpp's block types: [rows, cols] in blocks of 32 (256) along a row */
     RT_Q8_0 = 5, RT_Q4_0 = 6, RT_Q4_1 = 7, RT_Q5_0 = 8, RT_Q5_1 = 9,
     RT_Q2_K = 10, RT_Q3_K = 11, RT_Q4_K = 12, RT_Q5_K = 13, RT_Q6_K = 14,
-    /* or'd into a q8_0, q4_0, q4_k or q6_k weight's dtype where a linear
-     * reads it (never in weights.bin's table): its rows in layout r16 (rt_quant.c) */
+    /* or'd into the dtype of a q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k
+     * weight (weights.bin's table, the linears reading it): its rows in
+     * layout r16 (rt_quant.c) */
     RT_R16 = 0x100,
 } RtDtype;
 const char *rt_dtype_name(uint32_t dt);     /* "f32", ..., "unknown" */
@@ -175,12 +176,13 @@ void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const v
                   const float *bias, int S, int N, int K);
 /* rt_quant.c: out[S, ldo] = x[S,K] @ W[N,K]^T (+ bias) for W in q8_0 or q4_0
  * blocks (K a multiple of 32) or q4_k, q5_k or q6_k (K a multiple of 256);
- * with RT_R16 (q8_0, q4_0, q4_k, q6_k), in layout r16, N a multiple of 16;
+ * with RT_R16 (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k; q4_1, q5_0 and
+ * q5_1 only so), in layout r16, N a multiple of 16;
  * activations quantised to int8 per block of 32; rt_linear and
  * rt_linear_ld call it for those dtypes. */
 void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                 const float *bias, int S, int N, int K);
-/* Packs 16 rows of cols values in blocks of dt (q8_0, q4_0, q4_k, q6_k)
+/* Packs 16 rows of cols values in blocks of dt (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k)
  * into layout r16 (rt_quant.c describes it; the same bytes in all). */
 void rt_r16_pack(RtDtype dt, void *group, const void *rows, int64_t cols);
 /* Values first..first+n (multiples of 32) of q8_0, q4_0, q4_k or q6_k blocks as f32. */

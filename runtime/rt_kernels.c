@@ -738,7 +738,7 @@ void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const v
                   const float *bias, int S, int N, int K)
 {
     RtDtype base = dt & ~RT_R16;
-    if (base == RT_Q8_0 || base == RT_Q4_0 || base == RT_Q4_K || base == RT_Q5_K || base == RT_Q6_K) {
+    if (base >= RT_Q8_0 && base <= RT_Q6_K && base != RT_Q2_K && base != RT_Q3_K) {
         rt_qlinear(pool, out, ldo, x, W, dt, bias, S, N, K);
         return;
     }

@@ -1,7 +1,7 @@
-/* rt_quant.c: linear layers over llama.cpp's block weights (q8_0, q4_0,
- * q4_k, q5_k, q6_k), as rows of blocks or in layout r16 (16 rows
- * interleaved: below), with int8 activations, and rows of them as f32
- * (embedding lookups).
+/* rt_quant.c: linear layers over llama.cpp's block weights with int8
+ * activations (q8_0, q4_0, q4_k, q5_k, q6_k as rows of blocks or in layout
+ * r16, 16 rows interleaved: below; q4_1, q5_0, q5_1 in layout r16), and
+ * rows of them as f32 (embedding lookups).
  *
  * Weights stay in their blocks as weights.bin holds them: q8_0 is 34 bytes
  * (f16 scale d, 32 int8 quants), q4_0 is 18 bytes (f16 d, 16 bytes of
@@ -88,7 +88,17 @@ static QRow qrow_at(unsigned char *base, int nb, int s)
 
 static float block_d(const unsigned char *b) { return rt_f16_to_f32((uint16_t)(b[0] | b[1] << 8)); }
 
-static int block_bytes(RtDtype dt) { return dt == RT_Q8_0 ? 34 : 18; }   /* the 32-value types */
+/* The 32-value types' block bytes. */
+static int block_bytes(RtDtype dt)
+{
+    return dt == RT_Q8_0 ? 34 : dt == RT_Q4_1 ? 20 : dt == RT_Q5_0 ? 22 : dt == RT_Q5_1 ? 24 : 18;
+}
+
+/* q4_1 and q5_1: d q + m, a minimum per block (applied through the sums of x). */
+static int has_m(RtDtype dt) { return dt == RT_Q4_1 || dt == RT_Q5_1; }
+
+/* q5_0 and q5_1: a fifth bit per value, 32 bits after the scales. */
+static int is_5bit(RtDtype dt) { return dt == RT_Q5_0 || dt == RT_Q5_1; }
 
 static int is_k(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K; }
 
@@ -110,7 +120,7 @@ static size_t row_bytes(RtDtype dt, int nb)
  * 1). */
 static int weight_offset(RtDtype dt)
 {
-    return dt == RT_Q8_0 ? 128 : dt == RT_Q4_0 ? 8 : dt == RT_Q6_K ? 32 : 1;
+    return dt == RT_Q8_0 ? 128 : dt == RT_Q4_0 ? 8 : dt == RT_Q5_0 ? 16 : dt == RT_Q6_K ? 32 : has_m(dt) ? 0 : 1;
 }
 
 /* q4_k's 6-bit scale and min j (0..7) from its 12 bytes. */
@@ -249,7 +259,7 @@ SCALAR_FN static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, in
 }
 
 /* ---- layout r16 ----
- * A q8_0, q4_0, q4_k or q6_k weight that only linears on the cpu read, its
+ * A q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k weight that only linears on the cpu read, its
  * rows a multiple of 16, is stored by pass place's layout r16 (ops.def):
  * rows in groups of 16, each group block by block (q4_k, q6_k: super-block
  * by super-block), a group's block 16 times the bytes of a row's. First its
@@ -259,6 +269,9 @@ SCALAR_FN static void tile_scalar(const unsigned char *W, RtDtype dt, int nb, in
  *   q8_0: d; 8 vectors, value 4v + i as w + 128 (unsigned);
  *   q4_0: d; 4 vectors, the block's byte 4v + i (values 4v + i and
  *         16 + 4v + i in its nibbles);
+ *   q4_1: d, m; 4 vectors as q4_0's;
+ *   q5_0, q5_1: d (m); a vector of the high bits (bit v of byte 4r + i:
+ *         value 4v + i's); 4 vectors as q4_0's;
  *   q4_k: d, dmin, the 12 bytes of scales and mins; 32 vectors of qs;
  *   q6_k: d, the 16 scales; 32 vectors of ql, 16 of qh.
  * A vector's 16 lanes are the 16 rows, so one vpdpbusd against 4 of x's
@@ -269,11 +282,23 @@ enum { R16_S = 8 };             /* activation rows per call of a kernel */
 
 typedef void (*R16Fn)(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16]);
 
-/* Where byte k of row r's block (q8_0, q4_0: of 32 values; q4_k, q6_k: of
- * 256) lies in its group's block in layout r16. */
+/* Where a 32-value type's quants start in a group's block of layout r16
+ * (after 16 d, 16 m, and q5's plane of high bits), and where they start
+ * in a row's block. */
+static int r16_quants(RtDtype dt) { return 32 + 32 * has_m(dt) + 64 * is_5bit(dt); }
+static int bytes_before_quants(RtDtype dt) { return 2 + 2 * has_m(dt) + 4 * is_5bit(dt); }
+
+/* Where byte k of row r's block (the 32-value types: of 32 values; q4_k,
+ * q6_k: of 256) lies in its group's block in layout r16 (q5's high bits:
+ * their plane's bytes, which rt_r16_pack fills). */
 static size_t r16_at(RtDtype dt, int r, int k)
 {
-    if (dt == RT_Q8_0 || dt == RT_Q4_0) return k < 2 ? (size_t)(2 * r + k) : (size_t)(32 + 64 * ((k - 2) / 4) + 4 * r + (k - 2) % 4);
+    if (!is_k(dt)) {    /* d (and m) by row, q5's high-bit plane (r16_pack), then quants */
+        int scales = 2 + 2 * has_m(dt), qs = r16_quants(dt);
+        if (k < scales) return (size_t)(32 * (k / 2) + 2 * r + k % 2);
+        if (k < scales + 4 * is_5bit(dt)) return (size_t)(qs - 64 + 4 * r + k - scales);
+        return (size_t)(qs + 64 * ((k - bytes_before_quants(dt)) / 4) + 4 * r + (k - bytes_before_quants(dt)) % 4);
+    }
     if (dt == RT_Q4_K) {
         if (k < 4) return (size_t)(32 * (k / 2) + 2 * r + k % 2);
         if (k < 16) return (size_t)(64 + 16 * (k - 4) + r);
@@ -295,6 +320,15 @@ void rt_r16_pack(RtDtype dt, void *group, const void *rows, int64_t cols)
         for (int r = 0; r < 16; r++) {
             const unsigned char *blk = src + ((size_t)r * nb + b) * bb;
             for (int k = 0; k < bb; k++) g[r16_at(dt, r, k)] = dt == RT_Q8_0 && k >= 2 ? blk[k] ^ 0x80 : blk[k];
+            if (!is_5bit(dt)) continue;
+            /* q5's 32 high bits as a plane: bit v of byte 4r + i is value 4v + i's */
+            const unsigned char *qh = blk + 2 + 2 * has_m(dt);
+            uint32_t bits = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+            for (int i = 0; i < 4; i++) {
+                unsigned char plane = 0;
+                for (int v = 0; v < 8; v++) plane |= (unsigned char)((bits >> (4 * v + i) & 1) << v);
+                g[r16_quants(dt) - 64 + 4 * r + i] = plane;
+            }
         }
 }
 /* Layout r16 of q4_k or q6_k through a path's row kernels (scalar, avx2):
@@ -335,17 +369,22 @@ SCALAR_FN static void r16_scalar(const unsigned char *G, RtDtype dt, int nb, con
         return;
     }
     size_t bs = 16 * (size_t)block_bytes(dt);
+    int off = weight_offset(dt);
     for (int s = 0; s < S; s++)
         for (int r = 0; r < 16; r++) {
             float sum = 0;
             for (int b = 0; b < nb; b++) {
-                const unsigned char *blk = G + b * bs, *q = blk + 32;
+                const unsigned char *blk = G + b * bs, *q = blk + r16_quants(dt), *hb = q - 64 + 4 * r;
                 const int8_t *xq = x[s].q + b * QK;
                 int32_t dot = 0;
-                for (int j = 0; j < QK; j++)
-                    dot += (dt == RT_Q8_0 ? q[64 * (j / 4) + 4 * r + j % 4] - 128
-                                          : (q[64 * (j % 16 / 4) + 4 * r + j % 4] >> (4 * (j / 16)) & 15) - 8) * xq[j];
+                for (int j = 0; j < QK; j++) {
+                    int u = dt == RT_Q8_0 ? q[64 * (j / 4) + 4 * r + j % 4]
+                                          : q[64 * (j % 16 / 4) + 4 * r + j % 4] >> (4 * (j / 16)) & 15;
+                    if (is_5bit(dt)) u |= (hb[j % 4] >> (j / 4) & 1) << 4;
+                    dot += (u - off) * xq[j];
+                }
                 sum += block_d(blk + 2 * r) * x[s].d[b] * (float)dot;
+                if (has_m(dt)) sum += block_d(blk + 32 + 2 * r) * x[s].dxs[b];
             }
             out[s][r] = sum;
         }
@@ -509,6 +548,10 @@ AVX2_FN static void r16_avx2(const unsigned char *G, RtDtype dt, int nb, const Q
 {
     if (is_k(dt)) {
         r16k_by_rows(tile_avx2, G, dt, nb, x, S, out);
+        return;
+    }
+    if (has_m(dt) || is_5bit(dt)) {     /* q4_1, q5_0, q5_1: the reference (these types have no avx2 kernels) */
+        r16_scalar(G, dt, nb, x, S, out);
         return;
     }
     size_t bs = 16 * (size_t)block_bytes(dt);
@@ -723,20 +766,27 @@ VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const un
                                                                        const QRow *x, const int S, float out[R16_S][16])
 {
     const size_t bs = 16 * (size_t)block_bytes(dt);
-    const int off = weight_offset(dt);
+    const int off = weight_offset(dt), qs = r16_quants(dt);
     __m512 acc[R16_S];
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, G += bs) {
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G));
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G)), mw = _mm512_setzero_ps();
+        if (has_m(dt)) mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + 32)));
         __m512i w[8];
         if (dt == RT_Q8_0) {
             _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) w[v] = _mm512_loadu_si512((const void *)(G + 32 + 64 * v));
         } else {
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
-                __m512i q = _mm512_loadu_si512((const void *)(G + 32 + 64 * v));
+                __m512i q = _mm512_loadu_si512((const void *)(G + qs + 64 * v));
                 w[v] = _mm512_and_si512(q, _mm512_set1_epi8(15));
                 w[v + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), _mm512_set1_epi8(15));
             }
+        }
+        if (is_5bit(dt)) {      /* bit v of the plane's byte to bit 4 of w[v]'s */
+            __m512i hb = _mm512_loadu_si512((const void *)(G + qs - 64));
+            _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++)
+                w[v] = _mm512_or_si512(w[v], _mm512_and_si512(v <= 4 ? _mm512_slli_epi16(hb, 4 - v) : _mm512_srli_epi16(hb, v - 4),
+                                                              _mm512_set1_epi8(16)));
         }
         _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) {
             const int8_t *xq = x[s].q + b * QK;
@@ -747,6 +797,7 @@ VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const un
             }
             acc[s] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(x[s].d[b])), acc[s]);
+            if (has_m(dt)) acc[s] = _mm512_fmadd_ps(mw, _mm512_set1_ps(x[s].dxs[b]), acc[s]);
         }
     }
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) _mm512_storeu_ps(out[s], acc[s]);
@@ -864,12 +915,23 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
     }
 R16_VNNI(r16_vnni_q8, r16_vnni_rows, RT_Q8_0)
 R16_VNNI(r16_vnni_q4, r16_vnni_rows, RT_Q4_0)
+R16_VNNI(r16_vnni_q41, r16_vnni_rows, RT_Q4_1)
+R16_VNNI(r16_vnni_q50, r16_vnni_rows, RT_Q5_0)
+R16_VNNI(r16_vnni_q51, r16_vnni_rows, RT_Q5_1)
 R16_VNNI(r16_vnni_q4k, r16k_vnni_rows, RT_Q4_K)
 R16_VNNI(r16_vnni_q6k, r16k_vnni_rows, RT_Q6_K)
 
 VNNI_FN static void r16_vnni(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
 {
-    (dt == RT_Q8_0 ? r16_vnni_q8 : dt == RT_Q4_0 ? r16_vnni_q4 : dt == RT_Q4_K ? r16_vnni_q4k : r16_vnni_q6k)(G, nb, x, S, out);
+    switch (dt) {
+    case RT_Q8_0: r16_vnni_q8(G, nb, x, S, out); break;
+    case RT_Q4_0: r16_vnni_q4(G, nb, x, S, out); break;
+    case RT_Q4_1: r16_vnni_q41(G, nb, x, S, out); break;
+    case RT_Q5_0: r16_vnni_q50(G, nb, x, S, out); break;
+    case RT_Q5_1: r16_vnni_q51(G, nb, x, S, out); break;
+    case RT_Q4_K: r16_vnni_q4k(G, nb, x, S, out); break;
+    default: r16_vnni_q6k(G, nb, x, S, out); break;
+    }
 }
 
 #endif

@@ -21,6 +21,9 @@ const char *rt_dtype_name(uint32_t dt)
     switch (dt) {
     case RT_Q8_0 | RT_R16: return "q8_0 (layout r16)";
     case RT_Q4_0 | RT_R16: return "q4_0 (layout r16)";
+    case RT_Q4_1 | RT_R16: return "q4_1 (layout r16)";
+    case RT_Q5_0 | RT_R16: return "q5_0 (layout r16)";
+    case RT_Q5_1 | RT_R16: return "q5_1 (layout r16)";
     case RT_Q4_K | RT_R16: return "q4_k (layout r16)";
     case RT_Q6_K | RT_R16: return "q6_k (layout r16)";
     case RT_F32: return "f32";
@@ -30,6 +33,9 @@ const char *rt_dtype_name(uint32_t dt)
     case RT_I8: return "i8";
     case RT_Q8_0: return "q8_0";
     case RT_Q4_0: return "q4_0";
+    case RT_Q4_1: return "q4_1";
+    case RT_Q5_0: return "q5_0";
+    case RT_Q5_1: return "q5_1";
     case RT_Q4_K: return "q4_k";
     case RT_Q5_K: return "q5_k";
     case RT_Q6_K: return "q6_k";
@@ -86,11 +92,11 @@ static RtStatus check_table(const RtWeights *w, const char *path)
     return RT_OK;
 }
 
-/* Values per block of a block type (q8_0, q4_0: 32; q4_k, q5_k, q6_k: 256), 1 for the others. */
+/* Values per block of a block type (q8_0, q4_0, q4_1, q5_0, q5_1: 32; q4_k, q5_k, q6_k: 256), 1 for the others. */
 static uint64_t dtype_block(uint32_t dt)
 {
     dt &= ~(uint32_t)RT_R16;
-    return dt == RT_Q8_0 || dt == RT_Q4_0 ? 32 : dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 1;
+    return dt >= RT_Q8_0 && dt <= RT_Q5_1 ? 32 : dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 1;
 }
 
 /* Bytes of a block (or of one value). */
@@ -100,6 +106,9 @@ static uint64_t dtype_size(uint32_t dt)
     switch (dt) {
     case RT_Q8_0: return 34;
     case RT_Q4_0: return 18;
+    case RT_Q4_1: return 20;
+    case RT_Q5_0: return 22;
+    case RT_Q5_1: return 24;
     case RT_Q4_K: return 144;
     case RT_Q5_K: return 176;
     case RT_Q6_K: return 210;
@@ -126,9 +135,10 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
         return RT_ERR_FORMAT;
     }
     uint64_t block = dtype_block(e->dtype);
-    uint32_t base = e->dtype & ~(uint32_t)RT_R16;   /* layout r16: q8_0, q4_0, q4_k, q6_k rows in whole groups of 16 */
-    int bad_r16 = base != e->dtype && ((base != RT_Q8_0 && base != RT_Q4_0 && base != RT_Q4_K && base != RT_Q6_K) ||
+    uint32_t base = e->dtype & ~(uint32_t)RT_R16;   /* layout r16: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k rows in whole groups of 16 */
+    int bad_r16 = base != e->dtype && (base < RT_Q8_0 || base > RT_Q6_K || base == RT_Q2_K || base == RT_Q3_K || base == RT_Q5_K ||
                                        e->ndim != 2 || e->shape[0] % 16);
+    bad_r16 = bad_r16 || e->dtype == RT_Q4_1 || e->dtype == RT_Q5_0 || e->dtype == RT_Q5_1;     /* kernels in layout r16 only */
     if (e->ndim > 4 || (e->dtype > RT_I8 && block == 1) || (block > 1 && (e->ndim != 2 || (uint64_t)e->shape[1] % block)) ||
         bad_r16) {
         rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",

@@ -30,16 +30,28 @@ HEADER = struct.Struct("<8sIIQQQ")          # RtWeightsHeader
 ENTRY = struct.Struct("<96sII4qQQ")         # RtTensorEntry
 FLOATS = {0: np.float32, 1: np.float16, 3: np.int32, 4: np.int8}
 BLOCKS = {5: (34, 127), 6: (18, 8)}         # RtDtype: block bytes, largest quant (q8_0, q4_0)
-GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 12: 12, 13: 13, 14: 14}   # RtDtype -> GGMLQuantizationType
+GGML_TYPE = {0: 0, 1: 1, 5: 8, 6: 2, 7: 3, 8: 6, 9: 7, 12: 12, 13: 13, 14: 14}   # RtDtype -> GGMLQuantizationType
 
 R16 = 0x100                                 # RT_R16 in an entry's dtype: layout r16
-R16_BLOCK = {5: (32, 34), 6: (32, 18), 12: (256, 144), 14: (256, 210)}   # values, bytes of a row's block
+R16_BLOCK = {5: (32, 34), 6: (32, 18), 7: (32, 20), 8: (32, 22), 9: (32, 24),   # values, bytes of a row's block
+             12: (256, 144), 14: (256, 210)}
+HAS_M, FIVE = (7, 9), (8, 9)                # q4_1, q5_1: d q + m; q5_0, q5_1: 32 high bits
+
+
+def r16_quants(dtype):
+    """Where a 32-value type's quants start in a group's block, and in a row's."""
+    return 32 + 32 * (dtype in HAS_M) + 64 * (dtype in FIVE), 2 + 2 * (dtype in HAS_M) + 4 * (dtype in FIVE)
 
 
 def r16_at(dtype, r, k):
     """Where byte k of row r's block lies in its group's block in layout r16 (runtime/rt_quant.c's r16_at)."""
-    if dtype in (5, 6):
-        return 2 * r + k if k < 2 else 32 + 64 * ((k - 2) // 4) + 4 * r + (k - 2) % 4
+    if dtype < 12:
+        scales, (qs, before) = 2 + 2 * (dtype in HAS_M), r16_quants(dtype)
+        if k < scales:
+            return 32 * (k // 2) + 2 * r + k % 2
+        if k < before:                      # q5's high bits: a plane there (to_r16)
+            return qs - 64 + 4 * r + k - scales
+        return qs + 64 * ((k - before) // 4) + 4 * r + (k - before) % 4
     if dtype == 12:
         if k < 4:
             return 32 * (k // 2) + 2 * r + k % 2
@@ -55,12 +67,30 @@ def r16_map(dtype):
     return np.array([[r16_at(dtype, r, k) for k in range(R16_BLOCK[dtype][1])] for r in range(16)])
 
 
+def high_bits(qh, to_plane):
+    """q5's 32 high bits of a row (4 bytes, bit j: value j's) to the plane
+    of layout r16 (bit v of byte i: value 4v + i's), or back."""
+    q = qh.astype(np.uint32)
+    out = np.zeros_like(q)
+    for i in range(4):
+        for v in range(8):
+            if to_plane:
+                out[..., i] |= ((q[..., (4 * v + i) // 8] >> ((4 * v + i) % 8)) & 1) << v
+            else:
+                out[..., (4 * v + i) // 8] |= ((q[..., i] >> v) & 1) << ((4 * v + i) % 8)
+    return out.astype(np.uint8)
+
+
 def to_r16(dtype, rows, cols, data):
-    """Rows of blocks (q8_0, q4_0, q4_k, q6_k) into layout r16 (q8_0's quants as w + 128)."""
+    """Rows of blocks (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k) into layout
+    r16 (q8_0's quants as w + 128, q5's high bits as a plane)."""
     per, bb = R16_BLOCK[dtype]
     src = np.frombuffer(data, np.uint8).reshape(rows // 16, 16, cols // per, bb).transpose(0, 2, 1, 3).copy()
     if dtype == 5:
         src[..., 2:] ^= 0x80
+    if dtype in FIVE:
+        h = r16_quants(dtype)[1] - 4
+        src[..., h:h + 4] = high_bits(src[..., h:h + 4], True)
     out = np.empty((rows // 16, cols // per, 16 * bb), np.uint8)
     out[:, :, r16_map(dtype)] = src
     return out.tobytes()
@@ -72,6 +102,9 @@ def from_r16(dtype, rows, cols, data):
     out = np.frombuffer(data, np.uint8).reshape(rows // 16, cols // per, 16 * bb)[:, :, r16_map(dtype)]
     if dtype == 5:
         out[..., 2:] ^= 0x80
+    if dtype in FIVE:
+        h = r16_quants(dtype)[1] - 4
+        out[..., h:h + 4] = high_bits(out[..., h:h + 4], False)
     return out.transpose(0, 2, 1, 3).tobytes()
 
 

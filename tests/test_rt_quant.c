@@ -31,12 +31,14 @@ static float half(uint16_t h)
     return f;
 }
 
-static int bytes_of(RtDtype dt) { return dt == RT_Q8_0 ? 34 : dt == RT_Q4_0 ? 18 : dt == RT_Q4_K ? 144 : dt == RT_Q5_K ? 176 : 210; }
-static int block_of(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 32; }
-static const char *name_of(RtDtype dt)
+static int bytes_of(RtDtype dt)
 {
-    return dt == RT_Q8_0 ? "q8_0" : dt == RT_Q4_0 ? "q4_0" : dt == RT_Q4_K ? "q4_k" : dt == RT_Q5_K ? "q5_k" : "q6_k";
+    static const int bytes[] = {[RT_Q8_0] = 34, [RT_Q4_0] = 18, [RT_Q4_1] = 20, [RT_Q5_0] = 22, [RT_Q5_1] = 24,
+                                [RT_Q4_K] = 144, [RT_Q5_K] = 176, [RT_Q6_K] = 210};
+    return bytes[dt];
 }
+static int block_of(RtDtype dt) { return dt == RT_Q4_K || dt == RT_Q5_K || dt == RT_Q6_K ? 256 : 32; }
+static const char *name_of(RtDtype dt) { return rt_dtype_name(dt); }
 
 static void put_half(unsigned char *p, uint16_t h)
 {
@@ -54,7 +56,8 @@ static unsigned char *random_blocks(RtDtype dt, int N, int K)
         unsigned char *b = w + (size_t)i * bb;
         for (int j = 0; j < bb; j++) b[j] = (unsigned char)((frand() + 1) * 127.9f);
         uint16_t d = (uint16_t)(0x1800 + (rng % 0x400));      /* about 1e-4 .. 2e-4 */
-        if (dt == RT_Q8_0 || dt == RT_Q4_0) put_half(b, d);
+        if (dt == RT_Q8_0 || dt == RT_Q4_0 || dt == RT_Q5_0) put_half(b, d);
+        else if (dt == RT_Q4_1 || dt == RT_Q5_1) put_half(b, d), put_half(b + 2, (uint16_t)(d + 0x400));
         else if (dt == RT_Q4_K || dt == RT_Q5_K) put_half(b, (uint16_t)(d - 0x1000)), put_half(b + 2, (uint16_t)(d - 0x800));
         else put_half(b + 208, (uint16_t)(d - 0xc00));
     }
@@ -69,6 +72,14 @@ static double wval(const unsigned char *W, RtDtype dt, int K, int n, int k)
     int j = k % per;
     if (dt == RT_Q8_0) return (double)(int8_t)b[2 + j] * half((uint16_t)(b[0] | b[1] << 8));
     if (dt == RT_Q4_0) return (double)(j < 16 ? (b[2 + j] & 15) - 8 : (b[2 + j - 16] >> 4) - 8) * half((uint16_t)(b[0] | b[1] << 8));
+    if (dt == RT_Q4_1 || dt == RT_Q5_0 || dt == RT_Q5_1) {     /* d q (+ m); q5: bit j of the 32 after the scales on top */
+        int m = dt != RT_Q5_0, five = dt != RT_Q4_1;
+        const unsigned char *qs = b + 2 + 2 * m + 4 * five, *qh = b + 2 + 2 * m;
+        int q = j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+        if (five) q |= (qh[j / 8] >> (j % 8) & 1) << 4;
+        double d = half((uint16_t)(b[0] | b[1] << 8));
+        return m ? d * q + half((uint16_t)(b[2] | b[3] << 8)) : d * (q - 16);
+    }
     int chunk = j / 32, l = j % 32;
     if (dt == RT_Q4_K || dt == RT_Q5_K) {   /* 8 chunks of 32: 6-bit scale and min each */
         const unsigned char *s = b + 4;
@@ -160,6 +171,12 @@ static void run_shapes(const char *isa)
         for (int dt = 0; dt < 2; dt++)
             for (int p = 0; p < 2; p++)
                 check(blocks32[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
+                      p ? pool : NULL, isa);
+    static const RtDtype r16only[] = {RT_Q4_1, RT_Q5_0, RT_Q5_1};   /* kernels in layout r16 alone */
+    for (size_t i = 0; i < sizeof r16shapes / sizeof r16shapes[0]; i++)
+        for (int dt = 0; dt < 3; dt++)
+            for (int p = 0; p < 2; p++)
+                check(r16only[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
                       p ? pool : NULL, isa);
     static const int r16kshapes[][3] = {{1, 16, 256}, {3, 32, 512}, {8, 48, 768}, {9, 16, 2560}, {40, 64, 2048}, {20, 32, 256}};
     static const RtDtype r16k[] = {RT_Q4_K, RT_Q6_K};
