@@ -123,7 +123,8 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 
 /* Whether unit u has kernels for weights of block type t: the c backend
  * runs q8_0, q4_0, q4_k, q5_k and q6_k (runtime/rt_quant.c), and q4_1,
- * q5_0 and q5_1 in layout r16 only (float_blocks checks that), the opencl
+ * q5_0 and q5_1 in layout r16 or as embedding rows (float_blocks checks
+ * that), the opencl
  * one q8_0 and q4_0 (rt_kernels.cl); npu-emu none (its linears read int8
  * copies). */
 static int runs_block(const IrUnit *u, IrDtype t)
@@ -132,7 +133,8 @@ static int runs_block(const IrUnit *u, IrDtype t)
     return strcmp(u->backend, "c") == 0 && t >= IR_Q8_0 && t <= IR_Q6_K && t != IR_Q2_K && t != IR_Q3_K;
 }
 
-/* Block types whose cpu kernels read layout r16 (only: q4_1, q5_0, q5_1). */
+/* Block types whose cpu kernels read layout r16 (only: q4_1, q5_0, q5_1,
+ * whose rows the cpu reads only as embedding rows). */
 static int r16_type(IrDtype t) { return t != IR_Q5_K && t != IR_Q2_K && t != IR_Q3_K && t >= IR_Q8_0 && t <= IR_Q6_K; }
 static int r16_only(IrDtype t) { return t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1; }
 
@@ -155,7 +157,7 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
     for (int id = 0; id < g->n; id++) {
         IrNode *w = &g->nodes[id];
         if (w->op != IR_OP_WEIGHT || !ir_dtype_is_block(w->dtype)) continue;
-        int keep = 1, opencl = 0, others = 0, cpu_linears = 1;
+        int keep = 1, opencl = 0, others = 0, cpu_linears = 1, embeds = 1;
         for (int i = id + 1; i < g->n; i++)
             for (int k = 0; k < g->nodes[i].nin; k++)
                 if (g->nodes[i].in[k] == id) {
@@ -164,12 +166,13 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
                     opencl = opencl || strcmp(u->backend, "opencl") == 0;
                     others = others || strcmp(u->backend, "opencl") != 0;
                     cpu_linears = cpu_linears && g->nodes[i].op == IR_OP_LINEAR && k == 1 && strcmp(u->backend, "c") == 0;
+                    embeds = embeds && g->nodes[i].op == IR_OP_EMBED && strcmp(u->backend, "c") == 0;
                 }
         if (keep && opencl && !others && w->ndim == 2 && w->dim[1] % (4 * ir_dtype_block(w->dtype)) == 0)
             ir_set_str(w, "layout", "g4");
         int r16 = keep && cpu_linears && r16_type(w->dtype) && w->ndim == 2 && w->dim[0] % 16 == 0 && w->dim[1] <= 65536;
         if (r16) ir_set_str(w, "layout", "r16");
-        keep = keep && (r16 || !r16_only(w->dtype));
+        keep = keep && (r16 || embeds || !r16_only(w->dtype));
         if (keep) continue;
         ir_set_str(w, "blocks", ir_dtype_name(w->dtype));  /* its values are those blocks' (cg_weights) */
         w->dtype = opencl ? IR_F16 : IR_F32;

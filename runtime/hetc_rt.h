@@ -185,7 +185,7 @@ void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const voi
 /* Packs 16 rows of cols values in blocks of dt (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k)
  * into layout r16 (rt_quant.c describes it; the same bytes in all). */
 void rt_r16_pack(RtDtype dt, void *group, const void *rows, int64_t cols);
-/* Values first..first+n (multiples of 32) of q8_0, q4_0, q4_k or q6_k blocks as f32. */
+/* Values first..first+n (multiples of 32) of blocks (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k; rows of them) as f32. */
 void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n);
 /* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2" or
  * "scalar" (HETC_ISA=NAME picks another that the CPU has). */

@@ -289,6 +289,9 @@ static void embed_task(void *p, int ith, int nth)
         switch (a->dt) {
         case RT_Q8_0:
         case RT_Q4_0:
+        case RT_Q4_1:
+        case RT_Q5_0:
+        case RT_Q5_1:
         case RT_Q4_K:
         case RT_Q5_K:
         case RT_Q6_K: rt_dequant_row(o, a->table, a->dt, base, a->H); break;

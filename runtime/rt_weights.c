@@ -138,7 +138,6 @@ static RtStatus check_entry(const RtWeights *w, const char *path, uint32_t i, ui
     uint32_t base = e->dtype & ~(uint32_t)RT_R16;   /* layout r16: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k rows in whole groups of 16 */
     int bad_r16 = base != e->dtype && (base < RT_Q8_0 || base > RT_Q6_K || base == RT_Q2_K || base == RT_Q3_K || base == RT_Q5_K ||
                                        e->ndim != 2 || e->shape[0] % 16);
-    bad_r16 = bad_r16 || e->dtype == RT_Q4_1 || e->dtype == RT_Q5_0 || e->dtype == RT_Q5_1;     /* kernels in layout r16 only */
     if (e->ndim > 4 || (e->dtype > RT_I8 && block == 1) || (block > 1 && (e->ndim != 2 || (uint64_t)e->shape[1] % block)) ||
         bad_r16) {
         rt_set_error("%s: tensor '%s' has a bad dtype (%" PRIu32 ") or rank (%" PRIu32 ")",

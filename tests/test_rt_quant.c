@@ -212,8 +212,8 @@ static void test_paths(void **state)
 
 static void test_dequant_row(void **state)
 {
-    static const RtDtype types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_K, RT_Q5_K, RT_Q6_K};
-    for (int t = 0; t < 5; t++) {
+    static const RtDtype types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_1, RT_Q5_0, RT_Q5_1, RT_Q4_K, RT_Q5_K, RT_Q6_K};
+    for (int t = 0; t < 8; t++) {
         RtDtype dt = types[t];
         unsigned char *W = random_blocks(dt, 3, 512);
         float row[512];
