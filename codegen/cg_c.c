@@ -37,8 +37,9 @@ _Static_assert(RT_F32 == (int)IR_F32 && RT_F16 == (int)IR_F16 && RT_BF16 == (int
 
 typedef CgEmit Emit;
 
-/* The RtDtype of weight w (weights.bin's table, the linears reading it): with RT_R16 in layout r16 (pass place). */
-static const char *linear_dtype(const IrNode *w, char *buf)
+/* The RtDtype of weight w (weights.bin's table, the linears reading it):
+ * with RT_R16 in layout r16 (pass place). */
+static const char *weight_rt_dtype(const IrNode *w, char *buf)
 {
     if (!ir_attr(w, "layout") || strcmp(ir_attr_str(w, "layout"), "r16") != 0) return cg_rt_dtype(w->dtype);
     sprintf(buf, "%s | RT_R16", cg_rt_dtype(w->dtype));
@@ -143,7 +144,7 @@ static void emit_weight_table(Emit *e)
         const IrNode *n = &e->g->nodes[i];
         if (n->op != IR_OP_WEIGHT) continue;
         char name[4 * IR_NAME_LEN], key[IR_NAME_LEN + 8], dt[32];
-        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), linear_dtype(n, dt),
+        fprintf(e->f, "    {\"%s\", %s, %" PRId64 "},\n", cg_c_str(ir_weight_key(n, key), name, sizeof name), weight_rt_dtype(n, dt),
                 ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1)));
     }
     fprintf(e->f, "};\n\n");
@@ -201,10 +202,10 @@ static void emit_call(Emit *e, const IrNode *n)
         if (ir_attr(n, "ld"))   /* a part of a split linear: its columns of the join's rows */
             fprintf(f, "    rt_linear_ld(pool, t%d, %" PRId64 ", %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n",
                     n->id, ir_attr_int(n, "ld"), ref(e, n->in[0], a), ref(e, n->in[1], b),
-                    linear_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w, cols(x));
+                    weight_rt_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w, cols(x));
         else
             fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
-                    ref(e, n->in[0], a), ref(e, n->in[1], b), linear_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w,
+                    ref(e, n->in[0], a), ref(e, n->in[1], b), weight_rt_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w,
                     cols(x));
         break;
     case IR_OP_JOIN: emit_join(e, n); break;

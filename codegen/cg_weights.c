@@ -110,8 +110,7 @@ static void to_g4(IrDtype dt, const unsigned char *src, unsigned char *dst, size
     }
 }
 
-/* Layout r16 (pass place, ops.def) of q8_0, q4_0, q4_k or q6_k rows of
- * cols values (whole groups of 16 rows, as every slice of an r16 weight
+/* Layout r16 (pass place, ops.def) of block rows of cols values (whole groups of 16 rows, as every slice of an r16 weight
  * is): rt_r16_pack's, the runtime's definition of it (rt_quant.c). */
 static void to_r16(IrDtype dt, const unsigned char *src, unsigned char *dst, size_t bytes, int64_t cols)
 {

@@ -124,17 +124,16 @@ static int consumer_unit(IrGraph *g, int id, const PassCtx *c)
 /* Whether unit u has kernels for weights of block type t: the c backend
  * runs q8_0, q4_0, q4_k, q5_k and q6_k (runtime/rt_quant.c), and q4_1,
  * q5_0 and q5_1 in layout r16 or as embedding rows (float_blocks checks
- * that), the opencl
- * one q8_0 and q4_0 (rt_kernels.cl); npu-emu none (its linears read int8
- * copies). */
+ * that); the opencl one q8_0 and q4_0 (rt_kernels.cl); npu-emu none (its
+ * linears read int8 copies). */
 static int runs_block(const IrUnit *u, IrDtype t)
 {
     if (strcmp(u->backend, "opencl") == 0) return t == IR_Q8_0 || t == IR_Q4_0;
     return strcmp(u->backend, "c") == 0 && t >= IR_Q8_0 && t <= IR_Q6_K && t != IR_Q2_K && t != IR_Q3_K;
 }
 
-/* Block types whose cpu kernels read layout r16 (only: q4_1, q5_0, q5_1,
- * whose rows the cpu reads only as embedding rows). */
+/* Block types the cpu's linears read in layout r16 (r16_only: the linears
+ * read them in it alone; the cpu's other reader of them is an embedding). */
 static int r16_type(IrDtype t) { return t != IR_Q5_K && t != IR_Q2_K && t != IR_Q3_K && t >= IR_Q8_0 && t <= IR_Q6_K; }
 static int r16_only(IrDtype t) { return t == IR_Q4_1 || t == IR_Q5_0 || t == IR_Q5_1; }
 
@@ -147,10 +146,11 @@ static int r16_only(IrDtype t) { return t == IR_Q4_1 || t == IR_Q5_0 || t == IR_
  * its rows whole groups of 4 blocks, is stored in layout g4 (ops.def): a
  * group's scales together and its quants in aligned words, which a GPU
  * loads in one instruction where the 34- and 18-byte blocks take several.
- * One of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k that only linears on cpu units read, its rows in whole groups of 16
- * (at most 65536 columns: a group is one slice of the weights writer), in
- * layout r16: 16 rows interleaved, so that one vector instruction steps
- * all 16 rows' dot products (runtime/rt_quant.c). */
+ * One of q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k that only linears on
+ * cpu units read, its rows in whole groups of 16 (at most 65536 columns: a
+ * group is one slice of the weights writer), is stored in layout r16: 16
+ * rows interleaved, so that one vector instruction steps all 16 rows' dot
+ * products (runtime/rt_quant.c). */
 static void float_blocks(IrGraph *g, const PassCtx *c)
 {
     if (c->shapes_only) return;
