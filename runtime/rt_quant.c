@@ -1076,10 +1076,11 @@ void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_
         const unsigned char *blk = w + (size_t)b * block_bytes(dt), *qs = blk + bytes_before_quants(dt);
         const unsigned char *qh = qs - 4;   /* q5: bit j of these 32, value j's fifth */
         float d = block_d(blk), m = has_m(dt) ? block_d(blk + 2) : 0;
+        int off = dt == RT_Q8_0 ? 0 : weight_offset(dt);   /* q8_0's bytes are signed as stored */
         for (int j = 0; j < QK; j++) {
-            int q = dt == RT_Q8_0 ? (int8_t)blk[2 + j] + weight_offset(dt) : j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+            int q = dt == RT_Q8_0 ? (int8_t)blk[2 + j] : j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
             if (is_5bit(dt)) q |= (qh[j / 8] >> (j % 8) & 1) << 4;
-            out[i + j] = (float)(q - weight_offset(dt)) * d + m;
+            out[i + j] = (float)(q - off) * d + m;
         }
     }
 }

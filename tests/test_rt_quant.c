@@ -167,16 +167,11 @@ static void run_shapes(const char *isa)
             for (int p = 0; p < 2; p++)
                 check(kquants[dt], kshapes[i][0], kshapes[i][1], kshapes[i][2], kshapes[i][1] + 3 * p, p, p ? pool : NULL, isa);
     static const int r16shapes[][3] = {{1, 16, 32}, {3, 32, 96}, {8, 48, 256}, {9, 16, 160}, {40, 64, 2048}, {130, 32, 64}};
+    static const RtDtype r16types[] = {RT_Q8_0, RT_Q4_0, RT_Q4_1, RT_Q5_0, RT_Q5_1};   /* q4_1, q5_0, q5_1: r16 alone */
     for (size_t i = 0; i < sizeof r16shapes / sizeof r16shapes[0]; i++)
-        for (int dt = 0; dt < 2; dt++)
+        for (int dt = 0; dt < 5; dt++)
             for (int p = 0; p < 2; p++)
-                check(blocks32[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
-                      p ? pool : NULL, isa);
-    static const RtDtype r16only[] = {RT_Q4_1, RT_Q5_0, RT_Q5_1};   /* kernels in layout r16 alone */
-    for (size_t i = 0; i < sizeof r16shapes / sizeof r16shapes[0]; i++)
-        for (int dt = 0; dt < 3; dt++)
-            for (int p = 0; p < 2; p++)
-                check(r16only[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
+                check(r16types[dt] | RT_R16, r16shapes[i][0], r16shapes[i][1], r16shapes[i][2], r16shapes[i][1] + 3 * p, p,
                       p ? pool : NULL, isa);
     static const int r16kshapes[][3] = {{1, 16, 256}, {3, 32, 512}, {8, 48, 768}, {9, 16, 2560}, {40, 64, 2048}, {20, 32, 256}};
     static const RtDtype r16k[] = {RT_Q4_K, RT_Q6_K};
