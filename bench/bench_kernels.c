@@ -1,6 +1,7 @@
 /* bench_kernels.c: throughput of rt_linear on the shapes of a 1.1B Llama
  * (hidden 2048, MLP 5632): GFLOP/s for decode (S=1) and prefill (S=128,
- * 512) with f32 and bf16 weights, plus GB/s of weight streaming for S=1
+ * 512) with f32 and bf16 weights (and bf16 with x rounded to bf16,
+ * RT_XBF16), plus GB/s of weight streaming for S=1
  * (weights cycled through a set larger than the last-level cache), the
  * pool's dispatch latency and the memory's read bandwidth (their ceiling); then npu-emu's QLINEAR (int8 x int8 -> int32,
  * one-op graphs of rows 32/128/512 at the same shapes, tile 32) in GOP/s
@@ -46,7 +47,7 @@ static void fill_weights(void *w, RtDtype dt, size_t n)
 /* Runs one shape until cfg->seconds have passed; prints its line. */
 static int bench_shape(const BenchConfig *cfg, Shape sh, RtDtype dt)
 {
-    size_t esize = dt == RT_F32 ? 4 : 2;
+    size_t esize = (dt & ~RT_XBF16) == RT_F32 ? 4 : 2;
     size_t wbytes = (size_t)sh.N * sh.K * esize;
     size_t copies = sh.S == 1 ? (cfg->stream_bytes + wbytes - 1) / wbytes : 1;
     unsigned char *w = rt_alloc(wbytes * copies);
@@ -58,7 +59,7 @@ static int bench_shape(const BenchConfig *cfg, Shape sh, RtDtype dt)
         return 1;
     }
     for (size_t c = 0; c < copies; c++)
-        fill_weights(w + c * wbytes, dt, (size_t)sh.N * sh.K);
+        fill_weights(w + c * wbytes, dt & ~RT_XBF16, (size_t)sh.N * sh.K);
     fill_weights(x, RT_F32, (size_t)sh.S * sh.K);
     for (size_t c = 0; c < copies; c++)      /* warm-up, one pass over every copy */
         rt_linear(cfg->pool, out, x, w + c * wbytes, dt, NULL, sh.S, sh.N, sh.K);
@@ -71,7 +72,7 @@ static int bench_shape(const BenchConfig *cfg, Shape sh, RtDtype dt)
     } while ((t = rt_now() - t0) < cfg->seconds);
     double per_call = t / (double)calls;
     double gflops = 2.0 * sh.S * sh.N * sh.K / per_call / 1e9;
-    printf("%-5s S=%-4d N=%-5d K=%-5d %9.3f ms %8.1f GFLOP/s", dt == RT_F32 ? "f32" : "bf16",
+    printf("%-9s S=%-4d N=%-5d K=%-5d %9.3f ms %8.1f GFLOP/s", dt == RT_F32 ? "f32" : dt == RT_BF16 ? "bf16" : "bf16xbf16",
            sh.S, sh.N, sh.K, per_call * 1e3, gflops);
     if (sh.S == 1)
         printf(" %7.2f GB/s of weights", (double)wbytes / per_call / 1e9);
@@ -231,9 +232,9 @@ int main(int argc, char **argv)
     }
     bench_dispatch(cfg.pool);
     bench_read(&cfg);
-    static const RtDtype dts[] = {RT_F32, RT_BF16};
+    static const RtDtype dts[] = {RT_F32, RT_BF16, RT_BF16 | RT_XBF16};
     int rc = 0;
-    for (size_t d = 0; d < 2 && rc == 0; d++)
+    for (size_t d = 0; d < 3 && rc == 0; d++)
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes && rc == 0; i++)
             rc = bench_shape(&cfg, shapes[i], dts[d]);
     rt_pool_destroy(cfg.pool);

@@ -46,6 +46,12 @@ static const char *weight_rt_dtype(const IrNode *w, char *buf)
     return buf;
 }
 
+/* What a linear's xdtype (pass place) adds to its weight's RtDtype. */
+static const char *x_rt_dtype(const IrNode *n)
+{
+    return ir_attr(n, "xdtype") && strcmp(ir_attr_str(n, "xdtype"), "bf16") == 0 ? " | RT_XBF16" : "";
+}
+
 const char *cg_rows_expr(const IrNode *n, char *buf)
 {
     int64_t r = n->ndim ? n->dim[0] : 1;
@@ -200,13 +206,13 @@ static void emit_call(Emit *e, const IrNode *n)
         if (n->nin > 2) sprintf(c, "(const float *)%s", ref(e, n->in[2], d));
         else strcpy(c, "NULL");
         if (ir_attr(n, "ld"))   /* a part of a split linear: its columns of the join's rows */
-            fprintf(f, "    rt_linear_ld(pool, t%d, %" PRId64 ", %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n",
+            fprintf(f, "    rt_linear_ld(pool, t%d, %" PRId64 ", %s, %s, %s%s, %s, %s, %" PRId64 ", %" PRId64 ");\n",
                     n->id, ir_attr_int(n, "ld"), ref(e, n->in[0], a), ref(e, n->in[1], b),
-                    weight_rt_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w, cols(x));
+                    weight_rt_dtype(&e->g->nodes[n->in[1]], dt), x_rt_dtype(n), c, rows, w, cols(x));
         else
-            fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
-                    ref(e, n->in[0], a), ref(e, n->in[1], b), weight_rt_dtype(&e->g->nodes[n->in[1]], dt), c, rows, w,
-                    cols(x));
+            fprintf(f, "    rt_linear(pool, t%d, %s, %s, %s%s, %s, %s, %" PRId64 ", %" PRId64 ");\n", n->id,
+                    ref(e, n->in[0], a), ref(e, n->in[1], b), weight_rt_dtype(&e->g->nodes[n->in[1]], dt),
+                    x_rt_dtype(n), c, rows, w, cols(x));
         break;
     case IR_OP_JOIN: emit_join(e, n); break;
     case IR_OP_ROPE:

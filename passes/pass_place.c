@@ -13,8 +13,11 @@
  * of their own (pass quantize); a weight
  * stored as bf16 that lands on an OpenCL unit is stored as f16 instead
  * (OpenCL C has no bf16 type), and a weight of a block type (q8_0, ...)
- * that a unit reading it has no kernels for, as floats. Without a target: the graph's units, else
- * one cpu unit "cpu0".
+ * that a unit reading it has no kernels for, as floats. With
+ * --matmul-precision bf16, a linear of a bf16 weight on a cpu unit gets
+ * xdtype=bf16: it rounds x to bf16 (llama.cpp's numerics for bf16
+ * weights; twice the multiply-adds per instruction with AVX512_BF16).
+ * Without a target: the graph's units, else one cpu unit "cpu0".
  */
 #include "passes.h"
 
@@ -207,5 +210,10 @@ void pass_place(IrGraph *g, const PassCtx *c)
         n->unit = consumer_unit(g, i, c);
         if (n->unit < 0) return;
         if (strcmp(g->units[n->unit].backend, "opencl") == 0 && n->dtype == IR_BF16) n->dtype = IR_F16;
+    }
+    for (int i = 0; c->matmul_bf16 && i < g->n; i++) {
+        IrNode *n = &g->nodes[i];
+        if (n->op == IR_OP_LINEAR && strcmp(g->units[n->unit].backend, "c") == 0 && g->nodes[n->in[1]].dtype == IR_BF16)
+            ir_set_str(n, "xdtype", "bf16");
     }
 }

@@ -54,6 +54,7 @@ typedef struct {
     int partition;              /* PASS_PARTITION_*: the solver (default), or every linear of a chunk plan
                                  * on the npu (llm.npu's placement) */
     int schedule;               /* PASS_SCHEDULE_*: out of order across chunks (default) or in order */
+    int matmul_bf16;            /* --matmul-precision bf16: cpu linears of bf16 weights round x to bf16 */
     PassDiag *diag;
 } PassCtx;
 

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 8
+#define HETC_RT_ABI_VERSION 9
 
 typedef enum {
     RT_OK = 0,
@@ -43,6 +43,11 @@ typedef enum {
      * weight (weights.bin's table, the linears reading it): its rows in
      * layout r16 (rt_quant.c) */
     RT_R16 = 0x100,
+    /* or'd into a bf16 weight's dtype in rt_linear (not in weights.bin):
+     * x is rounded to bf16 for the multiply-adds, llama.cpp's numerics for
+     * bf16 weights: twice the multiply-adds per instruction where the cpu
+     * has AVX512_BF16 (hetc compile --matmul-precision bf16) */
+    RT_XBF16 = 0x200,
 } RtDtype;
 const char *rt_dtype_name(uint32_t dt);     /* "f32", ..., "unknown" */
 /* Bytes of a row of cols values (a block type's cols: a multiple of its block). */
@@ -167,7 +172,8 @@ RtStatus rt_part_run(const RtRun *run, const RtPart *part, RtSubFn fn, void *mod
 void rt_embed(RtPool *pool, float *out, const void *table, RtDtype dt, const int32_t *ids,
               int S, int H);
 void rt_rmsnorm(RtPool *pool, float *out, const float *x, const float *w, int S, int H, float eps);
-/* out[S,N] = x[S,K] @ W[N,K]^T (+ bias[N] if not NULL; bias is f32). */
+/* out[S,N] = x[S,K] @ W[N,K]^T (+ bias[N] if not NULL; bias is f32); dt
+ * with RT_XBF16 (a bf16 W): x rounded to bf16 first. */
 void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype dt,
                const float *bias, int S, int N, int K);
 /* The same, with out's rows ldo >= N floats apart (a part of a split

@@ -36,6 +36,7 @@ enum {
     PAR_MIN_WORK = 1 << 15,     /* elementwise work below this stays on one thread */
     GEMV_MAX_S = 4,             /* rt_linear takes the GEMV path up to this many rows */
     GEMV_ROWS = 4,              /* weight rows per GEMV tile */
+    XS_MAX = 16384,             /* decode: floats of x prepared on the stack (split, rounded) */
 #if defined(__AVX512F__)
     GEMM_MR = 12,               /* rows of x per micro-kernel tile: 12 x 2 accumulators */
     GEMM_NV = 2,                /* vectors of outputs per tile row (of 32 registers) */
@@ -371,6 +372,7 @@ typedef struct {
     const float *bias;      /* [N] or NULL */
     int S, N, K;
     int64_t ldo;            /* floats between rows of out (>= N) */
+    int xbf16;              /* RT_XBF16: the GEMM rounds x to bf16 */
 } LinearArgs;
 
 /* ---- linear, GEMV path (S <= GEMV_MAX_S) ----
@@ -482,9 +484,15 @@ ALWAYS_INLINE void gemv_rows1_dt(const LinearArgs *a, int64_t n0, int64_t n1, Rt
     }
 }
 
+static void gemv_rows1_xbf16(const LinearArgs *a, int64_t n0, int64_t n1);
+
+/* Past XS_MAX floats, bf16 takes x in order. */
 static void gemv_rows1(const LinearArgs *a, int64_t n0, int64_t n1)
 {
-    enum { XS_MAX = 16384 };    /* floats of split x on the stack; past that, in order */
+    if (a->xbf16) {
+        gemv_rows1_xbf16(a, n0, n1);
+        return;
+    }
     if (a->dt == RT_F16) gemv_rows1_dt(a, n0, n1, RT_F16, NULL);
     if (a->dt == RT_F32) gemv_rows1_dt(a, n0, n1, RT_F32, NULL);
     if (a->dt != RT_BF16) return;
@@ -534,12 +542,15 @@ typedef struct {
     const float *bias;      /* last k block with a bias: bias at column 0, else NULL */
 } GemmTile;
 
-/* The packed operands of one (row block, column block, k block). */
+/* The packed operands of one (row block, column block, k block): kw
+ * 32-bit words per k row, kb floats, or (pairs) ceil(kb / 2) pairs of
+ * bf16 (the GEMM with x in bf16, below). */
 typedef struct {
-    const float *ap;        /* [ceil(mc / GEMM_MR)][kb][GEMM_MR] */
-    const float *bp;        /* [ceil(nc / GEMM_NR)][kb][GEMM_NR] */
+    const void *ap;         /* [ceil(mc / GEMM_MR)][kw][GEMM_MR] */
+    const void *bp;         /* [ceil(nc / GEMM_NR)][kw][GEMM_NR] */
     int64_t s0, n0, k0;     /* first row, column and k of the block */
     int mc, nc, kb;         /* rows, columns and k of the block */
+    int pairs, kw;          /* bf16 pairs; words per k row of a panel */
 } GemmBlock;
 
 /* Transposes 16 x 16 floats in registers: four rounds of the perfect
@@ -621,7 +632,11 @@ static void pack_b(float *bp, const LinearArgs *a, int64_t n0, int nc, int64_t k
     }
 }
 
-/* Packs rows s0..s0+mc of x, k0..k0+kb into ap. */
+/* x[i] rounded to bf16 (to nearest even), as f32. */
+static inline float round_bf16(float x) { return rt_bf16_to_f32(rt_f32_to_bf16(x)); }
+
+/* Packs rows s0..s0+mc of x, k0..k0+kb into ap (rounded to bf16 with
+ * RT_XBF16: the path of a cpu without AVX512_BF16). */
 static void pack_a(float *ap, const LinearArgs *a, int64_t s0, int mc, int64_t k0, int kb)
 {
     for (int i = 0; i < mc; i += GEMM_MR) {
@@ -629,7 +644,7 @@ static void pack_a(float *ap, const LinearArgs *a, int64_t s0, int mc, int64_t k
         for (int r = 0; r < GEMM_MR && i + r < mc; r++) {
             const float *src = a->x + (s0 + i + r) * a->K + k0;
             for (int k = 0; k < kb; k++)
-                mp[k * GEMM_MR + r] = src[k];
+                mp[k * GEMM_MR + r] = a->xbf16 ? round_bf16(src[k]) : src[k];
         }
         for (int r = mc - i; r < GEMM_MR; r++)
             for (int k = 0; k < kb; k++)
@@ -638,7 +653,7 @@ static void pack_a(float *ap, const LinearArgs *a, int64_t s0, int mc, int64_t k
 }
 
 /* Loads (or zeroes) the accumulators of a tile from out. */
-static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
+ALWAYS_INLINE void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
 {
     for (int r = 0; r < GEMM_MR; r++) {
         const float *row = t->c + r * t->ldc;
@@ -652,7 +667,7 @@ static void tile_load(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
     }
 }
 
-static void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
+ALWAYS_INLINE void tile_store(v16f acc[GEMM_MR][GEMM_NV], const GemmTile *t)
 {
     for (int v = 0; v < GEMM_NV; v++) {
         int n = t->cols - v * VL;
@@ -688,6 +703,159 @@ static void micro_kernel(const GemmTile *t, const float *ap, const float *bp, in
     tile_store(acc, t);
 }
 
+/* ---- linear with x in bf16 (RT_XBF16, AVX512_BF16) ----
+ * The GEMM's blocking over pairs of k (blocks of 2 * GEMM_KB values, the
+ * same bytes): a 32-bit word holds the bf16 values of k and k + 1 (k even)
+ * of a weight row (bp[p][j] = word p of row n0 + j from k0: the rows'
+ * words transposed 16 x 16 in registers) or of a row of x rounded to
+ * nearest even (ap[p][r]); vdpbf16ps adds both products of a pair into an
+ * f32 lane, 32 multiply-adds per instruction where the f32 path does 16.
+ * An odd K's last pair has a zero high half. Decode reads the weights as
+ * they are stored, one instruction per 64 bytes (the exact bf16 path takes
+ * five), which also lets one core stream them faster. */
+#if defined(__AVX512F__) && defined(__x86_64__)
+#define BF16_GEMM 1
+#define BF16_FN __attribute__((target("avx512f,avx512bf16")))
+
+static inline uint32_t bf16_pair(float lo, float hi)
+{
+    return rt_f32_to_bf16(lo) | (uint32_t)rt_f32_to_bf16(hi) << 16;
+}
+
+/* Word p (values k0 + 2p, k0 + 2p + 1 < k0 + kb) of weight row n. */
+static inline uint32_t w_pair(const LinearArgs *a, int64_t n, int64_t k0, int kb, int p)
+{
+    const uint16_t *row = (const uint16_t *)a->W + n * a->K + k0;
+    return row[2 * p] | (2 * p + 1 < kb ? (uint32_t)row[2 * p + 1] << 16 : 0);
+}
+
+static void pack_b_pairs(uint32_t *bp, const LinearArgs *a, int64_t n0, int nc, int64_t k0, int kb)
+{
+    int kw = (kb + 1) / 2;
+    for (int j = 0; j < nc; j += VL) {
+        uint32_t *panel = bp + (int64_t)(j / GEMM_NR * GEMM_NR) * kw + j % GEMM_NR;
+        int rows = (int)min64(VL, nc - j), p = 0;
+        for (; rows == VL && p + VL <= kb / 2; p += VL) {
+            v16f r[VL];
+            for (int i = 0; i < VL; i++)
+                memcpy(&r[i], (const uint16_t *)a->W + (n0 + j + i) * a->K + k0 + 2 * p, sizeof r[i]);
+            transpose16(r);
+            for (int i = 0; i < VL; i++)
+                memcpy(panel + (p + i) * GEMM_NR, &r[i], sizeof r[i]);
+        }
+        for (; p < kw; p++)
+            for (int i = 0; i < VL; i++)
+                panel[p * GEMM_NR + i] = i < rows ? w_pair(a, n0 + j + i, k0, kb, p) : 0;
+    }
+}
+
+/* Rows s0..s0+mc of x, k0..k0+kb, rounded to bf16 (vcvtne2ps2bf16: to
+ * nearest even) into a row of pairs, then spread into the micro-panel. */
+BF16_FN static void pack_a_pairs(uint32_t *ap, const LinearArgs *a, int64_t s0, int mc, int64_t k0, int kb)
+{
+    int kw = (kb + 1) / 2;
+    uint32_t row[GEMM_KB] __attribute__((aligned(64)));
+    for (int i = 0; i < mc; i += GEMM_MR) {
+        uint32_t *mp = ap + (int64_t)i * kw;
+        for (int r = 0; r < GEMM_MR; r++) {
+            int p = 0;
+            if (i + r < mc) {
+                const float *src = a->x + (s0 + i + r) * a->K + k0;
+                for (; 2 * p + 2 * VL <= kb; p += VL)
+                    _mm512_store_si512(row + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 2 * p + VL),
+                                                                             _mm512_loadu_ps(src + 2 * p)));
+                for (; p < kw; p++)
+                    row[p] = bf16_pair(src[2 * p], 2 * p + 1 < kb ? src[2 * p + 1] : 0.0f);
+            }
+            for (int q = 0; q < kw; q++)
+                mp[q * GEMM_MR + r] = q < p ? row[q] : 0;
+        }
+    }
+}
+
+BF16_FN static void micro_kernel_pairs(const GemmTile *t, const uint32_t *ap, const uint32_t *bp, int kw)
+{
+    v16f acc[GEMM_MR][GEMM_NV];
+    tile_load(acc, t);
+    for (int p = 0; p < kw; p++) {
+        __m512bh b[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++)
+            b[v] = (__m512bh)_mm512_load_si512(bp + p * GEMM_NR + v * VL);
+        for (int r = 0; r < GEMM_MR; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)ap[p * GEMM_MR + r]);
+            for (int v = 0; v < GEMM_NV; v++)
+                acc[r][v] = (v16f)_mm512_dpbf16_ps((__m512)acc[r][v], x, b[v]);
+        }
+    }
+    tile_store(acc, t);
+}
+
+/* Whether the GEMM with x in bf16 takes vdpbf16ps: the cpu has it, and
+ * HETC_ISA (rt_quant_isa) has not picked a path without AVX-512. */
+static int bf16_pairs(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = __builtin_cpu_supports("avx512bf16") && strcmp(rt_quant_isa(), "avx512vnni") == 0;
+    return cached;
+}
+
+/* Decode with x rounded to bf16: x's pairs once, then each row streamed
+ * in order into 4 accumulators, one vdpbf16ps per 64 bytes of weights. */
+BF16_FN static void gemv_rows1_pairs(const LinearArgs *a, int64_t n0, int64_t n1)
+{
+    const int64_t K = a->K, kw = (K + 1) / 2;
+    uint32_t xw[XS_MAX / 2] __attribute__((aligned(64)));
+    int64_t p = 0;
+    for (; 2 * p + 2 * VL <= K; p += VL)
+        _mm512_store_si512(xw + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(a->x + 2 * p + VL),
+                                                                _mm512_loadu_ps(a->x + 2 * p)));
+    for (; p < kw; p++)
+        xw[p] = bf16_pair(a->x[2 * p], 2 * p + 1 < K ? a->x[2 * p + 1] : 0.0f);
+    for (int64_t n = n0; n < n1; n++) {
+        const uint16_t *row = (const uint16_t *)a->W + n * K;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (p = 0; 2 * p + 8 * VL <= K; p += 4 * VL) {
+            acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(row + 2 * p), (__m512bh)_mm512_load_si512(xw + p));
+            acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(row + 2 * p + 2 * VL),
+                                    (__m512bh)_mm512_load_si512(xw + p + VL));
+            acc2 = _mm512_dpbf16_ps(acc2, (__m512bh)_mm512_loadu_si512(row + 2 * p + 4 * VL),
+                                    (__m512bh)_mm512_load_si512(xw + p + 2 * VL));
+            acc3 = _mm512_dpbf16_ps(acc3, (__m512bh)_mm512_loadu_si512(row + 2 * p + 6 * VL),
+                                    (__m512bh)_mm512_load_si512(xw + p + 3 * VL));
+        }
+        for (; 2 * p + 2 * VL <= K; p += VL)
+            acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(row + 2 * p), (__m512bh)_mm512_load_si512(xw + p));
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+        for (int64_t k = 2 * p; k < K; k++)
+            sum += rt_bf16_to_f32(row[k]) * rt_bf16_to_f32((uint16_t)(xw[k / 2] >> (k % 2 * 16)));
+        a->out[n] = sum + (a->bias ? a->bias[n] : 0.0f);
+    }
+}
+#else
+#define BF16_GEMM 0
+static int bf16_pairs(void) { return 0; }
+#endif
+
+/* One row of x rounded to bf16 (K <= XS_MAX): the pairs above where the
+ * cpu has them, else the f32 decode on a rounded copy of x. */
+static void gemv_rows1_xbf16(const LinearArgs *a, int64_t n0, int64_t n1)
+{
+#if BF16_GEMM
+    if (bf16_pairs()) {
+        gemv_rows1_pairs(a, n0, n1);
+        return;
+    }
+#endif
+    float xr[XS_MAX] __attribute__((aligned(64)));
+    for (int64_t k = 0; k < a->K; k++)
+        xr[k] = round_bf16(a->x[k]);
+    LinearArgs r = *a;
+    r.x = xr;
+    r.xbf16 = 0;
+    gemv_rows1(&r, n0, n1);
+}
+
 /* Every (micro-panel, panel) tile of a packed block. */
 static void gemm_block(const LinearArgs *a, const GemmBlock *b)
 {
@@ -699,7 +867,14 @@ static void gemm_block(const LinearArgs *a, const GemmBlock *b)
         for (int i = 0; i < b->mc; i += GEMM_MR) {
             t.rows = (int)min64(GEMM_MR, b->mc - i);
             t.c = a->out + (b->s0 + i) * a->ldo + b->n0 + j;
-            micro_kernel(&t, b->ap + (int64_t)i * b->kb, b->bp + (int64_t)j * b->kb, b->kb);
+#if BF16_GEMM
+            if (b->pairs) {
+                micro_kernel_pairs(&t, (const uint32_t *)b->ap + (int64_t)i * b->kw,
+                                   (const uint32_t *)b->bp + (int64_t)j * b->kw, b->kw);
+                continue;
+            }
+#endif
+            micro_kernel(&t, (const float *)b->ap + (int64_t)i * b->kw, (const float *)b->bp + (int64_t)j * b->kw, b->kw);
         }
     }
 }
@@ -707,13 +882,23 @@ static void gemm_block(const LinearArgs *a, const GemmBlock *b)
 /* Columns n0..n0+nc, all rows and k. */
 static void gemm_columns(const LinearArgs *a, int64_t n0, int nc, float *ap, float *bp)
 {
-    GemmBlock b = {.ap = ap, .bp = bp, .n0 = n0, .nc = nc};
-    for (b.k0 = 0; b.k0 < a->K; b.k0 += GEMM_KB) {
-        b.kb = (int)min64(GEMM_KB, a->K - b.k0);
-        pack_b(bp, a, n0, nc, b.k0, b.kb);
+    GemmBlock b = {.ap = ap, .bp = bp, .n0 = n0, .nc = nc, .pairs = a->xbf16 && bf16_pairs()};
+    int step = b.pairs ? 2 * GEMM_KB : GEMM_KB;  /* GEMM_KB words a row either way */
+    for (b.k0 = 0; b.k0 < a->K; b.k0 += step) {
+        b.kb = (int)min64(step, a->K - b.k0);
+        b.kw = b.pairs ? (b.kb + 1) / 2 : b.kb;
+#if BF16_GEMM
+        if (b.pairs) pack_b_pairs((uint32_t *)bp, a, n0, nc, b.k0, b.kb);
+        else
+#endif
+            pack_b(bp, a, n0, nc, b.k0, b.kb);
         for (b.s0 = 0; b.s0 < a->S; b.s0 += GEMM_MC) {
             b.mc = (int)min64(GEMM_MC, a->S - b.s0);
-            pack_a(ap, a, b.s0, b.mc, b.k0, b.kb);
+#if BF16_GEMM
+            if (b.pairs) pack_a_pairs((uint32_t *)ap, a, b.s0, b.mc, b.k0, b.kb);
+            else
+#endif
+                pack_a(ap, a, b.s0, b.mc, b.k0, b.kb);
             gemm_block(a, &b);
         }
     }
@@ -740,14 +925,15 @@ void rt_linear(RtPool *pool, float *out, const float *x, const void *W, RtDtype 
 void rt_linear_ld(RtPool *pool, float *out, int64_t ldo, const float *x, const void *W, RtDtype dt,
                   const float *bias, int S, int N, int K)
 {
-    RtDtype base = dt & ~RT_R16;
+    RtDtype base = dt & ~(RT_R16 | RT_XBF16);
     if (base >= RT_Q8_0 && base <= RT_Q6_K && base != RT_Q2_K && base != RT_Q3_K) {
         rt_qlinear(pool, out, ldo, x, W, dt, bias, S, N, K);
         return;
     }
-    LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt, .bias = bias, .S = S, .N = N, .K = K, .ldo = ldo};
+    LinearArgs a = {.out = out, .x = x, .W = W, .dt = dt & ~RT_XBF16, .bias = bias, .S = S, .N = N, .K = K, .ldo = ldo,
+                    .xbf16 = (dt & RT_XBF16) && (dt & ~RT_XBF16) == RT_BF16};
     int64_t work = (int64_t)S * N * K;
-    if (S <= GEMV_MAX_S)
+    if (S <= GEMV_MAX_S && (!a.xbf16 || (S == 1 && K <= XS_MAX)))  /* x in bf16: decode or GEMM */
         run(pool, gemv_task, &a, work);
     else
         run(pool, gemm_task, &a, work);

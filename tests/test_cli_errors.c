@@ -266,7 +266,8 @@ static void test_bad_target(void **state)
                  tu_fmt("%s compile %s --target /nonexistent.xml -o %s/out", tu_hetc(), good, d));
 }
 
-/* --chunk, --remainder, --report-json and --weight-dtype: each bad value
+/* --chunk, --remainder, --report-json, --weight-dtype and
+ * --matmul-precision: each bad value
  * names the option. */
 static void test_chunk_options(void **state)
 {
@@ -284,6 +285,7 @@ static void test_chunk_options(void **state)
         {"--weight-dtype q3_k", "--weight-dtype q3_k: hetc quantises to q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and q6_k; "
                                 "q3_k weights come from GGUF files"},
         {"--weight-dtype i8", "--weight-dtype: 'i8' is not f32, f16, bf16, q8_0"},
+        {"--matmul-precision f16", "--matmul-precision: 'f16' is not f32 (x as it is, the default) or bf16"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(cases[i].expect, tu_fmt("%s compile %s --target %s/targets/host-cpu.xml -o %s/out %s 2>&1",

@@ -49,8 +49,9 @@ static void run_ok(const char *cmd)
 }
 
 /* Synthesizes with synth_args, compiles with compile_args, and compares the
- * program (default batch and --batch 3) with the interpreter. */
-static void check_variant(const char *name, const char *synth_args, const char *compile_args, double tol)
+ * program (default batch, --batch 3 and 1) with the interpreter; returns
+ * the default batch's error. */
+static double check_variant(const char *name, const char *synth_args, const char *compile_args, double tol)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir(name));
@@ -62,19 +63,29 @@ static void check_variant(const char *name, const char *synth_args, const char *
     run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, IDS, dir));
     float *ref = read_logits(tu_fmt("%s/ref.bin", dir));
     static const char *const batches[] = {"", "--batch 3", "--batch 1"};
+    double first = 0;
     for (int b = 0; b < 3; b++) {
         run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin %s", dir, IDS, dir, batches[b]));
         float *got = read_logits(tu_fmt("%s/got.bin", dir));
         double err = worst_rel_l2(got, ref);
         printf("  %-28s %-10s worst relative L2 %.2e (tolerance %g)\n", name, batches[b], err, tol);
         if (!(err < tol)) fail_msg("%s %s: relative L2 %.3g > %g", name, batches[b], err, tol);
+        if (b == 0) first = err;
         free(got);
     }
     free(ref);
+    return first;
 }
 
 static void test_sharded(void **state) { check_variant("sharded", "--shards 3", "", 1e-4); }
 static void test_bf16(void **state) { check_variant("bf16", "--dtype bf16", "", 1e-4); }
+/* x rounded to bf16 in the linears: within bf16's rounding of the float
+ * forward, and not exact (every batch size). */
+static void test_matmul_bf16(void **state)
+{
+    double err = check_variant("xbf16", "--dtype bf16", "--matmul-precision bf16", 1e-2);
+    if (!(err > 1e-5)) fail_msg("--matmul-precision bf16: relative L2 %.3g, x was not rounded", err);
+}
 static void test_f16(void **state) { check_variant("f16", "--dtype f16", "", 1e-4); }
 static void test_old_keys_head_dim_tied(void **state)
 {
@@ -257,10 +268,13 @@ static void test_synth_tokenizer(void **state)
     free(out);
 }
 
-int main(void)
+/* argv[1]: only the tests of that name. */
+int main(int argc, char **argv)
 {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sharded),          cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_matmul_bf16),
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),

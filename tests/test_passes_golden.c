@@ -64,6 +64,16 @@ static void test_quantize_outliers(void **state)
                  "llama-outliers.outliers.ir");
 }
 
+/* --matmul-precision bf16: pass place marks the cpu linears of bf16 weights
+ * (the lm head of llama-tiny included) with xdtype=bf16. */
+static void test_place_matmul_bf16(void **state)
+{
+    check_golden(tu_fmt("(%s compile %s/fixtures/llama-tiny --target %s/targets/host-cpu.xml -o %s --weight-dtype bf16 "
+                        "--matmul-precision bf16 --print-after=place 2>/dev/null)",
+                        tu_hetc(), tu_shared(), tu_src(), tu_tmpdir("golden-xbf16")),
+                 "llama-tiny-xbf16.place.ir");
+}
+
 static void test_lower_qwen2(void **state)
 {
     check_golden(tu_fmt("%s inspect %s/fixtures/qwen2-tiny --ir", tu_hetc(), tu_shared()), "qwen2-tiny.ir");
@@ -301,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_memplan_groups),   cmocka_unit_test(test_memplan_groups_free),
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_memplan_too_large),
+        cmocka_unit_test(test_place_matmul_bf16),
         cmocka_unit_test(test_quantize_outliers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

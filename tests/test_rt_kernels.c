@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- helpers ---- */
 
@@ -304,6 +305,49 @@ static void test_linear_large(void **state)
     check_linear(pool, RT_F32, 100, 300, 1100, 1);
     check_linear(pool, RT_BF16, 37, 515, 513, 0);
     rt_pool_destroy(pool);
+}
+
+/* RT_XBF16: every S against x rounded to bf16 (without rounding, some 1e-3
+ * off). In this process (vdpbf16ps where the cpu has AVX512_BF16) and in
+ * a child on the avx2 path (x rounded, then the f32 kernels). */
+static void check_linear_xbf16(RtPool *pool)
+{
+    static const int Ss[] = {1, 2, 4, 5, 13, 64, 100};
+    static const int NKs[][2] = {{33, 100}, {100, 257}, {257, 33}, {40, 600}, {515, 513}, {64, 1}};
+    for (size_t s = 0; s < sizeof Ss / sizeof *Ss; s++)
+        for (size_t nk = 0; nk < sizeof NKs / sizeof *NKs; nk++) {
+            int S = Ss[s], N = NKs[nk][0], K = NKs[nk][1];
+            float *wf;
+            void *W = rand_weights(RT_BF16, (int64_t)N * K, &wf);
+            float *x = rand_floats((int64_t)S * K), *xr = malloc((size_t)S * K * sizeof *xr);
+            float *bias = nk % 2 ? rand_floats(N) : NULL, *out = malloc((size_t)S * N * sizeof *out);
+            double *want = malloc((size_t)S * N * sizeof *want), *scale = malloc((size_t)S * N * sizeof *scale);
+            for (int i = 0; i < S * K; i++)
+                xr[i] = rt_bf16_to_f32(rt_f32_to_bf16(x[i]));
+            rt_linear(pool, out, x, W, RT_BF16 | RT_XBF16, bias, S, N, K);
+            linear_ref(want, scale, xr, wf, bias, S, N, K);
+            check_close(tu_fmt("linear bf16 x bf16 S=%d N=%d K=%d threads=%d", S, N, K, rt_pool_size(pool)), out,
+                        want, scale, (int64_t)S * N, 1e-5);
+            free(W), free(wf), free(x), free(xr), free(bias), free(out), free(want), free(scale);
+        }
+}
+
+static void test_linear_xbf16(void **state)
+{
+    (void)state;
+    RtPool *pool = make_pool(2);
+    check_linear_xbf16(pool);
+    check_linear_xbf16(NULL);
+    rt_pool_destroy(pool);
+    if (getenv("TEST_XBF16_CHILD")) return;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = 0;
+    char *out;
+    if (tu_run(&out, "TEST_XBF16_CHILD=1 HETC_ISA=avx2 %s test_linear_xbf16", exe))
+        fail_msg("the avx2 path:\n%s", out);
+    free(out);
 }
 
 /* ---- embed, rmsnorm ---- */
@@ -688,8 +732,10 @@ static void test_weights_errors(void **state)
     assert_non_null(strstr(rt_last_error(), "/nonexistent/weights.bin"));
 }
 
-int main(void)
+/* argv[1]: only the tests of that name (the children above). */
+int main(int argc, char **argv)
 {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_and_error),
         cmocka_unit_test(test_alloc),
@@ -699,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_linear_large),
+        cmocka_unit_test(test_linear_xbf16),
         cmocka_unit_test(test_embed),
         cmocka_unit_test(test_embed_all_halves),
         cmocka_unit_test(test_rmsnorm),
