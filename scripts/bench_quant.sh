@@ -2,7 +2,9 @@
 # bench_quant.sh: issue 12's side-by-side benchmark, in one go, on this
 # machine: a TinyLlama-1.1B-shaped random-weight GGUF (../shared/peers'
 # make_bench_model.py, F16) quantised by llama-quantize to BF16, Q8_0, Q4_0,
-# Q4_K_M and Q5_K_M; each file compiled by hetc for targets/host-cpu.xml and run by
+# Q4_K_M and Q5_K_M; each file compiled by hetc for targets/host-cpu.xml (the
+# BF16 file twice: as it is, and as bf16x with --matmul-precision bf16, x
+# rounded to bf16 as llama.cpp does for BF16 weights) and run by
 # both programs, pp512 and tg128 with 2 threads (hetc's model --bench and
 # llama-bench, back to back, the same file); then the perplexity of
 # trained-llama on its held-out text through both, from the same GGUF files
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 work=${1:-out/bench-quant}
 peers=$(cd ../shared/peers && pwd)
 llama=${LLAMA_CPP:-$work/llama.cpp}
-types=${TYPES:-f16 bf16 q8_0 q4_0 q4_k_m q5_k_m}
+types=${TYPES:-f16 bf16 bf16x q8_0 q4_0 q4_k_m q5_k_m}
 mkdir -p "$work"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target hetc >/dev/null
@@ -27,9 +29,9 @@ gguf_py=$work/gguf-py
 quantize() {  # IN OUT TYPE [--pure]
   [ -f "$2" ] || "$llama/build/bin/llama-quantize" ${4:-} "$1" "$2" "$(echo "$3" | tr a-z A-Z)" >/dev/null 2>&1
 }
-build_hetc() {  # GGUF DIR
+build_hetc() {  # GGUF DIR [COMPILE OPTIONS]
   [ -x "$2/build/model" ] && return
-  build/hetc compile "$1" --target targets/host-cpu.xml -o "$2" >/dev/null
+  build/hetc compile "$1" --target targets/host-cpu.xml -o "$2" ${3:-} >/dev/null
   cmake -S "$2" -B "$2/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$2/build" -j"$(nproc)" >/dev/null
 }
@@ -42,9 +44,10 @@ tl=$work/tl
 echo "| weights | hetc pp512 | llama.cpp pp512 | ratio | hetc tg128 | llama.cpp tg128 | ratio |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for t in $types; do
-  f=$tl/model-$t.gguf
-  [ "$t" = f16 ] || quantize "$tl/model-f16.gguf" "$f" "$t"
-  build_hetc "$f" "$work/hetc-$t"
+  f=$tl/model-${t%x}.gguf
+  [ "$t" = f16 ] || quantize "$tl/model-f16.gguf" "$f" "${t%x}"
+  opts=; [ "$t" = bf16x ] && opts="--matmul-precision bf16"
+  build_hetc "$f" "$work/hetc-$t" "$opts"
   h=$("$work/hetc-$t/build/model" --bench --bench-pp 512 --bench-tg 128 --bench-reps 3 -t 2 2>/dev/null)
   l=$("$llama/build/bin/llama-bench" -m "$f" -t 2 -p 512 -n 128 -r 3 2>/dev/null)
   hp=$(echo "$h" | rate pp512) lp=$(echo "$l" | rate pp512) ht=$(echo "$h" | rate tg128) lt=$(echo "$l" | rate tg128)
