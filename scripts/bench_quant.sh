@@ -14,6 +14,10 @@
 #   LLAMA_CPP=DIR: a llama.cpp build from ../shared/peers/build-llama-cpp.sh
 #   (default WORK_DIR/llama.cpp, built when missing: 10-15 minutes).
 #   TYPES="f16 q8_0 ...": the subset to run (default all).
+#   ROUNDS=N: N back-to-back rounds per type (default 1); the table gives
+#   each program's median t/s and the median of the rounds' ratios (this
+#   VM's speed drifts by 30% within minutes: a ratio of one round is noisy).
+#   PERPLEXITY=0: the speed table only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-out/bench-quant}
@@ -41,18 +45,36 @@ rate() {  # the t/s column of a llama-bench style table row for TEST
 
 tl=$work/tl
 [ -f "$tl/model-f16.gguf" ] || /usr/bin/python3 "$peers/make_bench_model.py" tinyllama-1.1b "$tl" "$llama/src" >/dev/null
-echo "| weights | hetc pp512 | llama.cpp pp512 | ratio | hetc tg128 | llama.cpp tg128 | ratio |"
+median() { sort -g | awk '{v[NR] = $1} END {printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+rounds=${ROUNDS:-1}
+if [ "$rounds" = 1 ]; then
+  echo "| weights | hetc pp512 | llama.cpp pp512 | ratio | hetc tg128 | llama.cpp tg128 | ratio |"
+else
+  echo "| weights ($rounds rounds: medians) | hetc pp512 | llama.cpp pp512 | ratio | hetc tg128 | llama.cpp tg128 | ratio |"
+fi
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for t in $types; do
   f=$tl/model-${t%x}.gguf
   [ "$t" = f16 ] || quantize "$tl/model-f16.gguf" "$f" "${t%x}"
   opts=; [ "$t" = bf16x ] && opts="--matmul-precision bf16"
   build_hetc "$f" "$work/hetc-$t" "$opts"
-  h=$("$work/hetc-$t/build/model" --bench --bench-pp 512 --bench-tg 128 --bench-reps 3 -t 2 2>/dev/null)
-  l=$("$llama/build/bin/llama-bench" -m "$f" -t 2 -p 512 -n 128 -r 3 2>/dev/null)
-  hp=$(echo "$h" | rate pp512) lp=$(echo "$l" | rate pp512) ht=$(echo "$h" | rate tg128) lt=$(echo "$l" | rate tg128)
-  echo "| $t | $hp | $lp | $(awk "BEGIN{printf \"%.2f\", ${hp%% *}/${lp%% *}}") | $ht | $lt | $(awk "BEGIN{printf \"%.2f\", ${ht%% *}/${lt%% *}}") |"
+  rows=
+  for r in $(seq "$rounds"); do
+    h=$("$work/hetc-$t/build/model" --bench --bench-pp 512 --bench-tg 128 --bench-reps 3 -t 2 2>/dev/null)
+    l=$("$llama/build/bin/llama-bench" -m "$f" -t 2 -p 512 -n 128 -r 3 2>/dev/null)
+    rows="$rows$(echo "$h" | rate pp512)|$(echo "$l" | rate pp512)|$(echo "$h" | rate tg128)|$(echo "$l" | rate tg128)
+"
+  done
+  if [ "$rounds" = 1 ]; then
+    IFS='|' read -r hp lp ht lt <<< "$rows"
+    echo "| $t | $hp | $lp | $(awk "BEGIN{printf \"%.2f\", ${hp%% *}/${lp%% *}}") | $ht | $lt | $(awk "BEGIN{printf \"%.2f\", ${ht%% *}/${lt%% *}}") |"
+    continue
+  fi
+  col() { echo -n "$rows" | awk -F'|' -v c="$1" '{split($c, a, " "); print a[1]}' | median; }
+  ratio() { echo -n "$rows" | awk -F'|' -v a="$1" -v b="$2" '{split($a, x, " "); split($b, y, " "); print x[1] / y[1]}' | median; }
+  echo "| $t | $(col 1) | $(col 2) | $(ratio 1 2) | $(col 3) | $(col 4) | $(ratio 3 4) |"
 done
+[ "${PERPLEXITY:-1}" = 0 ] && exit 0
 
 fx=../shared/fixtures/trained-llama
 pp=$work/ppl
