@@ -305,6 +305,8 @@ typedef struct {
     char place_unit[FE_MAX_PLACES][16]; /* the unit names as written, while loading */
     int nplace;
     double mem_gbps;            /* <memory gbps=...>: bandwidth of all units together, 0 = not given */
+    uint64_t ram;               /* <memory ram=...>: bytes of RAM the program may use, 0 = not given */
+    int mem_line;               /* the <memory> element's line, 0 = none */
 } FeTarget;
 /* Reads and checks a target: all that planning needs. */
 int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);

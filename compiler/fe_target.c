@@ -28,9 +28,11 @@
  * and a divide each, which a unit may compute slower than it moves their
  * bytes), and shares="UNIT": this unit computes on UNIT's cores (an
  * emulation such as npu-emu on the host), so the two never run at once.
- * <memory gbps="G"/> is the bandwidth all units reach together: concurrent
- * parts share it. They go into the IR: unit attributes and the graph
- * attribute dram_gbps.
+ * <memory gbps="G" ram="SIZE"/>: gbps is the bandwidth all units reach
+ * together (concurrent parts share it); ram (512M, 8G: powers of 1024) the
+ * RAM the program may take: weights, KV cache, arenas (pass memplan checks
+ * that the model fits). One of the two at least. They go into the IR: unit
+ * attributes and the graph attribute dram_gbps.
  *
  * An opencl unit's decode attention splits the keys: up to att_alone keys
  * in one work-group chunk, else chunks of att_split keys, at most
@@ -354,14 +356,35 @@ static int check_units(const FeTarget *t, const xmlNode *root, char *err, size_t
     return 0;
 }
 
-/* <memory gbps="G"/>: the bandwidth the units reach together. */
+/* A size of RAM: bytes, or a number with K, M, G or T (powers of 1024). */
+static int ram_size(const FeTarget *t, const xmlNode *n, uint64_t *v, char *err, size_t errlen)
+{
+    char text[32];
+    *v = 0;
+    if (attr(t, n, "ram", text, sizeof text, 1, err, errlen)) return -1;
+    if (!text[0]) return 0;
+    char *end;
+    double x = strtod(text, &end);
+    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
+    double scale = u ? (double)((uint64_t)1 << (10 * (u - units + 1))) : 1;
+    if ((*end && (!u || end[1])) || end == text || !(x > 0) || !(x * scale >= 1 && x * scale < 0x1p62))
+        return target_error(t, n, err, errlen, "<memory> attribute 'ram': '%s' is not a size (bytes, or a number "
+                            "with K, M, G or T: 512M, 8G)", text);
+    *v = (uint64_t)(x * scale);
+    return 0;
+}
+
+/* <memory gbps="G" ram="SIZE"/>: the bandwidth the units reach together;
+ * the RAM the program may take (pass memplan checks the model fits). */
 static int load_memory(FeTarget *t, const xmlNode *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"gbps", NULL};
-    if (t->mem_gbps > 0) return target_error(t, n, err, errlen, "<memory> is given twice");
-    if (known_attrs(t, n, keys, err, errlen) || positive(t, n, "<memory>", "gbps", 1e5, &t->mem_gbps, err, errlen))
+    static const char *const keys[] = {"gbps", "ram", NULL};
+    if (t->mem_line) return target_error(t, n, err, errlen, "<memory> is given twice");
+    t->mem_line = (int)xmlGetLineNo(n);
+    if (known_attrs(t, n, keys, err, errlen) || positive(t, n, "<memory>", "gbps", 1e5, &t->mem_gbps, err, errlen) ||
+        ram_size(t, n, &t->ram, err, errlen))
         return -1;
-    if (t->mem_gbps == 0) return target_error(t, n, err, errlen, "<memory> needs attribute 'gbps'");
+    if (t->mem_gbps == 0 && t->ram == 0) return target_error(t, n, err, errlen, "<memory> needs attribute 'gbps' or 'ram'");
     return 0;
 }
 

@@ -25,7 +25,9 @@
  * between the host and another memory space live as the two threads that
  * run them see them (hand_overs), and so do buffers that units sharing
  * memory read from each other (shared_reads). An arena over MAX_ARENA bytes is an error
- * (the verifier bounds each buffer, not their sum).
+ * (the verifier bounds each buffer, not their sum), and so is a program
+ * that would take more than the target's RAM (<memory ram=...>): weights,
+ * KV cache, arenas, workspaces, the RoPE table (check_ram lists them).
  */
 #include "passes.h"
 
@@ -269,6 +271,68 @@ static void shared_reads(const IrGraph *g, int *last)
     }
 }
 
+/* bytes as "2.20 GiB", "46.1 MiB", "12.0 KiB" or "100 B". */
+static const char *human(double bytes, char *buf)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+    sprintf(buf, u == 0 ? "%.0f %s" : bytes < 10 ? "%.2f %s" : "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+static const char *ctx_note(int64_t ctx, char *buf)
+{
+    sprintf(buf, " (%lld tokens of context)", (long long)ctx);
+    return buf;
+}
+
+/* The target's RAM (<memory ram=...>) against what the program takes:
+ * weights (weights.bin, mapped or linked in), the KV cache at the compiled
+ * context, the units' arenas and attention workspaces, the RoPE table; the
+ * error lists them, largest first. */
+static void check_ram(const IrGraph *g, const PassCtx *c)
+{
+    const FeTarget *t = c->target;
+    if (!t || !t->ram || (c->diag && c->diag->failed)) return;
+    int64_t ctx = ir_graph_int(g, "max_ctx", 0);
+    typedef struct {
+        const char *what;
+        double bytes;
+    } Part;
+    Part part[5] = {{"weights", 0}, {"KV cache", 0}, {"activation arenas", 0}, {"attention workspaces", 0},
+                 {"RoPE table", 0}};
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        double b = (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));
+        if (n->op == IR_OP_WEIGHT) part[0].bytes += b;
+        if (n->op == IR_OP_ROPE_TABLE) part[4].bytes += b;
+    }
+    for (int u = 0; u < g->nunits; u++) {
+        part[1].bytes += 2.0 * (double)g->kv[u] * sizeof(float) * (double)ctx;
+        part[2].bytes += (double)g->arena[u];
+        part[3].bytes += (double)g->ws[u];
+    }
+    double total = 0;
+    for (int i = 0; i < 5; i++) total += part[i].bytes;
+    if (total <= (double)t->ram) return;
+    for (int i = 1; i < 5; i++)     /* largest first */
+        for (int j = i; j > 0 && part[j].bytes > part[j - 1].bytes; j--) {
+            Part tmp = part[j];
+            part[j] = part[j - 1];
+            part[j - 1] = tmp;
+        }
+    char list[512], a[32], b[32];
+    int k = 0;
+    for (int i = 0; i < 5 && part[i].bytes > 0; i++)
+        k += snprintf(list + k, sizeof list - (size_t)k, "%s%s %s%s", i ? ", " : "", part[i].what,
+                      human(part[i].bytes, a),
+                      strcmp(part[i].what, "KV cache") == 0 ? ctx_note(ctx, b) : "");
+    pass_error(c, "%s:%d: error: model '%s' needs %s of RAM and target '%s' has %s (<memory ram=...>): %s; a smaller "
+                  "--weight-dtype (q8_0, q4_0), --ctx or --max-chunk takes less",
+               t->path, t->mem_line, g->model, human(total, a), t->name, human((double)t->ram, b), list);
+}
+
 void pass_memplan(IrGraph *g, const PassCtx *c)
 {
     if (ir_graph_int(g, "max_chunk", 0) <= 0) {
@@ -351,4 +415,5 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     }
     free(external);
     free(last);
+    check_ram(g, c);
 }

@@ -452,7 +452,7 @@ static void gemv_tile(const LinearArgs *a, int64_t n, int rows)
 /* One activation row (decode): rows n0..n1 one after another, each
  * streamed into 4 accumulators, so that a thread reads its weights as one
  * sequential stream (the tiles' 4 rows side by side, 4 streams, read bf16
- * at 34-36 GB/s on 2 Zen 4 cores where this reads 42-56). Where load_w32
+ * at 34-36 GB/s on 2 Zen 5 cores where this reads 42-56). Where load_w32
  * splits 32 weights into even and odd (bf16), x comes split the same way
  * (xs: split_x of each 32 values, then 16 and 16), one instruction fewer
  * per 16 weights than widening them in order. */

@@ -689,7 +689,7 @@ VNNI_FN static inline __m256 block1_vnni256(RtDtype dt, const unsigned char *w, 
 /* Decode (at most 4 activation rows in all): row by row, one block per
  * 256-bit vpdpbusd. A single activation row (S = 1, generation) takes 4
  * blocks at a time into 4 accumulators: with one, the chain of
- * multiply-adds holds each block to the adder's latency. Measured on Zen 4
+ * multiply-adds holds each block to the adder's latency. Measured on Zen 5
  * (which runs 512-bit vectors as two halves), the row loop streams q8_0 at
  * about twice the rate of the 512-bit tile, whose cross-lane shuffles cost
  * more than they save, or of interleaving the tile's 4 rows. */

@@ -292,6 +292,30 @@ static void test_chunk_options(void **state)
                                              tu_hetc(), good, tu_src(), d, cases[i].args));
 }
 
+/* A target whose RAM (<memory ram=...>) the tiny model does not fit: the
+ * error names the target's line and lists what takes the memory, largest
+ * first (the tiny model in f32: weights 849 KiB, the arena, the KV cache
+ * at 512 tokens); with --weight-dtype q4_0 and --ctx 64 it fits. */
+static void test_ram_too_small(void **state)
+{
+    const char *d = tu_tmpdir("ram-too-small");
+    const char *xml = "<?xml version=\"1.0\"?>\n<target name=\"board\" version=\"1\">\n  <memory ram=\"640K\"/>\n"
+                      "  <unit name=\"cpu0\" kind=\"cpu\" backend=\"c\" threads=\"1\"/>\n</target>\n";
+    const char *target = tu_fmt("%s/board.xml", d);
+    tu_write_file(target, xml, strlen(xml));
+    expect_error(tu_fmt("%s:3: error: model 'errors-good' needs 1.41 MiB of RAM and target 'board' has 640.0 KiB "
+                        "(<memory ram=...>): weights 849.2 KiB, activation arenas 336.0 KiB, KV cache 256.0 KiB (512 "
+                        "tokens of context), RoPE table 32 B; a smaller --weight-dtype (q8_0, q4_0), --ctx or "
+                        "--max-chunk takes less",
+                        target),
+                 tu_fmt("%s compile %s --target %s -o %s/out 2>&1", tu_hetc(), good, target, d));
+    char *out;
+    if (tu_run(&out, "%s compile %s --target %s -o %s/out --weight-dtype q4_0 --ctx 64 --max-chunk 32 2>&1", tu_hetc(),
+               good, target, d))
+        fail_msg("q4_0, --ctx 64 --max-chunk 32 should fit 640K:\n%s", out);
+    free(out);
+}
+
 /* A model without a tokenizer, for a target with an npu: calibration (on
  * the default text) is asked for only where pass partition puts a linear
  * on the npu; where it puts none there (host-hetero's figures: every
@@ -418,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_bad_target),
         cmocka_unit_test(test_bad_arch_xml),
         cmocka_unit_test(test_chunk_options),
+        cmocka_unit_test(test_ram_too_small),
         cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_program_errors),
         cmocka_unit_test(test_opencl_device_errors),

@@ -110,7 +110,13 @@ static const BadTarget bad[] = {
     {CPU "<unit name=\"gpu0\" kind=\"gpu\" backend=\"opencl\" shapes=\"32\"/>\n",
      "3: error: unit 'gpu0': 'shapes' applies to npu units only"},
     {"<memory gbps=\"0\"/>\n" CPU, "2: error: <memory>: gbps '0' is not a number in (0, 100000]"},
-    {"<memory/>\n" CPU, "2: error: <memory> needs attribute 'gbps'"},
+    {"<memory/>\n" CPU, "2: error: <memory> needs attribute 'gbps' or 'ram'"},
+    {"<memory ram=\"8Q\"/>\n" CPU, "2: error: <memory> attribute 'ram': '8Q' is not a size (bytes, or a number with K, "
+                                   "M, G or T: 512M, 8G)"},
+    {"<memory ram=\"1.5GB\"/>\n" CPU, "2: error: <memory> attribute 'ram': '1.5GB' is not a size (bytes, or a number "
+                                      "with K, M, G or T: 512M, 8G)"},
+    {"<memory ram=\"-1\"/>\n" CPU, "2: error: <memory> attribute 'ram': '-1' is not a size (bytes, or a number with K, "
+                                   "M, G or T: 512M, 8G)"},
     {"<memory gbps=\"60\" kind=\"lpddr5x\"/>\n" CPU, "2: error: <memory> has unknown attribute 'kind'"},
     {"<memory gbps=\"60\"/>\n<memory gbps=\"60\"/>\n" CPU, "3: error: <memory> is given twice"},
     {"", "1: error: the target has no <unit>"},
@@ -147,6 +153,26 @@ static void expect_load_error(const char *path, const char *text, const char *wa
     if (rc != -1 || strcmp(err, full) != 0) fail_msg("%s %zu: '%s', wanted '%s'", what, i, err, full);
 }
 
+/* <memory ram=...>: powers of 1024, fractions allowed, plain bytes. */
+static void test_ram(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } sizes[] = {{"512M", 512ull << 20}, {"8G", 8ull << 30}, {"1.5G", 3ull << 29}, {"65536", 65536}, {"64K", 65536}};
+    for (int i = 0; i < 5; i++) {
+        const char *path = tu_fmt("%s/ram.xml", tu_tmpdir("target-ram"));
+        const char *xml = tu_fmt("<target name=\"t\" version=\"1\">\n<memory ram=\"%s\"/>\n" CPU "</target>\n", sizes[i].text);
+        tu_write_file(path, xml, strlen(xml));
+        FeTarget t;
+        char err[FE_ERR_LEN] = "";
+        if (fe_target_load(&t, path, err, sizeof err)) fail_msg("%s", err);
+        assert_int_equal(t.ram, sizes[i].bytes);
+        assert_int_equal(t.mem_line, 2);
+        assert_true(t.mem_gbps == 0);
+    }
+}
+
 static void test_errors(void **state)
 {
     char path[1024];
@@ -171,6 +197,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_ram),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
