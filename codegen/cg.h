@@ -34,6 +34,9 @@ typedef struct {
 
 /* Writes the whole project; requires memplan. Progress goes to stderr. */
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen);
+/* A 64-bit hash of the project in outdir: its files and runtime/'s (not
+ * build directories), each one's name, size and bytes, in name order. */
+int cg_project_hash(const char *outdir, uint64_t *hash, char *err, size_t errlen);
 
 /* --report-json: plans, subgraphs, per-unit arena and KV bytes (see
  * cg_report.c for the format); target: its name, for the record. */

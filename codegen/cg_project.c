@@ -1,15 +1,21 @@
 /* cg_project.c: writes the whole generated project into OUT_DIR:
  * model.h and model.c (cg_c.c), weights.bin (cg_weights.c), main.c,
  * CMakeLists.txt and runtime/ (a copy of hetc's runtime sources), so that
- * OUT_DIR builds with CMake on a machine without hetc. */
+ * OUT_DIR builds with CMake on a machine without hetc. Files an earlier
+ * compile into OUT_DIR wrote and this one does not (an OpenCL unit's
+ * kernels, a tokenizer, runtime files) are removed first: the same
+ * compile gives the same project whatever the directory held, and
+ * cg_project_hash says so in 16 hex digits. */
 #include "cg.h"
 
 #include "../passes/passes.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char main_c[] =
     "/* main.c: the command line of the generated model (rt_main in\n"
@@ -122,6 +128,103 @@ static int copy_runtime(const IrGraph *g, const CgOptions *o, char *err, size_t 
     return rc;
 }
 
+/* Removes what an earlier compile may have left in OUT_DIR and this one
+ * rewrites only in some cases: an OpenCL unit's kernels, a tokenizer,
+ * runtime sources. */
+static void remove_stale(const CgOptions *o)
+{
+    static const char *const files[] = {"kernels.cl", "model_kernels.c", "tokenizer.bin"};
+    char path[FE_PATH_LEN * 2];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", o->outdir, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/runtime", o->outdir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 3 || (strcmp(e->d_name + len - 2, ".c") && strcmp(e->d_name + len - 2, ".h"))) continue;
+        char f[FE_PATH_LEN * 3];
+        snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+        unlink(f);
+    }
+    if (d) closedir(d);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Folds n bytes into h, 8 at a time (a multiply-xorshift mix). */
+static uint64_t mix(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* Hashes the regular files of dir (relative names under 'rel'), in name
+ * order: each one's name, size and bytes. */
+static int hash_dir(const char *dir, const char *rel, uint64_t *h, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: cannot open: %s", dir, strerror(errno));
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        char path[FE_PATH_LEN * 2];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) || !S_ISREG(st.st_mode)) continue;
+        names = realloc(names, (n + 1) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    int rc = 0;
+    static unsigned char buf[1 << 20];
+    for (size_t i = 0; i < n; i++) {
+        char path[FE_PATH_LEN * 2], name[FE_PATH_LEN];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(name, sizeof name, "%s%s", rel, names[i]);
+        FILE *f = rc ? NULL : fopen(path, "rb");
+        if (!rc && !f) {
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            rc = -1;
+        }
+        uint64_t size = 0;
+        size_t got;
+        uint64_t fh = 0x6a09e667f3bcc909ULL;
+        while (f && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+            fh = mix(fh, buf, got);
+            size += got;
+        }
+        if (f) fclose(f);
+        *h = mix(*h, (const unsigned char *)name, strlen(name) + 1);
+        *h = mix(*h, (const unsigned char *)&size, sizeof size);
+        *h = mix(*h, (const unsigned char *)&fh, sizeof fh);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int cg_project_hash(const char *outdir, uint64_t *hash, char *err, size_t errlen)
+{
+    char rt[FE_PATH_LEN + 16];
+    snprintf(rt, sizeof rt, "%s/runtime", outdir);
+    *hash = 0xcbf29ce484222325ULL;
+    return hash_dir(outdir, "", hash, err, errlen) || hash_dir(rt, "runtime/", hash, err, errlen) ? -1 : 0;
+}
+
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
 {
     if (!pass_done(g, "memplan")) IR_BUG("codegen needs pass 'memplan'");
@@ -140,7 +243,9 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     uint64_t hash = cg_model_hash(g);
     char wpath[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);
-    if (make_dir(o->outdir, err, errlen) || copy_runtime(g, o, err, errlen) ||
+    if (make_dir(o->outdir, err, errlen)) return -1;
+    remove_stale(o);
+    if (copy_runtime(g, o, err, errlen) ||
         cg_write_file(o->outdir, "main.c", main_c, sizeof main_c - 1, err, errlen) ||
         cg_write_file(o->outdir, "CMakeLists.txt", cmake_lists, sizeof cmake_lists - 1, err, errlen) ||
         cg_emit_c(g, o, hash, err, errlen) || cg_write_weights(g, o, wpath, hash, err, errlen) ||

@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,12 +534,16 @@ static int compile_tokenizer(const char *dir, void **blob, size_t *bytes)
     return 0;
 }
 
+/* The command line as model.h records it, the output directory as OUT_DIR:
+ * the same compile into another directory gives the same bytes. */
 static char *join_args(int argc, char **argv)
 {
     static char buf[4096];
     size_t k = 0;
-    for (int i = 0; i < argc && k < sizeof buf - 1; i++)
-        k += snprintf(buf + k, sizeof buf - k, "%s%s", i ? " " : "", i == 0 ? "hetc" : argv[i]);
+    for (int i = 0; i < argc && k < sizeof buf - 1; i++) {
+        const char *a = i == 0 ? "hetc" : i > 1 && strcmp(argv[i - 1], "-o") == 0 ? "OUT_DIR" : argv[i];
+        k += snprintf(buf + k, sizeof buf - k, "%s%s", i ? " " : "", a);
+    }
     return buf;
 }
 
@@ -674,9 +679,12 @@ static int cmd_compile(int argc, char **argv)
         if (fe_calib_save(&cal, cpath, err, sizeof err)) rc = die("%s", err);
     }
     fe_calib_free(&cal);
+    uint64_t phash = 0;
+    if (!rc && out && cg_project_hash(out, &phash, err, sizeof err)) rc = die("%s", err);
     if (!rc && out)
-        fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n",
-                m.name, target.name, out, now() - t0, t1 - t0, now() - t1);
+        fprintf(stderr, "hetc: compiled %s for %s into %s in %.2f s (passes %.2f s, codegen and weights %.2f s)\n"
+                        "hetc: project hash %016" PRIx64 "\n",
+                m.name, target.name, out, now() - t0, t1 - t0, now() - t1, phash);
     if (!rc && html) fprintf(stderr, "hetc: wrote the plan of %s for %s to %s\n", m.name, target.name, html);
     free(tok);
     ir_graph_free(&g);

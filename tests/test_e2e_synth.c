@@ -268,6 +268,53 @@ static void test_synth_tokenizer(void **state)
     free(out);
 }
 
+/* The sha256 of every file of project dir (not build/), and the project
+ * hash hetc printed (log: hetc compile's stderr). */
+static char *project_sums(const char *dir)
+{
+    char *out;
+    if (tu_run(&out, "cd %s && find . -type f ! -path './build/*' | LC_ALL=C sort | xargs sha256sum", dir))
+        fail_msg("sha256sum in %s:\n%s", dir, out);
+    return out;
+}
+
+static const char *printed_hash(const char *log)
+{
+    const char *p = strstr(log, "hetc: project hash ");
+    if (!p) fail_msg("no project hash in:\n%s", log);
+    return tu_fmt("%.16s", p + strlen("hetc: project hash "));
+}
+
+/* The same compile twice, into two directories (the second holding a
+ * stale OpenCL file and a build directory): byte-identical projects and
+ * the same printed hash; another weight dtype: another hash. */
+static void test_reproducible(void **state)
+{
+    const char *dir = tu_tmpdir("reproducible");
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/model", tu_hetc(), dir));
+    run_ok(tu_fmt("mkdir -p %s/b/build && echo stale > %s/b/model_kernels.c && echo stale > %s/b/build/x", dir, dir, dir));
+    const char *hashes[3];
+    static const char *const outs[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        char *log;
+        if (tu_run(&log, "%s compile %s/model --target %s/targets/host-cpu.xml -o %s/%s %s 2>&1", tu_hetc(), dir,
+                   tu_src(), dir, outs[i], i == 2 ? "--weight-dtype f16" : ""))
+            fail_msg("compile %s:\n%s", outs[i], log);
+        hashes[i] = printed_hash(log);
+        free(log);
+    }
+    char *a = project_sums(tu_fmt("%s/a", dir)), *b = project_sums(tu_fmt("%s/b", dir));
+    if (strcmp(a, b) != 0) fail_msg("two compiles differ:\n%s\n---\n%s", a, b);
+    assert_non_null(strstr(a, "./weights.bin"));
+    assert_non_null(strstr(a, "./runtime/rt_kernels.c"));
+    assert_null(strstr(b, "model_kernels.c"));
+    assert_string_equal(hashes[0], hashes[1]);
+    assert_string_not_equal(hashes[0], hashes[2]);
+    printf("  two compiles: %zu bytes of sha256sum lines equal, project hash %s\n", strlen(a), hashes[0]);
+    free(a);
+    free(b);
+}
+
 /* argv[1]: only the tests of that name. */
 int main(int argc, char **argv)
 {
@@ -275,6 +322,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sharded),          cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_matmul_bf16),
+        cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
