@@ -1,7 +1,8 @@
 /* cg_project.c: writes the whole generated project into OUT_DIR:
  * model.h and model.c (cg_c.c), weights.bin (cg_weights.c), main.c,
- * CMakeLists.txt and runtime/ (a copy of hetc's runtime sources), so that
- * OUT_DIR builds with CMake on a machine without hetc. Files an earlier
+ * CMakeLists.txt, cmake/aarch64-linux-gnu.cmake (a cross toolchain) and
+ * runtime/ (a copy of hetc's runtime sources), so that OUT_DIR builds
+ * with CMake on a machine without hetc, for it or for 64-bit Arm. Files an earlier
  * compile into OUT_DIR wrote and this one does not (an OpenCL unit's
  * kernels, a tokenizer, runtime files) are removed first: the same
  * compile gives the same project whatever the directory held, and
@@ -26,14 +27,21 @@ static const char main_c[] =
 
 static const char cmake_lists[] =
     "# Builds the generated model program: cmake -S . -B build && cmake --build build\n"
-    "# MODEL_NATIVE=OFF builds portable code (e.g. for a firmware image).\n"
+    "# MODEL_NATIVE=OFF builds portable code (e.g. for a firmware image); a cross\n"
+    "# build (cmake/aarch64-linux-gnu.cmake says how) is portable unless\n"
+    "# MODEL_ARCH_FLAGS names the device's cpu (-mcpu=cortex-a76, -march=armv8.2-a+dotprod).\n"
     "cmake_minimum_required(VERSION 3.13)\n"
     "project(hetc_model C)\n"
     "set(CMAKE_C_STANDARD 11)\n"
     "set(CMAKE_C_STANDARD_REQUIRED ON)\n"
     "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n"
     "set(CMAKE_C_FLAGS_RELEASE \"-O3\")\n"
-    "option(MODEL_NATIVE \"Tune the kernels for the building machine\" ON)\n"
+    "if(CMAKE_CROSSCOMPILING)\n"
+    "  option(MODEL_NATIVE \"Tune the kernels for the building machine\" OFF)\n"
+    "else()\n"
+    "  option(MODEL_NATIVE \"Tune the kernels for the building machine\" ON)\n"
+    "endif()\n"
+    "set(MODEL_ARCH_FLAGS \"\" CACHE STRING \"Compiler flags naming the target cpu (cross builds)\")\n"
     "find_package(Threads REQUIRED)\n"
     "file(GLOB RUNTIME_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/*.c)\n"
     "add_executable(model main.c model.c ${RUNTIME_SOURCES})\n"
@@ -45,12 +53,35 @@ static const char cmake_lists[] =
     "    MODEL_DEFAULT_TOKENIZER=\"${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin\")\n"
     "endif()\n"
     "if(MODEL_NATIVE)\n  target_compile_options(model PRIVATE -march=native)\nendif()\n"
+    "if(MODEL_ARCH_FLAGS)\n  separate_arguments(arch_flags UNIX_COMMAND \"${MODEL_ARCH_FLAGS}\")\n"
+    "  target_compile_options(model PRIVATE ${arch_flags})\nendif()\n"
     "target_link_libraries(model PRIVATE Threads::Threads m)\n"
     "if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/model_kernels.c)\n"
     "  find_package(OpenCL REQUIRED)\n"
     "  target_sources(model PRIVATE model_kernels.c)\n"
     "  target_link_libraries(model PRIVATE OpenCL::OpenCL)\n"
     "endif()\n";
+
+static const char aarch64_toolchain[] =
+    "# aarch64-linux-gnu.cmake: cross-builds this project for 64-bit Arm Linux\n"
+    "# with Debian's gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu\n"
+    "# libc6-dev-arm64-cross; qemu-user to run the result here):\n"
+    "#   cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake\n"
+    "#   cmake --build build-arm\n"
+    "#   qemu-aarch64 -L /usr/aarch64-linux-gnu build-arm/model --paths\n"
+    "# -DMODEL_ARCH_FLAGS=-mcpu=cortex-a76 (or -march=armv8.2-a+dotprod) tunes it\n"
+    "# for the device. With the Android NDK, its own toolchain file instead:\n"
+    "#   cmake -S . -B build-android -DCMAKE_TOOLCHAIN_FILE=$NDK/build/cmake/android.toolchain.cmake \\\n"
+    "#     -DANDROID_ABI=arm64-v8a -DANDROID_PLATFORM=android-28\n"
+    "set(CMAKE_SYSTEM_NAME Linux)\n"
+    "set(CMAKE_SYSTEM_PROCESSOR aarch64)\n"
+    "set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)\n"
+    "set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)\n"
+    "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)\n"
+    "set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)\n"
+    "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)\n"
+    "set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)\n"
+    "set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)\n";
 
 int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen)
 {
@@ -222,7 +253,12 @@ int cg_project_hash(const char *outdir, uint64_t *hash, char *err, size_t errlen
     char rt[FE_PATH_LEN + 16];
     snprintf(rt, sizeof rt, "%s/runtime", outdir);
     *hash = 0xcbf29ce484222325ULL;
-    return hash_dir(outdir, "", hash, err, errlen) || hash_dir(rt, "runtime/", hash, err, errlen) ? -1 : 0;
+    char cm[FE_PATH_LEN + 16];
+    snprintf(cm, sizeof cm, "%s/cmake", outdir);
+    return hash_dir(outdir, "", hash, err, errlen) || hash_dir(cm, "cmake/", hash, err, errlen) ||
+                   hash_dir(rt, "runtime/", hash, err, errlen)
+               ? -1
+               : 0;
 }
 
 int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errlen)
@@ -241,13 +277,17 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
         return -1;
     }
     uint64_t hash = cg_model_hash(g);
-    char wpath[FE_PATH_LEN + 16];
+    char wpath[FE_PATH_LEN + 16], cmake_dir[FE_PATH_LEN + 16];
     snprintf(wpath, sizeof wpath, "%s/weights.bin", o->outdir);
+    snprintf(cmake_dir, sizeof cmake_dir, "%s/cmake", o->outdir);
     if (make_dir(o->outdir, err, errlen)) return -1;
     remove_stale(o);
     if (copy_runtime(g, o, err, errlen) ||
         cg_write_file(o->outdir, "main.c", main_c, sizeof main_c - 1, err, errlen) ||
         cg_write_file(o->outdir, "CMakeLists.txt", cmake_lists, sizeof cmake_lists - 1, err, errlen) ||
+        make_dir(cmake_dir, err, errlen) ||
+        cg_write_file(o->outdir, "cmake/aarch64-linux-gnu.cmake", aarch64_toolchain, sizeof aarch64_toolchain - 1, err,
+                      errlen) ||
         cg_emit_c(g, o, hash, err, errlen) || cg_write_weights(g, o, wpath, hash, err, errlen) ||
         (o->tokenizer && cg_write_file(o->outdir, "tokenizer.bin", o->tokenizer, o->tokenizer_bytes, err, errlen)))
         return -1;

@@ -193,6 +193,10 @@ void rt_qlinear(RtPool *pool, float *out, int64_t ldo, const float *x, const voi
 void rt_r16_pack(RtDtype dt, void *group, const void *rows, int64_t cols);
 /* Values first..first+n (multiples of 32) of blocks (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k; rows of them) as f32. */
 void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_t n);
+/* The instructions of the float kernels (rt_linear of f32/f16/bf16, the
+ * rest of rt_kernels.c), as this build and cpu have them: "avx512",
+ * "avx2", "neon", ..., and what the bf16 x bf16 dot products take. */
+const char *rt_kernels_isa(void);
 /* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2" or
  * "scalar" (HETC_ISA=NAME picks another that the CPU has). */
 const char *rt_quant_isa(void);

@@ -29,6 +29,7 @@
 #endif
 #include "hetc_rt_tok.h"
 #include "hetc_rt_sample.h"
+#include "rt_npu.h"
 #include "rt_ppl.h"
 
 #include <errno.h>
@@ -49,6 +50,7 @@ typedef struct {
     int batch;              /* --batch; 0: max_chunk */
     int bench;              /* --bench given */
     int bench_bandwidth;    /* --bench-bandwidth given */
+    int paths;              /* --paths given */
     int bench_pp;           /* --bench-pp: prompt tokens */
     int bench_tg;           /* --bench-tg: generated tokens */
     int bench_reps;         /* --bench-reps */
@@ -85,7 +87,7 @@ typedef struct {
 } FlagOption;
 
 typedef enum {
-    MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT, MODE_PPL, MODE_PROFILE
+    MODE_NONE = -1, MODE_LOGITS, MODE_BENCH, MODE_GENERATE, MODE_TOKENIZE, MODE_CHAT, MODE_PPL, MODE_PROFILE, MODE_PATHS
 } Mode;
 
 enum {
@@ -103,6 +105,7 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "       %s [options] --bench [--bench-pp N] [--bench-tg M] [--bench-reps K]\n"
             "       %s [options] --perplexity FILE [--ppl-ids] [--ppl-window N] [--ppl-score half|all]\n"
             "       %s [options] --profile FILE\n"
+            "       %s --paths\n"
             "Runs the compiled model '%s' (vocabulary %d, context up to %d).\n"
             "  -m WEIGHTS       weights file (default: the path compiled in)\n"
             "  -t THREADS       threads (default: the target's; at most %d)\n"
@@ -142,10 +145,27 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "                   llama-perplexity) or every position\n"
             "  --profile FILE   measure the model's linears on each unit of this machine and\n"
             "                   write FILE (profile.json, for hetc compile --profile)\n"
+            "  --paths          print the instruction paths this cpu takes in each kind of kernel\n"
             "  -h, --help       show this help\n",
-            prog, prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
+            prog, prog, prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
             api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk,
             MAX_BENCH_REPS, DEFAULT_PPL_WINDOW);
+}
+
+/* Which instructions each kind of cpu kernel runs on this machine (--paths,
+ * and after --bench's table). */
+static void print_paths(FILE *f)
+{
+    fprintf(f, "cpu kernels of float weights (f32, f16, bf16): %s\n", rt_kernels_isa());
+    fprintf(f, "cpu kernels of block weights (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k): %s path\n",
+            rt_quant_isa());
+    RtNpu *npu = NULL;
+    if (rt_npu_emu.open(&npu, 1) == RT_OK) {
+        fprintf(f, "npu-emu int8 linears: %s path\n", rt_npu_emu.path(npu));
+        rt_npu_emu.close(npu);
+    } else {
+        fprintf(f, "npu-emu int8 linears: %s\n", rt_last_error());
+    }
 }
 
 /* Whole-string decimal integer in [min, max]. */
@@ -206,7 +226,7 @@ static int set_flag(CliOptions *o, const char *a)
     const FlagOption flags[] = {
         {"--bench", &o->bench}, {"--bench-bandwidth", &o->bench_bandwidth},
         {"--no-special", &o->no_special}, {"-i", &o->interactive},
-        {"--ignore-eos", &o->ignore_eos}, {"--ppl-ids", &o->ppl_ids},
+        {"--ignore-eos", &o->ignore_eos}, {"--ppl-ids", &o->ppl_ids}, {"--paths", &o->paths},
     };
     for (size_t j = 0; j < sizeof flags / sizeof *flags; j++) {
         if (!strcmp(a, flags[j].name)) {
@@ -283,9 +303,9 @@ static int parse_args(CliOptions *o, int argc, char **argv, const RtModelApi *ap
 static int pick_mode(const CliOptions *o, const char *prog, const RtModelApi *api, Mode *mode)
 {
     static const char *const names[] = {"--ids/--logits", "--bench", "-p/-f", "--tokenize", "-i", "--perplexity",
-                                        "--profile"};
+                                        "--profile", "--paths"};
     const int given[] = {o->ids || o->logits, o->bench || o->bench_bandwidth, o->prompt || o->prompt_file,
-                         o->tokenize != NULL, o->interactive, o->perplexity != NULL, o->profile != NULL};
+                         o->tokenize != NULL, o->interactive, o->perplexity != NULL, o->profile != NULL, o->paths};
     *mode = MODE_NONE;
     for (int m = 0; m < (int)(sizeof given / sizeof *given); m++) {
         if (!given[m])
@@ -560,7 +580,7 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
             api->describe(m, line, sizeof line);
             printf("%s\n", line);
         }
-        printf("cpu kernels of block weights (q8_0, q4_0, q4_k, q5_k, q6_k): %s path\n", rt_quant_isa());
+        print_paths(stdout);
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
             printf("peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
@@ -1214,6 +1234,7 @@ int rt_main(int argc, char **argv, const RtModelApi *api)
     case MODE_TOKENIZE: return tokenize_mode(api, &o);
     case MODE_PPL: return ppl_mode(api, &o);
     case MODE_PROFILE: return profile_mode(api, &o);
+    case MODE_PATHS: return print_paths(stdout), 0;
     default: return text_mode(api, &o, mode);
     }
 }

@@ -1284,3 +1284,19 @@ void rt_shadow(RtPool *pool, float *out, const float *x, const float *W, const i
     ShadowTask t = {out, x, W, chans, H, S, N, K, scale};
     rt_pool_run(pool, shadow_task, &t);
 }
+
+const char *rt_kernels_isa(void)
+{
+#if defined(__AVX512F__)
+    return bf16_pairs() ? "avx512 (GCC vectors); bf16 x bf16 dot products: avx512bf16"
+                        : "avx512 (GCC vectors); bf16 x bf16 dot products: f32 on rounded x";
+#elif defined(__AVX2__)
+    return "avx2 (GCC vectors)";
+#elif defined(__ARM_NEON)
+    return "neon (GCC vectors)";
+#elif defined(__SSE2__)
+    return "sse2 (GCC vectors)";
+#else
+    return "generic C (GCC vectors)";
+#endif
+}

@@ -8,7 +8,9 @@
  * tests/fixtures, and both again on the OpenCL unit (targets/host-opencl.xml,
  * PoCL on machines without a GPU) and on two units at once
  * (targets/host-split.xml: attention on the cpu, the rest on OpenCL), within
- * 1e-3.
+ * 1e-3; and cross-built for 64-bit Arm (the project's
+ * cmake/aarch64-linux-gnu.cmake) and run under qemu-aarch64, within 1e-4,
+ * its instruction paths printed (model --paths).
  */
 #include <json-c/json.h>
 #include <math.h>
@@ -24,11 +26,14 @@ typedef struct {
     const char *target;     /* targets/<target>.xml */
     double tol;             /* relative L2 error per position */
     int interpreter;        /* also check `hetc run` */
+    int cross;              /* build with the project's aarch64 toolchain file, run under qemu */
 } Unit;
 
-static const Unit CPU = {"cpu", "host-cpu", 1e-4, 1};
-static const Unit OPENCL = {"opencl", "host-opencl", 1e-3, 0};
-static const Unit SPLIT = {"split", "host-split", 1e-3, 0};
+static const Unit CPU = {"cpu", "host-cpu", 1e-4, 1, 0};
+static const Unit OPENCL = {"opencl", "host-opencl", 1e-3, 0, 0};
+static const Unit SPLIT = {"split", "host-split", 1e-3, 0, 0};
+static const Unit AARCH64 = {"aarch64", "host-cpu", 1e-4, 0, 1};
+#define QEMU "qemu-aarch64 -L /usr/aarch64-linux-gnu"
 
 typedef struct {
     int n;          /* positions */
@@ -115,10 +120,18 @@ static void run_fixture(const Unit *u, const char *root, const char *name)
                     out);
     if (rc) fail_msg("hetc compile failed:\n%s", log);
     free(log);
-    rc = tu_run(&log, "cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && "
-                      "cmake --build %s/proj/build", out, out, out);
+    rc = tu_run(&log, "cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release %s%s%s >/dev/null && "
+                      "cmake --build %s/proj/build", out, out, u->cross ? "-DCMAKE_TOOLCHAIN_FILE=" : "",
+                u->cross ? out : "", u->cross ? "/proj/cmake/aarch64-linux-gnu.cmake" : "", out);
     if (rc) fail_msg("building the generated project failed:\n%s", log);
     free(log);
+    const char *runner = u->cross ? QEMU " " : "";
+    if (u->cross) {
+        rc = tu_run(&log, "file %s/proj/build/model && %s%s/proj/build/model --paths", out, runner, out);
+        if (rc || !strstr(log, "ARM aarch64") || !strstr(log, "neon")) fail_msg("not an aarch64 program:\n%s", log);
+        for (char *l = strtok(strchr(log, '\n') + 1, "\n"); l; l = strtok(NULL, "\n")) printf("  %s\n", l);
+        free(log);
+    }
     for (int i = 0; i < r.np; i++) {
         const Prompt *p = &r.p[i];
         char lf[4200];
@@ -131,7 +144,7 @@ static void run_fixture(const Unit *u, const char *root, const char *name)
         }
         static const char *const batches[] = {"", "--batch 1", "--batch 7"};
         for (int b = 0; b < 3; b++) {
-            rc = tu_run(&log, "%s/proj/build/model --ids %s --logits %s %s", out, ids_arg(p), lf, batches[b]);
+            rc = tu_run(&log, "%s%s/proj/build/model --ids %s --logits %s %s", runner, out, ids_arg(p), lf, batches[b]);
             if (rc) fail_msg("model failed:\n%s", log);
             free(log);
             check_logits(lf, p, u->tol,
@@ -189,8 +202,23 @@ static void test_own_fixtures_split(void **state)
     assert_true(run_all(&SPLIT, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
 }
 
-int main(void)
+/* Cross-built for aarch64 (gcc-aarch64-linux-gnu) and run under qemu-aarch64. */
+static void test_shared_fixtures_aarch64(void **state)
 {
+    tu_require_aarch64();
+    assert_true(run_all(&AARCH64, tu_fmt("%s/fixtures", tu_shared())) >= 3);
+}
+
+static void test_own_fixtures_aarch64(void **state)
+{
+    tu_require_aarch64();
+    assert_true(run_all(&AARCH64, tu_fmt("%s/tests/fixtures", tu_src())) >= 4);
+}
+
+/* argv[1]: only the tests of that name. */
+int main(int argc, char **argv)
+{
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_fixtures),
         cmocka_unit_test(test_own_fixtures),
@@ -198,6 +226,8 @@ int main(void)
         cmocka_unit_test(test_own_fixtures_opencl),
         cmocka_unit_test(test_shared_fixtures_split),
         cmocka_unit_test(test_own_fixtures_split),
+        cmocka_unit_test(test_shared_fixtures_aarch64),
+        cmocka_unit_test(test_own_fixtures_aarch64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,3 +124,12 @@ void tu_require_opencl(void)
         skip();
     }
 }
+
+void tu_require_aarch64(void)
+{
+    char *out;
+    if (tu_run(&out, "command -v aarch64-linux-gnu-gcc && command -v qemu-aarch64 && test -d /usr/aarch64-linux-gnu/lib"))
+        fail_msg("the aarch64 tests need gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (scripts/deps.sh "
+                 "installs them):\n%s", out);
+    free(out);
+}

@@ -31,5 +31,8 @@ int tu_each_fixture(const char *root, void (*fn)(const char *root, const char *n
 /* Skips the test when the machine has no OpenCL platform (/etc/OpenCL/vendors
  * holds no .icd). */
 void tu_require_opencl(void);
+/* Fails the test unless the cross compiler, its libc and qemu-aarch64 are
+ * installed (scripts/deps.sh installs them). */
+void tu_require_aarch64(void);
 
 #endif
