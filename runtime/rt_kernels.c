@@ -372,7 +372,7 @@ typedef struct {
     const float *bias;      /* [N] or NULL */
     int S, N, K;
     int64_t ldo;            /* floats between rows of out (>= N) */
-    int xbf16;              /* RT_XBF16: the GEMM rounds x to bf16 */
+    int xbf16;              /* RT_XBF16: x is rounded to bf16 (decode and GEMM) */
 } LinearArgs;
 
 /* ---- linear, GEMV path (S <= GEMV_MAX_S) ----
