@@ -30,6 +30,7 @@ typedef struct {
     int threads;                /* default thread count (0: core count at run time) */
     const void *tokenizer;      /* tokenizer.bin image, NULL: none */
     size_t tokenizer_bytes;
+    int firmware;               /* --firmware: CMake's MODEL_FIRMWARE defaults to ON */
 } CgOptions;
 
 /* Writes the whole project; requires memplan. Progress goes to stderr. */

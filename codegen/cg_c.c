@@ -922,7 +922,13 @@ static const char model_init[] =
     "    RtModel *m = rt_alloc(sizeof *m);\n"
     "    if (!m) return RT_ERR_NOMEM;\n"
     "    m->ctx = ctx;\n"
+    "#ifdef MODEL_FIRMWARE\n"
+    "    RtStatus st = weights_path ? rt_weights_open(&m->file, weights_path, MODEL_HASH)\n"
+    "                               : rt_weights_open_image(&m->file, model_weights_image, (size_t)model_weights_image_bytes,\n"
+    "                                                       \"the weights linked in\", MODEL_HASH);\n"
+    "#else\n"
     "    RtStatus st = rt_weights_open(&m->file, weights_path ? weights_path : MODEL_DEFAULT_WEIGHTS, MODEL_HASH);\n"
+    "#endif\n"
     "    for (uint32_t k = 0; st == RT_OK && k < MODEL_WEIGHTS; k++)\n"
     "        st = rt_weights_tensor(&m->file, k, weight_info[k].name, weight_info[k].dtype, weight_info[k].nbytes,\n"
     "                               &m->w[k]);\n"
@@ -951,7 +957,8 @@ static const char model_api[] =
     "    .flops_per_token = MODEL_FLOPS_PER_TOKEN,\n"
     "    .init = init,\n    .forward = forward,\n    .reset = reset,\n    .position = position,\n"
     "    .context = context,\n    .threads = threads,\n    .destroy = destroy,\n"
-    "    .tokenizer_path = MODEL_DEFAULT_TOKENIZER,\n    .measure = MODEL_MEASURE,\n"
+    "    .tokenizer_path = MODEL_TOKENIZER_PATH,\n    .tokenizer_image = MODEL_TOKENIZER_IMAGE,\n"
+    "    .tokenizer_image_bytes = MODEL_TOKENIZER_IMAGE_BYTES,\n    .measure = MODEL_MEASURE,\n"
     "    .device = MODEL_DEVICE,\n    .busy = MODEL_BUSY,\n    .describe = MODEL_DESCRIBE,\n    .profile = profile,\n};\n";
 
 static void totals(const IrGraph *g, double *bytes, double *params, double *flops)
@@ -1020,6 +1027,23 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
         fprintf(f, "#ifndef MODEL_DEFAULT_TOKENIZER\n#define MODEL_DEFAULT_TOKENIZER \"tokenizer.bin\"\n#endif\n\n");
     else
         fprintf(f, "#define MODEL_DEFAULT_TOKENIZER NULL /* compiled without a tokenizer */\n\n");
+    fprintf(f, "/* A firmware build (hetc compile --firmware, or cmake -DMODEL_FIRMWARE=ON)\n"
+               " * links weights.bin and tokenizer.bin in (firmware_data.c): init(NULL, ...)\n"
+               " * reads the weights from there, and the tokenizer comes from there too;\n"
+               " * the program needs no file beside it. */\n"
+               "#ifdef MODEL_FIRMWARE\n"
+               "extern const unsigned char model_weights_image[];   /* 64-byte aligned */\n"
+               "extern const uint64_t model_weights_image_bytes;\n");
+    if (o->tokenizer)
+        fprintf(f, "extern const unsigned char model_tokenizer_image[];\n"
+                   "#define MODEL_TOKENIZER_PATH NULL\n#define MODEL_TOKENIZER_IMAGE model_tokenizer_image\n"
+                   "#define MODEL_TOKENIZER_IMAGE_BYTES %zu /* tokenizer.bin */\n#else\n"
+                   "#define MODEL_TOKENIZER_PATH MODEL_DEFAULT_TOKENIZER\n#define MODEL_TOKENIZER_IMAGE NULL\n"
+                   "#define MODEL_TOKENIZER_IMAGE_BYTES 0\n#endif\n\n",
+                o->tokenizer_bytes);
+    else
+        fprintf(f, "#endif\n#define MODEL_TOKENIZER_PATH NULL\n#define MODEL_TOKENIZER_IMAGE NULL\n"
+                   "#define MODEL_TOKENIZER_IMAGE_BYTES 0\n\n");
     fprintf(f, "/* init, forward, reset, ... ; see RtModelApi in hetc_rt.h. */\nextern const RtModelApi model_api;\n\n"
                "#endif\n");
 }

@@ -42,6 +42,8 @@ static const char cmake_lists[] =
     "  option(MODEL_NATIVE \"Tune the kernels for the building machine\" ON)\n"
     "endif()\n"
     "set(MODEL_ARCH_FLAGS \"\" CACHE STRING \"Compiler flags naming the target cpu (cross builds)\")\n"
+    "option(MODEL_FIRMWARE \"Link weights.bin and tokenizer.bin in: one static program, no files beside it\" "
+    "@FIRMWARE@)\n"
     "find_package(Threads REQUIRED)\n"
     "file(GLOB RUNTIME_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/*.c)\n"
     "add_executable(model main.c model.c ${RUNTIME_SOURCES})\n"
@@ -56,11 +58,54 @@ static const char cmake_lists[] =
     "if(MODEL_ARCH_FLAGS)\n  separate_arguments(arch_flags UNIX_COMMAND \"${MODEL_ARCH_FLAGS}\")\n"
     "  target_compile_options(model PRIVATE ${arch_flags})\nendif()\n"
     "target_link_libraries(model PRIVATE Threads::Threads m)\n"
+    "if(MODEL_FIRMWARE)\n"
+    "  # weights.bin and tokenizer.bin linked in (firmware_data.c), one static program\n"
+    "  set(images ${CMAKE_CURRENT_SOURCE_DIR}/weights.bin)\n"
+    "  target_sources(model PRIVATE firmware_data.c)\n"
+    "  target_compile_definitions(model PRIVATE MODEL_FIRMWARE\n"
+    "    MODEL_WEIGHTS_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/weights.bin\")\n"
+    "  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin)\n"
+    "    list(APPEND images ${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin)\n"
+    "    target_compile_definitions(model PRIVATE MODEL_TOKENIZER_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin\")\n"
+    "  endif()\n"
+    "  set_source_files_properties(firmware_data.c PROPERTIES OBJECT_DEPENDS \"${images}\")\n"
+    "  target_link_options(model PRIVATE -static)\n"
+    "endif()\n"
     "if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/model_kernels.c)\n"
     "  find_package(OpenCL REQUIRED)\n"
     "  target_sources(model PRIVATE model_kernels.c)\n"
     "  target_link_libraries(model PRIVATE OpenCL::OpenCL)\n"
     "endif()\n";
+
+static const char firmware_data_c[] =
+    "/* firmware_data.c: weights.bin (and tokenizer.bin) linked into the program,\n"
+    " * read-only and 64-byte aligned, for MODEL_FIRMWARE builds (CMake passes\n"
+    " * the files' paths as MODEL_WEIGHTS_FILE and MODEL_TOKENIZER_FILE; the\n"
+    " * assembler reads them, the program holds no path). On x86-64 the weights\n"
+    " * go to a large-data section (.lrodata), which the linker places after\n"
+    " * all other data, so that an image past 2 GB leaves the code's 32-bit\n"
+    " * offsets to everything else in range; its size comes first. */\n"
+    "#if defined(__x86_64__)\n"
+    "#define WEIGHTS_SECTION \".section .lrodata.hetc_weights,\\\"a\\\"\\n\"\n"
+    "#else\n"
+    "#define WEIGHTS_SECTION \".section .rodata.hetc_weights,\\\"a\\\"\\n\"\n"
+    "#endif\n\n"
+    "__asm__(WEIGHTS_SECTION\n"
+    "        \".balign 64\\n\"\n"
+    "        \".globl model_weights_image_bytes\\n\"\n"
+    "        \"model_weights_image_bytes: .quad model_weights_end - model_weights_image\\n\"\n"
+    "        \".balign 64\\n\"\n"
+    "        \".globl model_weights_image\\n\"\n"
+    "        \"model_weights_image: .incbin \\\"\" MODEL_WEIGHTS_FILE \"\\\"\\n\"\n"
+    "        \"model_weights_end:\\n\"\n"
+    "        \".previous\\n\");\n\n"
+    "#ifdef MODEL_TOKENIZER_FILE\n"
+    "__asm__(\".section .rodata.hetc_tokenizer,\\\"a\\\"\\n\"\n"
+    "        \".balign 64\\n\"\n"
+    "        \".globl model_tokenizer_image\\n\"\n"
+    "        \"model_tokenizer_image: .incbin \\\"\" MODEL_TOKENIZER_FILE \"\\\"\\n\"\n"
+    "        \".previous\\n\");\n"
+    "#endif\n";
 
 static const char aarch64_toolchain[] =
     "# aarch64-linux-gnu.cmake: cross-builds this project for 64-bit Arm Linux\n"
@@ -157,6 +202,16 @@ static int copy_runtime(const IrGraph *g, const CgOptions *o, char *err, size_t 
     }
     closedir(d);
     return rc;
+}
+
+/* CMakeLists.txt, MODEL_FIRMWARE defaulting to ON with --firmware. */
+static int write_cmake_lists(const CgOptions *o, char *err, size_t errlen)
+{
+    const char *at = strstr(cmake_lists, "@FIRMWARE@");
+    char text[sizeof cmake_lists + 8];
+    int n = snprintf(text, sizeof text, "%.*s%s%s", (int)(at - cmake_lists), cmake_lists, o->firmware ? "ON" : "OFF",
+                     at + strlen("@FIRMWARE@"));
+    return cg_write_file(o->outdir, "CMakeLists.txt", text, (size_t)n, err, errlen);
 }
 
 /* Removes what an earlier compile may have left in OUT_DIR and this one
@@ -284,7 +339,8 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
     remove_stale(o);
     if (copy_runtime(g, o, err, errlen) ||
         cg_write_file(o->outdir, "main.c", main_c, sizeof main_c - 1, err, errlen) ||
-        cg_write_file(o->outdir, "CMakeLists.txt", cmake_lists, sizeof cmake_lists - 1, err, errlen) ||
+        write_cmake_lists(o, err, errlen) ||
+        cg_write_file(o->outdir, "firmware_data.c", firmware_data_c, sizeof firmware_data_c - 1, err, errlen) ||
         make_dir(cmake_dir, err, errlen) ||
         cg_write_file(o->outdir, "cmake/aarch64-linux-gnu.cmake", aarch64_toolchain, sizeof aarch64_toolchain - 1, err,
                       errlen) ||

@@ -577,7 +577,7 @@ static int cmd_compile(int argc, char **argv)
     const char *dir = NULL, *target_path = NULL, *out = NULL, *print_after = NULL, *report = NULL, *v;
     const char *html = NULL, *preset = NULL;
     long ctx = 0, chunk = 128, threads = 0;
-    int wdt = -1, no_tokenizer = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
+    int wdt = -1, no_tokenizer = 0, firmware = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     int bad = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO, matmul_bf16 = 0;
     const char *profile_path = NULL;
     OutlierOpts oo = {0, -1, 0};
@@ -603,6 +603,7 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--preset"))) preset = v;
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
+        else if (strcmp(argv[i], "--firmware") == 0) firmware = 1;
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
@@ -611,7 +612,7 @@ static int cmd_compile(int argc, char **argv)
                    "[--report report.html] [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] "
                    "[--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k] [--matmul-precision f32|bf16] "
-                   "[--threads N] [--no-tokenizer] "
+                   "[--threads N] [--no-tokenizer] [--firmware] "
                    "[--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
                    "[--schedule ooo|inorder] [--profile profile.json]");
@@ -665,7 +666,7 @@ static int cmd_compile(int argc, char **argv)
     if (!rc && out && !no_tokenizer) rc = compile_tokenizer(m.dir, &tok, &tok_bytes);
     if (!rc && out) {
         CgOptions o = {.outdir = out, .weights = &m.weights, .target = &target, .threads = (int)threads,
-                       .tokenizer = tok, .tokenizer_bytes = tok_bytes,
+                       .tokenizer = tok, .tokenizer_bytes = tok_bytes, .firmware = firmware,
                        .runtime_dir = data_dir("HETC_RUNTIME", "runtime", rtdir, sizeof rtdir),
                        .command = join_args(argc, argv)};
         if (cg_emit_project(&g, &o, err, sizeof err)) rc = die("%s", err);
@@ -1004,7 +1005,7 @@ static void usage(void)
           "  inspect  MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]\n"
           "  compile  MODEL|--preset NAME --target T.xml (-o OUT_DIR | --report report.html) [--ctx N]\n"
           "           [--max-chunk N] [--chunk C[,C2..]]\n"
-          "           [--remainder pad|flex] [--threads N] [--no-tokenizer]\n"
+          "           [--remainder pad|flex] [--threads N] [--no-tokenizer] [--firmware]\n"
           "           [--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k]\n"
           "           [--matmul-precision f32|bf16]   (bf16: x rounded to bf16 for bf16 weights)\n"
           "           [--print-after=PASS|all] [--report-json FILE] [--report report.html]\n"

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HETC_RT_ABI_VERSION 9
+#define HETC_RT_ABI_VERSION 10
 
 typedef enum {
     RT_OK = 0,
@@ -79,8 +79,9 @@ typedef struct {
 } RtTensorEntry;
 
 typedef struct {
-    const uint8_t *base;    /* mmap'd file */
+    const uint8_t *base;    /* mmap'd file, or the image linked in */
     size_t size;
+    int mapped;             /* base is a mapping of ours (rt_weights_close unmaps it) */
     const RtWeightsHeader *hdr;
     const RtTensorEntry *entries;   /* [hdr->n_tensors] */
 } RtWeights;
@@ -89,6 +90,10 @@ typedef struct {
  * tensor's bytes are its dtype size x shape, inside the file, aligned, in
  * table order without overlap). Errors name the file and the tensor. */
 RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash);
+/* The same checks on a weights.bin image in memory (a firmware build links
+ * it in, 64-byte aligned); errors name it 'what'. */
+RtStatus rt_weights_open_image(RtWeights *w, const void *image, size_t size, const char *what,
+                               uint64_t expected_hash);
 void rt_weights_close(RtWeights *w);
 /* Data of tensor i, checked against the expected dtype and byte size. */
 RtStatus rt_weights_tensor(const RtWeights *w, uint32_t i, const char *name, RtDtype dtype,
@@ -244,6 +249,8 @@ typedef struct {
     int (*threads)(const RtModel *m);   /* threads the instance runs on */
     void (*destroy)(RtModel *m);
     const char *tokenizer_path; /* compiled default tokenizer.bin, NULL: the model has none */
+    const void *tokenizer_image;    /* tokenizer.bin linked in (firmware builds), else NULL */
+    size_t tokenizer_image_bytes;
     /* The device's copy bandwidth (GB/s, read + write) and fp32 FMA rate
      * (GFLOP/s), measured now; NULL when the model runs on the cpu only. */
     RtStatus (*measure)(RtModel *m, double *copy_gb_s, double *fma_gflop_s);

@@ -148,7 +148,10 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --paths          print the instruction paths this cpu takes in each kind of kernel\n"
             "  -h, --help       show this help\n",
             prog, prog, prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
-            api->tokenizer_path ? api->tokenizer_path : "none compiled in", api->vocab, api->max_chunk,
+            api->tokenizer_path    ? api->tokenizer_path
+            : api->tokenizer_image ? "the one linked in"
+                                   : "none compiled in",
+            api->vocab, api->max_chunk,
             MAX_BENCH_REPS, DEFAULT_PPL_WINDOW);
 }
 
@@ -598,6 +601,13 @@ static RtTokenizer *open_tokenizer(const RtModelApi *api, const CliOptions *o)
 {
     const char *path = o->tok ? o->tok : api->tokenizer_path;
     RtTokenizer *t;
+    if (!o->tok && api->tokenizer_image) {     /* linked in (a firmware build) */
+        if (rt_tok_open_mem(&t, api->tokenizer_image, api->tokenizer_image_bytes) != RT_OK) {
+            fprintf(stderr, "error: the tokenizer linked in: %s\n", rt_last_error());
+            return NULL;
+        }
+        return t;
+    }
     if (!path) {
         fprintf(stderr, "error: the model '%s' was compiled without a tokenizer: give one with --tok FILE "
                 "(or token ids with --ids or --ppl-ids)\n", api->name);

@@ -225,6 +225,7 @@ RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash)
     RtStatus st = map_file(w, path);
     if (st != RT_OK)
         return st;
+    w->mapped = 1;
     w->hdr = (const RtWeightsHeader *)w->base;
     w->entries = (const RtTensorEntry *)(w->base + sizeof(RtWeightsHeader));
     st = check_file(w, path, expected_hash);
@@ -233,9 +234,28 @@ RtStatus rt_weights_open(RtWeights *w, const char *path, uint64_t expected_hash)
     return st;
 }
 
+RtStatus rt_weights_open_image(RtWeights *w, const void *image, size_t size, const char *what,
+                               uint64_t expected_hash)
+{
+    memset(w, 0, sizeof *w);
+    if (size < sizeof(RtWeightsHeader) || ((uintptr_t)image & (RT_WEIGHTS_ALIGN - 1))) {
+        rt_set_error("%s: %zu bytes at %p: too short or not %d-byte aligned for a hetc weights image", what, size,
+                     image, RT_WEIGHTS_ALIGN);
+        return RT_ERR_FORMAT;
+    }
+    w->base = image;
+    w->size = size;
+    w->hdr = (const RtWeightsHeader *)w->base;
+    w->entries = (const RtTensorEntry *)(w->base + sizeof(RtWeightsHeader));
+    RtStatus st = check_file(w, what, expected_hash);
+    if (st != RT_OK)
+        memset(w, 0, sizeof *w);
+    return st;
+}
+
 void rt_weights_close(RtWeights *w)
 {
-    if (w->base)
+    if (w->base && w->mapped)
         munmap((void *)w->base, w->size);
     memset(w, 0, sizeof *w);
 }

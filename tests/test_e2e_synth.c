@@ -315,6 +315,40 @@ static void test_reproducible(void **state)
     free(b);
 }
 
+/* --firmware: weights.bin and tokenizer.bin linked into one static
+ * program, which runs from a directory holding nothing else and gives
+ * the normal build's logits (the same bytes) and greedy text; compiled
+ * and built in another directory, the same binary, byte for byte. */
+static void test_firmware(void **state)
+{
+    const char *dir = tu_tmpdir("firmware");
+    run_ok(tu_fmt("%s synth --preset tiny -o %s/model", tu_hetc(), dir));
+    static const char *const kinds[] = {"firmware", "normal", "firmware2"};
+    for (int i = 0; i < 3; i++) {
+        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/%s %s", tu_hetc(), dir, tu_src(), dir,
+                      kinds[i], i != 1 ? "--firmware" : ""));
+        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build",
+                      dir, kinds[i], dir, kinds[i], dir, kinds[i]));
+    }
+    run_ok(tu_fmt("cmp %s/firmware/build/model %s/firmware2/build/model", dir, dir));
+    run_ok(tu_fmt("mkdir %s/alone && cp %s/firmware/build/model %s/alone/", dir, dir, dir));
+    char *out;
+    if (tu_run(&out, "file %s/alone/model", dir) || !strstr(out, "statically linked")) fail_msg("not static:\n%s", out);
+    free(out);
+    run_ok(tu_fmt("cd %s/alone && ./model --ids %s --logits %s/fw.bin", dir, IDS, dir));
+    run_ok(tu_fmt("%s/normal/build/model --ids %s --logits %s/normal.bin", dir, IDS, dir));
+    run_ok(tu_fmt("cmp %s/fw.bin %s/normal.bin", dir, dir));
+    char *fw, *normal;
+    if (tu_run(&fw, "(cd %s/alone && ./model -p 'hello world' -n 12 --temp 0 2>/dev/null)", dir) ||
+        tu_run(&normal, "(%s/normal/build/model -p 'hello world' -n 12 --temp 0 2>/dev/null)", dir))
+        fail_msg("generation failed");
+    assert_true(strlen(fw) > 0);
+    assert_string_equal(fw, normal);
+    printf("  firmware build alone: logits identical to the normal build's, greedy text \"%s\"\n", fw);
+    free(fw);
+    free(normal);
+}
+
 /* argv[1]: only the tests of that name. */
 int main(int argc, char **argv)
 {
@@ -323,6 +357,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sharded),          cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_matmul_bf16),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_firmware),
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
