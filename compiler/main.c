@@ -621,6 +621,11 @@ static int cmd_compile(int argc, char **argv)
     IrProfile prof;
     if (load_planning(target_path, profile_path, &target, &prof)) return 1;
     if (out && fe_target_codegen_check(&target, err, sizeof err)) return fe_profile_free(&prof), die("%s", err);
+    for (int u = 0; firmware && u < target.nunits; u++)
+        if (strcmp(target.units[u].backend, "opencl") == 0)
+            return fe_profile_free(&prof), die("--firmware: target %s has OpenCL unit '%s': a static firmware program "
+                                               "cannot load an OpenCL driver; compile for a target of cpu (and npu) "
+                                               "units, or without --firmware", target.name, target.units[u].name);
     double t0 = now();
     Model m;
     char tmp[64];

@@ -316,6 +316,16 @@ static void test_ram_too_small(void **state)
     free(out);
 }
 
+/* --firmware for a target with an OpenCL unit: a static program cannot
+ * load an OpenCL driver. */
+static void test_firmware_opencl(void **state)
+{
+    expect_error("--firmware: target host-opencl has OpenCL unit 'gpu0': a static firmware program cannot load an "
+                 "OpenCL driver",
+                 tu_fmt("%s compile %s --target %s/targets/host-opencl.xml -o %s/out --firmware 2>&1", tu_hetc(), good,
+                        tu_src(), tu_tmpdir("firmware-opencl")));
+}
+
 /* A model without a tokenizer, for a target with an npu: calibration (on
  * the default text) is asked for only where pass partition puts a linear
  * on the npu; where it puts none there (host-hetero's figures: every
@@ -443,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_bad_arch_xml),
         cmocka_unit_test(test_chunk_options),
         cmocka_unit_test(test_ram_too_small),
+        cmocka_unit_test(test_firmware_opencl),
         cmocka_unit_test(test_odd_names),
         cmocka_unit_test(test_program_errors),
         cmocka_unit_test(test_opencl_device_errors),
