@@ -909,8 +909,24 @@ static const char model_destroy[] =
 
 static const char model_destroy_cpu[] =
     "    if (m->pool) rt_pool_destroy(m->pool);\n"
-    "    rt_free(m->arena);\n    rt_free(m->kc);\n    rt_free(m->vc);\n    rt_free(m->scratch);\n"
-    "    rt_weights_close(&m->file);\n    rt_free(m);\n}\n\n";
+    "    rt_free(m->scratch);\n    rt_weights_close(&m->file);\n"
+    "#ifdef MODEL_FIRMWARE\n    model_in_use = 0;\n#else\n"
+    "    rt_free(m->arena);\n    rt_free(m->kc);\n    rt_free(m->vc);\n    rt_free(m);\n#endif\n}\n\n";
+
+/* A firmware build's state: static arrays, no heap. */
+static const char model_statics[] =
+    "#ifdef MODEL_FIRMWARE\n"
+    "/* No heap (hetc compile --firmware): one model instance, its state in static\n"
+    " * arrays sized by model.h; the runtime's other memory (the thread pool, the\n"
+    " * tokenizer's and the sampler's, the attention scores) comes from the work\n"
+    " * area (rt_mem.c). */\n"
+    "static RtModel model_state;\nstatic int model_in_use;\n"
+    "static _Alignas(64) uint8_t model_arena[MODEL_ARENA_SLOTS * MODEL_ARENA_BYTES + 64];\n"
+    "static _Alignas(64) float model_kc[(size_t)MODEL_MAX_CTX * MODEL_KV_FLOATS + 16];\n"
+    "static _Alignas(64) float model_vc[(size_t)MODEL_MAX_CTX * MODEL_KV_FLOATS + 16];\n"
+    "_Alignas(64) unsigned char rt_work_area[MODEL_WORK_BYTES];\n"
+    "const size_t rt_work_area_bytes = MODEL_WORK_BYTES;\n"
+    "#endif\n\n";
 
 static const char model_init[] =
     "static RtStatus init(RtModel **out, const char *weights_path, int ctx, int threads)\n{\n"
@@ -919,8 +935,15 @@ static const char model_init[] =
     "    if (ctx > MODEL_MAX_CTX) {\n"
     "        rt_set_error(\"context %d is larger than the compiled maximum %d (hetc compile --ctx)\", ctx, MODEL_MAX_CTX);\n"
     "        return RT_ERR_ARG;\n    }\n"
+    "#ifdef MODEL_FIRMWARE\n"
+    "    if (model_in_use) {\n"
+    "        rt_set_error(\"a firmware build holds one model instance: destroy the other first\");\n"
+    "        return RT_ERR_ARG;\n    }\n"
+    "    RtModel *m = &model_state;\n    memset(m, 0, sizeof *m);\n    model_in_use = 1;\n"
+    "#else\n"
     "    RtModel *m = rt_alloc(sizeof *m);\n"
     "    if (!m) return RT_ERR_NOMEM;\n"
+    "#endif\n"
     "    m->ctx = ctx;\n"
     "#ifdef MODEL_FIRMWARE\n"
     "    RtStatus st = weights_path ? rt_weights_open(&m->file, weights_path, MODEL_HASH)\n"
@@ -935,8 +958,12 @@ static const char model_init[] =
     "    if (st == RT_OK) st = rt_pool_create(&m->pool, threads > 0 ? threads : MODEL_THREADS);\n"
     "    if (st == RT_OK) {\n"
     "        size_t kv = (size_t)ctx * MODEL_KV_FLOATS * sizeof(float);\n"
+    "#ifdef MODEL_FIRMWARE\n"
+    "        (void)kv;\n        m->arena = model_arena;\n        m->kc = model_kc;\n        m->vc = model_vc;\n"
+    "#else\n"
     "        m->arena = rt_alloc(MODEL_ARENA_SLOTS * MODEL_ARENA_BYTES + 64);\n"
     "        m->kc = rt_alloc(kv + 64);\n        m->vc = rt_alloc(kv + 64);\n"
+    "#endif\n"
     "        m->scratch = rt_alloc((size_t)rt_pool_size(m->pool) * ctx * sizeof(float));\n"
     "        if (!m->arena || !m->kc || !m->vc || !m->scratch) {\n"
     "            rt_set_error(\"out of memory for the arena and a KV cache of %d tokens\", ctx);\n"
@@ -982,6 +1009,31 @@ static FILE *open_out(const CgOptions *o, const char *name, char *err, size_t er
     return f;
 }
 
+/* model.h's last words: how a program of its own (a firmware's main, an
+ * RTOS task) drives the model; examples/embed_main.c is the whole of it. */
+static const char embedding_doc[] =
+    "/* Embedding: the calls a program of your own makes (a firmware's main or an\n"
+    " * RTOS task, built with cmake -DMODEL_MAIN=your_main.c in place of main.c;\n"
+    " * hetc's examples/embed_main.c and docs/FIRMWARE.md show all of it):\n"
+    " *   RtModel *m;\n"
+    " *   model_api.init(&m, NULL, 0, 0);   weights linked in (firmware) or the\n"
+    " *                                      compiled weights.bin; ctx 0: MODEL_MAX_CTX;\n"
+    " *                                      threads 0: MODEL_THREADS (or the cores)\n"
+    " *   rt_tok_open_mem(&tok, model_api.tokenizer_image, model_api.tokenizer_image_bytes);\n"
+    " *                                      (rt_tok_open(&tok, model_api.tokenizer_path)\n"
+    " *                                      where it is not linked in; hetc_rt_tok.h)\n"
+    " *   rt_tok_encode(tok, text, len, 1, 1, ids, MODEL_MAX_CTX, &n);\n"
+    " *   prefill: model_api.forward(m, ids + done, S, 1, logits) for chunks of\n"
+    " *            S <= MODEL_MAX_CHUNK tokens; logits[MODEL_VOCAB], the last row's\n"
+    " *   decode:  id = rt_sampler_sample(sampler, logits, ids, n)  (hetc_rt_sample.h),\n"
+    " *            stop at rt_tok_is_eos(tok, id), else model_api.forward(m, &id, 1, 1,\n"
+    " *            logits); rt_tok_decode turns ids into text\n"
+    " *   model_api.reset(m) empties the KV cache; model_api.destroy(m) ends it.\n"
+    " * Every call returns an RtStatus (or, for decode, 0 bytes) and leaves the\n"
+    " * reason in rt_last_error(); none exits. A firmware build holds one instance,\n"
+    " * its state in static arrays; the rest (the tokenizer's and the sampler's\n"
+    " * memory, the thread pool) comes from the work area, MODEL_WORK_BYTES. */\n";
+
 static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t hash, Emit *e)
 {
     double bytes, params, flops;
@@ -1022,6 +1074,8 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     fprintf(f, "#define MODEL_PARAMS %.0f.0\n", params);
     fprintf(f, "#define MODEL_FLOPS_PER_TOKEN %.0f.0 /* linear layers */\n", flops);
     fprintf(f, "#define MODEL_THREADS %d /* 0: the core count */\n", o->threads);
+    fprintf(f, "#define MODEL_WORK_BYTES %" PRId64 "ULL /* a firmware build's work area (pass memplan; hetc compile "
+               "--work-bytes) */\n", ir_graph_int(g, "work_bytes", 4096));
     fprintf(f, "#ifndef MODEL_DEFAULT_WEIGHTS\n#define MODEL_DEFAULT_WEIGHTS \"weights.bin\"\n#endif\n");
     if (o->tokenizer)
         fprintf(f, "#ifndef MODEL_DEFAULT_TOKENIZER\n#define MODEL_DEFAULT_TOKENIZER \"tokenizer.bin\"\n#endif\n\n");
@@ -1044,8 +1098,8 @@ static void emit_header(const IrGraph *g, const CgOptions *o, FILE *f, uint64_t 
     else
         fprintf(f, "#endif\n#define MODEL_TOKENIZER_PATH NULL\n#define MODEL_TOKENIZER_IMAGE NULL\n"
                    "#define MODEL_TOKENIZER_IMAGE_BYTES 0\n\n");
-    fprintf(f, "/* init, forward, reset, ... ; see RtModelApi in hetc_rt.h. */\nextern const RtModelApi model_api;\n\n"
-               "#endif\n");
+    fputs(embedding_doc, f);
+    fprintf(f, "extern const RtModelApi model_api;\n\n#endif\n");
 }
 
 /* The copies between memory spaces, numbered in each plan: each has a
@@ -1237,6 +1291,7 @@ static void emit_model_c(Emit *e)
     fprintf(f, " MODEL_SUBGRAPHS = %d };\n\n", e->sub_at[e->g->nplans]);
     for (int p = 0; p < e->g->nplans; p++) emit_plan(e, p);
     emit_forward(e);
+    fputs(model_statics, f);
     fputs(model_destroy, f);
     for (int d = 0; d < e->ndev; d++) {
         use_device(e, &e->dev[d]);

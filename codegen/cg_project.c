@@ -1,6 +1,7 @@
 /* cg_project.c: writes the whole generated project into OUT_DIR:
  * model.h and model.c (cg_c.c), weights.bin (cg_weights.c), main.c,
- * CMakeLists.txt, cmake/aarch64-linux-gnu.cmake (a cross toolchain) and
+ * CMakeLists.txt, cmake/aarch64-linux-gnu.cmake (a cross toolchain),
+ * cmake/check_no_heap.cmake (a firmware build's link check) and
  * runtime/ (a copy of hetc's runtime sources), so that OUT_DIR builds
  * with CMake on a machine without hetc, for it or for 64-bit Arm. Files an earlier
  * compile into OUT_DIR wrote and this one does not (an OpenCL unit's
@@ -46,7 +47,9 @@ static const char cmake_lists[] =
     "@FIRMWARE@)\n"
     "find_package(Threads REQUIRED)\n"
     "file(GLOB RUNTIME_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/*.c)\n"
-    "add_executable(model main.c model.c ${RUNTIME_SOURCES})\n"
+    "set(MODEL_MAIN ${CMAKE_CURRENT_SOURCE_DIR}/main.c CACHE FILEPATH\n"
+    "  \"The program's main: main.c (hetc's command line) or your own (model.h: Embedding)\")\n"
+    "add_executable(model ${MODEL_MAIN} model.c ${RUNTIME_SOURCES})\n"
     "target_include_directories(model PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/runtime)\n"
     "target_compile_definitions(model PRIVATE _GNU_SOURCE\n"
     "  MODEL_DEFAULT_WEIGHTS=\"${CMAKE_CURRENT_SOURCE_DIR}/weights.bin\")\n"
@@ -69,7 +72,14 @@ static const char cmake_lists[] =
     "    target_compile_definitions(model PRIVATE MODEL_TOKENIZER_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/tokenizer.bin\")\n"
     "  endif()\n"
     "  set_source_files_properties(firmware_data.c PROPERTIES OBJECT_DEPENDS \"${images}\")\n"
+    "  # No heap: the state in static arrays, the rest in the work area\n"
+    "  # (runtime/rt_mem.c); no object may call malloc and its kin: the link stops\n"
+    "  target_compile_definitions(model PRIVATE RT_NO_HEAP)\n"
     "  target_link_options(model PRIVATE -static)\n"
+    "  add_custom_command(TARGET model PRE_LINK\n"
+    "    COMMAND ${CMAKE_COMMAND} \"-DNM=${CMAKE_NM}\" \"-DOBJECTS=$<TARGET_OBJECTS:model>\"\n"
+    "            -P ${CMAKE_CURRENT_SOURCE_DIR}/cmake/check_no_heap.cmake\n"
+    "    VERBATIM)\n"
     "endif()\n"
     "if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/model_kernels.c)\n"
     "  find_package(OpenCL REQUIRED)\n"
@@ -126,7 +136,42 @@ static const char aarch64_toolchain[] =
     "set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)\n"
     "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)\n"
     "set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)\n"
-    "set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)\n";
+    "set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)\n"
+    "# A project with an OpenCL unit links the arm64 OpenCL loader from the\n"
+    "# sysroot: hetc's scripts/deps.sh unpacks Debian's ocl-icd-libopencl1:arm64,\n"
+    "# ocl-icd-opencl-dev:arm64 and opencl-c-headers there.\n";
+
+static const char check_no_heap[] =
+    "# check_no_heap.cmake: the link step of a firmware build (MODEL_FIRMWARE) runs\n"
+    "# this on the program's objects before linking them: the build has no heap,\n"
+    "# so an object that calls malloc, free or their kin (or a libc call that\n"
+    "# returns heap memory) stops the build, named. runtime/rt_mem.c serves\n"
+    "# the runtime's memory (rt_alloc, rt_free) from the work area, and libc's own\n"
+    "# requests too, which it may define but must not call.\n"
+    "# Usage: cmake -DNM=nm -DOBJECTS=a.o;b.o -P check_no_heap.cmake\n"
+    "cmake_policy(SET CMP0057 NEW)\n"
+    "set(heap malloc calloc realloc reallocarray free aligned_alloc posix_memalign memalign valloc pvalloc\n"
+    "    strdup strndup getline getdelim asprintf vasprintf open_memstream)\n"
+    "set(found \"\")\n"
+    "foreach(obj IN LISTS OBJECTS)\n"
+    "  execute_process(COMMAND ${NM} -u ${obj} OUTPUT_VARIABLE out RESULT_VARIABLE rc)\n"
+    "  if(NOT rc EQUAL 0)\n"
+    "    message(FATAL_ERROR \"firmware build: ${NM} -u ${obj} failed\")\n"
+    "  endif()\n"
+    "  string(REGEX MATCHALL \"[^ \\t\\r\\n]+\" words \"${out}\")\n"
+    "  foreach(w IN LISTS words)\n"
+    "    string(REGEX REPLACE \"@.*\" \"\" sym \"${w}\")\n"
+    "    if(sym IN_LIST heap)\n"
+    "      get_filename_component(name ${obj} NAME)\n"
+    "      string(APPEND found \"\\n  ${name}: ${sym}\")\n"
+    "    endif()\n"
+    "  endforeach()\n"
+    "endforeach()\n"
+    "if(found)\n"
+    "  message(FATAL_ERROR \"firmware build (MODEL_FIRMWARE): no heap, but these objects call heap \"\n"
+    "    \"functions:${found}\\nTake memory from rt_alloc/rt_free (runtime/rt_mem.c: the work area, \"\n"
+    "    \"MODEL_WORK_BYTES) or a static array.\")\n"
+    "endif()\n";
 
 int cg_write_file(const char *dir, const char *name, const void *data, size_t len, char *err, size_t errlen)
 {
@@ -344,6 +389,7 @@ int cg_emit_project(const IrGraph *g, const CgOptions *o, char *err, size_t errl
         make_dir(cmake_dir, err, errlen) ||
         cg_write_file(o->outdir, "cmake/aarch64-linux-gnu.cmake", aarch64_toolchain, sizeof aarch64_toolchain - 1, err,
                       errlen) ||
+        cg_write_file(o->outdir, "cmake/check_no_heap.cmake", check_no_heap, sizeof check_no_heap - 1, err, errlen) ||
         cg_emit_c(g, o, hash, err, errlen) || cg_write_weights(g, o, wpath, hash, err, errlen) ||
         (o->tokenizer && cg_write_file(o->outdir, "tokenizer.bin", o->tokenizer, o->tokenizer_bytes, err, errlen)))
         return -1;

@@ -302,6 +302,20 @@ static int parse_precision(const char *v, int *bf16)
     return 0;
 }
 
+/* --work-bytes SIZE: bytes, or a number with K, M or G (powers of 1024). */
+static int parse_bytes(const char *v, const char *what, int64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    const char *units = "KMG", *u = *end ? strchr(units, *end) : NULL;
+    double scale = u ? (double)((int64_t)1 << (10 * (u - units + 1))) : 1;
+    if (errno || end == v || (*end && (!u || end[1])) || !(x * scale >= 4096) || x * scale >= 0x1p50)
+        return die("%s: '%s' is not a size of 4K or more (bytes, or a number with K, M or G: 512K, 16M)", what, v);
+    *bytes = (int64_t)(x * scale);
+    return 0;
+}
+
 /* --schedule ooo|inorder. */
 int parse_schedule(const char *v, int *mode)
 {
@@ -579,6 +593,7 @@ static int cmd_compile(int argc, char **argv)
     long ctx = 0, chunk = 128, threads = 0;
     int wdt = -1, no_tokenizer = 0, firmware = 0, chunks[IR_MAX_PLANS], nchunks = 0, remainder = PASS_REMAINDER_DEFAULT;
     int bad = 0, npu_decode = 0, partition = PASS_PARTITION_SOLVE, schedule = PASS_SCHEDULE_OOO, matmul_bf16 = 0;
+    int64_t work_bytes = 0;
     const char *profile_path = NULL;
     OutlierOpts oo = {0, -1, 0};
     CalibOpts co = {0};
@@ -604,6 +619,7 @@ static int cmd_compile(int argc, char **argv)
         else if ((v = opt(argc, argv, &i, "--weight-dtype"))) { if (parse_dtype(v, &wdt)) return 1; }
         else if (strcmp(argv[i], "--no-tokenizer") == 0) no_tokenizer = 1;
         else if (strcmp(argv[i], "--firmware") == 0) firmware = 1;
+        else if ((v = opt(argc, argv, &i, "--work-bytes"))) { if (parse_bytes(v, "--work-bytes", &work_bytes)) return 1; }
         else if (argv[i][0] == '-') return die("compile: unknown option '%s'", argv[i]);
         else dir = argv[i];
     }
@@ -612,10 +628,12 @@ static int cmd_compile(int argc, char **argv)
                    "[--report report.html] [--ctx N] [--max-chunk N] "
                    "[--chunk C[,C2..]] [--remainder pad|flex] "
                    "[--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k] [--matmul-precision f32|bf16] "
-                   "[--threads N] [--no-tokenizer] [--firmware] "
+                   "[--threads N] [--no-tokenizer] [--firmware [--work-bytes SIZE]] "
                    "[--print-after=PASS|all] [--report-json FILE] [--calib FILE | --calib-in "
                    "calib.json] [--outlier-t T] [--outlier-prune F] [--no-outliers] [--partition solve|npu] "
                    "[--schedule ooo|inorder] [--profile profile.json]");
+    if (work_bytes && !firmware)
+        return die("--work-bytes sizes the work area of a firmware build: it needs --firmware");
     char err[FE_ERR_LEN], rtdir[FE_PATH_LEN];
     FeTarget target;
     IrProfile prof;
@@ -661,6 +679,8 @@ static int cmd_compile(int argc, char **argv)
     c.no_outliers = oo.off;
     c.schedule = schedule;
     c.matmul_bf16 = matmul_bf16;
+    c.firmware = firmware;
+    c.work_bytes = work_bytes;
     IrGraph g;
     ir_graph_init(&g, m.name, m.arch.name);
     const char *pipeline = m.config_only ? "lower,fuse,dce,chunk,place,partition,transfers,group,schedule,memplan" : "all";
@@ -1010,7 +1030,7 @@ static void usage(void)
           "  inspect  MODEL [--ir [--format text|json|dot] [--chunk C,..] [--remainder pad|flex]]\n"
           "  compile  MODEL|--preset NAME --target T.xml (-o OUT_DIR | --report report.html) [--ctx N]\n"
           "           [--max-chunk N] [--chunk C[,C2..]]\n"
-          "           [--remainder pad|flex] [--threads N] [--no-tokenizer] [--firmware]\n"
+          "           [--remainder pad|flex] [--threads N] [--no-tokenizer] [--firmware [--work-bytes SIZE]]\n"
           "           [--weight-dtype f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k]\n"
           "           [--matmul-precision f32|bf16]   (bf16: x rounded to bf16 for bf16 weights)\n"
           "           [--print-after=PASS|all] [--report-json FILE] [--report report.html]\n"

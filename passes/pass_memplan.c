@@ -28,6 +28,10 @@
  * (the verifier bounds each buffer, not their sum), and so is a program
  * that would take more than the target's RAM (<memory ram=...>): weights,
  * KV cache, arenas, workspaces, the RoPE table (check_ram lists them).
+ * The graph's work_bytes is the work area of a firmware build (which has no
+ * heap): the static array the runtime's input-dependent memory comes from
+ * (work_area: --work-bytes, else the estimate there); with --firmware it
+ * counts against the RAM too.
  */
 #include "passes.h"
 
@@ -271,6 +275,69 @@ static void shared_reads(const IrGraph *g, int *last)
     }
 }
 
+static int64_t round_to(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* Threads a unit runs at most: its threads=, else (0, the core count where
+ * the program runs) this many. */
+enum { FIRMWARE_CORES = 16 };
+
+static int64_t unit_threads(const IrUnit *u)
+{
+    int64_t t = ir_unit_int(u, "threads", 0);
+    return t > 0 ? t : FIRMWARE_CORES;
+}
+
+/* The npu-emu units' memory at init: each weight packed once, int8 panels of
+ * 64 columns with k in groups of 64 and a float bias and int32 sum per
+ * column; each graph (a run of one plan's subgraph on the unit) its
+ * activation planes (two of rows x K) and its threads' int32 tiles (rows x
+ * 64). A little more than the emulator takes (it pads to its tile of 32
+ * rows and to 4 in k). And the unit's activation arena. */
+static int64_t npu_emu_bytes(const IrGraph *g)
+{
+    int64_t bytes = 0, act = 0;
+    unsigned char *packed = calloc((size_t)g->n + 1, 1);
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (n->unit < 0 || strcmp(g->units[n->unit].backend, "npu-emu") != 0) continue;
+        const IrUnit *u = &g->units[n->unit];
+        int64_t rows = round_to(n->dim[0], ir_unit_int(u, "tile", 32));
+        if (i > 0 && (g->nodes[i - 1].unit != n->unit || g->nodes[i - 1].plan != n->plan ||
+                      g->nodes[i - 1].sub != n->sub))  /* a new graph */
+            bytes += act, act = 0;
+        if (n->op != IR_OP_QLINEAR) continue;
+        const IrNode *w = &g->nodes[n->in[1]];
+        int64_t cols = w->dim[0], k = round_to(w->dim[1], 64);
+        int64_t need = 2 * rows * k + unit_threads(u) * rows * 64 * 4;
+        if (need > act) act = need;
+        if (!packed[w->id]) bytes += round_to(cols, 64) * (k + 8) + 4 * cols;
+        packed[w->id] = 1;
+    }
+    free(packed);
+    for (int u = 0; u < g->nunits; u++)     /* the unit's arena (two slots at most) */
+        if (strcmp(g->units[u].backend, "npu-emu") == 0) bytes += 2 * round_to(g->arena[u], 64) + 64;
+    return bytes + act;
+}
+
+/* The firmware's work area (the graph's work_bytes): the runtime's memory
+ * that depends on the input, in one static array. The estimate: 1 MiB for
+ * the thread pool, the tokenizer's tables and index, the command line and
+ * libc's own buffers; per vocabulary entry a session's logits, 16 rows of
+ * --logits (a longer --batch may not fit) and the sampler's candidates,
+ * probabilities and flags (96 bytes with some slack); per token of context the prompt's and the history's ids and the
+ * output stream's marks (32 bytes), each cpu thread's attention scores (4
+ * bytes each) and the tokenizer's work on a prompt that fills the context
+ * (16 bytes of text a token, ~40 bytes of work a byte: 640); the npu-emu
+ * units' packed weights and buffers. */
+static int64_t work_area(const IrGraph *g)
+{
+    int64_t vocab = ir_graph_int(g, "vocab", 0), ctx = ir_graph_int(g, "max_ctx", 0), threads = 0;
+    for (int u = 0; u < g->nunits; u++)
+        if (strcmp(g->units[u].backend, "c") == 0) threads += unit_threads(&g->units[u]);
+    int64_t bytes = (1 << 20) + 96 * vocab + (32 + 4 * threads + 640) * ctx + npu_emu_bytes(g);
+    return round_to(bytes, 4096);
+}
+
 /* bytes as "2.20 GiB", "46.1 MiB", "12.0 KiB" or "100 B". */
 static const char *human(double bytes, char *buf)
 {
@@ -300,8 +367,8 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         const char *what;
         double bytes;
     } Part;
-    Part part[5] = {{"weights", 0}, {"KV cache", 0}, {"activation arenas", 0}, {"attention workspaces", 0},
-                 {"RoPE table", 0}};
+    Part part[6] = {{"weights", 0}, {"KV cache", 0}, {"activation arenas", 0}, {"attention workspaces", 0},
+                 {"RoPE table", 0}, {"the firmware's work area", c->firmware ? (double)ir_graph_int(g, "work_bytes", 0) : 0}};
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         double b = (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));
@@ -314,9 +381,9 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         part[3].bytes += (double)g->ws[u];
     }
     double total = 0;
-    for (int i = 0; i < 5; i++) total += part[i].bytes;
+    for (int i = 0; i < 6; i++) total += part[i].bytes;
     if (total <= (double)t->ram) return;
-    for (int i = 1; i < 5; i++)     /* largest first */
+    for (int i = 1; i < 6; i++)     /* largest first */
         for (int j = i; j > 0 && part[j].bytes > part[j - 1].bytes; j--) {
             Part tmp = part[j];
             part[j] = part[j - 1];
@@ -324,13 +391,14 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         }
     char list[512], a[32], b[32];
     int k = 0;
-    for (int i = 0; i < 5 && part[i].bytes > 0; i++)
+    for (int i = 0; i < 6 && part[i].bytes > 0; i++)
         k += snprintf(list + k, sizeof list - (size_t)k, "%s%s %s%s", i ? ", " : "", part[i].what,
                       human(part[i].bytes, a),
                       strcmp(part[i].what, "KV cache") == 0 ? ctx_note(ctx, b) : "");
     pass_error(c, "%s:%d: error: model '%s' needs %s of RAM and target '%s' has %s (<memory ram=...>): %s; a smaller "
-                  "--weight-dtype (q8_0, q4_0), --ctx or --max-chunk takes less",
-               t->path, t->mem_line, g->model, human(total, a), t->name, human((double)t->ram, b), list);
+                  "--weight-dtype (q8_0, q4_0), --ctx%s takes less",
+               t->path, t->mem_line, g->model, human(total, a), t->name, human((double)t->ram, b), list,
+               c->firmware ? ", --max-chunk or --work-bytes" : " or --max-chunk");
 }
 
 void pass_memplan(IrGraph *g, const PassCtx *c)
@@ -415,5 +483,6 @@ void pass_memplan(IrGraph *g, const PassCtx *c)
     }
     free(external);
     free(last);
+    ir_graph_set_int(g, "work_bytes", c->work_bytes > 0 ? round_to(c->work_bytes, 64) : work_area(g));
     check_ram(g, c);
 }

@@ -55,6 +55,8 @@ typedef struct {
                                  * on the npu (llm.npu's placement) */
     int schedule;               /* PASS_SCHEDULE_*: out of order across chunks (default) or in order */
     int matmul_bf16;            /* --matmul-precision bf16: cpu linears of bf16 weights round x to bf16 */
+    int firmware;               /* --firmware: no heap; memplan sizes the work area (graph work_bytes) */
+    int64_t work_bytes;         /* --work-bytes: the work area's size, 0: memplan's estimate */
     PassDiag *diag;
 } PassCtx;
 

@@ -202,7 +202,7 @@ void rt_dequant_row(float *out, const void *W, RtDtype dt, int64_t first, int64_
  * rest of rt_kernels.c), as this build and cpu have them: "avx512",
  * "avx2", "neon", ..., and what the bf16 x bf16 dot products take. */
 const char *rt_kernels_isa(void);
-/* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2" or
+/* The instruction path of rt_qlinear on this CPU: "avx512vnni", "avx2", "sdot" or
  * "scalar" (HETC_ISA=NAME picks another that the CPU has). */
 const char *rt_quant_isa(void);
 /* x, out: [S, heads*head_dim]; position of row s is pos0+s; inv_freq [head_dim/2]. */
@@ -281,7 +281,27 @@ uint16_t rt_f32_to_f16(float f);
 float rt_bf16_to_f32(uint16_t h);
 uint16_t rt_f32_to_bf16(float f);   /* round to nearest even */
 double rt_now(void);                /* monotonic seconds */
-void *rt_alloc(size_t bytes);       /* 64-byte aligned, zeroed; NULL on failure */
-void rt_free(void *p);
+
+/* ---- memory (rt_mem.c): the only allocation calls of the runtime and the
+ * generated code. A firmware build (RT_NO_HEAP) takes them from the static
+ * work area rt_work_area[MODEL_WORK_BYTES]; the others from libc. NULL (with
+ * rt_last_error) when there is no room. ---- */
+void *rt_alloc(size_t bytes);       /* 64-byte aligned, zeroed */
+void *rt_realloc(void *p, size_t bytes);  /* p may be NULL; the added bytes are not zeroed */
+void rt_free(void *p);              /* p may be NULL */
+size_t rt_mem_peak(size_t *capacity);     /* firmware: the work area's high-water mark and size; else 0 */
+
+/* A first-fit allocator over one caller's array (the work area's). */
+typedef struct {
+    unsigned char *base;    /* [bytes], 64-byte aligned */
+    size_t bytes;
+    size_t top;             /* end of the last block */
+    size_t peak;            /* the highest top so far */
+    size_t in_use;          /* payload bytes of the blocks in use */
+} RtRegion;
+void rt_region_init(RtRegion *r, void *base, size_t bytes);
+void *rt_region_alloc(RtRegion *r, size_t bytes);         /* 64-byte aligned, not zeroed */
+void *rt_region_realloc(RtRegion *r, void *p, size_t bytes);
+void rt_region_free(RtRegion *r, void *p);
 
 #endif

@@ -24,14 +24,14 @@
 static int work_reserve(RtTokModelWork *w, size_t n)
 {
     if (n > w->sym_cap) {
-        RtTokSym *s = realloc(w->sym, n * sizeof *s);
+        RtTokSym *s = rt_realloc(w->sym, n * sizeof *s);
         if (!s)
             return -1;
         w->sym = s;
         w->sym_cap = n;
     }
     if (3 * n > w->heap_cap) {
-        RtTokHeapItem *h = realloc(w->heap, 3 * n * sizeof *h);
+        RtTokHeapItem *h = rt_realloc(w->heap, 3 * n * sizeof *h);
         if (!h)
             return -1;
         w->heap = h;
@@ -43,8 +43,8 @@ static int work_reserve(RtTokModelWork *w, size_t n)
 
 void rt_tok_model_work_free(RtTokModelWork *w)
 {
-    free(w->sym);
-    free(w->heap);
+    rt_free(w->sym);
+    rt_free(w->heap);
     memset(w, 0, sizeof *w);
 }
 

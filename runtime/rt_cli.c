@@ -51,6 +51,7 @@ typedef struct {
     int bench;              /* --bench given */
     int bench_bandwidth;    /* --bench-bandwidth given */
     int paths;              /* --paths given */
+    int work_area;          /* --work-area given */
     int bench_pp;           /* --bench-pp: prompt tokens */
     int bench_tg;           /* --bench-tg: generated tokens */
     int bench_reps;         /* --bench-reps */
@@ -146,6 +147,8 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
             "  --profile FILE   measure the model's linears on each unit of this machine and\n"
             "                   write FILE (profile.json, for hetc compile --profile)\n"
             "  --paths          print the instruction paths this cpu takes in each kind of kernel\n"
+            "  --work-area      at the end, print how much of a firmware build's work area\n"
+            "                   (MODEL_WORK_BYTES, hetc compile --work-bytes) the run took\n"
             "  -h, --help       show this help\n",
             prog, prog, prog, prog, prog, prog, prog, prog, api->name, api->vocab, api->max_ctx, MAX_THREADS, api->max_ctx,
             api->tokenizer_path    ? api->tokenizer_path
@@ -160,8 +163,12 @@ static void usage(FILE *f, const char *prog, const RtModelApi *api)
 static void print_paths(FILE *f)
 {
     fprintf(f, "cpu kernels of float weights (f32, f16, bf16): %s\n", rt_kernels_isa());
-    fprintf(f, "cpu kernels of block weights (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k): %s path\n",
-            rt_quant_isa());
+    const char *q = rt_quant_isa();
+    if (strcmp(q, "sdot") == 0)     /* sdot takes two of the types */
+        fprintf(f, "cpu kernels of block weights: q8_0, q4_0 (layout r16): sdot path; q4_1, q5_0, q5_1, q4_k, "
+                   "q5_k, q6_k: scalar path\n");
+    else
+        fprintf(f, "cpu kernels of block weights (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k): %s path\n", q);
     RtNpu *npu = NULL;
     if (rt_npu_emu.open(&npu, 1) == RT_OK) {
         fprintf(f, "npu-emu int8 linears: %s path\n", rt_npu_emu.path(npu));
@@ -230,6 +237,7 @@ static int set_flag(CliOptions *o, const char *a)
         {"--bench", &o->bench}, {"--bench-bandwidth", &o->bench_bandwidth},
         {"--no-special", &o->no_special}, {"-i", &o->interactive},
         {"--ignore-eos", &o->ignore_eos}, {"--ppl-ids", &o->ppl_ids}, {"--paths", &o->paths},
+        {"--work-area", &o->work_area},
     };
     for (size_t j = 0; j < sizeof flags / sizeof *flags; j++) {
         if (!strcmp(a, flags[j].name)) {
@@ -363,9 +371,9 @@ static int32_t *parse_ids(const char *list, int vocab, int *n_out)
     int n = 1;
     for (const char *c = list; *c; c++)
         n += *c == ',';
-    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    int32_t *ids = rt_alloc((size_t)n * sizeof *ids);
     if (!ids) {
-        fprintf(stderr, "error: out of memory reading %d token ids\n", n);
+        fprintf(stderr, "error: reading %d token ids: %s\n", n, rt_last_error());
         return NULL;
     }
     const char *p = list;
@@ -379,7 +387,7 @@ static int32_t *parse_ids(const char *list, int vocab, int *n_out)
                     "error: --ids: item %d ('%.*s') is not a token id (0..%d, the vocabulary "
                     "has %d tokens)\n",
                     i + 1, (int)len, p, vocab - 1, vocab);
-            free(ids);
+            rt_free(ids);
             return NULL;
         }
         ids[i] = v;
@@ -418,9 +426,9 @@ static int forward_failed(void)
 static int run_prompt(const RtModelApi *api, RtModel *m, const int32_t *ids, int n, int batch,
                       FILE *f, const char *path)
 {
-    float *logits = malloc((size_t)batch * (size_t)api->vocab * sizeof *logits);
+    float *logits = rt_alloc((size_t)batch * (size_t)api->vocab * sizeof *logits);
     if (!logits) {
-        fprintf(stderr, "error: out of memory for %d rows of logits\n", batch);
+        fprintf(stderr, "error: %d rows of logits: %s\n", batch, rt_last_error());
         return 1;
     }
     int rc = 0;
@@ -433,7 +441,7 @@ static int run_prompt(const RtModelApi *api, RtModel *m, const int32_t *ids, int
             rc = 1;
         }
     }
-    free(logits);
+    rt_free(logits);
     return rc;
 }
 
@@ -446,6 +454,7 @@ static int prompt_mode(const RtModelApi *api, RtModel *m, const int32_t *ids, in
         return 1;
     }
     int batch = o->batch > 0 ? o->batch : api->max_chunk;
+    if (batch > n && n > 0) batch = n;  /* rows of logits held at once */
     FILE *f = fopen(o->logits, "wb");
     if (!f) {
         fprintf(stderr, "error: cannot create %s: %s\n", o->logits, strerror(errno));
@@ -558,12 +567,12 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
                 "%d (--ctx)\n", most, ctx);
         return 1;
     }
-    int32_t *ids = malloc((size_t)(most > 0 ? most : 1) * sizeof *ids);
-    float *logits = malloc((size_t)api->vocab * sizeof *logits);
+    int32_t *ids = rt_alloc((size_t)(most > 0 ? most : 1) * sizeof *ids);
+    float *logits = rt_alloc((size_t)api->vocab * sizeof *logits);
     BenchResult res[2] = {{.kind = "pp", .tokens = o->bench_pp}, {.kind = "tg", .tokens = o->bench_tg}};
     int rc = 0;
     if (!ids || !logits) {
-        fprintf(stderr, "error: out of memory\n");
+        fprintf(stderr, "error: %s\n", rt_last_error());
         rc = 1;
     } else if (bench_once(api, m, most < api->max_chunk ? most : api->max_chunk,
                           api->max_chunk, ids, logits) < 0) {
@@ -590,8 +599,8 @@ static int bench_mode(const RtModelApi *api, RtModel *m, const CliOptions *o, Be
     }
     memcpy(out, res, sizeof res);
     *nout = rc == 0 ? n : 0;
-    free(ids);
-    free(logits);
+    rt_free(ids);
+    rt_free(logits);
     return rc;
 }
 
@@ -631,9 +640,9 @@ static int reserve_ids(IdList *l, size_t more)
 {
     if (l->n + more <= l->cap)
         return 0;
-    int32_t *p = realloc(l->ids, (l->n + more) * sizeof *p);
+    int32_t *p = rt_realloc(l->ids, (l->n + more) * sizeof *p);
     if (!p) {
-        fprintf(stderr, "error: out of memory for %zu token ids\n", l->n + more);
+        fprintf(stderr, "error: %zu token ids: %s\n", l->n + more, rt_last_error());
         return 1;
     }
     l->ids = p;
@@ -684,7 +693,7 @@ static int tokenize_mode(const RtModelApi *api, const CliOptions *o)
         printf("%s%d", i ? " " : "", l.ids[i]);
     if (rc == 0)
         printf("\n");
-    free(l.ids);
+    rt_free(l.ids);
     rt_tok_close(t);
     return rc;
 }
@@ -703,7 +712,7 @@ static char *read_file(const char *path, size_t *len)
     while (got > 0) {
         if (*len + 1 >= cap) {
             size_t bigger = cap ? 2 * cap : 65536;
-            char *p = realloc(buf, bigger);
+            char *p = rt_realloc(buf, bigger);
             if (!p)
                 break;
             buf = p;
@@ -715,8 +724,8 @@ static char *read_file(const char *path, size_t *len)
     int ok = got == 0 && !ferror(f);
     fclose(f);
     if (!ok) {
-        fprintf(stderr, "error: cannot read %s: %s\n", path, got ? "out of memory" : strerror(errno));
-        free(buf);
+        fprintf(stderr, "error: cannot read %s: %s\n", path, got ? rt_last_error() : strerror(errno));
+        rt_free(buf);
         return NULL;
     }
     buf[*len] = 0;
@@ -759,7 +768,7 @@ static int decode_reply(Stream *st, const RtTokenizer *t, const int32_t *ids, si
     *len = rt_tok_decode(t, st->visible, k, 0, st->text, st->cap);
     if (*len <= st->cap)
         return 0;
-    char *p = realloc(st->text, 2 * *len);
+    char *p = rt_realloc(st->text, 2 * *len);
     if (!p)
         return 1;
     st->text = p;
@@ -779,7 +788,7 @@ static int stream_show(Stream *st, const RtTokenizer *t, const int32_t *ids, siz
     if (end <= st->n_shown || (st->n_shown > 0 && memcmp(st->text, st->shown, st->n_shown) != 0))
         return 0;
     if (end > st->shown_cap) {
-        char *p = realloc(st->shown, 2 * end);
+        char *p = rt_realloc(st->shown, 2 * end);
         if (!p)
             return 1;
         st->shown = p;
@@ -794,9 +803,9 @@ static int stream_show(Stream *st, const RtTokenizer *t, const int32_t *ids, siz
 
 static void stream_free(Stream *st)
 {
-    free(st->text);
-    free(st->shown);
-    free(st->visible);
+    rt_free(st->text);
+    rt_free(st->shown);
+    rt_free(st->visible);
 }
 
 /* ---- generation ---- */
@@ -844,11 +853,11 @@ static int session_open(Session *s, const RtModelApi *api, const RtTokenizer *to
     else if (p.temp > 0.0f)
         fprintf(stderr, "seed: %llu\n", (unsigned long long)p.seed);
     size_t slots = (size_t)s->ctx + 1;
-    s->logits = malloc((size_t)api->vocab * sizeof *s->logits);
-    s->history = malloc(slots * sizeof *s->history);
-    s->stream.visible = malloc(slots * sizeof *s->stream.visible);
+    s->logits = rt_alloc((size_t)api->vocab * sizeof *s->logits);
+    s->history = rt_alloc(slots * sizeof *s->history);
+    s->stream.visible = rt_alloc(slots * sizeof *s->stream.visible);
     if (!s->logits || !s->history || !s->stream.visible) {
-        fprintf(stderr, "error: out of memory for a context of %d tokens\n", s->ctx);
+        fprintf(stderr, "error: a context of %d tokens: %s\n", s->ctx, rt_last_error());
         return 1;
     }
     if (rt_sampler_create(&s->sampler, &p, api->vocab) != RT_OK) {
@@ -863,8 +872,8 @@ static void session_close(Session *s)
     if (s->m)
         s->api->destroy(s->m);
     rt_sampler_destroy(s->sampler);
-    free(s->logits);
-    free(s->history);
+    rt_free(s->logits);
+    rt_free(s->history);
     stream_free(&s->stream);
 }
 
@@ -939,7 +948,7 @@ static Stop generate(Session *s, int limit)
         }
     }
     if (stream_show(&s->stream, s->tok, s->history + start, (size_t)n, 1) && why != STOP_ERROR) {
-        fprintf(stderr, "error: out of memory decoding the text\n");
+        fprintf(stderr, "error: decoding the text: %s\n", rt_last_error());
         why = STOP_ERROR;
     }
     s->gen_secs += rt_now() - t0;
@@ -960,10 +969,10 @@ static int generate_mode(const RtModelApi *api, const CliOptions *o, const RtTok
     IdList prompt = {0};
     Session s;
     if (!text || encode_append(tok, &prompt, text, o->prompt_file ? len : strlen(text), 1, 1)) {
-        free(file);
+        rt_free(file);
         return 1;
     }
-    free(file);
+    rt_free(file);
     int rc = session_open(&s, api, tok, o);
     if (rc == 0 && prompt.n == 0) {
         fprintf(stderr, "error: the prompt has no tokens to start from\n");
@@ -981,7 +990,7 @@ static int generate_mode(const RtModelApi *api, const CliOptions *o, const RtTok
         fprintf(stderr, "\nprompt: %d tokens, %.1f t/s; generation: %d tokens, %.1f t/s\n", s.prompt_tokens,
                 per_second(s.prompt_tokens, s.prompt_secs), s.gen_tokens, per_second(s.gen_tokens, s.gen_secs));
     session_close(&s);
-    free(prompt.ids);
+    rt_free(prompt.ids);
     return rc == 0 && why == STOP_ERROR ? 1 : rc;
 }
 
@@ -1015,14 +1024,14 @@ static int turn_tokens(const RtTokenizer *tok, const char *msg, int first, IdLis
         return 1;
     const char *bos = first && h->chat_format == RT_CHAT_LLAMA3 && h->n_prefix == 0 ? "<|begin_of_text|>" : "";
     size_t len = strlen(bos) + strlen(c->before) + strlen(msg) + strlen(c->after);
-    char *text = malloc(len + 1);
+    char *text = rt_alloc(len + 1);
     if (!text) {
-        fprintf(stderr, "error: out of memory\n");
+        fprintf(stderr, "error: %s\n", rt_last_error());
         return 1;
     }
     snprintf(text, len + 1, "%s%s%s%s", bos, c->before, msg, c->after);
     int rc = encode_append(tok, out, text, len, 0, 1);
-    free(text);
+    rt_free(text);
     return rc;
 }
 
@@ -1047,6 +1056,28 @@ static int chat_turn(Session *s, const char *msg, IdList *turn)
     return feed_prompt(s, turn->ids, turn->n);
 }
 
+/* One line of stdin into *line (grown with rt_realloc), without its end of
+ * line; -1 at the end of input or when out of memory. */
+static long read_line(char **line, size_t *cap)
+{
+    size_t len = 0;
+    for (;;) {
+        if (*cap - len < 2) {
+            size_t bigger = *cap ? 2 * *cap : 256;
+            char *p = rt_realloc(*line, bigger);
+            if (!p) return -1;
+            *line = p;
+            *cap = bigger;
+        }
+        if (!fgets(*line + len, (int)(*cap - len), stdin)) return len ? (long)len : -1;
+        len += strlen(*line + len);
+        if (len && (*line)[len - 1] == '\n') break;
+    }
+    while (len > 0 && ((*line)[len - 1] == '\n' || (*line)[len - 1] == '\r'))
+        (*line)[--len] = 0;
+    return (long)len;
+}
+
 static int chat_mode(const RtModelApi *api, const CliOptions *o, const RtTokenizer *tok)
 {
     Session s;
@@ -1057,13 +1088,11 @@ static int chat_mode(const RtModelApi *api, const CliOptions *o, const RtTokeniz
     while (rc == 0) {
         printf("> ");
         fflush(stdout);
-        ssize_t len = getline(&line, &cap, stdin);
+        long len = read_line(&line, &cap);
         if (len < 0) {
             printf("\n");
             break;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
         if (len == 0 || chat_turn(&s, line, &turn))
             continue;
         Stop why = generate(&s, o->n_predict);
@@ -1073,8 +1102,8 @@ static int chat_mode(const RtModelApi *api, const CliOptions *o, const RtTokeniz
             fprintf(stderr, "[the context (%d tokens) is full]\n", s.ctx);
         rc = why == STOP_ERROR;
     }
-    free(line);
-    free(turn.ids);
+    rt_free(line);
+    rt_free(turn.ids);
     session_close(&s);
     return rc;
 }
@@ -1098,7 +1127,7 @@ static int ids_mode(const RtModelApi *api, const CliOptions *o)
         rc = prompt_mode(api, m, ids, n, o);
         api->destroy(m);
     }
-    free(ids);
+    rt_free(ids);
     return rc;
 }
 
@@ -1178,7 +1207,7 @@ static int ppl_mode(const RtModelApi *api, const CliOptions *o)
     size_t len = 0;
     char *text = read_file(o->perplexity, &len);
     int rc = !text || ppl_tokens(api, o, text, len, &l, &p.bos);
-    free(text);
+    rt_free(text);
     RtModel *m = NULL;
     int ctx = o->ctx > 0 ? o->ctx : p.window < api->max_ctx ? p.window : api->max_ctx;
     if (rc == 0 && api->init(&m, o->weights, ctx, o->threads) != RT_OK) {
@@ -1192,7 +1221,7 @@ static int ppl_mode(const RtModelApi *api, const CliOptions *o)
     }
     if (m)
         api->destroy(m);
-    free(l.ids);
+    rt_free(l.ids);
     return rc;
 }
 
@@ -1239,12 +1268,19 @@ int rt_main(int argc, char **argv, const RtModelApi *api)
     if (rc != PARSE_OK)
         return rc;
     switch (mode) {
-    case MODE_LOGITS: return ids_mode(api, &o);
-    case MODE_BENCH: return bench_main(api, &o);
-    case MODE_TOKENIZE: return tokenize_mode(api, &o);
-    case MODE_PPL: return ppl_mode(api, &o);
-    case MODE_PROFILE: return profile_mode(api, &o);
-    case MODE_PATHS: return print_paths(stdout), 0;
-    default: return text_mode(api, &o, mode);
+    case MODE_LOGITS: rc = ids_mode(api, &o); break;
+    case MODE_BENCH: rc = bench_main(api, &o); break;
+    case MODE_TOKENIZE: rc = tokenize_mode(api, &o); break;
+    case MODE_PPL: rc = ppl_mode(api, &o); break;
+    case MODE_PROFILE: rc = profile_mode(api, &o); break;
+    case MODE_PATHS: rc = (print_paths(stdout), 0); break;
+    default: rc = text_mode(api, &o, mode); break;
     }
+    size_t capacity, peak = rt_mem_peak(&capacity);
+    if (o.work_area && capacity)
+        fprintf(stderr, "work area: peak %zu of %zu bytes (%.0f%%, MODEL_WORK_BYTES)\n", peak, capacity,
+                100.0 * (double)peak / (double)capacity);
+    else if (o.work_area)
+        fprintf(stderr, "work area: none (not a firmware build: the runtime's memory comes from the heap)\n");
+    return rc;
 }

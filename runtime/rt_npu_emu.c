@@ -5,9 +5,9 @@
  * allocates every buffer execute() needs; execute() runs the ops in order
  * on the emulator's own pool of threads with the numerics of rt_npu.h.
  *
- * The int8 GEMM has three instruction paths, chosen at open (the best the
- * CPU has, or HETC_NPU_ISA=vnni|avx2|scalar), all exact in int32 and so
- * bit-identical:
+ * The int8 GEMM has four instruction paths, chosen at open (the best the
+ * CPU has, or HETC_NPU_ISA=sdot|vnni|avx2|scalar), all exact in int32 and
+ * so bit-identical:
  *   vnni    AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes, so
  *           activations are packed as x + 128 and the accumulators start
  *           at -128 x the column sums of the weights (computed at build).
@@ -15,11 +15,16 @@
  *           (vpsignb): a pair of products is at most 2 x 128 x 127, below
  *           the int16 saturation (weights are never -128); vpmaddwd by
  *           ones widens to int32.
- *   scalar  plain C, the reference and the only path off x86-64.
- * One x86-64 build carries all three (target attributes and
- * __builtin_cpu_supports). QUANT has the same three paths; the float ops
- * are plain C, which the compiler may vectorise as the results stay the
- * same (no contraction, see the pragmas; the RMSNORM sum stays in order).
+ *   sdot    aarch64's SDOT (Armv8.2 dot product; Armv8.4 makes it
+ *           mandatory): four signed bytes of x by four of w into each
+ *           int32 lane, as the panels hold them; no offsets needed.
+ *   scalar  plain C, the reference, and the path of other CPUs.
+ * One x86-64 build carries vnni, avx2 and scalar (target attributes and
+ * __builtin_cpu_supports), one aarch64 build sdot and scalar (the target
+ * attribute armv8.2-a+dotprod and the kernel's HWCAP_ASIMDDP). QUANT has
+ * the x86 paths too; the float ops are plain C, which the compiler may
+ * vectorise as the results stay the same (no contraction, see the pragmas;
+ * the RMSNORM sum stays in order).
  *
  * Layouts. Weights: panels of PANEL columns (the last one narrower, a
  * multiple of 16), each [kpad / 4][width][4] bytes: the 4 consecutive k of
@@ -32,7 +37,8 @@
  * thread i takes items i, i + nth, ... Per item, k is cut into blocks of
  * KC_GROUPS k-groups (the block of the panel stays in L1; the next one is
  * prefetched into L2) and a register tile of up to VNNI_MR rows
- * x VNNI_NR zmm (AVX2_MR rows x 2 ymm on avx2) walks the rows; between k
+ * x VNNI_NR zmm (AVX2_MR rows x 2 ymm on avx2, SDOT_MR rows x 4 q
+ * registers of a 16-column sub-panel on sdot) walks the rows; between k
  * blocks the int32 tile waits in a per-thread buffer. Pad rows are
  * computed like real ones (an NPU pays for them too) but only real rows
  * and columns are stored into the caller's output. */
@@ -45,6 +51,9 @@
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#include <sys/auxv.h>
 #endif
 
 #if defined(__clang__)
@@ -60,15 +69,16 @@ enum {
     VNNI_MR = 6,                /* register tile: rows x zmm of 16 columns */
     VNNI_NR = PANEL / 16,
     AVX2_MR = 4,                /* register tile: rows x 2 ymm (16 columns) */
+    SDOT_MR = 4,                /* register tile: rows x 4 q registers (16 columns) */
     KC_GROUPS = 128,            /* k-groups (of 4) per k block */
     ACT_L2_BYTES = 768 << 10,   /* activations of one group of rows, kept in L2 */
     PAR_MIN_WORK = 1 << 14,     /* elements below which an op stays on one thread */
     NAME_LEN = 80,
 };
 
-typedef enum { ISA_SCALAR, ISA_AVX2, ISA_VNNI, ISA_COUNT } EmuIsa;
+typedef enum { ISA_SCALAR, ISA_AVX2, ISA_VNNI, ISA_SDOT, ISA_COUNT } EmuIsa;   /* the best last */
 
-static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2", "vnni"};
+static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2", "vnni", "sdot"};
 
 /* A QLINEAR's packed weights, shared by every graph of the RtNpu built
  * from the same int8 tensor (the chunk plans of one model all run the same
@@ -383,6 +393,69 @@ AVX2_KERNEL(1) AVX2_KERNEL(2) AVX2_KERNEL(3) AVX2_KERNEL(4)
 static void (*const avx2_kernels[AVX2_MR])(const Tile *) = {avx2_1, avx2_2, avx2_3, avx2_4};
 #endif
 
+#if defined(__aarch64__)
+#define SDOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+
+/* A 16-column sub-panel: mr rows x 4 q registers of 4 int32 columns; each
+ * k-group is one 16-byte load of the panel per 4 columns and one SDOT per
+ * row and register. */
+SDOT_TARGET ALWAYS_INLINE void sdot_tile(const Tile *t, const int mr)
+{
+    int32x4_t acc[SDOT_MR][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            acc[r][q] = t->first ? vdupq_n_s32(0) : vld1q_s32(t->c + r * PANEL + 4 * q);
+    const int8_t *a = (const int8_t *)t->a, *b = t->b;
+    for (int64_t g = t->nkg; g > 0; g--, a += 4, b += t->ldb) {
+        int8x16_t w[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            w[q] = vld1q_s8(b + 16 * q);
+#pragma GCC unroll 4
+        for (int r = 0; r < mr; r++) {
+            int32_t xv;
+            memcpy(&xv, a + r * t->lda, sizeof xv);
+            int8x16_t x = vreinterpretq_s8_s32(vdupq_n_s32(xv));
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                acc[r][q] = vdotq_s32(acc[r][q], x, w[q]);
+        }
+    }
+    if (!t->last) {
+#pragma GCC unroll 4
+        for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                vst1q_s32(t->c + r * PANEL + 4 * q, acc[r][q]);
+        return;
+    }
+    const float32x4_t s = vdupq_n_f32(t->scale);
+    for (int r = 0; r < mr && r < t->rows; r++) {
+        for (int q = 0; q < 4 && 4 * q < t->cols; q++) {
+            float32x4_t y = vmulq_f32(vcvtq_f32_s32(acc[r][q]), s);
+            if (t->bias)
+                y = vaddq_f32(y, vld1q_f32(t->bias + 4 * q));
+            float *o = t->out + r * t->ldo + 4 * q;
+            if (t->cols - 4 * q >= 4) {
+                vst1q_f32(o, y);
+            } else {
+                float v[4];
+                vst1q_f32(v, y);
+                memcpy(o, v, (size_t)(t->cols - 4 * q) * sizeof *o);
+            }
+        }
+    }
+}
+
+#define SDOT_KERNEL(MR) \
+    SDOT_TARGET static void sdot_##MR(const Tile *t) { sdot_tile(t, MR); }
+SDOT_KERNEL(1) SDOT_KERNEL(2) SDOT_KERNEL(3) SDOT_KERNEL(4)
+
+static void (*const sdot_kernels[SDOT_MR])(const Tile *) = {sdot_1, sdot_2, sdot_3, sdot_4};
+#endif
+
 /* The scalar tile: one row at a time over the whole width and k. */
 static void scalar_tile(const Tile *t, int mr, int64_t width)
 {
@@ -419,7 +492,7 @@ typedef struct {
 
 static int path_rows(EmuIsa isa)
 {
-    return isa == ISA_VNNI ? VNNI_MR : isa == ISA_AVX2 ? AVX2_MR : 1;
+    return isa == ISA_VNNI ? VNNI_MR : isa == ISA_AVX2 ? AVX2_MR : isa == ISA_SDOT ? SDOT_MR : 1;
 }
 
 /* Rows [r0, r1) of panel p; c: this thread's int32 tile buffer; next:
@@ -484,6 +557,18 @@ static void linear_item(const LinearJob *j, int64_t p, int64_t r0, int64_t r1, i
                     u.cols = min64(16, t.cols - s);
                     u.bias = t.bias ? t.bias + s : NULL;
                     avx2_kernels[mr - 1](&u);
+                }
+                break;
+#elif defined(__aarch64__)
+            case ISA_SDOT:
+                for (int64_t s = 0; s < width; s += 16) {
+                    Tile u = t;
+                    u.b = t.b + 4 * s;
+                    u.c = t.c ? t.c + s : NULL;
+                    u.out = t.out ? t.out + s : NULL;
+                    u.cols = min64(16, t.cols - s);
+                    u.bias = t.bias ? t.bias + s : NULL;
+                    sdot_kernels[mr - 1](&u);
                 }
                 break;
 #endif
@@ -646,8 +731,13 @@ static bool isa_available(EmuIsa isa)
     case ISA_AVX2:
         return __builtin_cpu_supports("avx2");
     default:
-        return true;
+        return isa == ISA_SCALAR;
     }
+#elif defined(__aarch64__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+    return isa == ISA_SCALAR || (isa == ISA_SDOT && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP));
 #else
     return isa == ISA_SCALAR;
 #endif
@@ -674,7 +764,7 @@ static RtStatus choose_isa(EmuIsa *isa)
         *isa = (EmuIsa)i;
         return RT_OK;
     }
-    rt_set_error("npu-emu: HETC_NPU_ISA=%s: not one of vnni, avx2, scalar", want);
+    rt_set_error("npu-emu: HETC_NPU_ISA=%s: not one of sdot, vnni, avx2, scalar", want);
     return RT_ERR_ARG;
 }
 
@@ -689,14 +779,14 @@ static RtStatus emu_open(RtNpu **out, int threads)
     RtStatus st = choose_isa(&isa);
     if (st != RT_OK)
         return st;
-    RtNpu *npu = calloc(1, sizeof *npu);
+    RtNpu *npu = rt_alloc(sizeof *npu);
     if (!npu) {
         rt_set_error("npu-emu: out of memory opening the emulator");
         return RT_ERR_NOMEM;
     }
     st = rt_pool_create(&npu->pool, threads);
     if (st != RT_OK) {
-        free(npu);
+        rt_free(npu);
         return st;
     }
     npu->nth = rt_pool_size(npu->pool);
@@ -714,9 +804,9 @@ static void emu_close(RtNpu *npu)
         Packed *p = npu->packed;
         npu->packed = p->next;
         rt_free(p->mem);
-        free(p);
+        rt_free(p);
     }
-    free(npu);
+    rt_free(npu);
 }
 
 static const char *emu_path(const RtNpu *npu)
@@ -935,7 +1025,7 @@ static void release(RtNpu *npu, Packed *p)
             break;
         }
     rt_free(p->mem);
-    free(p);
+    rt_free(p);
 }
 
 static void emu_free_graph(RtNpuGraph *g)
@@ -948,9 +1038,9 @@ static void emu_free_graph(RtNpuGraph *g)
     rt_free(g->weights);
     rt_free(g->act);
     rt_free(g->acc);
-    free(g->ops);
-    free(g->tensors);
-    free(g);
+    rt_free(g->ops);
+    rt_free(g->tensors);
+    rt_free(g);
 }
 
 static void copy_name(char *dst, const char *src)
@@ -992,9 +1082,9 @@ static RtStatus qlinear_weights(RtNpuGraph *g, const RtNpuGraphDesc *d, int i)
         p = p->next;
     if (!p) {
         uint64_t bytes = op_weight_bytes(op, npu->isa, &g->mem.pad_bytes);
-        p = calloc(1, sizeof *p);
+        p = rt_alloc(sizeof *p);
         if (!p || !(p->mem = rt_alloc(bytes))) {
-            free(p);
+            rt_free(p);
             rt_set_error("npu-emu: graph '%s': out of memory for %llu bytes of weights", g->name,
                          (unsigned long long)bytes);
             return RT_ERR_NOMEM;
@@ -1013,7 +1103,7 @@ static RtStatus qlinear_weights(RtNpuGraph *g, const RtNpuGraphDesc *d, int i)
         RtStatus st = pack_weights(&c, op, (int8_t *)p->mem, init);
         if (st != RT_OK) {
             rt_free(p->mem);
-            free(p);
+            rt_free(p);
             return st;
         }
         npu->packed = p;
@@ -1091,9 +1181,9 @@ static RtStatus emu_build(RtNpu *npu, const RtNpuGraphDesc *d, RtNpuGraph **out)
     RtStatus st = check_desc(d);
     if (st != RT_OK)
         return st;
-    RtNpuGraph *g = calloc(1, sizeof *g);
-    if (!g || !(g->tensors = calloc((size_t)d->ntensors + 1, sizeof *g->tensors)) ||
-        !(g->ops = calloc((size_t)d->nops + 1, sizeof *g->ops))) {
+    RtNpuGraph *g = rt_alloc(sizeof *g);
+    if (!g || !(g->tensors = rt_alloc(((size_t)d->ntensors + 1) * sizeof *g->tensors)) ||
+        !(g->ops = rt_alloc(((size_t)d->nops + 1) * sizeof *g->ops))) {
         emu_free_graph(g);
         rt_set_error("npu-emu: graph '%s': out of memory", d->name ? d->name : "");
         return RT_ERR_NOMEM;

@@ -136,9 +136,9 @@ static void free_pool(RtPool *pool)
     pthread_cond_destroy(&pool->done);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);
-    free(pool->workers);
-    free(pool->threads);
-    free(pool);
+    rt_free(pool->workers);
+    rt_free(pool->threads);
+    rt_free(pool);
 }
 
 static RtStatus start_workers(RtPool *pool)
@@ -165,14 +165,14 @@ RtStatus rt_pool_create(RtPool **out, int nthreads)
 {
     *out = NULL;
     int nth = nthreads > 0 ? nthreads : rt_cpu_count();
-    RtPool *pool = calloc(1, sizeof *pool);
+    RtPool *pool = rt_alloc(sizeof *pool);
     if (!pool) {
         rt_set_error("out of memory creating a pool of %d threads", nth);
         return RT_ERR_NOMEM;
     }
     pool->nth = nth;
-    pool->threads = calloc((size_t)nth, sizeof *pool->threads);
-    pool->workers = calloc((size_t)nth, sizeof *pool->workers);
+    pool->threads = rt_alloc(((size_t)nth) * sizeof *pool->threads);
+    pool->workers = rt_alloc(((size_t)nth) * sizeof *pool->workers);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);

@@ -71,7 +71,7 @@ RtStatus rt_ppl_parse_ids(const char *text, size_t len, const char *path, int vo
     size_t items = 0;
     for (size_t i = 0; i < len; i++)
         items += !is_space(text[i]) && (i == 0 || is_space(text[i - 1]));
-    int32_t *out = malloc((items ? items : 1) * sizeof *out);
+    int32_t *out = rt_alloc((items ? items : 1) * sizeof *out);
     if (!out) {
         rt_set_error("%s: out of memory for %zu token ids", path, items);
         return RT_ERR_NOMEM;
@@ -87,7 +87,7 @@ RtStatus rt_ppl_parse_ids(const char *text, size_t len, const char *path, int vo
             int shown = end - i > SHOWN_ITEM ? SHOWN_ITEM : (int)(end - i);
             rt_set_error("%s: item %zu ('%.*s%s') is not a token id (0..%d, the vocabulary has %d tokens)", path,
                          k + 1, shown, text + i, end - i > SHOWN_ITEM ? "..." : "", vocab - 1, vocab);
-            free(out);
+            rt_free(out);
             return RT_ERR_ARG;
         }
         k++;
@@ -211,9 +211,9 @@ RtStatus rt_ppl_run(const RtModelApi *api, RtModel *m, const int32_t *ids, size_
     if (st != RT_OK)
         return st;
     size_t windows = n / (size_t)r.window;
-    r.ids = malloc((size_t)r.window * sizeof *r.ids);
-    r.logits = malloc((size_t)api->max_chunk * (size_t)api->vocab * sizeof *r.logits);
-    double *running = malloc(windows * sizeof *running);
+    r.ids = rt_alloc((size_t)r.window * sizeof *r.ids);
+    r.logits = rt_alloc((size_t)api->max_chunk * (size_t)api->vocab * sizeof *r.logits);
+    double *running = rt_alloc(windows * sizeof *running);
     if (!r.ids || !r.logits || !running) {
         rt_set_error("out of memory for windows of %d tokens", r.window);
         st = RT_ERR_NOMEM;
@@ -234,8 +234,8 @@ RtStatus rt_ppl_run(const RtModelApi *api, RtModel *m, const int32_t *ids, size_
         print_result(&r, windows, rt_now() - t0);
     else if (tty && r.total.count > 0)
         fprintf(stderr, "\n");     /* ends the line of running estimates */
-    free(r.ids);
-    free(r.logits);
-    free(running);
+    rt_free(r.ids);
+    rt_free(r.logits);
+    rt_free(running);
     return st;
 }

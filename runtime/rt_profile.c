@@ -109,14 +109,14 @@ static void cpu_release(RtProfJob *job)
     if (!j) return;
     rt_free(j->x);
     rt_free(j->out);
-    free(j);
+    rt_free(j);
 }
 
 static RtStatus cpu_run(RtProfJob *job);
 
 static RtStatus cpu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job)
 {
-    CpuJob *j = calloc(1, sizeof *j);
+    CpuJob *j = rt_alloc(sizeof *j);
     if (!j) return RT_ERR_NOMEM;
     *j = (CpuJob){.job = {cpu_run, cpu_release, 0}, .pool = u->ctx, .dt = u->dt, .s = s, .n = n, .k = k};
     RtStatus st = weights(u, n, k, stream_bytes, &j->copies, &j->w);
@@ -182,14 +182,14 @@ static void npu_release(RtProfJob *job)
         if (j->g[i]) j->b->free_graph(j->g[i]);
     rt_free(j->x);
     rt_free(j->out);
-    free(j);
+    rt_free(j);
 }
 
 static RtStatus npu_run(RtProfJob *job);
 
 static RtStatus npu_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double stream_bytes, RtProfJob **job)
 {
-    NpuJob *j = calloc(1, sizeof *j);
+    NpuJob *j = rt_alloc(sizeof *j);
     if (!j) return RT_ERR_NOMEM;
     j->job = (RtProfJob){npu_run, npu_release, 1};
     j->b = u->backend;
@@ -605,7 +605,7 @@ RtStatus rt_profile(const RtProfSpec *sp, const char *path)
     }
     RtStatus st = RT_OK;
     for (int u = 0; u < sp->nunits && st == RT_OK; u++) {
-        pts[u] = calloc((size_t)sp->nshapes * RT_PROF_WIDTHS * (size_t)nl, sizeof *pts[u]);
+        pts[u] = rt_alloc(((size_t)sp->nshapes * RT_PROF_WIDTHS * (size_t)nl) * sizeof *pts[u]);
         st = pts[u] ? measure_unit(sp, &sp->units[u], pts[u], &np[u], &fig[u]) : RT_ERR_NOMEM;
     }
     if (st == RT_OK && sp->nunits > 1) {
@@ -618,7 +618,7 @@ RtStatus rt_profile(const RtProfSpec *sp, const char *path)
         if (st == RT_OK && sp->progress) fprintf(stderr, "profile: one hand-over between threads: %.2f us\n", sync_us);
     }
     if (st == RT_OK) st = write_json(sp, path, pts, np, fig, sync_us);
-    for (int u = 0; u < sp->nunits; u++) free(pts[u]);
+    for (int u = 0; u < sp->nunits; u++) rt_free(pts[u]);
     return st;
 }
 
@@ -657,10 +657,10 @@ RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubT
 {
     int most = RT_PROF_SPAN;
     for (int r = 0; r < nrows; r++) most = rows[r] > most ? rows[r] : most;
-    int32_t *ids = malloc((size_t)most * sizeof *ids);
-    float *logits = malloc((size_t)pm->vocab * sizeof *logits);
+    int32_t *ids = rt_alloc((size_t)most * sizeof *ids);
+    float *logits = rt_alloc((size_t)pm->vocab * sizeof *logits);
     if (!ids || !logits) {
-        free(ids), free(logits);
+        rt_free(ids), rt_free(logits);
         rt_set_error("profile: out of memory for the plans' steps");
         return RT_ERR_NOMEM;
     }
@@ -676,6 +676,6 @@ RtStatus rt_prof_steps(const RtProfModel *pm, const int *rows, int nrows, RtSubT
     if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits, NULL);
     *pm->table = NULL;
     if (st == RT_OK) st = steps_pass(pm, rows, nrows, ids, logits, whole);
-    free(ids), free(logits);
+    rt_free(ids), rt_free(logits);
     return st;
 }

@@ -13,7 +13,7 @@
  * (its q8_0 activations keep d in f16; here it stays f32).
  *
  * Three paths compute the dot products, chosen once at run time from the
- * CPU (rt_quant_isa; HETC_ISA=scalar|avx2|avx512vnni forces one it has):
+ * CPU (rt_quant_isa; HETC_ISA=scalar|avx2|avx512vnni|sdot forces one it has):
  *   - avx512vnni: two blocks per 512-bit vpdpbusd (unsigned x signed
  *     bytes into int32). The weight side must be the unsigned one: q4_0's
  *     nibbles are (w + 8), q8_0's bytes are flipped to (w + 128); the
@@ -23,9 +23,15 @@
  *   - avx2: one block per 256-bit vector; |w| (unsigned) times x with w's
  *     sign (vpmaddubsw into int16 pairs, which cannot saturate for |w|,
  *     |x| <= 127... q4_0's w - 8 >= -8), then vpmaddwd into int32;
+ *   - sdot (aarch64 with the Armv8.2 dot product): layout r16 of q8_0 and
+ *     q4_0, four quants of 16 rows (a 64-byte step of the group) by four
+ *     of x in four SDOTs; the int32 sums, scaled, added as the scalar
+ *     path adds them, so the same floats; other types and rows of blocks
+ *     take the scalar path;
  *   - scalar: the reference, in plain C.
- * All three add the same int32 block sums, scaled, in f32; only the order
- * of the f32 additions differs.
+ * All of them add the same int32 block sums, scaled, in f32; only the
+ * order of the f32 additions differs, and sdot's is the scalar one (no
+ * multiply-add is contracted in this file: the pragma below).
  *
  * Work: N is split among the pool's threads in tiles of 4 weight rows
  * (layout r16: groups of 16). Each thread quantises the activation rows
@@ -41,6 +47,15 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#endif
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 /* Functions of a path carry its instruction set (GCC and clang alike);
@@ -135,10 +150,11 @@ static void k4_scale_min(int j, const unsigned char *q, int *sc, int *m)
     }
 }
 
+#if defined(__x86_64__)
 /* All 8 of q4_k's scales (bytes 0..7 of u) and mins (bytes 8..15) at once, on
  * 32-bit words: bytes 0..3 hold scales 0..3 and the top bits of 4..7,
  * bytes 4..7 mins 0..3 and the top bits of mins 4..7, bytes 8..11 the low
- * nibbles of scales (low) and mins (high) 4..7. */
+ * nibbles of scales (low) and mins (high) 4..7. (The x86 paths'.) */
 static void k4_words(const unsigned char *q, uint32_t u[4])
 {
     uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, lo2 = 0x03030303;
@@ -149,6 +165,7 @@ static void k4_words(const unsigned char *q, uint32_t u[4])
     u[2] = mins03;
     u[0] &= lo6;
 }
+#endif
 
 
 /* Value l (0..31) of 32-value chunk j (0..7) of a K-quant super-block, as
@@ -936,6 +953,67 @@ VNNI_FN static void r16_vnni(const unsigned char *G, RtDtype dt, int nb, const Q
 
 #endif
 
+#if defined(__aarch64__)
+/* ---- sdot (aarch64) ---- */
+
+#define SDOT_FN __attribute__((target("arch=armv8.2-a+dotprod")))
+
+/* One block of layout r16, q8_0 (stored w ^ 0x80: flipped back) or q4_0
+ * (nibbles - 8): dot[i] lane j is row 4i + j's int32 sum with x's 32
+ * quants. */
+SDOT_FN static inline void r16_block_sdot(const unsigned char *q, RtDtype dt, const int8_t *xq, int32x4_t dot[4])
+{
+    for (int i = 0; i < 4; i++) dot[i] = vdupq_n_s32(0);
+    if (dt == RT_Q8_0) {
+        for (int g = 0; g < 8; g++) {           /* values 4g .. 4g + 3 */
+            int32_t xv;
+            memcpy(&xv, xq + 4 * g, sizeof xv);
+            int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(xv));
+            for (int i = 0; i < 4; i++) {
+                int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(q + 64 * g + 16 * i), vdupq_n_u8(0x80)));
+                dot[i] = vdotq_s32(dot[i], w, xb);
+            }
+        }
+        return;
+    }
+    for (int g = 0; g < 4; g++) {               /* values 4g .. 4g + 3 (low nibbles) and 16 + 4g .. (high) */
+        int32_t lo, hi;
+        memcpy(&lo, xq + 4 * g, sizeof lo);
+        memcpy(&hi, xq + 16 + 4 * g, sizeof hi);
+        int8x16_t xl = vreinterpretq_s8_s32(vdupq_n_s32(lo)), xh = vreinterpretq_s8_s32(vdupq_n_s32(hi));
+        for (int i = 0; i < 4; i++) {
+            uint8x16_t v = vld1q_u8(q + 64 * g + 16 * i);
+            int8x16_t wl = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))), vdupq_n_s8(8));
+            int8x16_t wh = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+            dot[i] = vdotq_s32(vdotq_s32(dot[i], wl, xl), wh, xh);
+        }
+    }
+}
+
+SDOT_FN static void r16_sdot(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16])
+{
+    if (dt != RT_Q8_0 && dt != RT_Q4_0) {
+        r16_scalar(G, dt, nb, x, S, out);
+        return;
+    }
+    size_t bs = 16 * (size_t)block_bytes(dt);
+    for (int s = 0; s < S; s++) {
+        float32x4_t sum[4];
+        for (int i = 0; i < 4; i++) sum[i] = vdupq_n_f32(0);
+        for (int b = 0; b < nb; b++) {
+            const unsigned char *blk = G + b * bs;
+            int32x4_t dot[4];
+            r16_block_sdot(blk + r16_quants(dt), dt, x[s].q + b * QK, dot);
+            for (int i = 0; i < 4; i++) {   /* d of rows 4i .. 4i + 3: f16 at blk + 2r */
+                float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(blk + 8 * i))));
+                sum[i] = vaddq_f32(sum[i], vmulq_f32(vmulq_n_f32(dw, x[s].d[b]), vcvtq_f32_s32(dot[i])));
+            }
+        }
+        for (int i = 0; i < 4; i++) vst1q_f32(out[s] + 4 * i, sum[i]);
+    }
+}
+#endif
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -947,6 +1025,8 @@ static const struct {
 #if defined(__x86_64__)
     {"avx2", tile_avx2, tile_avx2, r16_avx2},
     {"avx512vnni", tile_vnni_decode, tile_vnni, r16_vnni},
+#elif defined(__aarch64__)
+    {"sdot", tile_scalar, tile_scalar, r16_sdot},
 #endif
 };
 enum { NISA = sizeof isas / sizeof isas[0] };
@@ -958,6 +1038,11 @@ static int isa_supported(int i)
     if (i == 2)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni") && isa_supported(1);
+#elif defined(__aarch64__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+    if (i == 1) return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
     return i == 0;
 }

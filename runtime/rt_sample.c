@@ -31,11 +31,11 @@ RtStatus rt_sampler_create(RtSampler **out, const RtSamplerParams *p, int vocab)
         rt_set_error("sampler: the vocabulary must have tokens (got %d)", vocab);
         return RT_ERR_ARG;
     }
-    RtSampler *s = calloc(1, sizeof *s);
+    RtSampler *s = rt_alloc(sizeof *s);
     if (s) {
-        s->cand = malloc((size_t)vocab * sizeof *s->cand);
-        s->prob = malloc((size_t)vocab * sizeof *s->prob);
-        s->seen = calloc((size_t)vocab, 1);
+        s->cand = rt_alloc((size_t)vocab * sizeof *s->cand);
+        s->prob = rt_alloc((size_t)vocab * sizeof *s->prob);
+        s->seen = rt_alloc((size_t)vocab);
     }
     if (!s || !s->cand || !s->prob || !s->seen) {
         rt_sampler_destroy(s);
@@ -53,10 +53,10 @@ void rt_sampler_destroy(RtSampler *s)
 {
     if (!s)
         return;
-    free(s->cand);
-    free(s->prob);
-    free(s->seen);
-    free(s);
+    rt_free(s->cand);
+    rt_free(s->prob);
+    rt_free(s->seen);
+    rt_free(s);
 }
 
 /* Uniform in [0, 1). */

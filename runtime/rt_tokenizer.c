@@ -248,7 +248,7 @@ static uint8_t added_first_byte(const RtTokenizer *t, const RtTokAdded *a)
 static int build_added_index(RtTokenizer *t)
 {
     uint32_t n = t->hdr->n_added;
-    t->added_order = malloc((n ? n : 1) * sizeof *t->added_order);
+    t->added_order = rt_alloc((n ? n : 1) * sizeof *t->added_order);
     if (!t->added_order)
         return -1;
     uint32_t count[RT_TOK_STAGES * 256 + 1] = {0};
@@ -277,7 +277,7 @@ static RtStatus open_checked(RtTokenizer **out, const void *data, size_t bytes, 
         rt_set_error("%s: %s", name, why);
         return RT_ERR_FORMAT;
     }
-    RtTokenizer *t = calloc(1, sizeof *t);
+    RtTokenizer *t = rt_alloc(sizeof *t);
     if (!t) {
         rt_set_error("%s: out of memory", name);
         return RT_ERR_NOMEM;
@@ -295,7 +295,7 @@ static RtStatus open_checked(RtTokenizer **out, const void *data, size_t bytes, 
         why = check_ops(t);
     if (why || build_added_index(t)) {
         rt_set_error("%s: %s", name, why ? why : "out of memory");
-        free(t);
+        rt_free(t);
         return why ? RT_ERR_FORMAT : RT_ERR_NOMEM;
     }
     build_byte_tokens(t);
@@ -339,8 +339,8 @@ void rt_tok_close(RtTokenizer *t)
         return;
     if (t->map)
         munmap(t->map, t->map_bytes);
-    free(t->added_order);
-    free(t);
+    rt_free(t->added_order);
+    rt_free(t);
 }
 
 const RtTokHeader *rt_tok_header(const RtTokenizer *t)
@@ -418,7 +418,7 @@ static void *reserve(void *items, size_t *cap, size_t need, size_t elem)
     size_t c = *cap ? *cap : 64;
     while (c < need)
         c *= 2;
-    void *p = realloc(items, c * elem);
+    void *p = rt_realloc(items, c * elem);
     if (p)
         *cap = c;
     return p;
@@ -468,11 +468,11 @@ static int spans_add(Spans *sp, size_t off, size_t len, int match)
 static void enc_free(Enc *e)
 {
     for (int i = 0; i < 2; i++) {
-        free(e->norm[i].p);
-        free(e->text[i].p);
-        free(e->pieces[i].p);
+        rt_free(e->norm[i].p);
+        rt_free(e->text[i].p);
+        rt_free(e->pieces[i].p);
     }
-    free(e->spans.p);
+    rt_free(e->spans.p);
     rt_tok_model_work_free(&e->model);
 }
 
@@ -971,7 +971,7 @@ static char *replace_invalid(const char *text, size_t len, size_t *out_len, int 
     for (size_t i = 0; i < len; i += adv)
         if (rt_utf8_decode(text + i, len - i, &adv) == 0xFFFD && adv != 3) extra += 2;
     if (!extra) return NULL;
-    char *out = malloc(len + extra);
+    char *out = rt_alloc(len + extra);
     if (!out) {
         *failed = 1;
         return NULL;
@@ -1012,7 +1012,7 @@ RtStatus rt_tok_encode(const RtTokenizer *t, const char *text, size_t len, int a
     for (uint32_t i = 0; add_special && i < h->n_prefix; i++)
         rt_tok_out_push(&e.out, h->prefix[i]);
     int rc = encode_text(&e, lossy ? lossy : text, len);
-    free(lossy);
+    rt_free(lossy);
     for (uint32_t i = 0; add_special && i < h->n_suffix; i++)
         rt_tok_out_push(&e.out, h->suffix[i]);
     int over = e.norm[0].over || e.norm[1].over || e.text[0].over || e.text[1].over;
@@ -1293,9 +1293,9 @@ size_t rt_tok_decode(const RtTokenizer *t, const int32_t *ids, size_t n, int ski
     if (rc)
         total = 0;
     for (int i = 0; i < 2; i++) {
-        free(lists[i].b.p);
-        free(lists[i].s);
+        rt_free(lists[i].b.p);
+        rt_free(lists[i].s);
     }
-    free(scratch.p);
+    rt_free(scratch.p);
     return total;
 }

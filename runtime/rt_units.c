@@ -188,7 +188,7 @@ static void *unit_main(void *p)
 RtStatus rt_unit_create(RtUnitThread **out)
 {
     *out = NULL;
-    RtUnitThread *u = calloc(1, sizeof *u);
+    RtUnitThread *u = rt_alloc(sizeof *u);
     if (!u) return RT_ERR_NOMEM;
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->wake, NULL);
@@ -200,7 +200,7 @@ RtStatus rt_unit_create(RtUnitThread **out)
     if (rc != 0) {
         pthread_cond_destroy(&u->wake);
         pthread_mutex_destroy(&u->lock);
-        free(u);
+        rt_free(u);
         rt_set_error("cannot start a unit's worker thread");
         return RT_ERR_THREAD;
     }
@@ -246,7 +246,7 @@ void rt_unit_destroy(RtUnitThread *u)
     pthread_join(u->thread, NULL);
     pthread_cond_destroy(&u->wake);
     pthread_mutex_destroy(&u->lock);
-    free(u);
+    rt_free(u);
 }
 
 /* Whether flag f has reached step (acquire: what its setter wrote is seen). */

@@ -1,7 +1,6 @@
 /* rt_util.c: small runtime helpers: status names, the thread-local last
  * error, f16/bf16 <-> f32 conversions (round to nearest even, subnormals,
- * inf and nan kept), the monotonic clock, aligned allocation and the core
- * count. */
+ * inf and nan kept), the monotonic clock and the core count. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -122,22 +121,6 @@ double rt_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void *rt_alloc(size_t bytes)
-{
-    size_t rounded = (bytes + 63) / 64 * 64;
-    if (rounded < bytes)
-        return NULL;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (p)
-        memset(p, 0, rounded);
-    return p;
-}
-
-void rt_free(void *p)
-{
-    free(p);
 }
 
 int rt_cpu_count(void)

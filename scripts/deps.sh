@@ -14,3 +14,23 @@ if [ -n "$missing" ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
+# The arm64 OpenCL loader and the OpenCL headers in the cross sysroot
+# (/usr/aarch64-linux-gnu), for cross builds of projects with an OpenCL
+# unit: the .debs unpacked there, not installed (an installed :arm64
+# package brings Debian's arm64 libc, which qemu-aarch64 -L then mixes
+# with the cross libc: threaded programs hang).
+sysroot=/usr/aarch64-linux-gnu
+if [ ! -e $sysroot/lib/libOpenCL.so ] || [ ! -e $sysroot/include/CL/cl.h ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "deps: the arm64 OpenCL loader into $sysroot"
+  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+  $sudo apt-get update -qq
+  tmp=$(mktemp -d)
+  chmod a+rwx "$tmp"      # apt-get download runs as _apt
+  (cd "$tmp" && apt-get download -qq ocl-icd-libopencl1:arm64 ocl-icd-opencl-dev:arm64 opencl-c-headers >/dev/null)
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$tmp/root"; done
+  $sudo cp -a "$tmp"/root/usr/lib/aarch64-linux-gnu/libOpenCL.so* $sysroot/lib/
+  $sudo cp -a "$tmp"/root/usr/include/CL $sysroot/include/
+  rm -rf "$tmp"
+fi

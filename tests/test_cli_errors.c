@@ -266,8 +266,8 @@ static void test_bad_target(void **state)
                  tu_fmt("%s compile %s --target /nonexistent.xml -o %s/out", tu_hetc(), good, d));
 }
 
-/* --chunk, --remainder, --report-json, --weight-dtype and
- * --matmul-precision: each bad value
+/* --chunk, --remainder, --report-json, --weight-dtype,
+ * --matmul-precision and --work-bytes: each bad value
  * names the option. */
 static void test_chunk_options(void **state)
 {
@@ -286,6 +286,10 @@ static void test_chunk_options(void **state)
                                 "q3_k weights come from GGUF files"},
         {"--weight-dtype i8", "--weight-dtype: 'i8' is not f32, f16, bf16, q8_0"},
         {"--matmul-precision f16", "--matmul-precision: 'f16' is not f32 (x as it is, the default) or bf16"},
+        {"--work-bytes 1M", "--work-bytes sizes the work area of a firmware build: it needs --firmware"},
+        {"--firmware --work-bytes 12x", "--work-bytes: '12x' is not a size of 4K or more (bytes, or a number with K, "
+                                        "M or G: 512K, 16M)"},
+        {"--firmware --work-bytes 1000", "--work-bytes: '1000' is not a size of 4K or more"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_error(cases[i].expect, tu_fmt("%s compile %s --target %s/targets/host-cpu.xml -o %s/out %s 2>&1",
@@ -295,7 +299,8 @@ static void test_chunk_options(void **state)
 /* A target whose RAM (<memory ram=...>) the tiny model does not fit: the
  * error names the target's line and lists what takes the memory, largest
  * first (the tiny model in f32: weights 849 KiB, the arena, the KV cache
- * at 512 tokens); with --weight-dtype q4_0 and --ctx 64 it fits. */
+ * at 512 tokens); with --weight-dtype q4_0 and --ctx 64 it fits, unless
+ * --firmware adds its work area (which --work-bytes makes smaller). */
 static void test_ram_too_small(void **state)
 {
     const char *d = tu_tmpdir("ram-too-small");
@@ -313,6 +318,17 @@ static void test_ram_too_small(void **state)
     if (tu_run(&out, "%s compile %s --target %s -o %s/out --weight-dtype q4_0 --ctx 64 --max-chunk 32 2>&1", tu_hetc(),
                good, target, d))
         fail_msg("q4_0, --ctx 64 --max-chunk 32 should fit 640K:\n%s", out);
+    free(out);
+    /* a firmware build's work area counts too (1 MiB and more by default) */
+    expect_error(tu_fmt("%s:3: error: model 'errors-good' needs 1.37 MiB of RAM and target 'board' has 640.0 KiB "
+                        "(<memory ram=...>): the firmware's work area 1.14 MiB, weights 120.5 KiB, activation arenas "
+                        "84.0 KiB, KV cache 32.0 KiB (64 tokens of context), RoPE table 32 B; a smaller --weight-dtype "
+                        "(q8_0, q4_0), --ctx, --max-chunk or --work-bytes takes less", target),
+                 tu_fmt("%s compile %s --target %s -o %s/out --weight-dtype q4_0 --ctx 64 --max-chunk 32 --firmware 2>&1",
+                        tu_hetc(), good, target, d));
+    if (tu_run(&out, "%s compile %s --target %s -o %s/out --weight-dtype q4_0 --ctx 64 --max-chunk 32 --firmware "
+               "--work-bytes 64K 2>&1", tu_hetc(), good, target, d))
+        fail_msg("--firmware --work-bytes 64K should fit 640K:\n%s", out);
     free(out);
 }
 

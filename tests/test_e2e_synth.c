@@ -318,7 +318,10 @@ static void test_reproducible(void **state)
 /* --firmware: weights.bin and tokenizer.bin linked into one static
  * program, which runs from a directory holding nothing else and gives
  * the normal build's logits (the same bytes) and greedy text; compiled
- * and built in another directory, the same binary, byte for byte. */
+ * and built in another directory, the same binary, byte for byte. It has
+ * no heap: its memory comes from static arrays and the work area (whose
+ * peak --work-area reports), libc's allocator is not linked in, and a
+ * runtime file that calls malloc stops the build. */
 static void test_firmware(void **state)
 {
     const char *dir = tu_tmpdir("firmware");
@@ -345,8 +348,88 @@ static void test_firmware(void **state)
     assert_true(strlen(fw) > 0);
     assert_string_equal(fw, normal);
     printf("  firmware build alone: logits identical to the normal build's, greedy text \"%s\"\n", fw);
+    /* examples/embed_main.c in place of main.c: the same text through the
+     * calls model.h documents */
+    char *embed;
+    run_ok(tu_fmt("cmake -S %s/firmware -B %s/embed -DCMAKE_BUILD_TYPE=Release -DMODEL_MAIN=%s/examples/embed_main.c "
+                  ">/dev/null && cmake --build %s/embed", dir, dir, tu_src(), dir));
+    if (tu_run(&embed, "(cd %s/alone && %s/embed/model 'hello world' 12)", dir, dir)) fail_msg("embed_main failed");
+    size_t len = strlen(embed);
+    assert_true(len > 0 && embed[len - 1] == '\n');
+    embed[len - 1] = 0;
+    assert_string_equal(embed, fw);
+    free(embed);
+    printf("  examples/embed_main.c as the firmware's main: the same text\n");
     free(fw);
     free(normal);
+    /* no heap: the runtime's memory came from the work area, and libc's
+     * allocator is not in the program at all */
+    char *area;
+    size_t peak = 0, cap = 0;
+    if (tu_run(&area, "(cd %s/alone && ./model -p 'hello world' -n 12 --temp 0 --work-area 2>&1 >/dev/null)", dir))
+        fail_msg("--work-area failed:\n%s", area);
+    const char *at = strstr(area, "work area: peak ");
+    if (!at || sscanf(at, "work area: peak %zu of %zu", &peak, &cap) != 2) fail_msg("no work area line:\n%s", area);
+    assert_true(peak > 0 && peak < cap);
+    free(area);
+    if (tu_run(&out, "nm %s/alone/model | grep -c -w -E '_int_malloc|__libc_malloc|malloc_consolidate'", dir) == 0)
+        fail_msg("libc's heap allocator is linked in:\n%s", out);
+    free(out);
+    /* an object that calls malloc stops the link, named */
+    run_ok(tu_fmt("cp -r %s/firmware %s/heap && rm -rf %s/heap/build", dir, dir, dir));
+    FILE *f = fopen(tu_fmt("%s/heap/runtime/rt_zz_heap.c", dir), "w");
+    assert_non_null(f);
+    fputs("#include <stdlib.h>\nvoid *rt_zz_heap(size_t n) { return malloc(n); }\n", f);
+    fclose(f);
+    if (tu_run(&out, "cmake -S %s/heap -B %s/heap/build >/dev/null && cmake --build %s/heap/build 2>&1", dir, dir, dir) == 0)
+        fail_msg("the build with a call to malloc linked:\n%s", out);
+    if (!strstr(out, "rt_zz_heap.c.o: malloc") || !strstr(out, "no heap")) fail_msg("unclear failure:\n%s", out);
+    assert_null(strstr(out, "rt_mem.c.o:"));   /* it defines malloc for libc: allowed */
+    free(out);
+    printf("  no heap: work area peak %zu of %zu bytes; a call to malloc stops the link\n", peak, cap);
+    /* with an npu unit: the emulator's packed weights come from the work area */
+    for (int i = 0; i < 2; i++) {
+        const char *kind = i ? "npu-normal" : "npu-firmware";
+        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-npu.xml -o %s/%s %s", tu_hetc(), dir, tu_src(), dir,
+                      kind, i ? "" : "--firmware"));
+        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build",
+                      dir, kind, dir, kind, dir, kind));
+        run_ok(tu_fmt("%s/%s/build/model --ids %s --logits %s/%s.bin", dir, kind, IDS, dir, kind));
+    }
+    run_ok(tu_fmt("cmp %s/npu-firmware.bin %s/npu-normal.bin", dir, dir));
+    printf("  with an npu-emu unit: the firmware build's logits identical to the normal build's\n");
+}
+
+/* The quick-start model (scripts/quickstart.sh: hetc synth --preset
+ * smol-135m, 135M parameters in bf16) compiled with --firmware: the static
+ * program alone in a directory gives the normal build's logits, byte for
+ * byte, and its greedy text. */
+static void test_firmware_quickstart(void **state)
+{
+    const char *dir = tu_tmpdir("firmware-quickstart");
+    run_ok(tu_fmt("%s synth --preset smol-135m -o %s/model", tu_hetc(), dir));
+    for (int i = 0; i < 2; i++) {
+        const char *kind = i ? "normal" : "firmware";
+        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/%s --ctx 512 %s", tu_hetc(), dir,
+                      tu_src(), dir, kind, i ? "" : "--firmware"));
+        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build "
+                      "-j2", dir, kind, dir, kind, dir, kind));
+    }
+    run_ok(tu_fmt("mkdir %s/alone && mv %s/firmware/build/model %s/alone/ && rm -rf %s/firmware %s/model", dir, dir, dir,
+                  dir, dir));
+    run_ok(tu_fmt("cd %s/alone && ./model --ids %s --logits %s/fw.bin", dir, IDS, dir));
+    run_ok(tu_fmt("%s/normal/build/model --ids %s --logits %s/normal.bin", dir, IDS, dir));
+    run_ok(tu_fmt("cmp %s/fw.bin %s/normal.bin", dir, dir));
+    char *fw, *normal;
+    if (tu_run(&fw, "(cd %s/alone && ./model -p 'Once upon a time' -n 8 --temp 0 2>/dev/null)", dir) ||
+        tu_run(&normal, "(%s/normal/build/model -p 'Once upon a time' -n 8 --temp 0 2>/dev/null)", dir))
+        fail_msg("generation failed");
+    assert_true(strlen(fw) > 0);
+    assert_string_equal(fw, normal);
+    printf("  smol-135m --firmware, alone: the normal build's logits, greedy text \"%s\"\n", fw);
+    free(fw);
+    free(normal);
+    run_ok(tu_fmt("rm -rf %s", dir));
 }
 
 /* argv[1]: only the tests of that name. */
@@ -358,6 +441,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_matmul_bf16),
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_firmware),
+        cmocka_unit_test(test_firmware_quickstart),
         cmocka_unit_test(test_f16),              cmocka_unit_test(test_old_keys_head_dim_tied),
         cmocka_unit_test(test_small_chunk),      cmocka_unit_test(test_weight_dtype_f16),
         cmocka_unit_test(test_weight_dtype_bf16), cmocka_unit_test(test_new_family_is_data),
