@@ -312,6 +312,9 @@ typedef struct {
 int fe_target_load(FeTarget *t, const char *path, char *err, size_t errlen);
 /* Whether hetc can generate code for t (see fe_target.c); -1 with the reason. */
 int fe_target_codegen_check(const FeTarget *t, char *err, size_t errlen);
+/* A size in bytes: a number, or a number with one of the letters of units
+ * (K, M, G, T: powers of 1024), at least 1 and below 2^62; -1 if not. */
+int fe_parse_size(const char *text, const char *units, uint64_t *v);
 
 /* ---- profiles (fe_profile.c; its comment has profile.json's format) ---- */
 int fe_profile_load(IrProfile *p, const char *path, char *err, size_t errlen);

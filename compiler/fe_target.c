@@ -356,6 +356,17 @@ static int check_units(const FeTarget *t, const xmlNode *root, char *err, size_t
     return 0;
 }
 
+int fe_parse_size(const char *text, const char *units, uint64_t *v)
+{
+    char *end;
+    double x = strtod(text, &end);
+    const char *u = *end ? strchr(units, *end) : NULL;
+    double scale = u ? (double)((uint64_t)1 << (10 * (u - units + 1))) : 1;
+    if ((*end && (!u || end[1])) || end == text || !(x > 0) || !(x * scale >= 1 && x * scale < 0x1p62)) return -1;
+    *v = (uint64_t)(x * scale);
+    return 0;
+}
+
 /* A size of RAM: bytes, or a number with K, M, G or T (powers of 1024). */
 static int ram_size(const FeTarget *t, const xmlNode *n, uint64_t *v, char *err, size_t errlen)
 {
@@ -363,14 +374,9 @@ static int ram_size(const FeTarget *t, const xmlNode *n, uint64_t *v, char *err,
     *v = 0;
     if (attr(t, n, "ram", text, sizeof text, 1, err, errlen)) return -1;
     if (!text[0]) return 0;
-    char *end;
-    double x = strtod(text, &end);
-    const char *units = "KMGT", *u = *end ? strchr(units, *end) : NULL;
-    double scale = u ? (double)((uint64_t)1 << (10 * (u - units + 1))) : 1;
-    if ((*end && (!u || end[1])) || end == text || !(x > 0) || !(x * scale >= 1 && x * scale < 0x1p62))
+    if (fe_parse_size(text, "KMGT", v))
         return target_error(t, n, err, errlen, "<memory> attribute 'ram': '%s' is not a size (bytes, or a number "
                             "with K, M, G or T: 512M, 8G)", text);
-    *v = (uint64_t)(x * scale);
     return 0;
 }
 

@@ -305,14 +305,10 @@ static int parse_precision(const char *v, int *bf16)
 /* --work-bytes SIZE: bytes, or a number with K, M or G (powers of 1024). */
 static int parse_bytes(const char *v, const char *what, int64_t *bytes)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    const char *units = "KMG", *u = *end ? strchr(units, *end) : NULL;
-    double scale = u ? (double)((int64_t)1 << (10 * (u - units + 1))) : 1;
-    if (errno || end == v || (*end && (!u || end[1])) || !(x * scale >= 4096) || x * scale >= 0x1p50)
+    uint64_t b;
+    if (fe_parse_size(v, "KMG", &b) || b < 4096 || b >= (uint64_t)1 << 50)
         return die("%s: '%s' is not a size of 4K or more (bytes, or a number with K, M or G: 512K, 16M)", what, v);
-    *bytes = (int64_t)(x * scale);
+    *bytes = (int64_t)b;
     return 0;
 }
 

@@ -324,8 +324,8 @@ static int64_t npu_emu_bytes(const IrGraph *g)
  * the thread pool, the tokenizer's tables and index, the command line and
  * libc's own buffers; per vocabulary entry a session's logits, 16 rows of
  * --logits (a longer --batch may not fit) and the sampler's candidates,
- * probabilities and flags (96 bytes with some slack); per token of context the prompt's and the history's ids and the
- * output stream's marks (32 bytes), each cpu thread's attention scores (4
+ * probabilities and flags (96 bytes with some slack); per token of context
+ * the prompt's and the history's ids and the output stream's marks (32 bytes), each cpu thread's attention scores (4
  * bytes each) and the tokenizer's work on a prompt that fills the context
  * (16 bytes of text a token, ~40 bytes of work a byte: 640); the npu-emu
  * units' packed weights and buffers. */
@@ -367,8 +367,9 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         const char *what;
         double bytes;
     } Part;
-    Part part[6] = {{"weights", 0}, {"KV cache", 0}, {"activation arenas", 0}, {"attention workspaces", 0},
+    Part part[] = {{"weights", 0}, {"KV cache", 0}, {"activation arenas", 0}, {"attention workspaces", 0},
                  {"RoPE table", 0}, {"the firmware's work area", c->firmware ? (double)ir_graph_int(g, "work_bytes", 0) : 0}};
+    enum { NPART = sizeof part / sizeof *part };
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i];
         double b = (double)ir_dtype_bytes(n->dtype, ir_numel(n, 1, 1));
@@ -381,9 +382,9 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         part[3].bytes += (double)g->ws[u];
     }
     double total = 0;
-    for (int i = 0; i < 6; i++) total += part[i].bytes;
+    for (int i = 0; i < NPART; i++) total += part[i].bytes;
     if (total <= (double)t->ram) return;
-    for (int i = 1; i < 6; i++)     /* largest first */
+    for (int i = 1; i < NPART; i++)     /* largest first */
         for (int j = i; j > 0 && part[j].bytes > part[j - 1].bytes; j--) {
             Part tmp = part[j];
             part[j] = part[j - 1];
@@ -391,7 +392,7 @@ static void check_ram(const IrGraph *g, const PassCtx *c)
         }
     char list[512], a[32], b[32];
     int k = 0;
-    for (int i = 0; i < 6 && part[i].bytes > 0; i++)
+    for (int i = 0; i < NPART && part[i].bytes > 0; i++)
         k += snprintf(list + k, sizeof list - (size_t)k, "%s%s %s%s", i ? ", " : "", part[i].what,
                       human(part[i].bytes, a),
                       strcmp(part[i].what, "KV cache") == 0 ? ctx_note(ctx, b) : "");

@@ -109,6 +109,7 @@ void rt_pool_run(RtPool *pool, RtTaskFn fn, void *arg);
 int rt_pool_size(const RtPool *pool);
 void rt_pool_destroy(RtPool *pool);
 int rt_cpu_count(void);
+int rt_cpu_dotprod(void);   /* aarch64 with SDOT (Armv8.2 dot product, HWCAP_ASIMDDP); 0 elsewhere */
 
 /* ---- units running at once (rt_units.c; its comment has the protocol) ----
  * A ready flag carries the number of the last step whose hand-over it

@@ -171,26 +171,34 @@ static RtRegion *work_region(void)
     return &work;
 }
 
-void *rt_alloc(size_t bytes)
+/* The region's calls under the lock (p NULL: a new block). */
+static void *work_realloc(void *p, size_t bytes)
 {
     pthread_mutex_lock(&work_lock);
-    void *p = rt_region_alloc(work_region(), bytes);
+    void *q = rt_region_realloc(work_region(), p, bytes);
     pthread_mutex_unlock(&work_lock);
-    if (p) memset(p, 0, round64(bytes ? bytes : 1));
-    else rt_set_error("the firmware's work area (%zu bytes, MODEL_WORK_BYTES) has no room for %zu more bytes "
-                      "(%zu in use): a shorter prompt, or hetc compile --work-bytes", work.bytes, bytes, work.in_use);
+    return q;
+}
+
+static void *no_room(size_t bytes)
+{
+    rt_set_error("the firmware's work area (%zu bytes, MODEL_WORK_BYTES) has no room for %zu more bytes "
+                 "(%zu in use): a shorter prompt, or hetc compile --work-bytes", work.bytes, bytes, work.in_use);
+    return NULL;
+}
+
+void *rt_alloc(size_t bytes)
+{
+    void *p = work_realloc(NULL, bytes);
+    if (!p) return no_room(bytes);
+    memset(p, 0, round64(bytes ? bytes : 1));
     return p;
 }
 
 void *rt_realloc(void *p, size_t bytes)
 {
-    pthread_mutex_lock(&work_lock);
-    void *q = rt_region_realloc(work_region(), p, bytes);
-    pthread_mutex_unlock(&work_lock);
-    if (!q)
-        rt_set_error("the firmware's work area (%zu bytes, MODEL_WORK_BYTES) has no room for %zu more bytes "
-                     "(%zu in use): a shorter prompt, or hetc compile --work-bytes", work.bytes, bytes, work.in_use);
-    return q;
+    void *q = work_realloc(p, bytes);
+    return q ? q : no_room(bytes);
 }
 
 void rt_free(void *p)
@@ -207,32 +215,16 @@ size_t rt_mem_peak(size_t *capacity)
 }
 
 /* libc's own requests (stdio, threads) in the static firmware program. */
-void *malloc(size_t n)
-{
-    pthread_mutex_lock(&work_lock);
-    void *p = rt_region_alloc(work_region(), n);
-    pthread_mutex_unlock(&work_lock);
-    return p;
-}
-
+void *malloc(size_t n) { return work_realloc(NULL, n); }
 void free(void *p) { rt_free(p); }
+void *realloc(void *p, size_t n) { return work_realloc(p, n); }
 
 void *calloc(size_t n, size_t each)
 {
     if (each && n > SIZE_MAX / each) return NULL;
-    pthread_mutex_lock(&work_lock);
-    void *p = rt_region_alloc(work_region(), n * each);
-    pthread_mutex_unlock(&work_lock);
+    void *p = work_realloc(NULL, n * each);
     if (p) memset(p, 0, n * each);
     return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-    pthread_mutex_lock(&work_lock);
-    void *q = rt_region_realloc(work_region(), p, n);
-    pthread_mutex_unlock(&work_lock);
-    return q;
 }
 
 void *aligned_alloc(size_t align, size_t n) { return align <= 64 ? malloc(n) : NULL; }

@@ -21,7 +21,7 @@
  *   scalar  plain C, the reference, and the path of other CPUs.
  * One x86-64 build carries vnni, avx2 and scalar (target attributes and
  * __builtin_cpu_supports), one aarch64 build sdot and scalar (the target
- * attribute armv8.2-a+dotprod and the kernel's HWCAP_ASIMDDP). QUANT has
+ * attribute armv8.2-a+dotprod and rt_cpu_dotprod). QUANT has
  * the x86 paths too; the float ops are plain C, which the compiler may
  * vectorise as the results stay the same (no contraction, see the pragmas;
  * the RMSNORM sum stays in order).
@@ -53,7 +53,6 @@
 #include <immintrin.h>
 #elif defined(__aarch64__)
 #include <arm_neon.h>
-#include <sys/auxv.h>
 #endif
 
 #if defined(__clang__)
@@ -733,13 +732,8 @@ static bool isa_available(EmuIsa isa)
     default:
         return isa == ISA_SCALAR;
     }
-#elif defined(__aarch64__)
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1 << 20)
-#endif
-    return isa == ISA_SCALAR || (isa == ISA_SDOT && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP));
 #else
-    return isa == ISA_SCALAR;
+    return isa == ISA_SCALAR || (isa == ISA_SDOT && rt_cpu_dotprod());
 #endif
 }
 

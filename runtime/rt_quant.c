@@ -49,7 +49,6 @@
 #include <immintrin.h>
 #elif defined(__aarch64__)
 #include <arm_neon.h>
-#include <sys/auxv.h>
 #endif
 
 #if defined(__clang__)
@@ -1039,10 +1038,7 @@ static int isa_supported(int i)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512vnni") && isa_supported(1);
 #elif defined(__aarch64__)
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1 << 20)
-#endif
-    if (i == 1) return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    if (i == 1) return rt_cpu_dotprod();
 #endif
     return i == 0;
 }

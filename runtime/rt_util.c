@@ -1,6 +1,7 @@
 /* rt_util.c: small runtime helpers: status names, the thread-local last
  * error, f16/bf16 <-> f32 conversions (round to nearest even, subnormals,
- * inf and nan kept), the monotonic clock and the core count. */
+ * inf and nan kept), the monotonic clock, the core count and whether an
+ * aarch64 cpu has the dot product. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -12,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 enum { RT_ERROR_MAX = 1024 };
 
@@ -127,4 +131,16 @@ int rt_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int rt_cpu_dotprod(void)
+{
+#if defined(__aarch64__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return 0;
+#endif
 }

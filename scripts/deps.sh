@@ -4,12 +4,12 @@
 set -euo pipefail
 pkgs="build-essential cmake pkg-config python3-numpy clang libclang-rt-14-dev libxml2-dev libjson-c-dev libopenblas-dev libcmocka-dev unicode-data bzip2 ocl-icd-opencl-dev opencl-headers pocl-opencl-icd chromium gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file"
 missing=""
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "deps: installing$missing"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
@@ -21,8 +21,6 @@ fi
 # with the cross libc: threaded programs hang).
 sysroot=/usr/aarch64-linux-gnu
 if [ ! -e $sysroot/lib/libOpenCL.so ] || [ ! -e $sysroot/include/CL/cl.h ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "deps: the arm64 OpenCL loader into $sysroot"
   dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
   $sudo apt-get update -qq

@@ -31,15 +31,23 @@ static char *run_ok(const char *cmd)
     return out;
 }
 
+/* tests/tools/TOOL.c with the runtime file kernel (and those every tool
+ * needs: the pool, helpers, memory, weights), built as d/x86 for this
+ * machine and d/arm for aarch64 with cflags. */
+static void build_tool(const char *d, const char *tool, const char *kernel, const char *cflags)
+{
+    const char *rt = tu_fmt("%s/runtime", tu_src());
+    const char *src = tu_fmt("%s/tests/tools/%s.c %s/%s %s/rt_pool.c %s/rt_util.c %s/rt_mem.c %s/rt_weights.c", tu_src(),
+                             tool, rt, kernel, rt, rt, rt, rt);
+    free(run_ok(tu_fmt("cc %s -march=native -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/x86", cflags, rt, src, d)));
+    free(run_ok(tu_fmt("aarch64-linux-gnu-gcc %s -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/arm", cflags, rt, src, d)));
+}
+
 static void test_int8_bytes(void **state)
 {
     tu_require_aarch64();
     const char *d = tu_tmpdir("aarch64-int8");
-    const char *rt = tu_fmt("%s/runtime", tu_src());
-    const char *src = tu_fmt("%s/tests/tools/npu_int8_bytes.c %s/rt_npu_emu.c %s/rt_pool.c %s/rt_util.c %s/rt_mem.c %s/rt_weights.c",
-                             tu_src(), rt, rt, rt, rt, rt);
-    free(run_ok(tu_fmt("cc -std=c11 -O2 -march=native -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/x86", rt, src, d)));
-    free(run_ok(tu_fmt("aarch64-linux-gnu-gcc -std=c11 -O2 -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/arm", rt, src, d)));
+    build_tool(d, "npu_int8_bytes", "rt_npu_emu.c", "-std=c11 -O2");
     static const char *const x86_paths[] = {"HETC_NPU_ISA=scalar ", "HETC_NPU_ISA=avx2 ", ""};   /* scalar first */
     for (int i = 0; i < 3; i++) {
         char *out;
@@ -56,15 +64,15 @@ static void test_int8_bytes(void **state)
     }
     /* aarch64: sdot (qemu's default cpu has it), scalar asked for, and
      * scalar chosen on a cpu without the dot product (Cortex-A53) */
-    static const char *const arm_runs[][2] = {
-        {"", "sdot"}, {"HETC_NPU_ISA=scalar ", "scalar"}, {"-cpu cortex-a53 ", "scalar"}};
+    static const struct {
+        const char *env, *cpu, *path;
+    } arm_runs[] = {{"", "", "sdot"}, {"HETC_NPU_ISA=scalar ", "", "scalar"}, {"", "-cpu cortex-a53 ", "scalar"}};
     char *out = NULL;
     for (int i = 0; i < 3; i++) {
-        const char *env = strncmp(arm_runs[i][0], "HETC", 4) == 0 ? arm_runs[i][0] : "";
-        const char *cpu = env[0] ? "" : arm_runs[i][0];
-        out = run_ok(tu_fmt("%sqemu-aarch64 %s-L /usr/aarch64-linux-gnu %s/arm %s/arm-%d.bin", env, cpu, d, d, i));
-        printf("  aarch64 %s: %s", cpu[0] ? cpu : env[0] ? env : "(default cpu) ", out);
-        if (!strstr(out, tu_fmt("npu-emu %s path", arm_runs[i][1]))) fail_msg("expected the %s path", arm_runs[i][1]);
+        out = run_ok(tu_fmt("%sqemu-aarch64 %s-L /usr/aarch64-linux-gnu %s/arm %s/arm-%d.bin", arm_runs[i].env,
+                            arm_runs[i].cpu, d, d, i));
+        printf("  aarch64 %s%s: %s", arm_runs[i].env, arm_runs[i].cpu, out);
+        if (!strstr(out, tu_fmt("npu-emu %s path", arm_runs[i].path))) fail_msg("expected the %s path", arm_runs[i].path);
         free(out);
         free(run_ok(tu_fmt("cmp %s/x86-0.bin %s/arm-%d.bin", d, d, i)));
     }
@@ -81,11 +89,7 @@ static void test_quant_bytes(void **state)
 {
     tu_require_aarch64();
     const char *d = tu_tmpdir("aarch64-quant");
-    const char *rt = tu_fmt("%s/runtime", tu_src());
-    const char *src = tu_fmt("%s/tests/tools/quant_bytes.c %s/rt_quant.c %s/rt_pool.c %s/rt_util.c %s/rt_mem.c "
-                             "%s/rt_weights.c", tu_src(), rt, rt, rt, rt, rt);
-    free(run_ok(tu_fmt("cc -std=gnu11 -O3 -march=native -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/x86", rt, src, d)));
-    free(run_ok(tu_fmt("aarch64-linux-gnu-gcc -std=gnu11 -O3 -D_GNU_SOURCE -I%s %s -lpthread -lm -o %s/arm", rt, src, d)));
+    build_tool(d, "quant_bytes", "rt_quant.c", "-std=gnu11 -O3");
     char *out = run_ok(tu_fmt("HETC_ISA=scalar %s/x86 %s/x86.bin", d, d));
     printf("  x86: %s", out);
     free(out);

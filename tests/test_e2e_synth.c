@@ -48,6 +48,16 @@ static void run_ok(const char *cmd)
     free(out);
 }
 
+/* Compiles dir/model for targets/TARGET.xml into dir/out with flags, and
+ * builds the project (Release) in dir/out/build. */
+static void compile_and_build(const char *dir, const char *target, const char *out, const char *flags)
+{
+    run_ok(tu_fmt("%s compile %s/model --target %s/targets/%s.xml -o %s/%s %s", tu_hetc(), dir, tu_src(), target, dir,
+                  out, flags));
+    run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build",
+                  dir, out, dir, out, dir, out));
+}
+
 /* Synthesizes with synth_args, compiles with compile_args, and compares the
  * program (default batch, --batch 3 and 1) with the interpreter; returns
  * the default batch's error. */
@@ -56,10 +66,7 @@ static double check_variant(const char *name, const char *synth_args, const char
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir(name));
     run_ok(tu_fmt("%s synth --preset tiny -o %s/model %s", tu_hetc(), dir, synth_args));
-    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/proj %s", tu_hetc(), dir, tu_src(), dir,
-                  compile_args));
-    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
-                  dir, dir, dir));
+    compile_and_build(dir, "host-cpu", "proj", compile_args);
     run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, IDS, dir));
     float *ref = read_logits(tu_fmt("%s/ref.bin", dir));
     static const char *const batches[] = {"", "--batch 3", "--batch 1"};
@@ -120,10 +127,7 @@ static void test_real_shape_f16(void **state)
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir("smol"));
     run_ok(tu_fmt("%s synth --preset smol-135m -o %s/model", tu_hetc(), dir));
-    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/proj --weight-dtype f16 --ctx 64",
-                  tu_hetc(), dir, tu_src(), dir));
-    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
-                  dir, dir, dir));
+    compile_and_build(dir, "host-cpu", "proj", "--weight-dtype f16 --ctx 64");
     const char *ids = "1,17,300,5,999,42,7";
     run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, ids, dir));
     run_ok(tu_fmt("%s/proj/build/model --ids %s --logits %s/got.bin", dir, ids, dir));
@@ -178,10 +182,7 @@ static void test_opencl_long_context(void **state)
     size_t n = 0;
     for (int i = 0; i < 300; i++) n += snprintf(ids + n, sizeof ids - n, "%s%d", i ? "," : "", (i * 7919 + 13) % VOCAB);
     run_ok(tu_fmt("%s synth --preset tiny -o %s/model", tu_hetc(), dir));
-    run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-opencl.xml -o %s/proj --ctx 320", tu_hetc(), dir,
-                  tu_src(), dir));
-    run_ok(tu_fmt("cmake -S %s/proj -B %s/proj/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/proj/build",
-                  dir, dir, dir));
+    compile_and_build(dir, "host-opencl", "proj", "--ctx 320");
     run_ok(tu_fmt("%s run %s/model --ids %s --logits %s/ref.bin", tu_hetc(), dir, ids, dir));
     static const char *const batches[] = {"--batch 8", "--batch 1"};
     for (int b = 0; b < 2; b++) {
@@ -327,12 +328,7 @@ static void test_firmware(void **state)
     const char *dir = tu_tmpdir("firmware");
     run_ok(tu_fmt("%s synth --preset tiny -o %s/model", tu_hetc(), dir));
     static const char *const kinds[] = {"firmware", "normal", "firmware2"};
-    for (int i = 0; i < 3; i++) {
-        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/%s %s", tu_hetc(), dir, tu_src(), dir,
-                      kinds[i], i != 1 ? "--firmware" : ""));
-        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build",
-                      dir, kinds[i], dir, kinds[i], dir, kinds[i]));
-    }
+    for (int i = 0; i < 3; i++) compile_and_build(dir, "host-cpu", kinds[i], i != 1 ? "--firmware" : "");
     run_ok(tu_fmt("cmp %s/firmware/build/model %s/firmware2/build/model", dir, dir));
     run_ok(tu_fmt("mkdir %s/alone && cp %s/firmware/build/model %s/alone/", dir, dir, dir));
     char *out;
@@ -390,10 +386,7 @@ static void test_firmware(void **state)
     /* with an npu unit: the emulator's packed weights come from the work area */
     for (int i = 0; i < 2; i++) {
         const char *kind = i ? "npu-normal" : "npu-firmware";
-        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-npu.xml -o %s/%s %s", tu_hetc(), dir, tu_src(), dir,
-                      kind, i ? "" : "--firmware"));
-        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build",
-                      dir, kind, dir, kind, dir, kind));
+        compile_and_build(dir, "host-npu", kind, i ? "" : "--firmware");
         run_ok(tu_fmt("%s/%s/build/model --ids %s --logits %s/%s.bin", dir, kind, IDS, dir, kind));
     }
     run_ok(tu_fmt("cmp %s/npu-firmware.bin %s/npu-normal.bin", dir, dir));
@@ -408,13 +401,8 @@ static void test_firmware_quickstart(void **state)
 {
     const char *dir = tu_tmpdir("firmware-quickstart");
     run_ok(tu_fmt("%s synth --preset smol-135m -o %s/model", tu_hetc(), dir));
-    for (int i = 0; i < 2; i++) {
-        const char *kind = i ? "normal" : "firmware";
-        run_ok(tu_fmt("%s compile %s/model --target %s/targets/host-cpu.xml -o %s/%s --ctx 512 %s", tu_hetc(), dir,
-                      tu_src(), dir, kind, i ? "" : "--firmware"));
-        run_ok(tu_fmt("cmake -S %s/%s -B %s/%s/build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build %s/%s/build "
-                      "-j2", dir, kind, dir, kind, dir, kind));
-    }
+    compile_and_build(dir, "host-cpu", "firmware", "--ctx 512 --firmware");
+    compile_and_build(dir, "host-cpu", "normal", "--ctx 512");
     run_ok(tu_fmt("mkdir %s/alone && mv %s/firmware/build/model %s/alone/ && rm -rf %s/firmware %s/model", dir, dir, dir,
                   dir, dir));
     run_ok(tu_fmt("cd %s/alone && ./model --ids %s --logits %s/fw.bin", dir, IDS, dir));
