@@ -403,7 +403,7 @@ int fe_gguf_model_open(const char *path, FeConfig **config, FeWeights *w, char *
         int is_q = strstr(hf, ".q_proj.") != NULL, is_k = strstr(hf, ".k_proj.") != NULL;
         if (!permuted || !(is_q || is_k)) continue;
         int64_t h = is_q ? heads : kv;
-        if (t->shape[0] % (2 * h)) {
+        if (h <= 0 || t->shape[0] <= 0 || t->shape[0] % (2 * h)) {
             fe_set_err(err, errlen, "%s: tensor '%s': %lld rows are not %lld heads of an even size", path, gt->name,
                        (long long)t->shape[0], (long long)h);
             rc = -1;
