@@ -311,8 +311,23 @@ static int bench_attention(Bench *b)
     return 0;
 }
 
+/* Wall time per launch of 10 * REPS back-to-back launches of k (no events),
+ * up to the end of the last. */
+static double wall_per_launch(Bench *b, cl_kernel k, const Launch *l)
+{
+    double t0 = rt_now();
+    for (int i = 0; i < 10 * REPS; i++)
+        if (rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, l->global, l->local, 0,
+                                               NULL, NULL), "clEnqueueNDRangeKernel") != RT_OK)
+            return -1.0;
+    if (rt_cl_check(clFinish(b->cl.queue), "clFinish") != RT_OK)
+        return -1.0;
+    return (rt_now() - t0) / (10 * REPS);
+}
+
 /* The time of a launch that does almost nothing (an add of 256 floats),
- * from events, and the host's rate of launches without events. */
+ * from events, and the wall time per launch of a stream of them without
+ * events, on a profiling queue and on a plain one (the one models use). */
 static int bench_floor(Bench *b, cl_mem buf)
 {
     cl_kernel k;
@@ -324,17 +339,18 @@ static int bench_floor(Bench *b, cl_mem buf)
     int rc = SET_ARGS(k, "mimimii", buf, 0, buf, 256, buf, 512, 256);
     if (rc == 0)
         rc = time_launches(b, &l, &t);
-    double t0 = rt_now();
-    for (int i = 0; rc == 0 && i < 10 * REPS; i++)
-        if (rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, l.global, l.local, 0,
-                                               NULL, NULL), "clEnqueueNDRangeKernel") != RT_OK)
-            rc = fail("launch");
-    if (rc == 0 && rt_cl_check(clFinish(b->cl.queue), "clFinish") != RT_OK)
+    double with = rc == 0 ? wall_per_launch(b, k, &l) : -1.0, plain = -1.0;
+    if (with >= 0.0 && rt_cl_profiling(&b->cl, 0) == RT_OK) {
+        plain = wall_per_launch(b, k, &l);
+        if (rt_cl_profiling(&b->cl, 1) != RT_OK)
+            plain = -1.0;
+    }
+    if (rc == 0 && (with < 0.0 || plain < 0.0))
         rc = fail("launch");
     if (rc == 0)
         printf("launch floor (add of 256 floats): kernel %.2f us, stream %.2f us (events); "
-               "%.2f us per launch without events\n", t.kernel_s * 1e6, t.stream_s * 1e6,
-               (rt_now() - t0) / (10 * REPS) * 1e6);
+               "%.2f us per launch without events, %.2f us on a queue without profiling\n",
+               t.kernel_s * 1e6, t.stream_s * 1e6, with * 1e6, plain * 1e6);
     clReleaseKernel(k);
     return rc;
 }
@@ -456,6 +472,8 @@ int main(int argc, char **argv)
         return fail("rt_cl_measure_peak");
     printf("copy bandwidth %.1f GB/s (read + write, %zu MB), fp32 FMA peak %.1f GFLOP/s\n",
            b.copy_gbs, bw_bytes >> 20, b.peak_gflops);
+    if (rt_cl_profiling(&b.cl, 1) != RT_OK)     /* the kernel times come from events */
+        return fail("rt_cl_profiling");
 
     size_t len;
     char *src = program_source(&b, templ, fp16, &len);

@@ -22,7 +22,8 @@ typedef struct {
     cl_platform_id platform;
     cl_device_id device;
     cl_context context;
-    cl_command_queue queue;     /* in-order, profiling enabled */
+    cl_command_queue queue;     /* in-order; profiling only after rt_cl_profiling */
+    int profiling;              /* the queue has CL_QUEUE_PROFILING_ENABLE */
     cl_program program;         /* after rt_cl_build */
     char platform_name[128];
     char device_name[128];
@@ -73,6 +74,13 @@ void rt_cl_set_int(cl_kernel k, cl_uint i, int value);
  * set. Errors name 'what'. */
 RtStatus rt_cl_wait_event(cl_event ev, const atomic_int *abort, const char *what);
 RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, const size_t *local, const char *what);
+/* Gives cl a queue with (on = 1) or without CL_QUEUE_PROFILING_ENABLE,
+ * finishing and replacing the one it has when that differs. Timing with
+ * events needs profiling; the default is a plain queue, because on
+ * NVIDIA's platform profiling adds device time to every launch. The
+ * measurements below turn it on for themselves and back off; the subgraph
+ * times turn it on for good. */
+RtStatus rt_cl_profiling(RtCl *cl, int on);
 /* Device copy bandwidth: a clEnqueueCopyBuffer of bytes, timed with events,
  * best of several; GB/s counts bytes read plus bytes written. */
 RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s);

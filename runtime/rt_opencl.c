@@ -320,7 +320,7 @@ RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_mat
         cl->context = NULL;
         return RT_ERR_IO;
     }
-    cl->queue = clCreateCommandQueue(cl->context, cl->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    cl->queue = clCreateCommandQueue(cl->context, cl->device, 0, &err);
     if (err != CL_SUCCESS) {
         rt_set_error("clCreateCommandQueue on %s: %s", cl->device_name, rt_cl_error_name(err));
         cl->queue = NULL;
@@ -623,6 +623,27 @@ RtStatus rt_cl_run(RtCl *cl, cl_kernel k, cl_uint dims, const size_t *global, co
 
 /* ---- measurements ---- */
 
+RtStatus rt_cl_profiling(RtCl *cl, int on)
+{
+    on = on != 0;
+    if (cl->profiling == on)
+        return RT_OK;
+    RtStatus st = rt_cl_check(clFinish(cl->queue), "the queue before a change of profiling");
+    if (st != RT_OK)
+        return st;
+    cl_int err;
+    cl_command_queue q = clCreateCommandQueue(cl->context, cl->device, on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+    if (err != CL_SUCCESS) {
+        rt_set_error("clCreateCommandQueue (profiling %s) on %s: %s", on ? "on" : "off", cl->device_name,
+                     rt_cl_error_name(err));
+        return RT_ERR_IO;
+    }
+    clReleaseCommandQueue(cl->queue);
+    cl->queue = q;
+    cl->profiling = on;
+    return RT_OK;
+}
+
 /* Seconds between the start and the end of a finished command. */
 static RtStatus event_seconds(cl_event ev, double *s)
 {
@@ -639,8 +660,11 @@ static RtStatus event_seconds(cl_event ev, double *s)
 RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s)
 {
     *gb_per_s = 0.0;
+    const int was = cl->profiling;
     cl_mem src = NULL, dst = NULL;
-    RtStatus st = rt_cl_buffer(cl, bytes, CL_MEM_READ_WRITE, NULL, &src);
+    RtStatus st = rt_cl_profiling(cl, 1);
+    if (st == RT_OK)
+        st = rt_cl_buffer(cl, bytes, CL_MEM_READ_WRITE, NULL, &src);
     if (st == RT_OK)
         st = rt_cl_buffer(cl, bytes, CL_MEM_READ_WRITE, NULL, &dst);
     const cl_uint pattern = 0x3f800000u;
@@ -667,6 +691,8 @@ RtStatus rt_cl_measure_bandwidth(RtCl *cl, size_t bytes, double *gb_per_s)
         clReleaseMemObject(dst);
     if (st == RT_OK)
         *gb_per_s = best > 0.0 ? 2.0 * (double)bytes / best * 1e-9 : 0.0;
+    if (st == RT_OK)
+        st = rt_cl_profiling(cl, was);
     return st;
 }
 
@@ -737,6 +763,9 @@ RtStatus rt_cl_measure_peak(RtCl *cl, double *gflop_per_s)
     }
     /* Grow the iteration count until one launch takes at least 20 ms, so
      * that launch overheads do not count; then keep the best of several. */
+    const int was = cl->profiling;
+    if (st == RT_OK)
+        st = rt_cl_profiling(cl, 1);
     int iters = 256;
     double t = 0.0, best = 0.0;
     while (st == RT_OK && (st = peak_run(cl, k, global, local, iters, &t)) == RT_OK &&
@@ -749,6 +778,8 @@ RtStatus rt_cl_measure_peak(RtCl *cl, double *gflop_per_s)
     }
     if (st == RT_OK && best > 0.0)
         *gflop_per_s = 2.0 * PEAK_CHAINS * (double)global * iters / best * 1e-9;
+    if (st == RT_OK)
+        st = rt_cl_profiling(cl, was);
     if (out)
         clReleaseMemObject(out);
     if (k)
@@ -774,7 +805,7 @@ void rt_cl_close(RtCl *cl)
 
 RtStatus rt_cl_sub_begin(RtCl *cl, RtClTimes *ct)
 {
-    RtStatus st = ct->n == RT_CL_MAX_TIMED ? rt_cl_sub_flush(cl, ct) : RT_OK;
+    RtStatus st = ct->n == RT_CL_MAX_TIMED ? rt_cl_sub_flush(cl, ct) : rt_cl_profiling(cl, 1);
     if (st == RT_OK)
         st = rt_cl_check(clEnqueueMarkerWithWaitList(cl->queue, 0, NULL, &ct->begin[ct->n]), "subgraph times");
     return st;

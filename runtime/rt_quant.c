@@ -192,19 +192,43 @@ static int k6_scale(const unsigned char *b, int j, int g)
     return (int8_t)b[192 + 8 * (j / 4) + 2 * (j % 4) + g];
 }
 
-/* Quantises x[K] into r; off: the weight side's excess (8 or 128). */
+/* Quantises x[K] into r; off: the weight side's excess (8 or 128). Each
+ * block of 32: d = max |x| / 127, q = x / d rounded half away from zero
+ * (t + 0.5 truncated), in 16-lane vectors (GCC vectors: the same
+ * operations per value on every path, so the bytes are the same as value
+ * by value; a NaN leaves the maximum as it is). Decode quantises its row
+ * once per linear, so this is on the path of every token. */
+typedef float QV16f __attribute__((vector_size(64)));
+typedef int32_t QV16i __attribute__((vector_size(64)));
+typedef int8_t QV16b __attribute__((vector_size(16)));
+
+static inline __attribute__((always_inline)) QV16i abs_bits(QV16f v) { return (QV16i)v & 0x7fffffff; }
+
+static inline __attribute__((always_inline)) QV16i round_away(QV16f v, float id)
+{
+    QV16f t = v * id;
+    QV16i pos = t >= 0.0f;
+    QV16i i = __builtin_convertvector((QV16f)((pos & (QV16i)(t + 0.5f)) | (~pos & (QV16i)(0.5f - t))), QV16i);
+    return (pos & i) | (~pos & -i);
+}
+
 static void quantise_row(const float *x, int K, int off, QRow r)
 {
     for (int b = 0; b < K / QK; b++) {
-        const float *v = x + b * QK;
+        QV16f v0, v1;
+        memcpy(&v0, x + b * QK, sizeof v0);
+        memcpy(&v1, x + b * QK + 16, sizeof v1);
+        QV16f a0 = (QV16f)abs_bits(v0), a1 = (QV16f)abs_bits(v1);
+        QV16i gt = a1 > a0;     /* lane max (NaN lanes lose) */
+        QV16f m = (QV16f)((gt & (QV16i)a1) | (~gt & (QV16i)a0));
         float amax = 0;
-        for (int j = 0; j < QK; j++) amax = v[j] > amax ? v[j] : -v[j] > amax ? -v[j] : amax;
+        for (int j = 0; j < 16; j++) amax = m[j] > amax ? m[j] : amax;
         float d = amax / 127, id = d ? 1 / d : 0;
         r.d[b] = d;
-        for (int j = 0; j < QK; j++) {
-            float t = v[j] * id;
-            r.q[b * QK + j] = (int8_t)(t >= 0 ? (int)(t + 0.5f) : -(int)(0.5f - t));
-        }
+        QV16i q0 = round_away(v0, id), q1 = round_away(v1, id);
+        QV16b b0 = __builtin_convertvector(q0, QV16b), b1 = __builtin_convertvector(q1, QV16b);
+        memcpy(r.q + b * QK, &b0, 16);
+        memcpy(r.q + b * QK + 16, &b1, 16);
         r.xs[b] = 0;
         for (int l = 0; l < 8; l++) {
             const int8_t *q = r.q + b * QK + 4 * l;
