@@ -93,7 +93,6 @@
 #define hetc_row_q4_0(k) ((k) / 32 * 18)
 #define hetc_row_q8_0g(k) ((k) / 32 * 34)
 #define hetc_row_q4_0g(k) ((k) / 32 * 18)
-#define hetc_vals_q4_0g 16      /* the gemv's values a lane per step (else 8) */
 #define hetc_loadq8a_float(p, i) hetc_load8a_float(p, i)
 #define hetc_loadq8a_half(p, i) hetc_load8a_half(p, i)
 #define hetc_loadq8a_q8_0(p, i) hetc_load8a_q8_0(p, i)
@@ -323,19 +322,6 @@ float hetc_d8_q4_0g(global const q4_0g *p, int i)
     return hetc_g4_d(hetc_g4(p, i, 72), i);
 }
 
-/* Values 16i..16i+15 (one 64-bit load: a group's words are 8-byte aligned)
- * and their scale: the gemv's step for q4_0g, which takes 16 values a lane. */
-float16 hetc_loadq16a_q4_0g(global const q4_0g *p, int i)
-{
-    uint2 w = ((global const uint2 *)(hetc_g4(p, 2 * i, 72) + 8))[i & 7];
-    return (float16)(hetc_nib8(w.x), hetc_nib8(w.y));
-}
-
-float hetc_d16_q4_0g(global const q4_0g *p, int i)
-{
-    return hetc_d8_q4_0g(p, 2 * i);
-}
-
 float4 hetc_load4_q4_0g(global const q4_0g *p, int i)
 {
     global const uchar *g = hetc_g4(p, i >> 1, 72);
@@ -402,18 +388,6 @@ float8 hetc_x8(global const float *p, int i, int aligned)
 float hetc_dot8(float8 a, float8 b)
 {
     return dot(a.lo, b.lo) + dot(a.hi, b.hi);
-}
-
-float16 hetc_x16(global const float *p, int i, int aligned)
-{
-    if (aligned)
-        return (float16)(hetc_x8(p, 2 * i, 1), hetc_x8(p, 2 * i + 1, 1));
-    return vload16(i, p);
-}
-
-float hetc_dot16(float16 a, float16 b)
-{
-    return hetc_dot8(a.lo, b.lo) + hetc_dot8(a.hi, b.hi);
 }
 
 /* Sum (is_max 0) or maximum (is_max 1) of v over the (1-D, power-of-two
@@ -547,9 +521,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * both rows (one 16-byte load of half per row), then the 8 weights
  * GEMV_LANES * 8 further on, and so on: neighbouring lanes read neighbouring
  * 16-byte pieces, so the loads of a row are coalesced, and the 8 values of
- * x that go with them are loaded once for both rows. (q4_0g takes 16
- * values a lane per step, GEMV_V: one 64-bit load per row, where 8 would
- * be a 32-bit load each, too little a load to keep the memory busy.) Every lane keeps
+ * x that go with them are loaded once for both rows. Every lane keeps
  * 2 * S partial sums, and S sums of squares of x with NORM (loops unrolled
  * to MAX_S with a uniform guard, in registers; each weight is loaded once
  * for all S). The partial sums of a group's lanes are added in local
@@ -573,27 +545,8 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #endif
 #define GEMV_LANES (HETC_WG / 2 < GEMV_LANES_WANTED ? HETC_WG / 2 : GEMV_LANES_WANTED)
 #define GEMV_GROUPS (HETC_WG / GEMV_LANES)
-#if HETC_CAT(hetc_vals_, WT) == 16
-#define GEMV_V 16                       /* values a lane takes per step */
-#define GEMV_VEC float16
-#define GEMV_LOADV(p, i) HETC_CAT(hetc_loadq16a_, WT)(p, i)
-#define GEMV_D(p, i) HETC_CAT(hetc_d16_, WT)(p, i)
-#define GEMV_X hetc_x16
-#define GEMV_DOT hetc_dot16
-#else
-#define GEMV_V 8
-#define GEMV_VEC float8
-#if K % 8 == 0
-#define GEMV_LOADV(p, i) LOAD_Q8A(p, i)
-#else
-#define GEMV_LOADV(p, i) LOAD_W8(p, i)  /* the float types (scale 1) */
-#endif
-#define GEMV_D(p, i) LOAD_D8(p, i)
-#define GEMV_X hetc_x8
-#define GEMV_DOT hetc_dot8
-#endif
-#define GEMV_KV (K / GEMV_V)
-#define GEMV_STEPS ((GEMV_KV + GEMV_LANES - 1) / GEMV_LANES)
+#define GEMV_K8 (K / 8)
+#define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
 #if EPI == 2
 #define GEMV_PAIRS N
 #elif EPI == 3
@@ -601,6 +554,11 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #define GEMV_HALF (HEAD_DIM / 2)
 #else
 #define GEMV_PAIRS ((N + 1) / 2)
+#endif
+#if K % 8 == 0
+#define GEMV_LOAD8(p, i) LOAD_Q8A(p, i)
+#else
+#define GEMV_LOAD8(p, i) LOAD_W8(p, i)  /* the float types (scale 1) */
 #endif
 
 /* Pair p's first row in its matrix, and which matrix (*mat, EPI 3 only);
@@ -682,27 +640,27 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #endif
         for (int step = 0; step < GEMV_STEPS; step++) {
             int i = step * GEMV_LANES + lane;
-            if (GEMV_KV % GEMV_LANES == 0 || i < GEMV_KV) {
-                GEMV_VEC wv0 = GEMV_LOADV(w[0], i), wv1 = GEMV_LOADV(w[1], i);
-                float d0 = GEMV_D(w[0], i), d1 = GEMV_D(w[1], i);
+            if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
+                float8 wv0 = GEMV_LOAD8(w[0], i), wv1 = GEMV_LOAD8(w[1], i);
+                float d0 = LOAD_D8(w[0], i), d1 = LOAD_D8(w[1], i);
 #if NORM
-                GEMV_VEC gv = GEMV_X(gain, i, K % 4 == 0);
+                float8 gv = hetc_x8(gain, i, K % 4 == 0);
 #endif
 #pragma unroll
                 for (int s = 0; s < GEMV_MAX_S; s++) {
                     if (s < S) {
-                        GEMV_VEC xv = GEMV_X(xs + s * K, i, K % 4 == 0);
+                        float8 xv = hetc_x8(xs + s * K, i, K % 4 == 0);
 #if NORM
-                        acc[2][s] += GEMV_DOT(xv, xv);
+                        acc[2][s] += hetc_dot8(xv, xv);
                         xv *= gv;
 #endif
-                        acc[0][s] += d0 * GEMV_DOT(wv0, xv);
-                        acc[1][s] += d1 * GEMV_DOT(wv1, xv);
+                        acc[0][s] += d0 * hetc_dot8(wv0, xv);
+                        acc[1][s] += d1 * hetc_dot8(wv1, xv);
                     }
                 }
             }
         }
-        for (int k = GEMV_KV * GEMV_V + lane; k < K; k += GEMV_LANES) {
+        for (int k = GEMV_K8 * 8 + lane; k < K; k += GEMV_LANES) {
             float w0 = LOAD_W(w[0], k), w1 = LOAD_W(w[1], k);
 #pragma unroll
             for (int s = 0; s < GEMV_MAX_S; s++) {
@@ -821,15 +779,10 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #undef GEMV_LANES_WANTED
 #undef GEMV_LANES
 #undef GEMV_GROUPS
-#undef GEMV_V
-#undef GEMV_VEC
-#undef GEMV_LOADV
-#undef GEMV_D
-#undef GEMV_X
-#undef GEMV_DOT
-#undef GEMV_KV
+#undef GEMV_K8
 #undef GEMV_STEPS
 #undef GEMV_PAIRS
+#undef GEMV_LOAD8
 #if EPI == 3
 #undef GEMV_HALF
 #endif
