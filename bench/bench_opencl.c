@@ -62,8 +62,7 @@ enum { GEMM_RM = 8 };
 
 static size_t gemv_rows(int N, int wg)
 {
-    int lanes = N >= 4096 ? 32 : 128;
-    return (size_t)(2 * wg / (lanes < wg / 2 ? lanes : wg / 2));
+    return (size_t)(2 * wg / rt_gemv_lanes((N + 1) / 2, wg));
 }
 
 typedef struct {

@@ -810,11 +810,9 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k, int nk, const c
 }
 
 /* Work-groups of a gemv launch over `pairs` row pairs (the family's rule). */
-static int64_t gemv_groups(int wg, int64_t N, int64_t pairs)
+static int64_t gemv_groups(int wg, int64_t pairs)
 {
-    int64_t lanes = N >= 4096 ? 32 : 128;
-    if (lanes > wg / 2) lanes = wg / 2;
-    int64_t groups = wg / lanes;
+    int64_t groups = wg / rt_gemv_lanes(pairs, wg);
     return (pairs + groups - 1) / groups;
 }
 
@@ -845,7 +843,7 @@ static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int 
     if (!known) fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
     if (!known || gemv) {
         set_int(e, in2, k, "gemv", "S", rows);
-        snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, N, (N + 1) / 2));
+        snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, (N + 1) / 2));
         snprintf(l, sizeof l, "(size_t[]){%d}", wg);
         run(e, in2, k, "1", g, l, n);
     }
@@ -883,7 +881,7 @@ static void emit_group(const CgEmit *e, int a)
     if (grp->epi == 2) pairs = N;
     if (grp->epi == 3) pairs = (N + g->nodes[grp->lin[1]].dim[1] + g->nodes[grp->lin[2]].dim[1]) / 2;
     int wg = e->cl->wg;
-    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, N, pairs));
+    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, pairs));
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     run_on(e, BRANCH, "kg", "1", g2, l, &g->nodes[a]);
     fputs("    }\n", e->f);

@@ -832,6 +832,8 @@ BF16_FN static void gemv_rows1_pairs(const LinearArgs *a, int64_t n0, int64_t n1
         const uint16_t *row = (const uint16_t *)a->W + n * K;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (p = 0; 2 * p + 8 * VL <= K; p += 4 * VL) {
+            prefetch_ahead(a->W, RT_BF16, n * K + 2 * p);
+            prefetch_ahead(a->W, RT_BF16, n * K + 2 * p + 4 * VL);
             acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(row + 2 * p), (__m512bh)_mm512_load_si512(xw + p));
             acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(row + 2 * p + 2 * VL),
                                     (__m512bh)_mm512_load_si512(xw + p + VL));

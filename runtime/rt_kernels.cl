@@ -506,7 +506,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  *   4: x is read with 16-byte vector loads.
  *   global (HETC_WG * ceil(PAIRS / GEMV_GROUPS)), local (HETC_WG), where
  *     PAIRS = ceil(N / 2) (EPI 0, 1), N (EPI 2), (N + N1 + N2) / 2 (EPI 3)
- *     GEMV_LANES = min(HETC_WG / 2, N >= 4096 ? 32 : 128)
+ *     GEMV_LANES = min(HETC_WG / 2, PAIRS >= 4096 ? 32 : 128)
  *     GEMV_GROUPS = HETC_WG / GEMV_LANES
  *   (a larger global size works too: the extra work-groups do no loads).
  *   HETC_WG <= 512 (local memory: 96 * HETC_WG bytes).
@@ -531,22 +531,13 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * weights of a row, if any, are taken one at a time. The lanes per row
  * trade the length of each lane's loop (loads in flight) against the
  * number of work-items on the device: many
- * rows (N >= 4096) fill it with 32 lanes each, fewer rows (the q/k/v and
- * o projections, the down projection) go faster with 128. The rule was
+ * row pairs (4096 or more) fill it with 32 lanes each, fewer (the q/k/v
+ * and o projections, the down projection) go faster with 128. The rule was
  * tuned on an NVIDIA H200 with back-to-back launches of the fused kernels
  * of TinyLlama (q/k/v 8.5 -> 7.2 us, o 6.4 -> 5.9 us going from 64 to 128).
  */
 #define GEMV_MAX_S MAX_S
 #define GEMV_FOLD 8                     /* sums per group after the first round */
-#if N >= 4096
-#define GEMV_LANES_WANTED 32
-#else
-#define GEMV_LANES_WANTED 128
-#endif
-#define GEMV_LANES (HETC_WG / 2 < GEMV_LANES_WANTED ? HETC_WG / 2 : GEMV_LANES_WANTED)
-#define GEMV_GROUPS (HETC_WG / GEMV_LANES)
-#define GEMV_K8 (K / 8)
-#define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
 #if EPI == 2
 #define GEMV_PAIRS N
 #elif EPI == 3
@@ -555,6 +546,15 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #else
 #define GEMV_PAIRS ((N + 1) / 2)
 #endif
+#if GEMV_PAIRS >= 4096                  /* rt_gemv_lanes (rt_profile.h) states the same rule */
+#define GEMV_LANES_WANTED 32
+#else
+#define GEMV_LANES_WANTED 128
+#endif
+#define GEMV_LANES (HETC_WG / 2 < GEMV_LANES_WANTED ? HETC_WG / 2 : GEMV_LANES_WANTED)
+#define GEMV_GROUPS (HETC_WG / GEMV_LANES)
+#define GEMV_K8 (K / 8)
+#define GEMV_STEPS ((GEMV_K8 + GEMV_LANES - 1) / GEMV_LANES)
 #if K % 8 == 0
 #define GEMV_LOAD8(p, i) LOAD_Q8A(p, i)
 #else

@@ -40,6 +40,18 @@ enum { RT_PROF_WIDTHS = 4 };
  * program has both for every shape measured, instances named with the
  * suffix "_N_K" that rt_prof_cl_suffix writes. */
 enum { RT_PROF_CL_GEMV_S = 8 };     /* codegen's IR_DECODE_MAX */
+
+/* Lanes per row pair of rt_kernels.cl's gemv, the rule its
+ * GEMV_LANES_WANTED states (capped at wg / 2): 32 where a launch has 4096
+ * row pairs or more, which fill the device with 32 lanes each; else 128,
+ * so that fewer rows still make enough work-items (a 7B model's 4096-row
+ * projections: 2048 pairs). Launch geometry: wg / lanes pairs a
+ * work-group. */
+static inline int64_t rt_gemv_lanes(int64_t pairs, int wg)
+{
+    int64_t lanes = pairs >= 4096 ? 32 : 128;
+    return lanes < wg / 2 ? lanes : wg / 2;
+}
 static inline void rt_prof_cl_suffix(char *buf, size_t cap, int64_t n, int64_t k)
 {
     snprintf(buf, cap, "_%lld_%lld", (long long)n, (long long)k);

@@ -190,16 +190,16 @@ static size_t up(size_t x, size_t m)
 /* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
 enum { GEMM_RM = 8 };
 
-/* GEMV_GROUPS: the weight-row pairs a gemv work-group takes. */
-static size_t gemv_groups(int N, int wg)
+/* GEMV_GROUPS: the weight-row pairs a gemv work-group takes, for a launch
+ * of `pairs` pairs (rt_gemv_lanes). */
+static size_t gemv_groups(size_t pairs, int wg)
 {
-    int lanes = N >= 4096 ? 32 : 128;
-    return (size_t)(wg / (lanes < wg / 2 ? lanes : wg / 2));
+    return (size_t)(wg / rt_gemv_lanes((int64_t)pairs, wg));
 }
 
 static size_t gemv_rows(int N, int wg)
 {
-    return 2 * gemv_groups(N, wg);
+    return 2 * gemv_groups(((size_t)N + 1) / 2, wg);
 }
 
 static cl_mem upload(const void *data, size_t bytes)
@@ -296,7 +296,8 @@ typedef struct {
 
 static const LinearShape linear_shapes[] = {
     {100, 257, 0, 0}, {257, 33, 1, 0}, {33, 64, 0, 1}, {130, 96, 1, 1}, {7, 5, 0, 0},
-    {4100, 24, 1, 1}, {10, 4104, 1, 0},     /* the other lane counts of gemv */
+    {4100, 24, 1, 1}, {10, 4104, 1, 0},     /* 128 lanes: fewer than 4096 row pairs */
+    {8200, 24, 1, 0},                       /* 32 lanes: 4100 pairs */
 };
 enum { N_LINEAR = sizeof linear_shapes / sizeof linear_shapes[0] };
 
@@ -438,7 +439,7 @@ static const FusedShape fused_shapes[] = {
     {1, 33, 70, 1, 1, 0, 0, 0, 0}, {1, 130, 128, 0, 0, 1, 0, 0, 0}, {1, 7, 257, 1, 1, 1, 0, 0, 0},
     {1, 10, 4100, 1, 1, 1, 0, 0, 0},    /* 128 lanes (HETC_WG 256) */
     {2, 7, 64, 0, 0, 1, 0, 0, 0}, {2, 33, 257, 1, 0, 0, 0, 0, 0}, {2, 130, 36, 1, 0, 1, 0, 0, 0},
-    {2, 4100, 24, 0, 0, 1, 0, 0, 0},    /* 32 lanes */
+    {2, 4100, 24, 0, 0, 1, 0, 0, 0},    /* 32 lanes (4100 pairs) */
     {3, 64, 64, 1, 1, 1, 4, 2, 16}, {3, 64, 128, 0, 0, 0, 4, 2, 16},
     {3, 24, 70, 0, 1, 0, 3, 1, 8}, {3, 24, 257, 1, 0, 1, 3, 1, 8}, {3, 24, 36, 1, 1, 1, 3, 1, 8},
 };
@@ -640,7 +641,7 @@ static void fused_step(Fused *f, int S, int P, int in_place)
     fused_args(f, arena, out_off, x_off, res_off, S, P);
     size_t pairs = sh->epi == 2 ? (size_t)N : sh->epi == 3 ? (size_t)(N + 2 * f->rows[2]) / 2
                                                           : (size_t)(N + 1) / 2;
-    size_t groups = gemv_groups(N, f->wg), local = (size_t)f->wg;
+    size_t groups = gemv_groups(pairs, f->wg), local = (size_t)f->wg;
     size_t global = local * ((pairs + groups - 1) / groups);
     run_kernel(f->k, 1, &global, &local);
 
