@@ -110,6 +110,15 @@ int rt_pool_size(const RtPool *pool);
 void rt_pool_destroy(RtPool *pool);
 int rt_cpu_count(void);
 int rt_cpu_dotprod(void);   /* aarch64 with SDOT (Armv8.2 dot product, HWCAP_ASIMDDP); 0 elsewhere */
+/* Prefetches the `bytes` bytes RT_PREFETCH_AHEAD past p, as the decode
+ * kernels do for the weights they stream: the hardware prefetchers stop at
+ * 4 KB pages, so each new page of weights would start with a miss (q4_k_m
+ * TinyLlama tg64 on 2 cores: 44 -> 61 t/s; f16 and bf16 gain too). */
+enum { RT_PREFETCH_AHEAD = 4096 };
+static inline __attribute__((always_inline)) void rt_prefetch_ahead(const void *p, size_t bytes)
+{
+    for (size_t l = 0; l < bytes; l += 64) __builtin_prefetch((const char *)p + RT_PREFETCH_AHEAD + l);
+}
 
 /* ---- units running at once (rt_units.c; its comment has the protocol) ----
  * A ready flag carries the number of the last step whose hand-over it

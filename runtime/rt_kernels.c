@@ -449,20 +449,6 @@ static void gemv_tile(const LinearArgs *a, int64_t n, int rows)
     }
 }
 
-/* Decode streams each row's weights with a prefetch ROWS1_AHEAD bytes
- * ahead: the hardware prefetchers stop at 4 KB pages, so each new page of
- * weights would start with a miss (f16 and bf16 TinyLlama tg64 on the
- * 2-core machine, three interleaved rounds: 18.1 / 16.4 / 19.4 t/s without,
- * 20.4 / 29.0 / 19.7 with; bf16 16.7 / 20.6 / 17.8 and 19.9 / 20.3 / 19.2). */
-enum { ROWS1_AHEAD = 4096 };
-
-ALWAYS_INLINE void prefetch_ahead(const void *W, RtDtype dt, int64_t i)
-{
-    size_t es = dt == RT_F32 ? 4 : 2;
-    const char *p = (const char *)W + (size_t)i * es + ROWS1_AHEAD;
-    for (size_t l = 0; l < 4 * VL * es; l += 64) __builtin_prefetch(p + l);
-}
-
 /* One activation row (decode): rows n0..n1 one after another, each
  * streamed into 4 accumulators, so that a thread reads its weights as one
  * sequential stream (the tiles' 4 rows side by side, 4 streams, read bf16
@@ -473,11 +459,12 @@ ALWAYS_INLINE void prefetch_ahead(const void *W, RtDtype dt, int64_t i)
 ALWAYS_INLINE void gemv_rows1_dt(const LinearArgs *a, int64_t n0, int64_t n1, RtDtype dt, const float *xs)
 {
     const int64_t K = a->K;
+    const size_t es = dt == RT_F32 ? 4 : 2;     /* bytes a weight (rt_prefetch_ahead) */
     for (int64_t n = n0; n < n1; n++) {
         int64_t w = n * K, k = 0;
         v16f acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
         for (; xs && k + 4 * VL <= K; k += 4 * VL) {
-            prefetch_ahead(a->W, dt, w + k);
+            rt_prefetch_ahead((const char *)a->W + (w + k) * es, 4 * VL * es);
             v16f wa, wb, wc, wd;
             load_w32(a->W, dt, w + k, &wa, &wb);
             load_w32(a->W, dt, w + k + 2 * VL, &wc, &wd);
@@ -487,7 +474,7 @@ ALWAYS_INLINE void gemv_rows1_dt(const LinearArgs *a, int64_t n0, int64_t n1, Rt
             acc3 += wd * load_f32(xs + k + 3 * VL);
         }
         for (; !xs && k + 4 * VL <= K; k += 4 * VL) {
-            prefetch_ahead(a->W, dt, w + k);
+            rt_prefetch_ahead((const char *)a->W + (w + k) * es, 4 * VL * es);
             acc0 += load_w(a->W, dt, w + k) * load_f32(a->x + k);
             acc1 += load_w(a->W, dt, w + k + VL) * load_f32(a->x + k + VL);
             acc2 += load_w(a->W, dt, w + k + 2 * VL) * load_f32(a->x + k + 2 * VL);
@@ -832,8 +819,7 @@ BF16_FN static void gemv_rows1_pairs(const LinearArgs *a, int64_t n0, int64_t n1
         const uint16_t *row = (const uint16_t *)a->W + n * K;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (p = 0; 2 * p + 8 * VL <= K; p += 4 * VL) {
-            prefetch_ahead(a->W, RT_BF16, n * K + 2 * p);
-            prefetch_ahead(a->W, RT_BF16, n * K + 2 * p + 4 * VL);
+            rt_prefetch_ahead(row + 2 * p, 8 * VL * sizeof *row);
             acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)_mm512_loadu_si512(row + 2 * p), (__m512bh)_mm512_load_si512(xw + p));
             acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)_mm512_loadu_si512(row + 2 * p + 2 * VL),
                                     (__m512bh)_mm512_load_si512(xw + p + VL));

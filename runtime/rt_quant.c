@@ -322,18 +322,6 @@ enum { R16_S = 8 };             /* activation rows per call of a kernel */
 
 typedef void (*R16Fn)(const unsigned char *G, RtDtype dt, int nb, const QRow *x, int S, float out[R16_S][16]);
 
-/* A kernel streaming a group's blocks (bs bytes each) prefetches, per
- * block, the bs bytes R16_AHEAD further on. The hardware prefetchers stop
- * at 4 KB pages, so without it every page of weights starts with a miss:
- * the q4_k_m TinyLlama decode went from 44 to 61 t/s (tg64, 2 threads, 3
- * interleaved rounds on the 2-core machine). */
-enum { R16_AHEAD = 4096 };
-
-static inline __attribute__((always_inline)) void r16_prefetch(const unsigned char *G, size_t bs)
-{
-    for (size_t l = 0; l < bs; l += 64) __builtin_prefetch(G + R16_AHEAD + l);
-}
-
 /* Where a 32-value type's quants start in a group's block of layout r16
  * (after 16 d, 16 m, and q5's plane of high bits), and where they start
  * in a row's block. */
@@ -811,7 +799,6 @@ VNNI_FN static void tile_vnni(const unsigned char *W, RtDtype dt, int nb, int ro
 /* x's 4 quants at p in every lane (a broadcast from memory, no trip through a general register). */
 VNNI_FN static inline __m512i bcast4(const int8_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
 
-
 /* Layout r16 on avx512vnni: a block's 8 steps into two int32 chains per
  * activation row (the excess of the unsigned weights, off times the sum of
  * x's quants, where one starts), S rows against the same weight vectors. */
@@ -823,7 +810,7 @@ VNNI_FN static inline __attribute__((always_inline)) void r16_vnni_rows(const un
     __m512 acc[R16_S];
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, G += bs) {
-        r16_prefetch(G, bs);
+        rt_prefetch_ahead(G, bs);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G)), mw = _mm512_setzero_ps();
         if (has_m(dt)) mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(G + 32)));
         __m512i w[8];
@@ -893,7 +880,7 @@ VNNI_FN static inline __attribute__((always_inline)) void r16k_vnni_rows(const u
     __m512 acc[R16_S];
     _Pragma("GCC unroll 8") for (int s = 0; s < S; s++) acc[s] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb; b0 += 8, G += bs) {
-        r16_prefetch(G, bs);
+        rt_prefetch_ahead(G, bs);
         __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)G)), dmin = _mm512_setzero_ps();
         unsigned char sm[256] __attribute__((aligned(64)));
         if (dt == RT_Q4_K) {
@@ -1040,7 +1027,7 @@ SDOT_FN static void r16_sdot(const unsigned char *G, RtDtype dt, int nb, const Q
         for (int i = 0; i < 4; i++) sum[i] = vdupq_n_f32(0);
         for (int b = 0; b < nb; b++) {
             const unsigned char *blk = G + b * bs;
-            r16_prefetch(blk, bs);
+            rt_prefetch_ahead(blk, bs);
             int32x4_t dot[4];
             r16_block_sdot(blk + r16_quants(dt), dt, x[s].q + b * QK, dot);
             for (int i = 0; i < 4; i++) {   /* d of rows 4i .. 4i + 3: f16 at blk + 2r */
