@@ -14,13 +14,18 @@
  * per launch without events.
  *
  *   bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] [-f HETC_FP16]
- *                [-k rt_kernels.cl] [-c CACHE_FILE] [-W WT]
+ *                [-k rt_kernels.cl] [-c CACHE_FILE] [-W WT] [-x XQ]
+ * XQ 1 (with -W q8_0g or q4_0g): the gemv takes int8 activations (the
+ * family's XQ, pass place's xdtype=q8_0); each shape also prints how far
+ * its result is from the float gemv's on the same weights (relative L2:
+ * some 1e-2 is the int8 rounding of x, more is a broken kernel).
  * DEVICE is as HETC_OPENCL_DEVICE: "N" or "PLATFORM:DEVICE" substrings.
  * CACHE_FILE: the program's binary cache (rt_cl_build), also a way to look
  * at the device code (PTX on NVIDIA). */
 #include "hetc_rt_cl.h"
 #include "codegen/cg.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +59,7 @@ typedef struct {
     const char *wt;             /* the weights' WT: half, float, q8_0, q4_0 */
     RtDtype dt;
     int wg, tile;
+    int xq;                     /* -x: gemv with int8 activations */
     double copy_gbs, peak_gflops;
 } Bench;
 
@@ -173,6 +179,39 @@ static int random_buffer(Bench *b, size_t n, int half, cl_mem *m)
                                                                              : fail("buffer");
 }
 
+/* -x 1: the XQ gemv of shape i (launch l, weights l->rotate[0]) against
+ * the float one ("gemvf_sI"): prints the relative L2 distance of their
+ * outputs. */
+static int xq_check(Bench *b, int i, const Launch *l, cl_mem x, cl_mem out)
+{
+    int N = shapes[i].N, zero = 0, one = 1;
+    float *y[2];
+    cl_kernel kf;
+    if (rt_cl_kernel(&b->cl, kname("gemvf", i), &kf))
+        return fail("kernel");
+    for (int r = 0; r < 2; r++) {
+        cl_kernel k = r ? kf : l->k;
+        y[r] = malloc((size_t)N * sizeof *y[r]);
+        if (!y[r] || SET_ARGS(k, "mimimi", out, zero, x, zero, l->rotate[0], one) ||
+            rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, l->global, l->local, 0, NULL, NULL),
+                        "clEnqueueNDRangeKernel") != RT_OK ||
+            rt_cl_check(clEnqueueReadBuffer(b->cl.queue, out, CL_TRUE, 0, (size_t)N * sizeof *y[r], y[r], 0,
+                                            NULL, NULL), "clEnqueueReadBuffer") != RT_OK)
+            return fail("xq check");
+    }
+    double num = 0, den = 0;
+    for (int n = 0; n < N; n++) {
+        num += ((double)y[0][n] - y[1][n]) * ((double)y[0][n] - y[1][n]);
+        den += (double)y[1][n] * y[1][n];
+    }
+    printf("  %-9s N=%-5d K=%-5d int8 x against float x: relative L2 %.2e\n", shapes[i].what, N, shapes[i].K,
+           sqrt(num / (den > 0 ? den : 1)));
+    free(y[0]);
+    free(y[1]);
+    clReleaseKernel(kf);
+    return 0;
+}
+
 /* gemv at S=1 and gemm at S=512 for every shape. */
 static int bench_linear(Bench *b, cl_mem x, cl_mem out)
 {
@@ -213,6 +252,8 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
                 l.global[1] = b->tile * ((S + bm - 1) / bm);
                 l.local[0] = l.local[1] = (size_t)b->tile;
             }
+            if (pass == 0 && b->xq && xq_check(b, i, &l, x, out) != 0)
+                return 1;
             Timing t;
             if (time_launches(b, &l, &t) != 0)
                 return 1;
@@ -372,9 +413,15 @@ static char *program_source(const Bench *b, const char *templ, int fp16, size_t 
         snprintf(k, sizeof k, "%d", shapes[i].K);
         snprintf(suffix, sizeof suffix, "_s%d", i);
         /* gemv as a decode step of one token runs it: plain, MAX_S 1 */
-        const char *gemv[] = {n, k, b->wt, "0", "0", "0", "0", "0", "0", "1", NULL};
+        const char *gemv[] = {n, k, b->wt, "0", "0", "0", "0", "0", "0", "1", b->xq ? "1" : "0", NULL};
         const char *gemm[] = {n, k, b->wt, "0", NULL};
         rc = cg_cl_instantiate(f, templ, "gemv", suffix, gemv, err, sizeof err);
+        if (rc == 0 && b->xq) {     /* the float gemv beside it, named gemvf_sI */
+            char fsuffix[24];
+            snprintf(fsuffix, sizeof fsuffix, "f_s%d", i);
+            gemv[10] = "0";
+            rc = cg_cl_instantiate(f, templ, "gemv", fsuffix, gemv, err, sizeof err);
+        }
         if (rc == 0)
             rc = cg_cl_instantiate(f, templ, "gemm", suffix, gemm, err, sizeof err);
     }
@@ -412,7 +459,7 @@ static char *read_file(const char *path)
 int main(int argc, char **argv)
 {
     const char *templ_path = HETC_SOURCE_DIR "/runtime/rt_kernels.cl", *cache = NULL;
-    int wg = 0, tile = 0, fp16 = -1;
+    int wg = 0, tile = 0, fp16 = -1, xq = 0;
     const char *wt = "half";
     int bad = argc % 2 == 0;
     for (int i = 1; i + 1 < argc && !bad; i += 2) {
@@ -430,12 +477,14 @@ int main(int argc, char **argv)
             cache = argv[i + 1];
         else if (strcmp(argv[i], "-W") == 0)
             wt = argv[i + 1];
+        else if (strcmp(argv[i], "-x") == 0)
+            xq = atoi(argv[i + 1]);
         else
             bad = 1;
     }
     if (bad) {
         fprintf(stderr, "usage: bench_opencl [-d DEVICE] [-w HETC_WG] [-t HETC_TILE] "
-                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE] [-W half|float|q8_0|q4_0|q8_0g|q4_0g]\n");
+                        "[-f HETC_FP16] [-k rt_kernels.cl] [-c CACHE_FILE] [-W half|float|q8_0|q4_0|q8_0g|q4_0g] [-x 0|1]\n");
         return 2;
     }
     char *templ = read_file(templ_path);
@@ -443,10 +492,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_opencl: cannot read %s\n", templ_path);
         return 1;
     }
-    Bench b = {.wt = wt};
+    Bench b = {.wt = wt, .xq = xq};
     b.dt = strcmp(wt, "half") == 0 ? RT_F16 : strcmp(wt, "float") == 0 ? RT_F32
          : strncmp(wt, "q8_0", 4) == 0 && (!wt[4] || strcmp(wt + 4, "g") == 0) ? RT_Q8_0
          : strncmp(wt, "q4_0", 4) == 0 && (!wt[4] || strcmp(wt + 4, "g") == 0) ? RT_Q4_0 : (RtDtype)-1;
+    if (xq && strcmp(wt, "q8_0g") != 0 && strcmp(wt, "q4_0g") != 0) {
+        fprintf(stderr, "bench_opencl: -x 1 needs -W q8_0g or q4_0g\n");
+        return 2;
+    }
     if ((int)b.dt < 0) {
         fprintf(stderr, "bench_opencl: -W %s: the weight types are half, float, q8_0, q4_0, q8_0g and q4_0g\n", wt);
         return 2;

@@ -34,7 +34,7 @@
 enum { SMALL_S = IR_DECODE_MAX };   /* rows up to which a linear uses gemv */
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
-enum { MAX_VALUES = 10 };   /* params of the largest family (gemv) */
+enum { MAX_VALUES = 11 };   /* params of the largest family (gemv) */
 
 typedef struct {
     char family[16];        /* rt_kernels.cl family */
@@ -155,8 +155,9 @@ static int node_values(const CgEmit *e, const IrNode *n, char v[MAX_VALUES][24],
         sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
         sprintf(v[2], "%s", wt_name(&g->nodes[n->in[1]]));
         sprintf(v[3], "%d", n->nin > 2);
-        for (int i = 4; i < MAX_VALUES - 1; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
-        sprintf(v[MAX_VALUES - 1], "%d", SMALL_S);
+        for (int i = 4; i < 9; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
+        sprintf(v[9], "%d", SMALL_S);
+        sprintf(v[10], "0");                            /* float x */
         return MAX_VALUES;
     case IR_OP_ROPE:
         sprintf(v[0], "%" PRId64, ir_attr_int(n, "heads"));
@@ -231,7 +232,8 @@ static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
 }
 
 /* The gemv values of a group's launch: N K WT HAS_BIAS NORM EPI N1 N2
- * HEAD_DIM MAX_S. */
+ * HEAD_DIM MAX_S XQ; XQ (int8 x) in the one-token launch of linears that
+ * pass place gave xdtype=q8_0. */
 static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[MAX_VALUES][24])
 {
     const IrNode *l0 = &g->nodes[grp->lin[0]];
@@ -245,6 +247,8 @@ static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[M
     sprintf(v[7], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[2]].dim[1] : 0);
     sprintf(v[8], "%" PRId64, grp->epi == 3 ? ir_attr_int(&g->nodes[grp->out], "head_dim") : 0);
     sprintf(v[9], "%d", max_s);
+    const IrAttr *xd = ir_attr(l0, "xdtype");
+    sprintf(v[10], "%d", max_s == 1 && xd && strcmp(xd->s, "q8_0") == 0);
 }
 
 static CgDev *cl_plan(const CgEmit *e, int unit)
@@ -364,7 +368,7 @@ static int profile_kernels(const CgEmit *e, FILE *f, const char *templ, char *er
         snprintf(max_s, sizeof max_s, "%d", RT_PROF_CL_GEMV_S);
         rt_prof_cl_suffix(suffix, sizeof suffix, shape[i][0], shape[i][1]);
         rc = cg_cl_instantiate(f, templ, "gemv", suffix,
-                               (const char *const[]){n, k, wt, "0", "0", "0", "0", "0", "0", max_s, NULL}, err, errlen);
+                               (const char *const[]){n, k, wt, "0", "0", "0", "0", "0", "0", max_s, "0", NULL}, err, errlen);
         if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wt, "0", NULL}, err, errlen);
     }
     free(shape);

@@ -17,11 +17,20 @@
  * --matmul-precision bf16, a linear of a bf16 weight on a cpu unit gets
  * xdtype=bf16: it rounds x to bf16 (llama.cpp's numerics for bf16
  * weights; twice the multiply-adds per instruction with AVX512_BF16).
+ * A linear of the decode plan on an OpenCL unit whose weight is q8_0 or
+ * q4_0 in layout g4, at most XQ_MAX_K columns, gets xdtype=q8_0: its
+ * one-token launch quantises x to int8 blocks of 32 and multiplies with
+ * integer dot products (llama.cpp's numerics for these types, as the cpu
+ * kernels of block types always do; gemm and the launches of several
+ * tokens keep f32 x). XQ_MAX_K keeps x's int8 copy in the 32 KB of local
+ * memory that OpenCL guarantees.
  * Without a target: the graph's units, else one cpu unit "cpu0".
  */
 #include "passes.h"
 
 #include <string.h>
+
+enum { XQ_MAX_K = 16384 };
 
 static int find_unit(const FeTarget *t, const char *kind, const char *backend)
 {
@@ -182,6 +191,16 @@ static void float_blocks(IrGraph *g, const PassCtx *c)
     }
 }
 
+/* Linear n runs its one-token launch with int8 x (xdtype=q8_0, above). */
+static int int8_x_on_opencl(const IrGraph *g, const IrNode *n)
+{
+    const IrNode *w = &g->nodes[n->in[1]];
+    const IrAttr *layout = ir_attr(w, "layout");
+    return strcmp(g->units[n->unit].backend, "opencl") == 0 && n->plan >= 0 &&
+           g->plans[n->plan].kind == IR_PLAN_DECODE && (w->dtype == IR_Q8_0 || w->dtype == IR_Q4_0) &&
+           layout && strcmp(layout->s, "g4") == 0 && w->dim[1] <= XQ_MAX_K;
+}
+
 void pass_place(IrGraph *g, const PassCtx *c)
 {
     int host = 0, decoder = 0, npu = -1;
@@ -211,9 +230,12 @@ void pass_place(IrGraph *g, const PassCtx *c)
         if (n->unit < 0) return;
         if (strcmp(g->units[n->unit].backend, "opencl") == 0 && n->dtype == IR_BF16) n->dtype = IR_F16;
     }
-    for (int i = 0; c->matmul_bf16 && i < g->n; i++) {
+    for (int i = 0; i < g->n; i++) {
         IrNode *n = &g->nodes[i];
-        if (n->op == IR_OP_LINEAR && strcmp(g->units[n->unit].backend, "c") == 0 && g->nodes[n->in[1]].dtype == IR_BF16)
+        if (n->op != IR_OP_LINEAR) continue;
+        const IrNode *w = &g->nodes[n->in[1]];
+        if (c->matmul_bf16 && strcmp(g->units[n->unit].backend, "c") == 0 && w->dtype == IR_BF16)
             ir_set_str(n, "xdtype", "bf16");
+        if (int8_x_on_opencl(g, n)) ir_set_str(n, "xdtype", "q8_0");
     }
 }

@@ -50,7 +50,8 @@ RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_mat
  * is cached (NULL: no cache); a cached binary is used only when it was built
  * for the same device name, driver version, options and source (a hash in
  * the cache file's header), else rebuilt and rewritten. A build failure is
- * RT_ERR_FORMAT with the build log in rt_last_error(). */
+ * RT_ERR_FORMAT with the build log in rt_last_error(). On NVIDIA's
+ * platform the options get -DHETC_NV_PTX=1 (the kernels' inline PTX). */
 RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options, const char *cache_path);
 /* 1 when this thread's last rt_cl_build took its program from the cache. */
 int rt_cl_cache_used(void);

@@ -370,6 +370,43 @@ float hetc_load1_q8_0g(global const q8_0g *p, int i)
 
 HETC_G4_LOADS(q8_0g)
 
+/* Int8 activations (the gemv family's XQ): 4 signed bytes of b times 4
+ * signed (ss) or unsigned (us) bytes of a, added to c. NVIDIA's dp4a
+ * through inline PTX where the runtime says the compiler takes it
+ * (HETC_NV_PTX, rt_cl_build), else byte by byte (the same integers). */
+#if HETC_NV_PTX
+int hetc_dp4a_ss(uint a, uint b, int c)
+{
+    int r;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+
+int hetc_dp4a_us(uint a, uint b, int c)
+{
+    int r;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+#else
+int hetc_dp4a_ss(uint a, uint b, int c)
+{
+    int4 p = convert_int4(as_char4(a)) * convert_int4(as_char4(b));
+    return c + p.s0 + p.s1 + p.s2 + p.s3;
+}
+
+int hetc_dp4a_us(uint a, uint b, int c)
+{
+    int4 p = convert_int4(as_uchar4(a)) * convert_int4(as_char4(b));
+    return c + p.s0 + p.s1 + p.s2 + p.s3;
+}
+#endif
+
+/* Which layout-g4 types take int8 activations (XQ) and how: q4_0g's
+ * nibbles go against x in nibble order (below, gemv). */
+#define hetc_xq_q8_0g 1
+#define hetc_xq_q4_0g 2
+
 /* 4 or 8 floats of an activation row p from element 4i or 8i: vector loads
  * when p is 16-byte aligned ('aligned', the same for the whole work-group),
  * else element by element. */
@@ -469,7 +506,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
         outr[i] = xr[i] * r * w[i];
 }
 
-//@family gemv N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S
+//@family gemv N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S XQ
 /* Linear layer for a few rows (S <= 8), the decode hot path, with the work
  * around it fused in: out[s, n] = sum_k x'[s, k] * W[n, k] (+ bias[n]),
  * then an epilogue. Bound by reading the weights once; NVIDIA's OpenCL
@@ -535,9 +572,31 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * and o projections, the down projection) go faster with 128. The rule was
  * tuned on an NVIDIA H200 with back-to-back launches of the fused kernels
  * of TinyLlama (q/k/v 8.5 -> 7.2 us, o 6.4 -> 5.9 us going from 64 to 128).
+ *
+ * XQ 1 (pass place's xdtype=q8_0; WT q8_0g or q4_0g, MAX_S 1, K a multiple
+ * of 32): int8 activations, llama.cpp's numerics for these types. The
+ * work-group first makes x' (RMSNorm included) into blocks of 32 in local
+ * memory, as the cpu's kernels do (d = max |x'| / 127, q = x' / d rounded
+ * half away from zero); then a lane's 8 weights of a row cost two 4-byte
+ * integer dot products (dp4a) and one scaling by d_w d_x, where the float
+ * path widens and multiplies each value: the float path is bound by those
+ * instructions, not by the bytes. q4_0g's word holds values 8j..8j+7 in
+ * nibbles 0..7, so x's bytes are stored in that order, (0 2 4 6) (1 3 5 7),
+ * against the masked even and shifted odd nibbles, and the -8 of each
+ * nibble comes in as -8 * (the 8 values' sum), kept beside them. Local
+ * memory: 1.25 K bytes (q8_0g) or 1.625 K (q4_0g) more.
  */
 #define GEMV_MAX_S MAX_S
 #define GEMV_FOLD 8                     /* sums per group after the first round */
+#if XQ
+#define GEMV_XQ HETC_CAT(hetc_xq_, WT)  /* 1 q8_0g, 2 q4_0g */
+#if GEMV_XQ == 0 || MAX_S != 1 || K % 32 != 0
+#error "gemv XQ: WT q8_0g or q4_0g, MAX_S 1, K a multiple of 32"
+#endif
+#define GEMV_SQUARES 0                  /* the prologue normalises x */
+#else
+#define GEMV_SQUARES NORM
+#endif
 #if EPI == 2
 #define GEMV_PAIRS N
 #elif EPI == 3
@@ -607,6 +666,54 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     int lane = lid % GEMV_LANES, group = lid / GEMV_LANES;
     int pair = get_group_id(0) * GEMV_GROUPS + group;
     global const float *xs = x + x_off;
+#if XQ
+    local uint2 xq[K / 8];          /* x' as int8, 8 values a pair of words */
+    local float xd[K / 32];         /* their blocks' d */
+#if GEMV_XQ == 2
+    local int xc[K / 8];            /* -8 * the sum of each 8 */
+#endif
+    {
+        float inv = 1.0f;
+#if NORM
+        float ss = 0.0f;
+        for (int k4 = lid; k4 < K / 4; k4 += HETC_WG) {
+            float4 v = ((global const float4 *)xs)[k4];
+            ss += dot(v, v);
+        }
+        inv = 1.0f / sqrt(hetc_group_reduce(partial[0], ss, 0) / K + eps);
+#endif
+        for (int b = lid; b < K / 32; b += HETC_WG) {
+            float8 v[4];
+            float8 m = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                v[j] = hetc_x8(xs, 4 * b + j, 1);
+#if NORM
+                v[j] = v[j] * inv * hetc_x8(gain, 4 * b + j, 1);
+#endif
+                m = fmax(m, fabs(v[j]));
+            }
+            float4 m4 = fmax(m.lo, m.hi);
+            float amax = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w));
+            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            xd[b] = d;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                int8 q = convert_int8(round(v[j] * id));
+                uint8 u = as_uint8(q) & 255u;
+#if GEMV_XQ == 2
+                xq[4 * b + j] = (uint2)(u.s0 | u.s2 << 8 | u.s4 << 16 | u.s6 << 24,
+                                        u.s1 | u.s3 << 8 | u.s5 << 16 | u.s7 << 24);
+                xc[4 * b + j] = -8 * (q.s0 + q.s1 + q.s2 + q.s3 + q.s4 + q.s5 + q.s6 + q.s7);
+#else
+                xq[4 * b + j] = (uint2)(u.s0 | u.s1 << 8 | u.s2 << 16 | u.s3 << 24,
+                                        u.s4 | u.s5 << 8 | u.s6 << 16 | u.s7 << 24);
+#endif
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#endif
 
     /* The pair's two weight rows. Pairs past the end repeat the last one. */
     int mat, row = KNAME(gemv_row)(min(pair, GEMV_PAIRS - 1), &mat);
@@ -640,6 +747,26 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 #endif
         for (int step = 0; step < GEMV_STEPS; step++) {
             int i = step * GEMV_LANES + lane;
+#if XQ
+            if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
+                uint2 xv = xq[i];
+                float dx = xd[i >> 2];
+#if GEMV_XQ == 2
+                int c = xc[i];
+                uint a0 = ((global const uint *)(hetc_g4(w[0], i, 72) + 8))[i & 15];
+                uint a1 = ((global const uint *)(hetc_g4(w[1], i, 72) + 8))[i & 15];
+                int s0 = hetc_dp4a_us(a0 & 0x0f0f0f0fu, xv.x, hetc_dp4a_us((a0 >> 4) & 0x0f0f0f0fu, xv.y, c));
+                int s1 = hetc_dp4a_us(a1 & 0x0f0f0f0fu, xv.x, hetc_dp4a_us((a1 >> 4) & 0x0f0f0f0fu, xv.y, c));
+#else
+                uint2 a0 = ((global const uint2 *)(hetc_g4(w[0], i, 136) + 8))[i & 15];
+                uint2 a1 = ((global const uint2 *)(hetc_g4(w[1], i, 136) + 8))[i & 15];
+                int s0 = hetc_dp4a_ss(a0.x, xv.x, hetc_dp4a_ss(a0.y, xv.y, 0));
+                int s1 = hetc_dp4a_ss(a1.x, xv.x, hetc_dp4a_ss(a1.y, xv.y, 0));
+#endif
+                acc[0][0] += LOAD_D8(w[0], i) * dx * (float)s0;
+                acc[1][0] += LOAD_D8(w[1], i) * dx * (float)s1;
+            }
+#else
             if (GEMV_K8 % GEMV_LANES == 0 || i < GEMV_K8) {
                 float8 wv0 = GEMV_LOAD8(w[0], i), wv1 = GEMV_LOAD8(w[1], i);
                 float d0 = LOAD_D8(w[0], i), d1 = LOAD_D8(w[1], i);
@@ -659,6 +786,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
                     }
                 }
             }
+#endif
         }
         for (int k = GEMV_K8 * 8 + lane; k < K; k += GEMV_LANES) {
             float w0 = LOAD_W(w[0], k), w1 = LOAD_W(w[1], k);
@@ -682,7 +810,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         if (s < S) {
             partial[s][lid] = acc[0][s];
             partial[GEMV_MAX_S + s][lid] = acc[1][s];
-#if NORM
+#if GEMV_SQUARES
             partial[2 * GEMV_MAX_S + s][lid] = acc[2][s];
 #endif
         }
@@ -690,7 +818,7 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
     barrier(CLK_LOCAL_MEM_FENCE);
     /* first round: lane l < GEMV_FOLD sums the lanes l + k * GEMV_FOLD into lane l */
     if (lane < GEMV_FOLD) {
-        for (int r = 0; r < (NORM ? 3 : 2); r++) {
+        for (int r = 0; r < (GEMV_SQUARES ? 3 : 2); r++) {
 #pragma unroll
             for (int s = 0; s < GEMV_MAX_S; s++) {
                 if (s < S) {
@@ -718,11 +846,11 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
         int l = g * GEMV_LANES + j;
         y0 += partial[s][l];
         y1 += partial[GEMV_MAX_S + s][l];
-#if NORM
+#if GEMV_SQUARES
         ss += partial[2 * GEMV_MAX_S + s][l];
 #endif
     }
-#if NORM
+#if GEMV_SQUARES
     float inv = 1.0f / sqrt(ss / K + eps);
     y0 *= inv;
     y1 *= inv;
@@ -776,6 +904,10 @@ void KNAME(gemv)(global float *out, int out_off, global const float *x, int x_of
 
 #undef GEMV_MAX_S
 #undef GEMV_FOLD
+#undef GEMV_SQUARES
+#if XQ
+#undef GEMV_XQ
+#endif
 #undef GEMV_LANES_WANTED
 #undef GEMV_LANES
 #undef GEMV_GROUPS

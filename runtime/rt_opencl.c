@@ -464,11 +464,20 @@ static void report_build_failure(const RtCl *cl, cl_program prog, cl_int err)
     free(log);
 }
 
+/* NVIDIA's OpenCL compiler takes inline PTX: the kernels' int8 dot
+ * products use dp4a there (rt_kernels.cl, HETC_NV_PTX). */
+static int takes_ptx(const RtCl *cl)
+{
+    return strstr(cl->platform_name, "NVIDIA") != NULL;
+}
+
 RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options,
                      const char *cache_path)
 {
-    if (!options)
-        options = "";
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%s", options ? options : "",
+             takes_ptx(cl) ? " -DHETC_NV_PTX=1" : "");
+    options = opts;
     last_build_cached = 0;
     if (cl->program) {
         clReleaseProgram(cl->program);

@@ -179,11 +179,15 @@ static const char *build(const char *dir, const char *gguf, const char *target)
  * percent, the same next token at nearly every position (their judge is
  * perplexity, test_perplexity); a type it has no kernels for (q3_k) is
  * dequantised: within 1e-4 again. The OpenCL
- * unit (PoCL here) runs q8_0 and q4_0 blocks with float activations: the
- * float forward within 1e-4, by gemm (the prompt at once) and by the fused
- * gemv launches of the decode plan (--batch 1); in layout g4 where rows
- * are whole groups of 128 values (trained-llama; llama-outliers' linears
- * but its down projection, 320 wide) and as plain blocks (qwen2-tiny). */
+ * unit (PoCL here) runs q8_0 and q4_0 blocks in layout g4 where rows are
+ * whole groups of 128 values (trained-llama; llama-outliers' linears but
+ * its down projection, 320 wide), else as plain blocks (qwen2-tiny). With
+ * float activations, the float forward within 1e-4: gemm (the prompt at
+ * once), the fused gemv launches of several tokens (--batch 4) and those
+ * of plain blocks. The one-token launches of g4 weights (--batch 1) take
+ * int8 activations (pass place's xdtype=q8_0), as the cpu's: within a few
+ * percent, some 5% on llama-outliers, whose outlier channels int8 blocks
+ * of 32 serve worst. */
 static void test_compiled(void **state)
 {
     static const struct {
@@ -200,9 +204,10 @@ static void test_compiled(void **state)
                  {"trained-llama", "q5_k", "host-cpu", "", 5e-2, 0.9},
                  {"trained-llama", "q6_k", "host-cpu", "", 5e-2, 0.9},
                  {"llama-outliers", "q4_0", "host-opencl", "", 1e-4, 1},
-                 {"llama-outliers", "q4_0", "host-opencl", "--batch 1", 1e-4, 1},
+                 {"llama-outliers", "q4_0", "host-opencl", "--batch 1", 1e-1, 0.8},   /* outlier channels */
                  {"trained-llama", "q8_0", "host-opencl", "", 1e-4, 1},
-                 {"trained-llama", "q8_0", "host-opencl", "--batch 1", 1e-4, 1},
+                 {"trained-llama", "q8_0", "host-opencl", "--batch 4", 1e-4, 1},
+                 {"trained-llama", "q8_0", "host-opencl", "--batch 1", 5e-2, 0.9},
                  {"qwen2-tiny", "q8_0", "host-opencl", "--batch 1", 1e-4, 1}};
     char dir[4096] = "", model[4096] = "";
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -448,8 +453,10 @@ static void test_errors(void **state)
     expect_error(f, "truncated");
 }
 
-int main(void)
+/* argv[1]: only the tests of that name. */
+int main(int argc, char **argv)
 {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_types), cmocka_unit_test(test_block_types),         cmocka_unit_test(test_compiled),
         cmocka_unit_test(test_quantise_same_bytes), cmocka_unit_test(test_quantise_llama_quantize),

@@ -247,7 +247,7 @@ static void test_template(void **state)
 {
     (void)state;
     static const char *const expect[][2] = {
-        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S"},
+        {"common", ""}, {"embed", "H WT"}, {"rmsnorm", "H"}, {"gemv", "N K WT HAS_BIAS NORM EPI N1 N2 HEAD_DIM MAX_S XQ"},
         {"gemm", "N K WT HAS_BIAS"}, {"rope", "HEADS HEAD_DIM"}, {"kv_store", "KV_DIM"},
         {"attention", "HEADS KV_HEADS HEAD_DIM WINDOW"}, {"elementwise", ""},
     };
@@ -269,7 +269,7 @@ static void test_template(void **state)
     char *out = NULL;
     size_t n;
     FILE *f = open_memstream(&out, &n);
-    const char *ok[] = {"100", "257", "half", "1", "0", "0", "0", "0", "0", "8", NULL};
+    const char *ok[] = {"100", "257", "half", "1", "0", "0", "0", "0", "0", "8", "0", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t3", ok, err, sizeof err), 0);
     const char *few[] = {"100", "257", NULL};
     assert_int_equal(cg_cl_instantiate(f, templ, "gemv", "_t4", few, err, sizeof err), -1);
@@ -361,7 +361,7 @@ static void test_linear(void **state)
             snprintf(vals[i][2], 16, "%d", sh->bias);
             inst[2 * i] = (Instance){"gemv", tu_fmt("_l%d", i),
                                      {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2],
-                                      "0", "0", "0", "0", "0", "8", NULL}};
+                                      "0", "0", "0", "0", "0", "8", "0", NULL}};
             inst[2 * i + 1] = (Instance){"gemm", tu_fmt("_l%d", i),
                                          {vals[i][0], vals[i][1], sh->half ? "half" : "float", vals[i][2], NULL}};
         }
@@ -395,7 +395,7 @@ static void test_half_exact(void **state)
     float x[K * K], got[K * N];
     for (int i = 0; i < K * K; i++)
         x[i] = i % (K + 1) == 0 ? 1.0f : 0.0f;     /* identity: row s is one-hot at s */
-    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", "0", "0", "0", "0", "0", "8", NULL}},
+    Instance inst[2] = {{"gemv", "_x", {"40", "64", "half", "0", "0", "0", "0", "0", "0", "8", "0", NULL}},
                         {"gemm", "_x", {"40", "64", "half", "0", NULL}}};
     build_program(&configs[1], inst, 2);
     Arena a = {0};
@@ -457,6 +457,9 @@ static const int fused_steps[][3] = {{1, 0, 0}, {3, 3001, 1}, {8, 17, 0}, {1, 9,
 typedef struct {
     const FusedShape *sh;
     int wg, max_s, rows[3];             /* rows of W, W1, W2 (0: none) */
+    int xq;                             /* 0: float or half weights; XQ: 1 q8_0g, 2 q4_0g, int8 x */
+    int8_t *wq[3];                      /* XQ: the weights' values q (q4_0: nibble - 8) */
+    float *wd[3];                       /* XQ: their blocks' d */
     void *w[3];
     float *bias[3], *gain, *inv_freq, *cache_want[2];
     cl_mem wbuf[3], bbuf[3], gbuf, ibuf, cache[2];
@@ -469,17 +472,55 @@ static size_t fused_cache_len(const Fused *f)
     return FUSED_KV_OFF + (size_t)FUSED_CTX * f->rows[2] + 3;
 }
 
+/* Random q8_0 (xq 1) or q4_0 (xq 2) blocks of n values in layout g4
+ * (rt_kernels.cl 'common': groups of 4 blocks, their 4 half scales, then
+ * the quants; q4_0g's value 8j + k in nibble k of word j); their values
+ * into q, their scales into d. Returns the bytes (*bytes of them). */
+static unsigned char *rand_g4(int xq, size_t n, int8_t *q, float *d, size_t *bytes)
+{
+    size_t gbytes = xq == 1 ? 136 : 72;
+    *bytes = n / 128 * gbytes;
+    unsigned char *g = malloc(*bytes);
+    for (size_t b = 0; b < n / 32; b++) {
+        uint16_t h = rt_f32_to_f16(0.01f + 0.02f * frand());
+        d[b] = rt_f16_to_f32(h);
+        memcpy(g + b / 4 * gbytes + 2 * (b % 4), &h, 2);
+        for (int k = 0; k < 32; k++) {
+            int v = (int)((frand() + 1.0f) * (xq == 1 ? 127.5f : 8.0f));     /* 0..255 or 0..15 */
+            v = v > (xq == 1 ? 255 : 15) ? (xq == 1 ? 255 : 15) : v;
+            size_t at = b * 32 + k, j = at % 128;       /* j: the value's place in its group */
+            unsigned char *quants = g + at / 128 * gbytes + 8;
+            if (xq == 1) {
+                q[at] = (int8_t)(v - 128 == -128 ? -127 : v - 128);
+                quants[j] = (unsigned char)q[at];
+            } else {
+                q[at] = (int8_t)(v - 8);
+                if (j % 2 == 0) quants[j / 2] = 0;      /* nibble j % 8 of word j / 8: byte j / 2 */
+                quants[j / 2] |= (unsigned char)(v << (4 * (j % 2)));
+            }
+        }
+    }
+    return g;
+}
+
 /* Random weights, biases, gain (and inv_freq, NaN caches) for sh; the kernel
- * of instance 'suffix'. */
-static void fused_open(Fused *f, const FusedShape *sh, const char *suffix, int wg, int max_s)
+ * of instance 'suffix'; xq: as Fused.xq (sh->half unused then). */
+static void fused_open(Fused *f, const FusedShape *sh, const char *suffix, int wg, int max_s, int xq)
 {
     int K = sh->K, hd = sh->head_dim, n1 = sh->kv_heads * hd;
-    *f = (Fused){.sh = sh, .wg = wg, .max_s = max_s,
+    *f = (Fused){.sh = sh, .wg = wg, .max_s = max_s, .xq = xq,
                  .rows = {sh->N, sh->epi == 2 ? sh->N : n1, n1}};
     for (int m = 0; m < 3 && f->rows[m]; m++) {
-        f->w[m] = rand_weights(sh->half, (size_t)f->rows[m] * K);
+        size_t n = (size_t)f->rows[m] * K, bytes = n * (sh->half ? 2 : 4);
+        if (xq) {
+            f->wq[m] = malloc(n);
+            f->wd[m] = malloc(n / 32 * sizeof *f->wd[m]);
+            f->w[m] = rand_g4(xq, n, f->wq[m], f->wd[m], &bytes);
+        } else {
+            f->w[m] = rand_weights(sh->half, n);
+        }
         f->bias[m] = rand_floats((size_t)f->rows[m]);
-        f->wbuf[m] = upload(f->w[m], (size_t)f->rows[m] * K * (sh->half ? 2 : 4));
+        f->wbuf[m] = upload(f->w[m], bytes);
         f->bbuf[m] = upload(f->bias[m], (size_t)f->rows[m] * sizeof(float));
     }
     f->gain = rand_floats((size_t)K);
@@ -505,7 +546,7 @@ static void fused_close(Fused *f)
     for (int m = 0; m < 3 && f->rows[m]; m++) {
         clReleaseMemObject(f->wbuf[m]);
         clReleaseMemObject(f->bbuf[m]);
-        free(f->w[m]), free(f->bias[m]);
+        free(f->w[m]), free(f->bias[m]), free(f->wq[m]), free(f->wd[m]);
     }
     clReleaseMemObject(f->gbuf);
     if (f->sh->epi == 3) {
@@ -544,6 +585,36 @@ static void ref_rope(float *y, int S, int width, int hd, const float *inv_freq, 
             }
 }
 
+/* XQ: y [rows] = W x' with x' [K] in int8 blocks as the kernel makes them
+ * (d = max |x'| / 127, q = x' / d rounded half away from zero), each
+ * block's integer dot product scaled by d_w d_x. */
+static void ref_xq(const Fused *f, int m, const float *xn, float *y)
+{
+    int K = f->sh->K;
+    int8_t *qx = malloc((size_t)K);
+    float *dx = malloc((size_t)K / 32 * sizeof *dx);
+    for (int b = 0; b < K / 32; b++) {
+        float amax = 0.0f;
+        for (int k = 0; k < 32; k++)
+            amax = fabsf(xn[32 * b + k]) > amax ? fabsf(xn[32 * b + k]) : amax;
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        dx[b] = d;
+        for (int k = 0; k < 32; k++)
+            qx[32 * b + k] = (int8_t)roundf(xn[32 * b + k] * id);
+    }
+    for (int n = 0; n < f->rows[m]; n++) {
+        double acc = 0.0;
+        for (int b = 0; b < K / 32; b++) {
+            int dot = 0;
+            for (int k = 0; k < 32; k++)
+                dot += f->wq[m][(size_t)n * K + 32 * b + k] * qx[32 * b + k];
+            acc += (double)f->wd[m][(size_t)n * K / 32 + b] * dx[b] * dot;
+        }
+        y[n] = (float)(acc + (f->sh->bias ? f->bias[m][n] : 0.0f));
+    }
+    free(qx), free(dx);
+}
+
 /* The CPU result of a step: out into want; for EPI 3 the k and v rows into
  * f->cache_want. */
 static void fused_reference(Fused *f, const float *x, const float *res, int S, int P, float *want)
@@ -557,8 +628,11 @@ static void fused_reference(Fused *f, const float *x, const float *res, int S, i
         memcpy(xn, x, (size_t)S * K * sizeof *xn);
     for (int m = 0; m < 3 && f->rows[m]; m++) {
         y[m] = malloc((size_t)S * f->rows[m] * sizeof *y[m]);
-        rt_linear(NULL, y[m], xn, f->w[m], sh->half ? RT_F16 : RT_F32, sh->bias ? f->bias[m] : NULL,
-                  S, f->rows[m], K);
+        if (f->xq)
+            ref_xq(f, m, xn, y[m]);     /* MAX_S 1: S is 1 */
+        else
+            rt_linear(NULL, y[m], xn, f->w[m], sh->half ? RT_F16 : RT_F32, sh->bias ? f->bias[m] : NULL,
+                      S, f->rows[m], K);
     }
     for (size_t i = 0; i < (size_t)S * N; i++) {
         double v = y[0][i];
@@ -602,8 +676,16 @@ static void fused_args(Fused *f, cl_mem arena, int out_off, int x_off, int res_o
 #undef ARG
 }
 
-/* KV cache c as the kernel left it: the rows of f->cache_want within 1e-4,
- * the rest (other rows, the gaps before and after) still NaN. */
+/* Relative L2 limit of a fused result: 1e-4 with float x; with int8 x
+ * (XQ) the reference quantises x' of its own, and an ulp of difference in
+ * x' may round a value of x the other way. */
+static double fused_tol(const Fused *f)
+{
+    return f->xq ? 1e-3 : 1e-4;
+}
+
+/* KV cache c as the kernel left it: the rows of f->cache_want within
+ * fused_tol, the rest (other rows, the gaps before and after) still NaN. */
 static void expect_cache(const Fused *f, int c, const char *what)
 {
     size_t len = fused_cache_len(f), n1 = (size_t)f->rows[2];
@@ -616,7 +698,7 @@ static void expect_cache(const Fused *f, int c, const char *what)
     for (size_t at = FUSED_KV_OFF; at < len - 3; at += n1)
         if (!isnan(want[at]))
             expect_close(tu_fmt("%s %s row %zu", what, c ? "vc" : "kc", (at - FUSED_KV_OFF) / n1),
-                         got + at, want + at, 1, (int)n1, 1e-4);
+                         got + at, want + at, 1, (int)n1, fused_tol(f));
     free(got);
 }
 
@@ -646,12 +728,13 @@ static void fused_step(Fused *f, int S, int P, int in_place)
     run_kernel(f->k, 1, &global, &local);
 
     const char *what = tu_fmt("gemv epi %d N=%d K=%d %s%s%s wg=%d max_s=%d S=%d P=%d%s", sh->epi,
-                              N, K, sh->half ? "half" : "float", sh->bias ? " bias" : "",
+                              N, K, f->xq ? (f->xq == 1 ? "q8_0g xq" : "q4_0g xq") : sh->half ? "half" : "float",
+                              sh->bias ? " bias" : "",
                               sh->norm ? " norm" : "", f->wg, f->max_s, S, P,
                               sh->epi == 1 && in_place ? " in place" : "");
     float *got = malloc((a.size + 3) * sizeof *got);
     download(arena, 0, got, a.size + 3);
-    expect_close(what, got + out_off, want, S, N, 1e-4);
+    expect_close(what, got + out_off, want, S, N, fused_tol(f));
     for (size_t i = 0; i < a.size + 3; i++)
         if ((i < (size_t)out_off || i >= (size_t)out_off + (size_t)S * N) &&
             memcmp(&got[i], &a.host[i], sizeof *got) != 0)
@@ -684,17 +767,60 @@ static void test_gemv_fused(void **state)
                 inst[2 * i + m] = (Instance){"gemv", suffix[i][m],
                                              {vals[i][0], vals[i][1], sh->half ? "half" : "float",
                                               vals[i][2], vals[i][3], vals[i][4], vals[i][5],
-                                              vals[i][5], vals[i][6], m ? "8" : "1", NULL}};
+                                              vals[i][5], vals[i][6], m ? "8" : "1", "0", NULL}};
             }
         }
         build_program(&cfgs[c], inst, 2 * N_FUSED);
         for (int i = 0; i < N_FUSED; i++)
             for (int m = 0; m < 2; m++) {
                 Fused f;
-                fused_open(&f, &fused_shapes[i], suffix[i][m], cfgs[c].wg, m ? 8 : 1);
+                fused_open(&f, &fused_shapes[i], suffix[i][m], cfgs[c].wg, m ? 8 : 1, 0);
                 for (size_t st = 0; st < sizeof fused_steps / sizeof fused_steps[0]; st++)
                     if (fused_steps[st][0] <= f.max_s)
                         fused_step(&f, fused_steps[st][0], fused_steps[st][1], fused_steps[st][2]);
+                fused_close(&f);
+            }
+    }
+}
+
+/* Int8 activations (XQ 1): the one-token launch of q8_0g and q4_0g
+ * weights against ref_xq, every epilogue, with and without RMSNorm, 128
+ * and 32 lanes, HETC_WG 64 and 256. */
+static const FusedShape xq_shapes[] = {
+    {0, 7, 128, 0, 1, 1, 0, 0, 0}, {1, 33, 256, 0, 0, 1, 0, 0, 0}, {1, 10, 4096, 0, 1, 0, 0, 0, 0},
+    {2, 130, 384, 0, 0, 1, 0, 0, 0}, {2, 4100, 128, 0, 0, 1, 0, 0, 0},     /* 32 lanes */
+    {3, 64, 128, 0, 1, 1, 4, 2, 16}, {3, 24, 256, 0, 0, 0, 3, 1, 8},
+};
+enum { N_XQ = sizeof xq_shapes / sizeof xq_shapes[0] };
+
+static void test_gemv_xq(void **state)
+{
+    (void)state;
+    need_device();
+    for (int c = 0; c < 2; c++) {
+        Instance inst[2 * N_XQ];
+        char vals[N_XQ][7][16], suffix[N_XQ][2][16];
+        for (int i = 0; i < N_XQ; i++) {
+            const FusedShape *sh = &xq_shapes[i];
+            int v[7] = {sh->N, sh->K, sh->bias, sh->norm, sh->epi, sh->kv_heads * sh->head_dim, sh->head_dim};
+            for (int j = 0; j < 7; j++)
+                snprintf(vals[i][j], 16, "%d", v[j]);
+            for (int t = 0; t < 2; t++) {
+                snprintf(suffix[i][t], 16, "_x%d_%d", i, t);
+                inst[2 * i + t] = (Instance){"gemv", suffix[i][t],
+                                             {vals[i][0], vals[i][1], t ? "q4_0g" : "q8_0g", vals[i][2],
+                                              vals[i][3], vals[i][4], vals[i][5], vals[i][5], vals[i][6],
+                                              "1", "1", NULL}};
+            }
+        }
+        build_program(&configs[c], inst, 2 * N_XQ);
+        for (int i = 0; i < N_XQ; i++)
+            for (int t = 0; t < 2; t++) {
+                Fused f;
+                fused_open(&f, &xq_shapes[i], suffix[i][t], configs[c].wg, 1, t + 1);
+                for (size_t st = 0; st < sizeof fused_steps / sizeof fused_steps[0]; st++)
+                    if (fused_steps[st][0] == 1)
+                        fused_step(&f, 1, fused_steps[st][1], fused_steps[st][2]);
                 fused_close(&f);
             }
     }
@@ -1142,6 +1268,7 @@ int main(void)
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_half_exact),
         cmocka_unit_test(test_gemv_fused),
+        cmocka_unit_test(test_gemv_xq),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_measure),
     };

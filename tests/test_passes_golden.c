@@ -74,6 +74,18 @@ static void test_place_matmul_bf16(void **state)
                  "llama-tiny-xbf16.place.ir");
 }
 
+/* q4_0 weights on an OpenCL unit: layout g4 where rows are whole groups
+ * of 128 (not llama-outliers' 320-wide down projection), and xdtype=q8_0
+ * on the decode plan's linears of those (int8 x in their one-token
+ * launches), none on the flex plan's. */
+static void test_place_int8_opencl(void **state)
+{
+    check_golden(tu_fmt("(%s compile %s/fixtures/llama-outliers --target %s/targets/host-opencl.xml -o %s --weight-dtype q4_0 "
+                        "--print-after=place 2>/dev/null)",
+                        tu_hetc(), tu_shared(), tu_src(), tu_tmpdir("golden-int8-opencl")),
+                 "llama-outliers-q4_0-opencl.place.ir");
+}
+
 static void test_lower_qwen2(void **state)
 {
     check_golden(tu_fmt("%s inspect %s/fixtures/qwen2-tiny --ir", tu_hetc(), tu_shared()), "qwen2-tiny.ir");
@@ -312,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_requires), cmocka_unit_test(test_order), cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_memplan_too_large),
         cmocka_unit_test(test_place_matmul_bf16),
+        cmocka_unit_test(test_place_int8_opencl),
         cmocka_unit_test(test_quantize_outliers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
