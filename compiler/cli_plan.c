@@ -310,7 +310,7 @@ static char *prof_program(const FeUnit *fu, const ProfUnits *p, IrDtype wt, size
         snprintf(k, sizeof k, "%lld", (long long)p->cl_shapes[i][1]);
         rt_prof_cl_suffix(suffix, sizeof suffix, p->cl_shapes[i][0], p->cl_shapes[i][1]);
         rc = cg_cl_instantiate(f, templ, "gemv", suffix,
-                               (const char *const[]){n, k, wtn, "0", "0", "0", "0", "0", "0", max_s, NULL}, err,
+                               (const char *const[]){n, k, wtn, "0", "0", "0", "0", "0", "0", max_s, "0", NULL}, err,
                                sizeof err);
         if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wtn, "0", NULL}, err,
                                         sizeof err);
