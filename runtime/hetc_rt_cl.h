@@ -51,7 +51,9 @@ RtStatus rt_cl_open(RtCl *cl, const char *platform_match, const char *device_mat
  * for the same device name, driver version, options and source (a hash in
  * the cache file's header), else rebuilt and rewritten. A build failure is
  * RT_ERR_FORMAT with the build log in rt_last_error(). On NVIDIA's
- * platform the options get -DHETC_NV_PTX=1 (the kernels' inline PTX). */
+ * platform the program is first built with -DHETC_NV_PTX=1 (the kernels'
+ * inline PTX: dp4a), and without it where that build fails;
+ * HETC_CL_PTX=0 skips the first. */
 RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options, const char *cache_path);
 /* 1 when this thread's last rt_cl_build took its program from the cache. */
 int rt_cl_cache_used(void);

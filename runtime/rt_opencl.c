@@ -465,19 +465,17 @@ static void report_build_failure(const RtCl *cl, cl_program prog, cl_int err)
 }
 
 /* NVIDIA's OpenCL compiler takes inline PTX: the kernels' int8 dot
- * products use dp4a there (rt_kernels.cl, HETC_NV_PTX). */
+ * products use dp4a there (rt_kernels.cl, HETC_NV_PTX), unless
+ * HETC_CL_PTX=0. */
 static int takes_ptx(const RtCl *cl)
 {
-    return strstr(cl->platform_name, "NVIDIA") != NULL;
+    const char *env = getenv("HETC_CL_PTX");
+    return strstr(cl->platform_name, "NVIDIA") != NULL && !(env && strcmp(env, "0") == 0);
 }
 
-RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options,
-                     const char *cache_path)
+static RtStatus build_with(RtCl *cl, const char *source, size_t len, const char *options,
+                           const char *cache_path)
 {
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%s", options ? options : "",
-             takes_ptx(cl) ? " -DHETC_NV_PTX=1" : "");
-    options = opts;
     last_build_cached = 0;
     if (cl->program) {
         clReleaseProgram(cl->program);
@@ -516,6 +514,20 @@ RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *optio
         cache_write(prog, cache_path, key);
     cl->program = prog;
     return RT_OK;
+}
+
+RtStatus rt_cl_build(RtCl *cl, const char *source, size_t len, const char *options,
+                     const char *cache_path)
+{
+    const char *plain = options ? options : "";
+    if (takes_ptx(cl)) {
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s -DHETC_NV_PTX=1", plain);
+        if (build_with(cl, source, len, opts, cache_path) == RT_OK)
+            return RT_OK;
+        /* a driver whose compiler refuses the inline PTX: the portable code */
+    }
+    return build_with(cl, source, len, plain, cache_path);
 }
 
 RtStatus rt_cl_kernel(RtCl *cl, const char *name, cl_kernel *k)
