@@ -3,7 +3,8 @@
 # root, with out-dev/ from scripts/gpu_quant_bundle.sh beside it: OpenCL
 # q8_0/q4_0 (hetc, layout g4) against llama.cpp's CUDA build on the same
 # GGUF files. Writes to $OUT: gpu.txt (the GPU, the files' sha256, times),
-# kernels.txt (bench_opencl -W q8_0g, q4_0g, q8_0, q4_0, half), hetc.txt
+# kernels.txt (bench_opencl -W q8_0g, q4_0g, q8_0, q4_0, half, and -x 1:
+# int8 activations, what decode runs on q8_0g and q4_0g), hetc.txt
 # (model --bench --bench-bandwidth of each project), lcpp.txt (llama-bench
 # -ngl 99 -p 512 -n 128 on each file); MODELS="l3:llama-3b" and KERNELS="q4_0g"
 # take fewer. About 5 minutes on 16 cores, most
@@ -53,6 +54,9 @@ for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do
 done
 date >> $OUT/gpu.txt
 for t in ${KERNELS:-q8_0g q4_0g q8_0 q4_0 half}; do echo "== -W $t"; $here/bench_opencl -k runtime/rt_kernels.cl -W $t 2>&1; done > $OUT/kernels.txt
+for t in q8_0g q4_0g; do   # int8 activations (xdtype=q8_0: what decode runs), with their distance from float x
+  case " ${KERNELS:-q8_0g q4_0g} " in *" $t "*) echo "== -W $t -x 1"; $here/bench_opencl -k runtime/rt_kernels.cl -W $t -x 1 2>&1;; esac
+done >> $OUT/kernels.txt
 for p in $(for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do echo ${m%%:*}; done); do
   for t in q8_0 q4_0; do
     echo "== $p $t"; $here/$p-$t/build/model --bench --bench-bandwidth --bench-reps 3 2>&1
