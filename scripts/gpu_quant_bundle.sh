@@ -10,7 +10,9 @@
 # --g4), bench_opencl, the OpenCL headers and loader as .deb files, and
 # the peers' llama.cpp source with its build script and model writer.
 # Usage: LLAMA_CPP=DIR scripts/gpu_quant_bundle.sh [WORK_DIR (default out/gpu-quant)]
-#   (DIR: a llama.cpp build by ../shared/peers/build-llama-cpp.sh, for llama-quantize)
+#   (DIR: a llama.cpp build by ../shared/peers/build-llama-cpp.sh, for llama-quantize;
+#   without DIR/build/bin/llama-quantize every model is compiled from its
+#   skeleton, and DIR need only hold the source: DIR/src/models/*.gguf)
 #   MODELS="tl:tinyllama-1.1b l3:llama-3b m7:mistral-7b": the models (default the
 #   first two; pass the same MODELS to run.sh). mistral-7b (hidden 4096, 32
 #   layers, MLP 14336) is not one of make_bench_model.py's presets: the
@@ -30,7 +32,7 @@ for m in ${MODELS:-tl:tinyllama-1.1b l3:llama-3b}; do
   mkdir -p "$work/$p"
   for t in q8_0 q4_0; do
     f=$work/$p/model-$t-pure.gguf
-    if [ "$preset" = mistral-7b ]; then
+    if [ "$preset" = mistral-7b ] || [ ! -x "$llama/build/bin/llama-quantize" ]; then
       [ -f "$f" ] || /usr/bin/python3 scripts/gguf_skeleton.py "$preset" "$t" "$f" \
         "$llama/src/models/ggml-vocab-llama-spm.gguf" "$gguf_py"
     else
