@@ -66,9 +66,9 @@ typedef struct {
 /* Launch geometry of the linear kernels, as rt_kernels.cl documents it. */
 enum { GEMM_RM = 8 };
 
-static size_t gemv_rows(int N, int wg)
+static size_t gemv_rows(int N, int wg, int xq)
 {
-    return (size_t)(2 * wg / rt_gemv_lanes((N + 1) / 2, wg));
+    return (size_t)(2 * wg / rt_gemv_lanes((N + 1) / 2, wg, xq));
 }
 
 typedef struct {
@@ -191,9 +191,10 @@ static int xq_check(Bench *b, int i, const Launch *l, cl_mem x, cl_mem out)
         return fail("kernel");
     for (int r = 0; r < 2; r++) {
         cl_kernel k = r ? kf : l->k;
+        size_t rows = gemv_rows(N, b->wg, !r), global = (size_t)b->wg * ((N + rows - 1) / rows);
         y[r] = malloc((size_t)N * sizeof *y[r]);
         if (!y[r] || SET_ARGS(k, "mimimi", out, zero, x, zero, l->rotate[0], one) ||
-            rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, l->global, l->local, 0, NULL, NULL),
+            rt_cl_check(clEnqueueNDRangeKernel(b->cl.queue, k, 1, NULL, &global, l->local, 0, NULL, NULL),
                         "clEnqueueNDRangeKernel") != RT_OK ||
             rt_cl_check(clEnqueueReadBuffer(b->cl.queue, out, CL_TRUE, 0, (size_t)N * sizeof *y[r], y[r], 0,
                                             NULL, NULL), "clEnqueueReadBuffer") != RT_OK)
@@ -242,7 +243,7 @@ static int bench_linear(Bench *b, cl_mem x, cl_mem out)
             Launch l = {.k = k, .rotate = w, .n_rotate = copies, .rotate_arg = 4};
             if (pass == 0) {
                 l.dims = 1;
-                size_t rows = gemv_rows(sh->N, b->wg);
+                size_t rows = gemv_rows(sh->N, b->wg, b->xq);
                 l.global[0] = (size_t)b->wg * ((sh->N + rows - 1) / rows);
                 l.local[0] = (size_t)b->wg;
             } else {
@@ -408,19 +409,19 @@ static char *program_source(const Bench *b, const char *templ, int fp16, size_t 
     const char *none[] = {NULL};
     int rc = cg_cl_instantiate(f, templ, "common", "_common", none, err, sizeof err);
     for (int i = 0; i < N_SHAPES && rc == 0; i++) {
-        char n[16], k[16], suffix[16];
-        snprintf(n, sizeof n, "%d", shapes[i].N);
-        snprintf(k, sizeof k, "%d", shapes[i].K);
+        char suffix[16];
         snprintf(suffix, sizeof suffix, "_s%d", i);
         /* gemv as a decode step of one token runs it: plain, MAX_S 1 */
-        const char *gemv[] = {n, k, b->wt, "0", "0", "0", "0", "0", "0", "1", b->xq ? "1" : "0", NULL};
-        const char *gemm[] = {n, k, b->wt, "0", NULL};
+        CgGemvValues gv;
+        const char *const *gemv = cg_cl_gemv_plain(&gv, shapes[i].N, shapes[i].K, b->wt, 0, 1, b->xq);
+        const char *gemm[] = {gemv[0], gemv[1], b->wt, "0", NULL};
         rc = cg_cl_instantiate(f, templ, "gemv", suffix, gemv, err, sizeof err);
         if (rc == 0 && b->xq) {     /* the float gemv beside it, named gemvf_sI */
             char fsuffix[24];
+            CgGemvValues gf;
             snprintf(fsuffix, sizeof fsuffix, "f_s%d", i);
-            gemv[10] = "0";
-            rc = cg_cl_instantiate(f, templ, "gemv", fsuffix, gemv, err, sizeof err);
+            rc = cg_cl_instantiate(f, templ, "gemv", fsuffix, cg_cl_gemv_plain(&gf, shapes[i].N, shapes[i].K, b->wt, 0, 1, 0),
+                                   err, sizeof err);
         }
         if (rc == 0)
             rc = cg_cl_instantiate(f, templ, "gemm", suffix, gemm, err, sizeof err);

@@ -210,4 +210,19 @@ int cg_cl_family(const char *templ, const char *family, const char **text, size_
 int cg_cl_instantiate(FILE *out, const char *templ, const char *family, const char *suffix,
                       const char *const *values, char *err, size_t errlen);
 
+/* The gemv family's values, in its order: N K WT HAS_BIAS NORM EPI N1 N2
+ * HEAD_DIM MAX_S XQ (rt_kernels.cl). cg_cl_gemv_plain fills gv for a plain
+ * launch (no RMSNorm, no epilogue) of an N x K linear of weight type wt
+ * ("float", "half", "q8_0g", ...) for up to max_s rows, int8 x where xq,
+ * and returns gv->p (the values, then NULL) for cg_cl_instantiate: the one
+ * list that codegen, `hetc profile` and bench_opencl instantiate. Codegen's
+ * fused launches overwrite NORM, EPI, N1, N2 and HEAD_DIM. */
+enum { CG_GEMV_VALUES = 11, CG_GEMV_NORM = 4, CG_GEMV_EPI, CG_GEMV_N1, CG_GEMV_N2, CG_GEMV_HEAD_DIM };
+typedef struct {
+    char v[CG_GEMV_VALUES][24];
+    const char *p[CG_GEMV_VALUES + 1];   /* v's strings, then NULL */
+} CgGemvValues;
+const char *const *cg_cl_gemv_plain(CgGemvValues *gv, int64_t n, int64_t k, const char *wt, int has_bias,
+                                    int max_s, int xq);
+
 #endif

@@ -2,10 +2,12 @@
  * (runtime/rt_kernels.cl). The template file is cut into families at lines
  * that begin with the marker '//@family NAME PARAM ...'; an instance is the
  * family's text preceded by #defines of KNAME (a unique kernel-name suffix)
- * and of each PARAM, and followed by the matching #undefs. */
+ * and of each PARAM, and followed by the matching #undefs. Also the one
+ * builder of a plain gemv instance's values (cg_cl_gemv_plain). */
 #include "cg.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -150,4 +152,19 @@ int cg_cl_instantiate(FILE *out, const char *templ, const char *family, const ch
         return -1;
     }
     return 0;
+}
+
+const char *const *cg_cl_gemv_plain(CgGemvValues *gv, int64_t n, int64_t k, const char *wt, int has_bias,
+                                    int max_s, int xq)
+{
+    snprintf(gv->v[0], sizeof gv->v[0], "%" PRId64, n);
+    snprintf(gv->v[1], sizeof gv->v[1], "%" PRId64, k);
+    snprintf(gv->v[2], sizeof gv->v[2], "%s", wt);
+    snprintf(gv->v[3], sizeof gv->v[3], "%d", has_bias != 0);
+    for (int i = CG_GEMV_NORM; i <= CG_GEMV_HEAD_DIM; i++) snprintf(gv->v[i], sizeof gv->v[i], "0");
+    snprintf(gv->v[9], sizeof gv->v[9], "%d", max_s);
+    snprintf(gv->v[10], sizeof gv->v[10], "%d", xq != 0);
+    for (int i = 0; i < CG_GEMV_VALUES; i++) gv->p[i] = gv->v[i];
+    gv->p[CG_GEMV_VALUES] = NULL;
+    return gv->p;
 }

@@ -34,7 +34,7 @@
 enum { SMALL_S = IR_DECODE_MAX };   /* rows up to which a linear uses gemv */
 #define BRANCH "    "       /* indentation added inside an if/else of forward() */
 
-enum { MAX_VALUES = 11 };   /* params of the largest family (gemv) */
+enum { MAX_VALUES = CG_GEMV_VALUES };   /* params of the largest family (gemv) */
 
 typedef struct {
     char family[16];        /* rt_kernels.cl family */
@@ -151,14 +151,12 @@ static int node_values(const CgEmit *e, const IrNode *n, char v[MAX_VALUES][24],
         return 2;
     case IR_OP_RMSNORM: sprintf(v[0], "%" PRId64, n->dim[1]); return 1;
     case IR_OP_LINEAR:
-        sprintf(v[0], "%" PRId64, n->dim[1]);
-        sprintf(v[1], "%" PRId64, g->nodes[n->in[0]].dim[1]);
-        sprintf(v[2], "%s", wt_name(&g->nodes[n->in[1]]));
-        sprintf(v[3], "%d", n->nin > 2);
-        for (int i = 4; i < 9; i++) sprintf(v[i], "0");   /* gemv: plain, no norm */
-        sprintf(v[9], "%d", SMALL_S);
-        sprintf(v[10], "0");                            /* float x */
+    {   /* gemv: plain, float x (a group's launches are group_values') */
+        CgGemvValues gv;
+        cg_cl_gemv_plain(&gv, n->dim[1], g->nodes[n->in[0]].dim[1], wt_name(&g->nodes[n->in[1]]), n->nin > 2, SMALL_S, 0);
+        memcpy(v, gv.v, sizeof gv.v);
         return MAX_VALUES;
+    }
     case IR_OP_ROPE:
         sprintf(v[0], "%" PRId64, ir_attr_int(n, "heads"));
         sprintf(v[1], "%" PRId64, ir_attr_int(n, "head_dim"));
@@ -237,18 +235,18 @@ static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
 static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[MAX_VALUES][24])
 {
     const IrNode *l0 = &g->nodes[grp->lin[0]];
-    sprintf(v[0], "%" PRId64, l0->dim[1]);
-    sprintf(v[1], "%" PRId64, g->nodes[grp->x].dim[1]);
-    sprintf(v[2], "%s", wt_name(&g->nodes[l0->in[1]]));
-    sprintf(v[3], "%d", l0->nin > 2);
-    sprintf(v[4], "%d", grp->norm >= 0);
-    sprintf(v[5], "%d", grp->epi);
-    sprintf(v[6], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[1]].dim[1] : 0);
-    sprintf(v[7], "%" PRId64, grp->epi == 3 ? g->nodes[grp->lin[2]].dim[1] : 0);
-    sprintf(v[8], "%" PRId64, grp->epi == 3 ? ir_attr_int(&g->nodes[grp->out], "head_dim") : 0);
-    sprintf(v[9], "%d", max_s);
     const IrAttr *xd = ir_attr(l0, "xdtype");
-    sprintf(v[10], "%d", max_s == 1 && xd && strcmp(xd->s, "q8_0") == 0);
+    CgGemvValues gv;
+    cg_cl_gemv_plain(&gv, l0->dim[1], g->nodes[grp->x].dim[1], wt_name(&g->nodes[l0->in[1]]), l0->nin > 2, max_s,
+                     max_s == 1 && xd && strcmp(xd->s, "q8_0") == 0);
+    memcpy(v, gv.v, sizeof gv.v);
+    sprintf(v[CG_GEMV_NORM], "%d", grp->norm >= 0);
+    sprintf(v[CG_GEMV_EPI], "%d", grp->epi);
+    if (grp->epi == 3) {
+        sprintf(v[CG_GEMV_N1], "%" PRId64, g->nodes[grp->lin[1]].dim[1]);
+        sprintf(v[CG_GEMV_N2], "%" PRId64, g->nodes[grp->lin[2]].dim[1]);
+        sprintf(v[CG_GEMV_HEAD_DIM], "%" PRId64, ir_attr_int(&g->nodes[grp->out], "head_dim"));
+    }
 }
 
 static CgDev *cl_plan(const CgEmit *e, int unit)
@@ -362,14 +360,12 @@ static int profile_kernels(const CgEmit *e, FILE *f, const char *templ, char *er
     const char *wt = wt_name(profile_weight(e));
     fputs("\n/* ---- model --profile: the model's linear shapes, plain ---- */\n", f);
     for (int i = 0; !rc && i <= ns; i++) {
-        char n[24], k[24], suffix[48], max_s[8];
-        snprintf(n, sizeof n, "%" PRId64, shape[i][0]);
-        snprintf(k, sizeof k, "%" PRId64, shape[i][1]);
-        snprintf(max_s, sizeof max_s, "%d", RT_PROF_CL_GEMV_S);
+        char suffix[48];
+        CgGemvValues gv;
+        const char *const *v = cg_cl_gemv_plain(&gv, shape[i][0], shape[i][1], wt, 0, RT_PROF_CL_GEMV_S, 0);
         rt_prof_cl_suffix(suffix, sizeof suffix, shape[i][0], shape[i][1]);
-        rc = cg_cl_instantiate(f, templ, "gemv", suffix,
-                               (const char *const[]){n, k, wt, "0", "0", "0", "0", "0", "0", max_s, "0", NULL}, err, errlen);
-        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wt, "0", NULL}, err, errlen);
+        rc = cg_cl_instantiate(f, templ, "gemv", suffix, v, err, errlen);
+        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){v[0], v[1], wt, "0", NULL}, err, errlen);
     }
     free(shape);
     return rc;
@@ -813,10 +809,11 @@ static void view_offset(const CgEmit *e, const IrNode *n, int k, int nk, const c
     for (int r = 0; r < nk; r++) set_int(e, in, k + r, r ? "gemm" : "gemv", "x_off", expr);
 }
 
-/* Work-groups of a gemv launch over `pairs` row pairs (the family's rule). */
-static int64_t gemv_groups(int wg, int64_t pairs)
+/* Work-groups of a gemv launch over `pairs` row pairs, x int8 where xq
+ * (the family's rule). */
+static int64_t gemv_groups(int wg, int64_t pairs, int xq)
 {
-    int64_t groups = wg / rt_gemv_lanes(pairs, wg);
+    int64_t groups = wg / rt_gemv_lanes(pairs, wg, xq);
     return (pairs + groups - 1) / groups;
 }
 
@@ -847,7 +844,7 @@ static void emit_linear(const CgEmit *e, const IrNode *n, const char *rows, int 
     if (!known) fprintf(e->f, "%s    if (%s <= %d) {\n", in, rows, SMALL_S);
     if (!known || gemv) {
         set_int(e, in2, k, "gemv", "S", rows);
-        snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, (N + 1) / 2));
+        snprintf(g, sizeof g, "%d * %" PRId64, wg, gemv_groups(wg, (N + 1) / 2, 0));
         snprintf(l, sizeof l, "(size_t[]){%d}", wg);
         run(e, in2, k, "1", g, l, n);
     }
@@ -885,7 +882,10 @@ static void emit_group(const CgEmit *e, int a)
     if (grp->epi == 2) pairs = N;
     if (grp->epi == 3) pairs = (N + g->nodes[grp->lin[1]].dim[1] + g->nodes[grp->lin[2]].dim[1]) / 2;
     int wg = e->cl->wg;
-    snprintf(g2, sizeof g2, "%d * %" PRId64, wg, gemv_groups(wg, pairs));
+    const IrAttr *xd = ir_attr(l0, "xdtype");   /* int8 x in the one-token instance (group_values) */
+    int64_t groups = gemv_groups(wg, pairs, 0), groups1 = gemv_groups(wg, pairs, xd && strcmp(xd->s, "q8_0") == 0);
+    if (groups1 == groups) snprintf(g2, sizeof g2, "%d * %" PRId64, wg, groups);
+    else snprintf(g2, sizeof g2, "%d * (%s == 1 ? %" PRId64 " : %" PRId64 ")", wg, rows, groups1, groups);
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
     run_on(e, BRANCH, "kg", "1", g2, l, &g->nodes[a]);
     fputs("    }\n", e->f);

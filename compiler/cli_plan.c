@@ -302,17 +302,13 @@ static char *prof_program(const FeUnit *fu, const ProfUnits *p, IrDtype wt, size
                "#ifndef HETC_FP16\n#define HETC_FP16 0\n#endif\n", fu->wg, fu->tile);
     int rc = cg_cl_instantiate(f, templ, "common", "_common", (const char *const[]){NULL}, err, sizeof err);
     const char *wtn = wt == IR_F16 ? "half" : "float";
-    char max_s[8];
-    snprintf(max_s, sizeof max_s, "%d", RT_PROF_CL_GEMV_S);
     for (int i = 0; !rc && i < p->ncl_shapes; i++) {
-        char n[24], k[24], suffix[48];
-        snprintf(n, sizeof n, "%lld", (long long)p->cl_shapes[i][0]);
-        snprintf(k, sizeof k, "%lld", (long long)p->cl_shapes[i][1]);
+        char suffix[48];
+        CgGemvValues gv;   /* float x: the profile measures the float gemv */
+        const char *const *v = cg_cl_gemv_plain(&gv, p->cl_shapes[i][0], p->cl_shapes[i][1], wtn, 0, RT_PROF_CL_GEMV_S, 0);
         rt_prof_cl_suffix(suffix, sizeof suffix, p->cl_shapes[i][0], p->cl_shapes[i][1]);
-        rc = cg_cl_instantiate(f, templ, "gemv", suffix,
-                               (const char *const[]){n, k, wtn, "0", "0", "0", "0", "0", "0", max_s, "0", NULL}, err,
-                               sizeof err);
-        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){n, k, wtn, "0", NULL}, err,
+        rc = cg_cl_instantiate(f, templ, "gemv", suffix, v, err, sizeof err);
+        if (!rc) rc = cg_cl_instantiate(f, templ, "gemm", suffix, (const char *const[]){v[0], v[1], wtn, "0", NULL}, err,
                                         sizeof err);
     }
     fclose(f);

@@ -584,7 +584,10 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
  * nibbles 0..7, so x's bytes are stored in that order, (0 2 4 6) (1 3 5 7),
  * against the masked even and shifted odd nibbles, and the -8 of each
  * nibble comes in as -8 * (the 8 values' sum), kept beside them. Local
- * memory: 1.25 K bytes (q8_0g) or 1.625 K (q4_0g) more.
+ * memory: 1.25 K bytes (q8_0g) or 1.625 K (q4_0g) more. XQ launches take
+ * 32 lanes a pair whatever their rows, so that a work-group's quantising
+ * of x serves HETC_WG / 16 rows (on an H100 at 128 lanes, 4 rows, the
+ * prologue made q8_0's 4096 x 14336 gemv 1.45x slower than float x).
  */
 #define GEMV_MAX_S MAX_S
 #define GEMV_FOLD 8                     /* sums per group after the first round */
@@ -605,7 +608,7 @@ void KNAME(rmsnorm)(global float *out, int out_off, global const float *x, int x
 #else
 #define GEMV_PAIRS ((N + 1) / 2)
 #endif
-#if GEMV_PAIRS >= 4096                  /* rt_gemv_lanes (rt_profile.h) states the same rule */
+#if XQ || GEMV_PAIRS >= 4096            /* rt_gemv_lanes (rt_profile.h) states the same rule */
 #define GEMV_LANES_WANTED 32
 #else
 #define GEMV_LANES_WANTED 128

@@ -133,7 +133,7 @@ static RtStatus cl_prepare(RtProfUnit *u, int64_t n, int64_t k, int s, double st
         return st;
     }
     if (s <= RT_PROF_CL_GEMV_S) {     /* rt_kernels.cl's gemv: GEMV_GROUPS row pairs per work-group */
-        int64_t pairs = (n + 1) / 2, groups = d->wg / rt_gemv_lanes(pairs, d->wg);
+        int64_t pairs = (n + 1) / 2, groups = d->wg / rt_gemv_lanes(pairs, d->wg, 0);
         j->dims = 1;
         j->global[0] = (size_t)d->wg * (size_t)((pairs + groups - 1) / groups);
         j->local[0] = (size_t)d->wg;

@@ -43,13 +43,14 @@ enum { RT_PROF_CL_GEMV_S = 8 };     /* codegen's IR_DECODE_MAX */
 
 /* Lanes per row pair of rt_kernels.cl's gemv, the rule its
  * GEMV_LANES_WANTED states (capped at wg / 2): 32 where a launch has 4096
- * row pairs or more, which fill the device with 32 lanes each; else 128,
- * so that fewer rows still make enough work-items (a 7B model's 4096-row
- * projections: 2048 pairs). Launch geometry: wg / lanes pairs a
- * work-group. */
-static inline int64_t rt_gemv_lanes(int64_t pairs, int wg)
+ * row pairs or more, which fill the device with 32 lanes each, and where x
+ * is int8 (xq: the family's XQ), whose work-groups each quantise all of x
+ * first, so that more rows share that; else 128, so that fewer rows still
+ * make enough work-items (a 7B model's 4096-row projections: 2048 pairs).
+ * Launch geometry: wg / lanes pairs a work-group. */
+static inline int64_t rt_gemv_lanes(int64_t pairs, int wg, int xq)
 {
-    int64_t lanes = pairs >= 4096 ? 32 : 128;
+    int64_t lanes = xq || pairs >= 4096 ? 32 : 128;
     return lanes < wg / 2 ? lanes : wg / 2;
 }
 static inline void rt_prof_cl_suffix(char *buf, size_t cap, int64_t n, int64_t k)

@@ -191,15 +191,15 @@ static size_t up(size_t x, size_t m)
 enum { GEMM_RM = 8 };
 
 /* GEMV_GROUPS: the weight-row pairs a gemv work-group takes, for a launch
- * of `pairs` pairs (rt_gemv_lanes). */
-static size_t gemv_groups(size_t pairs, int wg)
+ * of `pairs` pairs, int8 x where xq (rt_gemv_lanes). */
+static size_t gemv_groups(size_t pairs, int wg, int xq)
 {
-    return (size_t)(wg / rt_gemv_lanes((int64_t)pairs, wg));
+    return (size_t)(wg / rt_gemv_lanes((int64_t)pairs, wg, xq));
 }
 
 static size_t gemv_rows(int N, int wg)
 {
-    return 2 * gemv_groups(((size_t)N + 1) / 2, wg);
+    return 2 * gemv_groups(((size_t)N + 1) / 2, wg, 0);
 }
 
 static cl_mem upload(const void *data, size_t bytes)
@@ -723,7 +723,7 @@ static void fused_step(Fused *f, int S, int P, int in_place)
     fused_args(f, arena, out_off, x_off, res_off, S, P);
     size_t pairs = sh->epi == 2 ? (size_t)N : sh->epi == 3 ? (size_t)(N + 2 * f->rows[2]) / 2
                                                           : (size_t)(N + 1) / 2;
-    size_t groups = gemv_groups(pairs, f->wg), local = (size_t)f->wg;
+    size_t groups = gemv_groups(pairs, f->wg, f->xq != 0), local = (size_t)f->wg;
     size_t global = local * ((pairs + groups - 1) / groups);
     run_kernel(f->k, 1, &global, &local);
 
