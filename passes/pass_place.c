@@ -17,13 +17,17 @@
  * --matmul-precision bf16, a linear of a bf16 weight on a cpu unit gets
  * xdtype=bf16: it rounds x to bf16 (llama.cpp's numerics for bf16
  * weights; twice the multiply-adds per instruction with AVX512_BF16).
- * A linear of the decode plan on an OpenCL unit whose weight is q8_0 or
- * q4_0 in layout g4, at most XQ_MAX_K columns, gets xdtype=q8_0: its
- * one-token launch quantises x to int8 blocks of 32 and multiplies with
- * integer dot products (llama.cpp's numerics for these types, as the cpu
- * kernels of block types always do; gemm and the launches of several
- * tokens keep f32 x). XQ_MAX_K keeps x's int8 copy in the 32 KB of local
- * memory that OpenCL guarantees.
+ * A linear of the decode plan on an OpenCL unit whose weight is q4_0 in
+ * layout g4, at most XQ_MAX_K columns, gets xdtype=q8_0: its one-token
+ * launch quantises x to int8 blocks of 32 and multiplies with integer dot
+ * products (llama.cpp's numerics for these types, as the cpu kernels of
+ * block types always do; gemm and the launches of several tokens keep f32
+ * x). Not q8_0: measured on an H100 (docs/PERF.md), its int8 gemv lost to
+ * the float one on every shape but the head, and a 7B model's decode went
+ * from 57% to 51% of the copy bandwidth; q4_0's float path spends more
+ * instructions a byte, and its int8 gemv won on the largest shapes.
+ * XQ_MAX_K keeps x's int8 copy in the 32 KB of local memory that OpenCL
+ * guarantees.
  * Without a target: the graph's units, else one cpu unit "cpu0".
  */
 #include "passes.h"
@@ -197,7 +201,7 @@ static int int8_x_on_opencl(const IrGraph *g, const IrNode *n)
     const IrNode *w = &g->nodes[n->in[1]];
     const IrAttr *layout = ir_attr(w, "layout");
     return strcmp(g->units[n->unit].backend, "opencl") == 0 && n->plan >= 0 &&
-           g->plans[n->plan].kind == IR_PLAN_DECODE && (w->dtype == IR_Q8_0 || w->dtype == IR_Q4_0) &&
+           g->plans[n->plan].kind == IR_PLAN_DECODE && w->dtype == IR_Q4_0 &&
            layout && strcmp(layout->s, "g4") == 0 && w->dim[1] <= XQ_MAX_K;
 }
 
