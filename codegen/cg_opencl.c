@@ -229,16 +229,22 @@ static void plan_group(const IrGraph *g, const int *anchor, int a, Group *grp)
     grp->x = grp->norm >= 0 ? g->nodes[grp->norm].in[0] : g->nodes[grp->lin[0]].in[0];
 }
 
+/* Whether the group's one-token launch takes int8 x: its linears got
+ * xdtype=q8_0 from pass place. */
+static int group_xq(const IrGraph *g, const Group *grp)
+{
+    const IrAttr *xd = ir_attr(&g->nodes[grp->lin[0]], "xdtype");
+    return xd && strcmp(xd->s, "q8_0") == 0;
+}
+
 /* The gemv values of a group's launch: N K WT HAS_BIAS NORM EPI N1 N2
- * HEAD_DIM MAX_S XQ; XQ (int8 x) in the one-token launch of linears that
- * pass place gave xdtype=q8_0. */
+ * HEAD_DIM MAX_S XQ; XQ in the one-token launch (group_xq). */
 static void group_values(const IrGraph *g, const Group *grp, int max_s, char v[MAX_VALUES][24])
 {
     const IrNode *l0 = &g->nodes[grp->lin[0]];
-    const IrAttr *xd = ir_attr(l0, "xdtype");
     CgGemvValues gv;
     cg_cl_gemv_plain(&gv, l0->dim[1], g->nodes[grp->x].dim[1], wt_name(&g->nodes[l0->in[1]]), l0->nin > 2, max_s,
-                     max_s == 1 && xd && strcmp(xd->s, "q8_0") == 0);
+                     max_s == 1 && group_xq(g, grp));
     memcpy(v, gv.v, sizeof gv.v);
     sprintf(v[CG_GEMV_NORM], "%d", grp->norm >= 0);
     sprintf(v[CG_GEMV_EPI], "%d", grp->epi);
@@ -882,8 +888,7 @@ static void emit_group(const CgEmit *e, int a)
     if (grp->epi == 2) pairs = N;
     if (grp->epi == 3) pairs = (N + g->nodes[grp->lin[1]].dim[1] + g->nodes[grp->lin[2]].dim[1]) / 2;
     int wg = e->cl->wg;
-    const IrAttr *xd = ir_attr(l0, "xdtype");   /* int8 x in the one-token instance (group_values) */
-    int64_t groups = gemv_groups(wg, pairs, 0), groups1 = gemv_groups(wg, pairs, xd && strcmp(xd->s, "q8_0") == 0);
+    int64_t groups = gemv_groups(wg, pairs, 0), groups1 = gemv_groups(wg, pairs, group_xq(g, grp));
     if (groups1 == groups) snprintf(g2, sizeof g2, "%d * %" PRId64, wg, groups);
     else snprintf(g2, sizeof g2, "%d * (%s == 1 ? %" PRId64 " : %" PRId64 ")", wg, rows, groups1, groups);
     snprintf(l, sizeof l, "(size_t[]){%d}", wg);
